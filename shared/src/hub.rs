@@ -1,0 +1,998 @@
+//! The hub: one Socket.IO connection shared by the tabs attached to one endpoint, and the
+//! switchboard that routes each tab to the hub of its endpoint.
+//!
+//! Invariants: at most one socket per (endpoint, auth) at any time; every input is a value
+//! that may be wrong, and a wrong one yields an error message and a log line, never a panic;
+//! time only enters as the `now` argument (milliseconds on a monotonic clock).
+
+use crate::backoff::{BackoffConfig, Rng};
+use crate::engineio::{self, EioPacket, Handshake};
+use crate::json::{self, Value};
+use crate::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Status, ToHub, PROTOCOL_VERSION};
+use crate::socketio::{self, Kind};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+pub type Millis = u64;
+/// The shell's handle for one MessagePort.
+pub type TabKey = u32;
+pub type HubId = u32;
+
+/// Event names a tab may not emit: Socket.IO reserves the first six, and `sb:` is the
+/// prefix of the hub's own contract with the server.
+const RESERVED: [&str; 6] = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+pub const CONTRACT_PREFIX: &str = "sb:";
+/// Longest room or event name accepted from a tab.
+pub const MAX_NAME: usize = 512;
+/// How many server acks a hub keeps waiting for a tab's reply.
+const MAX_REPLIES: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubConfig {
+    pub reconnection: bool,
+    pub backoff: BackoffConfig,
+    /// How long an attempt may take from opening the WebSocket to the namespace CONNECT.
+    pub connect_timeout_ms: u64,
+    /// Emits buffered while disconnected, at most (count and bytes).
+    pub max_buffered: usize,
+    pub max_buffered_bytes: usize,
+    /// How long the socket stays open after the last tab left (a reload comes back quickly).
+    pub linger_ms: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            reconnection: true,
+            backoff: BackoffConfig::default(),
+            connect_timeout_ms: 20_000,
+            max_buffered: 10_000,
+            max_buffered_bytes: 32 << 20,
+            linger_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Open a WebSocket to `url`; report its events for `(hub, conn)`.
+    Open { hub: HubId, conn: u32, url: String },
+    SendText { hub: HubId, text: String },
+    SendBinary { hub: HubId, bytes: Vec<u8> },
+    /// Close the hub's WebSocket (if any) and forget it.
+    Close { hub: HubId },
+    /// Post `msg` to each of `tabs` (encode once, post many).
+    Post { tabs: Vec<TabKey>, msg: FromHub },
+    Log(String),
+}
+
+// ---------------------------------------------------------------------------------------
+// Switchboard: routes tabs to hubs.
+// ---------------------------------------------------------------------------------------
+
+pub struct Switchboard {
+    config: HubConfig,
+    rng: Rng,
+    hubs: BTreeMap<HubId, Hub>,
+    tabs: BTreeMap<TabKey, HubId>,
+    next_hub: HubId,
+    out: VecDeque<Output>,
+}
+
+impl Switchboard {
+    pub fn new(config: HubConfig, seed: u64) -> Self {
+        Switchboard { config, rng: Rng::new(seed), hubs: BTreeMap::new(), tabs: BTreeMap::new(), next_hub: 1, out: VecDeque::new() }
+    }
+
+    /// Number of live sockets (hubs), for tests and the debug view.
+    pub fn hub_count(&self) -> usize {
+        self.hubs.len()
+    }
+
+    pub fn hub(&self, id: HubId) -> Option<&Hub> {
+        self.hubs.get(&id)
+    }
+
+    fn reject(&mut self, tab: TabKey, code: ErrorCode, message: String) {
+        self.out.push_back(Output::Log(format!("tab {tab}: {message}")));
+        self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg: FromHub::Error { code, message } });
+    }
+
+    /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
+    pub fn handle_port_message(&mut self, tab: TabKey, bytes: &[u8], now: Millis) {
+        let msg = match port::decode::<ToHub>(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
+        };
+        match (self.tabs.get(&tab).copied(), msg) {
+            (None, ToHub::Hello { version, tab: name, endpoint, auth }) => {
+                if version != PROTOCOL_VERSION {
+                    return self.reject(
+                        tab,
+                        ErrorCode::VersionMismatch,
+                        format!("page speaks protocol v{version}, this hub v{PROTOCOL_VERSION}: reload the page"),
+                    );
+                }
+                if name.is_empty() || name.len() > MAX_NAME {
+                    return self.reject(tab, ErrorCode::BadMessage, "tab id must be 1..512 bytes".into());
+                }
+                if let Some(a) = &auth {
+                    if let Err(e) = json::parse(a).map_err(|e| e.to_string()).and_then(|v| match v {
+                        Value::Object(_) => Ok(()),
+                        _ => Err("auth must be a JSON object".into()),
+                    }) {
+                        return self.reject(tab, ErrorCode::BadPayload, format!("auth: {e}"));
+                    }
+                }
+                let url = match engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query) {
+                    Ok(u) => u,
+                    Err(e) => return self.reject(tab, ErrorCode::BadEndpoint, format!("{e} (got {:?})", endpoint.url)),
+                };
+                if !endpoint.namespace.starts_with('/') || endpoint.namespace.contains(',') {
+                    return self.reject(tab, ErrorCode::BadEndpoint, "namespace must start with '/' and contain no ','".into());
+                }
+                let key = (endpoint, auth);
+                let id = match self.hubs.iter().find(|(_, h)| h.key == key) {
+                    Some((id, _)) => *id,
+                    None => {
+                        let id = self.next_hub;
+                        self.next_hub += 1;
+                        let seed = self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
+                        self.hubs.insert(id, Hub::new(id, key, url, self.config.clone(), seed));
+                        id
+                    }
+                };
+                self.tabs.insert(tab, id);
+                if let Some(h) = self.hubs.get_mut(&id) {
+                    h.attach(tab, name, now);
+                }
+            }
+            (None, _) => self.reject(tab, ErrorCode::OutOfOrder, "the first message on a port must be Hello".into()),
+            (Some(_), ToHub::Hello { .. }) => self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into()),
+            (Some(id), ToHub::Bye) => self.detach(tab, id, now),
+            (Some(id), msg) => {
+                if let Some(h) = self.hubs.get_mut(&id) {
+                    h.handle_tab(tab, msg, now);
+                }
+            }
+        }
+    }
+
+    /// The port sent something that is not a byte array at all.
+    pub fn handle_port_garbage(&mut self, tab: TabKey, what: &str) {
+        self.reject(tab, ErrorCode::BadMessage, format!("expected a Uint8Array, got {what}"));
+    }
+
+    /// The tab is gone without saying Bye (its Web Lock was released, or its port failed).
+    pub fn handle_tab_gone(&mut self, tab: TabKey, now: Millis) {
+        if let Some(id) = self.tabs.get(&tab).copied() {
+            self.out.push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
+            self.detach(tab, id, now);
+        }
+    }
+
+    fn detach(&mut self, tab: TabKey, id: HubId, now: Millis) {
+        self.tabs.remove(&tab);
+        if let Some(h) = self.hubs.get_mut(&id) {
+            h.detach(tab, now);
+        }
+    }
+
+    pub fn handle_socket_open(&mut self, hub: HubId, conn: u32, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_open(conn, now);
+        }
+    }
+
+    pub fn handle_socket_text(&mut self, hub: HubId, conn: u32, text: &str, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_text(conn, text, now);
+        }
+    }
+
+    pub fn handle_socket_binary(&mut self, hub: HubId, conn: u32, bytes: &[u8], now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_binary(conn, bytes, now);
+        }
+    }
+
+    pub fn handle_socket_closed(&mut self, hub: HubId, conn: u32, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_closed(conn, now);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Millis) {
+        for h in self.hubs.values_mut() {
+            h.handle_timeout(now);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        let mut retired = None;
+        for (id, h) in self.hubs.iter_mut() {
+            if let Some(o) = h.out.pop_front() {
+                return Some(o);
+            }
+            if h.retired {
+                retired = Some(*id);
+            }
+        }
+        if let Some(id) = retired {
+            self.hubs.remove(&id);
+        }
+        None
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.hubs.values().filter_map(Hub::poll_timeout).min()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hub: one socket, many tabs.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Conn {
+    /// No socket and not trying.
+    Idle,
+    /// WebSocket requested; waiting for the Engine.IO OPEN packet.
+    Opening { conn: u32, deadline: Millis },
+    /// Engine.IO open; our namespace CONNECT is on its way.
+    Joining { conn: u32, deadline: Millis, hs: Handshake },
+    Connected { conn: u32, hs: Handshake, sid: String },
+    /// Waiting before the next attempt.
+    Backoff { until: Millis, attempt: u32, delay: u64 },
+    /// The server refused or ended the session; a new tab (or Reconnect) starts again.
+    Stopped { reason: String },
+}
+
+#[derive(Debug)]
+struct Tab {
+    name: String,
+    subs: BTreeSet<String>,
+    rooms: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerRoom {
+    Out,
+    Joining(u64),
+    In,
+    Leaving(u64),
+}
+
+#[derive(Debug)]
+struct Room {
+    members: BTreeSet<TabKey>,
+    server: ServerRoom,
+    /// Tabs waiting for the server to confirm (join) or release (leave) this room.
+    waiters: Vec<(TabKey, u32, Option<Millis>)>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Tab { tab: TabKey, id: u32, deadline: Option<Millis> },
+    Join(String),
+    Leave(String),
+}
+
+#[derive(Debug)]
+struct Buffered {
+    event: String,
+    args: String,
+    bins: Vec<Bytes>,
+    ack: Option<u64>,
+}
+
+impl Buffered {
+    fn size(&self) -> usize {
+        self.event.len() + self.args.len() + self.bins.iter().map(|b| b.0.len()).sum::<usize>()
+    }
+}
+
+/// An incoming binary packet waiting for its attachments.
+#[derive(Debug)]
+struct Partial {
+    kind: Kind,
+    id: Option<u64>,
+    data: String,
+    need: usize,
+    bins: Vec<Bytes>,
+    bytes: usize,
+}
+
+pub struct Hub {
+    id: HubId,
+    key: (Endpoint, Option<String>),
+    url: String,
+    config: HubConfig,
+    rng: Rng,
+    conn: Conn,
+    next_conn: u32,
+    attempt: u32,
+    ping_deadline: Option<Millis>,
+    linger_until: Option<Millis>,
+    retired: bool,
+    tabs: BTreeMap<TabKey, Tab>,
+    rooms: BTreeMap<String, Room>,
+    pending: BTreeMap<u64, Pending>,
+    next_ack: u64,
+    buffer: VecDeque<Buffered>,
+    buffered_bytes: usize,
+    partial: Option<Partial>,
+    /// Reply tokens handed to tabs for server acks: token -> server ack id.
+    replies: BTreeMap<u32, u64>,
+    next_token: u32,
+    last_status: Option<Status>,
+    out: VecDeque<Output>,
+}
+
+impl Hub {
+    fn new(id: HubId, key: (Endpoint, Option<String>), url: String, config: HubConfig, seed: u64) -> Self {
+        Hub {
+            id,
+            key,
+            url,
+            config,
+            rng: Rng::new(seed),
+            conn: Conn::Idle,
+            next_conn: 0,
+            attempt: 0,
+            ping_deadline: None,
+            linger_until: None,
+            retired: false,
+            tabs: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next_ack: 0,
+            buffer: VecDeque::new(),
+            buffered_bytes: 0,
+            partial: None,
+            replies: BTreeMap::new(),
+            next_token: 0,
+            last_status: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.key.0
+    }
+
+    pub fn status(&self) -> Status {
+        match &self.conn {
+            Conn::Idle | Conn::Opening { .. } | Conn::Joining { .. } => Status::Connecting,
+            Conn::Connected { sid, .. } => Status::Connected { sid: sid.clone() },
+            Conn::Backoff { attempt, delay, .. } => Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 },
+            Conn::Stopped { reason } => Status::Disconnected { reason: reason.clone() },
+        }
+    }
+
+    pub fn tab_names(&self) -> Vec<String> {
+        self.tabs.values().map(|t| t.name.clone()).collect()
+    }
+
+    /// Rooms the hub has joined on the server.
+    pub fn server_rooms(&self) -> Vec<String> {
+        self.rooms.iter().filter(|(_, r)| r.server == ServerRoom::In).map(|(k, _)| k.clone()).collect()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    fn nsp(&self) -> &str {
+        &self.key.0.namespace
+    }
+
+    fn log(&mut self, msg: String) {
+        self.out.push_back(Output::Log(msg));
+    }
+
+    fn post(&mut self, tabs: Vec<TabKey>, msg: FromHub) {
+        if !tabs.is_empty() {
+            self.out.push_back(Output::Post { tabs, msg });
+        }
+    }
+
+    fn post_one(&mut self, tab: TabKey, msg: FromHub) {
+        self.post(alloc::vec![tab], msg);
+    }
+
+    fn all_tabs(&self) -> Vec<TabKey> {
+        self.tabs.keys().copied().collect()
+    }
+
+    fn publish_status(&mut self) {
+        let s = self.status();
+        if self.last_status.as_ref() != Some(&s) {
+            self.last_status = Some(s.clone());
+            let tabs = self.all_tabs();
+            self.post(tabs, FromHub::Status(s));
+        }
+    }
+
+    fn publish_tabs(&mut self) {
+        let names = self.tab_names();
+        let tabs = self.all_tabs();
+        self.post(tabs, FromHub::Tabs { tabs: names });
+    }
+
+    fn send_text(&mut self, sio: String) {
+        self.out.push_back(Output::SendText { hub: self.id, text: engineio::message(&sio) });
+    }
+
+    fn attach(&mut self, tab: TabKey, name: String, now: Millis) {
+        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new(), rooms: BTreeSet::new() });
+        self.linger_until = None;
+        self.retired = false;
+        self.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status: self.status() });
+        self.publish_tabs();
+        if matches!(self.conn, Conn::Idle | Conn::Stopped { .. }) {
+            self.attempt = 0;
+            self.start_connect(now);
+        }
+    }
+
+    fn detach(&mut self, tab: TabKey, now: Millis) {
+        let Some(t) = self.tabs.remove(&tab) else { return };
+        for room in t.rooms {
+            self.leave_room(tab, None, &room, now);
+        }
+        // The tab's acks can no longer be delivered; its buffered emits still go out.
+        self.pending.retain(|_, p| !matches!(p, Pending::Tab { tab: t, .. } if *t == tab));
+        for r in self.rooms.values_mut() {
+            r.waiters.retain(|(t, _, _)| *t != tab);
+        }
+        self.publish_tabs();
+        if self.tabs.is_empty() {
+            self.linger_until = Some(now + self.config.linger_ms);
+        }
+    }
+
+    fn start_connect(&mut self, now: Millis) {
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        self.conn = Conn::Opening { conn, deadline: now + self.config.connect_timeout_ms };
+        self.ping_deadline = None;
+        self.out.push_back(Output::Open { hub: self.id, conn, url: self.url.clone() });
+        self.publish_status();
+    }
+
+    fn current_conn(&self) -> Option<u32> {
+        match &self.conn {
+            Conn::Opening { conn, .. } | Conn::Joining { conn, .. } | Conn::Connected { conn, .. } => Some(*conn),
+            _ => None,
+        }
+    }
+
+    /// The socket is gone (closed, timed out, or the server said so): schedule a retry.
+    fn lost(&mut self, now: Millis, reason: &str) {
+        if self.current_conn().is_some() {
+            self.out.push_back(Output::Close { hub: self.id });
+        }
+        self.log(format!("connection lost: {reason}"));
+        self.forget_session();
+        if self.tabs.is_empty() || !self.config.reconnection {
+            self.conn = if self.tabs.is_empty() { Conn::Idle } else { Conn::Stopped { reason: reason.into() } };
+        } else {
+            let delay = self.config.backoff.delay_ms(self.attempt, &mut self.rng);
+            self.attempt = self.attempt.saturating_add(1);
+            self.conn = Conn::Backoff { until: now + delay, attempt: self.attempt, delay };
+        }
+        self.publish_status();
+    }
+
+    fn stop(&mut self, reason: String) {
+        if self.current_conn().is_some() {
+            self.out.push_back(Output::Close { hub: self.id });
+        }
+        self.log(format!("disconnected: {reason}"));
+        self.forget_session();
+        self.conn = Conn::Stopped { reason };
+        self.publish_status();
+    }
+
+    /// What the server knew of this socket is gone with it: rooms, pending contract
+    /// requests, server acks waiting for a reply.
+    fn forget_session(&mut self) {
+        self.ping_deadline = None;
+        self.partial = None;
+        self.replies.clear();
+        self.pending.retain(|_, p| matches!(p, Pending::Tab { .. }));
+        let mut released = Vec::new();
+        for room in self.rooms.values_mut() {
+            if matches!(room.server, ServerRoom::Leaving(_)) {
+                released.extend(room.waiters.drain(..).map(|(t, r, _)| (t, r)));
+            }
+            room.server = ServerRoom::Out;
+        }
+        self.rooms.retain(|_, r| !r.members.is_empty() || !r.waiters.is_empty());
+        for (tab, req) in released {
+            self.post_one(tab, FromHub::Done { req, error: None });
+        }
+    }
+
+    pub fn handle_socket_open(&mut self, conn: u32, _now: Millis) {
+        if self.current_conn() == Some(conn) {
+            self.log(format!("websocket open: {}", self.url));
+        }
+    }
+
+    pub fn handle_socket_closed(&mut self, conn: u32, now: Millis) {
+        if self.current_conn() == Some(conn) {
+            self.lost(now, "transport close");
+        }
+    }
+
+    pub fn handle_socket_text(&mut self, conn: u32, text: &str, now: Millis) {
+        if self.current_conn() != Some(conn) {
+            return;
+        }
+        if self.partial.take().is_some() {
+            self.log("text frame while waiting for binary attachments; dropped the partial packet".into());
+        }
+        let packet = match engineio::decode(text) {
+            Ok(p) => p,
+            Err(e) => return self.log(format!("ignored frame from server: {e}")),
+        };
+        match packet {
+            EioPacket::Open(hs) => {
+                if let Conn::Opening { conn, deadline } = self.conn {
+                    self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
+                    let auth = self.key.1.clone().unwrap_or_default();
+                    let nsp = self.nsp().to_string();
+                    self.send_text(socketio::encode(Kind::Connect, &nsp, 0, None, &auth));
+                    self.conn = Conn::Joining { conn, deadline, hs };
+                } else {
+                    self.log("unexpected Engine.IO OPEN; ignored".into());
+                }
+            }
+            EioPacket::Ping(payload) => {
+                if let Conn::Joining { hs, .. } | Conn::Connected { hs, .. } = &self.conn {
+                    self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
+                }
+                let mut pong = String::from(engineio::PONG);
+                pong.push_str(payload);
+                self.out.push_back(Output::SendText { hub: self.id, text: pong });
+            }
+            EioPacket::Close => self.lost(now, "server closed the transport"),
+            EioPacket::Message(m) => self.handle_sio(m, now),
+            EioPacket::Pong(_) | EioPacket::Upgrade | EioPacket::Noop => {}
+        }
+    }
+
+    pub fn handle_socket_binary(&mut self, conn: u32, bytes: &[u8], now: Millis) {
+        if self.current_conn() != Some(conn) {
+            return;
+        }
+        let max = self.max_payload();
+        let Some(p) = self.partial.as_mut() else {
+            return self.log(format!("unexpected binary frame of {} bytes; ignored", bytes.len()));
+        };
+        p.bytes += bytes.len();
+        if p.bytes > max {
+            self.partial = None;
+            return self.log(format!("binary attachments exceed maxPayload ({max} bytes); dropped"));
+        }
+        p.bins.push(Bytes(bytes.to_vec()));
+        if p.bins.len() == p.need {
+            if let Some(p) = self.partial.take() {
+                self.dispatch(p.kind, p.id, &p.data, p.bins, now);
+            }
+        }
+    }
+
+    fn max_payload(&self) -> usize {
+        match &self.conn {
+            Conn::Joining { hs, .. } | Conn::Connected { hs, .. } => hs.max_payload.min(usize::MAX as u64) as usize,
+            _ => port::MAX_PORT_MESSAGE,
+        }
+    }
+
+    fn handle_sio(&mut self, text: &str, now: Millis) {
+        let p = match socketio::decode(text) {
+            Ok(p) => p,
+            Err(e) => return self.log(format!("ignored packet from server: {e}")),
+        };
+        if p.nsp != self.nsp() {
+            return;
+        }
+        match p.kind {
+            Kind::Connect => {
+                let Conn::Joining { conn, hs, .. } = &self.conn else {
+                    return self.log("unexpected CONNECT; ignored".into());
+                };
+                let sid = json::parse(p.data).ok().and_then(|v| v.get("sid").and_then(Value::as_str).map(String::from)).unwrap_or_default();
+                self.conn = Conn::Connected { conn: *conn, hs: hs.clone(), sid };
+                self.attempt = 0;
+                self.publish_status();
+                self.on_connected(now);
+            }
+            Kind::ConnectError => {
+                let reason = json::parse(p.data)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from).or_else(|| v.as_str().map(String::from)))
+                    .unwrap_or_else(|| "connection refused by server".into());
+                self.stop(format!("connect_error: {reason}"));
+            }
+            Kind::Disconnect => self.stop("io server disconnect".into()),
+            Kind::Event | Kind::Ack | Kind::BinaryEvent | Kind::BinaryAck => {
+                if p.attachments > 0 {
+                    self.partial =
+                        Some(Partial { kind: p.kind, id: p.id, data: p.data.to_string(), need: p.attachments, bins: Vec::new(), bytes: 0 });
+                } else {
+                    self.dispatch(p.kind, p.id, p.data, Vec::new(), now);
+                }
+            }
+        }
+    }
+
+    fn on_connected(&mut self, now: Millis) {
+        // The server forgot our rooms with the old socket: join every room that has tabs.
+        let rooms: Vec<String> = self.rooms.iter().filter(|(_, r)| !r.members.is_empty()).map(|(k, _)| k.clone()).collect();
+        for room in rooms {
+            self.server_join(&room);
+        }
+        while let Some(b) = self.buffer.pop_front() {
+            self.buffered_bytes -= b.size();
+            self.send_emit(&b.event, &b.args, b.bins, b.ack);
+        }
+        let _ = now;
+    }
+
+    fn dispatch(&mut self, kind: Kind, id: Option<u64>, data: &str, bins: Vec<Bytes>, _now: Millis) {
+        match kind {
+            Kind::Ack | Kind::BinaryAck => match id {
+                Some(id) => self.on_ack(id, data, bins),
+                None => self.log("ACK without an id; ignored".into()),
+            },
+            _ => self.on_event(id, data, bins),
+        }
+    }
+
+    fn on_event(&mut self, id: Option<u64>, data: &str, bins: Vec<Bytes>) {
+        let (mut names, mut args) = match socketio::split_leading_strings(data, 1) {
+            Ok(x) => x,
+            Err(e) => return self.log(format!("ignored event: {e}")),
+        };
+        let mut event = names.pop().unwrap_or_default();
+        let mut room = None;
+        if event == "sb:room" {
+            match socketio::split_leading_strings(&args, 2) {
+                Ok((mut n, rest)) if n.len() == 2 => {
+                    event = n.pop().unwrap_or_default();
+                    room = n.pop();
+                    args = rest;
+                }
+                _ => return self.log("ignored sb:room event without a room and an event name".into()),
+            }
+        }
+        let targets: Vec<TabKey> = self
+            .tabs
+            .iter()
+            .filter(|(_, t)| t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r)))
+            .map(|(k, _)| *k)
+            .collect();
+        let reply = match id {
+            Some(server_id) if !targets.is_empty() => {
+                if self.replies.len() >= MAX_REPLIES {
+                    if let Some((&old, _)) = self.replies.iter().next() {
+                        self.replies.remove(&old);
+                    }
+                }
+                self.next_token = self.next_token.wrapping_add(1);
+                self.replies.insert(self.next_token, server_id);
+                Some(self.next_token)
+            }
+            _ => None,
+        };
+        self.post(targets, FromHub::Event { event, room, args, bins, reply });
+    }
+
+    fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>) {
+        match self.pending.remove(&id) {
+            Some(Pending::Tab { tab, id, .. }) => self.post_one(tab, FromHub::Ack { id, args: data.to_string(), bins }),
+            Some(Pending::Join(room)) => {
+                let error = contract_error(data);
+                let Some(r) = self.rooms.get_mut(&room) else { return };
+                let waiters: Vec<_> = r.waiters.drain(..).collect();
+                r.server = if error.is_none() { ServerRoom::In } else { ServerRoom::Out };
+                let empty = r.members.is_empty();
+                for (tab, req, _) in waiters {
+                    self.post_one(tab, FromHub::Done { req, error: error.clone() });
+                }
+                if let Some(e) = &error {
+                    self.log(format!("server refused to join {room:?}: {e}"));
+                    // Tabs that were refused are not members.
+                    if let Some(r) = self.rooms.get_mut(&room) {
+                        let members: Vec<_> = core::mem::take(&mut r.members).into_iter().collect();
+                        for t in members {
+                            if let Some(tab) = self.tabs.get_mut(&t) {
+                                tab.rooms.remove(&room);
+                            }
+                        }
+                    }
+                    self.rooms.remove(&room);
+                } else if empty {
+                    self.server_leave(&room);
+                }
+            }
+            Some(Pending::Leave(room)) => {
+                let Some(r) = self.rooms.get_mut(&room) else { return };
+                r.server = ServerRoom::Out;
+                let waiters: Vec<_> = r.waiters.drain(..).collect();
+                let rejoin = !r.members.is_empty();
+                for (tab, req, _) in waiters {
+                    self.post_one(tab, FromHub::Done { req, error: None });
+                }
+                if rejoin {
+                    self.server_join(&room);
+                } else {
+                    self.rooms.remove(&room);
+                }
+            }
+            None => self.log(format!("ack {id} matches no pending request (late or duplicate); ignored")),
+        }
+    }
+
+    fn next_ack_id(&mut self) -> u64 {
+        let id = self.next_ack;
+        // Ack ids must stay below 2^53 to survive a JavaScript server; wrap long before.
+        self.next_ack = (self.next_ack + 1) % 1_000_000_000_000;
+        id
+    }
+
+    fn server_join(&mut self, room: &str) {
+        if !matches!(self.conn, Conn::Connected { .. }) {
+            return;
+        }
+        let id = self.next_ack_id();
+        self.pending.insert(id, Pending::Join(room.to_string()));
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.server = ServerRoom::Joining(id);
+        }
+        let nsp = self.nsp().to_string();
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:join", room], "[]"));
+    }
+
+    fn server_leave(&mut self, room: &str) {
+        if !matches!(self.conn, Conn::Connected { .. }) {
+            self.rooms.remove(room);
+            return;
+        }
+        let id = self.next_ack_id();
+        self.pending.insert(id, Pending::Leave(room.to_string()));
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.server = ServerRoom::Leaving(id);
+        }
+        let nsp = self.nsp().to_string();
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:leave", room], "[]"));
+    }
+
+    fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
+        match msg {
+            ToHub::Hello { .. } | ToHub::Bye => {}
+            ToHub::Subscribe { event } => {
+                if let Some(t) = self.tabs.get_mut(&tab) {
+                    t.subs.insert(event);
+                }
+            }
+            ToHub::Unsubscribe { event } => {
+                if let Some(t) = self.tabs.get_mut(&tab) {
+                    t.subs.remove(&event);
+                }
+            }
+            ToHub::Emit { event, args, bins, ack } => self.tab_emit(tab, event, args, bins, ack, now),
+            ToHub::Reply { token, args, bins } => {
+                let Some(server_id) = self.replies.remove(&token) else { return };
+                if let Err(e) = check_args(&args) {
+                    return self.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: format!("reply: {e}") });
+                }
+                let nsp = self.nsp().to_string();
+                let n = bins.len();
+                self.send_text(socketio::encode_ack(&nsp, n, server_id, &args));
+                for b in bins {
+                    self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
+                }
+            }
+            ToHub::Join { req, room } => {
+                if room.is_empty() || room.len() > MAX_NAME {
+                    return self.post_one(tab, FromHub::Done { req, error: Some("room name must be 1..512 bytes".into()) });
+                }
+                let Some(t) = self.tabs.get_mut(&tab) else { return };
+                t.rooms.insert(room.clone());
+                let deadline = Some(now + self.config.connect_timeout_ms);
+                let r = self.rooms.entry(room.clone()).or_insert(Room { members: BTreeSet::new(), server: ServerRoom::Out, waiters: Vec::new() });
+                r.members.insert(tab);
+                match r.server {
+                    ServerRoom::In => self.post_one(tab, FromHub::Done { req, error: None }),
+                    ServerRoom::Joining(_) | ServerRoom::Leaving(_) => r.waiters.push((tab, req, deadline)),
+                    ServerRoom::Out => {
+                        r.waiters.push((tab, req, deadline));
+                        self.server_join(&room);
+                    }
+                }
+            }
+            ToHub::Leave { req, room } => self.leave_room(tab, Some(req), &room, now),
+        }
+    }
+
+    fn leave_room(&mut self, tab: TabKey, req: Option<u32>, room: &str, now: Millis) {
+        if let Some(t) = self.tabs.get_mut(&tab) {
+            t.rooms.remove(room);
+        }
+        let Some(r) = self.rooms.get_mut(room) else {
+            if let Some(req) = req {
+                self.post_one(tab, FromHub::Done { req, error: None });
+            }
+            return;
+        };
+        r.members.remove(&tab);
+        r.waiters.retain(|(t, _, _)| *t != tab);
+        let last = r.members.is_empty();
+        let state = r.server;
+        match (last, state) {
+            (true, ServerRoom::In) => {
+                if let Some(req) = req {
+                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                }
+                self.server_leave(room);
+                if !self.rooms.contains_key(room) {
+                    // Not connected: nothing to leave on the server.
+                    if let Some(req) = req {
+                        self.post_one(tab, FromHub::Done { req, error: None });
+                    }
+                }
+            }
+            (true, ServerRoom::Out) => {
+                self.rooms.remove(room);
+                if let Some(req) = req {
+                    self.post_one(tab, FromHub::Done { req, error: None });
+                }
+            }
+            (true, ServerRoom::Leaving(_)) => {
+                if let Some(req) = req {
+                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                }
+            }
+            // Still members, or a join in flight whose ack will leave again when it sees no members.
+            _ => {
+                if let Some(req) = req {
+                    self.post_one(tab, FromHub::Done { req, error: None });
+                }
+            }
+        }
+    }
+
+    fn tab_emit(&mut self, tab: TabKey, event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest>, now: Millis) {
+        let fail = |hub: &mut Hub, message: String, code: ErrorCode| match ack {
+            Some(a) => hub.post_one(tab, FromHub::AckFailed { id: a.id, reason: message }),
+            None => hub.post_one(tab, FromHub::Error { code, message }),
+        };
+        if event.is_empty() || event.len() > MAX_NAME || RESERVED.contains(&event.as_str()) || event.starts_with(CONTRACT_PREFIX) {
+            return fail(self, format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload);
+        }
+        if let Err(e) = check_args(&args) {
+            return fail(self, format!("emit {event:?}: {e}"), ErrorCode::BadPayload);
+        }
+        let size = event.len() + args.len() + bins.iter().map(|b| b.0.len()).sum::<usize>();
+        if size > self.max_payload() {
+            return fail(self, format!("emit {event:?}: {size} bytes exceeds the server's maxPayload"), ErrorCode::BadPayload);
+        }
+        let connected = matches!(self.conn, Conn::Connected { .. });
+        if !connected && (self.buffer.len() >= self.config.max_buffered || self.buffered_bytes + size > self.config.max_buffered_bytes) {
+            return fail(
+                self,
+                format!("offline buffer full ({} events, {} bytes): emit {event:?} was not queued", self.buffer.len(), self.buffered_bytes),
+                ErrorCode::BufferFull,
+            );
+        }
+        let ack_id = ack.map(|a| {
+            let sio = self.next_ack_id();
+            let deadline = (a.timeout_ms > 0).then(|| now + a.timeout_ms as u64);
+            self.pending.insert(sio, Pending::Tab { tab, id: a.id, deadline });
+            sio
+        });
+        if connected {
+            self.send_emit(&event, &args, bins, ack_id);
+        } else {
+            let b = Buffered { event, args, bins, ack: ack_id };
+            self.buffered_bytes += b.size();
+            self.buffer.push_back(b);
+        }
+    }
+
+    fn send_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>) {
+        let nsp = self.nsp().to_string();
+        self.send_text(socketio::encode_event(&nsp, bins.len(), ack, &[event], args));
+        for b in bins {
+            self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Millis) {
+        match self.conn.clone() {
+            Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } if now >= deadline => self.lost(now, "connect timeout"),
+            Conn::Backoff { until, .. } if now >= until => self.start_connect(now),
+            _ => {}
+        }
+        if self.ping_deadline.is_some_and(|d| now >= d) {
+            self.lost(now, "ping timeout");
+        }
+        let expired: Vec<u64> =
+            self.pending.iter().filter(|(_, p)| matches!(p, Pending::Tab { deadline: Some(d), .. } if now >= *d)).map(|(k, _)| *k).collect();
+        for sio in expired {
+            if let Some(Pending::Tab { tab, id, .. }) = self.pending.remove(&sio) {
+                // An emit still in the offline buffer is withdrawn, as socket.io-client does.
+                if let Some(pos) = self.buffer.iter().position(|b| b.ack == Some(sio)) {
+                    if let Some(b) = self.buffer.remove(pos) {
+                        self.buffered_bytes -= b.size();
+                    }
+                }
+                self.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
+            }
+        }
+        let mut late = Vec::new();
+        for (name, r) in self.rooms.iter_mut() {
+            r.waiters.retain(|(tab, req, d)| {
+                let gone = d.is_some_and(|d| now >= d);
+                if gone {
+                    late.push((*tab, *req, name.clone()));
+                }
+                !gone
+            });
+        }
+        for (tab, req, room) in late {
+            self.post_one(tab, FromHub::Done { req, error: Some(format!("server did not confirm room {room:?} in time")) });
+        }
+        if self.linger_until.is_some_and(|d| now >= d) {
+            self.linger_until = None;
+            if self.tabs.is_empty() {
+                if self.current_conn().is_some() {
+                    self.out.push_back(Output::Close { hub: self.id });
+                }
+                self.conn = Conn::Idle;
+                self.ping_deadline = None;
+                // Keep a hub with buffered emits: a tab coming back will flush them.
+                self.retired = self.buffer.is_empty();
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let conn = match &self.conn {
+            Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } => Some(*deadline),
+            Conn::Backoff { until, .. } => Some(*until),
+            _ => None,
+        };
+        let acks = self.pending.values().filter_map(|p| match p {
+            Pending::Tab { deadline, .. } => *deadline,
+            _ => None,
+        });
+        let rooms = self.rooms.values().flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
+        [conn, self.ping_deadline, self.linger_until].into_iter().flatten().chain(acks).chain(rooms).min()
+    }
+}
+
+/// Arguments from a tab must be one well-formed JSON array.
+fn check_args(args: &str) -> Result<(), String> {
+    if !args.trim_start().starts_with('[') {
+        return Err("arguments must be a JSON array".into());
+    }
+    json::validate(args).map_err(|e| e.to_string())
+}
+
+/// The server contract acks `sb:join`/`sb:leave` with `{"ok":true}` or `{"error":"..."}`.
+fn contract_error(ack_args: &str) -> Option<String> {
+    let v = json::parse(ack_args).ok()?;
+    let Value::Array(items) = v else { return None };
+    items.first()?.get("error").map(|e| e.as_str().map(String::from).unwrap_or_else(|| "refused".into()))
+}

@@ -1,0 +1,460 @@
+//! A small, bounded JSON scanner: just enough to read the Engine.IO handshake, an event's
+//! name and routing fields, and to check that a page's payload is well formed before it goes
+//! on the wire. Invariant: never panics and never recurses deeper than [`MAX_DEPTH`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Deepest nesting accepted anywhere (socket.io's own parser has no limit; we must, as a
+/// stack overflow in the worker would take every tab down).
+pub const MAX_DEPTH: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub at: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.at, self.what)
+    }
+}
+
+fn err<T>(at: usize, what: &'static str) -> Result<T, JsonError> {
+    Err(JsonError { at, what })
+}
+
+/// A parsed JSON value, used only for small control payloads (handshakes, acks of the
+/// hub's own requests). Event payloads are never turned into this.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+    /// A non-negative integer that fits in u64, as used for intervals and sizes.
+    pub fn as_u64(&self) -> Option<u64> {
+        let n = self.as_f64()?;
+        if n >= 0.0 && n <= 9.007_199_254_740_991e15 && n == (n as u64) as f64 {
+            Some(n as u64)
+        } else {
+            None
+        }
+    }
+}
+
+pub struct Scanner<'a> {
+    pub src: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Scanner { src: src.as_bytes(), pos: 0 }
+    }
+
+    pub fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.src.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    pub fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    pub fn eat(&mut self, b: u8) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn expect(&mut self, b: u8, what: &'static str) -> Result<(), JsonError> {
+        if self.eat(b) {
+            Ok(())
+        } else {
+            err(self.pos, what)
+        }
+    }
+
+    pub fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos >= self.src.len()
+    }
+
+    /// Reads a JSON string (the scanner must be on its opening quote).
+    pub fn string(&mut self) -> Result<String, JsonError> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return err(self.pos, "expected a string");
+        }
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            while let Some(&b) = self.src.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            // The input is a &str and we only stop on ASCII bytes, so this slice is UTF-8.
+            out.push_str(core::str::from_utf8(&self.src[start..self.pos]).map_err(|_| JsonError {
+                at: start,
+                what: "invalid UTF-8",
+            })?);
+            match self.peek() {
+                None => return err(self.pos, "unterminated string"),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let e = self.peek();
+                    self.pos += 1;
+                    match e {
+                        Some(b'"') => out.push('"'),
+                        Some(b'\\') => out.push('\\'),
+                        Some(b'/') => out.push('/'),
+                        Some(b'b') => out.push('\u{8}'),
+                        Some(b'f') => out.push('\u{c}'),
+                        Some(b'n') => out.push('\n'),
+                        Some(b'r') => out.push('\r'),
+                        Some(b't') => out.push('\t'),
+                        Some(b'u') => {
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                if self.src.get(self.pos) == Some(&b'\\') && self.src.get(self.pos + 1) == Some(&b'u') {
+                                    self.pos += 2;
+                                    let lo = self.hex4()?;
+                                    if !(0xDC00..0xE000).contains(&lo) {
+                                        return err(self.pos, "invalid surrogate pair");
+                                    }
+                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                } else {
+                                    0xFFFD
+                                }
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                        }
+                        _ => return err(self.pos.saturating_sub(1), "invalid escape"),
+                    }
+                }
+                Some(_) => return err(self.pos, "control character in string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let d = match self.peek() {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return err(self.pos, "invalid \\u escape"),
+            };
+            v = v * 16 + d as u32;
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+
+    fn number_end(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let digits = |s: &mut Self| {
+            let b = s.pos;
+            while let Some(b'0'..=b'9') = s.peek() {
+                s.pos += 1;
+            }
+            s.pos - b
+        };
+        if digits(self) == 0 {
+            return err(start, "invalid number");
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if digits(self) == 0 {
+                return err(start, "invalid number");
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return err(start, "invalid number");
+            }
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
+        if self.src[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            err(self.pos, "invalid literal")
+        }
+    }
+
+    /// Skips one value, checking its syntax, without building anything. Iterative, so deep
+    /// nesting costs a counter, not stack; nesting beyond [`MAX_DEPTH`] is an error.
+    pub fn skip_value(&mut self) -> Result<(), JsonError> {
+        // Stack of open containers: true = object, false = array.
+        let mut stack: Vec<bool> = Vec::new();
+        loop {
+            self.skip_ws();
+            // A value.
+            match self.peek() {
+                None => return err(self.pos, "unexpected end"),
+                Some(b'"') => {
+                    self.skip_string()?;
+                }
+                Some(b'{') | Some(b'[') => {
+                    let obj = self.peek() == Some(b'{');
+                    self.pos += 1;
+                    if stack.len() >= MAX_DEPTH {
+                        return err(self.pos, "nesting too deep");
+                    }
+                    if self.eat(if obj { b'}' } else { b']' }) {
+                        // Empty container: a complete value, fall through to "after value".
+                    } else {
+                        stack.push(obj);
+                        if obj {
+                            self.skip_ws();
+                            self.skip_string()?;
+                            self.expect(b':', "expected ':'")?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                Some(_) => self.number_end()?,
+            }
+            // After a value: close containers or move to the next element.
+            loop {
+                let Some(&obj) = stack.last() else {
+                    return Ok(());
+                };
+                if self.eat(b',') {
+                    if obj {
+                        self.skip_ws();
+                        self.skip_string()?;
+                        self.expect(b':', "expected ':'")?;
+                    }
+                    break;
+                }
+                if self.eat(if obj { b'}' } else { b']' }) {
+                    stack.pop();
+                    continue;
+                }
+                return err(self.pos, "expected ',' or a closing bracket");
+            }
+        }
+    }
+
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        if self.peek() != Some(b'"') {
+            return err(self.pos, "expected a string");
+        }
+        self.pos += 1;
+        loop {
+            match self.peek() {
+                None => return err(self.pos, "unterminated string"),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+                        Some(b'u') => {
+                            self.pos += 1;
+                            self.hex4()?;
+                        }
+                        _ => return err(self.pos, "invalid escape"),
+                    }
+                }
+                Some(c) if c < 0x20 => return err(self.pos, "control character in string"),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    /// Parses one value into a [`Value`], depth-bounded.
+    pub fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return err(self.pos, "nesting too deep");
+        }
+        self.skip_ws();
+        match self.peek() {
+            None => err(self.pos, "unexpected end"),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b'{') => {
+                self.pos += 1;
+                let mut fields = Vec::new();
+                if self.eat(b'}') {
+                    return Ok(Value::Object(fields));
+                }
+                loop {
+                    let k = self.string()?;
+                    self.expect(b':', "expected ':'")?;
+                    let v = self.value(depth + 1)?;
+                    fields.push((k, v));
+                    if self.eat(b',') {
+                        continue;
+                    }
+                    self.expect(b'}', "expected ',' or '}'")?;
+                    return Ok(Value::Object(fields));
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                if self.eat(b']') {
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    if self.eat(b',') {
+                        continue;
+                    }
+                    self.expect(b']', "expected ',' or ']'")?;
+                    return Ok(Value::Array(items));
+                }
+            }
+            Some(b't') => self.literal(b"true").map(|_| Value::Bool(true)),
+            Some(b'f') => self.literal(b"false").map(|_| Value::Bool(false)),
+            Some(b'n') => self.literal(b"null").map(|_| Value::Null),
+            Some(_) => {
+                let start = self.pos;
+                self.number_end()?;
+                let text = core::str::from_utf8(&self.src[start..self.pos]).unwrap_or("x");
+                text.parse::<f64>().map(Value::Number).or_else(|_| err(start, "invalid number"))
+            }
+        }
+    }
+}
+
+/// Parses a whole document into a [`Value`].
+pub fn parse(src: &str) -> Result<Value, JsonError> {
+    let mut s = Scanner::new(src);
+    let v = s.value(0)?;
+    if !s.at_end() {
+        return err(s.pos, "trailing characters");
+    }
+    Ok(v)
+}
+
+/// Checks that `src` is exactly one well-formed JSON value.
+pub fn validate(src: &str) -> Result<(), JsonError> {
+    let mut s = Scanner::new(src);
+    s.skip_value()?;
+    if !s.at_end() {
+        return err(s.pos, "trailing characters");
+    }
+    Ok(())
+}
+
+/// Appends `s` to `out` as a JSON string literal.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn parses_handshake() {
+        let v = parse(r#"{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#).unwrap();
+        assert_eq!(v.get("sid").and_then(Value::as_str), Some("abc"));
+        assert_eq!(v.get("pingInterval").and_then(Value::as_u64), Some(25000));
+    }
+
+    #[test]
+    fn validates_and_rejects() {
+        for ok in ["1", "[]", "{}", r#"[1,"a",{"b":[true,false,null]},-1.5e3]"#, r#""\u00e9\ud83d\ude00""#] {
+            assert_eq!(validate(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "[", "[1,]", "{\"a\"}", "{1:2}", "01x", "\"\\x\"", "[1] 2", "tru", "\"a\u{1}\""] {
+            assert!(validate(bad).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(validate(&deep).unwrap_err().what, "nesting too deep");
+        assert_eq!(parse(&deep).unwrap_err().what, "nesting too deep");
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(validate(&ok), Ok(()));
+    }
+
+    #[test]
+    fn string_round_trip() {
+        let s = "quote\" back\\ nl\n tab\t ctl\u{1} é 😀";
+        let mut out = String::new();
+        write_string(&mut out, s);
+        assert_eq!(Scanner::new(&out).string().unwrap(), s.to_string());
+    }
+}

@@ -1,0 +1,12 @@
+//! Switchboard's sans-IO core. Nothing here touches a socket, a port, a timer or a clock:
+//! inputs (frames, page messages, the current time) go in through `handle_*`, outputs come
+//! out of `poll_*`. The worker and page-client crates are thin shells around it.
+
+extern crate alloc;
+
+pub mod backoff;
+pub mod engineio;
+pub mod hub;
+pub mod json;
+pub mod port;
+pub mod socketio;

@@ -1,0 +1,197 @@
+//! The page <-> hub protocol spoken over a MessagePort: typed messages, postcard-encoded.
+//! Invariant: `ToHub::Hello` is variant 0 and starts with the protocol version, so a hub can
+//! always read the version of a page built from another release and refuse it clearly.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of the types below. Also part of the worker's name, so
+/// pages of a new deploy get a new SharedWorker rather than talking to an old one.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest port message either side accepts (and the largest payload a tab may emit).
+pub const MAX_PORT_MESSAGE: usize = 16 << 20;
+
+/// Binary data, encoded as one length-prefixed byte string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// Which server a client talks to. Tabs with equal endpoints (and auth) share one socket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Origin of the server: `http(s)://host[:port]` or `ws(s)://host[:port]`.
+    pub url: String,
+    /// Engine.IO path, `/socket.io` by default.
+    pub path: String,
+    /// Socket.IO namespace, `/` by default.
+    pub namespace: String,
+    /// Extra query string for the handshake request (without the leading `?`).
+    pub query: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToHub {
+    /// First message on a port. `tab` is the page's id, also the name of the Web Lock it holds
+    /// for its lifetime. `auth` is the JSON text of the CONNECT auth payload, if any.
+    Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String> },
+    Subscribe { event: String },
+    Unsubscribe { event: String },
+    /// `args` is the JSON array text of the arguments with binary parts replaced by
+    /// `{"_placeholder":true,"num":i}`; `bins[i]` holds them.
+    Emit { event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest> },
+    /// Reply to an event the server sent with an ack id (`Event::reply`).
+    Reply { token: u32, args: String, bins: Vec<Bytes> },
+    Join { req: u32, room: String },
+    Leave { req: u32, room: String },
+    /// The tab is going away (pagehide, close()).
+    Bye,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    pub id: u32,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Connecting,
+    Connected { sid: String },
+    /// Waiting `delay_ms` before attempt number `attempt`.
+    Reconnecting { attempt: u32, delay_ms: u32 },
+    /// Not connected and not trying: the server refused or closed the session.
+    Disconnected { reason: String },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Connecting => "connecting",
+            Status::Connected { .. } => "connected",
+            Status::Reconnecting { .. } => "reconnecting",
+            Status::Disconnected { .. } => "disconnected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The message could not be decoded.
+    BadMessage,
+    /// The page speaks another protocol version.
+    VersionMismatch,
+    /// A message came before Hello, or Hello came twice.
+    OutOfOrder,
+    /// The arguments were not a well-formed JSON array, or too large.
+    BadPayload,
+    /// The endpoint could not be used (bad URL).
+    BadEndpoint,
+    /// The hub's buffer for offline emits is full.
+    BufferFull,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromHub {
+    Welcome { version: u16, status: Status },
+    Status(Status),
+    /// An event from the server. `room` is set when the server addressed it to a room (only
+    /// tabs in that room receive it). `reply` is set when the server asked for an ack.
+    Event { event: String, room: Option<String>, args: String, bins: Vec<Bytes>, reply: Option<u32> },
+    Ack { id: u32, args: String, bins: Vec<Bytes> },
+    AckFailed { id: u32, reason: String },
+    /// Result of Join/Leave: `error` is None on success.
+    Done { req: u32, error: Option<String> },
+    /// The ids of the tabs attached to this hub's endpoint.
+    Tabs { tabs: Vec<String> },
+    Error { code: ErrorCode, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    TooLarge(usize),
+    Malformed,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLarge(n) => write!(f, "port message of {n} bytes exceeds {MAX_PORT_MESSAGE}"),
+            DecodeError::Malformed => f.write_str("malformed port message"),
+        }
+    }
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serializing into a Vec cannot fail for these types (no maps with non-string keys,
+    // no unsupported serde features), so an empty message signals a bug, not bad input.
+    postcard::to_allocvec(msg).unwrap_or_default()
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_PORT_MESSAGE {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((msg, rest)) if rest.is_empty() => Ok(msg),
+        _ => Err(DecodeError::Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn hello_starts_with_variant_and_version() {
+        let hello = ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "t".into(),
+            endpoint: Endpoint { url: "http://h".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() },
+            auth: None,
+        };
+        let bytes = encode(&hello);
+        assert_eq!(bytes[0], 0, "Hello must stay variant 0");
+        assert_eq!(bytes[1], PROTOCOL_VERSION as u8);
+        assert_eq!(decode::<ToHub>(&bytes), Ok(hello));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert_eq!(decode::<ToHub>(&[0xff, 0xff, 0xff]), Err(DecodeError::Malformed));
+        assert_eq!(decode::<ToHub>(&[]), Err(DecodeError::Malformed));
+        let mut ok = encode(&ToHub::Bye);
+        ok.push(0);
+        assert_eq!(decode::<ToHub>(&ok), Err(DecodeError::Malformed), "trailing bytes");
+        // A huge declared length must not allocate.
+        assert_eq!(decode::<ToHub>(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]), Err(DecodeError::Malformed));
+        assert_eq!(decode::<ToHub>(&vec![0; MAX_PORT_MESSAGE + 1]), Err(DecodeError::TooLarge(MAX_PORT_MESSAGE + 1)));
+    }
+}
