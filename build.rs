@@ -1,1 +1,143 @@
-fn main(){}
+//! Builds the browser bundle: compiles `worker` and `page-client` to wasm32 with a nested
+//! cargo (its own target dir, else it deadlocks on ours), generates their JS glue with
+//! wasm-bindgen, shrinks them with `wasm-opt -Oz` when the npm `binaryen` package is
+//! installed, and writes `assets.rs` so the binary embeds the bundle and `static/`.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// (crate name, wasm file stem, bundle name of the glue)
+const CRATES: [(&str, &str, &str); 2] =
+    [("switchboard-worker", "switchboard_worker", "switchboard_hub"), ("switchboard-page-client", "switchboard_page_client", "switchboard_page")];
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // OUT_DIR is <target>/<profile>/build/<pkg>/out: share one nested dir across profiles.
+    let target_root = out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| out.clone());
+    let nested = target_root.join("wasm");
+
+    for p in ["Cargo.toml", "Cargo.lock", "shared", "worker", "page-client", "static", "tools/package-lock.json"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    println!("cargo:rerun-if-env-changed=SWITCHBOARD_WASM_OPT");
+
+    ensure_wasm_target();
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]).arg(&nested);
+    for (krate, _, _) in CRATES {
+        cmd.args(["-p", krate]);
+    }
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("cannot run cargo for the wasm build");
+    assert!(status.success(), "the wasm build failed (see the errors above)");
+
+    let pkg = out.join("pkg");
+    fs::create_dir_all(&pkg).expect("cannot create OUT_DIR/pkg");
+    let wasm_opt = find_wasm_opt(&root);
+    if wasm_opt.is_none() {
+        println!(
+            "cargo:warning=wasm-opt not found (run `npm ci --prefix tools`, or set SWITCHBOARD_WASM_OPT): the bundle is built without wasm-opt and is larger"
+        );
+    }
+    for (_, stem, name) in CRATES {
+        let input = nested.join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        rerun_from_dep_info(&nested.join(WASM_TARGET).join("release").join(format!("{stem}.d")), &root);
+        let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+        bindgen
+            .input_path(&input)
+            .out_name(name)
+            .typescript(false)
+            .remove_name_section(true)
+            .remove_producers_section(true)
+            .omit_default_module_path(false);
+        bindgen.web(true).expect("wasm-bindgen: web target");
+        bindgen.generate(&pkg).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
+        if let Some(opt) = &wasm_opt {
+            let wasm = pkg.join(format!("{name}_bg.wasm"));
+            let status = Command::new(opt)
+                .arg(&wasm)
+                .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+                .arg(&wasm)
+                .args(FEATURES)
+                .status()
+                .expect("cannot run wasm-opt");
+            assert!(status.success(), "wasm-opt failed on {}", wasm.display());
+        }
+    }
+
+    write_assets(&root, &pkg, &out.join("assets.rs"));
+}
+
+/// Features rustc enables for wasm32 by default; wasm-opt must accept them.
+const FEATURES: [&str; 6] = [
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]).output().ok();
+    let installed = libdir.is_some_and(|o| o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_dir());
+    if !installed {
+        println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
+        let ok = Command::new("rustup").args(["target", "add", WASM_TARGET]).status().is_ok_and(|s| s.success());
+        assert!(ok, "the {WASM_TARGET} target is missing and `rustup target add {WASM_TARGET}` failed");
+    }
+}
+
+fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
+    if let Ok(p) = env::var("SWITCHBOARD_WASM_OPT") {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
+    }
+    let local = root.join("tools/node_modules/.bin/wasm-opt");
+    local.is_file().then_some(local)
+}
+
+/// Re-run when any workspace source the wasm build read changes.
+fn rerun_from_dep_info(dep_file: &Path, root: &Path) {
+    let Ok(text) = fs::read_to_string(dep_file) else { return };
+    let Some((_, deps)) = text.lines().next().and_then(|l| l.split_once(": ")) else { return };
+    for dep in deps.split_whitespace() {
+        if Path::new(dep).starts_with(root) && !dep.contains("/target/") {
+            println!("cargo:rerun-if-changed={dep}");
+        }
+    }
+}
+
+fn write_assets(root: &Path, pkg: &Path, dest: &Path) {
+    let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
+    for (_, _, name) in CRATES {
+        for f in [format!("{name}.js"), format!("{name}_bg.wasm")] {
+            files.push((f.clone(), pkg.join(&f), true));
+        }
+    }
+    let mut add_dir = |dir: &Path, bundle: bool| {
+        let mut entries: Vec<_> = fs::read_dir(dir).expect("cannot read static/").flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries.into_iter().filter(|p| p.is_file()) {
+            let name = p.file_name().and_then(|n| n.to_str()).expect("static file names are UTF-8").to_string();
+            files.push((name, p, bundle));
+        }
+    };
+    add_dir(&root.join("static/bundle"), true);
+    add_dir(&root.join("static"), false);
+    let mut src = String::from("/// (file name, contents, part of the deployable bundle)\npub static ASSETS: &[(&str, &[u8], bool)] = &[\n");
+    for (name, path, bundle) in files {
+        writeln!(src, "    ({name:?}, include_bytes!({:?}), {bundle}),", path.display().to_string()).expect("write to String");
+    }
+    src.push_str("];\n");
+    fs::write(dest, src).expect("cannot write assets.rs");
+}

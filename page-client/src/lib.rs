@@ -1,1 +1,583 @@
+//! What a tab loads: a small client that talks to the Switchboard hub in the SharedWorker
+//! over a MessagePort. It turns JS calls into `ToHub` messages and `FromHub` messages into
+//! handler calls; it holds no socket and parses no payload beyond `JSON.parse`.
+//! Invariant: every promise it hands out settles (ack, error, or timeout from the hub).
 
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
+
+/// The worker's name carries the protocol version: after a deploy that changes it, new
+/// pages get a new hub instead of an incompatible old one.
+const WORKER_NAME: &str = "switchboard-v1";
+
+#[wasm_bindgen]
+extern "C" {
+    type LockManager;
+    #[wasm_bindgen(method, catch)]
+    fn request(this: &LockManager, name: &str, callback: &Function) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
+    fn json_parse_with(text: &str, reviver: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+enum Call {
+    /// emitWithAck: resolve with the first ack argument.
+    Promise(Function, Function),
+    /// emit with a trailing callback: call it with every ack argument.
+    Callback(Function),
+}
+
+struct Inner {
+    tab: String,
+    endpoint: Endpoint,
+    auth: Option<String>,
+    options: Options,
+    ack_timeout: u32,
+    port: MessagePort,
+    handlers: RefCell<Vec<(String, Function)>>,
+    calls: RefCell<Vec<(u32, Call)>>,
+    next_id: Cell<u32>,
+    status: RefCell<Status>,
+    status_fns: RefCell<Vec<Function>>,
+    tabs: RefCell<Vec<String>>,
+    tabs_fns: RefCell<Vec<Function>>,
+    rooms: RefCell<Vec<String>>,
+    /// Settles `connect()`: (resolve, reject) until the hub says Welcome.
+    welcome: RefCell<Option<(Function, Function)>>,
+    /// Resolving this releases the tab's Web Lock.
+    release_lock: RefCell<Option<Function>>,
+    /// Binary parts collected by the JSON replacer / handed to the reviver.
+    bins: RefCell<Vec<JsValue>>,
+    listeners: RefCell<Vec<(&'static str, Closure<dyn FnMut(JsValue)>)>>,
+    onmessage: RefCell<Option<Closure<dyn FnMut(MessageEvent)>>>,
+    replacer: Closure<dyn FnMut(JsValue, JsValue) -> JsValue>,
+    reviver: Closure<dyn FnMut(JsValue, JsValue) -> JsValue>,
+    closed: Cell<bool>,
+}
+
+/// A connection to a Socket.IO server, shared with every other tab through the hub.
+#[wasm_bindgen]
+pub struct Client {
+    inner: Rc<Inner>,
+}
+
+fn error(msg: &str) -> JsValue {
+    js_sys::Error::new(msg).into()
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_u32(obj: &JsValue, key: &str, default: u32) -> u32 {
+    get(obj, key).as_f64().map(|n| n.clamp(0.0, u32::MAX as f64) as u32).unwrap_or(default)
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn placeholder(n: usize) -> JsValue {
+    let o = Object::new();
+    set(&o, "_placeholder", &JsValue::TRUE);
+    set(&o, "num", &JsValue::from(n as u32));
+    o.into()
+}
+
+fn to_bytes(v: &JsValue) -> Option<Vec<u8>> {
+    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        return Some(Uint8Array::new(b).to_vec());
+    }
+    if ArrayBuffer::is_view(v) {
+        let view: &Uint8Array = v.unchecked_ref();
+        let (buf, off, len) = (view.buffer(), get(v, "byteOffset"), get(v, "byteLength"));
+        let bytes = Uint8Array::new_with_byte_offset_and_length(&buf, off.as_f64()? as u32, len.as_f64()? as u32);
+        return Some(bytes.to_vec());
+    }
+    None
+}
+
+fn status_object(s: &Status) -> JsValue {
+    let o = Object::new();
+    set(&o, "status", &JsValue::from_str(s.name()));
+    match s {
+        Status::Connected { sid } => set(&o, "sid", &JsValue::from_str(sid)),
+        Status::Reconnecting { attempt, delay_ms } => {
+            set(&o, "attempt", &JsValue::from(*attempt));
+            set(&o, "delay", &JsValue::from(*delay_ms));
+        }
+        Status::Disconnected { reason } => set(&o, "reason", &JsValue::from_str(reason)),
+        Status::Connecting => {}
+    }
+    o.into()
+}
+
+impl Inner {
+    fn send(&self, msg: &ToHub) {
+        if self.closed.get() {
+            return;
+        }
+        let bytes = Uint8Array::from(&port::encode(msg)[..]);
+        if let Err(e) = self.port.post_message(&bytes) {
+            web_sys::console::error_2(&"switchboard: cannot reach the hub".into(), &e);
+        }
+    }
+
+    fn next_id(&self) -> u32 {
+        let id = self.next_id.get().wrapping_add(1);
+        self.next_id.set(id);
+        id
+    }
+
+    /// Hello, then every subscription and room: used on connect and after bfcache restore.
+    fn attach(&self) {
+        self.send(&ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: self.tab.clone(),
+            endpoint: self.endpoint.clone(),
+            auth: self.auth.clone(),
+            options: self.options,
+        });
+        let mut seen: Vec<&str> = Vec::new();
+        for (event, _) in self.handlers.borrow().iter() {
+            if !seen.contains(&event.as_str()) {
+                seen.push(event);
+                self.send(&ToHub::Subscribe { event: event.clone() });
+            }
+        }
+        for room in self.rooms.borrow().iter() {
+            self.send(&ToHub::Join { req: 0, room: room.clone() });
+        }
+    }
+
+    /// Encodes `args` as a JSON array, moving binary parts out as attachments.
+    fn encode_args(&self, args: &Array) -> Result<(String, Vec<Bytes>), JsValue> {
+        self.bins.borrow_mut().clear();
+        let text = JSON::stringify_with_replacer(args, self.replacer.as_ref())?;
+        let bins = self.bins.borrow_mut().drain(..).filter_map(|b| to_bytes(&b)).map(Bytes).collect();
+        Ok((text.as_string().unwrap_or_default(), bins))
+    }
+
+    fn decode_args(&self, args: &str, bins: Vec<Bytes>) -> Array {
+        let parsed = if bins.is_empty() {
+            JSON::parse(args)
+        } else {
+            *self.bins.borrow_mut() = bins.iter().map(|b| Uint8Array::from(&b.0[..]).buffer().into()).collect();
+            let r = json_parse_with(args, self.reviver.as_ref());
+            self.bins.borrow_mut().clear();
+            r
+        };
+        parsed.ok().and_then(|v| v.dyn_into::<Array>().ok()).unwrap_or_default()
+    }
+
+    fn settle(&self, id: u32, result: Result<Array, String>) {
+        let call = {
+            let mut calls = self.calls.borrow_mut();
+            let Some(pos) = calls.iter().position(|(i, _)| *i == id) else { return };
+            calls.swap_remove(pos).1
+        };
+        match (call, result) {
+            (Call::Promise(resolve, _), Ok(args)) => drop(resolve.call1(&JsValue::NULL, &args.get(0))),
+            (Call::Promise(_, reject), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(&e))),
+            (Call::Callback(f), Ok(args)) => drop(f.apply(&JsValue::NULL, &args)),
+            (Call::Callback(_), Err(e)) => web_sys::console::warn_1(&format!("switchboard: ack failed: {e}").into()),
+        }
+    }
+
+    fn on_message(self: &Rc<Self>, data: JsValue) {
+        let Some(bytes) = data.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else { return };
+        let msg = match port::decode::<FromHub>(&bytes) {
+            Ok(m) => m,
+            Err(e) => return web_sys::console::error_1(&format!("switchboard: bad message from hub: {e}").into()),
+        };
+        match msg {
+            FromHub::Welcome { status, .. } => {
+                self.set_status(status);
+                if let Some((resolve, _)) = self.welcome.borrow_mut().take() {
+                    let _ = resolve.call0(&JsValue::NULL);
+                }
+            }
+            FromHub::Status(s) => self.set_status(s),
+            FromHub::Event { event, room: _, args, bins, reply } => {
+                let handlers: Vec<Function> = self.handlers.borrow().iter().filter(|(e, _)| *e == event).map(|(_, f)| f.clone()).collect();
+                if handlers.is_empty() {
+                    return;
+                }
+                let args = self.decode_args(&args, bins);
+                if let Some(token) = reply {
+                    let weak = Rc::downgrade(self);
+                    // The handler's last argument answers the server: `callback(value)`.
+                    let ack = Closure::once_into_js(move |a: JsValue| {
+                        if let Some(inner) = weak.upgrade() {
+                            let reply = if a.is_undefined() { Array::new() } else { Array::of1(&a) };
+                            let (args, bins) = inner.encode_args(&reply).unwrap_or_else(|_| ("[]".into(), Vec::new()));
+                            inner.send(&ToHub::Reply { token, args, bins });
+                        }
+                    });
+                    args.push(&ack);
+                }
+                for f in handlers {
+                    if let Err(e) = f.apply(&JsValue::NULL, &args) {
+                        web_sys::console::error_2(&format!("switchboard: handler for {event:?} threw").into(), &e);
+                    }
+                }
+            }
+            FromHub::Ack { id, args, bins } => {
+                let args = self.decode_args(&args, bins);
+                self.settle(id, Ok(args));
+            }
+            FromHub::AckFailed { id, reason } => self.settle(id, Err(reason)),
+            FromHub::Done { req, error } => self.settle(req, error.map_or(Ok(Array::new()), Err)),
+            FromHub::Tabs { tabs } => {
+                *self.tabs.borrow_mut() = tabs;
+                let arr = self.tabs_array();
+                for f in self.tabs_fns.borrow().clone() {
+                    let _ = f.call1(&JsValue::NULL, &arr);
+                }
+            }
+            FromHub::Error { code, message } => {
+                let text = format!("switchboard hub: {code:?}: {message}");
+                web_sys::console::error_1(&text.as_str().into());
+                if let Some((_, reject)) = self.welcome.borrow_mut().take() {
+                    let _ = reject.call1(&JsValue::NULL, &error(&text));
+                }
+            }
+        }
+    }
+
+    fn set_status(&self, s: Status) {
+        let obj = status_object(&s);
+        *self.status.borrow_mut() = s;
+        for f in self.status_fns.borrow().clone() {
+            let _ = f.call1(&JsValue::NULL, &obj);
+        }
+    }
+
+    fn tabs_array(&self) -> Array {
+        self.tabs.borrow().iter().map(|t| JsValue::from_str(t)).collect()
+    }
+
+    fn request(&self, make: impl FnOnce(u32) -> ToHub) -> Promise {
+        let id = self.next_id();
+        let promise = Promise::new(&mut |resolve, reject| {
+            self.calls.borrow_mut().push((id, Call::Promise(resolve, reject)));
+        });
+        self.send(&make(id));
+        promise
+    }
+}
+
+fn random_id() -> String {
+    let mut s = String::with_capacity(24);
+    for _ in 0..3 {
+        let n = (js_sys::Math::random() * 4_294_967_296.0) as u32;
+        s.push_str(&format!("{n:08x}"));
+    }
+    s
+}
+
+/// Holds a Web Lock named after the tab for as long as the tab lives, so the hub notices
+/// when it vanishes without a word. Resolves once the lock is held.
+async fn hold_tab_lock(name: &str) -> Option<Function> {
+    let window = web_sys::window()?;
+    let locks = get(&window.navigator().into(), "locks");
+    if locks.is_undefined() {
+        return None;
+    }
+    let release: Rc<RefCell<Option<Function>>> = Rc::default();
+    let slot = release.clone();
+    let held = Promise::new(&mut |acquired, _| {
+        let slot = slot.clone();
+        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+            let _ = acquired.call0(&JsValue::NULL);
+            Promise::new(&mut |resolve, _| *slot.borrow_mut() = Some(resolve)).into()
+        });
+        let _ = locks.unchecked_ref::<LockManager>().request(name, callback.unchecked_ref());
+    });
+    JsFuture::from(held).await.ok()?;
+    let f = release.borrow_mut().take();
+    f
+}
+
+/// Connects to a Socket.IO server through the shared hub. `options`: `url` (default: this
+/// page's origin), `path` (`/socket.io`), `namespace` (`/`), `auth` (object sent with
+/// CONNECT), `ackTimeout` (ms, default 10000, 0 = none), `reconnection`,
+/// `reconnectionDelay`, `reconnectionDelayMax`, `randomizationFactor`, `timeout`.
+/// `worker_url` is the URL of the worker bootstrap script.
+#[wasm_bindgen]
+pub async fn connect(options: JsValue, worker_url: String) -> Result<Client, JsValue> {
+    let window = web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
+    let location = window.location();
+    let opts = if options.is_object() { options } else { Object::new().into() };
+    let url = get(&opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
+    let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default()).map_err(|_| error("switchboard: invalid url"))?;
+    let mut namespace = get(&opts, "namespace").as_string().unwrap_or_default();
+    if namespace.is_empty() {
+        let p = parsed.pathname();
+        namespace = if p.len() > 1 { p } else { "/".into() };
+    }
+    let endpoint = Endpoint {
+        url: format!("{}//{}", parsed.protocol(), parsed.host()),
+        path: get(&opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
+        namespace,
+        query: parsed.search().trim_start_matches('?').into(),
+    };
+    let auth = match get(&opts, "auth") {
+        a if a.is_object() => Some(JSON::stringify(&a)?.as_string().unwrap_or_default()),
+        _ => None,
+    };
+    let d = Options::default();
+    let options = Options {
+        reconnection: get(&opts, "reconnection").as_bool().unwrap_or(d.reconnection),
+        reconnection_delay_ms: get_u32(&opts, "reconnectionDelay", d.reconnection_delay_ms),
+        reconnection_delay_max_ms: get_u32(&opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
+        randomization_factor: get(&opts, "randomizationFactor").as_f64().map(|f| f as f32).unwrap_or(d.randomization_factor),
+        timeout_ms: get_u32(&opts, "timeout", d.timeout_ms),
+    };
+    let ack_timeout = get_u32(&opts, "ackTimeout", 10_000);
+
+    let tab = random_id();
+    let release_lock = hold_tab_lock(&format!("switchboard-tab-{tab}")).await;
+
+    let worker_options = WorkerOptions::new();
+    worker_options.set_type(WorkerType::Module);
+    worker_options.set_name(WORKER_NAME);
+    let worker = SharedWorker::new_with_worker_options(&worker_url, &worker_options)
+        .map_err(|_| error("switchboard: SharedWorker is not available in this browser"))?;
+    let port = worker.port();
+
+    let bins: RefCell<Vec<JsValue>> = RefCell::default();
+    let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
+        let w = weak.clone();
+        let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |_key, value: JsValue| {
+            if value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&value) {
+                if let Some(inner) = w.upgrade() {
+                    let mut bins = inner.bins.borrow_mut();
+                    bins.push(value);
+                    return placeholder(bins.len() - 1);
+                }
+            }
+            value
+        });
+        let w = weak.clone();
+        let reviver = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |_key, value: JsValue| {
+            if value.is_object() && get(&value, "_placeholder").as_bool() == Some(true) {
+                if let (Some(inner), Some(n)) = (w.upgrade(), get(&value, "num").as_f64()) {
+                    if let Some(b) = inner.bins.borrow().get(n as usize) {
+                        return b.clone();
+                    }
+                }
+            }
+            value
+        });
+        Inner {
+            tab,
+            endpoint,
+            auth,
+            options,
+            ack_timeout,
+            port,
+            handlers: RefCell::default(),
+            calls: RefCell::default(),
+            next_id: Cell::new(0),
+            status: RefCell::new(Status::Connecting),
+            status_fns: RefCell::default(),
+            tabs: RefCell::default(),
+            tabs_fns: RefCell::default(),
+            rooms: RefCell::default(),
+            welcome: RefCell::default(),
+            release_lock: RefCell::new(release_lock),
+            bins,
+            listeners: RefCell::default(),
+            onmessage: RefCell::default(),
+            replacer,
+            reviver,
+            closed: Cell::new(false),
+        }
+    });
+
+    let weak = Rc::downgrade(&inner);
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        if let Some(inner) = weak.upgrade() {
+            inner.on_message(e.data());
+        }
+    });
+    inner.port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    *inner.onmessage.borrow_mut() = Some(onmessage);
+
+    // pagehide: say goodbye (the lock covers tabs that die without it); pageshow after a
+    // back/forward-cache restore: attach again.
+    for (name, persisted_only) in [("pagehide", false), ("pageshow", true)] {
+        let weak = Rc::downgrade(&inner);
+        let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            if let Some(inner) = weak.upgrade() {
+                if !persisted_only {
+                    inner.send(&ToHub::Bye);
+                } else if get(&e, "persisted").as_bool() == Some(true) {
+                    inner.attach();
+                }
+            }
+        });
+        let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        inner.listeners.borrow_mut().push((name, listener));
+    }
+
+    let welcome = Promise::new(&mut |resolve, reject| {
+        *inner.welcome.borrow_mut() = Some((resolve, reject));
+    });
+    inner.port.start();
+    inner.attach();
+    JsFuture::from(welcome).await?;
+    Ok(Client { inner })
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// This tab's id (also in every other tab's `tabs`).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.inner.tab.clone()
+    }
+
+    /// `connecting`, `connected`, `reconnecting` or `disconnected`.
+    #[wasm_bindgen(getter)]
+    pub fn status(&self) -> String {
+        self.inner.status.borrow().name().into()
+    }
+
+    /// The status with its details: `{status, sid?, attempt?, delay?, reason?}`.
+    #[wasm_bindgen(getter, js_name = statusDetail)]
+    pub fn status_detail(&self) -> JsValue {
+        status_object(&self.inner.status.borrow())
+    }
+
+    /// Calls `f(detail)` on every status change (and once now).
+    #[wasm_bindgen(js_name = onStatus)]
+    pub fn on_status(&self, f: Function) {
+        let _ = f.call1(&JsValue::NULL, &self.status_detail());
+        self.inner.status_fns.borrow_mut().push(f);
+    }
+
+    /// The ids of every tab sharing this connection.
+    #[wasm_bindgen(getter)]
+    pub fn tabs(&self) -> Array {
+        self.inner.tabs_array()
+    }
+
+    /// Calls `f(tabs)` whenever a tab joins or leaves (and once now).
+    #[wasm_bindgen(js_name = onTabs)]
+    pub fn on_tabs(&self, f: Function) {
+        let _ = f.call1(&JsValue::NULL, &self.inner.tabs_array());
+        self.inner.tabs_fns.borrow_mut().push(f);
+    }
+
+    /// Calls `f(...args)` for every `event` the server sends to this tab.
+    pub fn on(&self, event: String, f: Function) {
+        let first = !self.inner.handlers.borrow().iter().any(|(e, _)| *e == event);
+        if first {
+            self.inner.send(&ToHub::Subscribe { event: event.clone() });
+        }
+        self.inner.handlers.borrow_mut().push((event, f));
+    }
+
+    /// Removes `f` (or, without `f`, every handler) for `event`.
+    pub fn off(&self, event: String, f: Option<Function>) {
+        let mut handlers = self.inner.handlers.borrow_mut();
+        handlers.retain(|(e, g)| !(*e == event && f.as_ref().is_none_or(|f| f == g)));
+        if !handlers.iter().any(|(e, _)| *e == event) {
+            drop(handlers);
+            self.inner.send(&ToHub::Unsubscribe { event });
+        }
+    }
+
+    /// Sends `event` with `args` (JSON values, ArrayBuffers, typed arrays). A function as
+    /// the last argument is called with the server's ack arguments.
+    pub fn emit(&self, event: String, args: Array) -> Result<(), JsValue> {
+        let last = args.get(args.length().wrapping_sub(1));
+        let ack = if last.is_function() {
+            args.pop();
+            let id = self.inner.next_id();
+            self.inner.calls.borrow_mut().push((id, Call::Callback(last.unchecked_into())));
+            Some(AckRequest { id, timeout_ms: self.inner.ack_timeout })
+        } else {
+            None
+        };
+        let (args, bins) = self.inner.encode_args(&args)?;
+        self.inner.send(&ToHub::Emit { event, args, bins, ack });
+        Ok(())
+    }
+
+    /// Sends `event` and resolves with the server's first ack argument; rejects after
+    /// `ackTimeout` ms with `Error("operation has timed out")`.
+    #[wasm_bindgen(js_name = emitWithAck)]
+    pub fn emit_with_ack(&self, event: String, args: Array) -> Result<Promise, JsValue> {
+        let (args, bins) = self.inner.encode_args(&args)?;
+        let timeout_ms = self.inner.ack_timeout;
+        Ok(self.inner.request(|id| ToHub::Emit { event, args, bins, ack: Some(AckRequest { id, timeout_ms }) }))
+    }
+
+    /// Joins `room`: resolves once the server confirmed. Room events then reach this tab.
+    pub fn join(&self, room: String) -> Promise {
+        let mut rooms = self.inner.rooms.borrow_mut();
+        if !rooms.contains(&room) {
+            rooms.push(room.clone());
+        }
+        drop(rooms);
+        self.inner.request(|req| ToHub::Join { req, room })
+    }
+
+    /// Leaves `room`: resolves once done (when this was the hub's last tab in it, once the
+    /// server confirmed).
+    pub fn leave(&self, room: String) -> Promise {
+        self.inner.rooms.borrow_mut().retain(|r| *r != room);
+        self.inner.request(|req| ToHub::Leave { req, room })
+    }
+
+    /// Rooms this tab is in.
+    #[wasm_bindgen(getter)]
+    pub fn rooms(&self) -> Array {
+        self.inner.rooms.borrow().iter().map(|r| JsValue::from_str(r)).collect()
+    }
+
+    /// Detaches this tab from the hub. Pending calls are rejected.
+    pub fn close(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        if self.closed.get() {
+            return;
+        }
+        self.send(&ToHub::Bye);
+        self.closed.set(true);
+        self.port.set_onmessage(None);
+        self.port.close();
+        if let Some(window) = web_sys::window() {
+            for (name, l) in self.listeners.borrow_mut().drain(..) {
+                let _ = window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
+            }
+        }
+        if let Some(release) = self.release_lock.borrow_mut().take() {
+            let _ = release.call0(&JsValue::NULL);
+        }
+        let calls: Vec<u32> = self.calls.borrow().iter().map(|(id, _)| *id).collect();
+        for id in calls {
+            self.settle(id, Err("client closed".into()));
+        }
+        self.set_status(Status::Disconnected { reason: "client closed".into() });
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -8,7 +8,7 @@
 use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
 use crate::json::{self, Value};
-use crate::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Status, ToHub, PROTOCOL_VERSION};
+use crate::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
 use crate::socketio::{self, Kind};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
@@ -42,6 +42,27 @@ pub struct HubConfig {
     pub linger_ms: u64,
 }
 
+impl HubConfig {
+    /// Takes the connection options a tab asked for.
+    pub fn apply(&mut self, o: &Options) {
+        self.reconnection = o.reconnection;
+        self.backoff = BackoffConfig {
+            min_ms: o.reconnection_delay_ms as u64,
+            max_ms: (o.reconnection_delay_max_ms as u64).max(o.reconnection_delay_ms as u64),
+            randomization: (o.randomization_factor as f64).clamp(0.0, 1.0),
+        };
+        if o.timeout_ms > 0 {
+            self.connect_timeout_ms = o.timeout_ms as u64;
+        }
+    }
+}
+
+/// The Web Lock a page holds for as long as it lives; the hub waits on it to notice a tab
+/// that vanished without a word (crash, kill, frozen-then-discarded).
+pub fn tab_lock_name(tab: &str) -> String {
+    format!("switchboard-tab-{tab}")
+}
+
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
@@ -65,6 +86,9 @@ pub enum Output {
     Close { hub: HubId },
     /// Post `msg` to each of `tabs` (encode once, post many).
     Post { tabs: Vec<TabKey>, msg: FromHub },
+    /// The tab said Hello: watch for its silent departure by waiting on its Web Lock
+    /// `lock`, and report it with `handle_tab_gone`.
+    Watch { tab: TabKey, lock: String },
     Log(String),
 }
 
@@ -107,7 +131,7 @@ impl Switchboard {
             Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
         };
         match (self.tabs.get(&tab).copied(), msg) {
-            (None, ToHub::Hello { version, tab: name, endpoint, auth }) => {
+            (None, ToHub::Hello { version, tab: name, endpoint, auth, options }) => {
                 if version != PROTOCOL_VERSION {
                     return self.reject(
                         tab,
@@ -140,11 +164,14 @@ impl Switchboard {
                         let id = self.next_hub;
                         self.next_hub += 1;
                         let seed = self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
-                        self.hubs.insert(id, Hub::new(id, key, url, self.config.clone(), seed));
+                        let mut config = self.config.clone();
+                        config.apply(&options);
+                        self.hubs.insert(id, Hub::new(id, key, url, config, seed));
                         id
                     }
                 };
                 self.tabs.insert(tab, id);
+                self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
                 if let Some(h) = self.hubs.get_mut(&id) {
                     h.attach(tab, name, now);
                 }

@@ -60,7 +60,7 @@ pub struct Endpoint {
 pub enum ToHub {
     /// First message on a port. `tab` is the page's id, also the name of the Web Lock it holds
     /// for its lifetime. `auth` is the JSON text of the CONNECT auth payload, if any.
-    Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String> },
+    Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String>, options: Options },
     Subscribe { event: String },
     Unsubscribe { event: String },
     /// `args` is the JSON array text of the arguments with binary parts replaced by
@@ -72,6 +72,24 @@ pub enum ToHub {
     Leave { req: u32, room: String },
     /// The tab is going away (pagehide, close()).
     Bye,
+}
+
+/// Connection options of the first tab of an endpoint (later tabs share its socket).
+/// Defaults are socket.io-client's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    pub reconnection: bool,
+    pub reconnection_delay_ms: u32,
+    pub reconnection_delay_max_ms: u32,
+    pub randomization_factor: f32,
+    /// Connection attempt timeout.
+    pub timeout_ms: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { reconnection: true, reconnection_delay_ms: 1000, reconnection_delay_max_ms: 5000, randomization_factor: 0.5, timeout_ms: 20_000 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +194,7 @@ mod tests {
             tab: "t".into(),
             endpoint: Endpoint { url: "http://h".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() },
             auth: None,
+            options: Options::default(),
         };
         let bytes = encode(&hello);
         assert_eq!(bytes[0], 0, "Hello must stay variant 0");

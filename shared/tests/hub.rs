@@ -2,9 +2,8 @@
 //! runs in microseconds, with no socket, no port and no sleep.
 
 use std::collections::BTreeMap;
-use switchboard_shared::backoff::BackoffConfig;
 use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey};
-use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Status, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
 
 const HANDSHAKE: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 
@@ -20,6 +19,7 @@ struct Sim {
     server_bin: BTreeMap<HubId, Vec<Vec<u8>>>,
     inbox: BTreeMap<TabKey, Vec<FromHub>>,
     logs: Vec<String>,
+    watched: Vec<(TabKey, String)>,
 }
 
 fn endpoint(url: &str) -> Endpoint {
@@ -41,6 +41,7 @@ impl Sim {
             server_bin: BTreeMap::new(),
             inbox: BTreeMap::new(),
             logs: vec![],
+            watched: vec![],
         }
     }
 
@@ -67,6 +68,7 @@ impl Sim {
                     }
                 }
                 Output::Log(l) => self.logs.push(l),
+                Output::Watch { tab, lock } => self.watched.push((tab, lock)),
             }
         }
     }
@@ -77,7 +79,7 @@ impl Sim {
     }
 
     fn hello(&mut self, tab: TabKey, url: &str) {
-        self.send(tab, ToHub::Hello { version: PROTOCOL_VERSION, tab: format!("tab-{tab}"), endpoint: endpoint(url), auth: None });
+        self.send(tab, ToHub::Hello { version: PROTOCOL_VERSION, tab: format!("tab-{tab}"), endpoint: endpoint(url), auth: None, options: Options::default() });
     }
 
     fn from_server(&mut self, hub: HubId, frame: &str) {
@@ -174,6 +176,7 @@ fn tabs_of_one_endpoint_share_one_socket() {
     }
     s.hello(4, "http://b:1");
     assert_eq!(s.opens.len(), 2, "one socket per endpoint");
+    assert_eq!(s.watched[0], (1, "switchboard-tab-tab-1".to_string()), "each tab's lock is watched");
     assert_eq!(s.sb.hub_count(), 2);
     s.accept(1);
     let tabs = s.take_inbox(1).into_iter().filter_map(|m| if let FromHub::Tabs { tabs } = m { Some(tabs) } else { None }).last();
@@ -206,9 +209,9 @@ fn events_reach_only_subscribed_tabs() {
 
 #[test]
 fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
-    let cfg = HubConfig { backoff: BackoffConfig { min_ms: 1000, max_ms: 5000, randomization: 0.0 }, ..HubConfig::default() };
-    let mut s = Sim::with(cfg);
-    s.hello(1, "http://a:1");
+    let mut s = Sim::new();
+    let options = Options { randomization_factor: 0.0, ..Options::default() };
+    s.send(1, ToHub::Hello { version: PROTOCOL_VERSION, tab: "a".into(), endpoint: endpoint("http://a:1"), auth: None, options });
     s.accept(1);
     // Pings keep it alive...
     for _ in 0..5 {
@@ -239,6 +242,24 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     s.accept(1);
     s.drop_socket(1);
     assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
+}
+
+#[test]
+fn the_first_tab_options_set_the_schedule() {
+    let mut s = Sim::new();
+    let options = Options { reconnection_delay_ms: 100, reconnection_delay_max_ms: 150, randomization_factor: 0.0, ..Options::default() };
+    s.send(1, ToHub::Hello { version: PROTOCOL_VERSION, tab: "a".into(), endpoint: endpoint("http://a:1"), auth: None, options });
+    s.accept(1);
+    s.drop_socket(1);
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100 }));
+    s.advance(100);
+    s.drop_socket(1);
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150 }));
+    let never = Options { reconnection: false, ..Options::default() };
+    s.send(2, ToHub::Hello { version: PROTOCOL_VERSION, tab: "b".into(), endpoint: endpoint("http://b:1"), auth: None, options: never });
+    s.accept(2);
+    s.drop_socket(2);
+    assert_eq!(s.last_status(2), Some(Status::Disconnected { reason: "transport close".into() }));
 }
 
 #[test]
@@ -471,11 +492,11 @@ fn bad_input_from_pages_gets_error_values() {
     assert!(matches!(s.take_inbox(2)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
     s.send(3, ToHub::Subscribe { event: "x".into() });
     assert!(matches!(s.take_inbox(3)[..], [FromHub::Error { code: ErrorCode::OutOfOrder, .. }]));
-    s.send(4, ToHub::Hello { version: 999, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: None });
+    s.send(4, ToHub::Hello { version: 999, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: None, options: Options::default() });
     assert!(matches!(s.take_inbox(4)[..], [FromHub::Error { code: ErrorCode::VersionMismatch, .. }]));
-    s.send(5, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("javascript:alert(1)"), auth: None });
+    s.send(5, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("javascript:alert(1)"), auth: None, options: Options::default() });
     assert!(matches!(s.take_inbox(5)[..], [FromHub::Error { code: ErrorCode::BadEndpoint, .. }]));
-    s.send(6, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: Some("[1]".into()) });
+    s.send(6, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: Some("[1]".into()), options: Options::default() });
     assert!(matches!(s.take_inbox(6)[..], [FromHub::Error { code: ErrorCode::BadPayload, .. }]));
     assert_eq!(s.opens.len(), 0);
 

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use switchboard_shared::hub::{HubConfig, Switchboard};
-use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Status, ToHub};
+use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub};
 use switchboard_shared::{engineio, json, socketio};
 
 fn json_leaf() -> impl Strategy<Value = String> {
@@ -51,7 +51,8 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
             version,
             tab,
             endpoint: Endpoint { url, path, namespace, query: String::new() },
-            auth
+            auth,
+            options: Options::default(),
         }),
         ".*".prop_map(|event| ToHub::Subscribe { event }),
         ".*".prop_map(|event| ToHub::Unsubscribe { event }),
@@ -114,7 +115,7 @@ proptest! {
     #[test]
     fn the_hub_survives_any_input(inputs in prop::collection::vec((0u8..4, prop::collection::vec(any::<u8>(), 0..48), "[0-6]{0,2}.{0,24}"), 0..40)) {
         let mut sb = Switchboard::new(HubConfig::default(), 9);
-        let hello = ToHub::Hello { version: port::PROTOCOL_VERSION, tab: "t".into(), endpoint: Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }, auth: None };
+        let hello = ToHub::Hello { version: port::PROTOCOL_VERSION, tab: "t".into(), endpoint: Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }, auth: None, options: Options::default() };
         sb.handle_port_message(1, &port::encode(&hello), 0);
         let mut now = 0;
         sb.handle_socket_text(1, 1, r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#, now);

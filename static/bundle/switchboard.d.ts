@@ -1,0 +1,63 @@
+// Types for switchboard.js, the Switchboard page client.
+
+export type Status = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+export interface StatusDetail {
+  status: Status;
+  /** Socket.IO session id, when connected. */
+  sid?: string;
+  /** Reconnection attempt number and the delay (ms) before it, when reconnecting. */
+  attempt?: number;
+  delay?: number;
+  /** Why the hub stopped, when disconnected (e.g. "connect_error: ..."). */
+  reason?: string;
+}
+
+export interface ConnectOptions {
+  /** Server origin (http(s):// or ws(s)://), default: this page's origin. A path is taken as the namespace. */
+  url?: string;
+  /** Engine.IO path, default "/socket.io". */
+  path?: string;
+  /** Socket.IO namespace, default "/". */
+  namespace?: string;
+  /** Payload of the namespace CONNECT packet. Tabs with different auth get different connections. */
+  auth?: Record<string, unknown>;
+  /** emitWithAck timeout in ms, default 10000; 0 waits forever. */
+  ackTimeout?: number;
+  /** Reconnection, as socket.io-client: default true, 1000 ms, 5000 ms, 0.5. Set by the first tab of an endpoint. */
+  reconnection?: boolean;
+  reconnectionDelay?: number;
+  reconnectionDelayMax?: number;
+  randomizationFactor?: number;
+  /** Connection attempt timeout in ms, default 20000. */
+  timeout?: number;
+}
+
+/** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
+export type Arg = unknown;
+
+export interface Client {
+  /** This tab's id. */
+  readonly id: string;
+  readonly status: Status;
+  readonly statusDetail: StatusDetail;
+  /** Ids of every tab sharing this connection. */
+  readonly tabs: string[];
+  /** Rooms this tab joined. */
+  readonly rooms: string[];
+  on(event: string, handler: (...args: any[]) => void): void;
+  off(event: string, handler?: (...args: any[]) => void): void;
+  /** A function as the last argument receives the server's ack arguments. */
+  emit(event: string, ...args: Arg[]): void;
+  /** Resolves with the server's first ack argument; rejects with Error("operation has timed out") after ackTimeout. */
+  emitWithAck<T = any>(event: string, ...args: Arg[]): Promise<T>;
+  /** Resolves once the server confirmed; room events then reach this tab. */
+  join(room: string): Promise<void>;
+  leave(room: string): Promise<void>;
+  onStatus(fn: (detail: StatusDetail) => void): void;
+  onTabs(fn: (tabs: string[]) => void): void;
+  /** Detaches this tab; pending calls reject. */
+  close(): void;
+}
+
+export function connect(options?: ConnectOptions): Promise<Client>;
