@@ -25,6 +25,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_WASM_OPT");
+    println!("cargo:rerun-if-env-changed=SWITCHBOARD_KEEP_NAMES");
 
     ensure_wasm_target();
 
@@ -56,7 +57,8 @@ fn main() {
             .input_path(&input)
             .out_name(name)
             .typescript(false)
-            .remove_name_section(true)
+            // SWITCHBOARD_KEEP_NAMES=1 keeps function names, for `twiggy top` size work.
+            .remove_name_section(env::var_os("SWITCHBOARD_KEEP_NAMES").is_none())
             .remove_producers_section(true)
             .omit_default_module_path(false);
         bindgen.web(true).expect("wasm-bindgen: web target");
@@ -65,7 +67,9 @@ fn main() {
             let wasm = pkg.join(format!("{name}_bg.wasm"));
             let status = Command::new(opt)
                 .arg(&wasm)
-                .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+                .args(["-Oz", "--strip-producers"])
+                .arg(if env::var_os("SWITCHBOARD_KEEP_NAMES").is_some() { "--debuginfo" } else { "--strip-debug" })
+                .arg("-o")
                 .arg(&wasm)
                 .args(FEATURES)
                 .status()

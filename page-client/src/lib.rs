@@ -5,11 +5,10 @@
 
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
 
 /// The worker's name carries the protocol version: after a deploy that changes it, new
@@ -125,7 +124,7 @@ impl Inner {
         }
         let bytes = Uint8Array::from(&port::encode(msg)[..]);
         if let Err(e) = self.port.post_message(&bytes) {
-            web_sys::console::error_2(&"switchboard: cannot reach the hub".into(), &e);
+            warn("cannot reach the hub", &e);
         }
     }
 
@@ -186,7 +185,7 @@ impl Inner {
             (Call::Promise(resolve, _), Ok(args)) => drop(resolve.call1(&JsValue::NULL, &args.get(0))),
             (Call::Promise(_, reject), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(&e))),
             (Call::Callback(f), Ok(args)) => drop(f.apply(&JsValue::NULL, &args)),
-            (Call::Callback(_), Err(e)) => web_sys::console::warn_1(&format!("switchboard: ack failed: {e}").into()),
+            (Call::Callback(_), Err(e)) => warn("ack failed: ", &e.into()),
         }
     }
 
@@ -194,13 +193,13 @@ impl Inner {
         let Some(bytes) = data.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else { return };
         let msg = match port::decode::<FromHub>(&bytes) {
             Ok(m) => m,
-            Err(e) => return web_sys::console::error_1(&format!("switchboard: bad message from hub: {e}").into()),
+            Err(_) => return warn("malformed message from the hub", &JsValue::UNDEFINED),
         };
         match msg {
             FromHub::Welcome { status, .. } => {
                 self.set_status(status);
                 if let Some((resolve, _)) = self.welcome.borrow_mut().take() {
-                    let _ = resolve.call0(&JsValue::NULL);
+                    let _ = resolve.call1(&JsValue::NULL, &Client { inner: self.clone() }.into());
                 }
             }
             FromHub::Status(s) => self.set_status(s),
@@ -224,7 +223,7 @@ impl Inner {
                 }
                 for f in handlers {
                     if let Err(e) = f.apply(&JsValue::NULL, &args) {
-                        web_sys::console::error_2(&format!("switchboard: handler for {event:?} threw").into(), &e);
+                        warn("an event handler threw", &e);
                     }
                 }
             }
@@ -242,8 +241,9 @@ impl Inner {
                 }
             }
             FromHub::Error { code, message } => {
-                let text = format!("switchboard hub: {code:?}: {message}");
-                web_sys::console::error_1(&text.as_str().into());
+                let _ = code;
+                let text = String::from("switchboard hub: ") + &message;
+                warn(&text, &JsValue::UNDEFINED);
                 if let Some((_, reject)) = self.welcome.borrow_mut().take() {
                     let _ = reject.call1(&JsValue::NULL, &error(&text));
                 }
@@ -273,87 +273,67 @@ impl Inner {
     }
 }
 
-fn random_id() -> String {
-    let mut s = String::with_capacity(24);
-    for _ in 0..3 {
-        let n = (js_sys::Math::random() * 4_294_967_296.0) as u32;
-        s.push_str(&format!("{n:08x}"));
-    }
-    s
+fn warn(what: &str, detail: &JsValue) {
+    web_sys::console::warn_2(&JsValue::from_str(&(String::from("switchboard: ") + what)), detail);
 }
 
-/// Holds a Web Lock named after the tab for as long as the tab lives, so the hub notices
-/// when it vanishes without a word. Resolves once the lock is held.
-async fn hold_tab_lock(name: &str) -> Option<Function> {
-    let window = web_sys::window()?;
-    let locks = get(&window.navigator().into(), "locks");
-    if locks.is_undefined() {
-        return None;
-    }
-    let release: Rc<RefCell<Option<Function>>> = Rc::default();
-    let slot = release.clone();
-    let held = Promise::new(&mut |acquired, _| {
-        let slot = slot.clone();
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-            let _ = acquired.call0(&JsValue::NULL);
-            Promise::new(&mut |resolve, _| *slot.borrow_mut() = Some(resolve)).into()
-        });
-        let _ = locks.unchecked_ref::<LockManager>().request(name, callback.unchecked_ref());
-    });
-    JsFuture::from(held).await.ok()?;
-    let f = release.borrow_mut().take();
-    f
+/// 24 random hex digits.
+fn random_id() -> String {
+    (0..24).map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15])).collect()
 }
 
 /// Connects to a Socket.IO server through the shared hub. `options`: `url` (default: this
 /// page's origin), `path` (`/socket.io`), `namespace` (`/`), `auth` (object sent with
 /// CONNECT), `ackTimeout` (ms, default 10000, 0 = none), `reconnection`,
 /// `reconnectionDelay`, `reconnectionDelayMax`, `randomizationFactor`, `timeout`.
-/// `worker_url` is the URL of the worker bootstrap script.
+/// `worker_url` is the URL of the worker bootstrap script. Resolves with a [`Client`] once
+/// the hub welcomed this tab.
 #[wasm_bindgen]
-pub async fn connect(options: JsValue, worker_url: String) -> Result<Client, JsValue> {
+pub fn connect(options: JsValue, worker_url: String) -> Promise {
+    Promise::new(&mut |resolve, reject| {
+        if let Err(e) = start(&options, &worker_url, resolve, reject.clone()) {
+            let _ = reject.call1(&JsValue::NULL, &e);
+        }
+    })
+}
+
+fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
     let location = window.location();
-    let opts = if options.is_object() { options } else { Object::new().into() };
-    let url = get(&opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
+    let url = get(opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
     let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default()).map_err(|_| error("switchboard: invalid url"))?;
-    let mut namespace = get(&opts, "namespace").as_string().unwrap_or_default();
+    let mut namespace = get(opts, "namespace").as_string().unwrap_or_default();
     if namespace.is_empty() {
         let p = parsed.pathname();
         namespace = if p.len() > 1 { p } else { "/".into() };
     }
     let endpoint = Endpoint {
-        url: format!("{}//{}", parsed.protocol(), parsed.host()),
-        path: get(&opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
+        url: parsed.protocol() + "//" + &parsed.host(),
+        path: get(opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
         namespace,
         query: parsed.search().trim_start_matches('?').into(),
     };
-    let auth = match get(&opts, "auth") {
+    let auth = match get(opts, "auth") {
         a if a.is_object() => Some(JSON::stringify(&a)?.as_string().unwrap_or_default()),
         _ => None,
     };
     let d = Options::default();
     let options = Options {
-        reconnection: get(&opts, "reconnection").as_bool().unwrap_or(d.reconnection),
-        reconnection_delay_ms: get_u32(&opts, "reconnectionDelay", d.reconnection_delay_ms),
-        reconnection_delay_max_ms: get_u32(&opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
-        randomization_factor: get(&opts, "randomizationFactor").as_f64().map(|f| f as f32).unwrap_or(d.randomization_factor),
-        timeout_ms: get_u32(&opts, "timeout", d.timeout_ms),
+        reconnection: get(opts, "reconnection").as_bool().unwrap_or(d.reconnection),
+        reconnection_delay_ms: get_u32(opts, "reconnectionDelay", d.reconnection_delay_ms),
+        reconnection_delay_max_ms: get_u32(opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
+        randomization_factor: get(opts, "randomizationFactor").as_f64().map(|f| f as f32).unwrap_or(d.randomization_factor),
+        timeout_ms: get_u32(opts, "timeout", d.timeout_ms),
     };
-    let ack_timeout = get_u32(&opts, "ackTimeout", 10_000);
-
-    let tab = random_id();
-    let release_lock = hold_tab_lock(&format!("switchboard-tab-{tab}")).await;
+    let ack_timeout = get_u32(opts, "ackTimeout", 10_000);
 
     let worker_options = WorkerOptions::new();
     worker_options.set_type(WorkerType::Module);
     worker_options.set_name(WORKER_NAME);
-    let worker = SharedWorker::new_with_worker_options(&worker_url, &worker_options)
+    let worker = SharedWorker::new_with_worker_options(worker_url, &worker_options)
         .map_err(|_| error("switchboard: SharedWorker is not available in this browser"))?;
-    let port = worker.port();
 
-    let bins: RefCell<Vec<JsValue>> = RefCell::default();
-    let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
+    let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
         let w = weak.clone();
         let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |_key, value: JsValue| {
             if value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&value) {
@@ -377,12 +357,12 @@ pub async fn connect(options: JsValue, worker_url: String) -> Result<Client, JsV
             value
         });
         Inner {
-            tab,
+            tab: random_id(),
             endpoint,
             auth,
             options,
             ack_timeout,
-            port,
+            port: worker.port(),
             handlers: RefCell::default(),
             calls: RefCell::default(),
             next_id: Cell::new(0),
@@ -391,9 +371,9 @@ pub async fn connect(options: JsValue, worker_url: String) -> Result<Client, JsV
             tabs: RefCell::default(),
             tabs_fns: RefCell::default(),
             rooms: RefCell::default(),
-            welcome: RefCell::default(),
-            release_lock: RefCell::new(release_lock),
-            bins,
+            welcome: RefCell::new(Some((resolve, reject))),
+            release_lock: RefCell::default(),
+            bins: RefCell::default(),
             listeners: RefCell::default(),
             onmessage: RefCell::default(),
             replacer,
@@ -428,13 +408,25 @@ pub async fn connect(options: JsValue, worker_url: String) -> Result<Client, JsV
         inner.listeners.borrow_mut().push((name, listener));
     }
 
-    let welcome = Promise::new(&mut |resolve, reject| {
-        *inner.welcome.borrow_mut() = Some((resolve, reject));
+    // Hold a Web Lock named after the tab for the tab's whole life, so the hub notices when
+    // it vanishes without a word; say Hello once it is held. The client (inner) lives in
+    // the lock callback until the Welcome resolves connect().
+    let locks = get(&window.navigator().into(), "locks");
+    if locks.is_undefined() {
+        inner.port.start();
+        inner.attach();
+        return Ok(());
+    }
+    let held = inner.clone();
+    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        let hold = Promise::new(&mut |release, _| *held.release_lock.borrow_mut() = Some(release));
+        held.port.start();
+        held.attach();
+        hold.into()
     });
-    inner.port.start();
-    inner.attach();
-    JsFuture::from(welcome).await?;
-    Ok(Client { inner })
+    let name = String::from("switchboard-tab-") + &inner.tab;
+    locks.unchecked_ref::<LockManager>().request(&name, callback.unchecked_ref())?;
+    Ok(())
 }
 
 #[wasm_bindgen]
