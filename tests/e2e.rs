@@ -19,7 +19,11 @@ async fn open_clients(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
     }
     // Every tab sees all the others: each is attached to the hub.
     for tab in &tabs {
-        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')")).await;
+        b.js(
+            tab,
+            &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')"),
+        )
+        .await;
     }
     tabs
 }
@@ -38,12 +42,24 @@ async fn three_tabs_share_one_websocket_and_all_receive_a_broadcast() {
     for tab in &tabs {
         b.js(tab, "sb.client.emitWithAck('echo', 1)").await;
     }
-    srv.io.emit("news", &json!({"n": 1, "text": "héllo"})).await.expect("broadcast");
+    srv.io
+        .emit("news", &json!({"n": 1, "text": "héllo"}))
+        .await
+        .expect("broadcast");
     for tab in &tabs {
-        let args = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)").await;
+        let args = b
+            .js(
+                tab,
+                "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)",
+            )
+            .await;
         assert_eq!(args, json!([{"n": 1, "text": "héllo"}]));
     }
-    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "the server saw exactly one WebSocket for three tabs");
+    assert_eq!(
+        srv.stats.ws_upgrades.load(Ordering::Relaxed),
+        1,
+        "the server saw exactly one WebSocket for three tabs"
+    );
     assert_eq!(srv.stats.sockets_total.load(Ordering::Relaxed), 1);
     b.shutdown().await;
     srv.stop().await;
@@ -60,7 +76,11 @@ async fn emit_with_ack_from_two_tabs_at_once_gets_each_its_own_reply() {
     };
     let (ask_a, ask_b) = (ask("A"), ask("B"));
     let (a, c) = tokio::join!(b.js(&tabs[0], &ask_a), b.js(&tabs[1], &ask_b));
-    let expect = |name: &str| json!((0..50).map(|i| json!({"tab": name, "i": i})).collect::<Vec<_>>());
+    let expect = |name: &str| {
+        json!((0..50)
+            .map(|i| json!({"tab": name, "i": i}))
+            .collect::<Vec<_>>())
+    };
     assert_eq!(a, expect("A"));
     assert_eq!(c, expect("B"));
 
@@ -87,7 +107,11 @@ async fn room_events_reach_members_only_and_the_last_leave_leaves_on_the_server(
     b.js(&tabs[1], "sb.client.join('r1')").await;
     assert_eq!(srv.room_size("r1"), 1, "one server-side join for two tabs");
 
-    b.js(&tabs[0], "sb.client.emit('chat', { room: 'r1', text: 'hi' })").await;
+    b.js(
+        &tabs[0],
+        "sb.client.emit('chat', { room: 'r1', text: 'hi' })",
+    )
+    .await;
     for tab in &tabs[..2] {
         let got = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'chat')).then((e) => e.args[0].text)").await;
         assert_eq!(got, json!("hi"));
@@ -96,12 +120,20 @@ async fn room_events_reach_members_only_and_the_last_leave_leaves_on_the_server(
     // would already hold the chat message had it been routed there.
     b.js(&tabs[0], "sb.client.emit('announce', 'after')").await;
     let seen = b.js(&tabs[2], "sb.until(() => sb.events.find((e) => e.name === 'announce')).then(() => sb.events.map((e) => e.name))").await;
-    assert_eq!(seen, json!(["announce"]), "a tab outside r1 gets no r1 event");
+    assert_eq!(
+        seen,
+        json!(["announce"]),
+        "a tab outside r1 gets no r1 event"
+    );
 
     b.js(&tabs[0], "sb.client.leave('r1')").await;
     assert_eq!(srv.room_size("r1"), 1, "tab 2 is still in r1");
     b.js(&tabs[1], "sb.client.leave('r1')").await;
-    assert_eq!(srv.room_size("r1"), 0, "the hub left r1 on the server with its last tab");
+    assert_eq!(
+        srv.room_size("r1"),
+        0,
+        "the hub left r1 on the server with its last tab"
+    );
     b.shutdown().await;
     srv.stop().await;
 }
@@ -117,7 +149,10 @@ async fn the_first_tab_of_a_fresh_browser_always_connects() {
         let tab = b.open(&format!("{}/harness.html", srv.url())).await;
         let t0 = Instant::now();
         let r = b.eval(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))").await;
-        assert!(r.is_ok(), "fresh start {run}: first tab did not connect: {r:?}");
+        assert!(
+            r.is_ok(),
+            "fresh start {run}: first tab did not connect: {r:?}"
+        );
         times.push(t0.elapsed().as_millis());
         b.shutdown().await;
     }
@@ -135,16 +170,34 @@ async fn a_closed_or_crashed_tab_leaves_the_hub_within_two_seconds() {
 
     let t0 = Instant::now();
     b.close_tab(&tabs[1]).await;
-    b.js(&tabs[0], "sb.until(() => sb.tabs.length === 2, 2000, 'closed tab to leave')").await;
-    println!("closed tab left the hub after {} ms", t0.elapsed().as_millis());
+    b.js(
+        &tabs[0],
+        "sb.until(() => sb.tabs.length === 2, 2000, 'closed tab to leave')",
+    )
+    .await;
+    println!(
+        "closed tab left the hub after {} ms",
+        t0.elapsed().as_millis()
+    );
 
     // A crash runs no pagehide: only the tab's Web Lock tells the hub.
     let t0 = Instant::now();
-    b.crash_tab(&tabs[2]).await;
-    b.js(&tabs[0], "sb.until(() => sb.tabs.length === 1, 2000, 'crashed tab to leave')").await;
-    println!("crashed tab left the hub after {} ms", t0.elapsed().as_millis());
+    b.crash_tab(&tabs[2]);
+    b.js(
+        &tabs[0],
+        "sb.until(() => sb.tabs.length === 1, 2000, 'crashed tab to leave')",
+    )
+    .await;
+    println!(
+        "crashed tab left the hub after {} ms",
+        t0.elapsed().as_millis()
+    );
     // And the survivor still works.
-    assert_eq!(b.js(&tabs[0], "sb.client.emitWithAck('echo', 'still here')").await, json!("still here"));
+    assert_eq!(
+        b.js(&tabs[0], "sb.client.emitWithAck('echo', 'still here')")
+            .await,
+        json!("still here")
+    );
     b.shutdown().await;
     srv.stop().await;
 }
@@ -176,13 +229,24 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
     let replies = replies.as_array().expect("an array of replies");
     assert_eq!(replies.len(), 5);
     for r in replies {
-        let bytes: Vec<u8> = r.as_array().expect("bytes").iter().map(|b| b.as_u64().expect("byte") as u8).collect();
+        let bytes: Vec<u8> = r
+            .as_array()
+            .expect("bytes")
+            .iter()
+            .map(|b| b.as_u64().expect("byte") as u8)
+            .collect();
         match port::decode::<FromHub>(&bytes) {
-            Ok(FromHub::Error { code: ErrorCode::BadMessage, message }) => assert!(!message.is_empty()),
+            Ok(FromHub::Error {
+                code: ErrorCode::BadMessage,
+                message,
+            }) => assert!(!message.is_empty()),
             other => panic!("expected a BadMessage error, got {other:?}"),
         }
     }
-    assert_eq!(b.js(&good, "sb.client.emitWithAck('echo', 'fine')").await, json!("fine"));
+    assert_eq!(
+        b.js(&good, "sb.client.emitWithAck('echo', 'fine')").await,
+        json!("fine")
+    );
     assert_eq!(b.js(&good, "sb.client.status").await, json!("connected"));
     b.shutdown().await;
     srv.stop().await;

@@ -6,7 +6,9 @@
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::port::{
+    self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
@@ -23,6 +25,18 @@ extern "C" {
 
     #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
     fn json_parse_with(text: &str, reviver: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+type Listener = Closure<dyn FnMut(JsValue)>;
+type PortListener = Closure<dyn FnMut(MessageEvent)>;
+
+/// A `JSON.stringify` replacer or `JSON.parse` reviver.
+type JsonHook = Closure<dyn FnMut(JsValue, JsValue) -> JsValue>;
+
+/// Who waits for `connect()`: a JS promise, or a Rust callback.
+enum Ready {
+    Js(Function, Function),
+    Rust(Box<dyn FnOnce(Result<Client, JsValue>)>),
 }
 
 enum Call {
@@ -47,16 +61,16 @@ struct Inner {
     tabs: RefCell<Vec<String>>,
     tabs_fns: RefCell<Vec<Function>>,
     rooms: RefCell<Vec<String>>,
-    /// Settles `connect()`: (resolve, reject) until the hub says Welcome.
-    welcome: RefCell<Option<(Function, Function)>>,
+    /// Settles `connect()` until the hub says Welcome.
+    welcome: RefCell<Option<Ready>>,
     /// Resolving this releases the tab's Web Lock.
     release_lock: RefCell<Option<Function>>,
     /// Binary parts collected by the JSON replacer / handed to the reviver.
     bins: RefCell<Vec<JsValue>>,
-    listeners: RefCell<Vec<(&'static str, Closure<dyn FnMut(JsValue)>)>>,
-    onmessage: RefCell<Option<Closure<dyn FnMut(MessageEvent)>>>,
-    replacer: Closure<dyn FnMut(JsValue, JsValue) -> JsValue>,
-    reviver: Closure<dyn FnMut(JsValue, JsValue) -> JsValue>,
+    listeners: RefCell<Vec<(&'static str, Listener)>>,
+    onmessage: RefCell<Option<PortListener>>,
+    replacer: JsonHook,
+    reviver: JsonHook,
     closed: Cell<bool>,
 }
 
@@ -75,7 +89,10 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 }
 
 fn get_u32(obj: &JsValue, key: &str, default: u32) -> u32 {
-    get(obj, key).as_f64().map(|n| n.clamp(0.0, u32::MAX as f64) as u32).unwrap_or(default)
+    get(obj, key)
+        .as_f64()
+        .map(|n| n.clamp(0.0, u32::MAX as f64) as u32)
+        .unwrap_or(default)
 }
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
@@ -96,7 +113,11 @@ fn to_bytes(v: &JsValue) -> Option<Vec<u8>> {
     if ArrayBuffer::is_view(v) {
         let view: &Uint8Array = v.unchecked_ref();
         let (buf, off, len) = (view.buffer(), get(v, "byteOffset"), get(v, "byteLength"));
-        let bytes = Uint8Array::new_with_byte_offset_and_length(&buf, off.as_f64()? as u32, len.as_f64()? as u32);
+        let bytes = Uint8Array::new_with_byte_offset_and_length(
+            &buf,
+            off.as_f64()? as u32,
+            len.as_f64()? as u32,
+        );
         return Some(bytes.to_vec());
     }
     None
@@ -147,11 +168,16 @@ impl Inner {
         for (event, _) in self.handlers.borrow().iter() {
             if !seen.contains(&event.as_str()) {
                 seen.push(event);
-                self.send(&ToHub::Subscribe { event: event.clone() });
+                self.send(&ToHub::Subscribe {
+                    event: event.clone(),
+                });
             }
         }
         for room in self.rooms.borrow().iter() {
-            self.send(&ToHub::Join { req: 0, room: room.clone() });
+            self.send(&ToHub::Join {
+                req: 0,
+                room: room.clone(),
+            });
         }
     }
 
@@ -159,7 +185,13 @@ impl Inner {
     fn encode_args(&self, args: &Array) -> Result<(String, Vec<Bytes>), JsValue> {
         self.bins.borrow_mut().clear();
         let text = JSON::stringify_with_replacer(args, self.replacer.as_ref())?;
-        let bins = self.bins.borrow_mut().drain(..).filter_map(|b| to_bytes(&b)).map(Bytes).collect();
+        let bins = self
+            .bins
+            .borrow_mut()
+            .drain(..)
+            .filter_map(|b| to_bytes(&b))
+            .map(Bytes)
+            .collect();
         Ok((text.as_string().unwrap_or_default(), bins))
     }
 
@@ -167,22 +199,32 @@ impl Inner {
         let parsed = if bins.is_empty() {
             JSON::parse(args)
         } else {
-            *self.bins.borrow_mut() = bins.iter().map(|b| Uint8Array::from(&b.0[..]).buffer().into()).collect();
+            *self.bins.borrow_mut() = bins
+                .iter()
+                .map(|b| Uint8Array::from(&b.0[..]).buffer().into())
+                .collect();
             let r = json_parse_with(args, self.reviver.as_ref());
             self.bins.borrow_mut().clear();
             r
         };
-        parsed.ok().and_then(|v| v.dyn_into::<Array>().ok()).unwrap_or_default()
+        parsed
+            .ok()
+            .and_then(|v| v.dyn_into::<Array>().ok())
+            .unwrap_or_default()
     }
 
     fn settle(&self, id: u32, result: Result<Array, String>) {
         let call = {
             let mut calls = self.calls.borrow_mut();
-            let Some(pos) = calls.iter().position(|(i, _)| *i == id) else { return };
+            let Some(pos) = calls.iter().position(|(i, _)| *i == id) else {
+                return;
+            };
             calls.swap_remove(pos).1
         };
         match (call, result) {
-            (Call::Promise(resolve, _), Ok(args)) => drop(resolve.call1(&JsValue::NULL, &args.get(0))),
+            (Call::Promise(resolve, _), Ok(args)) => {
+                drop(resolve.call1(&JsValue::NULL, &args.get(0)))
+            }
             (Call::Promise(_, reject), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(&e))),
             (Call::Callback(f), Ok(args)) => drop(f.apply(&JsValue::NULL, &args)),
             (Call::Callback(_), Err(e)) => warn("ack failed: ", &e.into()),
@@ -190,7 +232,9 @@ impl Inner {
     }
 
     fn on_message(self: &Rc<Self>, data: JsValue) {
-        let Some(bytes) = data.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else { return };
+        let Some(bytes) = data.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else {
+            return;
+        };
         let msg = match port::decode::<FromHub>(&bytes) {
             Ok(m) => m,
             Err(_) => return warn("malformed message from the hub", &JsValue::UNDEFINED),
@@ -198,13 +242,23 @@ impl Inner {
         match msg {
             FromHub::Welcome { status, .. } => {
                 self.set_status(status);
-                if let Some((resolve, _)) = self.welcome.borrow_mut().take() {
-                    let _ = resolve.call1(&JsValue::NULL, &Client { inner: self.clone() }.into());
-                }
+                settle_connect(self, Ok(()));
             }
             FromHub::Status(s) => self.set_status(s),
-            FromHub::Event { event, room: _, args, bins, reply } => {
-                let handlers: Vec<Function> = self.handlers.borrow().iter().filter(|(e, _)| *e == event).map(|(_, f)| f.clone()).collect();
+            FromHub::Event {
+                event,
+                room: _,
+                args,
+                bins,
+                reply,
+            } => {
+                let handlers: Vec<Function> = self
+                    .handlers
+                    .borrow()
+                    .iter()
+                    .filter(|(e, _)| *e == event)
+                    .map(|(_, f)| f.clone())
+                    .collect();
                 if handlers.is_empty() {
                     return;
                 }
@@ -214,8 +268,14 @@ impl Inner {
                     // The handler's last argument answers the server: `callback(value)`.
                     let ack = Closure::once_into_js(move |a: JsValue| {
                         if let Some(inner) = weak.upgrade() {
-                            let reply = if a.is_undefined() { Array::new() } else { Array::of1(&a) };
-                            let (args, bins) = inner.encode_args(&reply).unwrap_or_else(|_| ("[]".into(), Vec::new()));
+                            let reply = if a.is_undefined() {
+                                Array::new()
+                            } else {
+                                Array::of1(&a)
+                            };
+                            let (args, bins) = inner
+                                .encode_args(&reply)
+                                .unwrap_or_else(|_| ("[]".into(), Vec::new()));
                             inner.send(&ToHub::Reply { token, args, bins });
                         }
                     });
@@ -244,9 +304,7 @@ impl Inner {
                 let _ = code;
                 let text = String::from("switchboard hub: ") + &message;
                 warn(&text, &JsValue::UNDEFINED);
-                if let Some((_, reject)) = self.welcome.borrow_mut().take() {
-                    let _ = reject.call1(&JsValue::NULL, &error(&text));
-                }
+                settle_connect(self, Err(&text));
             }
         }
     }
@@ -260,13 +318,19 @@ impl Inner {
     }
 
     fn tabs_array(&self) -> Array {
-        self.tabs.borrow().iter().map(|t| JsValue::from_str(t)).collect()
+        self.tabs
+            .borrow()
+            .iter()
+            .map(|t| JsValue::from_str(t))
+            .collect()
     }
 
     fn request(&self, make: impl FnOnce(u32) -> ToHub) -> Promise {
         let id = self.next_id();
         let promise = Promise::new(&mut |resolve, reject| {
-            self.calls.borrow_mut().push((id, Call::Promise(resolve, reject)));
+            self.calls
+                .borrow_mut()
+                .push((id, Call::Promise(resolve, reject)));
         });
         self.send(&make(id));
         promise
@@ -274,12 +338,17 @@ impl Inner {
 }
 
 fn warn(what: &str, detail: &JsValue) {
-    web_sys::console::warn_2(&JsValue::from_str(&(String::from("switchboard: ") + what)), detail);
+    web_sys::console::warn_2(
+        &JsValue::from_str(&(String::from("switchboard: ") + what)),
+        detail,
+    );
 }
 
 /// 24 random hex digits.
 fn random_id() -> String {
-    (0..24).map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15])).collect()
+    (0..24)
+        .map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15]))
+        .collect()
 }
 
 /// Connects to a Socket.IO server through the shared hub. `options`: `url` (default: this
@@ -291,17 +360,49 @@ fn random_id() -> String {
 #[wasm_bindgen]
 pub fn connect(options: JsValue, worker_url: String) -> Promise {
     Promise::new(&mut |resolve, reject| {
-        if let Err(e) = start(&options, &worker_url, resolve, reject.clone()) {
+        if let Err(e) = start(&options, &worker_url, Ready::Js(resolve, reject.clone())) {
             let _ = reject.call1(&JsValue::NULL, &e);
         }
     })
 }
 
-fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) -> Result<(), JsValue> {
-    let window = web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
+impl Client {
+    /// The Rust API of [`connect`]: `ready` gets the client once the hub welcomed this tab,
+    /// or the error. `options` is the same object as for the JS `connect(options)`.
+    pub fn connect_with(
+        options: &JsValue,
+        worker_url: &str,
+        ready: impl FnOnce(Result<Client, JsValue>) + 'static,
+    ) {
+        let ready = Rc::new(RefCell::new(Some(
+            Box::new(ready) as Box<dyn FnOnce(Result<Client, JsValue>)>
+        )));
+        let take = ready.clone();
+        if let Err(e) = start(
+            options,
+            worker_url,
+            Ready::Rust(Box::new(move |r| {
+                if let Some(f) = take.borrow_mut().take() {
+                    f(r)
+                }
+            })),
+        ) {
+            if let Some(f) = ready.borrow_mut().take() {
+                f(Err(e))
+            }
+        }
+    }
+}
+
+fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> {
+    let window =
+        web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
     let location = window.location();
-    let url = get(opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
-    let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default()).map_err(|_| error("switchboard: invalid url"))?;
+    let url = get(opts, "url")
+        .as_string()
+        .unwrap_or_else(|| location.origin().unwrap_or_default());
+    let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default())
+        .map_err(|_| error("switchboard: invalid url"))?;
     let mut namespace = get(opts, "namespace").as_string().unwrap_or_default();
     if namespace.is_empty() {
         let p = parsed.pathname();
@@ -309,7 +410,9 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
     }
     let endpoint = Endpoint {
         url: parsed.protocol() + "//" + &parsed.host(),
-        path: get(opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
+        path: get(opts, "path")
+            .as_string()
+            .unwrap_or_else(|| "/socket.io".into()),
         namespace,
         query: parsed.search().trim_start_matches('?').into(),
     };
@@ -319,10 +422,19 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
     };
     let d = Options::default();
     let options = Options {
-        reconnection: get(opts, "reconnection").as_bool().unwrap_or(d.reconnection),
+        reconnection: get(opts, "reconnection")
+            .as_bool()
+            .unwrap_or(d.reconnection),
         reconnection_delay_ms: get_u32(opts, "reconnectionDelay", d.reconnection_delay_ms),
-        reconnection_delay_max_ms: get_u32(opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
-        randomization_factor: get(opts, "randomizationFactor").as_f64().map(|f| f as f32).unwrap_or(d.randomization_factor),
+        reconnection_delay_max_ms: get_u32(
+            opts,
+            "reconnectionDelayMax",
+            d.reconnection_delay_max_ms,
+        ),
+        randomization_factor: get(opts, "randomizationFactor")
+            .as_f64()
+            .map(|f| f as f32)
+            .unwrap_or(d.randomization_factor),
         timeout_ms: get_u32(opts, "timeout", d.timeout_ms),
     };
     let ack_timeout = get_u32(opts, "ackTimeout", 10_000);
@@ -335,7 +447,7 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
 
     let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
         let w = weak.clone();
-        let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |_key, value: JsValue| {
+        let replacer = JsonHook::new(move |_key, value: JsValue| {
             if value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&value) {
                 if let Some(inner) = w.upgrade() {
                     let mut bins = inner.bins.borrow_mut();
@@ -346,7 +458,7 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
             value
         });
         let w = weak.clone();
-        let reviver = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |_key, value: JsValue| {
+        let reviver = JsonHook::new(move |_key, value: JsValue| {
             if value.is_object() && get(&value, "_placeholder").as_bool() == Some(true) {
                 if let (Some(inner), Some(n)) = (w.upgrade(), get(&value, "num").as_f64()) {
                     if let Some(b) = inner.bins.borrow().get(n as usize) {
@@ -371,7 +483,7 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
             tabs: RefCell::default(),
             tabs_fns: RefCell::default(),
             rooms: RefCell::default(),
-            welcome: RefCell::new(Some((resolve, reject))),
+            welcome: RefCell::new(Some(ready)),
             release_lock: RefCell::default(),
             bins: RefCell::default(),
             listeners: RefCell::default(),
@@ -388,7 +500,9 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
             inner.on_message(e.data());
         }
     });
-    inner.port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    inner
+        .port
+        .set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     *inner.onmessage.borrow_mut() = Some(onmessage);
 
     // pagehide: say goodbye (the lock covers tabs that die without it); pageshow after a
@@ -411,6 +525,8 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
     // Hold a Web Lock named after the tab for the tab's whole life, so the hub notices when
     // it vanishes without a word; say Hello once it is held. The client (inner) lives in
     // the lock callback until the Welcome resolves connect().
+    // Nothing else holds the client until the hub welcomes it.
+    CONNECTING.with(|c| c.borrow_mut().push(inner.clone()));
     let locks = get(&window.navigator().into(), "locks");
     if locks.is_undefined() {
         inner.port.start();
@@ -425,8 +541,38 @@ fn start(opts: &JsValue, worker_url: &str, resolve: Function, reject: Function) 
         hold.into()
     });
     let name = String::from("switchboard-tab-") + &inner.tab;
-    locks.unchecked_ref::<LockManager>().request(&name, callback.unchecked_ref())?;
+    let _ = locks
+        .unchecked_ref::<LockManager>()
+        .request(&name, callback.unchecked_ref())?;
     Ok(())
+}
+
+thread_local! {
+    /// Clients whose `connect()` has not settled yet.
+    static CONNECTING: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Settles `connect()`, handing the client to the caller (or dropping it on error).
+fn settle_connect(inner: &Rc<Inner>, result: Result<(), &str>) {
+    let ready = inner.welcome.borrow_mut().take();
+    match (ready, result) {
+        (Some(Ready::Js(resolve, _)), Ok(())) => drop(
+            resolve.call1(
+                &JsValue::NULL,
+                &Client {
+                    inner: inner.clone(),
+                }
+                .into(),
+            ),
+        ),
+        (Some(Ready::Js(_, reject)), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(e))),
+        (Some(Ready::Rust(f)), Ok(())) => f(Ok(Client {
+            inner: inner.clone(),
+        })),
+        (Some(Ready::Rust(f)), Err(e)) => f(Err(error(e))),
+        (None, _) => {}
+    }
+    CONNECTING.with(|c| c.borrow_mut().retain(|i| !Rc::ptr_eq(i, inner)));
 }
 
 #[wasm_bindgen]
@@ -471,9 +617,16 @@ impl Client {
 
     /// Calls `f(...args)` for every `event` the server sends to this tab.
     pub fn on(&self, event: String, f: Function) {
-        let first = !self.inner.handlers.borrow().iter().any(|(e, _)| *e == event);
+        let first = !self
+            .inner
+            .handlers
+            .borrow()
+            .iter()
+            .any(|(e, _)| *e == event);
         if first {
-            self.inner.send(&ToHub::Subscribe { event: event.clone() });
+            self.inner.send(&ToHub::Subscribe {
+                event: event.clone(),
+            });
         }
         self.inner.handlers.borrow_mut().push((event, f));
     }
@@ -495,13 +648,24 @@ impl Client {
         let ack = if last.is_function() {
             args.pop();
             let id = self.inner.next_id();
-            self.inner.calls.borrow_mut().push((id, Call::Callback(last.unchecked_into())));
-            Some(AckRequest { id, timeout_ms: self.inner.ack_timeout })
+            self.inner
+                .calls
+                .borrow_mut()
+                .push((id, Call::Callback(last.unchecked_into())));
+            Some(AckRequest {
+                id,
+                timeout_ms: self.inner.ack_timeout,
+            })
         } else {
             None
         };
         let (args, bins) = self.inner.encode_args(&args)?;
-        self.inner.send(&ToHub::Emit { event, args, bins, ack });
+        self.inner.send(&ToHub::Emit {
+            event,
+            args,
+            bins,
+            ack,
+        });
         Ok(())
     }
 
@@ -511,7 +675,12 @@ impl Client {
     pub fn emit_with_ack(&self, event: String, args: Array) -> Result<Promise, JsValue> {
         let (args, bins) = self.inner.encode_args(&args)?;
         let timeout_ms = self.inner.ack_timeout;
-        Ok(self.inner.request(|id| ToHub::Emit { event, args, bins, ack: Some(AckRequest { id, timeout_ms }) }))
+        Ok(self.inner.request(|id| ToHub::Emit {
+            event,
+            args,
+            bins,
+            ack: Some(AckRequest { id, timeout_ms }),
+        }))
     }
 
     /// Joins `room`: resolves once the server confirmed. Room events then reach this tab.
@@ -534,7 +703,12 @@ impl Client {
     /// Rooms this tab is in.
     #[wasm_bindgen(getter)]
     pub fn rooms(&self) -> Array {
-        self.inner.rooms.borrow().iter().map(|r| JsValue::from_str(r)).collect()
+        self.inner
+            .rooms
+            .borrow()
+            .iter()
+            .map(|r| JsValue::from_str(r))
+            .collect()
     }
 
     /// Detaches this tab from the hub. Pending calls are rejected.
@@ -554,7 +728,8 @@ impl Inner {
         self.port.close();
         if let Some(window) = web_sys::window() {
             for (name, l) in self.listeners.borrow_mut().drain(..) {
-                let _ = window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
+                let _ =
+                    window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
             }
         }
         if let Some(release) = self.release_lock.borrow_mut().take() {
@@ -564,7 +739,9 @@ impl Inner {
         for id in calls {
             self.settle(id, Err("client closed".into()));
         }
-        self.set_status(Status::Disconnected { reason: "client closed".into() });
+        self.set_status(Status::Disconnected {
+            reason: "client closed".into(),
+        });
     }
 }
 

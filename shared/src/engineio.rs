@@ -63,10 +63,17 @@ pub fn decode(frame: &str) -> Result<EioPacket<'_>, EioError> {
 fn parse_handshake(body: &str) -> Result<Handshake, EioError> {
     let v = json::parse(body).map_err(|_| EioError::BadHandshake("not JSON"))?;
     let num = |k, default: Option<u64>| {
-        v.get(k).and_then(Value::as_u64).or(default).ok_or(EioError::BadHandshake("missing or invalid interval"))
+        v.get(k)
+            .and_then(Value::as_u64)
+            .or(default)
+            .ok_or(EioError::BadHandshake("missing or invalid interval"))
     };
     Ok(Handshake {
-        sid: v.get("sid").and_then(Value::as_str).ok_or(EioError::BadHandshake("missing sid"))?.into(),
+        sid: v
+            .get("sid")
+            .and_then(Value::as_str)
+            .ok_or(EioError::BadHandshake("missing sid"))?
+            .into(),
         ping_interval_ms: num("pingInterval", None)?,
         ping_timeout_ms: num("pingTimeout", None)?,
         // maxPayload only exists since Engine.IO v4's later servers; the reference default is 1e6.
@@ -88,7 +95,9 @@ pub const CLOSE: &str = "1";
 /// The WebSocket URL for an Engine.IO v4 server at `base` (an `http(s)://` or `ws(s)://`
 /// origin, optionally with a query) and `path` (default `/socket.io`).
 pub fn websocket_url(origin: &str, path: &str, query: &str) -> Result<String, &'static str> {
-    let (scheme, rest) = origin.split_once("://").ok_or("url must start with http://, https://, ws:// or wss://")?;
+    let (scheme, rest) = origin
+        .split_once("://")
+        .ok_or("url must start with http://, https://, ws:// or wss://")?;
     let ws = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
@@ -119,10 +128,18 @@ mod tests {
 
     #[test]
     fn decodes_every_type() {
-        let open = decode(r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":100}"#).unwrap();
+        let open = decode(
+            r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":100}"#,
+        )
+        .unwrap();
         assert_eq!(
             open,
-            EioPacket::Open(Handshake { sid: "s1".into(), ping_interval_ms: 300, ping_timeout_ms: 200, max_payload: 100 })
+            EioPacket::Open(Handshake {
+                sid: "s1".into(),
+                ping_interval_ms: 300,
+                ping_timeout_ms: 200,
+                max_payload: 100
+            })
         );
         assert_eq!(decode("1"), Ok(EioPacket::Close));
         assert_eq!(decode("2"), Ok(EioPacket::Ping("")));
@@ -139,8 +156,14 @@ mod tests {
 
     #[test]
     fn builds_websocket_urls() {
-        assert_eq!(websocket_url("http://127.0.0.1:8080", "/socket.io", "").unwrap(), "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket");
-        assert_eq!(websocket_url("https://h", "/io/", "?a=1").unwrap(), "wss://h/io/?EIO=4&transport=websocket&a=1");
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8080", "/socket.io", "").unwrap(),
+            "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            websocket_url("https://h", "/io/", "?a=1").unwrap(),
+            "wss://h/io/?EIO=4&transport=websocket&a=1"
+        );
         assert!(websocket_url("ftp://h", "/", "").is_err());
         assert!(websocket_url("http://h/x", "/", "").is_err());
     }

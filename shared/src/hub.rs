@@ -8,7 +8,9 @@
 use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
 use crate::json::{self, Value};
-use crate::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
+use crate::port::{
+    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+};
 use crate::socketio::{self, Kind};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
@@ -22,7 +24,14 @@ pub type HubId = u32;
 
 /// Event names a tab may not emit: Socket.IO reserves the first six, and `sb:` is the
 /// prefix of the hub's own contract with the server.
-const RESERVED: [&str; 6] = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+const RESERVED: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
 pub const CONTRACT_PREFIX: &str = "sb:";
 /// Longest room or event name accepted from a tab.
 pub const MAX_NAME: usize = 512;
@@ -79,16 +88,34 @@ impl Default for HubConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Open a WebSocket to `url`; report its events for `(hub, conn)`.
-    Open { hub: HubId, conn: u32, url: String },
-    SendText { hub: HubId, text: String },
-    SendBinary { hub: HubId, bytes: Vec<u8> },
+    Open {
+        hub: HubId,
+        conn: u32,
+        url: String,
+    },
+    SendText {
+        hub: HubId,
+        text: String,
+    },
+    SendBinary {
+        hub: HubId,
+        bytes: Vec<u8>,
+    },
     /// Close the hub's WebSocket (if any) and forget it.
-    Close { hub: HubId },
+    Close {
+        hub: HubId,
+    },
     /// Post `msg` to each of `tabs` (encode once, post many).
-    Post { tabs: Vec<TabKey>, msg: FromHub },
+    Post {
+        tabs: Vec<TabKey>,
+        msg: FromHub,
+    },
     /// The tab said Hello: watch for its silent departure by waiting on its Web Lock
     /// `lock`, and report it with `handle_tab_gone`.
-    Watch { tab: TabKey, lock: String },
+    Watch {
+        tab: TabKey,
+        lock: String,
+    },
     Log(String),
 }
 
@@ -107,7 +134,14 @@ pub struct Switchboard {
 
 impl Switchboard {
     pub fn new(config: HubConfig, seed: u64) -> Self {
-        Switchboard { config, rng: Rng::new(seed), hubs: BTreeMap::new(), tabs: BTreeMap::new(), next_hub: 1, out: VecDeque::new() }
+        Switchboard {
+            config,
+            rng: Rng::new(seed),
+            hubs: BTreeMap::new(),
+            tabs: BTreeMap::new(),
+            next_hub: 1,
+            out: VecDeque::new(),
+        }
     }
 
     /// Number of live sockets (hubs), for tests and the debug view.
@@ -120,8 +154,12 @@ impl Switchboard {
     }
 
     fn reject(&mut self, tab: TabKey, code: ErrorCode, message: String) {
-        self.out.push_back(Output::Log(format!("tab {tab}: {message}")));
-        self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg: FromHub::Error { code, message } });
+        self.out
+            .push_back(Output::Log(format!("tab {tab}: {message}")));
+        self.out.push_back(Output::Post {
+            tabs: alloc::vec![tab],
+            msg: FromHub::Error { code, message },
+        });
     }
 
     /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
@@ -131,7 +169,16 @@ impl Switchboard {
             Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
         };
         match (self.tabs.get(&tab).copied(), msg) {
-            (None, ToHub::Hello { version, tab: name, endpoint, auth, options }) => {
+            (
+                None,
+                ToHub::Hello {
+                    version,
+                    tab: name,
+                    endpoint,
+                    auth,
+                    options,
+                },
+            ) => {
                 if version != PROTOCOL_VERSION {
                     return self.reject(
                         tab,
@@ -140,22 +187,41 @@ impl Switchboard {
                     );
                 }
                 if name.is_empty() || name.len() > MAX_NAME {
-                    return self.reject(tab, ErrorCode::BadMessage, "tab id must be 1..512 bytes".into());
+                    return self.reject(
+                        tab,
+                        ErrorCode::BadMessage,
+                        "tab id must be 1..512 bytes".into(),
+                    );
                 }
                 if let Some(a) = &auth {
-                    if let Err(e) = json::parse(a).map_err(|e| e.to_string()).and_then(|v| match v {
-                        Value::Object(_) => Ok(()),
-                        _ => Err("auth must be a JSON object".into()),
-                    }) {
+                    if let Err(e) =
+                        json::parse(a)
+                            .map_err(|e| e.to_string())
+                            .and_then(|v| match v {
+                                Value::Object(_) => Ok(()),
+                                _ => Err("auth must be a JSON object".into()),
+                            })
+                    {
                         return self.reject(tab, ErrorCode::BadPayload, format!("auth: {e}"));
                     }
                 }
-                let url = match engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query) {
-                    Ok(u) => u,
-                    Err(e) => return self.reject(tab, ErrorCode::BadEndpoint, format!("{e} (got {:?})", endpoint.url)),
-                };
+                let url =
+                    match engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            return self.reject(
+                                tab,
+                                ErrorCode::BadEndpoint,
+                                format!("{e} (got {:?})", endpoint.url),
+                            )
+                        }
+                    };
                 if !endpoint.namespace.starts_with('/') || endpoint.namespace.contains(',') {
-                    return self.reject(tab, ErrorCode::BadEndpoint, "namespace must start with '/' and contain no ','".into());
+                    return self.reject(
+                        tab,
+                        ErrorCode::BadEndpoint,
+                        "namespace must start with '/' and contain no ','".into(),
+                    );
                 }
                 let key = (endpoint, auth);
                 let id = match self.hubs.iter().find(|(_, h)| h.key == key) {
@@ -163,7 +229,8 @@ impl Switchboard {
                     None => {
                         let id = self.next_hub;
                         self.next_hub += 1;
-                        let seed = self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
+                        let seed =
+                            self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
                         let mut config = self.config.clone();
                         config.apply(&options);
                         self.hubs.insert(id, Hub::new(id, key, url, config, seed));
@@ -171,13 +238,24 @@ impl Switchboard {
                     }
                 };
                 self.tabs.insert(tab, id);
-                self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
+                self.out.push_back(Output::Watch {
+                    tab,
+                    lock: tab_lock_name(&name),
+                });
                 if let Some(h) = self.hubs.get_mut(&id) {
                     h.attach(tab, name, now);
                 }
             }
-            (None, _) => self.reject(tab, ErrorCode::OutOfOrder, "the first message on a port must be Hello".into()),
-            (Some(_), ToHub::Hello { .. }) => self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into()),
+            (None, _) => self.reject(
+                tab,
+                ErrorCode::OutOfOrder,
+                "the first message on a port must be Hello".into(),
+            ),
+            (Some(_), ToHub::Hello { .. }) => self.reject(
+                tab,
+                ErrorCode::OutOfOrder,
+                "Hello sent twice on one port".into(),
+            ),
             (Some(id), ToHub::Bye) => self.detach(tab, id, now),
             (Some(id), msg) => {
                 if let Some(h) = self.hubs.get_mut(&id) {
@@ -189,13 +267,18 @@ impl Switchboard {
 
     /// The port sent something that is not a byte array at all.
     pub fn handle_port_garbage(&mut self, tab: TabKey, what: &str) {
-        self.reject(tab, ErrorCode::BadMessage, format!("expected a Uint8Array, got {what}"));
+        self.reject(
+            tab,
+            ErrorCode::BadMessage,
+            format!("expected a Uint8Array, got {what}"),
+        );
     }
 
     /// The tab is gone without saying Bye (its Web Lock was released, or its port failed).
     pub fn handle_tab_gone(&mut self, tab: TabKey, now: Millis) {
         if let Some(id) = self.tabs.get(&tab).copied() {
-            self.out.push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
+            self.out
+                .push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
             self.detach(tab, id, now);
         }
     }
@@ -272,10 +355,22 @@ enum Conn {
     /// WebSocket requested; waiting for the Engine.IO OPEN packet.
     Opening { conn: u32, deadline: Millis },
     /// Engine.IO open; our namespace CONNECT is on its way.
-    Joining { conn: u32, deadline: Millis, hs: Handshake },
-    Connected { conn: u32, hs: Handshake, sid: String },
+    Joining {
+        conn: u32,
+        deadline: Millis,
+        hs: Handshake,
+    },
+    Connected {
+        conn: u32,
+        hs: Handshake,
+        sid: String,
+    },
     /// Waiting before the next attempt.
-    Backoff { until: Millis, attempt: u32, delay: u64 },
+    Backoff {
+        until: Millis,
+        attempt: u32,
+        delay: u64,
+    },
     /// The server refused or ended the session; a new tab (or Reconnect) starts again.
     Stopped { reason: String },
 }
@@ -305,7 +400,11 @@ struct Room {
 
 #[derive(Debug)]
 enum Pending {
-    Tab { tab: TabKey, id: u32, deadline: Option<Millis> },
+    Tab {
+        tab: TabKey,
+        id: u32,
+        deadline: Option<Millis>,
+    },
     Join(String),
     Leave(String),
 }
@@ -362,7 +461,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    fn new(id: HubId, key: (Endpoint, Option<String>), url: String, config: HubConfig, seed: u64) -> Self {
+    fn new(
+        id: HubId,
+        key: (Endpoint, Option<String>),
+        url: String,
+        config: HubConfig,
+        seed: u64,
+    ) -> Self {
         Hub {
             id,
             key,
@@ -397,8 +502,13 @@ impl Hub {
         match &self.conn {
             Conn::Idle | Conn::Opening { .. } | Conn::Joining { .. } => Status::Connecting,
             Conn::Connected { sid, .. } => Status::Connected { sid: sid.clone() },
-            Conn::Backoff { attempt, delay, .. } => Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 },
-            Conn::Stopped { reason } => Status::Disconnected { reason: reason.clone() },
+            Conn::Backoff { attempt, delay, .. } => Status::Reconnecting {
+                attempt: *attempt,
+                delay_ms: (*delay).min(u32::MAX as u64) as u32,
+            },
+            Conn::Stopped { reason } => Status::Disconnected {
+                reason: reason.clone(),
+            },
         }
     }
 
@@ -408,7 +518,11 @@ impl Hub {
 
     /// Rooms the hub has joined on the server.
     pub fn server_rooms(&self) -> Vec<String> {
-        self.rooms.iter().filter(|(_, r)| r.server == ServerRoom::In).map(|(k, _)| k.clone()).collect()
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.server == ServerRoom::In)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     pub fn buffered(&self) -> usize {
@@ -453,14 +567,30 @@ impl Hub {
     }
 
     fn send_text(&mut self, sio: String) {
-        self.out.push_back(Output::SendText { hub: self.id, text: engineio::message(&sio) });
+        self.out.push_back(Output::SendText {
+            hub: self.id,
+            text: engineio::message(&sio),
+        });
     }
 
     fn attach(&mut self, tab: TabKey, name: String, now: Millis) {
-        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new(), rooms: BTreeSet::new() });
+        self.tabs.insert(
+            tab,
+            Tab {
+                name,
+                subs: BTreeSet::new(),
+                rooms: BTreeSet::new(),
+            },
+        );
         self.linger_until = None;
         self.retired = false;
-        self.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status: self.status() });
+        self.post_one(
+            tab,
+            FromHub::Welcome {
+                version: PROTOCOL_VERSION,
+                status: self.status(),
+            },
+        );
         self.publish_tabs();
         if matches!(self.conn, Conn::Idle | Conn::Stopped { .. }) {
             self.attempt = 0;
@@ -469,12 +599,15 @@ impl Hub {
     }
 
     fn detach(&mut self, tab: TabKey, now: Millis) {
-        let Some(t) = self.tabs.remove(&tab) else { return };
+        let Some(t) = self.tabs.remove(&tab) else {
+            return;
+        };
         for room in t.rooms {
             self.leave_room(tab, None, &room, now);
         }
         // The tab's acks can no longer be delivered; its buffered emits still go out.
-        self.pending.retain(|_, p| !matches!(p, Pending::Tab { tab: t, .. } if *t == tab));
+        self.pending
+            .retain(|_, p| !matches!(p, Pending::Tab { tab: t, .. } if *t == tab));
         for r in self.rooms.values_mut() {
             r.waiters.retain(|(t, _, _)| *t != tab);
         }
@@ -487,15 +620,24 @@ impl Hub {
     fn start_connect(&mut self, now: Millis) {
         self.next_conn += 1;
         let conn = self.next_conn;
-        self.conn = Conn::Opening { conn, deadline: now + self.config.connect_timeout_ms };
+        self.conn = Conn::Opening {
+            conn,
+            deadline: now + self.config.connect_timeout_ms,
+        };
         self.ping_deadline = None;
-        self.out.push_back(Output::Open { hub: self.id, conn, url: self.url.clone() });
+        self.out.push_back(Output::Open {
+            hub: self.id,
+            conn,
+            url: self.url.clone(),
+        });
         self.publish_status();
     }
 
     fn current_conn(&self) -> Option<u32> {
         match &self.conn {
-            Conn::Opening { conn, .. } | Conn::Joining { conn, .. } | Conn::Connected { conn, .. } => Some(*conn),
+            Conn::Opening { conn, .. }
+            | Conn::Joining { conn, .. }
+            | Conn::Connected { conn, .. } => Some(*conn),
             _ => None,
         }
     }
@@ -508,11 +650,21 @@ impl Hub {
         self.log(format!("connection lost: {reason}"));
         self.forget_session();
         if self.tabs.is_empty() || !self.config.reconnection {
-            self.conn = if self.tabs.is_empty() { Conn::Idle } else { Conn::Stopped { reason: reason.into() } };
+            self.conn = if self.tabs.is_empty() {
+                Conn::Idle
+            } else {
+                Conn::Stopped {
+                    reason: reason.into(),
+                }
+            };
         } else {
             let delay = self.config.backoff.delay_ms(self.attempt, &mut self.rng);
             self.attempt = self.attempt.saturating_add(1);
-            self.conn = Conn::Backoff { until: now + delay, attempt: self.attempt, delay };
+            self.conn = Conn::Backoff {
+                until: now + delay,
+                attempt: self.attempt,
+                delay,
+            };
         }
         self.publish_status();
     }
@@ -541,7 +693,8 @@ impl Hub {
             }
             room.server = ServerRoom::Out;
         }
-        self.rooms.retain(|_, r| !r.members.is_empty() || !r.waiters.is_empty());
+        self.rooms
+            .retain(|_, r| !r.members.is_empty() || !r.waiters.is_empty());
         for (tab, req) in released {
             self.post_one(tab, FromHub::Done { req, error: None });
         }
@@ -564,7 +717,10 @@ impl Hub {
             return;
         }
         if self.partial.take().is_some() {
-            self.log("text frame while waiting for binary attachments; dropped the partial packet".into());
+            self.log(
+                "text frame while waiting for binary attachments; dropped the partial packet"
+                    .into(),
+            );
         }
         let packet = match engineio::decode(text) {
             Ok(p) => p,
@@ -588,7 +744,10 @@ impl Hub {
                 }
                 let mut pong = String::from(engineio::PONG);
                 pong.push_str(payload);
-                self.out.push_back(Output::SendText { hub: self.id, text: pong });
+                self.out.push_back(Output::SendText {
+                    hub: self.id,
+                    text: pong,
+                });
             }
             EioPacket::Close => self.lost(now, "server closed the transport"),
             EioPacket::Message(m) => self.handle_sio(m, now),
@@ -602,12 +761,17 @@ impl Hub {
         }
         let max = self.max_payload();
         let Some(p) = self.partial.as_mut() else {
-            return self.log(format!("unexpected binary frame of {} bytes; ignored", bytes.len()));
+            return self.log(format!(
+                "unexpected binary frame of {} bytes; ignored",
+                bytes.len()
+            ));
         };
         p.bytes += bytes.len();
         if p.bytes > max {
             self.partial = None;
-            return self.log(format!("binary attachments exceed maxPayload ({max} bytes); dropped"));
+            return self.log(format!(
+                "binary attachments exceed maxPayload ({max} bytes); dropped"
+            ));
         }
         p.bins.push(Bytes(bytes.to_vec()));
         if p.bins.len() == p.need {
@@ -619,7 +783,9 @@ impl Hub {
 
     fn max_payload(&self) -> usize {
         match &self.conn {
-            Conn::Joining { hs, .. } | Conn::Connected { hs, .. } => hs.max_payload.min(usize::MAX as u64) as usize,
+            Conn::Joining { hs, .. } | Conn::Connected { hs, .. } => {
+                hs.max_payload.min(usize::MAX as u64) as usize
+            }
             _ => port::MAX_PORT_MESSAGE,
         }
     }
@@ -637,8 +803,15 @@ impl Hub {
                 let Conn::Joining { conn, hs, .. } = &self.conn else {
                     return self.log("unexpected CONNECT; ignored".into());
                 };
-                let sid = json::parse(p.data).ok().and_then(|v| v.get("sid").and_then(Value::as_str).map(String::from)).unwrap_or_default();
-                self.conn = Conn::Connected { conn: *conn, hs: hs.clone(), sid };
+                let sid = json::parse(p.data)
+                    .ok()
+                    .and_then(|v| v.get("sid").and_then(Value::as_str).map(String::from))
+                    .unwrap_or_default();
+                self.conn = Conn::Connected {
+                    conn: *conn,
+                    hs: hs.clone(),
+                    sid,
+                };
                 self.attempt = 0;
                 self.publish_status();
                 self.on_connected(now);
@@ -646,15 +819,26 @@ impl Hub {
             Kind::ConnectError => {
                 let reason = json::parse(p.data)
                     .ok()
-                    .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from).or_else(|| v.as_str().map(String::from)))
+                    .and_then(|v| {
+                        v.get("message")
+                            .and_then(Value::as_str)
+                            .map(String::from)
+                            .or_else(|| v.as_str().map(String::from))
+                    })
                     .unwrap_or_else(|| "connection refused by server".into());
                 self.stop(format!("connect_error: {reason}"));
             }
             Kind::Disconnect => self.stop("io server disconnect".into()),
             Kind::Event | Kind::Ack | Kind::BinaryEvent | Kind::BinaryAck => {
                 if p.attachments > 0 {
-                    self.partial =
-                        Some(Partial { kind: p.kind, id: p.id, data: p.data.to_string(), need: p.attachments, bins: Vec::new(), bytes: 0 });
+                    self.partial = Some(Partial {
+                        kind: p.kind,
+                        id: p.id,
+                        data: p.data.to_string(),
+                        need: p.attachments,
+                        bins: Vec::new(),
+                        bytes: 0,
+                    });
                 } else {
                     self.dispatch(p.kind, p.id, p.data, Vec::new(), now);
                 }
@@ -664,7 +848,12 @@ impl Hub {
 
     fn on_connected(&mut self, now: Millis) {
         // The server forgot our rooms with the old socket: join every room that has tabs.
-        let rooms: Vec<String> = self.rooms.iter().filter(|(_, r)| !r.members.is_empty()).map(|(k, _)| k.clone()).collect();
+        let rooms: Vec<String> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.members.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
         for room in rooms {
             self.server_join(&room);
         }
@@ -675,7 +864,14 @@ impl Hub {
         let _ = now;
     }
 
-    fn dispatch(&mut self, kind: Kind, id: Option<u64>, data: &str, bins: Vec<Bytes>, _now: Millis) {
+    fn dispatch(
+        &mut self,
+        kind: Kind,
+        id: Option<u64>,
+        data: &str,
+        bins: Vec<Bytes>,
+        _now: Millis,
+    ) {
         match kind {
             Kind::Ack | Kind::BinaryAck => match id {
                 Some(id) => self.on_ack(id, data, bins),
@@ -699,13 +895,18 @@ impl Hub {
                     room = n.pop();
                     args = rest;
                 }
-                _ => return self.log("ignored sb:room event without a room and an event name".into()),
+                _ => {
+                    return self
+                        .log("ignored sb:room event without a room and an event name".into())
+                }
             }
         }
         let targets: Vec<TabKey> = self
             .tabs
             .iter()
-            .filter(|(_, t)| t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r)))
+            .filter(|(_, t)| {
+                t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r))
+            })
             .map(|(k, _)| *k)
             .collect();
         let reply = match id {
@@ -721,20 +922,48 @@ impl Hub {
             }
             _ => None,
         };
-        self.post(targets, FromHub::Event { event, room, args, bins, reply });
+        self.post(
+            targets,
+            FromHub::Event {
+                event,
+                room,
+                args,
+                bins,
+                reply,
+            },
+        );
     }
 
     fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>) {
         match self.pending.remove(&id) {
-            Some(Pending::Tab { tab, id, .. }) => self.post_one(tab, FromHub::Ack { id, args: data.to_string(), bins }),
+            Some(Pending::Tab { tab, id, .. }) => self.post_one(
+                tab,
+                FromHub::Ack {
+                    id,
+                    args: data.to_string(),
+                    bins,
+                },
+            ),
             Some(Pending::Join(room)) => {
                 let error = contract_error(data);
-                let Some(r) = self.rooms.get_mut(&room) else { return };
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return;
+                };
                 let waiters: Vec<_> = r.waiters.drain(..).collect();
-                r.server = if error.is_none() { ServerRoom::In } else { ServerRoom::Out };
+                r.server = if error.is_none() {
+                    ServerRoom::In
+                } else {
+                    ServerRoom::Out
+                };
                 let empty = r.members.is_empty();
                 for (tab, req, _) in waiters {
-                    self.post_one(tab, FromHub::Done { req, error: error.clone() });
+                    self.post_one(
+                        tab,
+                        FromHub::Done {
+                            req,
+                            error: error.clone(),
+                        },
+                    );
                 }
                 if let Some(e) = &error {
                     self.log(format!("server refused to join {room:?}: {e}"));
@@ -753,7 +982,9 @@ impl Hub {
                 }
             }
             Some(Pending::Leave(room)) => {
-                let Some(r) = self.rooms.get_mut(&room) else { return };
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return;
+                };
                 r.server = ServerRoom::Out;
                 let waiters: Vec<_> = r.waiters.drain(..).collect();
                 let rejoin = !r.members.is_empty();
@@ -766,7 +997,9 @@ impl Hub {
                     self.rooms.remove(&room);
                 }
             }
-            None => self.log(format!("ack {id} matches no pending request (late or duplicate); ignored")),
+            None => self.log(format!(
+                "ack {id} matches no pending request (late or duplicate); ignored"
+            )),
         }
     }
 
@@ -787,7 +1020,13 @@ impl Hub {
             r.server = ServerRoom::Joining(id);
         }
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:join", room], "[]"));
+        self.send_text(socketio::encode_event(
+            &nsp,
+            0,
+            Some(id),
+            &["sb:join", room],
+            "[]",
+        ));
     }
 
     fn server_leave(&mut self, room: &str) {
@@ -801,7 +1040,13 @@ impl Hub {
             r.server = ServerRoom::Leaving(id);
         }
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:leave", room], "[]"));
+        self.send_text(socketio::encode_event(
+            &nsp,
+            0,
+            Some(id),
+            &["sb:leave", room],
+            "[]",
+        ));
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
@@ -817,31 +1062,61 @@ impl Hub {
                     t.subs.remove(&event);
                 }
             }
-            ToHub::Emit { event, args, bins, ack } => self.tab_emit(tab, event, args, bins, ack, now),
+            ToHub::Emit {
+                event,
+                args,
+                bins,
+                ack,
+            } => self.tab_emit(tab, event, args, bins, ack, now),
             ToHub::Reply { token, args, bins } => {
-                let Some(server_id) = self.replies.remove(&token) else { return };
+                let Some(server_id) = self.replies.remove(&token) else {
+                    return;
+                };
                 if let Err(e) = check_args(&args) {
-                    return self.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: format!("reply: {e}") });
+                    return self.post_one(
+                        tab,
+                        FromHub::Error {
+                            code: ErrorCode::BadPayload,
+                            message: format!("reply: {e}"),
+                        },
+                    );
                 }
                 let nsp = self.nsp().to_string();
                 let n = bins.len();
                 self.send_text(socketio::encode_ack(&nsp, n, server_id, &args));
                 for b in bins {
-                    self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
+                    self.out.push_back(Output::SendBinary {
+                        hub: self.id,
+                        bytes: b.0,
+                    });
                 }
             }
             ToHub::Join { req, room } => {
                 if room.is_empty() || room.len() > MAX_NAME {
-                    return self.post_one(tab, FromHub::Done { req, error: Some("room name must be 1..512 bytes".into()) });
+                    return self.post_one(
+                        tab,
+                        FromHub::Done {
+                            req,
+                            error: Some("room name must be 1..512 bytes".into()),
+                        },
+                    );
                 }
-                let Some(t) = self.tabs.get_mut(&tab) else { return };
+                let Some(t) = self.tabs.get_mut(&tab) else {
+                    return;
+                };
                 t.rooms.insert(room.clone());
                 let deadline = Some(now + self.config.connect_timeout_ms);
-                let r = self.rooms.entry(room.clone()).or_insert(Room { members: BTreeSet::new(), server: ServerRoom::Out, waiters: Vec::new() });
+                let r = self.rooms.entry(room.clone()).or_insert(Room {
+                    members: BTreeSet::new(),
+                    server: ServerRoom::Out,
+                    waiters: Vec::new(),
+                });
                 r.members.insert(tab);
                 match r.server {
                     ServerRoom::In => self.post_one(tab, FromHub::Done { req, error: None }),
-                    ServerRoom::Joining(_) | ServerRoom::Leaving(_) => r.waiters.push((tab, req, deadline)),
+                    ServerRoom::Joining(_) | ServerRoom::Leaving(_) => {
+                        r.waiters.push((tab, req, deadline))
+                    }
                     ServerRoom::Out => {
                         r.waiters.push((tab, req, deadline));
                         self.server_join(&room);
@@ -869,7 +1144,8 @@ impl Hub {
         match (last, state) {
             (true, ServerRoom::In) => {
                 if let Some(req) = req {
-                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                    r.waiters
+                        .push((tab, req, Some(now + self.config.connect_timeout_ms)));
                 }
                 self.server_leave(room);
                 if !self.rooms.contains_key(room) {
@@ -887,7 +1163,8 @@ impl Hub {
             }
             (true, ServerRoom::Leaving(_)) => {
                 if let Some(req) = req {
-                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                    r.waiters
+                        .push((tab, req, Some(now + self.config.connect_timeout_ms)));
                 }
             }
             // Still members, or a join in flight whose ack will leave again when it sees no members.
@@ -899,39 +1176,84 @@ impl Hub {
         }
     }
 
-    fn tab_emit(&mut self, tab: TabKey, event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest>, now: Millis) {
+    fn tab_emit(
+        &mut self,
+        tab: TabKey,
+        event: String,
+        args: String,
+        bins: Vec<Bytes>,
+        ack: Option<AckRequest>,
+        now: Millis,
+    ) {
         let fail = |hub: &mut Hub, message: String, code: ErrorCode| match ack {
-            Some(a) => hub.post_one(tab, FromHub::AckFailed { id: a.id, reason: message }),
+            Some(a) => hub.post_one(
+                tab,
+                FromHub::AckFailed {
+                    id: a.id,
+                    reason: message,
+                },
+            ),
             None => hub.post_one(tab, FromHub::Error { code, message }),
         };
-        if event.is_empty() || event.len() > MAX_NAME || RESERVED.contains(&event.as_str()) || event.starts_with(CONTRACT_PREFIX) {
-            return fail(self, format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload);
+        if event.is_empty()
+            || event.len() > MAX_NAME
+            || RESERVED.contains(&event.as_str())
+            || event.starts_with(CONTRACT_PREFIX)
+        {
+            return fail(
+                self,
+                format!("{event:?} is not an event name a tab may emit"),
+                ErrorCode::BadPayload,
+            );
         }
         if let Err(e) = check_args(&args) {
             return fail(self, format!("emit {event:?}: {e}"), ErrorCode::BadPayload);
         }
         let size = event.len() + args.len() + bins.iter().map(|b| b.0.len()).sum::<usize>();
         if size > self.max_payload() {
-            return fail(self, format!("emit {event:?}: {size} bytes exceeds the server's maxPayload"), ErrorCode::BadPayload);
-        }
-        let connected = matches!(self.conn, Conn::Connected { .. });
-        if !connected && (self.buffer.len() >= self.config.max_buffered || self.buffered_bytes + size > self.config.max_buffered_bytes) {
             return fail(
                 self,
-                format!("offline buffer full ({} events, {} bytes): emit {event:?} was not queued", self.buffer.len(), self.buffered_bytes),
+                format!("emit {event:?}: {size} bytes exceeds the server's maxPayload"),
+                ErrorCode::BadPayload,
+            );
+        }
+        let connected = matches!(self.conn, Conn::Connected { .. });
+        if !connected
+            && (self.buffer.len() >= self.config.max_buffered
+                || self.buffered_bytes + size > self.config.max_buffered_bytes)
+        {
+            return fail(
+                self,
+                format!(
+                    "offline buffer full ({} events, {} bytes): emit {event:?} was not queued",
+                    self.buffer.len(),
+                    self.buffered_bytes
+                ),
                 ErrorCode::BufferFull,
             );
         }
         let ack_id = ack.map(|a| {
             let sio = self.next_ack_id();
             let deadline = (a.timeout_ms > 0).then(|| now + a.timeout_ms as u64);
-            self.pending.insert(sio, Pending::Tab { tab, id: a.id, deadline });
+            self.pending.insert(
+                sio,
+                Pending::Tab {
+                    tab,
+                    id: a.id,
+                    deadline,
+                },
+            );
             sio
         });
         if connected {
             self.send_emit(&event, &args, bins, ack_id);
         } else {
-            let b = Buffered { event, args, bins, ack: ack_id };
+            let b = Buffered {
+                event,
+                args,
+                bins,
+                ack: ack_id,
+            };
             self.buffered_bytes += b.size();
             self.buffer.push_back(b);
         }
@@ -939,23 +1261,38 @@ impl Hub {
 
     fn send_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>) {
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, bins.len(), ack, &[event], args));
+        self.send_text(socketio::encode_event(
+            &nsp,
+            bins.len(),
+            ack,
+            &[event],
+            args,
+        ));
         for b in bins {
-            self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
+            self.out.push_back(Output::SendBinary {
+                hub: self.id,
+                bytes: b.0,
+            });
         }
     }
 
     pub fn handle_timeout(&mut self, now: Millis) {
         match self.conn.clone() {
-            Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } if now >= deadline => self.lost(now, "connect timeout"),
+            Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } if now >= deadline => {
+                self.lost(now, "connect timeout")
+            }
             Conn::Backoff { until, .. } if now >= until => self.start_connect(now),
             _ => {}
         }
         if self.ping_deadline.is_some_and(|d| now >= d) {
             self.lost(now, "ping timeout");
         }
-        let expired: Vec<u64> =
-            self.pending.iter().filter(|(_, p)| matches!(p, Pending::Tab { deadline: Some(d), .. } if now >= *d)).map(|(k, _)| *k).collect();
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::Tab { deadline: Some(d), .. } if now >= *d))
+            .map(|(k, _)| *k)
+            .collect();
         for sio in expired {
             if let Some(Pending::Tab { tab, id, .. }) = self.pending.remove(&sio) {
                 // An emit still in the offline buffer is withdrawn, as socket.io-client does.
@@ -964,7 +1301,13 @@ impl Hub {
                         self.buffered_bytes -= b.size();
                     }
                 }
-                self.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
+                self.post_one(
+                    tab,
+                    FromHub::AckFailed {
+                        id,
+                        reason: "operation has timed out".into(),
+                    },
+                );
             }
         }
         let mut late = Vec::new();
@@ -978,7 +1321,13 @@ impl Hub {
             });
         }
         for (tab, req, room) in late {
-            self.post_one(tab, FromHub::Done { req, error: Some(format!("server did not confirm room {room:?} in time")) });
+            self.post_one(
+                tab,
+                FromHub::Done {
+                    req,
+                    error: Some(format!("server did not confirm room {room:?} in time")),
+                },
+            );
         }
         if self.linger_until.is_some_and(|d| now >= d) {
             self.linger_until = None;
@@ -1004,8 +1353,16 @@ impl Hub {
             Pending::Tab { deadline, .. } => *deadline,
             _ => None,
         });
-        let rooms = self.rooms.values().flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
-        [conn, self.ping_deadline, self.linger_until].into_iter().flatten().chain(acks).chain(rooms).min()
+        let rooms = self
+            .rooms
+            .values()
+            .flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
+        [conn, self.ping_deadline, self.linger_until]
+            .into_iter()
+            .flatten()
+            .chain(acks)
+            .chain(rooms)
+            .min()
     }
 }
 
@@ -1021,5 +1378,9 @@ fn check_args(args: &str) -> Result<(), String> {
 fn contract_error(ack_args: &str) -> Option<String> {
     let v = json::parse(ack_args).ok()?;
     let Value::Array(items) = v else { return None };
-    items.first()?.get("error").map(|e| e.as_str().map(String::from).unwrap_or_else(|| "refused".into()))
+    items.first()?.get("error").map(|e| {
+        e.as_str()
+            .map(String::from)
+            .unwrap_or_else(|| "refused".into())
+    })
 }

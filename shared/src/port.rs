@@ -60,16 +60,41 @@ pub struct Endpoint {
 pub enum ToHub {
     /// First message on a port. `tab` is the page's id, also the name of the Web Lock it holds
     /// for its lifetime. `auth` is the JSON text of the CONNECT auth payload, if any.
-    Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String>, options: Options },
-    Subscribe { event: String },
-    Unsubscribe { event: String },
+    Hello {
+        version: u16,
+        tab: String,
+        endpoint: Endpoint,
+        auth: Option<String>,
+        options: Options,
+    },
+    Subscribe {
+        event: String,
+    },
+    Unsubscribe {
+        event: String,
+    },
     /// `args` is the JSON array text of the arguments with binary parts replaced by
     /// `{"_placeholder":true,"num":i}`; `bins[i]` holds them.
-    Emit { event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest> },
+    Emit {
+        event: String,
+        args: String,
+        bins: Vec<Bytes>,
+        ack: Option<AckRequest>,
+    },
     /// Reply to an event the server sent with an ack id (`Event::reply`).
-    Reply { token: u32, args: String, bins: Vec<Bytes> },
-    Join { req: u32, room: String },
-    Leave { req: u32, room: String },
+    Reply {
+        token: u32,
+        args: String,
+        bins: Vec<Bytes>,
+    },
+    Join {
+        req: u32,
+        room: String,
+    },
+    Leave {
+        req: u32,
+        room: String,
+    },
     /// The tab is going away (pagehide, close()).
     Bye,
 }
@@ -88,7 +113,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reconnection: true, reconnection_delay_ms: 1000, reconnection_delay_max_ms: 5000, randomization_factor: 0.5, timeout_ms: 20_000 }
+        Options {
+            reconnection: true,
+            reconnection_delay_ms: 1000,
+            reconnection_delay_max_ms: 5000,
+            randomization_factor: 0.5,
+            timeout_ms: 20_000,
+        }
     }
 }
 
@@ -101,11 +132,18 @@ pub struct AckRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Connecting,
-    Connected { sid: String },
+    Connected {
+        sid: String,
+    },
     /// Waiting `delay_ms` before attempt number `attempt`.
-    Reconnecting { attempt: u32, delay_ms: u32 },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u32,
+    },
     /// Not connected and not trying: the server refused or closed the session.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -137,18 +175,42 @@ pub enum ErrorCode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromHub {
-    Welcome { version: u16, status: Status },
+    Welcome {
+        version: u16,
+        status: Status,
+    },
     Status(Status),
     /// An event from the server. `room` is set when the server addressed it to a room (only
     /// tabs in that room receive it). `reply` is set when the server asked for an ack.
-    Event { event: String, room: Option<String>, args: String, bins: Vec<Bytes>, reply: Option<u32> },
-    Ack { id: u32, args: String, bins: Vec<Bytes> },
-    AckFailed { id: u32, reason: String },
+    Event {
+        event: String,
+        room: Option<String>,
+        args: String,
+        bins: Vec<Bytes>,
+        reply: Option<u32>,
+    },
+    Ack {
+        id: u32,
+        args: String,
+        bins: Vec<Bytes>,
+    },
+    AckFailed {
+        id: u32,
+        reason: String,
+    },
     /// Result of Join/Leave: `error` is None on success.
-    Done { req: u32, error: Option<String> },
+    Done {
+        req: u32,
+        error: Option<String>,
+    },
     /// The ids of the tabs attached to this hub's endpoint.
-    Tabs { tabs: Vec<String> },
-    Error { code: ErrorCode, message: String },
+    Tabs {
+        tabs: Vec<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +222,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::TooLarge(n) => write!(f, "port message of {n} bytes exceeds {MAX_PORT_MESSAGE}"),
+            DecodeError::TooLarge(n) => {
+                write!(f, "port message of {n} bytes exceeds {MAX_PORT_MESSAGE}")
+            }
             DecodeError::Malformed => f.write_str("malformed port message"),
         }
     }
@@ -177,7 +241,7 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError>
         return Err(DecodeError::TooLarge(bytes.len()));
     }
     match postcard::take_from_bytes::<T>(bytes) {
-        Ok((msg, rest)) if rest.is_empty() => Ok(msg),
+        Ok((msg, [])) => Ok(msg),
         _ => Err(DecodeError::Malformed),
     }
 }
@@ -192,7 +256,12 @@ mod tests {
         let hello = ToHub::Hello {
             version: PROTOCOL_VERSION,
             tab: "t".into(),
-            endpoint: Endpoint { url: "http://h".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() },
+            endpoint: Endpoint {
+                url: "http://h".into(),
+                path: "/socket.io".into(),
+                namespace: "/".into(),
+                query: String::new(),
+            },
             auth: None,
             options: Options::default(),
         };
@@ -204,13 +273,26 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert_eq!(decode::<ToHub>(&[0xff, 0xff, 0xff]), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode::<ToHub>(&[0xff, 0xff, 0xff]),
+            Err(DecodeError::Malformed)
+        );
         assert_eq!(decode::<ToHub>(&[]), Err(DecodeError::Malformed));
         let mut ok = encode(&ToHub::Bye);
         ok.push(0);
-        assert_eq!(decode::<ToHub>(&ok), Err(DecodeError::Malformed), "trailing bytes");
+        assert_eq!(
+            decode::<ToHub>(&ok),
+            Err(DecodeError::Malformed),
+            "trailing bytes"
+        );
         // A huge declared length must not allocate.
-        assert_eq!(decode::<ToHub>(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]), Err(DecodeError::Malformed));
-        assert_eq!(decode::<ToHub>(&vec![0; MAX_PORT_MESSAGE + 1]), Err(DecodeError::TooLarge(MAX_PORT_MESSAGE + 1)));
+        assert_eq!(
+            decode::<ToHub>(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Err(DecodeError::Malformed)
+        );
+        assert_eq!(
+            decode::<ToHub>(&vec![0; MAX_PORT_MESSAGE + 1]),
+            Err(DecodeError::TooLarge(MAX_PORT_MESSAGE + 1))
+        );
     }
 }

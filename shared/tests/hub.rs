@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey};
-use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::port::{
+    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+};
 
 const HANDSHAKE: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 
@@ -23,7 +25,12 @@ struct Sim {
 }
 
 fn endpoint(url: &str) -> Endpoint {
-    Endpoint { url: url.into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }
+    Endpoint {
+        url: url.into(),
+        path: "/socket.io".into(),
+        namespace: "/".into(),
+        query: String::new(),
+    }
 }
 
 impl Sim {
@@ -53,7 +60,9 @@ impl Sim {
                     self.opens.push((self.now, hub, url));
                 }
                 Output::SendText { hub, text } => self.server.entry(hub).or_default().push(text),
-                Output::SendBinary { hub, bytes } => self.server_bin.entry(hub).or_default().push(bytes),
+                Output::SendBinary { hub, bytes } => {
+                    self.server_bin.entry(hub).or_default().push(bytes)
+                }
                 Output::Close { hub } => {
                     self.sockets.remove(&hub);
                     self.closes.push((self.now, hub));
@@ -74,21 +83,31 @@ impl Sim {
     }
 
     fn send(&mut self, tab: TabKey, msg: ToHub) {
-        self.sb.handle_port_message(tab, &port::encode(&msg), self.now);
+        self.sb
+            .handle_port_message(tab, &port::encode(&msg), self.now);
         self.pump();
     }
 
     fn hello(&mut self, tab: TabKey, url: &str) {
-        self.send(tab, ToHub::Hello { version: PROTOCOL_VERSION, tab: format!("tab-{tab}"), endpoint: endpoint(url), auth: None, options: Options::default() });
+        self.send(
+            tab,
+            ToHub::Hello {
+                version: PROTOCOL_VERSION,
+                tab: format!("tab-{tab}"),
+                endpoint: endpoint(url),
+                auth: None,
+                options: Options::default(),
+            },
+        );
     }
 
-    fn from_server(&mut self, hub: HubId, frame: &str) {
+    fn server_sends(&mut self, hub: HubId, frame: &str) {
         let conn = self.sockets[&hub];
         self.sb.handle_socket_text(hub, conn, frame, self.now);
         self.pump();
     }
 
-    fn from_server_bin(&mut self, hub: HubId, bytes: &[u8]) {
+    fn server_sends_bin(&mut self, hub: HubId, bytes: &[u8]) {
         let conn = self.sockets[&hub];
         self.sb.handle_socket_binary(hub, conn, bytes, self.now);
         self.pump();
@@ -98,9 +117,9 @@ impl Sim {
     fn accept(&mut self, hub: HubId) {
         let conn = self.sockets[&hub];
         self.sb.handle_socket_open(hub, conn, self.now);
-        self.from_server(hub, HANDSHAKE);
+        self.server_sends(hub, HANDSHAKE);
         assert_eq!(self.server[&hub].last().map(String::as_str), Some("40"));
-        self.from_server(hub, r#"40{"sid":"s1"}"#);
+        self.server_sends(hub, r#"40{"sid":"s1"}"#);
     }
 
     fn drop_socket(&mut self, hub: HubId) {
@@ -143,14 +162,21 @@ impl Sim {
 fn events(msgs: &[FromHub]) -> Vec<(String, Option<String>, String)> {
     msgs.iter()
         .filter_map(|m| match m {
-            FromHub::Event { event, room, args, .. } => Some((event.clone(), room.clone(), args.clone())),
+            FromHub::Event {
+                event, room, args, ..
+            } => Some((event.clone(), room.clone(), args.clone())),
             _ => None,
         })
         .collect()
 }
 
 fn emit(event: &str, args: &str, ack: Option<(u32, u32)>) -> ToHub {
-    ToHub::Emit { event: event.into(), args: args.into(), bins: vec![], ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }) }
+    ToHub::Emit {
+        event: event.into(),
+        args: args.into(),
+        bins: vec![],
+        ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }),
+    }
 }
 
 #[test]
@@ -158,14 +184,26 @@ fn handshake_answers_ping_before_connect_and_reports_connected() {
     let mut s = Sim::new();
     s.hello(1, "http://127.0.0.1:8080");
     assert_eq!(s.opens.len(), 1);
-    assert_eq!(s.opens[0].2, "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket");
-    assert!(matches!(s.take_inbox(1)[0], FromHub::Welcome { status: Status::Connecting, .. }));
-    s.from_server(1, HANDSHAKE);
+    assert_eq!(
+        s.opens[0].2,
+        "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
+    );
+    assert!(matches!(
+        s.take_inbox(1)[0],
+        FromHub::Welcome {
+            status: Status::Connecting,
+            ..
+        }
+    ));
+    s.server_sends(1, HANDSHAKE);
     // engineioxide pings before the namespace CONNECT reply: answer at once.
-    s.from_server(1, "2");
+    s.server_sends(1, "2");
     assert_eq!(s.server_frames(1), ["40", "3"]);
-    s.from_server(1, r#"40{"sid":"abc"}"#);
-    assert_eq!(s.last_status(1), Some(Status::Connected { sid: "abc".into() }));
+    s.server_sends(1, r#"40{"sid":"abc"}"#);
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Connected { sid: "abc".into() })
+    );
 }
 
 #[test]
@@ -176,19 +214,40 @@ fn tabs_of_one_endpoint_share_one_socket() {
     }
     s.hello(4, "http://b:1");
     assert_eq!(s.opens.len(), 2, "one socket per endpoint");
-    assert_eq!(s.watched[0], (1, "switchboard-tab-tab-1".to_string()), "each tab's lock is watched");
+    assert_eq!(
+        s.watched[0],
+        (1, "switchboard-tab-tab-1".to_string()),
+        "each tab's lock is watched"
+    );
     assert_eq!(s.sb.hub_count(), 2);
     s.accept(1);
-    let tabs = s.take_inbox(1).into_iter().filter_map(|m| if let FromHub::Tabs { tabs } = m { Some(tabs) } else { None }).last();
+    let tabs = s.take_inbox(1).into_iter().rev().find_map(|m| {
+        if let FromHub::Tabs { tabs } = m {
+            Some(tabs)
+        } else {
+            None
+        }
+    });
     assert_eq!(tabs.unwrap(), ["tab-1", "tab-2", "tab-3"]);
     for tab in 1..=3 {
-        s.send(tab, ToHub::Subscribe { event: "news".into() });
+        s.send(
+            tab,
+            ToHub::Subscribe {
+                event: "news".into(),
+            },
+        );
     }
-    s.from_server(1, r#"42["news",{"n":1},"x"]"#);
+    s.server_sends(1, r#"42["news",{"n":1},"x"]"#);
     for tab in 1..=3 {
-        assert_eq!(events(&s.take_inbox(tab)), [("news".into(), None, r#"[{"n":1},"x"]"#.into())]);
+        assert_eq!(
+            events(&s.take_inbox(tab)),
+            [("news".into(), None, r#"[{"n":1},"x"]"#.into())]
+        );
     }
-    assert!(events(&s.take_inbox(4)).is_empty(), "another endpoint's tab hears nothing");
+    assert!(
+        events(&s.take_inbox(4)).is_empty(),
+        "another endpoint's tab hears nothing"
+    );
 }
 
 #[test]
@@ -199,24 +258,36 @@ fn events_reach_only_subscribed_tabs() {
     s.accept(1);
     s.send(1, ToHub::Subscribe { event: "a".into() });
     s.send(2, ToHub::Subscribe { event: "b".into() });
-    s.from_server(1, r#"42["a",1]"#);
+    s.server_sends(1, r#"42["a",1]"#);
     assert_eq!(events(&s.take_inbox(1)).len(), 1);
     assert_eq!(events(&s.take_inbox(2)).len(), 0);
     s.send(1, ToHub::Unsubscribe { event: "a".into() });
-    s.from_server(1, r#"42["a",2]"#);
+    s.server_sends(1, r#"42["a",2]"#);
     assert_eq!(events(&s.take_inbox(1)).len(), 0);
 }
 
 #[test]
 fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     let mut s = Sim::new();
-    let options = Options { randomization_factor: 0.0, ..Options::default() };
-    s.send(1, ToHub::Hello { version: PROTOCOL_VERSION, tab: "a".into(), endpoint: endpoint("http://a:1"), auth: None, options });
+    let options = Options {
+        randomization_factor: 0.0,
+        ..Options::default()
+    };
+    s.send(
+        1,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "a".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: None,
+            options,
+        },
+    );
     s.accept(1);
     // Pings keep it alive...
     for _ in 0..5 {
         s.advance(25_000);
-        s.from_server(1, "2");
+        s.server_sends(1, "2");
     }
     assert!(s.closes.is_empty());
     // ...and silence for pingInterval + pingTimeout kills it.
@@ -225,7 +296,13 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     assert!(s.closes.is_empty());
     s.advance(1);
     assert_eq!(s.closes, [(silent_since + 45_000, 1)]);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting {
+            attempt: 1,
+            delay_ms: 1000
+        })
+    );
     // Each failed attempt doubles the delay up to the cap.
     let mut delays = vec![];
     for _ in 0..5 {
@@ -241,25 +318,74 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     s.advance(10_000);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting {
+            attempt: 1,
+            delay_ms: 1000
+        })
+    );
 }
 
 #[test]
 fn the_first_tab_options_set_the_schedule() {
     let mut s = Sim::new();
-    let options = Options { reconnection_delay_ms: 100, reconnection_delay_max_ms: 150, randomization_factor: 0.0, ..Options::default() };
-    s.send(1, ToHub::Hello { version: PROTOCOL_VERSION, tab: "a".into(), endpoint: endpoint("http://a:1"), auth: None, options });
+    let options = Options {
+        reconnection_delay_ms: 100,
+        reconnection_delay_max_ms: 150,
+        randomization_factor: 0.0,
+        ..Options::default()
+    };
+    s.send(
+        1,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "a".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: None,
+            options,
+        },
+    );
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100 }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting {
+            attempt: 1,
+            delay_ms: 100
+        })
+    );
     s.advance(100);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150 }));
-    let never = Options { reconnection: false, ..Options::default() };
-    s.send(2, ToHub::Hello { version: PROTOCOL_VERSION, tab: "b".into(), endpoint: endpoint("http://b:1"), auth: None, options: never });
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting {
+            attempt: 2,
+            delay_ms: 150
+        })
+    );
+    let never = Options {
+        reconnection: false,
+        ..Options::default()
+    };
+    s.send(
+        2,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "b".into(),
+            endpoint: endpoint("http://b:1"),
+            auth: None,
+            options: never,
+        },
+    );
     s.accept(2);
     s.drop_socket(2);
-    assert_eq!(s.last_status(2), Some(Status::Disconnected { reason: "transport close".into() }));
+    assert_eq!(
+        s.last_status(2),
+        Some(Status::Disconnected {
+            reason: "transport close".into()
+        })
+    );
 }
 
 #[test]
@@ -268,7 +394,10 @@ fn connect_timeout_counts_as_a_failed_attempt() {
     s.hello(1, "http://a:1");
     s.advance(20_000);
     assert_eq!(s.closes.len(), 1);
-    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, .. })));
+    assert!(matches!(
+        s.last_status(1),
+        Some(Status::Reconnecting { attempt: 1, .. })
+    ));
 }
 
 #[test]
@@ -282,23 +411,57 @@ fn ack_is_routed_to_the_tab_that_asked_and_times_out() {
     s.send(1, emit("echo", r#"["from 1"]"#, Some((7, 5_000))));
     s.send(2, emit("echo", r#"["from 2"]"#, Some((7, 5_000))));
     let frames = s.server_frames(1);
-    assert_eq!(frames, [r#"420["echo","from 1"]"#, r#"421["echo","from 2"]"#]);
-    s.from_server(1, r#"431["back 2"]"#);
-    s.from_server(1, r#"430["back 1"]"#);
-    let a1: Vec<_> = s.take_inbox(1).into_iter().filter(|m| matches!(m, FromHub::Ack { .. })).collect();
-    let a2: Vec<_> = s.take_inbox(2).into_iter().filter(|m| matches!(m, FromHub::Ack { .. })).collect();
-    assert_eq!(a1, [FromHub::Ack { id: 7, args: r#"["back 1"]"#.into(), bins: vec![] }]);
-    assert_eq!(a2, [FromHub::Ack { id: 7, args: r#"["back 2"]"#.into(), bins: vec![] }]);
+    assert_eq!(
+        frames,
+        [r#"420["echo","from 1"]"#, r#"421["echo","from 2"]"#]
+    );
+    s.server_sends(1, r#"431["back 2"]"#);
+    s.server_sends(1, r#"430["back 1"]"#);
+    let a1: Vec<_> = s
+        .take_inbox(1)
+        .into_iter()
+        .filter(|m| matches!(m, FromHub::Ack { .. }))
+        .collect();
+    let a2: Vec<_> = s
+        .take_inbox(2)
+        .into_iter()
+        .filter(|m| matches!(m, FromHub::Ack { .. }))
+        .collect();
+    assert_eq!(
+        a1,
+        [FromHub::Ack {
+            id: 7,
+            args: r#"["back 1"]"#.into(),
+            bins: vec![]
+        }]
+    );
+    assert_eq!(
+        a2,
+        [FromHub::Ack {
+            id: 7,
+            args: r#"["back 2"]"#.into(),
+            bins: vec![]
+        }]
+    );
 
     // No answer: the tab hears of the timeout exactly at its deadline, and a late ack is dropped.
     s.send(1, emit("slow", "[]", Some((8, 500))));
     s.advance(499);
     assert!(s.take_inbox(1).is_empty());
     s.advance(1);
-    assert_eq!(s.take_inbox(1), [FromHub::AckFailed { id: 8, reason: "operation has timed out".into() }]);
-    s.from_server(1, r#"432[1]"#);
+    assert_eq!(
+        s.take_inbox(1),
+        [FromHub::AckFailed {
+            id: 8,
+            reason: "operation has timed out".into()
+        }]
+    );
+    s.server_sends(1, r#"432[1]"#);
     assert!(s.take_inbox(1).is_empty());
-    assert!(s.logs.iter().any(|l| l.contains("matches no pending request")));
+    assert!(s
+        .logs
+        .iter()
+        .any(|l| l.contains("matches no pending request")));
 }
 
 #[test]
@@ -310,20 +473,41 @@ fn emits_while_offline_are_buffered_and_flushed_in_order() {
     }
     assert!(s.server_frames(1).is_empty());
     s.accept(1);
-    let frames: Vec<String> = s.server_frames(1).into_iter().filter(|f| f.starts_with("42")).collect();
-    assert_eq!(frames, (0..5).map(|i| format!(r#"42["n",{i}]"#)).collect::<Vec<_>>());
+    let frames: Vec<String> = s
+        .server_frames(1)
+        .into_iter()
+        .filter(|f| f.starts_with("42"))
+        .collect();
+    assert_eq!(
+        frames,
+        (0..5)
+            .map(|i| format!(r#"42["n",{i}]"#))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn offline_buffer_is_bounded_with_a_clear_error() {
-    let mut s = Sim::with(HubConfig { max_buffered: 2, ..HubConfig::default() });
+    let mut s = Sim::with(HubConfig {
+        max_buffered: 2,
+        ..HubConfig::default()
+    });
     s.hello(1, "http://a:1");
     s.take_inbox(1);
     for i in 0..3 {
         s.send(1, emit("n", &format!("[{i}]"), None));
     }
     let inbox = s.take_inbox(1);
-    assert!(matches!(&inbox[..], [FromHub::Error { code: ErrorCode::BufferFull, .. }]), "{inbox:?}");
+    assert!(
+        matches!(
+            &inbox[..],
+            [FromHub::Error {
+                code: ErrorCode::BufferFull,
+                ..
+            }]
+        ),
+        "{inbox:?}"
+    );
 }
 
 #[test]
@@ -331,32 +515,93 @@ fn rooms_join_once_route_by_membership_and_leave_with_the_last_tab() {
     let mut s = Sim::new();
     for tab in 1..=3 {
         s.hello(tab, "http://a:1");
-        s.send(tab, ToHub::Subscribe { event: "chat".into() });
+        s.send(
+            tab,
+            ToHub::Subscribe {
+                event: "chat".into(),
+            },
+        );
     }
     s.accept(1);
     s.server_frames(1);
-    s.send(1, ToHub::Join { req: 1, room: "r".into() });
-    s.send(2, ToHub::Join { req: 1, room: "r".into() });
-    assert_eq!(s.server_frames(1), [r#"420["sb:join","r"]"#], "one join on the server for many tabs");
-    s.from_server(1, r#"430[{"ok":true}]"#);
-    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 1, error: None }));
-    assert!(s.take_inbox(2).contains(&FromHub::Done { req: 1, error: None }));
+    s.send(
+        1,
+        ToHub::Join {
+            req: 1,
+            room: "r".into(),
+        },
+    );
+    s.send(
+        2,
+        ToHub::Join {
+            req: 1,
+            room: "r".into(),
+        },
+    );
+    assert_eq!(
+        s.server_frames(1),
+        [r#"420["sb:join","r"]"#],
+        "one join on the server for many tabs"
+    );
+    s.server_sends(1, r#"430[{"ok":true}]"#);
+    assert!(s.take_inbox(1).contains(&FromHub::Done {
+        req: 1,
+        error: None
+    }));
+    assert!(s.take_inbox(2).contains(&FromHub::Done {
+        req: 1,
+        error: None
+    }));
     assert_eq!(s.sb.hub(1).unwrap().server_rooms(), ["r"]);
 
-    s.from_server(1, r#"42["sb:room","r","chat",{"text":"hi"}]"#);
-    s.from_server(1, r#"42["chat","to all"]"#);
-    assert_eq!(events(&s.take_inbox(1)), [("chat".into(), Some("r".into()), r#"[{"text":"hi"}]"#.into()), ("chat".into(), None, r#"["to all"]"#.into())]);
+    s.server_sends(1, r#"42["sb:room","r","chat",{"text":"hi"}]"#);
+    s.server_sends(1, r#"42["chat","to all"]"#);
+    assert_eq!(
+        events(&s.take_inbox(1)),
+        [
+            ("chat".into(), Some("r".into()), r#"[{"text":"hi"}]"#.into()),
+            ("chat".into(), None, r#"["to all"]"#.into())
+        ]
+    );
     assert_eq!(events(&s.take_inbox(2)).len(), 2);
-    assert_eq!(events(&s.take_inbox(3)), [("chat".into(), None, r#"["to all"]"#.into())], "tab 3 is not in r");
+    assert_eq!(
+        events(&s.take_inbox(3)),
+        [("chat".into(), None, r#"["to all"]"#.into())],
+        "tab 3 is not in r"
+    );
 
-    s.send(1, ToHub::Leave { req: 2, room: "r".into() });
+    s.send(
+        1,
+        ToHub::Leave {
+            req: 2,
+            room: "r".into(),
+        },
+    );
     assert!(s.server_frames(1).is_empty(), "tab 2 is still in r");
-    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 2, error: None }));
-    s.send(2, ToHub::Leave { req: 2, room: "r".into() });
+    assert!(s.take_inbox(1).contains(&FromHub::Done {
+        req: 2,
+        error: None
+    }));
+    s.send(
+        2,
+        ToHub::Leave {
+            req: 2,
+            room: "r".into(),
+        },
+    );
     assert_eq!(s.server_frames(1), [r#"421["sb:leave","r"]"#]);
-    assert!(!s.take_inbox(2).contains(&FromHub::Done { req: 2, error: None }), "leave resolves when the server confirms");
-    s.from_server(1, r#"431[{"ok":true}]"#);
-    assert!(s.take_inbox(2).contains(&FromHub::Done { req: 2, error: None }));
+    assert!(
+        !s.take_inbox(2).contains(&FromHub::Done {
+            req: 2,
+            error: None
+        }),
+        "leave resolves when the server confirms"
+    );
+    s.server_sends(1, r#"431[{"ok":true}]"#);
+    assert!(s.take_inbox(2).contains(&FromHub::Done {
+        req: 2,
+        error: None
+    }));
     assert!(s.sb.hub(1).unwrap().server_rooms().is_empty());
 }
 
@@ -365,14 +610,22 @@ fn rooms_are_rejoined_after_a_reconnect_and_a_departed_tab_leaves_its_rooms() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(1, ToHub::Join { req: 1, room: "r".into() });
-    s.from_server(1, r#"430[{"ok":true}]"#);
+    s.send(
+        1,
+        ToHub::Join {
+            req: 1,
+            room: "r".into(),
+        },
+    );
+    s.server_sends(1, r#"430[{"ok":true}]"#);
     s.drop_socket(1);
     s.server_frames(1);
     s.advance(10_000);
     s.accept(1);
-    assert!(s.server_frames(1).contains(&r#"421["sb:join","r"]"#.to_string()));
-    s.from_server(1, r#"431[{"ok":true}]"#);
+    assert!(s
+        .server_frames(1)
+        .contains(&r#"421["sb:join","r"]"#.to_string()));
+    s.server_sends(1, r#"431[{"ok":true}]"#);
     assert_eq!(s.sb.hub(1).unwrap().server_rooms(), ["r"]);
     // The tab vanishes (its lock was released): the hub leaves r for it.
     s.sb.handle_tab_gone(1, s.now);
@@ -385,9 +638,18 @@ fn a_refused_join_is_reported() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(1, ToHub::Join { req: 3, room: "secret".into() });
-    s.from_server(1, r#"430[{"error":"forbidden"}]"#);
-    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 3, error: Some("forbidden".into()) }));
+    s.send(
+        1,
+        ToHub::Join {
+            req: 3,
+            room: "secret".into(),
+        },
+    );
+    s.server_sends(1, r#"430[{"error":"forbidden"}]"#);
+    assert!(s.take_inbox(1).contains(&FromHub::Done {
+        req: 3,
+        error: Some("forbidden".into())
+    }));
     assert!(s.sb.hub(1).unwrap().server_rooms().is_empty());
 }
 
@@ -396,10 +658,25 @@ fn a_join_the_server_never_answers_fails_in_time() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(1, ToHub::Join { req: 3, room: "r".into() });
+    s.send(
+        1,
+        ToHub::Join {
+            req: 3,
+            room: "r".into(),
+        },
+    );
     s.advance(20_000);
     let inbox = s.take_inbox(1);
-    assert!(inbox.iter().any(|m| matches!(m, FromHub::Done { req: 3, error: Some(_) })), "{inbox:?}");
+    assert!(
+        inbox.iter().any(|m| matches!(
+            m,
+            FromHub::Done {
+                req: 3,
+                error: Some(_)
+            }
+        )),
+        "{inbox:?}"
+    );
 }
 
 #[test]
@@ -407,12 +684,20 @@ fn binary_events_are_reassembled_and_binary_emits_sent_as_attachments() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(1, ToHub::Subscribe { event: "file".into() });
+    s.send(
+        1,
+        ToHub::Subscribe {
+            event: "file".into(),
+        },
+    );
     s.take_inbox(1);
-    s.from_server(1, r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
+    s.server_sends(
+        1,
+        r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+    );
     assert!(s.take_inbox(1).is_empty(), "waits for both attachments");
-    s.from_server_bin(1, &[1, 2, 3]);
-    s.from_server_bin(1, &[4]);
+    s.server_sends_bin(1, &[1, 2, 3]);
+    s.server_sends_bin(1, &[4]);
     let inbox = s.take_inbox(1);
     match &inbox[..] {
         [FromHub::Event { event, bins, .. }] => {
@@ -422,8 +707,19 @@ fn binary_events_are_reassembled_and_binary_emits_sent_as_attachments() {
         other => panic!("{other:?}"),
     }
     s.server_frames(1);
-    s.send(1, ToHub::Emit { event: "up".into(), args: r#"[{"_placeholder":true,"num":0}]"#.into(), bins: vec![Bytes(vec![9, 9])], ack: None });
-    assert_eq!(s.server_frames(1), [r#"451-["up",{"_placeholder":true,"num":0}]"#]);
+    s.send(
+        1,
+        ToHub::Emit {
+            event: "up".into(),
+            args: r#"[{"_placeholder":true,"num":0}]"#.into(),
+            bins: vec![Bytes(vec![9, 9])],
+            ack: None,
+        },
+    );
+    assert_eq!(
+        s.server_frames(1),
+        [r#"451-["up",{"_placeholder":true,"num":0}]"#]
+    );
     assert_eq!(s.server_bin[&1], [vec![9, 9]]);
 }
 
@@ -433,17 +729,47 @@ fn server_acks_are_answered_once() {
     s.hello(1, "http://a:1");
     s.hello(2, "http://a:1");
     s.accept(1);
-    s.send(1, ToHub::Subscribe { event: "ask".into() });
-    s.send(2, ToHub::Subscribe { event: "ask".into() });
+    s.send(
+        1,
+        ToHub::Subscribe {
+            event: "ask".into(),
+        },
+    );
+    s.send(
+        2,
+        ToHub::Subscribe {
+            event: "ask".into(),
+        },
+    );
     s.server_frames(1);
-    s.from_server(1, r#"4212["ask","q"]"#);
+    s.server_sends(1, r#"4212["ask","q"]"#);
     let token = s
         .take_inbox(1)
         .into_iter()
-        .find_map(|m| if let FromHub::Event { reply, .. } = m { reply } else { None })
+        .find_map(|m| {
+            if let FromHub::Event { reply, .. } = m {
+                reply
+            } else {
+                None
+            }
+        })
         .expect("a reply token");
-    s.send(1, ToHub::Reply { token, args: r#"["a1"]"#.into(), bins: vec![] });
-    s.send(2, ToHub::Reply { token, args: r#"["a2"]"#.into(), bins: vec![] });
+    s.send(
+        1,
+        ToHub::Reply {
+            token,
+            args: r#"["a1"]"#.into(),
+            bins: vec![],
+        },
+    );
+    s.send(
+        2,
+        ToHub::Reply {
+            token,
+            args: r#"["a2"]"#.into(),
+            bins: vec![],
+        },
+    );
     assert_eq!(s.server_frames(1), [r#"4312["a1"]"#]);
 }
 
@@ -453,9 +779,14 @@ fn connect_error_stops_without_retrying() {
     s.hello(1, "http://a:1");
     let conn = s.sockets[&1];
     s.sb.handle_socket_open(1, conn, s.now);
-    s.from_server(1, HANDSHAKE);
-    s.from_server(1, r#"44{"message":"not authorized"}"#);
-    assert_eq!(s.last_status(1), Some(Status::Disconnected { reason: "connect_error: not authorized".into() }));
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"44{"message":"not authorized"}"#);
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Disconnected {
+            reason: "connect_error: not authorized".into()
+        })
+    );
     assert_eq!(s.closes.len(), 1);
     s.advance(60_000);
     assert_eq!(s.opens.len(), 1, "no automatic retry after a refusal");
@@ -474,7 +805,10 @@ fn the_socket_lingers_after_the_last_tab_then_closes() {
     assert!(s.closes.is_empty());
     s.hello(2, "http://a:1");
     s.advance(5_000);
-    assert!(s.closes.is_empty(), "a tab came back within the linger time");
+    assert!(
+        s.closes.is_empty(),
+        "a tab came back within the linger time"
+    );
     s.send(2, ToHub::Bye);
     s.advance(2_000);
     assert_eq!(s.closes.len(), 1);
@@ -488,16 +822,79 @@ fn bad_input_from_pages_gets_error_values() {
     s.sb.handle_port_message(1, &[0xde, 0xad, 0xbe, 0xef], s.now);
     s.sb.handle_port_garbage(2, "a string");
     s.pump();
-    assert!(matches!(s.take_inbox(1)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
-    assert!(matches!(s.take_inbox(2)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
+    assert!(matches!(
+        s.take_inbox(1)[..],
+        [FromHub::Error {
+            code: ErrorCode::BadMessage,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        s.take_inbox(2)[..],
+        [FromHub::Error {
+            code: ErrorCode::BadMessage,
+            ..
+        }]
+    ));
     s.send(3, ToHub::Subscribe { event: "x".into() });
-    assert!(matches!(s.take_inbox(3)[..], [FromHub::Error { code: ErrorCode::OutOfOrder, .. }]));
-    s.send(4, ToHub::Hello { version: 999, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: None, options: Options::default() });
-    assert!(matches!(s.take_inbox(4)[..], [FromHub::Error { code: ErrorCode::VersionMismatch, .. }]));
-    s.send(5, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("javascript:alert(1)"), auth: None, options: Options::default() });
-    assert!(matches!(s.take_inbox(5)[..], [FromHub::Error { code: ErrorCode::BadEndpoint, .. }]));
-    s.send(6, ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint: endpoint("http://a:1"), auth: Some("[1]".into()), options: Options::default() });
-    assert!(matches!(s.take_inbox(6)[..], [FromHub::Error { code: ErrorCode::BadPayload, .. }]));
+    assert!(matches!(
+        s.take_inbox(3)[..],
+        [FromHub::Error {
+            code: ErrorCode::OutOfOrder,
+            ..
+        }]
+    ));
+    s.send(
+        4,
+        ToHub::Hello {
+            version: 999,
+            tab: "t".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: None,
+            options: Options::default(),
+        },
+    );
+    assert!(matches!(
+        s.take_inbox(4)[..],
+        [FromHub::Error {
+            code: ErrorCode::VersionMismatch,
+            ..
+        }]
+    ));
+    s.send(
+        5,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "t".into(),
+            endpoint: endpoint("javascript:alert(1)"),
+            auth: None,
+            options: Options::default(),
+        },
+    );
+    assert!(matches!(
+        s.take_inbox(5)[..],
+        [FromHub::Error {
+            code: ErrorCode::BadEndpoint,
+            ..
+        }]
+    ));
+    s.send(
+        6,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "t".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: Some("[1]".into()),
+            options: Options::default(),
+        },
+    );
+    assert!(matches!(
+        s.take_inbox(6)[..],
+        [FromHub::Error {
+            code: ErrorCode::BadPayload,
+            ..
+        }]
+    ));
     assert_eq!(s.opens.len(), 0);
 
     // A valid tab sending bad emits.
@@ -512,10 +909,19 @@ fn bad_input_from_pages_gets_error_values() {
     let inbox = s.take_inbox(7);
     assert_eq!(inbox.len(), 4, "{inbox:?}");
     assert!(matches!(inbox[3], FromHub::AckFailed { id: 1, .. }));
-    assert!(s.server_frames(1).is_empty(), "nothing malformed reaches the server");
+    assert!(
+        s.server_frames(1).is_empty(),
+        "nothing malformed reaches the server"
+    );
     s.sb.handle_port_message(7, &[5, 200], s.now);
     s.pump();
-    assert!(matches!(s.take_inbox(7)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
+    assert!(matches!(
+        s.take_inbox(7)[..],
+        [FromHub::Error {
+            code: ErrorCode::BadMessage,
+            ..
+        }]
+    ));
     // The tab still works.
     s.send(7, emit("x", "[1]", None));
     assert_eq!(s.server_frames(1), [r#"42["x",1]"#]);
@@ -527,11 +933,24 @@ fn bad_frames_from_the_server_are_logged_not_fatal() {
     s.hello(1, "http://a:1");
     s.accept(1);
     s.send(1, ToHub::Subscribe { event: "ok".into() });
-    for bad in ["", "9", "4", "49", "42", "42{", "42[1]", r#"42["sb:room"]"#, "0{}", "45-[]", "43[1]", "4299999999999999999[]"] {
-        s.from_server(1, bad);
+    for bad in [
+        "",
+        "9",
+        "4",
+        "49",
+        "42",
+        "42{",
+        "42[1]",
+        r#"42["sb:room"]"#,
+        "0{}",
+        "45-[]",
+        "43[1]",
+        "4299999999999999999[]",
+    ] {
+        s.server_sends(1, bad);
     }
-    s.from_server_bin(1, &[1, 2, 3]);
-    s.from_server(1, r#"42["ok"]"#);
+    s.server_sends_bin(1, &[1, 2, 3]);
+    s.server_sends(1, r#"42["ok"]"#);
     assert_eq!(events(&s.take_inbox(1)).len(), 1);
     assert!(s.logs.len() >= 10, "{:?}", s.logs);
     assert!(s.closes.is_empty());
