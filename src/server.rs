@@ -197,6 +197,13 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
             let _ = io.emit("announce", &msg).await;
         }
     });
+    // bin-echo <binary> -> ack with the same bytes (as a Socket.IO attachment).
+    socket.on(
+        "bin-echo",
+        |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
+            let _ = ack.send(&b);
+        },
+    );
     // echo <any> -> ack with the same value.
     socket.on("echo", |Data(v): Data<Value>, ack: AckSender| async move {
         let _ = ack.send(&v);

@@ -251,3 +251,107 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
     b.shutdown().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_arguments_travel_as_attachments_both_ways() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let tab = open_clients(&b, &srv.url(), 1).await.remove(0);
+    let back = b
+        .js(&tab, "sb.client.emitWithAck('bin-echo', new Uint8Array([1, 2, 3, 255]).subarray(1)).then((r) => [r instanceof ArrayBuffer, Array.from(new Uint8Array(r))])")
+        .await;
+    assert_eq!(back, json!([true, [2, 3, 255]]));
+    b.js(
+        &tab,
+        "sb.record('blob'); sb.client.emitWithAck('echo', 'subscribed')",
+    )
+    .await;
+    srv.io
+        .emit("blob", &bytes::Bytes::from_static(&[9, 8, 7]))
+        .await
+        .expect("emit binary");
+    let got = b.js(&tab, "sb.until(() => sb.events.find((e) => e.name === 'blob')).then((e) => Array.from(new Uint8Array(e.args[0])))").await;
+    assert_eq!(got, json!([9, 8, 7]));
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    // Event-driven: re-check on every DOM mutation.
+    let wait = |cond: &str| {
+        format!(
+            "new Promise((ok, fail) => {{ const check = () => {{ if ({cond}) {{ obs.disconnect(); clearTimeout(t); ok(true); }} }}; \
+             const obs = new MutationObserver(check); obs.observe(document.body, {{ subtree: true, childList: true, characterData: true, attributes: true }}); \
+             const t = setTimeout(() => {{ obs.disconnect(); fail(new Error('demo: ' + {cond:?})); }}, 10000); check(); }})"
+        )
+    };
+    let (a, c) = (
+        b.open(&format!("{}/", srv.url())).await,
+        b.open(&format!("{}/", srv.url())).await,
+    );
+    for tab in [&a, &c] {
+        b.js(tab, &wait("document.getElementById('status').textContent === 'connected' && document.getElementById('tabcount').textContent === '2'")).await;
+    }
+    for tab in [&a, &c] {
+        b.js(tab, "document.getElementById('join').click()").await;
+        b.js(
+            tab,
+            &wait("document.getElementById('rooms').textContent === 'in: lobby'"),
+        )
+        .await;
+    }
+    b.js(&a, "document.getElementById('text').value = 'hello from A'; document.getElementById('chat').requestSubmit()").await;
+    for tab in [&a, &c] {
+        b.js(
+            tab,
+            &wait("document.getElementById('log').textContent.includes('hello from A')"),
+        )
+        .await;
+    }
+    // A picture of the demo for people (not asserted): target/demo.png.
+    if let Ok(shot) = b
+        .call(
+            Some(&c.session),
+            "Page.captureScreenshot",
+            json!({"format": "png"}),
+        )
+        .await
+    {
+        if let Some(data) = shot["data"].as_str() {
+            let _ = std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo.png"),
+                base64_decode(data),
+            );
+        }
+    }
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &c)| n | (val(c) as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
