@@ -12,39 +12,18 @@ use std::process::Command;
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// (crate name, wasm file stem, bundle name of the glue)
 const CRATES: [(&str, &str, &str); 2] = [
-    (
-        "switchboard-worker",
-        "switchboard_worker",
-        "switchboard_hub",
-    ),
-    (
-        "switchboard-page-client",
-        "switchboard_page_client",
-        "switchboard_page",
-    ),
+    ("switchboard-worker", "switchboard_worker", "switchboard_hub"),
+    ("switchboard-page-client", "switchboard_page_client", "switchboard_page"),
 ];
 
 fn main() {
-    let root =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     // OUT_DIR is <target>/<profile>/build/<pkg>/out: share one nested dir across profiles.
-    let target_root = out
-        .ancestors()
-        .nth(4)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| out.clone());
+    let target_root = out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| out.clone());
     let nested = target_root.join("wasm");
 
-    for p in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "shared",
-        "worker",
-        "page-client",
-        "static",
-        "tools/package-lock.json",
-    ] {
+    for p in ["Cargo.toml", "Cargo.lock", "shared", "worker", "page-client", "static", "tools/package-lock.json"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_WASM_OPT");
@@ -54,15 +33,7 @@ fn main() {
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "--target-dir",
-        ])
-        .arg(&nested);
+    cmd.current_dir(&root).args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]).arg(&nested);
     for (krate, _, _) in CRATES {
         cmd.args(["-p", krate]);
     }
@@ -77,10 +48,7 @@ fn main() {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("cannot run cargo for the wasm build");
-    assert!(
-        status.success(),
-        "the wasm build failed (see the errors above)"
-    );
+    assert!(status.success(), "the wasm build failed (see the errors above)");
 
     let pkg = out.join("pkg");
     fs::create_dir_all(&pkg).expect("cannot create OUT_DIR/pkg");
@@ -91,17 +59,8 @@ fn main() {
         );
     }
     for (_, stem, name) in CRATES {
-        let input = nested
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{stem}.wasm"));
-        rerun_from_dep_info(
-            &nested
-                .join(WASM_TARGET)
-                .join("release")
-                .join(format!("{stem}.d")),
-            &root,
-        );
+        let input = nested.join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        rerun_from_dep_info(&nested.join(WASM_TARGET).join("release").join(format!("{stem}.d")), &root);
         let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
         bindgen
             .input_path(&input)
@@ -112,19 +71,13 @@ fn main() {
             .remove_producers_section(true)
             .omit_default_module_path(false);
         bindgen.web(true).expect("wasm-bindgen: web target");
-        bindgen
-            .generate(&pkg)
-            .unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
+        bindgen.generate(&pkg).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
         if let Some(opt) = &wasm_opt {
             let wasm = pkg.join(format!("{name}_bg.wasm"));
             let status = Command::new(opt)
                 .arg(&wasm)
                 .args(["-Oz", "--strip-producers"])
-                .arg(if env::var_os("SWITCHBOARD_KEEP_NAMES").is_some() {
-                    "--debuginfo"
-                } else {
-                    "--strip-debug"
-                })
+                .arg(if env::var_os("SWITCHBOARD_KEEP_NAMES").is_some() { "--debuginfo" } else { "--strip-debug" })
                 .arg("-o")
                 .arg(&wasm)
                 .args(FEATURES)
@@ -149,23 +102,13 @@ const FEATURES: [&str; 6] = [
 
 fn ensure_wasm_target() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let libdir = Command::new(rustc)
-        .args(["--print", "target-libdir", "--target", WASM_TARGET])
-        .output()
-        .ok();
-    let installed = libdir.is_some_and(|o| {
-        o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_dir()
-    });
+    let libdir = Command::new(rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]).output().ok();
+    let installed =
+        libdir.is_some_and(|o| o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_dir());
     if !installed {
         println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
-        let ok = Command::new("rustup")
-            .args(["target", "add", WASM_TARGET])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "the {WASM_TARGET} target is missing and `rustup target add {WASM_TARGET}` failed"
-        );
+        let ok = Command::new("rustup").args(["target", "add", WASM_TARGET]).status().is_ok_and(|s| s.success());
+        assert!(ok, "the {WASM_TARGET} target is missing and `rustup target add {WASM_TARGET}` failed");
     }
 }
 
@@ -178,14 +121,7 @@ fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
         // First build on a new machine: fetch the pinned binaryen (npm registry) once.
         println!("cargo:warning=installing wasm-opt with `npm ci --prefix tools`");
         let _ = Command::new("npm")
-            .args([
-                "ci",
-                "--prefix",
-                "tools",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-            ])
+            .args(["ci", "--prefix", "tools", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(root)
             .status();
     }
@@ -215,31 +151,21 @@ fn write_assets(root: &Path, pkg: &Path, dest: &Path) {
         }
     }
     let mut add_dir = |dir: &Path, bundle: bool| {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .expect("cannot read static/")
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut entries: Vec<_> = fs::read_dir(dir).expect("cannot read static/").flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries.into_iter().filter(|p| p.is_file()) {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("static file names are UTF-8")
-                .to_string();
+            let name = p.file_name().and_then(|n| n.to_str()).expect("static file names are UTF-8").to_string();
             files.push((name, p, bundle));
         }
     };
     add_dir(&root.join("static/bundle"), true);
     add_dir(&root.join("static"), false);
-    let mut src = String::from("/// (file name, contents, part of the deployable bundle)\npub static ASSETS: &[(&str, &[u8], bool)] = &[\n");
+    let mut src = String::from(
+        "/// (file name, contents, part of the deployable bundle)\npub static ASSETS: &[(&str, &[u8], bool)] = &[\n",
+    );
     for (name, path, bundle) in files {
-        writeln!(
-            src,
-            "    ({name:?}, include_bytes!({:?}), {bundle}),",
-            path.display().to_string()
-        )
-        .expect("write to String");
+        writeln!(src, "    ({name:?}, include_bytes!({:?}), {bundle}),", path.display().to_string())
+            .expect("write to String");
     }
     src.push_str("];\n");
     fs::write(dest, src).expect("cannot write assets.rs");

@@ -3,18 +3,12 @@
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 pub fn find(name: &str) -> Option<&'static [u8]> {
-    ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, b, _)| *b)
+    ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, b, _)| *b)
 }
 
 /// The files of the deployable bundle: the page client, the hub, their glue and types.
 pub fn bundle() -> impl Iterator<Item = (&'static str, &'static [u8])> {
-    ASSETS
-        .iter()
-        .filter(|(_, _, b)| *b)
-        .map(|(n, b, _)| (*n, *b))
+    ASSETS.iter().filter(|(_, _, b)| *b).map(|(n, b, _)| (*n, *b))
 }
 
 pub fn content_type(name: &str) -> &'static str {

@@ -35,8 +35,7 @@ fn bundle(args: &[String]) -> Result<(), String> {
     let [dir] = args else {
         return Err("bundle takes one directory".into());
     };
-    let sizes = switchboard::write_bundle(&PathBuf::from(dir))
-        .map_err(|e| format!("cannot write {dir}: {e}"))?;
+    let sizes = switchboard::write_bundle(&PathBuf::from(dir)).map_err(|e| format!("cannot write {dir}: {e}"))?;
     for (name, raw, gz) in sizes {
         println!("{name:32} {raw:>8} B  {gz:>7} B gzip");
     }
@@ -54,18 +53,12 @@ fn serve(args: &[String]) -> Result<(), String> {
             "--port" => port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--bind" => ip = value()?.parse().map_err(|e| format!("--bind: {e}"))?,
             "--ping-interval" => {
-                config.ping_interval = Duration::from_millis(
-                    value()?
-                        .parse()
-                        .map_err(|e| format!("--ping-interval: {e}"))?,
-                )
+                config.ping_interval =
+                    Duration::from_millis(value()?.parse().map_err(|e| format!("--ping-interval: {e}"))?)
             }
             "--ping-timeout" => {
-                config.ping_timeout = Duration::from_millis(
-                    value()?
-                        .parse()
-                        .map_err(|e| format!("--ping-timeout: {e}"))?,
-                )
+                config.ping_timeout =
+                    Duration::from_millis(value()?.parse().map_err(|e| format!("--ping-timeout: {e}"))?)
             }
             "--allow-origin" => config.allowed_origins.push(value()?.clone()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -78,17 +71,10 @@ fn serve(args: &[String]) -> Result<(), String> {
                 .unwrap_or_else(|_| "info,socketioxide=warn,engineioxide=warn".into()),
         )
         .init();
-    let rt =
-        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {
-        let server = Server::start(config)
-            .await
-            .map_err(|e| format!("cannot listen: {e}"))?;
-        println!(
-            "Switchboard dev server on {} (demo page: {}/)",
-            server.url(),
-            server.url()
-        );
+        let server = Server::start(config).await.map_err(|e| format!("cannot listen: {e}"))?;
+        println!("Switchboard dev server on {} (demo page: {}/)", server.url(), server.url());
         let _ = tokio::signal::ctrl_c().await;
         server.stop().await;
         Ok(())

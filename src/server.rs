@@ -77,26 +77,18 @@ impl Server {
     /// Binds and serves in the background of the current tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let stats = Arc::new(Stats::default());
-        let (layer, io) = SocketIo::builder()
-            .ping_interval(config.ping_interval)
-            .ping_timeout(config.ping_timeout)
-            .build_layer();
+        let (layer, io) =
+            SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
         let s = stats.clone();
         io.ns("/", move |socket: SocketRef, io: SocketIo| {
             let s = s.clone();
             async move { on_connect(socket, io, s) }
         });
 
-        let guard = Arc::new(Guard {
-            allowed: config.allowed_origins.clone(),
-            stats: stats.clone(),
-        });
+        let guard = Arc::new(Guard { allowed: config.allowed_origins.clone(), stats: stats.clone() });
         let metrics = stats.clone();
         let app = Router::new()
-            .route(
-                "/debug/metrics",
-                get(move || async move { Json(metrics.snapshot()) }),
-            )
+            .route("/debug/metrics", get(move || async move { Json(metrics.snapshot()) }))
             .fallback(get(serve_asset))
             .layer(layer)
             .layer(middleware::from_fn_with_state(guard, origin_guard));
@@ -112,13 +104,7 @@ impl Server {
                 tracing::error!("server stopped: {e}");
             }
         });
-        Ok(Server {
-            addr,
-            io,
-            stats,
-            shutdown: Some(tx),
-            task,
-        })
+        Ok(Server { addr, io, stats, shutdown: Some(tx), task })
     }
 
     pub fn url(&self) -> String {
@@ -153,26 +139,20 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
     });
 
     // Contract: `sb:join` / `sb:leave` with a room name, acked with {"ok":true} or {"error":..}.
-    socket.on(
-        "sb:join",
-        |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
-            let reply = match valid_room(&room) {
-                Ok(()) => {
-                    s.join(room);
-                    json!({"ok": true})
-                }
-                Err(e) => json!({"error": e}),
-            };
-            let _ = ack.send(&reply);
-        },
-    );
-    socket.on(
-        "sb:leave",
-        |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
-            s.leave(room);
-            let _ = ack.send(&json!({"ok": true}));
-        },
-    );
+    socket.on("sb:join", |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+        let reply = match valid_room(&room) {
+            Ok(()) => {
+                s.join(room);
+                json!({"ok": true})
+            }
+            Err(e) => json!({"error": e}),
+        };
+        let _ = ack.send(&reply);
+    });
+    socket.on("sb:leave", |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+        s.leave(room);
+        let _ = ack.send(&json!({"ok": true}));
+    });
 
     // Demo and test events.
     // chat {room, text, from}: to every socket in the room, wrapped for room routing.
@@ -183,10 +163,7 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
             let Some(room) = msg.get("room").and_then(Value::as_str).map(String::from) else {
                 return;
             };
-            let _ = io
-                .to(room.clone())
-                .emit("sb:room", &(room, "chat", &msg))
-                .await;
+            let _ = io.to(room.clone()).emit("sb:room", &(room, "chat", &msg)).await;
         }
     });
     // announce <any>: to every socket.
@@ -198,12 +175,9 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
         }
     });
     // bin-echo <binary> -> ack with the same bytes (as a Socket.IO attachment).
-    socket.on(
-        "bin-echo",
-        |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
-            let _ = ack.send(&b);
-        },
-    );
+    socket.on("bin-echo", |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
+        let _ = ack.send(&b);
+    });
     // echo <any> -> ack with the same value.
     socket.on("echo", |Data(v): Data<Value>, ack: AckSender| async move {
         let _ = ack.send(&v);
@@ -226,25 +200,11 @@ struct Guard {
 /// counts WebSocket upgrades.
 async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/socket.io") {
-        if let Some(origin) = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-        {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let same = origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host);
-            let ok = if guard.allowed.is_empty() {
-                same
-            } else {
-                guard.allowed.iter().any(|a| a == origin || a == "*")
-            };
+        if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
+            let ok =
+                if guard.allowed.is_empty() { same } else { guard.allowed.iter().any(|a| a == origin || a == "*") };
             if !ok {
                 guard.stats.origin_refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(origin, "refused a Socket.IO request from a foreign origin");
@@ -270,10 +230,7 @@ async fn serve_asset(req: Request) -> Response {
         Some(bytes) => {
             let mut res = Response::new(Body::from(bytes));
             let h = res.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(assets::content_type(name)),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(name)));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             res
         }

@@ -19,11 +19,7 @@ async fn open_clients(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
     }
     // Every tab sees all the others: each is attached to the hub.
     for tab in &tabs {
-        b.js(
-            tab,
-            &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')"),
-        )
-        .await;
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')")).await;
     }
     tabs
 }
@@ -42,24 +38,12 @@ async fn three_tabs_share_one_websocket_and_all_receive_a_broadcast() {
     for tab in &tabs {
         b.js(tab, "sb.client.emitWithAck('echo', 1)").await;
     }
-    srv.io
-        .emit("news", &json!({"n": 1, "text": "héllo"}))
-        .await
-        .expect("broadcast");
+    srv.io.emit("news", &json!({"n": 1, "text": "héllo"})).await.expect("broadcast");
     for tab in &tabs {
-        let args = b
-            .js(
-                tab,
-                "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)",
-            )
-            .await;
+        let args = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)").await;
         assert_eq!(args, json!([{"n": 1, "text": "héllo"}]));
     }
-    assert_eq!(
-        srv.stats.ws_upgrades.load(Ordering::Relaxed),
-        1,
-        "the server saw exactly one WebSocket for three tabs"
-    );
+    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "the server saw exactly one WebSocket for three tabs");
     assert_eq!(srv.stats.sockets_total.load(Ordering::Relaxed), 1);
     b.shutdown().await;
     srv.stop().await;
@@ -76,11 +60,7 @@ async fn emit_with_ack_from_two_tabs_at_once_gets_each_its_own_reply() {
     };
     let (ask_a, ask_b) = (ask("A"), ask("B"));
     let (a, c) = tokio::join!(b.js(&tabs[0], &ask_a), b.js(&tabs[1], &ask_b));
-    let expect = |name: &str| {
-        json!((0..50)
-            .map(|i| json!({"tab": name, "i": i}))
-            .collect::<Vec<_>>())
-    };
+    let expect = |name: &str| json!((0..50).map(|i| json!({"tab": name, "i": i})).collect::<Vec<_>>());
     assert_eq!(a, expect("A"));
     assert_eq!(c, expect("B"));
 
@@ -107,33 +87,27 @@ async fn room_events_reach_members_only_and_the_last_leave_leaves_on_the_server(
     b.js(&tabs[1], "sb.client.join('r1')").await;
     assert_eq!(srv.room_size("r1"), 1, "one server-side join for two tabs");
 
-    b.js(
-        &tabs[0],
-        "sb.client.emit('chat', { room: 'r1', text: 'hi' })",
-    )
-    .await;
+    b.js(&tabs[0], "sb.client.emit('chat', { room: 'r1', text: 'hi' })").await;
     for tab in &tabs[..2] {
-        let got = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'chat')).then((e) => e.args[0].text)").await;
+        let got =
+            b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'chat')).then((e) => e.args[0].text)").await;
         assert_eq!(got, json!("hi"));
     }
     // The hub forwards server events in order: once tab 3 has the later announcement, it
     // would already hold the chat message had it been routed there.
     b.js(&tabs[0], "sb.client.emit('announce', 'after')").await;
-    let seen = b.js(&tabs[2], "sb.until(() => sb.events.find((e) => e.name === 'announce')).then(() => sb.events.map((e) => e.name))").await;
-    assert_eq!(
-        seen,
-        json!(["announce"]),
-        "a tab outside r1 gets no r1 event"
-    );
+    let seen = b
+        .js(
+            &tabs[2],
+            "sb.until(() => sb.events.find((e) => e.name === 'announce')).then(() => sb.events.map((e) => e.name))",
+        )
+        .await;
+    assert_eq!(seen, json!(["announce"]), "a tab outside r1 gets no r1 event");
 
     b.js(&tabs[0], "sb.client.leave('r1')").await;
     assert_eq!(srv.room_size("r1"), 1, "tab 2 is still in r1");
     b.js(&tabs[1], "sb.client.leave('r1')").await;
-    assert_eq!(
-        srv.room_size("r1"),
-        0,
-        "the hub left r1 on the server with its last tab"
-    );
+    assert_eq!(srv.room_size("r1"), 0, "the hub left r1 on the server with its last tab");
     b.shutdown().await;
     srv.stop().await;
 }
@@ -148,16 +122,19 @@ async fn the_first_tab_of_a_fresh_browser_always_connects() {
         let b = Browser::launch().await;
         let tab = b.open(&format!("{}/harness.html", srv.url())).await;
         let t0 = Instant::now();
-        let r = b.eval(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))").await;
-        assert!(
-            r.is_ok(),
-            "fresh start {run}: first tab did not connect: {r:?}"
-        );
+        let r = b
+            .eval(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))")
+            .await;
+        assert!(r.is_ok(), "fresh start {run}: first tab did not connect: {r:?}");
         times.push(t0.elapsed().as_millis());
         b.shutdown().await;
     }
     times.sort();
-    println!("first tab connected in {runs}/{runs} fresh browsers; connect() to connected: median {} ms, max {} ms", times[runs / 2], times[runs - 1]);
+    println!(
+        "first tab connected in {runs}/{runs} fresh browsers; connect() to connected: median {} ms, max {} ms",
+        times[runs / 2],
+        times[runs - 1]
+    );
     srv.stop().await;
 }
 
@@ -170,34 +147,16 @@ async fn a_closed_or_crashed_tab_leaves_the_hub_within_two_seconds() {
 
     let t0 = Instant::now();
     b.close_tab(&tabs[1]).await;
-    b.js(
-        &tabs[0],
-        "sb.until(() => sb.tabs.length === 2, 2000, 'closed tab to leave')",
-    )
-    .await;
-    println!(
-        "closed tab left the hub after {} ms",
-        t0.elapsed().as_millis()
-    );
+    b.js(&tabs[0], "sb.until(() => sb.tabs.length === 2, 2000, 'closed tab to leave')").await;
+    println!("closed tab left the hub after {} ms", t0.elapsed().as_millis());
 
     // A crash runs no pagehide: only the tab's Web Lock tells the hub.
     let t0 = Instant::now();
     b.crash_tab(&tabs[2]);
-    b.js(
-        &tabs[0],
-        "sb.until(() => sb.tabs.length === 1, 2000, 'crashed tab to leave')",
-    )
-    .await;
-    println!(
-        "crashed tab left the hub after {} ms",
-        t0.elapsed().as_millis()
-    );
+    b.js(&tabs[0], "sb.until(() => sb.tabs.length === 1, 2000, 'crashed tab to leave')").await;
+    println!("crashed tab left the hub after {} ms", t0.elapsed().as_millis());
     // And the survivor still works.
-    assert_eq!(
-        b.js(&tabs[0], "sb.client.emitWithAck('echo', 'still here')")
-            .await,
-        json!("still here")
-    );
+    assert_eq!(b.js(&tabs[0], "sb.client.emitWithAck('echo', 'still here')").await, json!("still here"));
     b.shutdown().await;
     srv.stop().await;
 }
@@ -229,24 +188,13 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
     let replies = replies.as_array().expect("an array of replies");
     assert_eq!(replies.len(), 5);
     for r in replies {
-        let bytes: Vec<u8> = r
-            .as_array()
-            .expect("bytes")
-            .iter()
-            .map(|b| b.as_u64().expect("byte") as u8)
-            .collect();
+        let bytes: Vec<u8> = r.as_array().expect("bytes").iter().map(|b| b.as_u64().expect("byte") as u8).collect();
         match port::decode::<FromHub>(&bytes) {
-            Ok(FromHub::Error {
-                code: ErrorCode::BadMessage,
-                message,
-            }) => assert!(!message.is_empty()),
+            Ok(FromHub::Error { code: ErrorCode::BadMessage, message }) => assert!(!message.is_empty()),
             other => panic!("expected a BadMessage error, got {other:?}"),
         }
     }
-    assert_eq!(
-        b.js(&good, "sb.client.emitWithAck('echo', 'fine')").await,
-        json!("fine")
-    );
+    assert_eq!(b.js(&good, "sb.client.emitWithAck('echo', 'fine')").await, json!("fine"));
     assert_eq!(b.js(&good, "sb.client.status").await, json!("connected"));
     b.shutdown().await;
     srv.stop().await;
@@ -262,15 +210,8 @@ async fn binary_arguments_travel_as_attachments_both_ways() {
         .js(&tab, "sb.client.emitWithAck('bin-echo', new Uint8Array([1, 2, 3, 255]).subarray(1)).then((r) => [r instanceof ArrayBuffer, Array.from(new Uint8Array(r))])")
         .await;
     assert_eq!(back, json!([true, [2, 3, 255]]));
-    b.js(
-        &tab,
-        "sb.record('blob'); sb.client.emitWithAck('echo', 'subscribed')",
-    )
-    .await;
-    srv.io
-        .emit("blob", &bytes::Bytes::from_static(&[9, 8, 7]))
-        .await
-        .expect("emit binary");
+    b.js(&tab, "sb.record('blob'); sb.client.emitWithAck('echo', 'subscribed')").await;
+    srv.io.emit("blob", &bytes::Bytes::from_static(&[9, 8, 7])).await.expect("emit binary");
     let got = b.js(&tab, "sb.until(() => sb.events.find((e) => e.name === 'blob')).then((e) => Array.from(new Uint8Array(e.args[0])))").await;
     assert_eq!(got, json!([9, 8, 7]));
     b.shutdown().await;
@@ -290,43 +231,23 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
              const t = setTimeout(() => {{ obs.disconnect(); fail(new Error('demo: ' + {cond:?})); }}, 10000); check(); }})"
         )
     };
-    let (a, c) = (
-        b.open(&format!("{}/", srv.url())).await,
-        b.open(&format!("{}/", srv.url())).await,
-    );
+    let (a, c) = (b.open(&format!("{}/", srv.url())).await, b.open(&format!("{}/", srv.url())).await);
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('status').textContent === 'connected' && document.getElementById('tabcount').textContent === '2'")).await;
     }
     for tab in [&a, &c] {
         b.js(tab, "document.getElementById('join').click()").await;
-        b.js(
-            tab,
-            &wait("document.getElementById('rooms').textContent === 'in: lobby'"),
-        )
-        .await;
+        b.js(tab, &wait("document.getElementById('rooms').textContent === 'in: lobby'")).await;
     }
-    b.js(&a, "document.getElementById('text').value = 'hello from A'; document.getElementById('chat').requestSubmit()").await;
-    for tab in [&a, &c] {
-        b.js(
-            tab,
-            &wait("document.getElementById('log').textContent.includes('hello from A')"),
-        )
+    b.js(&a, "document.getElementById('text').value = 'hello from A'; document.getElementById('chat').requestSubmit()")
         .await;
+    for tab in [&a, &c] {
+        b.js(tab, &wait("document.getElementById('log').textContent.includes('hello from A')")).await;
     }
     // A picture of the demo for people (not asserted): target/demo.png.
-    if let Ok(shot) = b
-        .call(
-            Some(&c.session),
-            "Page.captureScreenshot",
-            json!({"format": "png"}),
-        )
-        .await
-    {
+    if let Ok(shot) = b.call(Some(&c.session), "Page.captureScreenshot", json!({"format": "png"})).await {
         if let Some(data) = shot["data"].as_str() {
-            let _ = std::fs::write(
-                concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo.png"),
-                base64_decode(data),
-            );
+            let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo.png"), base64_decode(data));
         }
     }
     b.shutdown().await;
@@ -341,16 +262,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let bytes: Vec<u8> = s
-        .bytes()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-        .collect();
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &c)| n | (val(c) as u32) << (18 - 6 * i));
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | (val(c) as u32) << (18 - 6 * i));
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out

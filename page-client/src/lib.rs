@@ -6,9 +6,7 @@
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use switchboard_shared::port::{
-    self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
-};
+use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
@@ -89,10 +87,7 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 }
 
 fn get_u32(obj: &JsValue, key: &str, default: u32) -> u32 {
-    get(obj, key)
-        .as_f64()
-        .map(|n| n.clamp(0.0, u32::MAX as f64) as u32)
-        .unwrap_or(default)
+    get(obj, key).as_f64().map(|n| n.clamp(0.0, u32::MAX as f64) as u32).unwrap_or(default)
 }
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
@@ -113,11 +108,7 @@ fn to_bytes(v: &JsValue) -> Option<Vec<u8>> {
     if ArrayBuffer::is_view(v) {
         let view: &Uint8Array = v.unchecked_ref();
         let (buf, off, len) = (view.buffer(), get(v, "byteOffset"), get(v, "byteLength"));
-        let bytes = Uint8Array::new_with_byte_offset_and_length(
-            &buf,
-            off.as_f64()? as u32,
-            len.as_f64()? as u32,
-        );
+        let bytes = Uint8Array::new_with_byte_offset_and_length(&buf, off.as_f64()? as u32, len.as_f64()? as u32);
         return Some(bytes.to_vec());
     }
     None
@@ -168,16 +159,11 @@ impl Inner {
         for (event, _) in self.handlers.borrow().iter() {
             if !seen.contains(&event.as_str()) {
                 seen.push(event);
-                self.send(&ToHub::Subscribe {
-                    event: event.clone(),
-                });
+                self.send(&ToHub::Subscribe { event: event.clone() });
             }
         }
         for room in self.rooms.borrow().iter() {
-            self.send(&ToHub::Join {
-                req: 0,
-                room: room.clone(),
-            });
+            self.send(&ToHub::Join { req: 0, room: room.clone() });
         }
     }
 
@@ -185,13 +171,7 @@ impl Inner {
     fn encode_args(&self, args: &Array) -> Result<(String, Vec<Bytes>), JsValue> {
         self.bins.borrow_mut().clear();
         let text = JSON::stringify_with_replacer(args, self.replacer.as_ref())?;
-        let bins = self
-            .bins
-            .borrow_mut()
-            .drain(..)
-            .filter_map(|b| to_bytes(&b))
-            .map(Bytes)
-            .collect();
+        let bins = self.bins.borrow_mut().drain(..).filter_map(|b| to_bytes(&b)).map(Bytes).collect();
         Ok((text.as_string().unwrap_or_default(), bins))
     }
 
@@ -199,18 +179,12 @@ impl Inner {
         let parsed = if bins.is_empty() {
             JSON::parse(args)
         } else {
-            *self.bins.borrow_mut() = bins
-                .iter()
-                .map(|b| Uint8Array::from(&b.0[..]).buffer().into())
-                .collect();
+            *self.bins.borrow_mut() = bins.iter().map(|b| Uint8Array::from(&b.0[..]).buffer().into()).collect();
             let r = json_parse_with(args, self.reviver.as_ref());
             self.bins.borrow_mut().clear();
             r
         };
-        parsed
-            .ok()
-            .and_then(|v| v.dyn_into::<Array>().ok())
-            .unwrap_or_default()
+        parsed.ok().and_then(|v| v.dyn_into::<Array>().ok()).unwrap_or_default()
     }
 
     fn settle(&self, id: u32, result: Result<Array, String>) {
@@ -222,9 +196,7 @@ impl Inner {
             calls.swap_remove(pos).1
         };
         match (call, result) {
-            (Call::Promise(resolve, _), Ok(args)) => {
-                drop(resolve.call1(&JsValue::NULL, &args.get(0)))
-            }
+            (Call::Promise(resolve, _), Ok(args)) => drop(resolve.call1(&JsValue::NULL, &args.get(0))),
             (Call::Promise(_, reject), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(&e))),
             (Call::Callback(f), Ok(args)) => drop(f.apply(&JsValue::NULL, &args)),
             (Call::Callback(_), Err(e)) => warn("ack failed: ", &e.into()),
@@ -245,20 +217,9 @@ impl Inner {
                 settle_connect(self, Ok(()));
             }
             FromHub::Status(s) => self.set_status(s),
-            FromHub::Event {
-                event,
-                room: _,
-                args,
-                bins,
-                reply,
-            } => {
-                let handlers: Vec<Function> = self
-                    .handlers
-                    .borrow()
-                    .iter()
-                    .filter(|(e, _)| *e == event)
-                    .map(|(_, f)| f.clone())
-                    .collect();
+            FromHub::Event { event, room: _, args, bins, reply } => {
+                let handlers: Vec<Function> =
+                    self.handlers.borrow().iter().filter(|(e, _)| *e == event).map(|(_, f)| f.clone()).collect();
                 if handlers.is_empty() {
                     return;
                 }
@@ -268,14 +229,8 @@ impl Inner {
                     // The handler's last argument answers the server: `callback(value)`.
                     let ack = Closure::once_into_js(move |a: JsValue| {
                         if let Some(inner) = weak.upgrade() {
-                            let reply = if a.is_undefined() {
-                                Array::new()
-                            } else {
-                                Array::of1(&a)
-                            };
-                            let (args, bins) = inner
-                                .encode_args(&reply)
-                                .unwrap_or_else(|_| ("[]".into(), Vec::new()));
+                            let reply = if a.is_undefined() { Array::new() } else { Array::of1(&a) };
+                            let (args, bins) = inner.encode_args(&reply).unwrap_or_else(|_| ("[]".into(), Vec::new()));
                             inner.send(&ToHub::Reply { token, args, bins });
                         }
                     });
@@ -318,19 +273,13 @@ impl Inner {
     }
 
     fn tabs_array(&self) -> Array {
-        self.tabs
-            .borrow()
-            .iter()
-            .map(|t| JsValue::from_str(t))
-            .collect()
+        self.tabs.borrow().iter().map(|t| JsValue::from_str(t)).collect()
     }
 
     fn request(&self, make: impl FnOnce(u32) -> ToHub) -> Promise {
         let id = self.next_id();
         let promise = Promise::new(&mut |resolve, reject| {
-            self.calls
-                .borrow_mut()
-                .push((id, Call::Promise(resolve, reject)));
+            self.calls.borrow_mut().push((id, Call::Promise(resolve, reject)));
         });
         self.send(&make(id));
         promise
@@ -338,17 +287,12 @@ impl Inner {
 }
 
 fn warn(what: &str, detail: &JsValue) {
-    web_sys::console::warn_2(
-        &JsValue::from_str(&(String::from("switchboard: ") + what)),
-        detail,
-    );
+    web_sys::console::warn_2(&JsValue::from_str(&(String::from("switchboard: ") + what)), detail);
 }
 
 /// 24 random hex digits.
 fn random_id() -> String {
-    (0..24)
-        .map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15]))
-        .collect()
+    (0..24).map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15])).collect()
 }
 
 /// Connects to a Socket.IO server through the shared hub. `options`: `url` (default: this
@@ -369,14 +313,8 @@ pub fn connect(options: JsValue, worker_url: String) -> Promise {
 impl Client {
     /// The Rust API of [`connect`]: `ready` gets the client once the hub welcomed this tab,
     /// or the error. `options` is the same object as for the JS `connect(options)`.
-    pub fn connect_with(
-        options: &JsValue,
-        worker_url: &str,
-        ready: impl FnOnce(Result<Client, JsValue>) + 'static,
-    ) {
-        let ready = Rc::new(RefCell::new(Some(
-            Box::new(ready) as Box<dyn FnOnce(Result<Client, JsValue>)>
-        )));
+    pub fn connect_with(options: &JsValue, worker_url: &str, ready: impl FnOnce(Result<Client, JsValue>) + 'static) {
+        let ready = Rc::new(RefCell::new(Some(Box::new(ready) as Box<dyn FnOnce(Result<Client, JsValue>)>)));
         let take = ready.clone();
         if let Err(e) = start(
             options,
@@ -395,12 +333,9 @@ impl Client {
 }
 
 fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> {
-    let window =
-        web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
+    let window = web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
     let location = window.location();
-    let url = get(opts, "url")
-        .as_string()
-        .unwrap_or_else(|| location.origin().unwrap_or_default());
+    let url = get(opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
     let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default())
         .map_err(|_| error("switchboard: invalid url"))?;
     let mut namespace = get(opts, "namespace").as_string().unwrap_or_default();
@@ -410,9 +345,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
     }
     let endpoint = Endpoint {
         url: parsed.protocol() + "//" + &parsed.host(),
-        path: get(opts, "path")
-            .as_string()
-            .unwrap_or_else(|| "/socket.io".into()),
+        path: get(opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
         namespace,
         query: parsed.search().trim_start_matches('?').into(),
     };
@@ -422,15 +355,9 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
     };
     let d = Options::default();
     let options = Options {
-        reconnection: get(opts, "reconnection")
-            .as_bool()
-            .unwrap_or(d.reconnection),
+        reconnection: get(opts, "reconnection").as_bool().unwrap_or(d.reconnection),
         reconnection_delay_ms: get_u32(opts, "reconnectionDelay", d.reconnection_delay_ms),
-        reconnection_delay_max_ms: get_u32(
-            opts,
-            "reconnectionDelayMax",
-            d.reconnection_delay_max_ms,
-        ),
+        reconnection_delay_max_ms: get_u32(opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
         randomization_factor: get(opts, "randomizationFactor")
             .as_f64()
             .map(|f| f as f32)
@@ -500,9 +427,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             inner.on_message(e.data());
         }
     });
-    inner
-        .port
-        .set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    inner.port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     *inner.onmessage.borrow_mut() = Some(onmessage);
 
     // pagehide: say goodbye (the lock covers tabs that die without it); pageshow after a
@@ -541,9 +466,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
         hold.into()
     });
     let name = String::from("switchboard-tab-") + &inner.tab;
-    let _ = locks
-        .unchecked_ref::<LockManager>()
-        .request(&name, callback.unchecked_ref())?;
+    let _ = locks.unchecked_ref::<LockManager>().request(&name, callback.unchecked_ref())?;
     Ok(())
 }
 
@@ -556,19 +479,11 @@ thread_local! {
 fn settle_connect(inner: &Rc<Inner>, result: Result<(), &str>) {
     let ready = inner.welcome.borrow_mut().take();
     match (ready, result) {
-        (Some(Ready::Js(resolve, _)), Ok(())) => drop(
-            resolve.call1(
-                &JsValue::NULL,
-                &Client {
-                    inner: inner.clone(),
-                }
-                .into(),
-            ),
-        ),
+        (Some(Ready::Js(resolve, _)), Ok(())) => {
+            drop(resolve.call1(&JsValue::NULL, &Client { inner: inner.clone() }.into()))
+        }
         (Some(Ready::Js(_, reject)), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(e))),
-        (Some(Ready::Rust(f)), Ok(())) => f(Ok(Client {
-            inner: inner.clone(),
-        })),
+        (Some(Ready::Rust(f)), Ok(())) => f(Ok(Client { inner: inner.clone() })),
         (Some(Ready::Rust(f)), Err(e)) => f(Err(error(e))),
         (None, _) => {}
     }
@@ -617,16 +532,9 @@ impl Client {
 
     /// Calls `f(...args)` for every `event` the server sends to this tab.
     pub fn on(&self, event: String, f: Function) {
-        let first = !self
-            .inner
-            .handlers
-            .borrow()
-            .iter()
-            .any(|(e, _)| *e == event);
+        let first = !self.inner.handlers.borrow().iter().any(|(e, _)| *e == event);
         if first {
-            self.inner.send(&ToHub::Subscribe {
-                event: event.clone(),
-            });
+            self.inner.send(&ToHub::Subscribe { event: event.clone() });
         }
         self.inner.handlers.borrow_mut().push((event, f));
     }
@@ -648,24 +556,13 @@ impl Client {
         let ack = if last.is_function() {
             args.pop();
             let id = self.inner.next_id();
-            self.inner
-                .calls
-                .borrow_mut()
-                .push((id, Call::Callback(last.unchecked_into())));
-            Some(AckRequest {
-                id,
-                timeout_ms: self.inner.ack_timeout,
-            })
+            self.inner.calls.borrow_mut().push((id, Call::Callback(last.unchecked_into())));
+            Some(AckRequest { id, timeout_ms: self.inner.ack_timeout })
         } else {
             None
         };
         let (args, bins) = self.inner.encode_args(&args)?;
-        self.inner.send(&ToHub::Emit {
-            event,
-            args,
-            bins,
-            ack,
-        });
+        self.inner.send(&ToHub::Emit { event, args, bins, ack });
         Ok(())
     }
 
@@ -675,12 +572,7 @@ impl Client {
     pub fn emit_with_ack(&self, event: String, args: Array) -> Result<Promise, JsValue> {
         let (args, bins) = self.inner.encode_args(&args)?;
         let timeout_ms = self.inner.ack_timeout;
-        Ok(self.inner.request(|id| ToHub::Emit {
-            event,
-            args,
-            bins,
-            ack: Some(AckRequest { id, timeout_ms }),
-        }))
+        Ok(self.inner.request(|id| ToHub::Emit { event, args, bins, ack: Some(AckRequest { id, timeout_ms }) }))
     }
 
     /// Joins `room`: resolves once the server confirmed. Room events then reach this tab.
@@ -703,12 +595,7 @@ impl Client {
     /// Rooms this tab is in.
     #[wasm_bindgen(getter)]
     pub fn rooms(&self) -> Array {
-        self.inner
-            .rooms
-            .borrow()
-            .iter()
-            .map(|r| JsValue::from_str(r))
-            .collect()
+        self.inner.rooms.borrow().iter().map(|r| JsValue::from_str(r)).collect()
     }
 
     /// Detaches this tab from the hub. Pending calls are rejected.
@@ -728,8 +615,7 @@ impl Inner {
         self.port.close();
         if let Some(window) = web_sys::window() {
             for (name, l) in self.listeners.borrow_mut().drain(..) {
-                let _ =
-                    window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
+                let _ = window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
             }
         }
         if let Some(release) = self.release_lock.borrow_mut().take() {
@@ -739,9 +625,7 @@ impl Inner {
         for id in calls {
             self.settle(id, Err("client closed".into()));
         }
-        self.set_status(Status::Disconnected {
-            reason: "client closed".into(),
-        });
+        self.set_status(Status::Disconnected { reason: "client closed".into() });
     }
 }
 

@@ -32,11 +32,7 @@ pub struct BackoffConfig {
 
 impl Default for BackoffConfig {
     fn default() -> Self {
-        BackoffConfig {
-            min_ms: 1000,
-            max_ms: 5000,
-            randomization: 0.5,
-        }
+        BackoffConfig { min_ms: 1000, max_ms: 5000, randomization: 0.5 }
     }
 }
 
@@ -49,11 +45,7 @@ impl BackoffConfig {
         if jitter > 0.0 {
             let r = rng.next_f64();
             let deviation = (r * jitter * ms).floor();
-            ms = if ((r * 10.0).floor() as u64) & 1 == 0 {
-                ms - deviation
-            } else {
-                ms + deviation
-            };
+            ms = if ((r * 10.0).floor() as u64) & 1 == 0 { ms - deviation } else { ms + deviation };
         }
         ms.min(self.max_ms as f64).max(0.0) as u64
     }
@@ -75,14 +67,8 @@ mod tests {
             assert!(cfg.delay_ms(10, &mut rng) <= 5000);
             assert!(cfg.delay_ms(u32::MAX, &mut rng) <= 5000);
         }
-        let flat = BackoffConfig {
-            randomization: 0.0,
-            ..cfg
-        };
-        assert_eq!(
-            [0, 1, 2, 3].map(|a| flat.delay_ms(a, &mut rng)),
-            [1000, 2000, 4000, 5000]
-        );
+        let flat = BackoffConfig { randomization: 0.0, ..cfg };
+        assert_eq!([0, 1, 2, 3].map(|a| flat.delay_ms(a, &mut rng)), [1000, 2000, 4000, 5000]);
     }
 
     #[test]
@@ -93,10 +79,6 @@ mod tests {
         for _ in 0..100 {
             seen.insert(cfg.delay_ms(0, &mut rng));
         }
-        assert!(
-            seen.len() > 50,
-            "jitter should spread a herd, got {} distinct",
-            seen.len()
-        );
+        assert!(seen.len() > 50, "jitter should spread a herd, got {} distinct", seen.len());
     }
 }

@@ -63,17 +63,10 @@ pub fn decode(frame: &str) -> Result<EioPacket<'_>, EioError> {
 fn parse_handshake(body: &str) -> Result<Handshake, EioError> {
     let v = json::parse(body).map_err(|_| EioError::BadHandshake("not JSON"))?;
     let num = |k, default: Option<u64>| {
-        v.get(k)
-            .and_then(Value::as_u64)
-            .or(default)
-            .ok_or(EioError::BadHandshake("missing or invalid interval"))
+        v.get(k).and_then(Value::as_u64).or(default).ok_or(EioError::BadHandshake("missing or invalid interval"))
     };
     Ok(Handshake {
-        sid: v
-            .get("sid")
-            .and_then(Value::as_str)
-            .ok_or(EioError::BadHandshake("missing sid"))?
-            .into(),
+        sid: v.get("sid").and_then(Value::as_str).ok_or(EioError::BadHandshake("missing sid"))?.into(),
         ping_interval_ms: num("pingInterval", None)?,
         ping_timeout_ms: num("pingTimeout", None)?,
         // maxPayload only exists since Engine.IO v4's later servers; the reference default is 1e6.
@@ -95,9 +88,7 @@ pub const CLOSE: &str = "1";
 /// The WebSocket URL for an Engine.IO v4 server at `base` (an `http(s)://` or `ws(s)://`
 /// origin, optionally with a query) and `path` (default `/socket.io`).
 pub fn websocket_url(origin: &str, path: &str, query: &str) -> Result<String, &'static str> {
-    let (scheme, rest) = origin
-        .split_once("://")
-        .ok_or("url must start with http://, https://, ws:// or wss://")?;
+    let (scheme, rest) = origin.split_once("://").ok_or("url must start with http://, https://, ws:// or wss://")?;
     let ws = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
@@ -128,10 +119,8 @@ mod tests {
 
     #[test]
     fn decodes_every_type() {
-        let open = decode(
-            r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":100}"#,
-        )
-        .unwrap();
+        let open =
+            decode(r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":100}"#).unwrap();
         assert_eq!(
             open,
             EioPacket::Open(Handshake {
@@ -160,10 +149,7 @@ mod tests {
             websocket_url("http://127.0.0.1:8080", "/socket.io", "").unwrap(),
             "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
         );
-        assert_eq!(
-            websocket_url("https://h", "/io/", "?a=1").unwrap(),
-            "wss://h/io/?EIO=4&transport=websocket&a=1"
-        );
+        assert_eq!(websocket_url("https://h", "/io/", "?a=1").unwrap(), "wss://h/io/?EIO=4&transport=websocket&a=1");
         assert!(websocket_url("ftp://h", "/", "").is_err());
         assert!(websocket_url("http://h/x", "/", "").is_err());
     }

@@ -9,13 +9,16 @@ use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
 use crate::json::{self, Value};
 use crate::port::{
-    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit, ToHub, PROTOCOL_VERSION,
+    STORE_VERSION,
 };
 use crate::socketio::{self, Kind};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 pub type Millis = u64;
 /// The shell's handle for one MessagePort.
@@ -24,19 +27,16 @@ pub type HubId = u32;
 
 /// Event names a tab may not emit: Socket.IO reserves the first six, and `sb:` is the
 /// prefix of the hub's own contract with the server.
-const RESERVED: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+const RESERVED: [&str; 6] =
+    ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 pub const CONTRACT_PREFIX: &str = "sb:";
 /// Longest room or event name accepted from a tab.
 pub const MAX_NAME: usize = 512;
 /// How many server acks a hub keeps waiting for a tab's reply.
 const MAX_REPLIES: usize = 4096;
+/// How long after CONNECT a hub waits for the server's `sb:hello` before it treats the
+/// server as a plain Socket.IO server (only the first connection of a hub waits).
+pub const HELLO_WAIT_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubConfig {
@@ -49,6 +49,8 @@ pub struct HubConfig {
     pub max_buffered_bytes: usize,
     /// How long the socket stays open after the last tab left (a reload comes back quickly).
     pub linger_ms: u64,
+    /// Durable emits older than this (server time) are dropped with an error, not sent.
+    pub max_age_ms: u64,
 }
 
 impl HubConfig {
@@ -81,6 +83,7 @@ impl Default for HubConfig {
             max_buffered: 10_000,
             max_buffered_bytes: 32 << 20,
             linger_ms: 2_000,
+            max_age_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -116,8 +119,27 @@ pub enum Output {
         tab: TabKey,
         lock: String,
     },
+    /// Store `record` (a postcard [`StoredEmit`]) under `key`; report with `handle_persisted`.
+    Persist {
+        key: u64,
+        record: Vec<u8>,
+    },
+    /// Delete the stored emit `key` (delivered, or dropped).
+    Unpersist {
+        key: u64,
+    },
     Log(String),
 }
+
+/// What a hub shares with the switchboard: storage keys and the wall clock.
+#[derive(Debug, Default)]
+struct Shared {
+    next_key: Cell<u64>,
+    /// Wall-clock ms (Unix epoch) minus the monotonic `now`.
+    wall_offset: Cell<i64>,
+}
+
+type HubKey = (Endpoint, Option<String>);
 
 // ---------------------------------------------------------------------------------------
 // Switchboard: routes tabs to hubs.
@@ -130,6 +152,10 @@ pub struct Switchboard {
     tabs: BTreeMap<TabKey, HubId>,
     next_hub: HubId,
     out: VecDeque<Output>,
+    shared: Rc<Shared>,
+    /// Stored emits restored from storage, waiting for a hub of their endpoint.
+    parked: BTreeMap<HubKey, Vec<(u64, StoredEmit)>>,
+    online: bool,
 }
 
 impl Switchboard {
@@ -141,7 +167,62 @@ impl Switchboard {
             tabs: BTreeMap::new(),
             next_hub: 1,
             out: VecDeque::new(),
+            shared: Rc::default(),
+            parked: BTreeMap::new(),
+            online: true,
         }
+    }
+
+    /// Sets the wall clock: `wall_ms` (ms since the Unix epoch) is the time at monotonic `now`.
+    pub fn set_wall_clock(&mut self, wall_ms: u64, now: Millis) {
+        self.shared.wall_offset.set(wall_ms as i64 - now as i64);
+    }
+
+    /// Durable emits found in storage at start-up. Each goes to the hub of its endpoint when
+    /// a tab of that endpoint attaches; undecodable records are deleted.
+    pub fn handle_restore(&mut self, records: Vec<(u64, Vec<u8>)>, now: Millis) {
+        let mut max = self.shared.next_key.get();
+        for (key, bytes) in records {
+            max = max.max(key + 1);
+            match port::decode::<StoredEmit>(&bytes) {
+                Ok(rec) if rec.version == STORE_VERSION => {
+                    self.parked.entry((rec.endpoint.clone(), rec.auth.clone())).or_default().push((key, rec))
+                }
+                _ => {
+                    self.out.push_back(Output::Log(format!("stored emit {key} is unreadable; deleted")));
+                    self.out.push_back(Output::Unpersist { key });
+                }
+            }
+        }
+        self.shared.next_key.set(max);
+        let keys: Vec<HubKey> = self.parked.keys().cloned().collect();
+        for k in keys {
+            if let Some(h) = self.hubs.values_mut().find(|h| h.key == k) {
+                if let Some(recs) = self.parked.remove(&k) {
+                    h.adopt(recs, now);
+                }
+            }
+        }
+    }
+
+    /// Storage confirmed the records `keys` are written.
+    pub fn handle_persisted(&mut self, keys: &[u64]) {
+        for h in self.hubs.values_mut() {
+            h.on_persisted(keys);
+        }
+    }
+
+    /// The browser's network state (`online`/`offline` events).
+    pub fn handle_network(&mut self, online: bool, now: Millis) {
+        self.online = online;
+        for h in self.hubs.values_mut() {
+            h.set_online(online, now);
+        }
+    }
+
+    /// Stored emits not yet handed to a hub (for the debug view and tests).
+    pub fn parked_count(&self) -> usize {
+        self.parked.values().map(Vec::len).sum()
     }
 
     /// Number of live sockets (hubs), for tests and the debug view.
@@ -154,12 +235,8 @@ impl Switchboard {
     }
 
     fn reject(&mut self, tab: TabKey, code: ErrorCode, message: String) {
-        self.out
-            .push_back(Output::Log(format!("tab {tab}: {message}")));
-        self.out.push_back(Output::Post {
-            tabs: alloc::vec![tab],
-            msg: FromHub::Error { code, message },
-        });
+        self.out.push_back(Output::Log(format!("tab {tab}: {message}")));
+        self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg: FromHub::Error { code, message } });
     }
 
     /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
@@ -169,16 +246,7 @@ impl Switchboard {
             Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
         };
         match (self.tabs.get(&tab).copied(), msg) {
-            (
-                None,
-                ToHub::Hello {
-                    version,
-                    tab: name,
-                    endpoint,
-                    auth,
-                    options,
-                },
-            ) => {
+            (None, ToHub::Hello { version, tab: name, endpoint, auth, options }) => {
                 if version != PROTOCOL_VERSION {
                     return self.reject(
                         tab,
@@ -187,35 +255,20 @@ impl Switchboard {
                     );
                 }
                 if name.is_empty() || name.len() > MAX_NAME {
-                    return self.reject(
-                        tab,
-                        ErrorCode::BadMessage,
-                        "tab id must be 1..512 bytes".into(),
-                    );
+                    return self.reject(tab, ErrorCode::BadMessage, "tab id must be 1..512 bytes".into());
                 }
                 if let Some(a) = &auth {
-                    if let Err(e) =
-                        json::parse(a)
-                            .map_err(|e| e.to_string())
-                            .and_then(|v| match v {
-                                Value::Object(_) => Ok(()),
-                                _ => Err("auth must be a JSON object".into()),
-                            })
-                    {
+                    if let Err(e) = json::parse(a).map_err(|e| e.to_string()).and_then(|v| match v {
+                        Value::Object(_) => Ok(()),
+                        _ => Err("auth must be a JSON object".into()),
+                    }) {
                         return self.reject(tab, ErrorCode::BadPayload, format!("auth: {e}"));
                     }
                 }
-                let url =
-                    match engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query) {
-                        Ok(u) => u,
-                        Err(e) => {
-                            return self.reject(
-                                tab,
-                                ErrorCode::BadEndpoint,
-                                format!("{e} (got {:?})", endpoint.url),
-                            )
-                        }
-                    };
+                let url = match engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query) {
+                    Ok(u) => u,
+                    Err(e) => return self.reject(tab, ErrorCode::BadEndpoint, format!("{e} (got {:?})", endpoint.url)),
+                };
                 if !endpoint.namespace.starts_with('/') || endpoint.namespace.contains(',') {
                     return self.reject(
                         tab,
@@ -229,33 +282,29 @@ impl Switchboard {
                     None => {
                         let id = self.next_hub;
                         self.next_hub += 1;
-                        let seed =
-                            self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
+                        let seed = self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
                         let mut config = self.config.clone();
                         config.apply(&options);
-                        self.hubs.insert(id, Hub::new(id, key, url, config, seed));
+                        let parked = self.parked.remove(&key);
+                        let mut hub = Hub::new(id, key, url, config, seed, self.shared.clone());
+                        hub.online = self.online;
+                        if let Some(recs) = parked {
+                            hub.adopt(recs, now);
+                        }
+                        self.hubs.insert(id, hub);
                         id
                     }
                 };
                 self.tabs.insert(tab, id);
-                self.out.push_back(Output::Watch {
-                    tab,
-                    lock: tab_lock_name(&name),
-                });
+                self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
                 if let Some(h) = self.hubs.get_mut(&id) {
                     h.attach(tab, name, now);
                 }
             }
-            (None, _) => self.reject(
-                tab,
-                ErrorCode::OutOfOrder,
-                "the first message on a port must be Hello".into(),
-            ),
-            (Some(_), ToHub::Hello { .. }) => self.reject(
-                tab,
-                ErrorCode::OutOfOrder,
-                "Hello sent twice on one port".into(),
-            ),
+            (None, _) => self.reject(tab, ErrorCode::OutOfOrder, "the first message on a port must be Hello".into()),
+            (Some(_), ToHub::Hello { .. }) => {
+                self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into())
+            }
             (Some(id), ToHub::Bye) => self.detach(tab, id, now),
             (Some(id), msg) => {
                 if let Some(h) = self.hubs.get_mut(&id) {
@@ -267,18 +316,13 @@ impl Switchboard {
 
     /// The port sent something that is not a byte array at all.
     pub fn handle_port_garbage(&mut self, tab: TabKey, what: &str) {
-        self.reject(
-            tab,
-            ErrorCode::BadMessage,
-            format!("expected a Uint8Array, got {what}"),
-        );
+        self.reject(tab, ErrorCode::BadMessage, format!("expected a Uint8Array, got {what}"));
     }
 
     /// The tab is gone without saying Bye (its Web Lock was released, or its port failed).
     pub fn handle_tab_gone(&mut self, tab: TabKey, now: Millis) {
         if let Some(id) = self.tabs.get(&tab).copied() {
-            self.out
-                .push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
+            self.out.push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
             self.detach(tab, id, now);
         }
     }
@@ -353,7 +397,10 @@ enum Conn {
     /// No socket and not trying.
     Idle,
     /// WebSocket requested; waiting for the Engine.IO OPEN packet.
-    Opening { conn: u32, deadline: Millis },
+    Opening {
+        conn: u32,
+        deadline: Millis,
+    },
     /// Engine.IO open; our namespace CONNECT is on its way.
     Joining {
         conn: u32,
@@ -372,7 +419,9 @@ enum Conn {
         delay: u64,
     },
     /// The server refused or ended the session; a new tab (or Reconnect) starts again.
-    Stopped { reason: String },
+    Stopped {
+        reason: String,
+    },
 }
 
 #[derive(Debug)]
@@ -407,14 +456,33 @@ enum Pending {
     },
     Join(String),
     Leave(String),
+    /// Our `sb:time` request, sent at `sent` (monotonic).
+    Time {
+        sent: Millis,
+    },
 }
 
+/// An emit waiting for the socket (or, in flight, for the server's ack).
 #[derive(Debug)]
 struct Buffered {
     event: String,
     args: String,
     bins: Vec<Bytes>,
+    /// The tab's ack request (sio ack id), for emitWithAck.
     ack: Option<u64>,
+    durable: Option<Durable>,
+}
+
+#[derive(Debug)]
+struct Durable {
+    /// Storage key: also the order of emission.
+    key: u64,
+    /// `{tab}-{seq}`: the server drops a second delivery of the same id.
+    id: String,
+    /// The tab waiting for `Stored`, while it is attached.
+    tab: Option<(TabKey, u32)>,
+    created_ms: u64,
+    persisted: bool,
 }
 
 impl Buffered {
@@ -458,16 +526,23 @@ pub struct Hub {
     next_token: u32,
     last_status: Option<Status>,
     out: VecDeque<Output>,
+    shared: Rc<Shared>,
+    /// Whether the server speaks the Switchboard contract (`sb:hello`); None until known.
+    contract: Option<bool>,
+    hello_deadline: Option<Millis>,
+    /// Durable emits sent in contract mode, by sio ack id, until the server acks them.
+    inflight: BTreeMap<u64, Buffered>,
+    /// Ids of durable emits held (queued or in flight), to drop a page's resend.
+    held_ids: BTreeSet<String>,
+    /// Persist requests not yet confirmed: key -> (tab, seq) to answer `Stored`.
+    awaiting_store: BTreeMap<u64, (TabKey, u32)>,
+    /// Best clock sample: (server minus wall offset, round trip).
+    clock: Option<(i64, u64)>,
+    online: bool,
 }
 
 impl Hub {
-    fn new(
-        id: HubId,
-        key: (Endpoint, Option<String>),
-        url: String,
-        config: HubConfig,
-        seed: u64,
-    ) -> Self {
+    fn new(id: HubId, key: HubKey, url: String, config: HubConfig, seed: u64, shared: Rc<Shared>) -> Self {
         Hub {
             id,
             key,
@@ -491,7 +566,165 @@ impl Hub {
             next_token: 0,
             last_status: None,
             out: VecDeque::new(),
+            shared,
+            contract: None,
+            hello_deadline: None,
+            inflight: BTreeMap::new(),
+            held_ids: BTreeSet::new(),
+            awaiting_store: BTreeMap::new(),
+            clock: None,
+            online: true,
         }
+    }
+
+    /// Wall-clock ms now, corrected to the server's clock when an offset is known.
+    fn server_ms(&self, now: Millis) -> u64 {
+        let wall = now as i64 + self.shared.wall_offset.get();
+        (wall + self.clock.map_or(0, |c| c.0)).max(0) as u64
+    }
+
+    /// Server clock minus this browser's clock and the round trip of that sample.
+    pub fn clock_offset(&self) -> Option<(i64, u64)> {
+        self.clock
+    }
+
+    /// Restored stored emits join the front of the queue, in their original order.
+    fn adopt(&mut self, mut recs: Vec<(u64, StoredEmit)>, now: Millis) {
+        recs.sort_by_key(|(k, _)| *k);
+        let mut restored = VecDeque::new();
+        for (key, rec) in recs {
+            if !self.held_ids.insert(rec.id.clone()) {
+                continue;
+            }
+            let b = Buffered {
+                event: rec.event,
+                args: rec.args,
+                bins: rec.bins,
+                ack: None,
+                durable: Some(Durable { key, id: rec.id, tab: None, created_ms: rec.created_ms, persisted: true }),
+            };
+            self.buffered_bytes += b.size();
+            restored.push_back(b);
+        }
+        self.log(format!("restored {} stored emits", restored.len()));
+        restored.extend(self.buffer.drain(..));
+        self.buffer = restored;
+        self.flush(now);
+    }
+
+    fn on_persisted(&mut self, keys: &[u64]) {
+        for k in keys {
+            if let Some((tab, seq)) = self.awaiting_store.remove(k) {
+                self.post_one(tab, FromHub::Stored { seq });
+            }
+        }
+    }
+
+    fn set_online(&mut self, online: bool, now: Millis) {
+        self.online = online;
+        if online {
+            if let Conn::Backoff { .. } = self.conn {
+                // The network is back: try at once rather than wait out the backoff.
+                self.start_connect(now);
+            }
+        }
+        self.publish_status();
+    }
+
+    /// Durable emits may go on the wire: connected, and the server's kind is known.
+    fn can_send(&self) -> bool {
+        matches!(self.conn, Conn::Connected { .. }) && self.contract.is_some()
+    }
+
+    /// Sends everything queued, oldest first, once the socket can take it.
+    fn flush(&mut self, now: Millis) {
+        if !self.can_send() {
+            return;
+        }
+        while let Some(b) = self.buffer.pop_front() {
+            self.buffered_bytes -= b.size();
+            self.send_buffered(b, now);
+        }
+    }
+
+    fn send_buffered(&mut self, mut b: Buffered, now: Millis) {
+        let Some(d) = b.durable.as_mut() else {
+            return self.send_emit(&b.event, &b.args, b.bins, b.ack);
+        };
+        if d.created_ms + self.config.max_age_ms < self.server_ms(now) {
+            let reason = format!("emit {:?} expired after {} ms offline", b.event, self.config.max_age_ms);
+            return self.drop_durable(b, reason);
+        }
+        if self.contract == Some(true) {
+            let sio = self.next_ack_id();
+            let nsp = self.nsp().to_string();
+            let (id, event) = (d.id.clone(), b.event.clone());
+            self.send_text(socketio::encode_event(&nsp, b.bins.len(), Some(sio), &["sb:emit", &id, &event], &b.args));
+            // Kept (with its attachments) until the server's receipt: resent after a drop.
+            for bin in b.bins.clone() {
+                self.out.push_back(Output::SendBinary { hub: self.id, bytes: bin.0 });
+            }
+            self.inflight.insert(sio, b);
+        } else {
+            // A plain server gives no receipt: written to the socket is as far as we know.
+            let bins = core::mem::take(&mut b.bins);
+            self.send_emit(&b.event, &b.args, bins, None);
+            self.delivered(b);
+        }
+    }
+
+    /// A durable emit is done with: forget it everywhere and release the tab's copy.
+    fn delivered(&mut self, b: Buffered) {
+        let Some(d) = b.durable else { return };
+        self.held_ids.remove(&d.id);
+        if d.persisted {
+            self.out.push_back(Output::Unpersist { key: d.key });
+        }
+        if self.awaiting_store.remove(&d.key).is_some() || !d.persisted {
+            if let Some((tab, seq)) = d.tab {
+                if self.tabs.contains_key(&tab) {
+                    self.post_one(tab, FromHub::Stored { seq });
+                }
+            }
+        }
+    }
+
+    fn drop_durable(&mut self, b: Buffered, reason: String) {
+        self.log(reason.clone());
+        let Some(d) = b.durable else { return };
+        self.held_ids.remove(&d.id);
+        self.awaiting_store.remove(&d.key);
+        if d.persisted {
+            self.out.push_back(Output::Unpersist { key: d.key });
+        }
+        if let Some((tab, seq)) = d.tab {
+            if self.tabs.contains_key(&tab) {
+                self.post_one(tab, FromHub::Refused { seq, reason });
+            }
+        }
+    }
+
+    /// Writes a durable emit to storage so it outlives the worker.
+    fn persist(&mut self, b: &mut Buffered) {
+        let Some(d) = b.durable.as_mut() else { return };
+        if d.persisted {
+            return;
+        }
+        d.persisted = true;
+        let rec = StoredEmit {
+            version: STORE_VERSION,
+            endpoint: self.key.0.clone(),
+            auth: self.key.1.clone(),
+            id: d.id.clone(),
+            event: b.event.clone(),
+            args: b.args.clone(),
+            bins: b.bins.clone(),
+            created_ms: d.created_ms,
+        };
+        if let Some(t) = d.tab {
+            self.awaiting_store.insert(d.key, t);
+        }
+        self.out.push_back(Output::Persist { key: d.key, record: port::encode(&rec) });
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -499,16 +732,16 @@ impl Hub {
     }
 
     pub fn status(&self) -> Status {
+        if !self.online && !matches!(self.conn, Conn::Connected { .. } | Conn::Stopped { .. }) {
+            return Status::Offline;
+        }
         match &self.conn {
             Conn::Idle | Conn::Opening { .. } | Conn::Joining { .. } => Status::Connecting,
             Conn::Connected { sid, .. } => Status::Connected { sid: sid.clone() },
-            Conn::Backoff { attempt, delay, .. } => Status::Reconnecting {
-                attempt: *attempt,
-                delay_ms: (*delay).min(u32::MAX as u64) as u32,
-            },
-            Conn::Stopped { reason } => Status::Disconnected {
-                reason: reason.clone(),
-            },
+            Conn::Backoff { attempt, delay, .. } => {
+                Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 }
+            }
+            Conn::Stopped { reason } => Status::Disconnected { reason: reason.clone() },
         }
     }
 
@@ -518,11 +751,7 @@ impl Hub {
 
     /// Rooms the hub has joined on the server.
     pub fn server_rooms(&self) -> Vec<String> {
-        self.rooms
-            .iter()
-            .filter(|(_, r)| r.server == ServerRoom::In)
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.rooms.iter().filter(|(_, r)| r.server == ServerRoom::In).map(|(k, _)| k.clone()).collect()
     }
 
     pub fn buffered(&self) -> usize {
@@ -567,30 +796,17 @@ impl Hub {
     }
 
     fn send_text(&mut self, sio: String) {
-        self.out.push_back(Output::SendText {
-            hub: self.id,
-            text: engineio::message(&sio),
-        });
+        self.out.push_back(Output::SendText { hub: self.id, text: engineio::message(&sio) });
     }
 
     fn attach(&mut self, tab: TabKey, name: String, now: Millis) {
-        self.tabs.insert(
-            tab,
-            Tab {
-                name,
-                subs: BTreeSet::new(),
-                rooms: BTreeSet::new(),
-            },
-        );
+        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new(), rooms: BTreeSet::new() });
         self.linger_until = None;
         self.retired = false;
-        self.post_one(
-            tab,
-            FromHub::Welcome {
-                version: PROTOCOL_VERSION,
-                status: self.status(),
-            },
-        );
+        self.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status: self.status() });
+        if let Some((offset_ms, rtt)) = self.clock {
+            self.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
+        }
         self.publish_tabs();
         if matches!(self.conn, Conn::Idle | Conn::Stopped { .. }) {
             self.attempt = 0;
@@ -605,9 +821,14 @@ impl Hub {
         for room in t.rooms {
             self.leave_room(tab, None, &room, now);
         }
-        // The tab's acks can no longer be delivered; its buffered emits still go out.
-        self.pending
-            .retain(|_, p| !matches!(p, Pending::Tab { tab: t, .. } if *t == tab));
+        // The tab's acks can no longer be delivered; its queued emits still go out.
+        self.awaiting_store.retain(|_, (t, _)| *t != tab);
+        for b in self.buffer.iter_mut().chain(self.inflight.values_mut()) {
+            if let Some(d) = b.durable.as_mut().filter(|d| d.tab.is_some_and(|(t, _)| t == tab)) {
+                d.tab = None;
+            }
+        }
+        self.pending.retain(|_, p| !matches!(p, Pending::Tab { tab: t, .. } if *t == tab));
         for r in self.rooms.values_mut() {
             r.waiters.retain(|(t, _, _)| *t != tab);
         }
@@ -620,24 +841,15 @@ impl Hub {
     fn start_connect(&mut self, now: Millis) {
         self.next_conn += 1;
         let conn = self.next_conn;
-        self.conn = Conn::Opening {
-            conn,
-            deadline: now + self.config.connect_timeout_ms,
-        };
+        self.conn = Conn::Opening { conn, deadline: now + self.config.connect_timeout_ms };
         self.ping_deadline = None;
-        self.out.push_back(Output::Open {
-            hub: self.id,
-            conn,
-            url: self.url.clone(),
-        });
+        self.out.push_back(Output::Open { hub: self.id, conn, url: self.url.clone() });
         self.publish_status();
     }
 
     fn current_conn(&self) -> Option<u32> {
         match &self.conn {
-            Conn::Opening { conn, .. }
-            | Conn::Joining { conn, .. }
-            | Conn::Connected { conn, .. } => Some(*conn),
+            Conn::Opening { conn, .. } | Conn::Joining { conn, .. } | Conn::Connected { conn, .. } => Some(*conn),
             _ => None,
         }
     }
@@ -650,21 +862,11 @@ impl Hub {
         self.log(format!("connection lost: {reason}"));
         self.forget_session();
         if self.tabs.is_empty() || !self.config.reconnection {
-            self.conn = if self.tabs.is_empty() {
-                Conn::Idle
-            } else {
-                Conn::Stopped {
-                    reason: reason.into(),
-                }
-            };
+            self.conn = if self.tabs.is_empty() { Conn::Idle } else { Conn::Stopped { reason: reason.into() } };
         } else {
             let delay = self.config.backoff.delay_ms(self.attempt, &mut self.rng);
             self.attempt = self.attempt.saturating_add(1);
-            self.conn = Conn::Backoff {
-                until: now + delay,
-                attempt: self.attempt,
-                delay,
-            };
+            self.conn = Conn::Backoff { until: now + delay, attempt: self.attempt, delay };
         }
         self.publish_status();
     }
@@ -683,7 +885,19 @@ impl Hub {
     /// requests, server acks waiting for a reply.
     fn forget_session(&mut self) {
         self.ping_deadline = None;
+        self.hello_deadline = None;
         self.partial = None;
+        // Emits in flight got no receipt: back to the front of the queue, and to storage.
+        let mut front = VecDeque::new();
+        for (_, mut b) in core::mem::take(&mut self.inflight) {
+            self.persist(&mut b);
+            self.buffered_bytes += b.size();
+            front.push_back(b);
+        }
+        if !front.is_empty() {
+            front.extend(self.buffer.drain(..));
+            self.buffer = front;
+        }
         self.replies.clear();
         self.pending.retain(|_, p| matches!(p, Pending::Tab { .. }));
         let mut released = Vec::new();
@@ -693,8 +907,7 @@ impl Hub {
             }
             room.server = ServerRoom::Out;
         }
-        self.rooms
-            .retain(|_, r| !r.members.is_empty() || !r.waiters.is_empty());
+        self.rooms.retain(|_, r| !r.members.is_empty() || !r.waiters.is_empty());
         for (tab, req) in released {
             self.post_one(tab, FromHub::Done { req, error: None });
         }
@@ -717,10 +930,7 @@ impl Hub {
             return;
         }
         if self.partial.take().is_some() {
-            self.log(
-                "text frame while waiting for binary attachments; dropped the partial packet"
-                    .into(),
-            );
+            self.log("text frame while waiting for binary attachments; dropped the partial packet".into());
         }
         let packet = match engineio::decode(text) {
             Ok(p) => p,
@@ -744,10 +954,7 @@ impl Hub {
                 }
                 let mut pong = String::from(engineio::PONG);
                 pong.push_str(payload);
-                self.out.push_back(Output::SendText {
-                    hub: self.id,
-                    text: pong,
-                });
+                self.out.push_back(Output::SendText { hub: self.id, text: pong });
             }
             EioPacket::Close => self.lost(now, "server closed the transport"),
             EioPacket::Message(m) => self.handle_sio(m, now),
@@ -761,17 +968,12 @@ impl Hub {
         }
         let max = self.max_payload();
         let Some(p) = self.partial.as_mut() else {
-            return self.log(format!(
-                "unexpected binary frame of {} bytes; ignored",
-                bytes.len()
-            ));
+            return self.log(format!("unexpected binary frame of {} bytes; ignored", bytes.len()));
         };
         p.bytes += bytes.len();
         if p.bytes > max {
             self.partial = None;
-            return self.log(format!(
-                "binary attachments exceed maxPayload ({max} bytes); dropped"
-            ));
+            return self.log(format!("binary attachments exceed maxPayload ({max} bytes); dropped"));
         }
         p.bins.push(Bytes(bytes.to_vec()));
         if p.bins.len() == p.need {
@@ -783,9 +985,7 @@ impl Hub {
 
     fn max_payload(&self) -> usize {
         match &self.conn {
-            Conn::Joining { hs, .. } | Conn::Connected { hs, .. } => {
-                hs.max_payload.min(usize::MAX as u64) as usize
-            }
+            Conn::Joining { hs, .. } | Conn::Connected { hs, .. } => hs.max_payload.min(usize::MAX as u64) as usize,
             _ => port::MAX_PORT_MESSAGE,
         }
     }
@@ -807,11 +1007,7 @@ impl Hub {
                     .ok()
                     .and_then(|v| v.get("sid").and_then(Value::as_str).map(String::from))
                     .unwrap_or_default();
-                self.conn = Conn::Connected {
-                    conn: *conn,
-                    hs: hs.clone(),
-                    sid,
-                };
+                self.conn = Conn::Connected { conn: *conn, hs: hs.clone(), sid };
                 self.attempt = 0;
                 self.publish_status();
                 self.on_connected(now);
@@ -848,45 +1044,65 @@ impl Hub {
 
     fn on_connected(&mut self, now: Millis) {
         // The server forgot our rooms with the old socket: join every room that has tabs.
-        let rooms: Vec<String> = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| !r.members.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let rooms: Vec<String> =
+            self.rooms.iter().filter(|(_, r)| !r.members.is_empty()).map(|(k, _)| k.clone()).collect();
         for room in rooms {
             self.server_join(&room);
         }
-        while let Some(b) = self.buffer.pop_front() {
-            self.buffered_bytes -= b.size();
-            self.send_emit(&b.event, &b.args, b.bins, b.ack);
+        if self.contract.is_some() {
+            self.flush(now);
+        } else {
+            self.hello_deadline = Some(now + HELLO_WAIT_MS);
         }
-        let _ = now;
     }
 
-    fn dispatch(
-        &mut self,
-        kind: Kind,
-        id: Option<u64>,
-        data: &str,
-        bins: Vec<Bytes>,
-        _now: Millis,
-    ) {
+    /// The server announced the Switchboard contract: durable emits go in `sb:emit`
+    /// envelopes with receipts, and we measure the clock offset.
+    fn on_hello(&mut self, now: Millis) {
+        self.contract = Some(true);
+        self.hello_deadline = None;
+        let id = self.next_ack_id();
+        self.pending.insert(id, Pending::Time { sent: now });
+        let nsp = self.nsp().to_string();
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:time"], "[]"));
+        self.flush(now);
+    }
+
+    fn on_time(&mut self, sent: Millis, data: &str, now: Millis) {
+        let server = json::parse(data).ok().and_then(|v| match v {
+            Value::Array(items) => items.first().and_then(|t| t.get("time")).and_then(Value::as_u64),
+            _ => None,
+        });
+        let Some(server) = server else { return self.log("sb:time ack without a time; ignored".into()) };
+        let rtt = now.saturating_sub(sent);
+        let wall_at_midpoint = sent as i64 + self.shared.wall_offset.get() + (rtt / 2) as i64;
+        let offset = server as i64 - wall_at_midpoint;
+        if self.clock.is_none_or(|(_, best)| rtt < best) {
+            self.clock = Some((offset, rtt));
+            let tabs = self.all_tabs();
+            self.post(tabs, FromHub::Clock { offset_ms: offset, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
+        }
+    }
+
+    fn dispatch(&mut self, kind: Kind, id: Option<u64>, data: &str, bins: Vec<Bytes>, now: Millis) {
         match kind {
             Kind::Ack | Kind::BinaryAck => match id {
-                Some(id) => self.on_ack(id, data, bins),
+                Some(id) => self.on_ack(id, data, bins, now),
                 None => self.log("ACK without an id; ignored".into()),
             },
-            _ => self.on_event(id, data, bins),
+            _ => self.on_event(id, data, bins, now),
         }
     }
 
-    fn on_event(&mut self, id: Option<u64>, data: &str, bins: Vec<Bytes>) {
+    fn on_event(&mut self, id: Option<u64>, data: &str, bins: Vec<Bytes>, now: Millis) {
         let (mut names, mut args) = match socketio::split_leading_strings(data, 1) {
             Ok(x) => x,
             Err(e) => return self.log(format!("ignored event: {e}")),
         };
         let mut event = names.pop().unwrap_or_default();
+        if event == "sb:hello" {
+            return self.on_hello(now);
+        }
         let mut room = None;
         if event == "sb:room" {
             match socketio::split_leading_strings(&args, 2) {
@@ -895,18 +1111,13 @@ impl Hub {
                     room = n.pop();
                     args = rest;
                 }
-                _ => {
-                    return self
-                        .log("ignored sb:room event without a room and an event name".into())
-                }
+                _ => return self.log("ignored sb:room event without a room and an event name".into()),
             }
         }
         let targets: Vec<TabKey> = self
             .tabs
             .iter()
-            .filter(|(_, t)| {
-                t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r))
-            })
+            .filter(|(_, t)| t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r)))
             .map(|(k, _)| *k)
             .collect();
         let reply = match id {
@@ -922,48 +1133,29 @@ impl Hub {
             }
             _ => None,
         };
-        self.post(
-            targets,
-            FromHub::Event {
-                event,
-                room,
-                args,
-                bins,
-                reply,
-            },
-        );
+        self.post(targets, FromHub::Event { event, room, args, bins, reply });
     }
 
-    fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>) {
+    fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>, now: Millis) {
+        if let Some(b) = self.inflight.remove(&id) {
+            return match contract_error(data) {
+                None => self.delivered(b),
+                Some(e) => self.drop_durable(b, format!("the server refused emit {:?}: {e}", "sb:emit")),
+            };
+        }
         match self.pending.remove(&id) {
-            Some(Pending::Tab { tab, id, .. }) => self.post_one(
-                tab,
-                FromHub::Ack {
-                    id,
-                    args: data.to_string(),
-                    bins,
-                },
-            ),
+            Some(Pending::Time { sent }) => self.on_time(sent, data, now),
+            Some(Pending::Tab { tab, id, .. }) => self.post_one(tab, FromHub::Ack { id, args: data.to_string(), bins }),
             Some(Pending::Join(room)) => {
                 let error = contract_error(data);
                 let Some(r) = self.rooms.get_mut(&room) else {
                     return;
                 };
                 let waiters: Vec<_> = r.waiters.drain(..).collect();
-                r.server = if error.is_none() {
-                    ServerRoom::In
-                } else {
-                    ServerRoom::Out
-                };
+                r.server = if error.is_none() { ServerRoom::In } else { ServerRoom::Out };
                 let empty = r.members.is_empty();
                 for (tab, req, _) in waiters {
-                    self.post_one(
-                        tab,
-                        FromHub::Done {
-                            req,
-                            error: error.clone(),
-                        },
-                    );
+                    self.post_one(tab, FromHub::Done { req, error: error.clone() });
                 }
                 if let Some(e) = &error {
                     self.log(format!("server refused to join {room:?}: {e}"));
@@ -997,9 +1189,7 @@ impl Hub {
                     self.rooms.remove(&room);
                 }
             }
-            None => self.log(format!(
-                "ack {id} matches no pending request (late or duplicate); ignored"
-            )),
+            None => self.log(format!("ack {id} matches no pending request (late or duplicate); ignored")),
         }
     }
 
@@ -1020,13 +1210,7 @@ impl Hub {
             r.server = ServerRoom::Joining(id);
         }
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(
-            &nsp,
-            0,
-            Some(id),
-            &["sb:join", room],
-            "[]",
-        ));
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:join", room], "[]"));
     }
 
     fn server_leave(&mut self, room: &str) {
@@ -1040,13 +1224,7 @@ impl Hub {
             r.server = ServerRoom::Leaving(id);
         }
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(
-            &nsp,
-            0,
-            Some(id),
-            &["sb:leave", room],
-            "[]",
-        ));
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:leave", room], "[]"));
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
@@ -1062,44 +1240,28 @@ impl Hub {
                     t.subs.remove(&event);
                 }
             }
-            ToHub::Emit {
-                event,
-                args,
-                bins,
-                ack,
-            } => self.tab_emit(tab, event, args, bins, ack, now),
+            ToHub::Emit { seq, event, args, bins, ack, volatile } => {
+                self.tab_emit(tab, seq, event, args, bins, ack, volatile, now)
+            }
             ToHub::Reply { token, args, bins } => {
                 let Some(server_id) = self.replies.remove(&token) else {
                     return;
                 };
                 if let Err(e) = check_args(&args) {
-                    return self.post_one(
-                        tab,
-                        FromHub::Error {
-                            code: ErrorCode::BadPayload,
-                            message: format!("reply: {e}"),
-                        },
-                    );
+                    return self
+                        .post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: format!("reply: {e}") });
                 }
                 let nsp = self.nsp().to_string();
                 let n = bins.len();
                 self.send_text(socketio::encode_ack(&nsp, n, server_id, &args));
                 for b in bins {
-                    self.out.push_back(Output::SendBinary {
-                        hub: self.id,
-                        bytes: b.0,
-                    });
+                    self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
                 }
             }
             ToHub::Join { req, room } => {
                 if room.is_empty() || room.len() > MAX_NAME {
-                    return self.post_one(
-                        tab,
-                        FromHub::Done {
-                            req,
-                            error: Some("room name must be 1..512 bytes".into()),
-                        },
-                    );
+                    return self
+                        .post_one(tab, FromHub::Done { req, error: Some("room name must be 1..512 bytes".into()) });
                 }
                 let Some(t) = self.tabs.get_mut(&tab) else {
                     return;
@@ -1114,9 +1276,7 @@ impl Hub {
                 r.members.insert(tab);
                 match r.server {
                     ServerRoom::In => self.post_one(tab, FromHub::Done { req, error: None }),
-                    ServerRoom::Joining(_) | ServerRoom::Leaving(_) => {
-                        r.waiters.push((tab, req, deadline))
-                    }
+                    ServerRoom::Joining(_) | ServerRoom::Leaving(_) => r.waiters.push((tab, req, deadline)),
                     ServerRoom::Out => {
                         r.waiters.push((tab, req, deadline));
                         self.server_join(&room);
@@ -1144,8 +1304,7 @@ impl Hub {
         match (last, state) {
             (true, ServerRoom::In) => {
                 if let Some(req) = req {
-                    r.waiters
-                        .push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
                 }
                 self.server_leave(room);
                 if !self.rooms.contains_key(room) {
@@ -1163,8 +1322,7 @@ impl Hub {
             }
             (true, ServerRoom::Leaving(_)) => {
                 if let Some(req) = req {
-                    r.waiters
-                        .push((tab, req, Some(now + self.config.connect_timeout_ms)));
+                    r.waiters.push((tab, req, Some(now + self.config.connect_timeout_ms)));
                 }
             }
             // Still members, or a join in flight whose ack will leave again when it sees no members.
@@ -1176,23 +1334,22 @@ impl Hub {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn tab_emit(
         &mut self,
         tab: TabKey,
+        seq: u32,
         event: String,
         args: String,
         bins: Vec<Bytes>,
         ack: Option<AckRequest>,
+        volatile: bool,
         now: Millis,
     ) {
+        let durable = ack.is_none() && !volatile;
         let fail = |hub: &mut Hub, message: String, code: ErrorCode| match ack {
-            Some(a) => hub.post_one(
-                tab,
-                FromHub::AckFailed {
-                    id: a.id,
-                    reason: message,
-                },
-            ),
+            Some(a) => hub.post_one(tab, FromHub::AckFailed { id: a.id, reason: message }),
+            None if durable => hub.post_one(tab, FromHub::Refused { seq, reason: message }),
             None => hub.post_one(tab, FromHub::Error { code, message }),
         };
         if event.is_empty()
@@ -1200,11 +1357,7 @@ impl Hub {
             || RESERVED.contains(&event.as_str())
             || event.starts_with(CONTRACT_PREFIX)
         {
-            return fail(
-                self,
-                format!("{event:?} is not an event name a tab may emit"),
-                ErrorCode::BadPayload,
-            );
+            return fail(self, format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload);
         }
         if let Err(e) = check_args(&args) {
             return fail(self, format!("emit {event:?}: {e}"), ErrorCode::BadPayload);
@@ -1217,43 +1370,48 @@ impl Hub {
                 ErrorCode::BadPayload,
             );
         }
-        let connected = matches!(self.conn, Conn::Connected { .. });
-        if !connected
-            && (self.buffer.len() >= self.config.max_buffered
-                || self.buffered_bytes + size > self.config.max_buffered_bytes)
+        if volatile {
+            // Socket.IO semantics: a volatile event is sent now or never.
+            if matches!(self.conn, Conn::Connected { .. }) {
+                self.send_emit(&event, &args, bins, None);
+            }
+            return;
+        }
+        let id = {
+            let name = self.tabs.get(&tab).map(|t| t.name.as_str()).unwrap_or("");
+            format!("{name}-{seq}")
+        };
+        if durable && self.held_ids.contains(&id) {
+            // A page resending to a restarted hub: we already hold it.
+            return self.post_one(tab, FromHub::Stored { seq });
+        }
+        let held = self.buffer.len() + self.inflight.len();
+        if !self.can_send()
+            && (held >= self.config.max_buffered || self.buffered_bytes + size > self.config.max_buffered_bytes)
         {
-            return fail(
-                self,
-                format!(
-                    "offline buffer full ({} events, {} bytes): emit {event:?} was not queued",
-                    self.buffer.len(),
-                    self.buffered_bytes
-                ),
-                ErrorCode::BufferFull,
+            let message = format!(
+                "offline queue full ({held} events, {} bytes; limits {} and {}): emit {event:?} was not queued",
+                self.buffered_bytes, self.config.max_buffered, self.config.max_buffered_bytes
             );
+            return fail(self, message, ErrorCode::BufferFull);
         }
         let ack_id = ack.map(|a| {
             let sio = self.next_ack_id();
             let deadline = (a.timeout_ms > 0).then(|| now + a.timeout_ms as u64);
-            self.pending.insert(
-                sio,
-                Pending::Tab {
-                    tab,
-                    id: a.id,
-                    deadline,
-                },
-            );
+            self.pending.insert(sio, Pending::Tab { tab, id: a.id, deadline });
             sio
         });
-        if connected {
-            self.send_emit(&event, &args, bins, ack_id);
+        let durable = durable.then(|| {
+            let key = self.shared.next_key.get();
+            self.shared.next_key.set(key + 1);
+            self.held_ids.insert(id.clone());
+            Durable { key, id, tab: Some((tab, seq)), created_ms: self.server_ms(now), persisted: false }
+        });
+        let mut b = Buffered { event, args, bins, ack: ack_id, durable };
+        if self.can_send() {
+            self.send_buffered(b, now);
         } else {
-            let b = Buffered {
-                event,
-                args,
-                bins,
-                ack: ack_id,
-            };
+            self.persist(&mut b);
             self.buffered_bytes += b.size();
             self.buffer.push_back(b);
         }
@@ -1261,18 +1419,9 @@ impl Hub {
 
     fn send_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>) {
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(
-            &nsp,
-            bins.len(),
-            ack,
-            &[event],
-            args,
-        ));
+        self.send_text(socketio::encode_event(&nsp, bins.len(), ack, &[event], args));
         for b in bins {
-            self.out.push_back(Output::SendBinary {
-                hub: self.id,
-                bytes: b.0,
-            });
+            self.out.push_back(Output::SendBinary { hub: self.id, bytes: b.0 });
         }
     }
 
@@ -1281,8 +1430,14 @@ impl Hub {
             Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } if now >= deadline => {
                 self.lost(now, "connect timeout")
             }
-            Conn::Backoff { until, .. } if now >= until => self.start_connect(now),
+            Conn::Backoff { until, .. } if now >= until && self.online => self.start_connect(now),
             _ => {}
+        }
+        if self.hello_deadline.is_some_and(|d| now >= d) {
+            self.hello_deadline = None;
+            self.contract = Some(false);
+            self.log("no sb:hello from the server: plain Socket.IO, delivery is at-least-once at best".into());
+            self.flush(now);
         }
         if self.ping_deadline.is_some_and(|d| now >= d) {
             self.lost(now, "ping timeout");
@@ -1301,13 +1456,7 @@ impl Hub {
                         self.buffered_bytes -= b.size();
                     }
                 }
-                self.post_one(
-                    tab,
-                    FromHub::AckFailed {
-                        id,
-                        reason: "operation has timed out".into(),
-                    },
-                );
+                self.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
             }
         }
         let mut late = Vec::new();
@@ -1323,10 +1472,7 @@ impl Hub {
         for (tab, req, room) in late {
             self.post_one(
                 tab,
-                FromHub::Done {
-                    req,
-                    error: Some(format!("server did not confirm room {room:?} in time")),
-                },
+                FromHub::Done { req, error: Some(format!("server did not confirm room {room:?} in time")) },
             );
         }
         if self.linger_until.is_some_and(|d| now >= d) {
@@ -1338,7 +1484,7 @@ impl Hub {
                 self.conn = Conn::Idle;
                 self.ping_deadline = None;
                 // Keep a hub with buffered emits: a tab coming back will flush them.
-                self.retired = self.buffer.is_empty();
+                self.retired = self.buffer.is_empty() && self.inflight.is_empty();
             }
         }
     }
@@ -1346,18 +1492,15 @@ impl Hub {
     pub fn poll_timeout(&self) -> Option<Millis> {
         let conn = match &self.conn {
             Conn::Opening { deadline, .. } | Conn::Joining { deadline, .. } => Some(*deadline),
-            Conn::Backoff { until, .. } => Some(*until),
+            Conn::Backoff { until, .. } if self.online => Some(*until),
             _ => None,
         };
         let acks = self.pending.values().filter_map(|p| match p {
             Pending::Tab { deadline, .. } => *deadline,
             _ => None,
         });
-        let rooms = self
-            .rooms
-            .values()
-            .flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
-        [conn, self.ping_deadline, self.linger_until]
+        let rooms = self.rooms.values().flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
+        [conn, self.ping_deadline, self.linger_until, self.hello_deadline]
             .into_iter()
             .flatten()
             .chain(acks)
@@ -1378,9 +1521,5 @@ fn check_args(args: &str) -> Result<(), String> {
 fn contract_error(ack_args: &str) -> Option<String> {
     let v = json::parse(ack_args).ok()?;
     let Value::Array(items) = v else { return None };
-    items.first()?.get("error").map(|e| {
-        e.as_str()
-            .map(String::from)
-            .unwrap_or_else(|| "refused".into())
-    })
+    items.first()?.get("error").map(|e| e.as_str().map(String::from).unwrap_or_else(|| "refused".into()))
 }

@@ -75,10 +75,7 @@ pub struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub fn new(src: &'a str) -> Self {
-        Scanner {
-            src: src.as_bytes(),
-            pos: 0,
-        }
+        Scanner { src: src.as_bytes(), pos: 0 }
     }
 
     pub fn skip_ws(&mut self) {
@@ -132,10 +129,8 @@ impl<'a> Scanner<'a> {
             }
             // The input is a &str and we only stop on ASCII bytes, so this slice is UTF-8.
             out.push_str(
-                core::str::from_utf8(&self.src[start..self.pos]).map_err(|_| JsonError {
-                    at: start,
-                    what: "invalid UTF-8",
-                })?,
+                core::str::from_utf8(&self.src[start..self.pos])
+                    .map_err(|_| JsonError { at: start, what: "invalid UTF-8" })?,
             );
             match self.peek() {
                 None => return err(self.pos, "unterminated string"),
@@ -159,9 +154,7 @@ impl<'a> Scanner<'a> {
                         Some(b'u') => {
                             let hi = self.hex4()?;
                             let c = if (0xD800..0xDC00).contains(&hi) {
-                                if self.src.get(self.pos) == Some(&b'\\')
-                                    && self.src.get(self.pos + 1) == Some(&b'u')
-                                {
+                                if self.src.get(self.pos) == Some(&b'\\') && self.src.get(self.pos + 1) == Some(&b'u') {
                                     self.pos += 2;
                                     let lo = self.hex4()?;
                                     if !(0xDC00..0xE000).contains(&lo) {
@@ -314,9 +307,7 @@ impl<'a> Scanner<'a> {
                 Some(b'\\') => {
                     self.pos += 1;
                     match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1
-                        }
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
                         Some(b'u') => {
                             self.pos += 1;
                             self.hex4()?;
@@ -379,9 +370,7 @@ impl<'a> Scanner<'a> {
                 let start = self.pos;
                 self.number_end()?;
                 let text = core::str::from_utf8(&self.src[start..self.pos]).unwrap_or("x");
-                text.parse::<f64>()
-                    .map(Value::Number)
-                    .or_else(|_| err(start, "invalid number"))
+                text.parse::<f64>().map(Value::Number).or_else(|_| err(start, "invalid number"))
             }
         }
     }
@@ -436,34 +425,18 @@ mod tests {
 
     #[test]
     fn parses_handshake() {
-        let v = parse(r#"{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#).unwrap();
+        let v = parse(r#"{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#)
+            .unwrap();
         assert_eq!(v.get("sid").and_then(Value::as_str), Some("abc"));
         assert_eq!(v.get("pingInterval").and_then(Value::as_u64), Some(25000));
     }
 
     #[test]
     fn validates_and_rejects() {
-        for ok in [
-            "1",
-            "[]",
-            "{}",
-            r#"[1,"a",{"b":[true,false,null]},-1.5e3]"#,
-            r#""\u00e9\ud83d\ude00""#,
-        ] {
+        for ok in ["1", "[]", "{}", r#"[1,"a",{"b":[true,false,null]},-1.5e3]"#, r#""\u00e9\ud83d\ude00""#] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
-        for bad in [
-            "",
-            "[",
-            "[1,]",
-            "{\"a\"}",
-            "{1:2}",
-            "01x",
-            "\"\\x\"",
-            "[1] 2",
-            "tru",
-            "\"a\u{1}\"",
-        ] {
+        for bad in ["", "[", "[1,]", "{\"a\"}", "{1:2}", "01x", "\"\\x\"", "[1] 2", "tru", "\"a\u{1}\""] {
             assert!(validate(bad).is_err(), "{bad}");
             assert!(parse(bad).is_err(), "{bad}");
         }

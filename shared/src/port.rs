@@ -75,11 +75,17 @@ pub enum ToHub {
     },
     /// `args` is the JSON array text of the arguments with binary parts replaced by
     /// `{"_placeholder":true,"num":i}`; `bins[i]` holds them.
+    /// `seq` numbers a tab's emits. A durable emit (no `ack`, not `volatile`) is kept by the
+    /// page until the hub answers `Stored { seq }`, and sent again to a restarted hub; its
+    /// id `{tab}-{seq}` lets the hub and the server drop the duplicate. A volatile emit is
+    /// dropped when not connected, as in Socket.IO.
     Emit {
+        seq: u32,
         event: String,
         args: String,
         bins: Vec<Bytes>,
         ack: Option<AckRequest>,
+        volatile: bool,
     },
     /// Reply to an event the server sent with an ack id (`Event::reply`).
     Reply {
@@ -135,6 +141,8 @@ pub enum Status {
     Connected {
         sid: String,
     },
+    /// The browser reports no network; attempts resume when it returns.
+    Offline,
     /// Waiting `delay_ms` before attempt number `attempt`.
     Reconnecting {
         attempt: u32,
@@ -151,6 +159,7 @@ impl Status {
         match self {
             Status::Connecting => "connecting",
             Status::Connected { .. } => "connected",
+            Status::Offline => "offline",
             Status::Reconnecting { .. } => "reconnecting",
             Status::Disconnected { .. } => "disconnected",
         }
@@ -207,11 +216,43 @@ pub enum FromHub {
     Tabs {
         tabs: Vec<String>,
     },
+    /// The durable emit `seq` of this tab is safe with the hub (persisted, or delivered):
+    /// the page may forget it.
+    Stored {
+        seq: u32,
+    },
+    /// The durable emit `seq` was not accepted (queue full, expired); the page drops it.
+    Refused {
+        seq: u32,
+        reason: String,
+    },
+    /// Server clock minus this browser's clock (ms), from the lowest-latency sample so far.
+    Clock {
+        offset_ms: i64,
+        rtt_ms: u32,
+    },
     Error {
         code: ErrorCode,
         message: String,
     },
 }
+
+/// A durable emit as the hub keeps it in storage (IndexedDB) until it is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEmit {
+    /// [`STORE_VERSION`] of the record's layout.
+    pub version: u16,
+    pub endpoint: Endpoint,
+    pub auth: Option<String>,
+    pub id: String,
+    pub event: String,
+    pub args: String,
+    pub bins: Vec<Bytes>,
+    /// When it was emitted, in milliseconds since the Unix epoch (server time when known).
+    pub created_ms: u64,
+}
+
+pub const STORE_VERSION: u16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
@@ -273,26 +314,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert_eq!(
-            decode::<ToHub>(&[0xff, 0xff, 0xff]),
-            Err(DecodeError::Malformed)
-        );
+        assert_eq!(decode::<ToHub>(&[0xff, 0xff, 0xff]), Err(DecodeError::Malformed));
         assert_eq!(decode::<ToHub>(&[]), Err(DecodeError::Malformed));
         let mut ok = encode(&ToHub::Bye);
         ok.push(0);
-        assert_eq!(
-            decode::<ToHub>(&ok),
-            Err(DecodeError::Malformed),
-            "trailing bytes"
-        );
+        assert_eq!(decode::<ToHub>(&ok), Err(DecodeError::Malformed), "trailing bytes");
         // A huge declared length must not allocate.
-        assert_eq!(
-            decode::<ToHub>(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]),
-            Err(DecodeError::Malformed)
-        );
-        assert_eq!(
-            decode::<ToHub>(&vec![0; MAX_PORT_MESSAGE + 1]),
-            Err(DecodeError::TooLarge(MAX_PORT_MESSAGE + 1))
-        );
+        assert_eq!(decode::<ToHub>(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]), Err(DecodeError::Malformed));
+        assert_eq!(decode::<ToHub>(&vec![0; MAX_PORT_MESSAGE + 1]), Err(DecodeError::TooLarge(MAX_PORT_MESSAGE + 1)));
     }
 }

@@ -48,9 +48,7 @@ impl fmt::Display for SioError {
             SioError::BadAttachments => f.write_str("invalid attachment count"),
             SioError::BadAckId => f.write_str("invalid ack id"),
             SioError::BadPayload(e) => write!(f, "invalid Socket.IO payload: {e}"),
-            SioError::NotAnEvent => {
-                f.write_str("event payload must be an array starting with the event name")
-            }
+            SioError::NotAnEvent => f.write_str("event payload must be an array starting with the event name"),
         }
     }
 }
@@ -78,9 +76,7 @@ pub fn decode(text: &str) -> Result<Packet<'_>, SioError> {
         if b.get(i) != Some(&b'-') || i == start || i - start > 4 {
             return Err(SioError::BadAttachments);
         }
-        attachments = text[start..i]
-            .parse::<usize>()
-            .map_err(|_| SioError::BadAttachments)?;
+        attachments = text[start..i].parse::<usize>().map_err(|_| SioError::BadAttachments)?;
         if attachments > MAX_ATTACHMENTS {
             return Err(SioError::BadAttachments);
         }
@@ -106,11 +102,7 @@ pub fn decode(text: &str) -> Result<Packet<'_>, SioError> {
         if i - start > 15 {
             return Err(SioError::BadAckId);
         }
-        id = Some(
-            text[start..i]
-                .parse::<u64>()
-                .map_err(|_| SioError::BadAckId)?,
-        );
+        id = Some(text[start..i].parse::<u64>().map_err(|_| SioError::BadAckId)?);
     }
     let data = &text[i..];
     if !data.is_empty() {
@@ -122,13 +114,7 @@ pub fn decode(text: &str) -> Result<Packet<'_>, SioError> {
         }
         _ => {}
     }
-    Ok(Packet {
-        kind,
-        nsp,
-        attachments,
-        id,
-        data,
-    })
+    Ok(Packet { kind, nsp, attachments, id, data })
 }
 
 /// Encodes a packet header followed by `data` (already-valid JSON, or empty).
@@ -156,18 +142,8 @@ fn push_header(s: &mut String, kind: Kind, nsp: &str, attachments: usize, id: Op
 
 /// Encodes an EVENT (or BINARY_EVENT) from an event name and its arguments given as a JSON
 /// array text (`[..]`), without re-encoding the arguments.
-pub fn encode_event(
-    nsp: &str,
-    attachments: usize,
-    id: Option<u64>,
-    prefix: &[&str],
-    args_array: &str,
-) -> String {
-    let kind = if attachments > 0 {
-        Kind::BinaryEvent
-    } else {
-        Kind::Event
-    };
+pub fn encode_event(nsp: &str, attachments: usize, id: Option<u64>, prefix: &[&str], args_array: &str) -> String {
+    let kind = if attachments > 0 { Kind::BinaryEvent } else { Kind::Event };
     let mut s = String::with_capacity(args_array.len() + nsp.len() + 32);
     push_header(&mut s, kind, nsp, attachments, id);
     s.push('[');
@@ -177,11 +153,7 @@ pub fn encode_event(
         }
         json::write_string(&mut s, p);
     }
-    let inner = args_array
-        .trim()
-        .strip_prefix('[')
-        .unwrap_or("]")
-        .trim_start();
+    let inner = args_array.trim().strip_prefix('[').unwrap_or("]").trim_start();
     if inner != "]" {
         s.push(',');
     }
@@ -191,20 +163,13 @@ pub fn encode_event(
 
 /// Encodes an ACK (or BINARY_ACK) whose arguments are the JSON array text `args_array`.
 pub fn encode_ack(nsp: &str, attachments: usize, id: u64, args_array: &str) -> String {
-    let kind = if attachments > 0 {
-        Kind::BinaryAck
-    } else {
-        Kind::Ack
-    };
+    let kind = if attachments > 0 { Kind::BinaryAck } else { Kind::Ack };
     encode(kind, nsp, attachments, Some(id), args_array.trim())
 }
 
 /// Reads up to `n` leading string elements of an event array (event name and routing
 /// fields) and returns them with the remaining arguments as JSON array text.
-pub fn split_leading_strings(
-    data: &str,
-    n: usize,
-) -> Result<(alloc::vec::Vec<String>, String), SioError> {
+pub fn split_leading_strings(data: &str, n: usize) -> Result<(alloc::vec::Vec<String>, String), SioError> {
     let mut s = Scanner::new(data);
     if !s.eat(b'[') {
         return Err(SioError::NotAnEvent);
@@ -238,31 +203,19 @@ mod tests {
     #[test]
     fn decodes_headers() {
         let p = decode(r#"2/admin,12["ev",1]"#).unwrap();
-        assert_eq!(
-            (p.kind, p.nsp, p.id, p.data),
-            (Kind::Event, "/admin", Some(12), r#"["ev",1]"#)
-        );
+        assert_eq!((p.kind, p.nsp, p.id, p.data), (Kind::Event, "/admin", Some(12), r#"["ev",1]"#));
         let p = decode(r#"51-["ev",{"_placeholder":true,"num":0}]"#).unwrap();
-        assert_eq!(
-            (p.kind, p.attachments, p.nsp, p.id),
-            (Kind::BinaryEvent, 1, "/", None)
-        );
+        assert_eq!((p.kind, p.attachments, p.nsp, p.id), (Kind::BinaryEvent, 1, "/", None));
         let p = decode("0").unwrap();
         assert_eq!((p.kind, p.data), (Kind::Connect, ""));
         let p = decode(r#"0/chat,{"sid":"x"}"#).unwrap();
-        assert_eq!(
-            (p.kind, p.nsp, p.data),
-            (Kind::Connect, "/chat", r#"{"sid":"x"}"#)
-        );
+        assert_eq!((p.kind, p.nsp, p.data), (Kind::Connect, "/chat", r#"{"sid":"x"}"#));
         let p = decode("1/chat,").unwrap();
         assert_eq!((p.kind, p.nsp), (Kind::Disconnect, "/chat"));
         let p = decode(r#"4{"message":"nope"}"#).unwrap();
         assert_eq!(p.kind, Kind::ConnectError);
         let p = decode(r#"63-/x,7[]"#).unwrap();
-        assert_eq!(
-            (p.kind, p.attachments, p.nsp, p.id),
-            (Kind::BinaryAck, 3, "/x", Some(7))
-        );
+        assert_eq!((p.kind, p.attachments, p.nsp, p.id), (Kind::BinaryAck, 3, "/x", Some(7)));
     }
 
     #[test]
@@ -278,29 +231,14 @@ mod tests {
 
     #[test]
     fn encodes_events_without_touching_args() {
+        assert_eq!(encode_event("/", 0, None, &["chat"], r#"[{"a":1},2]"#), r#"2["chat",{"a":1},2]"#);
         assert_eq!(
-            encode_event("/", 0, None, &["chat"], r#"[{"a":1},2]"#),
-            r#"2["chat",{"a":1},2]"#
-        );
-        assert_eq!(
-            encode_event(
-                "/x",
-                1,
-                Some(3),
-                &["up"],
-                r#"[{"_placeholder":true,"num":0}]"#
-            ),
+            encode_event("/x", 1, Some(3), &["up"], r#"[{"_placeholder":true,"num":0}]"#),
             r#"51-/x,3["up",{"_placeholder":true,"num":0}]"#
         );
-        assert_eq!(
-            encode_event("/", 0, Some(0), &["sb:join", "room \"1\""], "[]"),
-            r#"20["sb:join","room \"1\""]"#
-        );
+        assert_eq!(encode_event("/", 0, Some(0), &["sb:join", "room \"1\""], "[]"), r#"20["sb:join","room \"1\""]"#);
         assert_eq!(encode_ack("/", 0, 5, "[1]"), "35[1]");
-        assert_eq!(
-            encode(Kind::Connect, "/", 0, None, r#"{"token":"t"}"#),
-            r#"0{"token":"t"}"#
-        );
+        assert_eq!(encode(Kind::Connect, "/", 0, None, r#"{"token":"t"}"#), r#"0{"token":"t"}"#);
     }
 
     #[test]

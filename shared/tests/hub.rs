@@ -2,12 +2,13 @@
 //! runs in microseconds, with no socket, no port and no sleep.
 
 use std::collections::BTreeMap;
-use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey};
+use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey, HELLO_WAIT_MS};
 use switchboard_shared::port::{
     self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
 };
 
-const HANDSHAKE: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+const HANDSHAKE: &str =
+    r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 
 struct Sim {
     sb: Switchboard,
@@ -22,15 +23,13 @@ struct Sim {
     inbox: BTreeMap<TabKey, Vec<FromHub>>,
     logs: Vec<String>,
     watched: Vec<(TabKey, String)>,
+    /// Simulated storage: key -> record.
+    store: BTreeMap<u64, Vec<u8>>,
+    contract: std::collections::BTreeSet<HubId>,
 }
 
 fn endpoint(url: &str) -> Endpoint {
-    Endpoint {
-        url: url.into(),
-        path: "/socket.io".into(),
-        namespace: "/".into(),
-        query: String::new(),
-    }
+    Endpoint { url: url.into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }
 }
 
 impl Sim {
@@ -49,6 +48,8 @@ impl Sim {
             inbox: BTreeMap::new(),
             logs: vec![],
             watched: vec![],
+            store: BTreeMap::new(),
+            contract: Default::default(),
         }
     }
 
@@ -60,9 +61,7 @@ impl Sim {
                     self.opens.push((self.now, hub, url));
                 }
                 Output::SendText { hub, text } => self.server.entry(hub).or_default().push(text),
-                Output::SendBinary { hub, bytes } => {
-                    self.server_bin.entry(hub).or_default().push(bytes)
-                }
+                Output::SendBinary { hub, bytes } => self.server_bin.entry(hub).or_default().push(bytes),
                 Output::Close { hub } => {
                     self.sockets.remove(&hub);
                     self.closes.push((self.now, hub));
@@ -78,13 +77,18 @@ impl Sim {
                 }
                 Output::Log(l) => self.logs.push(l),
                 Output::Watch { tab, lock } => self.watched.push((tab, lock)),
+                Output::Persist { key, record } => {
+                    self.store.insert(key, record);
+                }
+                Output::Unpersist { key } => {
+                    self.store.remove(&key);
+                }
             }
         }
     }
 
     fn send(&mut self, tab: TabKey, msg: ToHub) {
-        self.sb
-            .handle_port_message(tab, &port::encode(&msg), self.now);
+        self.sb.handle_port_message(tab, &port::encode(&msg), self.now);
         self.pump();
     }
 
@@ -120,6 +124,21 @@ impl Sim {
         self.server_sends(hub, HANDSHAKE);
         assert_eq!(self.server[&hub].last().map(String::as_str), Some("40"));
         self.server_sends(hub, r#"40{"sid":"s1"}"#);
+        if !self.contract.contains(&hub) {
+            // A plain Socket.IO server never says sb:hello: the hub decides after a while.
+            self.advance(HELLO_WAIT_MS);
+        }
+    }
+
+    /// Accepts like a server that speaks the Switchboard contract: sb:hello, sb:time.
+    fn accept_contract(&mut self, hub: HubId) {
+        self.contract.insert(hub);
+        self.accept(hub);
+        self.server_sends(hub, r#"42["sb:hello",{"v":1}]"#);
+    }
+
+    fn persisted_keys(&self) -> Vec<u64> {
+        self.store.keys().copied().collect()
     }
 
     fn drop_socket(&mut self, hub: HubId) {
@@ -162,20 +181,21 @@ impl Sim {
 fn events(msgs: &[FromHub]) -> Vec<(String, Option<String>, String)> {
     msgs.iter()
         .filter_map(|m| match m {
-            FromHub::Event {
-                event, room, args, ..
-            } => Some((event.clone(), room.clone(), args.clone())),
+            FromHub::Event { event, room, args, .. } => Some((event.clone(), room.clone(), args.clone())),
             _ => None,
         })
         .collect()
 }
 
 fn emit(event: &str, args: &str, ack: Option<(u32, u32)>) -> ToHub {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     ToHub::Emit {
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         event: event.into(),
         args: args.into(),
         bins: vec![],
         ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }),
+        volatile: false,
     }
 }
 
@@ -184,26 +204,14 @@ fn handshake_answers_ping_before_connect_and_reports_connected() {
     let mut s = Sim::new();
     s.hello(1, "http://127.0.0.1:8080");
     assert_eq!(s.opens.len(), 1);
-    assert_eq!(
-        s.opens[0].2,
-        "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
-    );
-    assert!(matches!(
-        s.take_inbox(1)[0],
-        FromHub::Welcome {
-            status: Status::Connecting,
-            ..
-        }
-    ));
+    assert_eq!(s.opens[0].2, "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket");
+    assert!(matches!(s.take_inbox(1)[0], FromHub::Welcome { status: Status::Connecting, .. }));
     s.server_sends(1, HANDSHAKE);
     // engineioxide pings before the namespace CONNECT reply: answer at once.
     s.server_sends(1, "2");
     assert_eq!(s.server_frames(1), ["40", "3"]);
     s.server_sends(1, r#"40{"sid":"abc"}"#);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Connected { sid: "abc".into() })
-    );
+    assert_eq!(s.last_status(1), Some(Status::Connected { sid: "abc".into() }));
 }
 
 #[test]
@@ -214,40 +222,20 @@ fn tabs_of_one_endpoint_share_one_socket() {
     }
     s.hello(4, "http://b:1");
     assert_eq!(s.opens.len(), 2, "one socket per endpoint");
-    assert_eq!(
-        s.watched[0],
-        (1, "switchboard-tab-tab-1".to_string()),
-        "each tab's lock is watched"
-    );
+    assert_eq!(s.watched[0], (1, "switchboard-tab-tab-1".to_string()), "each tab's lock is watched");
     assert_eq!(s.sb.hub_count(), 2);
     s.accept(1);
-    let tabs = s.take_inbox(1).into_iter().rev().find_map(|m| {
-        if let FromHub::Tabs { tabs } = m {
-            Some(tabs)
-        } else {
-            None
-        }
-    });
+    let tabs =
+        s.take_inbox(1).into_iter().rev().find_map(|m| if let FromHub::Tabs { tabs } = m { Some(tabs) } else { None });
     assert_eq!(tabs.unwrap(), ["tab-1", "tab-2", "tab-3"]);
     for tab in 1..=3 {
-        s.send(
-            tab,
-            ToHub::Subscribe {
-                event: "news".into(),
-            },
-        );
+        s.send(tab, ToHub::Subscribe { event: "news".into() });
     }
     s.server_sends(1, r#"42["news",{"n":1},"x"]"#);
     for tab in 1..=3 {
-        assert_eq!(
-            events(&s.take_inbox(tab)),
-            [("news".into(), None, r#"[{"n":1},"x"]"#.into())]
-        );
+        assert_eq!(events(&s.take_inbox(tab)), [("news".into(), None, r#"[{"n":1},"x"]"#.into())]);
     }
-    assert!(
-        events(&s.take_inbox(4)).is_empty(),
-        "another endpoint's tab hears nothing"
-    );
+    assert!(events(&s.take_inbox(4)).is_empty(), "another endpoint's tab hears nothing");
 }
 
 #[test]
@@ -269,10 +257,7 @@ fn events_reach_only_subscribed_tabs() {
 #[test]
 fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     let mut s = Sim::new();
-    let options = Options {
-        randomization_factor: 0.0,
-        ..Options::default()
-    };
+    let options = Options { randomization_factor: 0.0, ..Options::default() };
     s.send(
         1,
         ToHub::Hello {
@@ -296,13 +281,7 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     assert!(s.closes.is_empty());
     s.advance(1);
     assert_eq!(s.closes, [(silent_since + 45_000, 1)]);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Reconnecting {
-            attempt: 1,
-            delay_ms: 1000
-        })
-    );
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
     // Each failed attempt doubles the delay up to the cap.
     let mut delays = vec![];
     for _ in 0..5 {
@@ -318,13 +297,7 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     s.advance(10_000);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Reconnecting {
-            attempt: 1,
-            delay_ms: 1000
-        })
-    );
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
 }
 
 #[test]
@@ -348,26 +321,11 @@ fn the_first_tab_options_set_the_schedule() {
     );
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Reconnecting {
-            attempt: 1,
-            delay_ms: 100
-        })
-    );
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100 }));
     s.advance(100);
     s.drop_socket(1);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Reconnecting {
-            attempt: 2,
-            delay_ms: 150
-        })
-    );
-    let never = Options {
-        reconnection: false,
-        ..Options::default()
-    };
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150 }));
+    let never = Options { reconnection: false, ..Options::default() };
     s.send(
         2,
         ToHub::Hello {
@@ -380,12 +338,7 @@ fn the_first_tab_options_set_the_schedule() {
     );
     s.accept(2);
     s.drop_socket(2);
-    assert_eq!(
-        s.last_status(2),
-        Some(Status::Disconnected {
-            reason: "transport close".into()
-        })
-    );
+    assert_eq!(s.last_status(2), Some(Status::Disconnected { reason: "transport close".into() }));
 }
 
 #[test]
@@ -394,10 +347,7 @@ fn connect_timeout_counts_as_a_failed_attempt() {
     s.hello(1, "http://a:1");
     s.advance(20_000);
     assert_eq!(s.closes.len(), 1);
-    assert!(matches!(
-        s.last_status(1),
-        Some(Status::Reconnecting { attempt: 1, .. })
-    ));
+    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, .. })));
 }
 
 #[test]
@@ -411,57 +361,23 @@ fn ack_is_routed_to_the_tab_that_asked_and_times_out() {
     s.send(1, emit("echo", r#"["from 1"]"#, Some((7, 5_000))));
     s.send(2, emit("echo", r#"["from 2"]"#, Some((7, 5_000))));
     let frames = s.server_frames(1);
-    assert_eq!(
-        frames,
-        [r#"420["echo","from 1"]"#, r#"421["echo","from 2"]"#]
-    );
+    assert_eq!(frames, [r#"420["echo","from 1"]"#, r#"421["echo","from 2"]"#]);
     s.server_sends(1, r#"431["back 2"]"#);
     s.server_sends(1, r#"430["back 1"]"#);
-    let a1: Vec<_> = s
-        .take_inbox(1)
-        .into_iter()
-        .filter(|m| matches!(m, FromHub::Ack { .. }))
-        .collect();
-    let a2: Vec<_> = s
-        .take_inbox(2)
-        .into_iter()
-        .filter(|m| matches!(m, FromHub::Ack { .. }))
-        .collect();
-    assert_eq!(
-        a1,
-        [FromHub::Ack {
-            id: 7,
-            args: r#"["back 1"]"#.into(),
-            bins: vec![]
-        }]
-    );
-    assert_eq!(
-        a2,
-        [FromHub::Ack {
-            id: 7,
-            args: r#"["back 2"]"#.into(),
-            bins: vec![]
-        }]
-    );
+    let a1: Vec<_> = s.take_inbox(1).into_iter().filter(|m| matches!(m, FromHub::Ack { .. })).collect();
+    let a2: Vec<_> = s.take_inbox(2).into_iter().filter(|m| matches!(m, FromHub::Ack { .. })).collect();
+    assert_eq!(a1, [FromHub::Ack { id: 7, args: r#"["back 1"]"#.into(), bins: vec![] }]);
+    assert_eq!(a2, [FromHub::Ack { id: 7, args: r#"["back 2"]"#.into(), bins: vec![] }]);
 
     // No answer: the tab hears of the timeout exactly at its deadline, and a late ack is dropped.
     s.send(1, emit("slow", "[]", Some((8, 500))));
     s.advance(499);
     assert!(s.take_inbox(1).is_empty());
     s.advance(1);
-    assert_eq!(
-        s.take_inbox(1),
-        [FromHub::AckFailed {
-            id: 8,
-            reason: "operation has timed out".into()
-        }]
-    );
+    assert_eq!(s.take_inbox(1), [FromHub::AckFailed { id: 8, reason: "operation has timed out".into() }]);
     s.server_sends(1, r#"432[1]"#);
     assert!(s.take_inbox(1).is_empty());
-    assert!(s
-        .logs
-        .iter()
-        .any(|l| l.contains("matches no pending request")));
+    assert!(s.logs.iter().any(|l| l.contains("matches no pending request")));
 }
 
 #[test]
@@ -473,41 +389,20 @@ fn emits_while_offline_are_buffered_and_flushed_in_order() {
     }
     assert!(s.server_frames(1).is_empty());
     s.accept(1);
-    let frames: Vec<String> = s
-        .server_frames(1)
-        .into_iter()
-        .filter(|f| f.starts_with("42"))
-        .collect();
-    assert_eq!(
-        frames,
-        (0..5)
-            .map(|i| format!(r#"42["n",{i}]"#))
-            .collect::<Vec<_>>()
-    );
+    let frames: Vec<String> = s.server_frames(1).into_iter().filter(|f| f.starts_with("42")).collect();
+    assert_eq!(frames, (0..5).map(|i| format!(r#"42["n",{i}]"#)).collect::<Vec<_>>());
 }
 
 #[test]
 fn offline_buffer_is_bounded_with_a_clear_error() {
-    let mut s = Sim::with(HubConfig {
-        max_buffered: 2,
-        ..HubConfig::default()
-    });
+    let mut s = Sim::with(HubConfig { max_buffered: 2, ..HubConfig::default() });
     s.hello(1, "http://a:1");
     s.take_inbox(1);
     for i in 0..3 {
         s.send(1, emit("n", &format!("[{i}]"), None));
     }
     let inbox = s.take_inbox(1);
-    assert!(
-        matches!(
-            &inbox[..],
-            [FromHub::Error {
-                code: ErrorCode::BufferFull,
-                ..
-            }]
-        ),
-        "{inbox:?}"
-    );
+    assert!(matches!(&inbox[..], [FromHub::Refused { reason, .. }] if reason.contains("offline queue full")), "{inbox:?}");
 }
 
 #[test]
@@ -515,93 +410,38 @@ fn rooms_join_once_route_by_membership_and_leave_with_the_last_tab() {
     let mut s = Sim::new();
     for tab in 1..=3 {
         s.hello(tab, "http://a:1");
-        s.send(
-            tab,
-            ToHub::Subscribe {
-                event: "chat".into(),
-            },
-        );
+        s.send(tab, ToHub::Subscribe { event: "chat".into() });
     }
     s.accept(1);
     s.server_frames(1);
-    s.send(
-        1,
-        ToHub::Join {
-            req: 1,
-            room: "r".into(),
-        },
-    );
-    s.send(
-        2,
-        ToHub::Join {
-            req: 1,
-            room: "r".into(),
-        },
-    );
-    assert_eq!(
-        s.server_frames(1),
-        [r#"420["sb:join","r"]"#],
-        "one join on the server for many tabs"
-    );
+    s.send(1, ToHub::Join { req: 1, room: "r".into() });
+    s.send(2, ToHub::Join { req: 1, room: "r".into() });
+    assert_eq!(s.server_frames(1), [r#"420["sb:join","r"]"#], "one join on the server for many tabs");
     s.server_sends(1, r#"430[{"ok":true}]"#);
-    assert!(s.take_inbox(1).contains(&FromHub::Done {
-        req: 1,
-        error: None
-    }));
-    assert!(s.take_inbox(2).contains(&FromHub::Done {
-        req: 1,
-        error: None
-    }));
+    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 1, error: None }));
+    assert!(s.take_inbox(2).contains(&FromHub::Done { req: 1, error: None }));
     assert_eq!(s.sb.hub(1).unwrap().server_rooms(), ["r"]);
 
     s.server_sends(1, r#"42["sb:room","r","chat",{"text":"hi"}]"#);
     s.server_sends(1, r#"42["chat","to all"]"#);
     assert_eq!(
         events(&s.take_inbox(1)),
-        [
-            ("chat".into(), Some("r".into()), r#"[{"text":"hi"}]"#.into()),
-            ("chat".into(), None, r#"["to all"]"#.into())
-        ]
+        [("chat".into(), Some("r".into()), r#"[{"text":"hi"}]"#.into()), ("chat".into(), None, r#"["to all"]"#.into())]
     );
     assert_eq!(events(&s.take_inbox(2)).len(), 2);
-    assert_eq!(
-        events(&s.take_inbox(3)),
-        [("chat".into(), None, r#"["to all"]"#.into())],
-        "tab 3 is not in r"
-    );
+    assert_eq!(events(&s.take_inbox(3)), [("chat".into(), None, r#"["to all"]"#.into())], "tab 3 is not in r");
 
-    s.send(
-        1,
-        ToHub::Leave {
-            req: 2,
-            room: "r".into(),
-        },
-    );
+    s.send(1, ToHub::Leave { req: 2, room: "r".into() });
     assert!(s.server_frames(1).is_empty(), "tab 2 is still in r");
-    assert!(s.take_inbox(1).contains(&FromHub::Done {
-        req: 2,
-        error: None
-    }));
-    s.send(
-        2,
-        ToHub::Leave {
-            req: 2,
-            room: "r".into(),
-        },
-    );
+    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 2, error: None }));
+    s.send(2, ToHub::Leave { req: 2, room: "r".into() });
     assert_eq!(s.server_frames(1), [r#"421["sb:leave","r"]"#]);
     assert!(
-        !s.take_inbox(2).contains(&FromHub::Done {
-            req: 2,
-            error: None
-        }),
+        !s.take_inbox(2).contains(&FromHub::Done { req: 2, error: None }),
         "leave resolves when the server confirms"
     );
     s.server_sends(1, r#"431[{"ok":true}]"#);
-    assert!(s.take_inbox(2).contains(&FromHub::Done {
-        req: 2,
-        error: None
-    }));
+    assert!(s.take_inbox(2).contains(&FromHub::Done { req: 2, error: None }));
     assert!(s.sb.hub(1).unwrap().server_rooms().is_empty());
 }
 
@@ -610,21 +450,13 @@ fn rooms_are_rejoined_after_a_reconnect_and_a_departed_tab_leaves_its_rooms() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(
-        1,
-        ToHub::Join {
-            req: 1,
-            room: "r".into(),
-        },
-    );
+    s.send(1, ToHub::Join { req: 1, room: "r".into() });
     s.server_sends(1, r#"430[{"ok":true}]"#);
     s.drop_socket(1);
     s.server_frames(1);
     s.advance(10_000);
     s.accept(1);
-    assert!(s
-        .server_frames(1)
-        .contains(&r#"421["sb:join","r"]"#.to_string()));
+    assert!(s.server_frames(1).contains(&r#"421["sb:join","r"]"#.to_string()));
     s.server_sends(1, r#"431[{"ok":true}]"#);
     assert_eq!(s.sb.hub(1).unwrap().server_rooms(), ["r"]);
     // The tab vanishes (its lock was released): the hub leaves r for it.
@@ -638,18 +470,9 @@ fn a_refused_join_is_reported() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(
-        1,
-        ToHub::Join {
-            req: 3,
-            room: "secret".into(),
-        },
-    );
+    s.send(1, ToHub::Join { req: 3, room: "secret".into() });
     s.server_sends(1, r#"430[{"error":"forbidden"}]"#);
-    assert!(s.take_inbox(1).contains(&FromHub::Done {
-        req: 3,
-        error: Some("forbidden".into())
-    }));
+    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 3, error: Some("forbidden".into()) }));
     assert!(s.sb.hub(1).unwrap().server_rooms().is_empty());
 }
 
@@ -658,25 +481,10 @@ fn a_join_the_server_never_answers_fails_in_time() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(
-        1,
-        ToHub::Join {
-            req: 3,
-            room: "r".into(),
-        },
-    );
+    s.send(1, ToHub::Join { req: 3, room: "r".into() });
     s.advance(20_000);
     let inbox = s.take_inbox(1);
-    assert!(
-        inbox.iter().any(|m| matches!(
-            m,
-            FromHub::Done {
-                req: 3,
-                error: Some(_)
-            }
-        )),
-        "{inbox:?}"
-    );
+    assert!(inbox.iter().any(|m| matches!(m, FromHub::Done { req: 3, error: Some(_) })), "{inbox:?}");
 }
 
 #[test]
@@ -684,17 +492,9 @@ fn binary_events_are_reassembled_and_binary_emits_sent_as_attachments() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.accept(1);
-    s.send(
-        1,
-        ToHub::Subscribe {
-            event: "file".into(),
-        },
-    );
+    s.send(1, ToHub::Subscribe { event: "file".into() });
     s.take_inbox(1);
-    s.server_sends(
-        1,
-        r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
-    );
+    s.server_sends(1, r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
     assert!(s.take_inbox(1).is_empty(), "waits for both attachments");
     s.server_sends_bin(1, &[1, 2, 3]);
     s.server_sends_bin(1, &[4]);
@@ -710,16 +510,15 @@ fn binary_events_are_reassembled_and_binary_emits_sent_as_attachments() {
     s.send(
         1,
         ToHub::Emit {
+            seq: 9999,
             event: "up".into(),
             args: r#"[{"_placeholder":true,"num":0}]"#.into(),
             bins: vec![Bytes(vec![9, 9])],
             ack: None,
+            volatile: false,
         },
     );
-    assert_eq!(
-        s.server_frames(1),
-        [r#"451-["up",{"_placeholder":true,"num":0}]"#]
-    );
+    assert_eq!(s.server_frames(1), [r#"451-["up",{"_placeholder":true,"num":0}]"#]);
     assert_eq!(s.server_bin[&1], [vec![9, 9]]);
 }
 
@@ -729,47 +528,17 @@ fn server_acks_are_answered_once() {
     s.hello(1, "http://a:1");
     s.hello(2, "http://a:1");
     s.accept(1);
-    s.send(
-        1,
-        ToHub::Subscribe {
-            event: "ask".into(),
-        },
-    );
-    s.send(
-        2,
-        ToHub::Subscribe {
-            event: "ask".into(),
-        },
-    );
+    s.send(1, ToHub::Subscribe { event: "ask".into() });
+    s.send(2, ToHub::Subscribe { event: "ask".into() });
     s.server_frames(1);
     s.server_sends(1, r#"4212["ask","q"]"#);
     let token = s
         .take_inbox(1)
         .into_iter()
-        .find_map(|m| {
-            if let FromHub::Event { reply, .. } = m {
-                reply
-            } else {
-                None
-            }
-        })
+        .find_map(|m| if let FromHub::Event { reply, .. } = m { reply } else { None })
         .expect("a reply token");
-    s.send(
-        1,
-        ToHub::Reply {
-            token,
-            args: r#"["a1"]"#.into(),
-            bins: vec![],
-        },
-    );
-    s.send(
-        2,
-        ToHub::Reply {
-            token,
-            args: r#"["a2"]"#.into(),
-            bins: vec![],
-        },
-    );
+    s.send(1, ToHub::Reply { token, args: r#"["a1"]"#.into(), bins: vec![] });
+    s.send(2, ToHub::Reply { token, args: r#"["a2"]"#.into(), bins: vec![] });
     assert_eq!(s.server_frames(1), [r#"4312["a1"]"#]);
 }
 
@@ -781,12 +550,7 @@ fn connect_error_stops_without_retrying() {
     s.sb.handle_socket_open(1, conn, s.now);
     s.server_sends(1, HANDSHAKE);
     s.server_sends(1, r#"44{"message":"not authorized"}"#);
-    assert_eq!(
-        s.last_status(1),
-        Some(Status::Disconnected {
-            reason: "connect_error: not authorized".into()
-        })
-    );
+    assert_eq!(s.last_status(1), Some(Status::Disconnected { reason: "connect_error: not authorized".into() }));
     assert_eq!(s.closes.len(), 1);
     s.advance(60_000);
     assert_eq!(s.opens.len(), 1, "no automatic retry after a refusal");
@@ -805,10 +569,7 @@ fn the_socket_lingers_after_the_last_tab_then_closes() {
     assert!(s.closes.is_empty());
     s.hello(2, "http://a:1");
     s.advance(5_000);
-    assert!(
-        s.closes.is_empty(),
-        "a tab came back within the linger time"
-    );
+    assert!(s.closes.is_empty(), "a tab came back within the linger time");
     s.send(2, ToHub::Bye);
     s.advance(2_000);
     assert_eq!(s.closes.len(), 1);
@@ -822,28 +583,10 @@ fn bad_input_from_pages_gets_error_values() {
     s.sb.handle_port_message(1, &[0xde, 0xad, 0xbe, 0xef], s.now);
     s.sb.handle_port_garbage(2, "a string");
     s.pump();
-    assert!(matches!(
-        s.take_inbox(1)[..],
-        [FromHub::Error {
-            code: ErrorCode::BadMessage,
-            ..
-        }]
-    ));
-    assert!(matches!(
-        s.take_inbox(2)[..],
-        [FromHub::Error {
-            code: ErrorCode::BadMessage,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(1)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
+    assert!(matches!(s.take_inbox(2)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
     s.send(3, ToHub::Subscribe { event: "x".into() });
-    assert!(matches!(
-        s.take_inbox(3)[..],
-        [FromHub::Error {
-            code: ErrorCode::OutOfOrder,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(3)[..], [FromHub::Error { code: ErrorCode::OutOfOrder, .. }]));
     s.send(
         4,
         ToHub::Hello {
@@ -854,13 +597,7 @@ fn bad_input_from_pages_gets_error_values() {
             options: Options::default(),
         },
     );
-    assert!(matches!(
-        s.take_inbox(4)[..],
-        [FromHub::Error {
-            code: ErrorCode::VersionMismatch,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(4)[..], [FromHub::Error { code: ErrorCode::VersionMismatch, .. }]));
     s.send(
         5,
         ToHub::Hello {
@@ -871,13 +608,7 @@ fn bad_input_from_pages_gets_error_values() {
             options: Options::default(),
         },
     );
-    assert!(matches!(
-        s.take_inbox(5)[..],
-        [FromHub::Error {
-            code: ErrorCode::BadEndpoint,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(5)[..], [FromHub::Error { code: ErrorCode::BadEndpoint, .. }]));
     s.send(
         6,
         ToHub::Hello {
@@ -888,13 +619,7 @@ fn bad_input_from_pages_gets_error_values() {
             options: Options::default(),
         },
     );
-    assert!(matches!(
-        s.take_inbox(6)[..],
-        [FromHub::Error {
-            code: ErrorCode::BadPayload,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(6)[..], [FromHub::Error { code: ErrorCode::BadPayload, .. }]));
     assert_eq!(s.opens.len(), 0);
 
     // A valid tab sending bad emits.
@@ -909,19 +634,10 @@ fn bad_input_from_pages_gets_error_values() {
     let inbox = s.take_inbox(7);
     assert_eq!(inbox.len(), 4, "{inbox:?}");
     assert!(matches!(inbox[3], FromHub::AckFailed { id: 1, .. }));
-    assert!(
-        s.server_frames(1).is_empty(),
-        "nothing malformed reaches the server"
-    );
+    assert!(s.server_frames(1).is_empty(), "nothing malformed reaches the server");
     s.sb.handle_port_message(7, &[5, 200], s.now);
     s.pump();
-    assert!(matches!(
-        s.take_inbox(7)[..],
-        [FromHub::Error {
-            code: ErrorCode::BadMessage,
-            ..
-        }]
-    ));
+    assert!(matches!(s.take_inbox(7)[..], [FromHub::Error { code: ErrorCode::BadMessage, .. }]));
     // The tab still works.
     s.send(7, emit("x", "[1]", None));
     assert_eq!(s.server_frames(1), [r#"42["x",1]"#]);
@@ -933,20 +649,9 @@ fn bad_frames_from_the_server_are_logged_not_fatal() {
     s.hello(1, "http://a:1");
     s.accept(1);
     s.send(1, ToHub::Subscribe { event: "ok".into() });
-    for bad in [
-        "",
-        "9",
-        "4",
-        "49",
-        "42",
-        "42{",
-        "42[1]",
-        r#"42["sb:room"]"#,
-        "0{}",
-        "45-[]",
-        "43[1]",
-        "4299999999999999999[]",
-    ] {
+    for bad in
+        ["", "9", "4", "49", "42", "42{", "42[1]", r#"42["sb:room"]"#, "0{}", "45-[]", "43[1]", "4299999999999999999[]"]
+    {
         s.server_sends(1, bad);
     }
     s.server_sends_bin(1, &[1, 2, 3]);
@@ -954,4 +659,176 @@ fn bad_frames_from_the_server_are_logged_not_fatal() {
     assert_eq!(events(&s.take_inbox(1)).len(), 1);
     assert!(s.logs.len() >= 10, "{:?}", s.logs);
     assert!(s.closes.is_empty());
+}
+
+// --- Durability: the offline queue, receipts, restore, clock, network --------------------
+
+fn durable(seq: u32, event: &str, args: &str) -> ToHub {
+    ToHub::Emit { seq, event: event.into(), args: args.into(), bins: vec![], ack: None, volatile: false }
+}
+
+fn stored(msgs: &[FromHub]) -> Vec<u32> {
+    msgs.iter().filter_map(|m| if let FromHub::Stored { seq } = m { Some(*seq) } else { None }).collect()
+}
+
+fn emits(frames: &[String]) -> Vec<String> {
+    frames.iter().filter(|f| f.starts_with("42")).cloned().collect()
+}
+
+#[test]
+fn offline_emits_are_persisted_then_sent_in_envelopes_and_deleted_on_receipt() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    for i in 0..3 {
+        s.send(1, durable(i, "n", &format!("[{i}]")));
+    }
+    assert_eq!(s.persisted_keys().len(), 3, "queued while offline means stored");
+    assert!(stored(&s.take_inbox(1)).is_empty(), "Stored waits for storage to confirm");
+    let keys = s.persisted_keys();
+    s.sb.handle_persisted(&keys);
+    s.pump();
+    assert_eq!(stored(&s.take_inbox(1)), [0, 1, 2]);
+
+    s.accept_contract(1);
+    let frames = emits(&s.server_frames(1));
+    // sb:time first (ack 0), then the queue in order, each with its id and a receipt request.
+    assert_eq!(frames[0], r#"420["sb:time"]"#);
+    assert_eq!(&frames[1..], [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]);
+    assert_eq!(s.persisted_keys().len(), 3, "kept until the server's receipt");
+    s.server_sends(1, r#"431[{"ok":true}]"#);
+    s.server_sends(1, r#"432[{"ok":true}]"#);
+    assert_eq!(s.persisted_keys().len(), 1);
+    // Connected and known: a new emit goes straight out, Stored once the receipt arrives.
+    s.send(1, durable(3, "n", "[3]"));
+    assert_eq!(emits(&s.server_frames(1)), [r#"424["sb:emit","tab-1-3","n",3]"#]);
+    assert!(stored(&s.take_inbox(1)).is_empty());
+    s.server_sends(1, r#"434[{"ok":true}]"#);
+    assert_eq!(stored(&s.take_inbox(1)), [3]);
+}
+
+#[test]
+fn emits_in_flight_when_the_socket_drops_are_stored_and_resent_in_order() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    s.server_frames(1);
+    for i in 0..4 {
+        s.send(1, durable(i, "n", &format!("[{i}]")));
+    }
+    s.server_sends(1, r#"431[{"ok":true}]"#); // only the first got its receipt
+    s.drop_socket(1);
+    assert_eq!(s.persisted_keys().len(), 3, "unacknowledged emits go to storage");
+    s.send(1, durable(4, "n", "[4]"));
+    s.server_frames(1);
+    s.advance(10_000);
+    s.accept_contract(1);
+    let frames = emits(&s.server_frames(1));
+    let ids: Vec<&str> = frames.iter().filter_map(|f| f.split('"').nth(3)).filter(|id| id.starts_with("tab-")).collect();
+    assert_eq!(ids, ["tab-1-1", "tab-1-2", "tab-1-3", "tab-1-4"], "same ids, same order, nothing lost");
+}
+
+#[test]
+fn a_restarted_hub_restores_the_queue_and_ignores_a_pages_resend() {
+    // First worker: queue two emits offline.
+    let mut first = Sim::new();
+    first.hello(1, "http://a:1");
+    first.send(1, durable(0, "n", "[0]"));
+    first.send(1, durable(1, "n", "[1]"));
+    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
+    assert_eq!(records.len(), 2);
+
+    // A new worker reads storage, then the same tab comes back and resends emit 1.
+    let mut s = Sim::new();
+    s.sb.handle_restore(records.into_iter().chain([(99, vec![1, 2, 3])]).collect(), s.now);
+    s.pump();
+    assert!(!s.store.contains_key(&99) && s.logs.iter().any(|l| l.contains("unreadable")));
+    assert_eq!(s.sb.parked_count(), 2);
+    s.hello(1, "http://a:1");
+    assert_eq!(s.sb.parked_count(), 0);
+    s.send(1, durable(1, "n", "[1]"));
+    assert_eq!(stored(&s.take_inbox(1)), [1], "already held: acknowledged, not queued twice");
+    s.send(1, durable(2, "n", "[2]"));
+    s.accept_contract(1);
+    let frames = emits(&s.server_frames(1));
+    assert_eq!(&frames[1..], [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]);
+}
+
+#[test]
+fn a_plain_server_gets_plain_events_after_the_hello_window() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, durable(0, "n", "[0]"));
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"sid":"x"}"#);
+    s.advance(HELLO_WAIT_MS - 1);
+    assert!(emits(&s.server_frames(1)).is_empty(), "waiting to learn what the server speaks");
+    s.advance(1);
+    assert_eq!(emits(&s.server_frames(1)), [r#"42["n",0]"#]);
+    assert!(s.store.is_empty(), "no receipt to wait for: deleted once written");
+    // Later emits go out at once.
+    s.send(1, durable(1, "n", "[1]"));
+    assert_eq!(emits(&s.server_frames(1)), [r#"42["n",1]"#]);
+    assert!(stored(&s.take_inbox(1)).contains(&1));
+}
+
+#[test]
+fn old_queued_emits_expire_with_an_error_to_their_tab() {
+    let mut s = Sim::with(HubConfig { max_age_ms: 60_000, ..HubConfig::default() });
+    s.sb.set_wall_clock(1_700_000_000_000, s.now);
+    s.hello(1, "http://a:1");
+    s.send(1, durable(0, "n", "[0]"));
+    s.advance(61_000);
+    s.accept_contract(1);
+    assert_eq!(emits(&s.server_frames(1)), [r#"420["sb:time"]"#]);
+    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Refused { seq: 0, reason } if reason.contains("expired"))));
+    assert!(s.store.is_empty());
+}
+
+#[test]
+fn volatile_emits_are_never_queued() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    let v = |i: u32| ToHub::Emit { seq: i, event: "v".into(), args: format!("[{i}]"), bins: vec![], ack: None, volatile: true };
+    s.send(1, v(0));
+    s.accept(1);
+    s.send(1, v(1));
+    assert_eq!(emits(&s.server_frames(1)), [r#"42["v",1]"#]);
+    assert!(s.store.is_empty());
+}
+
+#[test]
+fn the_clock_offset_comes_from_the_lowest_latency_sample() {
+    let mut s = Sim::new();
+    s.sb.set_wall_clock(1_000_000, s.now); // wall = now + 999_000 (now starts at 1000)
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    s.take_inbox(1);
+    s.advance(100); // 100 ms round trip; the server's clock runs 5 s ahead
+    let sent_wall = 1_000_000 + 1_000 + 0; // wall at the send: the hub sent sb:time during accept
+    let _ = sent_wall;
+    s.server_sends(1, &format!(r#"430[{{"time":{}}}]"#, 1_000_000 + (s.now - 1_000 - 50) + 5_000));
+    let clock = s.take_inbox(1).into_iter().find_map(|m| if let FromHub::Clock { offset_ms, rtt_ms } = m { Some((offset_ms, rtt_ms)) } else { None });
+    let (offset, rtt) = clock.expect("a Clock message");
+    assert_eq!(rtt, 100);
+    assert!((offset - 5_000).abs() <= 1_000, "offset {offset}");
+}
+
+#[test]
+fn offline_pauses_reconnection_and_online_retries_at_once() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.drop_socket(1);
+    s.sb.handle_network(false, s.now);
+    s.pump();
+    assert_eq!(s.last_status(1), Some(Status::Offline));
+    let opens = s.opens.len();
+    s.advance(60_000);
+    assert_eq!(s.opens.len(), opens, "no attempts while offline");
+    s.sb.handle_network(true, s.now);
+    s.pump();
+    assert_eq!(s.opens.len(), opens + 1, "the network is back: try now");
+    assert_eq!(s.last_status(1), Some(Status::Connecting));
 }

@@ -2,9 +2,7 @@
 
 use proptest::prelude::*;
 use switchboard_shared::hub::{HubConfig, Switchboard};
-use switchboard_shared::port::{
-    self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub,
-};
+use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub};
 use switchboard_shared::{engineio, json, socketio};
 
 fn json_leaf() -> impl Strategy<Value = String> {
@@ -44,53 +42,33 @@ fn args_array() -> impl Strategy<Value = String> {
 }
 
 fn bytes() -> impl Strategy<Value = Vec<Bytes>> {
-    prop::collection::vec(
-        prop::collection::vec(any::<u8>(), 0..16).prop_map(Bytes),
-        0..3,
-    )
+    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16).prop_map(Bytes), 0..3)
 }
 
 fn to_hub() -> impl Strategy<Value = ToHub> {
     prop_oneof![
-        (
-            any::<u16>(),
-            ".*",
-            ".*",
-            ".*",
-            ".*",
-            proptest::option::of(".*")
-        )
-            .prop_map(|(version, tab, url, path, namespace, auth)| ToHub::Hello {
+        (any::<u16>(), ".*", ".*", ".*", ".*", proptest::option::of(".*")).prop_map(
+            |(version, tab, url, path, namespace, auth)| ToHub::Hello {
                 version,
                 tab,
-                endpoint: Endpoint {
-                    url,
-                    path,
-                    namespace,
-                    query: String::new()
-                },
+                endpoint: Endpoint { url, path, namespace, query: String::new() },
                 auth,
                 options: Options::default(),
-            }),
+            }
+        ),
         ".*".prop_map(|event| ToHub::Subscribe { event }),
         ".*".prop_map(|event| ToHub::Unsubscribe { event }),
-        (
-            ".*",
-            args_array(),
-            bytes(),
-            proptest::option::of((any::<u32>(), any::<u32>()))
-        )
-            .prop_map(|(event, args, bins, ack)| ToHub::Emit {
+        (".*", args_array(), bytes(), proptest::option::of((any::<u32>(), any::<u32>()))).prop_map(
+            |(event, args, bins, ack)| ToHub::Emit {
+                seq: 1,
                 event,
                 args,
                 bins,
-                ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms })
-            }),
-        (any::<u32>(), args_array(), bytes()).prop_map(|(token, args, bins)| ToHub::Reply {
-            token,
-            args,
-            bins
-        }),
+                ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }),
+                volatile: false,
+            }
+        ),
+        (any::<u32>(), args_array(), bytes()).prop_map(|(token, args, bins)| ToHub::Reply { token, args, bins }),
         (any::<u32>(), ".*").prop_map(|(req, room)| ToHub::Join { req, room }),
         (any::<u32>(), ".*").prop_map(|(req, room)| ToHub::Leave { req, room }),
         Just(ToHub::Bye),
@@ -99,31 +77,13 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
 
 fn from_hub() -> impl Strategy<Value = FromHub> {
     prop_oneof![
-        (
-            ".*",
-            proptest::option::of(".*"),
-            args_array(),
-            bytes(),
-            proptest::option::of(any::<u32>())
-        )
-            .prop_map(|(event, room, args, bins, reply)| FromHub::Event {
-                event,
-                room,
-                args,
-                bins,
-                reply
-            }),
-        (any::<u32>(), args_array(), bytes()).prop_map(|(id, args, bins)| FromHub::Ack {
-            id,
-            args,
-            bins
-        }),
-        (any::<u32>(), any::<u32>()).prop_map(|(attempt, delay_ms)| FromHub::Status(
-            Status::Reconnecting { attempt, delay_ms }
-        )),
+        (".*", proptest::option::of(".*"), args_array(), bytes(), proptest::option::of(any::<u32>()))
+            .prop_map(|(event, room, args, bins, reply)| FromHub::Event { event, room, args, bins, reply }),
+        (any::<u32>(), args_array(), bytes()).prop_map(|(id, args, bins)| FromHub::Ack { id, args, bins }),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(attempt, delay_ms)| FromHub::Status(Status::Reconnecting { attempt, delay_ms })),
         prop::collection::vec(".*", 0..4).prop_map(|tabs| FromHub::Tabs { tabs }),
-        (any::<u32>(), proptest::option::of(".*"))
-            .prop_map(|(req, error)| FromHub::Done { req, error }),
+        (any::<u32>(), proptest::option::of(".*")).prop_map(|(req, error)| FromHub::Done { req, error }),
     ]
 }
 

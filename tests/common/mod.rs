@@ -31,9 +31,7 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(config: Config) -> Server {
-    Server::start(config)
-        .await
-        .expect("the reference backend starts")
+    Server::start(config).await.expect("the reference backend starts")
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>>;
@@ -78,9 +76,7 @@ impl Browser {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {CHROMIUM} (run .ci/run or scripts/setup to install it): {e}")
-            });
+            .unwrap_or_else(|e| panic!("cannot start {CHROMIUM} (run .ci/run or scripts/setup to install it): {e}"));
         let stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stderr).lines();
         let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -96,9 +92,8 @@ impl Browser {
         // Keep draining stderr so chromium never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-            .await
-            .expect("connect to the DevTools WebSocket");
+        let (ws, _) =
+            tokio_tungstenite::connect_async(ws_url.as_str()).await.expect("connect to the DevTools WebSocket");
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         tokio::spawn(async move {
@@ -135,31 +130,17 @@ impl Browser {
             let mut rx = events.subscribe();
             tokio::spawn(async move {
                 while let Ok(e) = rx.recv().await {
-                    if e["method"] == "Runtime.consoleAPICalled"
-                        || e["method"] == "Runtime.exceptionThrown"
-                    {
+                    if e["method"] == "Runtime.consoleAPICalled" || e["method"] == "Runtime.exceptionThrown" {
                         eprintln!("[browser] {}", e["params"]);
                     }
                 }
             });
         }
-        Browser {
-            child,
-            _profile: profile,
-            tx,
-            pending,
-            next_id: AtomicU64::new(1),
-            events,
-        }
+        Browser { child, _profile: profile, tx, pending, next_id: AtomicU64::new(1), events }
     }
 
     /// Sends a CDP command (to the browser, or to `session`) and waits for its result.
-    pub async fn call(
-        &self,
-        session: Option<&str>,
-        method: &str,
-        params: Value,
-    ) -> Result<Value, Value> {
+    pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
@@ -167,9 +148,7 @@ impl Browser {
         if let Some(s) = session {
             msg["sessionId"] = json!(s);
         }
-        self.tx
-            .send(Message::Text(msg.to_string().into()))
-            .map_err(|_| json!("CDP connection closed"))?;
+        self.tx.send(Message::Text(msg.to_string().into())).map_err(|_| json!("CDP connection closed"))?;
         match tokio::time::timeout(Duration::from_secs(60), rx).await {
             Ok(Ok(r)) => r,
             _ => Err(json!(format!("no answer to {method} within 60 s"))),
@@ -182,43 +161,22 @@ impl Browser {
 
     /// Opens `url` in a new tab and waits for its load event (module scripts have run).
     pub async fn open(&self, url: &str) -> Tab {
-        let target = self
-            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
-            .await
-            .expect("createTarget");
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"})).await.expect("createTarget");
         let target = target["targetId"].as_str().expect("targetId").to_string();
         let attached = self
-            .call(
-                None,
-                "Target.attachToTarget",
-                json!({"targetId": target, "flatten": true}),
-            )
+            .call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
             .await
             .expect("attachToTarget");
-        let session = attached["sessionId"]
-            .as_str()
-            .expect("sessionId")
-            .to_string();
+        let session = attached["sessionId"].as_str().expect("sessionId").to_string();
         let tab = Tab { target, session };
         let mut events = self.subscribe();
-        self.call(Some(&tab.session), "Page.enable", json!({}))
-            .await
-            .expect("Page.enable");
-        self.call(Some(&tab.session), "Runtime.enable", json!({}))
-            .await
-            .expect("Runtime.enable");
-        self.call(Some(&tab.session), "Page.navigate", json!({"url": url}))
-            .await
-            .expect("Page.navigate");
+        self.call(Some(&tab.session), "Page.enable", json!({})).await.expect("Page.enable");
+        self.call(Some(&tab.session), "Runtime.enable", json!({})).await.expect("Runtime.enable");
+        self.call(Some(&tab.session), "Page.navigate", json!({"url": url})).await.expect("Page.navigate");
         tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 match events.recv().await {
-                    Ok(e)
-                        if e["method"] == "Page.loadEventFired"
-                            && e["sessionId"] == tab.session.as_str() =>
-                    {
-                        return
-                    }
+                    Ok(e) if e["method"] == "Page.loadEventFired" && e["sessionId"] == tab.session.as_str() => return,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => panic!("CDP event stream ended"),
                 }
@@ -240,11 +198,8 @@ impl Browser {
             .await
             .map_err(|e| e.to_string())?;
         if let Some(ex) = r.get("exceptionDetails") {
-            let text = ex["exception"]["description"]
-                .as_str()
-                .or(ex["text"].as_str())
-                .unwrap_or("exception")
-                .to_string();
+            let text =
+                ex["exception"]["description"].as_str().or(ex["text"].as_str()).unwrap_or("exception").to_string();
             return Err(text);
         }
         Ok(r["result"]["value"].clone())
@@ -259,9 +214,7 @@ impl Browser {
     }
 
     pub async fn close_tab(&self, tab: &Tab) {
-        let _ = self
-            .call(None, "Target.closeTarget", json!({"targetId": tab.target}))
-            .await;
+        let _ = self.call(None, "Target.closeTarget", json!({"targetId": tab.target})).await;
     }
 
     /// Kills the tab's renderer without letting it run pagehide. Page.crash never answers
@@ -282,7 +235,5 @@ impl Browser {
 /// One browser at a time across a test binary: two cores do not run several Chromiums well.
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
-    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
-        .lock()
-        .await
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
 }

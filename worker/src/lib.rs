@@ -67,10 +67,7 @@ fn scope() -> WorkerGlobalScope {
 }
 
 fn now() -> Millis {
-    scope()
-        .performance()
-        .map(|p| p.now() as Millis)
-        .unwrap_or(0)
+    scope().performance().map(|p| p.now() as Millis).unwrap_or(0)
 }
 
 fn log(msg: &str) {
@@ -118,13 +115,7 @@ pub fn attach(port: MessagePort) {
         });
         port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
         port.start();
-        s.ports.insert(
-            tab,
-            Port {
-                port,
-                _onmessage: onmessage,
-            },
-        );
+        s.ports.insert(tab, Port { port, _onmessage: onmessage });
     });
 }
 
@@ -197,9 +188,8 @@ impl State {
             }
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
-        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            with_state(|s, now| s.sb.handle_socket_open(hub, conn, now))
-        });
+        let on_open =
+            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_open(hub, conn, now)));
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             let data = e.unchecked_into::<MessageEvent>().data();
             with_state(|s, now| {
@@ -210,19 +200,12 @@ impl State {
                 }
             })
         });
-        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            with_state(|s, now| s.sb.handle_socket_closed(hub, conn, now))
-        });
+        let on_close =
+            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_closed(hub, conn, now)));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.sockets.insert(
-            hub,
-            Socket {
-                ws,
-                _handlers: [on_open, on_message, on_close],
-            },
-        );
+        self.sockets.insert(hub, Socket { ws, _handlers: [on_open, on_message, on_close] });
     }
 
     /// Waits on the tab's Web Lock: the browser grants it to us only once the tab is gone.
@@ -230,8 +213,7 @@ impl State {
         if self.locks.contains_key(&tab) {
             return;
         }
-        let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks"))
-            .unwrap_or(JsValue::UNDEFINED);
+        let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
         if locks.is_undefined() {
             log("Web Locks unavailable: tabs that vanish without pagehide are noticed only on their next message");
             return;
@@ -244,10 +226,7 @@ impl State {
                 s.locks.remove(&tab);
             })
         });
-        match locks
-            .unchecked_into::<LockManager>()
-            .request(lock, granted.as_ref().unchecked_ref())
-        {
+        match locks.unchecked_into::<LockManager>().request(lock, granted.as_ref().unchecked_ref()) {
             Ok(_) => {
                 self.locks.insert(tab, granted);
             }
@@ -266,10 +245,9 @@ impl State {
         }
         if let Some(at) = want {
             let delay = at.saturating_sub(now()).min(i32::MAX as u64) as i32;
-            match scope.set_timeout_with_callback_and_timeout_and_arguments_0(
-                self.on_timer.as_ref().unchecked_ref(),
-                delay,
-            ) {
+            match scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(self.on_timer.as_ref().unchecked_ref(), delay)
+            {
                 Ok(handle) => self.timer = Some((handle, at)),
                 Err(e) => log(&format!("setTimeout failed: {e:?}")),
             }
@@ -284,17 +262,9 @@ pub fn debug_state() -> JsValue {
     STATE.with(|cell| {
         if let Ok(guard) = cell.try_borrow() {
             if let Some(s) = guard.as_ref() {
-                let _ = Reflect::set(
-                    &out,
-                    &"hubs".into(),
-                    &JsValue::from(s.sb.hub_count() as u32),
-                );
+                let _ = Reflect::set(&out, &"hubs".into(), &JsValue::from(s.sb.hub_count() as u32));
                 let _ = Reflect::set(&out, &"ports".into(), &JsValue::from(s.ports.len() as u32));
-                let _ = Reflect::set(
-                    &out,
-                    &"sockets".into(),
-                    &JsValue::from(s.sockets.len() as u32),
-                );
+                let _ = Reflect::set(&out, &"sockets".into(), &JsValue::from(s.sockets.len() as u32));
             }
         }
     });
