@@ -12,11 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
+use std::collections::{HashSet, VecDeque};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -29,6 +36,10 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// Origins allowed to open a socket. Empty: only the server's own origin.
     pub allowed_origins: Vec<String>,
+    /// Where the dedup window is kept across restarts; None keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// How many recent `sb:emit` ids are remembered to drop duplicates.
+    pub dedup_window: usize,
 }
 
 impl Default for Config {
@@ -38,6 +49,8 @@ impl Default for Config {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             allowed_origins: Vec::new(),
+            data_dir: None,
+            dedup_window: 100_000,
         }
     }
 }
@@ -52,6 +65,11 @@ pub struct Stats {
     pub sockets_total: AtomicU64,
     /// Requests refused for their Origin.
     pub origin_refused: AtomicU64,
+    /// `sb:emit` envelopes received, and duplicates dropped.
+    pub emits_received: AtomicU64,
+    pub duplicates_dropped: AtomicU64,
+    /// What the demo/test application received through `record` events, in order.
+    pub recorded: Mutex<Vec<Value>>,
 }
 
 impl Stats {
@@ -61,6 +79,8 @@ impl Stats {
             "sockets_connected": self.sockets_now.load(Ordering::Relaxed),
             "sockets_total": self.sockets_total.load(Ordering::Relaxed),
             "origin_refused": self.origin_refused.load(Ordering::Relaxed),
+            "emits_received": self.emits_received.load(Ordering::Relaxed),
+            "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
         })
     }
 }
@@ -77,12 +97,13 @@ impl Server {
     /// Binds and serves in the background of the current tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let stats = Arc::new(Stats::default());
+        let dedup = Arc::new(Mutex::new(Dedup::open(config.data_dir.as_deref(), config.dedup_window)?));
         let (layer, io) =
             SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
         let s = stats.clone();
         io.ns("/", move |socket: SocketRef, io: SocketIo| {
-            let s = s.clone();
-            async move { on_connect(socket, io, s) }
+            let (s, d) = (s.clone(), dedup.clone());
+            async move { on_connect(socket, io, s, d) }
         });
 
         let guard = Arc::new(Guard { allowed: config.allowed_origins.clone(), stats: stats.clone() });
@@ -127,7 +148,7 @@ impl Server {
     }
 }
 
-fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
+fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mutex<Dedup>>) {
     stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     tracing::info!(sid = %socket.id, "socket connected");
@@ -154,26 +175,50 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
         let _ = ack.send(&json!({"ok": true}));
     });
 
-    // Demo and test events.
-    // chat {room, text, from}: to every socket in the room, wrapped for room routing.
-    let io_chat = io.clone();
-    socket.on("chat", move |Data(msg): Data<Value>| {
-        let io = io_chat.clone();
+    // Contract: announce it (the hub then sends durable emits in sb:emit envelopes).
+    let _ = socket.emit("sb:hello", &json!({"v": 1, "dedup": true, "time": wall_ms()}));
+    // sb:time -> ack {"time": server ms}, for the hub's clock-offset sample.
+    socket.on("sb:time", |ack: AckSender| async move {
+        let _ = ack.send(&json!({"time": wall_ms()}));
+    });
+    // sb:emit id event ...args -> the application sees `event(...args)` once per id; the
+    // receipt is acked either way.
+    let (io_emit, st, dd) = (io.clone(), stats.clone(), dedup.clone());
+    socket.on("sb:emit", move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
+        let (io, stats, dedup) = (io_emit.clone(), st.clone(), dd.clone());
         async move {
-            let Some(room) = msg.get("room").and_then(Value::as_str).map(String::from) else {
-                return;
+            let (id, event, rest) = match split_envelope(&args) {
+                Some(x) => x,
+                None => {
+                    let _ = ack.send(&json!({"error": "sb:emit needs an id and an event name"}));
+                    return;
+                }
             };
-            let _ = io.to(room.clone()).emit("sb:room", &(room, "chat", &msg)).await;
+            stats.emits_received.fetch_add(1, Ordering::Relaxed);
+            let fresh = match dedup.lock() {
+                Ok(mut d) => d.insert(&id),
+                Err(_) => true,
+            };
+            if fresh {
+                app_event(&io, &s, &stats, &event, rest).await;
+            } else {
+                stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = ack.send(&json!({"ok": true}));
         }
     });
-    // announce <any>: to every socket.
-    let io_all = io.clone();
-    socket.on("announce", move |Data(msg): Data<Value>| {
-        let io = io_all.clone();
-        async move {
-            let _ = io.emit("announce", &msg).await;
-        }
-    });
+
+    // The demo/test application, reachable directly or through sb:emit.
+    for event in ["chat", "announce", "record"] {
+        let (io, st) = (io.clone(), stats.clone());
+        socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs| {
+            let (io, stats) = (io.clone(), st.clone());
+            async move {
+                let rest = args.into_iter().skip(1).collect();
+                app_event(&io, &s, &stats, event, rest).await;
+            }
+        });
+    }
     // bin-echo <binary> -> ack with the same bytes (as a Socket.IO attachment).
     socket.on("bin-echo", |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
         let _ = ack.send(&b);
@@ -182,6 +227,113 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>) {
     socket.on("echo", |Data(v): Data<Value>, ack: AckSender| async move {
         let _ = ack.send(&v);
     });
+}
+
+/// The reference application: `chat {room, text, from}` to the room (wrapped for room
+/// routing), `announce <any>` to everyone, `record <any>` kept in order for tests.
+async fn app_event(io: &SocketIo, _socket: &SocketRef, stats: &Stats, event: &str, args: Vec<Value>) {
+    let first = args.into_iter().next().unwrap_or(Value::Null);
+    match event {
+        "chat" => {
+            let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
+            let _ = io.to(room.clone()).emit("sb:room", &(room, "chat", &first)).await;
+        }
+        "announce" => {
+            let _ = io.emit("announce", &first).await;
+        }
+        "record" => {
+            if let Ok(mut r) = stats.recorded.lock() {
+                r.push(first);
+            }
+        }
+        other => tracing::debug!(event = other, "no application handler"),
+    }
+}
+
+fn split_envelope(args: &[Value]) -> Option<(String, String, Vec<Value>)> {
+    // args[0] is "sb:emit".
+    let id = args.get(1)?.as_str()?.to_string();
+    let event = args.get(2)?.as_str()?.to_string();
+    Some((id, event, args.iter().skip(3).cloned().collect()))
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Every argument of an event, event name first, as JSON values (binary attachments stay
+/// placeholders): socketioxide's `Data` only reads the first argument or a fixed tuple.
+struct RawArgs(Vec<Value>);
+
+impl<A: Adapter> FromMessageParts<A> for RawArgs {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(_: &Arc<Socket<A>>, v: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
+        let text = v.as_str().map(|s| s.to_string()).unwrap_or_default();
+        Ok(RawArgs(serde_json::from_str::<Vec<Value>>(&text).unwrap_or_default()))
+    }
+}
+
+/// The ids of recent `sb:emit` envelopes: a second delivery of one is dropped. Kept in an
+/// append-only file under `data_dir` so the window survives a restart.
+pub struct Dedup {
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+    cap: usize,
+    file: Option<(PathBuf, std::fs::File, usize)>,
+}
+
+impl Dedup {
+    pub fn open(dir: Option<&std::path::Path>, cap: usize) -> std::io::Result<Dedup> {
+        let mut d = Dedup { seen: HashSet::new(), order: VecDeque::new(), cap: cap.max(1), file: None };
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join("dedup.log");
+            let mut lines = 0;
+            if let Ok(f) = std::fs::File::open(&path) {
+                for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+                    lines += 1;
+                    d.remember(line);
+                }
+            }
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            d.file = Some((path, file, lines));
+        }
+        Ok(d)
+    }
+
+    fn remember(&mut self, id: String) {
+        if self.seen.insert(id.clone()) {
+            self.order.push_back(id);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// True when `id` is new (and now remembered).
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        self.remember(id.to_string());
+        if let Some((path, file, lines)) = self.file.as_mut() {
+            let _ = writeln!(file, "{id}");
+            *lines += 1;
+            if *lines > 2 * self.cap {
+                // Compact: rewrite the window only.
+                let body: String = self.order.iter().map(|i| format!("{i}\n")).collect();
+                if std::fs::write(&*path, body).is_ok() {
+                    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(&*path) {
+                        *file = f;
+                        *lines = self.order.len();
+                    }
+                }
+            }
+        }
+        true
+    }
 }
 
 fn valid_room(room: &str) -> Result<(), &'static str> {

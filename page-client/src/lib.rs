@@ -14,6 +14,8 @@ use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType
 /// The worker's name carries the protocol version: after a deploy that changes it, new
 /// pages get a new hub instead of an incompatible old one.
 const WORKER_NAME: &str = "switchboard-v1";
+/// Held by the hub for its whole life (see the worker).
+const HUB_LOCK: &str = "switchboard-hub-v1";
 
 #[wasm_bindgen]
 extern "C" {
@@ -50,7 +52,14 @@ struct Inner {
     auth: Option<String>,
     options: Options,
     ack_timeout: u32,
-    port: MessagePort,
+    port: RefCell<MessagePort>,
+    worker_url: String,
+    /// Numbers this tab's emits; durable ones wait in `outbox` until the hub says Stored.
+    seq: Cell<u32>,
+    outbox: RefCell<Vec<(u32, Vec<u8>)>>,
+    /// Server clock minus ours, in ms, once the hub measured it.
+    clock_offset: Cell<Option<f64>>,
+    watching_hub: Cell<bool>,
     handlers: RefCell<Vec<(String, Function)>>,
     calls: RefCell<Vec<(u32, Call)>>,
     next_id: Cell<u32>,
@@ -124,7 +133,7 @@ fn status_object(s: &Status) -> JsValue {
             set(&o, "delay", &JsValue::from(*delay_ms));
         }
         Status::Disconnected { reason } => set(&o, "reason", &JsValue::from_str(reason)),
-        Status::Connecting => {}
+        Status::Connecting | Status::Offline => {}
     }
     o.into()
 }
@@ -134,8 +143,14 @@ impl Inner {
         if self.closed.get() {
             return;
         }
-        let bytes = Uint8Array::from(&port::encode(msg)[..]);
-        if let Err(e) = self.port.post_message(&bytes) {
+        self.post(&port::encode(msg));
+    }
+
+    fn post(&self, bytes: &[u8]) {
+        if self.closed.get() {
+            return;
+        }
+        if let Err(e) = self.port.borrow().post_message(&Uint8Array::from(bytes)) {
             warn("cannot reach the hub", &e);
         }
     }
@@ -215,6 +230,7 @@ impl Inner {
             FromHub::Welcome { status, .. } => {
                 self.set_status(status);
                 settle_connect(self, Ok(()));
+                self.watch_hub();
             }
             FromHub::Status(s) => self.set_status(s),
             FromHub::Event { event, room: _, args, bins, reply } => {
@@ -255,6 +271,12 @@ impl Inner {
                     let _ = f.call1(&JsValue::NULL, &arr);
                 }
             }
+            FromHub::Stored { seq } => self.outbox.borrow_mut().retain(|(s, _)| *s != seq),
+            FromHub::Refused { seq, reason } => {
+                self.outbox.borrow_mut().retain(|(s, _)| *s != seq);
+                warn("an emit was refused: ", &reason.into());
+            }
+            FromHub::Clock { offset_ms, .. } => self.clock_offset.set(Some(offset_ms as f64)),
             FromHub::Error { code, message } => {
                 let _ = code;
                 let text = String::from("switchboard hub: ") + &message;
@@ -262,6 +284,77 @@ impl Inner {
                 settle_connect(self, Err(&text));
             }
         }
+    }
+
+    fn next_seq(&self) -> u32 {
+        let seq = self.seq.get();
+        self.seq.set(seq.wrapping_add(1));
+        seq
+    }
+
+    /// Sends an emit; a durable one is kept until the hub has it safe.
+    fn emit(&self, event: String, args: &Array, ack: Option<AckRequest>, volatile: bool) -> Result<(), JsValue> {
+        let (args, bins) = self.encode_args(args)?;
+        let seq = self.next_seq();
+        let bytes = port::encode(&ToHub::Emit { seq, event, args, bins, ack, volatile });
+        if ack.is_none() && !volatile {
+            self.outbox.borrow_mut().push((seq, bytes.clone()));
+        }
+        self.post(&bytes);
+        Ok(())
+    }
+
+    /// Waits on the hub's lifetime lock: granted means the hub (the SharedWorker) died.
+    fn watch_hub(self: &Rc<Self>) {
+        if self.watching_hub.replace(true) {
+            return;
+        }
+        let Some(window) = web_sys::window() else { return };
+        let locks = get(&window.navigator().into(), "locks");
+        if locks.is_undefined() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        let died = Closure::once_into_js(move |_lock: JsValue| {
+            // Returning at once releases the lock for the next hub.
+            if let Some(inner) = weak.upgrade() {
+                inner.hub_died();
+            }
+        });
+        let _ = locks.unchecked_ref::<LockManager>().request(HUB_LOCK, died.unchecked_ref());
+    }
+
+    /// The SharedWorker is gone: start a new one, attach again, and resend every emit it
+    /// had not confirmed. Calls that were waiting on the old hub fail.
+    fn hub_died(self: &Rc<Self>) {
+        self.watching_hub.set(false);
+        if self.closed.get() {
+            return;
+        }
+        warn("the hub stopped; starting a new one", &JsValue::UNDEFINED);
+        let worker_options = WorkerOptions::new();
+        worker_options.set_type(WorkerType::Module);
+        worker_options.set_name(WORKER_NAME);
+        let Ok(worker) = SharedWorker::new_with_worker_options(&self.worker_url, &worker_options) else {
+            return warn("cannot start a new hub", &JsValue::UNDEFINED);
+        };
+        let old = self.port.replace(worker.port());
+        old.set_onmessage(None);
+        old.close();
+        if let Some(onmessage) = self.onmessage.borrow().as_ref() {
+            self.port.borrow().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        }
+        self.port.borrow().start();
+        self.attach();
+        let unconfirmed: Vec<Vec<u8>> = self.outbox.borrow().iter().map(|(_, b)| b.clone()).collect();
+        for bytes in unconfirmed {
+            self.post(&bytes);
+        }
+        let calls: Vec<u32> = self.calls.borrow().iter().map(|(id, _)| *id).collect();
+        for id in calls {
+            self.settle(id, Err("the hub restarted before answering".into()));
+        }
+        self.set_status(Status::Connecting);
     }
 
     fn set_status(&self, s: Status) {
@@ -401,7 +494,12 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             auth,
             options,
             ack_timeout,
-            port: worker.port(),
+            port: RefCell::new(worker.port()),
+            worker_url: worker_url.into(),
+            seq: Cell::new(0),
+            outbox: RefCell::default(),
+            clock_offset: Cell::new(None),
+            watching_hub: Cell::new(false),
             handlers: RefCell::default(),
             calls: RefCell::default(),
             next_id: Cell::new(0),
@@ -427,7 +525,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             inner.on_message(e.data());
         }
     });
-    inner.port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    inner.port.borrow().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     *inner.onmessage.borrow_mut() = Some(onmessage);
 
     // pagehide: say goodbye (the lock covers tabs that die without it); pageshow after a
@@ -454,14 +552,14 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
     CONNECTING.with(|c| c.borrow_mut().push(inner.clone()));
     let locks = get(&window.navigator().into(), "locks");
     if locks.is_undefined() {
-        inner.port.start();
+        inner.port.borrow().start();
         inner.attach();
         return Ok(());
     }
     let held = inner.clone();
     let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
         let hold = Promise::new(&mut |release, _| *held.release_lock.borrow_mut() = Some(release));
-        held.port.start();
+        held.port.borrow().start();
         held.attach();
         hold.into()
     });
@@ -561,9 +659,25 @@ impl Client {
         } else {
             None
         };
-        let (args, bins) = self.inner.encode_args(&args)?;
-        self.inner.send(&ToHub::Emit { event, args, bins, ack });
-        Ok(())
+        self.inner.emit(event, &args, ack, false)
+    }
+
+    /// Sends `event` only if connected right now: never queued (Socket.IO's `volatile`).
+    #[wasm_bindgen(js_name = emitVolatile)]
+    pub fn emit_volatile(&self, event: String, args: Array) -> Result<(), JsValue> {
+        self.inner.emit(event, &args, None, true)
+    }
+
+    /// Server clock minus this browser's clock in ms (measured by the hub), if known.
+    #[wasm_bindgen(getter, js_name = clockOffset)]
+    pub fn clock_offset(&self) -> Option<f64> {
+        self.inner.clock_offset.get()
+    }
+
+    /// Emits this tab sent that the hub has not yet stored or delivered.
+    #[wasm_bindgen(getter)]
+    pub fn unconfirmed(&self) -> u32 {
+        self.inner.outbox.borrow().len() as u32
     }
 
     /// Sends `event` and resolves with the server's first ack argument; rejects after
@@ -572,7 +686,15 @@ impl Client {
     pub fn emit_with_ack(&self, event: String, args: Array) -> Result<Promise, JsValue> {
         let (args, bins) = self.inner.encode_args(&args)?;
         let timeout_ms = self.inner.ack_timeout;
-        Ok(self.inner.request(|id| ToHub::Emit { event, args, bins, ack: Some(AckRequest { id, timeout_ms }) }))
+        let seq = self.inner.next_seq();
+        Ok(self.inner.request(|id| ToHub::Emit {
+            seq,
+            event,
+            args,
+            bins,
+            ack: Some(AckRequest { id, timeout_ms }),
+            volatile: false,
+        }))
     }
 
     /// Joins `room`: resolves once the server confirmed. Room events then reach this tab.
@@ -611,8 +733,8 @@ impl Inner {
         }
         self.send(&ToHub::Bye);
         self.closed.set(true);
-        self.port.set_onmessage(None);
-        self.port.close();
+        self.port.borrow().set_onmessage(None);
+        self.port.borrow().close();
         if let Some(window) = web_sys::window() {
             for (name, l) in self.listeners.borrow_mut().drain(..) {
                 let _ = window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());

@@ -402,7 +402,10 @@ fn offline_buffer_is_bounded_with_a_clear_error() {
         s.send(1, emit("n", &format!("[{i}]"), None));
     }
     let inbox = s.take_inbox(1);
-    assert!(matches!(&inbox[..], [FromHub::Refused { reason, .. }] if reason.contains("offline queue full")), "{inbox:?}");
+    assert!(
+        matches!(&inbox[..], [FromHub::Refused { reason, .. }] if reason.contains("offline queue full")),
+        "{inbox:?}"
+    );
 }
 
 #[test]
@@ -693,7 +696,10 @@ fn offline_emits_are_persisted_then_sent_in_envelopes_and_deleted_on_receipt() {
     let frames = emits(&s.server_frames(1));
     // sb:time first (ack 0), then the queue in order, each with its id and a receipt request.
     assert_eq!(frames[0], r#"420["sb:time"]"#);
-    assert_eq!(&frames[1..], [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]);
+    assert_eq!(
+        &frames[1..],
+        [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]
+    );
     assert_eq!(s.persisted_keys().len(), 3, "kept until the server's receipt");
     s.server_sends(1, r#"431[{"ok":true}]"#);
     s.server_sends(1, r#"432[{"ok":true}]"#);
@@ -723,7 +729,8 @@ fn emits_in_flight_when_the_socket_drops_are_stored_and_resent_in_order() {
     s.advance(10_000);
     s.accept_contract(1);
     let frames = emits(&s.server_frames(1));
-    let ids: Vec<&str> = frames.iter().filter_map(|f| f.split('"').nth(3)).filter(|id| id.starts_with("tab-")).collect();
+    let ids: Vec<&str> =
+        frames.iter().filter_map(|f| f.split('"').nth(3)).filter(|id| id.starts_with("tab-")).collect();
     assert_eq!(ids, ["tab-1-1", "tab-1-2", "tab-1-3", "tab-1-4"], "same ids, same order, nothing lost");
 }
 
@@ -750,7 +757,10 @@ fn a_restarted_hub_restores_the_queue_and_ignores_a_pages_resend() {
     s.send(1, durable(2, "n", "[2]"));
     s.accept_contract(1);
     let frames = emits(&s.server_frames(1));
-    assert_eq!(&frames[1..], [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]);
+    assert_eq!(
+        &frames[1..],
+        [r#"421["sb:emit","tab-1-0","n",0]"#, r#"422["sb:emit","tab-1-1","n",1]"#, r#"423["sb:emit","tab-1-2","n",2]"#]
+    );
 }
 
 #[test]
@@ -782,7 +792,10 @@ fn old_queued_emits_expire_with_an_error_to_their_tab() {
     s.advance(61_000);
     s.accept_contract(1);
     assert_eq!(emits(&s.server_frames(1)), [r#"420["sb:time"]"#]);
-    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Refused { seq: 0, reason } if reason.contains("expired"))));
+    assert!(s
+        .take_inbox(1)
+        .iter()
+        .any(|m| matches!(m, FromHub::Refused { seq: 0, reason } if reason.contains("expired"))));
     assert!(s.store.is_empty());
 }
 
@@ -790,7 +803,14 @@ fn old_queued_emits_expire_with_an_error_to_their_tab() {
 fn volatile_emits_are_never_queued() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
-    let v = |i: u32| ToHub::Emit { seq: i, event: "v".into(), args: format!("[{i}]"), bins: vec![], ack: None, volatile: true };
+    let v = |i: u32| ToHub::Emit {
+        seq: i,
+        event: "v".into(),
+        args: format!("[{i}]"),
+        bins: vec![],
+        ack: None,
+        volatile: true,
+    };
     s.send(1, v(0));
     s.accept(1);
     s.send(1, v(1));
@@ -809,7 +829,13 @@ fn the_clock_offset_comes_from_the_lowest_latency_sample() {
     let sent_wall = 1_000_000 + 1_000 + 0; // wall at the send: the hub sent sb:time during accept
     let _ = sent_wall;
     s.server_sends(1, &format!(r#"430[{{"time":{}}}]"#, 1_000_000 + (s.now - 1_000 - 50) + 5_000));
-    let clock = s.take_inbox(1).into_iter().find_map(|m| if let FromHub::Clock { offset_ms, rtt_ms } = m { Some((offset_ms, rtt_ms)) } else { None });
+    let clock = s.take_inbox(1).into_iter().find_map(|m| {
+        if let FromHub::Clock { offset_ms, rtt_ms } = m {
+            Some((offset_ms, rtt_ms))
+        } else {
+            None
+        }
+    });
     let (offset, rtt) = clock.expect("a Clock message");
     assert_eq!(rtt, 100);
     assert!((offset - 5_000).abs() <= 1_000, "offset {offset}");

@@ -5,8 +5,7 @@ const spread = (f) => function (event, ...args) { return f.call(this, event, arg
 export async function connect(options = {}) {
   await (ready ??= init().then(() => {
     const p = Client.prototype;
-    p.emit = spread(p.emit);
-    p.emitWithAck = spread(p.emitWithAck);
+    for (const m of ['emit', 'emitWithAck', 'emitVolatile']) p[m] = spread(p[m]);
   }));
   return open(options, new URL('./switchboard-worker.js', import.meta.url).href);
 }

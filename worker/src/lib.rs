@@ -10,7 +10,15 @@ use switchboard_shared::hub::{HubConfig, HubId, Millis, Output, Switchboard, Tab
 use switchboard_shared::port;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BinaryType, MessageEvent, MessagePort, WebSocket, WorkerGlobalScope};
+use web_sys::{
+    BinaryType, IdbDatabase, IdbRequest, IdbTransactionMode, MessageEvent, MessagePort, WebSocket, WorkerGlobalScope,
+};
+
+/// The Web Lock the hub holds for its whole life: pages wait on it to notice its death.
+/// Versioned like the worker's name.
+const HUB_LOCK: &str = "switchboard-hub-v1";
+const DB_NAME: &str = "switchboard";
+const STORE: &str = "queue";
 
 #[wasm_bindgen]
 extern "C" {
@@ -47,8 +55,24 @@ impl Drop for Socket {
     }
 }
 
+/// A storage operation waiting for the database or for its transaction.
+enum StoreOp {
+    Put(u64, Vec<u8>),
+    Delete(u64),
+}
+
 struct State {
     sb: Switchboard,
+    /// False until the hub lock is held and storage is read: port messages wait.
+    ready: bool,
+    backlog: Vec<(TabKey, Result<Vec<u8>, String>)>,
+    db: Option<IdbDatabase>,
+    /// Operations not yet handed to a transaction (the database is still opening).
+    unwritten: Vec<StoreOp>,
+    /// Open write transactions: id -> (keys written, completion callback).
+    transactions: BTreeMap<u32, (Vec<u64>, Closure<dyn FnMut(web_sys::Event)>)>,
+    next_tx: u32,
+    _network: Option<[Closure<dyn FnMut(JsValue)>; 2]>,
     ports: BTreeMap<TabKey, Port>,
     /// Lock callbacks waiting for a tab to release its Web Lock, by tab.
     locks: BTreeMap<TabKey, Closure<dyn FnMut(JsValue)>>,
@@ -70,6 +94,14 @@ fn now() -> Millis {
     scope().performance().map(|p| p.now() as Millis).unwrap_or(0)
 }
 
+/// A readable text for a JS error value (DOMException, Error, anything).
+fn describe(e: JsValue) -> String {
+    match gloo_utils::errors::JsError::try_from(e) {
+        Ok(err) => err.to_string(),
+        Err(other) => format!("{other}"),
+    }
+}
+
 fn log(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(&format!("[switchboard hub] {msg}")));
 }
@@ -82,7 +114,10 @@ fn with_state(f: impl FnOnce(&mut State, Millis)) {
             log("re-entrant event ignored");
             return;
         };
-        let state = guard.get_or_insert_with(State::new);
+        let state = guard.get_or_insert_with(|| {
+            wasm_bindgen_futures::spawn_local(start_up());
+            State::new()
+        });
         f(state, now());
         state.drive();
     });
@@ -102,14 +137,18 @@ pub fn attach(port: MessagePort) {
         s.next_tab = s.next_tab.wrapping_add(1);
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let data = e.data();
+            let msg = if let Some(bytes) = data.dyn_ref::<Uint8Array>() {
+                Ok(bytes.to_vec())
+            } else if let Some(buf) = data.dyn_ref::<ArrayBuffer>() {
+                Ok(Uint8Array::new(buf).to_vec())
+            } else {
+                Err(data.js_typeof().as_string().unwrap_or_default())
+            };
             with_state(|s, now| {
-                if let Some(bytes) = data.dyn_ref::<Uint8Array>() {
-                    s.sb.handle_port_message(tab, &bytes.to_vec(), now);
-                } else if let Some(buf) = data.dyn_ref::<ArrayBuffer>() {
-                    s.sb.handle_port_message(tab, &Uint8Array::new(buf).to_vec(), now);
+                if s.ready {
+                    s.port_message(tab, msg, now);
                 } else {
-                    let what = data.js_typeof().as_string().unwrap_or_default();
-                    s.sb.handle_port_garbage(tab, &what);
+                    s.backlog.push((tab, msg));
                 }
             });
         });
@@ -122,8 +161,24 @@ pub fn attach(port: MessagePort) {
 impl State {
     fn new() -> Self {
         let seed = (js_sys::Math::random() * 9.007_199_254_740_991e15) as u64;
+        let mut sb = Switchboard::new(HubConfig::default(), seed);
+        sb.set_wall_clock(js_sys::Date::now() as u64, now());
+        if !scope().navigator().on_line() {
+            sb.handle_network(false, now());
+        }
+        let online = Closure::<dyn FnMut(JsValue)>::new(|_| with_state(|s, now| s.sb.handle_network(true, now)));
+        let offline = Closure::<dyn FnMut(JsValue)>::new(|_| with_state(|s, now| s.sb.handle_network(false, now)));
+        scope().set_ononline(Some(online.as_ref().unchecked_ref()));
+        scope().set_onoffline(Some(offline.as_ref().unchecked_ref()));
         State {
-            sb: Switchboard::new(HubConfig::default(), seed),
+            ready: false,
+            backlog: Vec::new(),
+            db: None,
+            unwritten: Vec::new(),
+            transactions: BTreeMap::new(),
+            next_tx: 0,
+            _network: Some([online, offline]),
+            sb,
             ports: BTreeMap::new(),
             locks: BTreeMap::new(),
             sockets: BTreeMap::new(),
@@ -135,6 +190,13 @@ impl State {
                     s.sb.handle_timeout(now);
                 })
             }),
+        }
+    }
+
+    fn port_message(&mut self, tab: TabKey, msg: Result<Vec<u8>, String>, now: Millis) {
+        match msg {
+            Ok(bytes) => self.sb.handle_port_message(tab, &bytes, now),
+            Err(what) => self.sb.handle_port_garbage(tab, &what),
         }
     }
 
@@ -170,10 +232,65 @@ impl State {
                     }
                 }
                 Output::Watch { tab, lock } => self.watch(tab, &lock),
+                Output::Persist { key, record } => self.unwritten.push(StoreOp::Put(key, record)),
+                Output::Unpersist { key } => self.unwritten.push(StoreOp::Delete(key)),
                 Output::Log(line) => log(&line),
             }
         }
+        self.write_store();
         self.arm_timer();
+    }
+
+    /// Hands the pending storage operations to one IndexedDB transaction; its completion
+    /// tells the core which records are safe.
+    fn write_store(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let Some(db) = self.db.as_ref() else { return };
+        let ops = std::mem::take(&mut self.unwritten);
+        let tx = match db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite) {
+            Ok(tx) => tx,
+            Err(e) => {
+                return log(&format!("storage unavailable, {} operations not written: {}", ops.len(), describe(e)))
+            }
+        };
+        let store = match tx.object_store(STORE) {
+            Ok(st) => st,
+            Err(e) => return log(&format!("storage unavailable: {}", describe(e))),
+        };
+        let mut written = Vec::new();
+        for op in ops {
+            let r = match op {
+                StoreOp::Put(key, bytes) => {
+                    written.push(key);
+                    store.put_with_key(&Uint8Array::from(&bytes[..]), &JsValue::from_f64(key as f64)).map(drop)
+                }
+                StoreOp::Delete(key) => store.delete(&JsValue::from_f64(key as f64)).map(drop),
+            };
+            if let Err(e) = r {
+                log(&format!("storage operation failed: {}", describe(e)));
+            }
+        }
+        let id = self.next_tx;
+        self.next_tx = self.next_tx.wrapping_add(1);
+        let done = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let ok = e.type_() == "complete";
+            with_state(|s, _| {
+                if let Some((keys, _closure)) = s.transactions.remove(&id) {
+                    if ok {
+                        s.sb.handle_persisted(&keys);
+                    } else {
+                        // The pages keep what was not confirmed and resend it to the next hub.
+                        log(&format!("storage transaction failed; {} records not confirmed", keys.len()));
+                    }
+                }
+            })
+        });
+        tx.set_oncomplete(Some(done.as_ref().unchecked_ref()));
+        tx.set_onerror(Some(done.as_ref().unchecked_ref()));
+        tx.set_onabort(Some(done.as_ref().unchecked_ref()));
+        self.transactions.insert(id, (written, done));
     }
 
     fn open(&mut self, hub: HubId, conn: u32, url: &str) {
@@ -269,4 +386,90 @@ pub fn debug_state() -> JsValue {
         }
     });
     out.into()
+}
+
+/// Start-up: hold the hub lock, open storage and read the queue, then take port messages.
+async fn start_up() {
+    let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
+    if !locks.is_undefined() {
+        let held = Promise::new(&mut |acquired, _| {
+            let granted = acquired.clone();
+            let hold = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+                let _ = granted.call0(&JsValue::NULL);
+                Promise::new(&mut |_, _| {}).into()
+            });
+            if let Err(e) = locks.unchecked_ref::<LockManager>().request(HUB_LOCK, hold.unchecked_ref()) {
+                log(&format!("cannot take the hub lock: {}", describe(e)));
+                let _ = acquired.call0(&JsValue::NULL);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(held).await;
+    }
+    let (db, records) = match open_store().await {
+        Ok(x) => x,
+        Err(e) => {
+            log(&format!("IndexedDB unavailable, the offline queue lives in memory only: {}", describe(e)));
+            (None, Vec::new())
+        }
+    };
+    with_state(move |s, now| {
+        s.db = db;
+        s.sb.handle_restore(records, now);
+        s.ready = true;
+        for (tab, msg) in std::mem::take(&mut s.backlog) {
+            s.port_message(tab, msg, now);
+        }
+    });
+}
+
+/// Resolves with the result of an IndexedDB request.
+fn request_done(req: &IdbRequest) -> wasm_bindgen_futures::JsFuture {
+    let req2 = req.clone();
+    Promise::new(&mut |resolve, reject| {
+        let r = req2.clone();
+        let ok = Closure::once_into_js(move |_e: JsValue| {
+            let _ = resolve.call1(&JsValue::NULL, &r.result().unwrap_or(JsValue::UNDEFINED));
+        });
+        let fail = Closure::once_into_js(move |e: JsValue| {
+            let _ = reject.call1(&JsValue::NULL, &e);
+        });
+        req2.set_onsuccess(Some(ok.unchecked_ref()));
+        req2.set_onerror(Some(fail.unchecked_ref()));
+    })
+    .into()
+}
+
+async fn open_store() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsValue> {
+    let factory = scope().indexed_db()?.ok_or_else(|| JsValue::from_str("no indexedDB"))?;
+    let open = factory.open_with_u32(DB_NAME, 1)?;
+    let upgrade = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let db = Reflect::get(&e, &"target".into())
+            .and_then(|t| Reflect::get(&t, &"result".into()))
+            .map(|d| d.unchecked_into::<IdbDatabase>());
+        if let Ok(db) = db {
+            if !db.object_store_names().contains(STORE) {
+                if let Err(e) = db.create_object_store(STORE) {
+                    log(&format!("cannot create the queue store: {}", describe(e)));
+                }
+            }
+        }
+    });
+    open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+    let db: IdbDatabase = request_done(&open).await?.unchecked_into();
+    drop(upgrade);
+    let tx = db.transaction_with_str(STORE)?;
+    let store = tx.object_store(STORE)?;
+    let keys = request_done(&store.get_all_keys()?).await?;
+    let values = request_done(&store.get_all()?).await?;
+    let (keys, values): (js_sys::Array, js_sys::Array) = (keys.unchecked_into(), values.unchecked_into());
+    let mut records = Vec::new();
+    for (k, v) in keys.iter().zip(values.iter()) {
+        match (k.as_f64(), v.dyn_ref::<Uint8Array>()) {
+            (Some(k), Some(bytes)) if k >= 0.0 => records.push((k as u64, bytes.to_vec())),
+            // Anything else in our store is not ours to read; the core deletes unreadable records.
+            (Some(k), _) if k >= 0.0 => records.push((k as u64, Vec::new())),
+            _ => log("ignored a stored record with a foreign key"),
+        }
+    }
+    Ok((Some(db), records))
 }
