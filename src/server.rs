@@ -70,6 +70,8 @@ pub struct Stats {
     pub duplicates_dropped: AtomicU64,
     /// What the demo/test application received through `record` events, in order.
     pub recorded: Mutex<Vec<Value>>,
+    /// Woken on every `record`.
+    pub recorded_changed: tokio::sync::Notify,
 }
 
 impl Stats {
@@ -132,14 +134,29 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Closes every socket and stops listening.
+    /// Closes every connection (clients see a transport close and reconnect, as after a
+    /// crash or a deploy) and stops listening.
     pub async fn stop(mut self) {
-        let _ = self.io.disconnect().await;
+        self.io.close().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
+    }
+
+    /// Waits until the application recorded at least `n` events (or `timeout` passes) and
+    /// returns what it recorded.
+    pub async fn recorded_at_least(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.stats.recorded_changed.notified();
+            let now = self.stats.recorded.lock().map(|r| r.clone()).unwrap_or_default();
+            if now.len() >= n || tokio::time::Instant::now() >= deadline {
+                return now;
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
     }
 
     /// Sockets currently in `room` on the default namespace.
@@ -155,6 +172,9 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
     let s = stats.clone();
     socket.on_disconnect(move |socket: SocketRef| {
         s.sockets_now.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut t) = turns().lock() {
+            t.remove(&socket.id.to_string());
+        }
         tracing::info!(sid = %socket.id, "socket disconnected");
         async {}
     });
@@ -184,9 +204,10 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
     // sb:emit id event ...args -> the application sees `event(...args)` once per id; the
     // receipt is acked either way.
     let (io_emit, st, dd) = (io.clone(), stats.clone(), dedup.clone());
-    socket.on("sb:emit", move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
+    socket.on("sb:emit", move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
         let (io, stats, dedup) = (io_emit.clone(), st.clone(), dd.clone());
         async move {
+            let _turn = ticket.wait().await;
             let (id, event, rest) = match split_envelope(&args) {
                 Some(x) => x,
                 None => {
@@ -211,9 +232,10 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
     // The demo/test application, reachable directly or through sb:emit.
     for event in ["chat", "announce", "record"] {
         let (io, st) = (io.clone(), stats.clone());
-        socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs| {
+        socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs, ticket: Ticket| {
             let (io, stats) = (io.clone(), st.clone());
             async move {
+                let _turn = ticket.wait().await;
                 let rest = args.into_iter().skip(1).collect();
                 app_event(&io, &s, &stats, event, rest).await;
             }
@@ -245,6 +267,7 @@ async fn app_event(io: &SocketIo, _socket: &SocketRef, stats: &Stats, event: &st
             if let Ok(mut r) = stats.recorded.lock() {
                 r.push(first);
             }
+            stats.recorded_changed.notify_waiters();
         }
         other => tracing::debug!(event = other, "no application handler"),
     }
@@ -270,6 +293,61 @@ impl<A: Adapter> FromMessageParts<A> for RawArgs {
     fn from_message_parts(_: &Arc<Socket<A>>, v: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
         let text = v.as_str().map(|s| s.to_string()).unwrap_or_default();
         Ok(RawArgs(serde_json::from_str::<Vec<Value>>(&text).unwrap_or_default()))
+    }
+}
+
+/// Events of one socket reach the application in arrival order. socketioxide runs every
+/// handler as its own task, so handlers take a ticket while their arguments are extracted
+/// (which happens in packet order) and wait for their turn.
+#[derive(Default)]
+struct Turns {
+    next: AtomicU64,
+    serving: Mutex<u64>,
+    changed: tokio::sync::Notify,
+}
+
+fn turns() -> &'static Mutex<std::collections::HashMap<String, Arc<Turns>>> {
+    static TURNS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Arc<Turns>>>> =
+        std::sync::OnceLock::new();
+    TURNS.get_or_init(Default::default)
+}
+
+/// Extract it as a handler's last argument (extraction of earlier ones may fail; a ticket
+/// taken must be served, or later events of the socket wait forever).
+struct Ticket(Arc<Turns>, u64);
+
+impl<A: Adapter> FromMessageParts<A> for Ticket {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(s: &Arc<Socket<A>>, _: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
+        let t = turns().lock().map(|mut m| m.entry(s.id.to_string()).or_default().clone()).unwrap_or_default();
+        let n = t.next.fetch_add(1, Ordering::SeqCst);
+        Ok(Ticket(t, n))
+    }
+}
+
+impl Ticket {
+    async fn wait(self) -> TurnGuard {
+        let turns = self.0.clone();
+        loop {
+            let changed = turns.changed.notified();
+            if turns.serving.lock().map(|s| *s >= self.1).unwrap_or(true) {
+                break;
+            }
+            changed.await;
+        }
+        TurnGuard(turns)
+    }
+}
+
+/// The next event's turn comes when this is dropped.
+struct TurnGuard(Arc<Turns>);
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.serving.lock() {
+            *s += 1;
+        }
+        self.0.changed.notify_waiters();
     }
 }
 

@@ -39,7 +39,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>>;
 /// One headless Chromium with a fresh profile, killed on drop.
 pub struct Browser {
     child: Child,
-    _profile: tempfile::TempDir,
+    _profile: Option<tempfile::TempDir>,
     tx: mpsc::UnboundedSender<Message>,
     pending: Pending,
     next_id: AtomicU64,
@@ -56,6 +56,16 @@ pub struct Tab {
 impl Browser {
     pub async fn launch() -> Browser {
         let profile = tempfile::tempdir().expect("a temp dir for the profile");
+        let path = profile.path().to_path_buf();
+        Self::launch_at(&path, Some(profile)).await
+    }
+
+    /// Launches on an existing profile directory (to test what survives a browser restart).
+    pub async fn launch_with_profile(dir: &std::path::Path) -> Browser {
+        Self::launch_at(dir, None).await
+    }
+
+    async fn launch_at(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
         let mut child = Command::new(CHROMIUM)
             .args([
                 "--headless",
@@ -69,7 +79,7 @@ impl Browser {
                 "--remote-debugging-port=0",
                 "--remote-debugging-address=127.0.0.1",
             ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", dir.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -222,6 +232,25 @@ impl Browser {
     pub fn crash_tab(&self, tab: &Tab) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let msg = json!({"id": id, "method": "Page.crash", "params": {}, "sessionId": tab.session});
+        let _ = self.tx.send(Message::Text(msg.to_string().into()));
+    }
+
+    /// Attaches to any target (a shared worker, say) and returns its flat session id.
+    pub async fn attach(&self, target: &str) -> String {
+        let attached = self
+            .call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
+            .await
+            .expect("attachToTarget");
+        attached["sessionId"].as_str().expect("sessionId").to_string()
+    }
+
+    /// Sends a command without waiting for an answer (for commands that end their target).
+    pub fn send(&self, session: Option<&str>, method: &str, params: Value) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
         let _ = self.tx.send(Message::Text(msg.to_string().into()));
     }
 

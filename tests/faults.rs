@@ -1,0 +1,251 @@
+//! Fault injection end to end: every event a tab emits is counted at the server's
+//! application, across dropped connections, server restarts, a killed worker, a browser
+//! restart and a frozen tab. Nothing may be lost and nothing delivered twice.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use common::{exclusive, Browser, Tab};
+use proxy::Proxy;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use switchboard::server::{Config, Server};
+
+fn config(bind: SocketAddr, data: &Path) -> Config {
+    Config {
+        bind,
+        ping_interval: Duration::from_millis(2_000),
+        ping_timeout: Duration::from_millis(2_000),
+        data_dir: Some(data.to_path_buf()),
+        ..Config::default()
+    }
+}
+
+async fn start(bind: SocketAddr, data: &Path) -> Server {
+    // The port of a server that just stopped can take a moment to be free again.
+    for _ in 0..50 {
+        if let Ok(s) = Server::start(config(bind, data)).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot restart the server on {bind}");
+}
+
+/// Fast reconnection so a test spends its time on faults, not on backoff.
+const FAST: &str = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
+
+async fn client(b: &Browser, url: &str) -> Tab {
+    let tab = b.open(&format!("{url}/harness.html")).await;
+    b.js(
+        &tab,
+        &format!("sb.start({FAST}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
+    )
+    .await;
+    tab
+}
+
+/// Groups recorded `{tab, n}` events by tab, in arrival order.
+fn by_tab(records: &[Value]) -> BTreeMap<String, Vec<u64>> {
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for r in records {
+        out.entry(r["tab"].as_str().unwrap_or("?").to_string()).or_default().push(r["n"].as_u64().unwrap_or(u64::MAX));
+    }
+    out
+}
+
+/// Emits `count` numbered `record` events from `tab`, yielding to the event loop every 10
+/// (a MessageChannel round, which background tabs do not throttle as they do timers) so
+/// faults land mid-stream.
+fn emit_numbered(name: &str, count: u32) -> String {
+    format!(
+        "(async () => {{ for (let n = 0; n < {count}; n++) {{ sb.client.emit('record', {{ tab: '{name}', n }}); \
+         if (n % 10 === 9) await new Promise((r) => {{ const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); }}); }} return sb.client.unconfirmed; }})()"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_events_survive_five_cuts_and_a_server_restart() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let first = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let bind = first.addr;
+    let proxy = Proxy::start(bind).await;
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(client(&b, &proxy.url()).await);
+    }
+    let emitting = async {
+        let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
+        let (x, y, z) =
+            tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]));
+        (x, y, z)
+    };
+    let faults = async {
+        let mut server = first;
+        let mut before_restart = Vec::new();
+        for i in 0..6 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            if i == 3 {
+                let stats = server.stats.clone();
+                server.stop().await;
+                before_restart = stats.recorded.lock().map(|r| r.clone()).unwrap_or_default();
+                server = start(bind, data.path()).await;
+            } else {
+                proxy.cut();
+            }
+        }
+        (server, before_restart)
+    };
+    let (_, (server, mut records)) = tokio::join!(emitting, faults);
+    let rest = server.recorded_at_least(600 - records.len(), Duration::from_secs(60)).await;
+    records.extend(rest);
+    let got = by_tab(&records);
+    println!("server after the restart: {}", server.stats.snapshot());
+    for name in ["A", "B", "C"] {
+        let ns = got.get(name).cloned().unwrap_or_default();
+        assert_eq!(ns, (0..200).collect::<Vec<u64>>(), "tab {name}: every event once, in order");
+    }
+    println!(
+        "600/600 delivered once in order across 5 cuts and a server restart; proxy connections: {}; duplicates dropped by the server after the restart: {}",
+        proxy.connections.load(std::sync::atomic::Ordering::Relaxed),
+        server.stats.duplicates_dropped.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    b.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_emitted_while_the_server_is_down_arrive_when_it_returns() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let bind = server.addr;
+    let proxy = Proxy::start(bind).await;
+    let b = Browser::launch().await;
+    let tab = client(&b, &proxy.url()).await;
+    server.stop().await;
+    b.js(&tab, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    b.js(&tab, &emit_numbered("down", 25)).await;
+    // Stored by the hub (IndexedDB) while the server is away.
+    b.js(&tab, "sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored')").await;
+    let server = start(bind, data.path()).await;
+    let records = server.recorded_at_least(25, Duration::from_secs(30)).await;
+    assert_eq!(by_tab(&records).get("down").cloned().unwrap_or_default(), (0..25).collect::<Vec<u64>>());
+    b.shutdown().await;
+    server.stop().await;
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+async fn shared_worker_targets(b: &Browser) -> Vec<String> {
+    let targets = b.call(None, "Target.getTargets", json!({})).await.expect("getTargets");
+    targets["targetInfos"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["type"] == "shared_worker")
+                .filter_map(|t| t["targetId"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_stream_loses_nothing() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let b = Browser::launch().await;
+    let tabs = [client(&b, &server.url()).await, client(&b, &server.url()).await];
+    let workers = shared_worker_targets(&b).await;
+    assert_eq!(workers.len(), 1, "one hub for both tabs");
+    let script = emit_numbered("W", 200);
+    let emitting = b.js(&tabs[0], &script);
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let at = wall_ms();
+        // The browser terminates the worker (as a crash or reclaiming would).
+        b.send(None, "Target.closeTarget", json!({"targetId": workers[0]}));
+        at
+    };
+    let (_, killed_at) = tokio::join!(emitting, kill);
+    // Both tabs notice (the hub's lifetime lock), start a new hub and reconnect.
+    for tab in &tabs {
+        let noticed = b
+            .js(tab, &format!("sb.until(() => sb.statusTimes.some((t, i) => t >= {killed_at} && sb.statuses[i] === 'connecting'), 2000, 'hub death noticed').then(() => sb.statusTimes.find((t, i) => t >= {killed_at} && sb.statuses[i] === 'connecting'))"))
+            .await;
+        println!("hub death noticed by a tab after {} ms", noticed.as_u64().unwrap_or(0).saturating_sub(killed_at));
+        let r = b
+            .eval(tab, "sb.until(() => sb.client.status === 'connected', 10000, 'reconnected through a new hub')")
+            .await;
+        if r.is_err() {
+            let state =
+                b.js(tab, "JSON.stringify({ s: sb.statuses, st: sb.client.status, u: sb.client.unconfirmed })").await;
+            let targets = b.call(None, "Target.getTargets", json!({})).await;
+            panic!("not reconnected: {state} targets: {targets:?}");
+        }
+    }
+    let records = server.recorded_at_least(200, Duration::from_secs(30)).await;
+    assert_eq!(by_tab(&records).get("W").cloned().unwrap_or_default(), (0..200).collect::<Vec<u64>>());
+    let new_workers = shared_worker_targets(&b).await;
+    assert_eq!(new_workers.len(), 1);
+    assert_ne!(new_workers, workers, "a new worker runs the hub");
+    b.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_left_by_a_closed_browser_flushes_on_the_next_visit() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let bind = server.addr;
+    let proxy = Proxy::start(bind).await;
+    let b = Browser::launch_with_profile(profile.path()).await;
+    let tab = client(&b, &proxy.url()).await;
+    server.stop().await;
+    b.js(&tab, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    b.js(&tab, &emit_numbered("later", 20)).await;
+    b.js(&tab, "sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored')").await;
+    b.shutdown().await;
+
+    let server = start(bind, data.path()).await;
+    let b = Browser::launch_with_profile(profile.path()).await;
+    let _tab = client(&b, &proxy.url()).await;
+    let records = server.recorded_at_least(20, Duration::from_secs(30)).await;
+    assert_eq!(by_tab(&records).get("later").cloned().unwrap_or_default(), (0..20).collect::<Vec<u64>>());
+    b.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_frozen_through_a_reconnect_resumes_connected_with_its_events() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let proxy = Proxy::start(server.addr).await;
+    let b = Browser::launch().await;
+    let (a, frozen) = (client(&b, &proxy.url()).await, client(&b, &proxy.url()).await);
+    for tab in [&a, &frozen] {
+        b.js(tab, "sb.record('news'); sb.client.emitWithAck('echo', 'subscribed')").await;
+    }
+    b.call(Some(&frozen.session), "Page.setWebLifecycleState", json!({"state": "frozen"})).await.expect("freeze");
+    proxy.cut();
+    b.js(&a, "sb.until(() => sb.statuses.includes('reconnecting') && sb.client.status === 'connected', 15000, 'reconnected')").await;
+    server.io.emit("news", &json!({"after": "reconnect"})).await.expect("emit");
+    b.js(&a, "sb.until(() => sb.events.some((e) => e.name === 'news'))").await;
+    b.call(Some(&frozen.session), "Page.setWebLifecycleState", json!({"state": "active"})).await.expect("resume");
+    let got = b.js(&frozen, "sb.until(() => sb.client.status === 'connected' && sb.events.find((e) => e.name === 'news')).then((e) => e.args[0])").await;
+    assert_eq!(got, json!({"after": "reconnect"}));
+    b.shutdown().await;
+    server.stop().await;
+}
