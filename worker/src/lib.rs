@@ -55,6 +55,9 @@ impl Drop for Socket {
     }
 }
 
+type Callback = Closure<dyn FnMut(JsValue)>;
+type EventCallback = Closure<dyn FnMut(web_sys::Event)>;
+
 /// A storage operation waiting for the database or for its transaction.
 enum StoreOp {
     Put(u64, Vec<u8>),
@@ -70,9 +73,9 @@ struct State {
     /// Operations not yet handed to a transaction (the database is still opening).
     unwritten: Vec<StoreOp>,
     /// Open write transactions: id -> (keys written, completion callback).
-    transactions: BTreeMap<u32, (Vec<u64>, Closure<dyn FnMut(web_sys::Event)>)>,
+    transactions: BTreeMap<u32, (Vec<u64>, EventCallback)>,
     next_tx: u32,
-    _network: Option<[Closure<dyn FnMut(JsValue)>; 2]>,
+    _network: Option<[Callback; 2]>,
     ports: BTreeMap<TabKey, Port>,
     /// Lock callbacks waiting for a tab to release its Web Lock, by tab.
     locks: BTreeMap<TabKey, Closure<dyn FnMut(JsValue)>>,
