@@ -821,24 +821,29 @@ fn volatile_emits_are_never_queued() {
 #[test]
 fn the_clock_offset_comes_from_the_lowest_latency_sample() {
     let mut s = Sim::new();
-    s.sb.set_wall_clock(1_000_000, s.now); // wall = now + 999_000 (now starts at 1000)
+    s.sb.set_wall_clock(1_000_000, s.now); // wall = monotonic + 999_000
+    let wall = |mono: u64| mono + 999_000;
     s.hello(1, "http://a:1");
     s.accept_contract(1);
     s.take_inbox(1);
-    s.advance(100); // 100 ms round trip; the server's clock runs 5 s ahead
-    let sent_wall = 1_000_000 + 1_000 + 0; // wall at the send: the hub sent sb:time during accept
-    let _ = sent_wall;
-    s.server_sends(1, &format!(r#"430[{{"time":{}}}]"#, 1_000_000 + (s.now - 1_000 - 50) + 5_000));
-    let clock = s.take_inbox(1).into_iter().find_map(|m| {
-        if let FromHub::Clock { offset_ms, rtt_ms } = m {
-            Some((offset_ms, rtt_ms))
-        } else {
-            None
-        }
-    });
-    let (offset, rtt) = clock.expect("a Clock message");
-    assert_eq!(rtt, 100);
-    assert!((offset - 5_000).abs() <= 1_000, "offset {offset}");
+    // The server's clock runs 5 s ahead; it answers sb:time (ack 0) 100 ms after we asked.
+    let sent = s.now;
+    s.advance(100);
+    s.server_sends(1, &format!(r#"430[{{"time":{}}}]"#, wall(sent + 50) + 5_000));
+    let clocks = |msgs: Vec<FromHub>| -> Vec<(i64, u32)> {
+        msgs.into_iter().filter_map(|m| if let FromHub::Clock { offset_ms, rtt_ms } = m { Some((offset_ms, rtt_ms)) } else { None }).collect()
+    };
+    assert_eq!(clocks(s.take_inbox(1)), [(5_000, 100)]);
+    // A slower sample after a reconnect does not replace it.
+    s.drop_socket(1);
+    s.advance(10_000);
+    s.accept_contract(1);
+    let sent = s.now;
+    s.advance(400);
+    let frames = s.server_frames(1);
+    let time_ack = frames.iter().rev().find(|f| f.contains("sb:time")).and_then(|f| f.get(2..f.find('[')?)).expect("an sb:time request").to_string();
+    s.server_sends(1, &format!(r#"43{time_ack}[{{"time":{}}}]"#, wall(sent + 200) + 7_000));
+    assert!(clocks(s.take_inbox(1)).is_empty());
 }
 
 #[test]
