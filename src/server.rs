@@ -91,6 +91,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub io: SocketIo,
     pub stats: Arc<Stats>,
+    replay: Arc<Mutex<ReplayLog>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -102,10 +103,11 @@ impl Server {
         let dedup = Arc::new(Mutex::new(Dedup::open(config.data_dir.as_deref(), config.dedup_window)?));
         let (layer, io) =
             SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
-        let s = stats.clone();
+        let replay = Arc::new(Mutex::new(ReplayLog::default()));
+        let (s, r) = (stats.clone(), replay.clone());
         io.ns("/", move |socket: SocketRef, io: SocketIo| {
-            let (s, d) = (s.clone(), dedup.clone());
-            async move { on_connect(socket, io, s, d) }
+            let (s, d, r) = (s.clone(), dedup.clone(), r.clone());
+            async move { on_connect(socket, io, s, d, r) }
         });
 
         let guard = Arc::new(Guard { allowed: config.allowed_origins.clone(), stats: stats.clone() });
@@ -127,7 +129,7 @@ impl Server {
                 tracing::error!("server stopped: {e}");
             }
         });
-        Ok(Server { addr, io, stats, shutdown: Some(tx), task })
+        Ok(Server { addr, io, stats, replay, shutdown: Some(tx), task })
     }
 
     pub fn url(&self) -> String {
@@ -159,13 +161,25 @@ impl Server {
         }
     }
 
+    /// Sends `event(data)` to every socket as a numbered event (`sb:seq`), kept in the replay
+    /// log so a hub that was away gets it on `sb:resume`.
+    pub async fn publish(&self, event: &str, data: &Value) {
+        publish(&self.io, &self.replay, event, data).await;
+    }
+
     /// Sockets currently in `room` on the default namespace.
     pub fn room_size(&self, room: &str) -> usize {
         self.io.to(room.to_string()).sockets().len()
     }
 }
 
-fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mutex<Dedup>>) {
+fn on_connect(
+    socket: SocketRef,
+    io: SocketIo,
+    stats: Arc<Stats>,
+    dedup: Arc<Mutex<Dedup>>,
+    replay: Arc<Mutex<ReplayLog>>,
+) {
     stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     tracing::info!(sid = %socket.id, "socket connected");
@@ -197,15 +211,27 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
 
     // Contract: announce it (the hub then sends durable emits in sb:emit envelopes).
     let _ = socket.emit("sb:hello", &json!({"v": 1, "dedup": true, "time": wall_ms()}));
+    // sb:resume <after> -> the numbered events after `after`, then {"recovered": bool}.
+    let log = replay.clone();
+    socket.on("sb:resume", move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
+        let log = log.clone();
+        async move {
+            let (missed, recovered) = log.lock().map(|l| l.after(after)).unwrap_or_default();
+            for (n, event, data) in missed {
+                let _ = s.emit("sb:seq", &(n, event, data));
+            }
+            let _ = ack.send(&json!({"recovered": recovered}));
+        }
+    });
     // sb:time -> ack {"time": server ms}, for the hub's clock-offset sample.
     socket.on("sb:time", |ack: AckSender| async move {
         let _ = ack.send(&json!({"time": wall_ms()}));
     });
     // sb:emit id event ...args -> the application sees `event(...args)` once per id; the
     // receipt is acked either way.
-    let (io_emit, st, dd) = (io.clone(), stats.clone(), dedup.clone());
+    let (io_emit, st, dd, rl) = (io.clone(), stats.clone(), dedup.clone(), replay.clone());
     socket.on("sb:emit", move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
-        let (io, stats, dedup) = (io_emit.clone(), st.clone(), dd.clone());
+        let (io, stats, dedup, replay) = (io_emit.clone(), st.clone(), dd.clone(), rl.clone());
         async move {
             let _turn = ticket.wait().await;
             let (id, event, rest) = match split_envelope(&args) {
@@ -221,7 +247,7 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
                 Err(_) => true,
             };
             if fresh {
-                app_event(&io, &s, &stats, &event, rest).await;
+                app_event(&io, &s, &stats, &replay, &event, rest).await;
             } else {
                 stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -231,13 +257,13 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
 
     // The demo/test application, reachable directly or through sb:emit.
     for event in ["chat", "announce", "record"] {
-        let (io, st) = (io.clone(), stats.clone());
+        let (io, st, replay) = (io.clone(), stats.clone(), replay.clone());
         socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs, ticket: Ticket| {
-            let (io, stats) = (io.clone(), st.clone());
+            let (io, stats, replay) = (io.clone(), st.clone(), replay.clone());
             async move {
                 let _turn = ticket.wait().await;
                 let rest = args.into_iter().skip(1).collect();
-                app_event(&io, &s, &stats, event, rest).await;
+                app_event(&io, &s, &stats, &replay, event, rest).await;
             }
         });
     }
@@ -253,16 +279,21 @@ fn on_connect(socket: SocketRef, io: SocketIo, stats: Arc<Stats>, dedup: Arc<Mut
 
 /// The reference application: `chat {room, text, from}` to the room (wrapped for room
 /// routing), `announce <any>` to everyone, `record <any>` kept in order for tests.
-async fn app_event(io: &SocketIo, _socket: &SocketRef, stats: &Stats, event: &str, args: Vec<Value>) {
+async fn app_event(
+    io: &SocketIo,
+    _socket: &SocketRef,
+    stats: &Stats,
+    replay: &Mutex<ReplayLog>,
+    event: &str,
+    args: Vec<Value>,
+) {
     let first = args.into_iter().next().unwrap_or(Value::Null);
     match event {
         "chat" => {
             let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
             let _ = io.to(room.clone()).emit("sb:room", &(room, "chat", &first)).await;
         }
-        "announce" => {
-            let _ = io.emit("announce", &first).await;
-        }
+        "announce" => publish(io, replay, "announce", &first).await,
         "record" => {
             if let Ok(mut r) = stats.recorded.lock() {
                 r.push(first);
@@ -271,6 +302,44 @@ async fn app_event(io: &SocketIo, _socket: &SocketRef, stats: &Stats, event: &st
         }
         other => tracing::debug!(event = other, "no application handler"),
     }
+}
+
+/// The last numbered events sent to everyone, for hubs that come back (`sb:resume`).
+#[derive(Default)]
+pub struct ReplayLog {
+    next: u64,
+    entries: VecDeque<(u64, String, Value)>,
+}
+
+/// How many numbered events the replay log keeps.
+const REPLAY_KEEP: usize = 1000;
+
+impl ReplayLog {
+    fn push(&mut self, event: &str, data: &Value) -> u64 {
+        self.next += 1;
+        self.entries.push_back((self.next, event.to_string(), data.clone()));
+        while self.entries.len() > REPLAY_KEEP {
+            self.entries.pop_front();
+        }
+        self.next
+    }
+
+    /// Entries after `after`, and whether nothing between `after` and them was dropped.
+    fn after(&self, after: u64) -> (Vec<(u64, String, Value)>, bool) {
+        let missed: Vec<_> = self.entries.iter().filter(|(n, _, _)| *n > after).cloned().collect();
+        let first_kept = self.entries.front().map_or(self.next + 1, |(n, _, _)| *n);
+        // A hub that saw numbers from an earlier server life (after > next) cannot be helped.
+        let recovered = after <= self.next && after + 1 >= first_kept;
+        (missed, recovered)
+    }
+}
+
+async fn publish(io: &SocketIo, replay: &Mutex<ReplayLog>, event: &str, data: &Value) {
+    let n = match replay.lock() {
+        Ok(mut l) => l.push(event, data),
+        Err(_) => return,
+    };
+    let _ = io.emit("sb:seq", &(n, event, data)).await;
 }
 
 fn split_envelope(args: &[Value]) -> Option<(String, String, Vec<Value>)> {

@@ -249,3 +249,30 @@ async fn a_tab_frozen_through_a_reconnect_resumes_connected_with_its_events() {
     b.shutdown().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_while_the_hub_was_away_are_replayed_on_resume() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let proxy = Proxy::start(server.addr).await;
+    let b = Browser::launch().await;
+    let tab = client(&b, &proxy.url()).await;
+    b.js(&tab, "sb.record('news'); sb.client.emitWithAck('echo', 'subscribed')").await;
+    server.publish("news", &json!(0)).await;
+    b.js(&tab, "sb.until(() => sb.events.length === 1)").await;
+    // The network goes away; the server goes on publishing.
+    proxy.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+    proxy.cut();
+    b.js(&tab, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    for n in 1..=3 {
+        server.publish("news", &json!(n)).await;
+    }
+    proxy.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
+    let got = b
+        .js(&tab, "sb.until(() => sb.events.length === 4 && sb.client.recovered !== undefined, 15000, 'replay').then(() => [sb.events.map((e) => e.args[0]), sb.client.recovered])")
+        .await;
+    assert_eq!(got, json!([[0, 1, 2, 3], true]), "every missed event once, in order, and told it was recovered");
+    b.shutdown().await;
+    server.stop().await;
+}

@@ -59,6 +59,8 @@ struct Inner {
     outbox: RefCell<Vec<(u32, Vec<u8>)>>,
     /// Server clock minus ours, in ms, once the hub measured it.
     clock_offset: Cell<Option<f64>>,
+    /// After a reconnection: whether the server replayed what was missed.
+    recovered: Cell<Option<bool>>,
     watching_hub: Cell<bool>,
     handlers: RefCell<Vec<(String, Function)>>,
     calls: RefCell<Vec<(u32, Call)>>,
@@ -277,6 +279,11 @@ impl Inner {
                 warn("an emit was refused: ", &reason.into());
             }
             FromHub::Clock { offset_ms, .. } => self.clock_offset.set(Some(offset_ms as f64)),
+            FromHub::Recovered { recovered } => {
+                self.recovered.set(Some(recovered));
+                let status = self.status.borrow().clone();
+                self.set_status(status);
+            }
             FromHub::Error { code, message } => {
                 let _ = code;
                 let text = String::from("switchboard hub: ") + &message;
@@ -359,6 +366,9 @@ impl Inner {
 
     fn set_status(&self, s: Status) {
         let obj = status_object(&s);
+        if let Some(r) = self.recovered.get() {
+            set(obj.unchecked_ref(), "recovered", &JsValue::from_bool(r));
+        }
         *self.status.borrow_mut() = s;
         for f in self.status_fns.borrow().clone() {
             let _ = f.call1(&JsValue::NULL, &obj);
@@ -499,6 +509,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             seq: Cell::new(0),
             outbox: RefCell::default(),
             clock_offset: Cell::new(None),
+            recovered: Cell::new(None),
             watching_hub: Cell::new(false),
             handlers: RefCell::default(),
             calls: RefCell::default(),
@@ -602,10 +613,14 @@ impl Client {
         self.inner.status.borrow().name().into()
     }
 
-    /// The status with its details: `{status, sid?, attempt?, delay?, reason?}`.
+    /// The status with its details: `{status, sid?, attempt?, delay?, reason?, recovered?}`.
     #[wasm_bindgen(getter, js_name = statusDetail)]
     pub fn status_detail(&self) -> JsValue {
-        status_object(&self.inner.status.borrow())
+        let obj = status_object(&self.inner.status.borrow());
+        if let Some(r) = self.inner.recovered.get() {
+            set(obj.unchecked_ref(), "recovered", &JsValue::from_bool(r));
+        }
+        obj
     }
 
     /// Calls `f(detail)` on every status change (and once now).
@@ -672,6 +687,13 @@ impl Client {
     #[wasm_bindgen(getter, js_name = clockOffset)]
     pub fn clock_offset(&self) -> Option<f64> {
         self.inner.clock_offset.get()
+    }
+
+    /// After a reconnection: true when the server replayed every numbered event this hub
+    /// missed, false when some may be lost (resync from the source of truth).
+    #[wasm_bindgen(getter)]
+    pub fn recovered(&self) -> Option<bool> {
+        self.inner.recovered.get()
     }
 
     /// Emits this tab sent that the hub has not yet stored or delivered.

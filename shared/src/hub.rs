@@ -460,6 +460,8 @@ enum Pending {
     Time {
         sent: Millis,
     },
+    /// Our `sb:resume` request: replay what we missed.
+    Resume,
 }
 
 /// An emit waiting for the socket (or, in flight, for the server's ack).
@@ -539,6 +541,9 @@ pub struct Hub {
     /// Best clock sample: (server minus wall offset, round trip).
     clock: Option<(i64, u64)>,
     online: bool,
+    /// Numbered server events (`sb:seq`) seen: the highest, and a bounded window of numbers.
+    last_seq: Option<u64>,
+    seen_seq: BTreeSet<u64>,
 }
 
 impl Hub {
@@ -574,6 +579,8 @@ impl Hub {
             awaiting_store: BTreeMap::new(),
             clock: None,
             online: true,
+            last_seq: None,
+            seen_seq: BTreeSet::new(),
         }
     }
 
@@ -1065,7 +1072,43 @@ impl Hub {
         self.pending.insert(id, Pending::Time { sent: now });
         let nsp = self.nsp().to_string();
         self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:time"], "[]"));
+        if let Some(after) = self.last_seq {
+            // Ask for the numbered events sent while we were away.
+            let id = self.next_ack_id();
+            self.pending.insert(id, Pending::Resume);
+            self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:resume"], &format!("[{after}]")));
+        }
         self.flush(now);
+    }
+
+    /// `["sb:seq", n, event, ...args]`: a numbered server event. Delivered once per number;
+    /// the number lets a reconnecting hub ask for what it missed. None: malformed;
+    /// Some(None): a number already seen.
+    fn on_seq(&mut self, args: &str) -> Option<Option<(String, String)>> {
+        let mut sc = json::Scanner::new(args);
+        if !sc.eat(b'[') {
+            return None;
+        }
+        let n = sc.value(0).ok()?.as_u64()?;
+        if !sc.eat(b',') {
+            return None;
+        }
+        let event = sc.string().ok()?;
+        let mut rest = String::from("[");
+        if sc.eat(b',') {
+            sc.skip_ws();
+            rest.push_str(args.get(sc.pos..)?);
+        } else {
+            rest.push(']');
+        }
+        if !self.seen_seq.insert(n) {
+            return Some(None);
+        }
+        self.last_seq = Some(self.last_seq.map_or(n, |l| l.max(n)));
+        while self.seen_seq.len() > 4096 {
+            self.seen_seq.pop_first();
+        }
+        Some(Some((event, rest)))
     }
 
     fn on_time(&mut self, sent: Millis, data: &str, now: Millis) {
@@ -1102,6 +1145,16 @@ impl Hub {
         let mut event = names.pop().unwrap_or_default();
         if event == "sb:hello" {
             return self.on_hello(now);
+        }
+        if event == "sb:seq" {
+            match self.on_seq(&args) {
+                Some(Some((e, rest))) => {
+                    event = e;
+                    args = rest;
+                }
+                Some(None) => return, // a replay we already had
+                None => return self.log("ignored a malformed sb:seq event".into()),
+            }
         }
         let mut room = None;
         if event == "sb:room" {
@@ -1145,6 +1198,17 @@ impl Hub {
         }
         match self.pending.remove(&id) {
             Some(Pending::Time { sent }) => self.on_time(sent, data, now),
+            Some(Pending::Resume) => {
+                let recovered = json::parse(data).ok().is_some_and(|v| match v {
+                    Value::Array(items) => items.first().and_then(|r| r.get("recovered")) == Some(&Value::Bool(true)),
+                    _ => false,
+                });
+                if !recovered {
+                    self.log("the server could not replay everything sent while we were away".into());
+                }
+                let tabs = self.all_tabs();
+                self.post(tabs, FromHub::Recovered { recovered });
+            }
             Some(Pending::Tab { tab, id, .. }) => self.post_one(tab, FromHub::Ack { id, args: data.to_string(), bins }),
             Some(Pending::Join(room)) => {
                 let error = contract_error(data);

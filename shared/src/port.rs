@@ -231,6 +231,11 @@ pub enum FromHub {
         offset_ms: i64,
         rtt_ms: u32,
     },
+    /// After a reconnection: whether the server replayed every numbered event sent while
+    /// the hub was away (`false`: some may be missing; resync from the source of truth).
+    Recovered {
+        recovered: bool,
+    },
     Error {
         code: ErrorCode,
         message: String,

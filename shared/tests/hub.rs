@@ -831,7 +831,9 @@ fn the_clock_offset_comes_from_the_lowest_latency_sample() {
     s.advance(100);
     s.server_sends(1, &format!(r#"430[{{"time":{}}}]"#, wall(sent + 50) + 5_000));
     let clocks = |msgs: Vec<FromHub>| -> Vec<(i64, u32)> {
-        msgs.into_iter().filter_map(|m| if let FromHub::Clock { offset_ms, rtt_ms } = m { Some((offset_ms, rtt_ms)) } else { None }).collect()
+        msgs.into_iter()
+            .filter_map(|m| if let FromHub::Clock { offset_ms, rtt_ms } = m { Some((offset_ms, rtt_ms)) } else { None })
+            .collect()
     };
     assert_eq!(clocks(s.take_inbox(1)), [(5_000, 100)]);
     // A slower sample after a reconnect does not replace it.
@@ -841,7 +843,13 @@ fn the_clock_offset_comes_from_the_lowest_latency_sample() {
     let sent = s.now;
     s.advance(400);
     let frames = s.server_frames(1);
-    let time_ack = frames.iter().rev().find(|f| f.contains("sb:time")).and_then(|f| f.get(2..f.find('[')?)).expect("an sb:time request").to_string();
+    let time_ack = frames
+        .iter()
+        .rev()
+        .find(|f| f.contains("sb:time"))
+        .and_then(|f| f.get(2..f.find('[')?))
+        .expect("an sb:time request")
+        .to_string();
     s.server_sends(1, &format!(r#"43{time_ack}[{{"time":{}}}]"#, wall(sent + 200) + 7_000));
     assert!(clocks(s.take_inbox(1)).is_empty());
 }
@@ -862,4 +870,31 @@ fn offline_pauses_reconnection_and_online_retries_at_once() {
     s.pump();
     assert_eq!(s.opens.len(), opens + 1, "the network is back: try now");
     assert_eq!(s.last_status(1), Some(Status::Connecting));
+}
+
+#[test]
+fn numbered_events_are_delivered_once_and_resumed_after_a_reconnect() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: "news".into() });
+    s.accept_contract(1);
+    s.server_sends(1, r#"42["sb:seq",1,"news",{"n":1}]"#);
+    s.server_sends(1, r#"42["sb:seq",1,"news",{"n":1}]"#); // a replay we already had
+    s.server_sends(1, r#"42["sb:seq",2,"news"]"#);
+    assert_eq!(
+        events(&s.take_inbox(1)),
+        [("news".into(), None, r#"[{"n":1}]"#.into()), ("news".into(), None, "[]".into())]
+    );
+    s.drop_socket(1);
+    s.server_frames(1);
+    s.advance(10_000);
+    s.accept_contract(1);
+    let resume = s.server_frames(1).into_iter().find(|f| f.contains("sb:resume")).expect("a resume request");
+    assert!(resume.ends_with(r#"["sb:resume",2]"#), "{resume}");
+    let id = &resume[2..resume.find('[').unwrap_or(2)];
+    s.server_sends(1, r#"42["sb:seq",3,"news",3]"#);
+    s.server_sends(1, &format!(r#"43{id}[{{"recovered":true}}]"#));
+    let inbox = s.take_inbox(1);
+    assert_eq!(events(&inbox), [("news".into(), None, "[3]".into())]);
+    assert!(inbox.contains(&FromHub::Recovered { recovered: true }));
 }

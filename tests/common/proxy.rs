@@ -9,6 +9,8 @@ use tokio::sync::watch;
 
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// While set, new connections are dropped at once (the network is down).
+    pub blocked: Arc<std::sync::atomic::AtomicBool>,
     cuts: watch::Sender<u64>,
     pub connections: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -22,8 +24,13 @@ impl Proxy {
         let (cuts, _) = watch::channel(0u64);
         let connections = Arc::new(AtomicU64::new(0));
         let (tx, count) = (cuts.clone(), connections.clone());
+        let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse = blocked.clone();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
+                if refuse.load(Ordering::Relaxed) {
+                    continue;
+                }
                 count.fetch_add(1, Ordering::Relaxed);
                 let mut cut = tx.subscribe();
                 tokio::spawn(async move {
@@ -36,7 +43,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, cuts, connections, task }
+        Proxy { addr, blocked, cuts, connections, task }
     }
 
     pub fn url(&self) -> String {
