@@ -466,6 +466,9 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             .map(|f| f as f32)
             .unwrap_or(d.randomization_factor),
         timeout_ms: get_u32(opts, "timeout", d.timeout_ms),
+        max_queue: get_u32(opts, "maxQueue", 0),
+        max_queue_bytes: get_u32(opts, "maxQueueBytes", 0),
+        max_queue_age_ms: get(opts, "maxQueueAge").as_f64().map_or(0, |f| f.max(0.0) as u64),
     };
     let ack_timeout = get_u32(opts, "ackTimeout", 10_000);
 

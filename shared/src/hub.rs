@@ -65,6 +65,15 @@ impl HubConfig {
         if o.timeout_ms > 0 {
             self.connect_timeout_ms = o.timeout_ms as u64;
         }
+        if o.max_queue > 0 {
+            self.max_buffered = o.max_queue as usize;
+        }
+        if o.max_queue_bytes > 0 {
+            self.max_buffered_bytes = o.max_queue_bytes as usize;
+        }
+        if o.max_queue_age_ms > 0 {
+            self.max_age_ms = o.max_queue_age_ms;
+        }
     }
 }
 

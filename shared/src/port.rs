@@ -115,6 +115,11 @@ pub struct Options {
     pub randomization_factor: f32,
     /// Connection attempt timeout.
     pub timeout_ms: u32,
+    /// Offline queue bounds: events, bytes, and age in ms (0: the hub's default,
+    /// 10,000 events, 32 MiB, 24 hours).
+    pub max_queue: u32,
+    pub max_queue_bytes: u32,
+    pub max_queue_age_ms: u64,
 }
 
 impl Default for Options {
@@ -125,6 +130,9 @@ impl Default for Options {
             reconnection_delay_max_ms: 5000,
             randomization_factor: 0.5,
             timeout_ms: 20_000,
+            max_queue: 0,
+            max_queue_bytes: 0,
+            max_queue_age_ms: 0,
         }
     }
 }

@@ -898,3 +898,26 @@ fn numbered_events_are_delivered_once_and_resumed_after_a_reconnect() {
     assert_eq!(events(&inbox), [("news".into(), None, "[3]".into())]);
     assert!(inbox.contains(&FromHub::Recovered { recovered: true }));
 }
+
+#[test]
+fn queue_bounds_come_from_the_first_tabs_options() {
+    let mut s = Sim::new();
+    let options = Options { max_queue: 1, ..Options::default() };
+    s.send(
+        1,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "a".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: None,
+            options,
+        },
+    );
+    s.send(1, durable(0, "n", "[0]"));
+    s.send(1, durable(1, "n", "[1]"));
+    let inbox = s.take_inbox(1);
+    assert!(
+        inbox.iter().any(|m| matches!(m, FromHub::Refused { seq: 1, reason } if reason.contains("limits 1 "))),
+        "{inbox:?}"
+    );
+}

@@ -1,6 +1,6 @@
 // Types for switchboard.js, the Switchboard page client.
 
-export type Status = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+export type Status = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'disconnected';
 
 export interface StatusDetail {
   status: Status;
@@ -11,6 +11,8 @@ export interface StatusDetail {
   delay?: number;
   /** Why the hub stopped, when disconnected (e.g. "connect_error: ..."). */
   reason?: string;
+  /** After a reconnection to a contract server: whether every missed numbered event was replayed. */
+  recovered?: boolean;
 }
 
 export interface ConnectOptions {
@@ -31,6 +33,10 @@ export interface ConnectOptions {
   randomizationFactor?: number;
   /** Connection attempt timeout in ms, default 20000. */
   timeout?: number;
+  /** Offline queue bounds (set by the first tab of an endpoint): events (default 10000), bytes (32 MiB), age in ms (24 h). */
+  maxQueue?: number;
+  maxQueueBytes?: number;
+  maxQueueAge?: number;
 }
 
 /** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
@@ -49,6 +55,14 @@ export interface Client {
   off(event: string, handler?: (...args: any[]) => void): void;
   /** A function as the last argument receives the server's ack arguments. */
   emit(event: string, ...args: Arg[]): void;
+  /** Sent only if connected right now; never queued (Socket.IO's volatile). */
+  emitVolatile(event: string, ...args: Arg[]): void;
+  /** Server clock minus this browser's clock in ms, once measured (contract servers). */
+  readonly clockOffset: number | undefined;
+  /** After a reconnection: whether the server replayed everything missed (contract servers). */
+  readonly recovered: boolean | undefined;
+  /** Durable emits of this tab not yet stored by the hub or delivered. */
+  readonly unconfirmed: number;
   /** Resolves with the server's first ack argument; rejects with Error("operation has timed out") after ackTimeout. */
   emitWithAck<T = any>(event: string, ...args: Arg[]): Promise<T>;
   /** Resolves once the server confirmed; room events then reach this tab. */
