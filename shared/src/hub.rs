@@ -60,7 +60,12 @@ impl HubConfig {
         self.backoff = BackoffConfig {
             min_ms: o.reconnection_delay_ms as u64,
             max_ms: (o.reconnection_delay_max_ms as u64).max(o.reconnection_delay_ms as u64),
-            randomization: (o.randomization_factor as f64).clamp(0.0, 1.0),
+            // A NaN from a page would survive clamp(): fall back to the default.
+            randomization: if o.randomization_factor.is_finite() {
+                (o.randomization_factor as f64).clamp(0.0, 1.0)
+            } else {
+                BackoffConfig::default().randomization
+            },
         };
         if o.timeout_ms > 0 {
             self.connect_timeout_ms = o.timeout_ms as u64;
