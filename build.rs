@@ -31,24 +31,27 @@ fn main() {
 
     ensure_wasm_target();
 
+    // One cargo run per crate: the page client is no_std in the browser, and building it
+    // together with the worker would unify `std` into its wasm-bindgen.
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]).arg(&nested);
     for (krate, _, _) in CRATES {
-        cmd.args(["-p", krate]);
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--release", "--target", WASM_TARGET, "-p", krate, "--target-dir"])
+            .arg(&nested);
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_RUSTFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd.status().expect("cannot run cargo for the wasm build");
+        assert!(status.success(), "the wasm build of {krate} failed (see the errors above)");
     }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("cannot run cargo for the wasm build");
-    assert!(status.success(), "the wasm build failed (see the errors above)");
 
     let pkg = out.join("pkg");
     fs::create_dir_all(&pkg).expect("cannot create OUT_DIR/pkg");

@@ -3,9 +3,31 @@
 //! handler calls; it holds no socket and parses no payload beyond `JSON.parse`.
 //! Invariant: every promise it hands out settles (ack, error, or timeout from the hub).
 
+// In the browser the client is no_std: a small allocator and an aborting panic handler keep
+// the bundle closer to its budget (std's panic and formatting machinery cost ~4 KB gzip).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+// SAFETY: wasm32 without the atomics feature is single-threaded.
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // Nothing here panics on input (errors are values); this is only a last resort.
+    core::arch::wasm32::unreachable()
+}
+
+use alloc::boxed::Box;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
 use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -62,6 +84,8 @@ struct Inner {
     /// After a reconnection: whether the server replayed what was missed.
     recovered: Cell<Option<bool>>,
     watching_hub: Cell<bool>,
+    /// The client itself while `connect()` is pending (nothing else holds it then).
+    keepalive: RefCell<Option<Rc<Inner>>>,
     handlers: RefCell<Vec<(String, Function)>>,
     calls: RefCell<Vec<(u32, Call)>>,
     next_id: Cell<u32>,
@@ -514,6 +538,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             clock_offset: Cell::new(None),
             recovered: Cell::new(None),
             watching_hub: Cell::new(false),
+            keepalive: RefCell::new(None),
             handlers: RefCell::default(),
             calls: RefCell::default(),
             next_id: Cell::new(0),
@@ -562,8 +587,8 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
     // Hold a Web Lock named after the tab for the tab's whole life, so the hub notices when
     // it vanishes without a word; say Hello once it is held. The client (inner) lives in
     // the lock callback until the Welcome resolves connect().
-    // Nothing else holds the client until the hub welcomes it.
-    CONNECTING.with(|c| c.borrow_mut().push(inner.clone()));
+    // Nothing else holds the client until the hub welcomes it (cleared by settle_connect).
+    *inner.keepalive.borrow_mut() = Some(inner.clone());
     let locks = get(&window.navigator().into(), "locks");
     if locks.is_undefined() {
         inner.port.borrow().start();
@@ -582,11 +607,6 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
     Ok(())
 }
 
-thread_local! {
-    /// Clients whose `connect()` has not settled yet.
-    static CONNECTING: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Settles `connect()`, handing the client to the caller (or dropping it on error).
 fn settle_connect(inner: &Rc<Inner>, result: Result<(), &str>) {
     let ready = inner.welcome.borrow_mut().take();
@@ -599,7 +619,7 @@ fn settle_connect(inner: &Rc<Inner>, result: Result<(), &str>) {
         (Some(Ready::Rust(f)), Err(e)) => f(Err(error(e))),
         (None, _) => {}
     }
-    CONNECTING.with(|c| c.borrow_mut().retain(|i| !Rc::ptr_eq(i, inner)));
+    inner.keepalive.borrow_mut().take();
 }
 
 #[wasm_bindgen]

@@ -39,13 +39,15 @@ impl Default for BackoffConfig {
 impl BackoffConfig {
     /// The delay before retry number `attempt` (0-based).
     pub fn delay_ms(&self, attempt: u32, rng: &mut Rng) -> u64 {
-        let exp = 2f64.powi(attempt.min(62) as i32);
+        // 2^attempt without std's powi (this crate is no_std); the cap keeps it finite.
+        let exp = (1u64 << attempt.min(62)) as f64;
         let mut ms = self.min_ms as f64 * exp;
         let jitter = self.randomization.clamp(0.0, 1.0);
         if jitter > 0.0 {
             let r = rng.next_f64();
-            let deviation = (r * jitter * ms).floor();
-            ms = if ((r * 10.0).floor() as u64) & 1 == 0 { ms - deviation } else { ms + deviation };
+            // Non-negative values: truncation is floor.
+            let deviation = ((r * jitter * ms) as u64) as f64;
+            ms = if ((r * 10.0) as u64) & 1 == 0 { ms - deviation } else { ms + deviation };
         }
         ms.min(self.max_ms as f64).max(0.0) as u64
     }
@@ -75,7 +77,7 @@ mod tests {
     fn jitter_spreads_delays() {
         let cfg = BackoffConfig::default();
         let mut rng = Rng::new(42);
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = alloc::collections::BTreeSet::new();
         for _ in 0..100 {
             seen.insert(cfg.delay_ms(0, &mut rng));
         }

@@ -2,7 +2,11 @@
 //! inputs (frames, page messages, the current time) go in through `handle_*`, outputs come
 //! out of `poll_*`. The worker and page-client crates are thin shells around it.
 
+#![no_std]
+
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod backoff;
 pub mod engineio;
