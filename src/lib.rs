@@ -1,6 +1,7 @@
 //! Switchboard's dev server: the reference Socket.IO backend, the demo page and the bundle.
 
 pub mod assets;
+pub mod auth;
 pub mod server;
 
 use std::io::Write;

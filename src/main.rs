@@ -9,6 +9,7 @@ use switchboard::server::{Config, Server};
 
 const USAGE: &str = "usage:
   switchboard [serve] [--port N] [--bind ADDR] [--ping-interval MS] [--ping-timeout MS] [--allow-origin ORIGIN]...
+              [--users FILE] [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--require-auth] [--data-dir DIR]
   switchboard bundle DIR";
 
 fn main() -> ExitCode {
@@ -61,10 +62,19 @@ fn serve(args: &[String]) -> Result<(), String> {
                     Duration::from_millis(value()?.parse().map_err(|e| format!("--ping-timeout: {e}"))?)
             }
             "--allow-origin" => config.allowed_origins.push(value()?.clone()),
+            "--users" => {
+                let file = value()?;
+                config.users = std::fs::read_to_string(file).map_err(|e| format!("--users {file}: {e}"))?;
+            }
+            "--access-ttl" => config.access_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--access-ttl: {e}"))?),
+            "--refresh-ttl" => config.refresh_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--refresh-ttl: {e}"))?),
+            "--require-auth" => config.require_auth = true,
+            "--data-dir" => config.data_dir = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     config.bind = SocketAddr::new(ip, port);
+    let config_users_empty = config.users.trim().is_empty();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -75,6 +85,11 @@ fn serve(args: &[String]) -> Result<(), String> {
     rt.block_on(async {
         let server = Server::start(config).await.map_err(|e| format!("cannot listen: {e}"))?;
         println!("Switchboard dev server on {} (demo page: {}/)", server.url(), server.url());
+        if config_users_empty {
+            println!("demo users: alice / alice-password, bob / bob-password");
+        } else {
+            println!("users from --users: {}", server.auth.user_names().join(", "));
+        }
         let _ = tokio::signal::ctrl_c().await;
         server.stop().await;
         Ok(())

@@ -4,6 +4,7 @@
 //! 127.0.0.1.
 
 use crate::assets;
+use crate::auth::{self, Auth, Refresh, Session};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -14,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 use std::collections::{HashSet, VecDeque};
@@ -40,6 +41,12 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// How many recent `sb:emit` ids are remembered to drop duplicates.
     pub dedup_window: usize,
+    /// `name:password` lines (empty: the demo users alice and bob).
+    pub users: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Refuse sockets without a valid access token (CONNECT_ERROR "not authenticated").
+    pub require_auth: bool,
 }
 
 impl Default for Config {
@@ -51,6 +58,10 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             data_dir: None,
             dedup_window: 100_000,
+            users: String::new(),
+            access_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            require_auth: false,
         }
     }
 }
@@ -89,6 +100,9 @@ impl Stats {
 
 pub struct Server {
     pub addr: SocketAddr,
+    pub auth: Arc<Auth>,
+    /// While set, /auth/refresh answers 503 (to test an auth outage).
+    pub refresh_down: Arc<std::sync::atomic::AtomicBool>,
     pub io: SocketIo,
     pub stats: Arc<Stats>,
     replay: Arc<Mutex<ReplayLog>>,
@@ -104,16 +118,51 @@ impl Server {
         let (layer, io) =
             SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
         let replay = Arc::new(Mutex::new(ReplayLog::default()));
+        let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
         let (s, r) = (stats.clone(), replay.clone());
-        io.ns("/", move |socket: SocketRef, io: SocketIo| {
+        let handler = move |socket: SocketRef, io: SocketIo| {
             let (s, d, r) = (s.clone(), dedup.clone(), r.clone());
             async move { on_connect(socket, io, s, d, r) }
-        });
+        };
+        let (gate, require) = (auth.clone(), config.require_auth);
+        // Authentication at the handshake: the access cookie, or `{"token": ...}` in the
+        // CONNECT auth payload (bearer mode; never the URL).
+        let authenticate = move |socket: SocketRef, Data(payload): Data<Value>| {
+            let auth = gate.clone();
+            async move {
+                let cookie = socket.req_parts().headers.get(header::COOKIE).and_then(|c| c.to_str().ok()).unwrap_or("");
+                let token = auth::cookie(cookie, auth::ACCESS_COOKIE)
+                    .map(String::from)
+                    .or_else(|| payload.get("token").and_then(Value::as_str).map(String::from));
+                match token.and_then(|t| auth.session_for_access(&t)) {
+                    Some(session) => {
+                        socket.join([format!("user:{}", session.user), format!("session:{}", session.id)]);
+                        Ok(())
+                    }
+                    None if require => Err("not authenticated"),
+                    None => Ok(()),
+                }
+            }
+        };
+        io.ns("/", handler.with(authenticate));
 
         let guard = Arc::new(Guard { allowed: config.allowed_origins.clone(), stats: stats.clone() });
-        let metrics = stats.clone();
+        let (metrics, auth_metrics) = (stats.clone(), auth.clone());
+        let refresh_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let web = AuthWeb { auth: auth.clone(), io: io.clone(), down: refresh_down.clone() };
         let app = Router::new()
-            .route("/debug/metrics", get(move || async move { Json(metrics.snapshot()) }))
+            .route(
+                "/debug/metrics",
+                get(move || async move {
+                    let mut m = metrics.snapshot();
+                    m["auth"] = auth_metrics.telemetry_json();
+                    Json(m)
+                }),
+            )
+            .route("/auth/login", axum::routing::post(login).with_state(web.clone()))
+            .route("/auth/refresh", axum::routing::post(refresh).with_state(web.clone()))
+            .route("/auth/logout", axum::routing::post(logout).with_state(web.clone()))
+            .route("/auth/session", get(session_info).with_state(web))
             .fallback(get(serve_asset))
             .layer(layer)
             .layer(middleware::from_fn_with_state(guard, origin_guard));
@@ -129,7 +178,7 @@ impl Server {
                 tracing::error!("server stopped: {e}");
             }
         });
-        Ok(Server { addr, io, stats, replay, shutdown: Some(tx), task })
+        Ok(Server { addr, auth, refresh_down, io, stats, replay, shutdown: Some(tx), task })
     }
 
     pub fn url(&self) -> String {
@@ -498,7 +547,11 @@ struct Guard {
 /// Refuses Socket.IO requests whose Origin is not allowed (same origin by default), and
 /// counts WebSocket upgrades.
 async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    if req.uri().path().starts_with("/socket.io") {
+    let path = req.uri().path();
+    if path.starts_with("/auth/") && req.method() == axum::http::Method::POST && !req.headers().contains_key(auth::CSRF_HEADER) {
+        return (StatusCode::FORBIDDEN, "missing the x-switchboard header (CSRF guard)").into_response();
+    }
+    if path.starts_with("/socket.io") || path.starts_with("/auth/") {
         if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
             let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
             let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
@@ -535,4 +588,107 @@ async fn serve_asset(req: Request) -> Response {
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in endpoints and token events.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct AuthWeb {
+    auth: Arc<Auth>,
+    io: SocketIo,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn with_cookies(status: StatusCode, session: Option<&Session>, body: Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    for c in auth::set_cookies(session, false) {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| auth::cookie(c, name).map(String::from))
+}
+
+async fn login(State(web): State<AuthWeb>, Json(body): Json<Value>) -> Response {
+    let user = body.get("username").and_then(Value::as_str).unwrap_or("");
+    let password = body.get("password").and_then(Value::as_str).unwrap_or("");
+    match web.auth.login(user, password) {
+        Some(s) => {
+            schedule_expiry(&web, &s);
+            with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s))
+        }
+        None => (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid username or password"}))).into_response(),
+    }
+}
+
+async fn refresh(State(web): State<AuthWeb>, headers: axum::http::HeaderMap) -> Response {
+    if web.down.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "refresh is down"}))).into_response();
+    }
+    let Some(token) = request_cookie(&headers, auth::REFRESH_COOKIE) else {
+        return with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "no refresh token"}));
+    };
+    match web.auth.refresh(&token) {
+        Refresh::Ok(s) => {
+            let room = format!("session:{}", s.id);
+            let _ = web.io.to(room).emit("TOKEN_UPDATED", &json!({"expires_at": s.access_expires_ms})).await;
+            schedule_expiry(&web, &s);
+            with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s))
+        }
+        Refresh::Reused(s) => {
+            tracing::warn!(session = %s.id, "refresh token reuse: revoking the session");
+            invalidate(&web, &s, "refresh token reuse detected").await;
+            with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "refresh token reuse: session revoked"}))
+        }
+        Refresh::Invalid => with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "invalid or expired refresh token"})),
+    }
+}
+
+async fn logout(State(web): State<AuthWeb>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(s) = request_cookie(&headers, auth::REFRESH_COOKIE).and_then(|t| web.auth.logout_refresh(&t)) {
+        invalidate(&web, &s, "logout").await;
+    }
+    with_cookies(StatusCode::OK, None, json!({"ok": true}))
+}
+
+async fn session_info(State(web): State<AuthWeb>, headers: axum::http::HeaderMap) -> Response {
+    match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.auth.session_for_access(&t)) {
+        Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
+        None => (StatusCode::UNAUTHORIZED, Json(json!({"error": "not signed in"}))).into_response(),
+    }
+}
+
+/// TOKEN_INVALIDATED to the session's sockets, then disconnect them.
+async fn invalidate(web: &AuthWeb, s: &Session, reason: &str) {
+    let room = format!("session:{}", s.id);
+    let _ = web.io.to(room.clone()).emit("TOKEN_INVALIDATED", &json!({"reason": reason})).await;
+    let _ = web.io.within(room).disconnect().await;
+}
+
+/// TOKEN_EXPIRING ahead of the access token's expiry (a third of its life before); and
+/// when the refresh token runs out unrenewed, the session's sockets are disconnected.
+fn schedule_expiry(web: &AuthWeb, s: &Session) {
+    let (web, s) = (web.clone(), s.clone());
+    tokio::spawn(async move {
+        let now = auth::now_ms();
+        let life = s.access_expires_ms.saturating_sub(now);
+        tokio::time::sleep(Duration::from_millis(life - life / 3)).await;
+        let current = web.auth.session(&s.id);
+        if current.as_ref().map(|c| &c.access) == Some(&s.access) {
+            let room = format!("session:{}", s.id);
+            let _ = web.io.to(room).emit("TOKEN_EXPIRING", &json!({"expires_at": s.access_expires_ms})).await;
+        }
+        let rest = s.refresh_expires_ms.saturating_sub(auth::now_ms());
+        tokio::time::sleep(Duration::from_millis(rest)).await;
+        if web.auth.session(&s.id).is_some_and(|c| c.refresh == s.refresh) {
+            invalidate(&web, &s, "session expired").await;
+        }
+    });
 }
