@@ -186,8 +186,16 @@ pub fn set_cookies(s: Option<&Session>, secure: bool) -> [String; 2] {
             let access_age = s.access_expires_ms.saturating_sub(now) / 1000;
             let refresh_age = s.refresh_expires_ms.saturating_sub(now) / 1000;
             [
-                format!("{ACCESS_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{sec}", s.access, access_age.max(1)),
-                format!("{REFRESH_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/auth; Max-Age={}{sec}", s.refresh, refresh_age.max(1)),
+                format!(
+                    "{ACCESS_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{sec}",
+                    s.access,
+                    access_age.max(1)
+                ),
+                format!(
+                    "{REFRESH_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/auth; Max-Age={}{sec}",
+                    s.refresh,
+                    refresh_age.max(1)
+                ),
             ]
         }
         None => [

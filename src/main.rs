@@ -66,8 +66,12 @@ fn serve(args: &[String]) -> Result<(), String> {
                 let file = value()?;
                 config.users = std::fs::read_to_string(file).map_err(|e| format!("--users {file}: {e}"))?;
             }
-            "--access-ttl" => config.access_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--access-ttl: {e}"))?),
-            "--refresh-ttl" => config.refresh_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--refresh-ttl: {e}"))?),
+            "--access-ttl" => {
+                config.access_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--access-ttl: {e}"))?)
+            }
+            "--refresh-ttl" => {
+                config.refresh_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--refresh-ttl: {e}"))?)
+            }
             "--require-auth" => config.require_auth = true,
             "--data-dir" => config.data_dir = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?}")),

@@ -548,7 +548,10 @@ struct Guard {
 /// counts WebSocket upgrades.
 async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/auth/") && req.method() == axum::http::Method::POST && !req.headers().contains_key(auth::CSRF_HEADER) {
+    if path.starts_with("/auth/")
+        && req.method() == axum::http::Method::POST
+        && !req.headers().contains_key(auth::CSRF_HEADER)
+    {
         return (StatusCode::FORBIDDEN, "missing the x-switchboard header (CSRF guard)").into_response();
     }
     if path.starts_with("/socket.io") || path.starts_with("/auth/") {
@@ -613,7 +616,11 @@ fn with_cookies(status: StatusCode, session: Option<&Session>, body: Value) -> R
 }
 
 fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| auth::cookie(c, name).map(String::from))
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| auth::cookie(c, name).map(String::from))
 }
 
 async fn login(State(web): State<AuthWeb>, Json(body): Json<Value>) -> Response {
@@ -647,7 +654,9 @@ async fn refresh(State(web): State<AuthWeb>, headers: axum::http::HeaderMap) -> 
             invalidate(&web, &s, "refresh token reuse detected").await;
             with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "refresh token reuse: session revoked"}))
         }
-        Refresh::Invalid => with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "invalid or expired refresh token"})),
+        Refresh::Invalid => {
+            with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "invalid or expired refresh token"}))
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
 use crate::json::{self, Value};
 use crate::port::{
-    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit, ToHub, PROTOCOL_VERSION,
-    STORE_VERSION,
+    self, AckRequest, AuthState, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit, ToHub,
+    PROTOCOL_VERSION, STORE_VERSION,
 };
 use crate::socketio::{self, Kind};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -142,6 +142,15 @@ pub enum Output {
     Unpersist {
         key: u64,
     },
+    /// Make an HTTP request (with the browser's cookies) and report it with `handle_http`
+    /// (status 0 for a network error).
+    Http {
+        hub: HubId,
+        id: u32,
+        post: bool,
+        url: String,
+        body: Option<String>,
+    },
     Log(String),
 }
 
@@ -184,6 +193,13 @@ impl Switchboard {
             shared: Rc::default(),
             parked: BTreeMap::new(),
             online: true,
+        }
+    }
+
+    /// The answer to `Output::Http { hub, id, .. }`.
+    pub fn handle_http(&mut self, hub: HubId, id: u32, status: u16, body: &str, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.on_http(id, status, body, now);
         }
     }
 
@@ -461,6 +477,15 @@ struct Room {
     waiters: Vec<(TabKey, u32, Option<Millis>)>,
 }
 
+/// An HTTP call of the hub's sign-in logic.
+#[derive(Debug)]
+enum HttpCall {
+    Session,
+    Login(TabKey, u32),
+    Logout(TabKey, u32),
+    Refresh,
+}
+
 #[derive(Debug)]
 enum Pending {
     Tab {
@@ -558,6 +583,16 @@ pub struct Hub {
     /// Numbered server events (`sb:seq`) seen: the highest, and a bounded window of numbers.
     last_seq: Option<u64>,
     seen_seq: BTreeSet<u64>,
+    auth: AuthState,
+    /// Whether the server offers the sign-in endpoints (None until the first answer).
+    auth_supported: Option<bool>,
+    http: BTreeMap<u32, HttpCall>,
+    next_http: u32,
+    refresh_inflight: bool,
+    refresh_waiters: Vec<(TabKey, u32)>,
+    last_refresh: Option<Millis>,
+    refresh_at: Option<Millis>,
+    refresh_failures: u32,
 }
 
 impl Hub {
@@ -595,6 +630,196 @@ impl Hub {
             online: true,
             last_seq: None,
             seen_seq: BTreeSet::new(),
+            auth: AuthState::default(),
+            auth_supported: None,
+            http: BTreeMap::new(),
+            next_http: 0,
+            refresh_inflight: false,
+            refresh_waiters: Vec::new(),
+            last_refresh: None,
+            refresh_at: None,
+            refresh_failures: 0,
+        }
+    }
+
+    /// `http(s)://host` of the endpoint, and the sign-in path.
+    fn auth_url(&self, what: &str) -> String {
+        let origin = &self.key.0.url;
+        let origin = origin.strip_prefix("ws://").map(|r| format!("http://{r}")).unwrap_or_else(|| {
+            origin.strip_prefix("wss://").map(|r| format!("https://{r}")).unwrap_or_else(|| origin.clone())
+        });
+        format!("{origin}/auth/{what}")
+    }
+
+    fn http(&mut self, call: HttpCall, post: bool, what: &str, body: Option<String>) {
+        let id = self.next_http;
+        self.next_http = self.next_http.wrapping_add(1);
+        self.http.insert(id, call);
+        let url = self.auth_url(what);
+        self.out.push_back(Output::Http { hub: self.id, id, post, url, body });
+    }
+
+    pub fn auth_state(&self) -> &AuthState {
+        &self.auth
+    }
+
+    fn publish_auth(&mut self) {
+        let tabs = self.all_tabs();
+        self.post(tabs, FromHub::Auth(self.auth.clone()));
+    }
+
+    /// Single flight: however many ask, one request is in the air; a refresh that just
+    /// finished satisfies new askers at once.
+    fn request_refresh(&mut self, waiter: Option<(TabKey, u32)>, now: Millis) {
+        let fresh = self.last_refresh.is_some_and(|t| now.saturating_sub(t) < 1_000);
+        if fresh && !self.refresh_inflight && self.auth.user.is_some() {
+            if let Some((tab, req)) = waiter {
+                self.post_one(tab, FromHub::Done { req, error: None });
+            }
+            return;
+        }
+        if let Some(w) = waiter {
+            self.refresh_waiters.push(w);
+        }
+        if !self.refresh_inflight {
+            self.refresh_inflight = true;
+            self.refresh_at = None;
+            self.http(HttpCall::Refresh, true, "refresh", None);
+        }
+    }
+
+    fn signed_in(&mut self, body: &str, now: Millis) {
+        let v = json::parse(body).ok();
+        let user = v.as_ref().and_then(|v| v.get("user")).and_then(Value::as_str).map(String::from);
+        let expires_at = v.as_ref().and_then(|v| v.get("expires_at")).and_then(Value::as_u64);
+        self.auth = AuthState { user, expires_at, error: None, signed_out: None };
+        self.auth_supported = Some(true);
+        self.refresh_failures = 0;
+        // Refresh when two thirds of the remaining life (in server time) have passed.
+        self.refresh_at = expires_at.map(|e| now + e.saturating_sub(self.server_ms(now)) * 2 / 3);
+        self.publish_auth();
+    }
+
+    fn signed_out(&mut self, reason: &str) {
+        let was = self.auth.user.is_some();
+        self.auth = AuthState { signed_out: Some(reason.into()), ..AuthState::default() };
+        self.auth_supported = Some(true);
+        self.refresh_at = None;
+        if was {
+            self.log(format!("signed out: {reason}"));
+        }
+        self.publish_auth();
+    }
+
+    /// The socket's credentials changed: reconnect now so the handshake carries them.
+    fn reauthenticate(&mut self, now: Millis) {
+        if self.current_conn().is_some() {
+            self.out.push_back(Output::Close { hub: self.id });
+            self.forget_session();
+        }
+        if !self.tabs.is_empty() {
+            self.attempt = 0;
+            self.start_connect(now);
+        }
+    }
+
+    fn on_http(&mut self, id: u32, status: u16, body: &str, now: Millis) {
+        let Some(call) = self.http.remove(&id) else { return };
+        match call {
+            HttpCall::Session => match status {
+                200 => self.signed_in(body, now),
+                401 => {
+                    self.auth_supported = Some(true);
+                    self.request_refresh(None, now)
+                }
+                // No sign-in endpoints (a plain Socket.IO server): nothing to manage.
+                _ => self.auth_supported = Some(false),
+            },
+            HttpCall::Login(tab, req) => match status {
+                200 => {
+                    self.signed_in(body, now);
+                    self.last_refresh = Some(now);
+                    self.post_one(tab, FromHub::Done { req, error: None });
+                    self.reauthenticate(now);
+                }
+                _ => {
+                    let error = error_text(body, status, "sign-in failed");
+                    self.post_one(tab, FromHub::Done { req, error: Some(error) });
+                }
+            },
+            HttpCall::Logout(tab, req) => {
+                self.signed_out("logout");
+                self.post_one(tab, FromHub::Done { req, error: None });
+                self.reauthenticate(now);
+            }
+            HttpCall::Refresh => {
+                self.refresh_inflight = false;
+                let waiters = core::mem::take(&mut self.refresh_waiters);
+                let error = match status {
+                    200 => {
+                        self.signed_in(body, now);
+                        self.last_refresh = Some(now);
+                        None
+                    }
+                    401 | 403 => {
+                        let why = error_text(body, status, "refresh refused");
+                        let was = self.auth.user.is_some();
+                        self.signed_out(&why);
+                        if was {
+                            self.reauthenticate(now);
+                        }
+                        Some(why)
+                    }
+                    _ => {
+                        // Network or server trouble: stay signed in, retry with backoff.
+                        self.refresh_failures = self.refresh_failures.saturating_add(1);
+                        let delay = (1_000u64 << self.refresh_failures.min(5)).min(30_000);
+                        self.refresh_at = Some(now + delay);
+                        let why = if status == 0 {
+                            "network error".into()
+                        } else {
+                            error_text(body, status, "refresh failed")
+                        };
+                        self.auth.error = Some(format!("{why}; retrying in {} s", delay / 1000));
+                        self.publish_auth();
+                        Some(why)
+                    }
+                };
+                for (tab, req) in waiters {
+                    self.post_one(tab, FromHub::Done { req, error: error.clone() });
+                }
+            }
+        }
+    }
+
+    /// Token events from the server (also delivered to subscribed tabs as events).
+    fn on_token_event(&mut self, event: &str, args: &str, now: Millis) {
+        let first = json::parse(args).ok().and_then(|v| match v {
+            Value::Array(mut items) if !items.is_empty() => Some(items.swap_remove(0)),
+            _ => None,
+        });
+        match event {
+            "TOKEN_EXPIRING" => self.request_refresh(None, now),
+            "TOKEN_UPDATED" => {
+                let expires = first.as_ref().and_then(|o| o.get("expires_at")).and_then(Value::as_u64);
+                if let (Some(e), Some(_)) = (expires, self.auth.user.as_ref()) {
+                    if self.auth.expires_at != Some(e) {
+                        self.auth.expires_at = Some(e);
+                        self.refresh_at = Some(now + e.saturating_sub(self.server_ms(now)) * 2 / 3);
+                        self.publish_auth();
+                    }
+                }
+            }
+            "TOKEN_INVALIDATED" => {
+                let reason = first
+                    .as_ref()
+                    .and_then(|o| o.get("reason"))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .unwrap_or_else(|| "invalidated by the server".into());
+                self.signed_out(&reason);
+            }
+            _ => {}
         }
     }
 
@@ -829,6 +1054,11 @@ impl Hub {
             self.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
         }
         self.publish_tabs();
+        if self.auth_supported == Some(true) {
+            self.post_one(tab, FromHub::Auth(self.auth.clone()));
+        } else if self.auth_supported.is_none() && !self.http.values().any(|c| matches!(c, HttpCall::Session)) {
+            self.http(HttpCall::Session, false, "session", None);
+        }
         if matches!(self.conn, Conn::Idle | Conn::Stopped { .. }) {
             self.attempt = 0;
             self.start_connect(now);
@@ -1181,6 +1411,9 @@ impl Hub {
                 _ => return self.log("ignored sb:room event without a room and an event name".into()),
             }
         }
+        if room.is_none() && event.starts_with("TOKEN_") {
+            self.on_token_event(&event, &args, now);
+        }
         let targets: Vec<TabKey> = self
             .tabs
             .iter()
@@ -1362,6 +1595,16 @@ impl Hub {
                 }
             }
             ToHub::Leave { req, room } => self.leave_room(tab, Some(req), &room, now),
+            ToHub::Login { req, username, password } => {
+                let mut body = String::from("{\"username\":");
+                json::write_string(&mut body, &username);
+                body.push_str(",\"password\":");
+                json::write_string(&mut body, &password);
+                body.push('}');
+                self.http(HttpCall::Login(tab, req), true, "login", Some(body));
+            }
+            ToHub::Logout { req } => self.http(HttpCall::Logout(tab, req), true, "logout", None),
+            ToHub::Refresh { req } => self.request_refresh(Some((tab, req)), now),
         }
     }
 
@@ -1511,6 +1754,10 @@ impl Hub {
             Conn::Backoff { until, .. } if now >= until && self.online => self.start_connect(now),
             _ => {}
         }
+        if self.refresh_at.is_some_and(|d| now >= d) {
+            self.refresh_at = None;
+            self.request_refresh(None, now);
+        }
         if self.hello_deadline.is_some_and(|d| now >= d) {
             self.hello_deadline = None;
             self.contract = Some(false);
@@ -1578,13 +1825,21 @@ impl Hub {
             _ => None,
         });
         let rooms = self.rooms.values().flat_map(|r| r.waiters.iter().filter_map(|w| w.2));
-        [conn, self.ping_deadline, self.linger_until, self.hello_deadline]
+        [conn, self.ping_deadline, self.linger_until, self.hello_deadline, self.refresh_at]
             .into_iter()
             .flatten()
             .chain(acks)
             .chain(rooms)
             .min()
     }
+}
+
+/// The `error` field of a JSON error body, or a description of the status.
+fn error_text(body: &str, status: u16, what: &str) -> String {
+    json::parse(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| format!("{what} (HTTP {status})"))
 }
 
 /// Arguments from a tab must be one well-formed JSON array.

@@ -103,6 +103,20 @@ pub enum ToHub {
     },
     /// The tab is going away (pagehide, close()).
     Bye,
+    /// Sign in with the server's `POST {auth}/login`; answered by `Done { req }`.
+    Login {
+        req: u32,
+        username: String,
+        password: String,
+    },
+    /// Sign out every tab (`POST {auth}/logout`); answered by `Done { req }`.
+    Logout {
+        req: u32,
+    },
+    /// Ask for a token refresh; however many tabs ask, the hub refreshes once.
+    Refresh {
+        req: u32,
+    },
 }
 
 /// Connection options of the first tab of an endpoint (later tabs share its socket).
@@ -244,10 +258,25 @@ pub enum FromHub {
     Recovered {
         recovered: bool,
     },
+    /// The sign-in state, shared by every tab (sent on change and on attach).
+    Auth(AuthState),
     Error {
         code: ErrorCode,
         message: String,
     },
+}
+
+/// What tabs know of the sign-in: never a token.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuthState {
+    /// The signed-in user, or None when signed out.
+    pub user: Option<String>,
+    /// When the access token expires (server time, ms since the epoch).
+    pub expires_at: Option<u64>,
+    /// Why the last refresh failed while still signed in (the hub retries).
+    pub error: Option<String>,
+    /// Why the user was signed out, when they were.
+    pub signed_out: Option<String>,
 }
 
 /// A durable emit as the hub keeps it in storage (IndexedDB) until it is delivered.

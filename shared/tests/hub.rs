@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey, HELLO_WAIT_MS};
 use switchboard_shared::port::{
-    self, AckRequest, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+    self, AckRequest, AuthState, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
 };
 
 const HANDSHAKE: &str =
@@ -26,6 +26,9 @@ struct Sim {
     /// Simulated storage: key -> record.
     store: BTreeMap<u64, Vec<u8>>,
     contract: std::collections::BTreeSet<HubId>,
+    /// When set, HTTP requests wait in `http` for the test to answer them.
+    auth_server: bool,
+    http: Vec<(HubId, u32, bool, String, Option<String>)>,
 }
 
 fn endpoint(url: &str) -> Endpoint {
@@ -50,6 +53,8 @@ impl Sim {
             watched: vec![],
             store: BTreeMap::new(),
             contract: Default::default(),
+            auth_server: false,
+            http: vec![],
         }
     }
 
@@ -82,6 +87,14 @@ impl Sim {
                 }
                 Output::Unpersist { key } => {
                     self.store.remove(&key);
+                }
+                Output::Http { hub, id, post, url, body } => {
+                    if self.auth_server {
+                        self.http.push((hub, id, post, url, body));
+                    } else {
+                        // A plain Socket.IO server has no sign-in endpoints.
+                        self.sb.handle_http(hub, id, 404, "", self.now);
+                    }
                 }
             }
         }
@@ -920,4 +933,132 @@ fn queue_bounds_come_from_the_first_tabs_options() {
         inbox.iter().any(|m| matches!(m, FromHub::Refused { seq: 1, reason } if reason.contains("limits 1 "))),
         "{inbox:?}"
     );
+}
+
+// --- Sign-in: single-flight refresh, token events, shared state ---------------------------
+
+fn auth_of(msgs: &[FromHub]) -> Option<AuthState> {
+    msgs.iter().rev().find_map(|m| if let FromHub::Auth(a) = m { Some(a.clone()) } else { None })
+}
+
+fn answer(s: &mut Sim, path: &str, status: u16, body: &str) -> usize {
+    let calls: Vec<_> = s.http.iter().filter(|c| c.3.ends_with(path)).cloned().collect();
+    s.http.retain(|c| !c.3.ends_with(path));
+    for (hub, id, _, _, _) in &calls {
+        s.sb.handle_http(*hub, *id, status, body, s.now);
+    }
+    s.pump();
+    calls.len()
+}
+
+#[test]
+fn many_tabs_asking_for_a_refresh_make_one_request_and_all_learn_the_result() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.sb.set_wall_clock(1_700_000_000_000, s.now);
+    for tab in 1..=5 {
+        s.hello(tab, "http://a:1");
+    }
+    assert_eq!(s.http.len(), 1, "one session check for the hub");
+    assert_eq!(s.http[0].3, "http://a:1/auth/session");
+    let exp = 1_700_000_000_000 + 60_000;
+    answer(&mut s, "/auth/session", 200, &format!(r#"{{"user":"alice","expires_at":{exp}}}"#));
+    for tab in 1..=5 {
+        assert_eq!(auth_of(&s.take_inbox(tab)).and_then(|a| a.user), Some("alice".into()));
+    }
+    s.advance(5_000);
+    for tab in 1..=5 {
+        s.send(tab, ToHub::Refresh { req: 10 });
+    }
+    assert_eq!(s.http.iter().filter(|c| c.3.ends_with("/auth/refresh")).count(), 1, "single flight");
+    let exp2 = exp + 60_000;
+    assert_eq!(answer(&mut s, "/auth/refresh", 200, &format!(r#"{{"user":"alice","expires_at":{exp2}}}"#)), 1);
+    for tab in 1..=5 {
+        let inbox = s.take_inbox(tab);
+        assert!(inbox.contains(&FromHub::Done { req: 10, error: None }));
+        assert_eq!(auth_of(&inbox).and_then(|a| a.expires_at), Some(exp2));
+    }
+    // Asking again right after: satisfied without another request.
+    s.send(1, ToHub::Refresh { req: 11 });
+    assert!(s.http.is_empty());
+    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 11, error: None }));
+}
+
+#[test]
+fn the_hub_refreshes_ahead_of_expiry_and_on_token_expiring() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    let wall = 1_700_000_000_000u64;
+    s.sb.set_wall_clock(wall, s.now);
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    let t0 = s.now;
+    answer(
+        &mut s,
+        "/auth/session",
+        200,
+        &format!(r#"{{"user":"alice","expires_at":{}}}"#, wall + (t0 - 1_000) + 30_000),
+    );
+    for _ in 0..2 {
+        s.advance(9_999);
+        s.server_sends(1, "2");
+    }
+    s.advance(1);
+    assert!(s.http.is_empty());
+    s.advance(1);
+    assert_eq!(s.http.len(), 1, "refresh at two thirds of the remaining life: {} ms", s.now - t0);
+    let body = format!(r#"{{"user":"alice","expires_at":{}}}"#, wall + (s.now - 1_000) + 30_000);
+    answer(&mut s, "/auth/refresh", 200, &body);
+    s.advance(2_000);
+    s.server_sends(1, r#"42["TOKEN_EXPIRING",{"expires_at":1}]"#);
+    assert_eq!(s.http.len(), 1, "TOKEN_EXPIRING asks for a refresh");
+}
+
+#[test]
+fn refresh_outages_keep_the_user_signed_in_and_a_401_signs_every_tab_out() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.sb.set_wall_clock(1_700_000_000_000, s.now);
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    answer(&mut s, "/auth/session", 200, r#"{"user":"bob","expires_at":1700000600000}"#);
+    s.send(1, ToHub::Refresh { req: 1 });
+    answer(&mut s, "/auth/refresh", 503, r#"{"error":"refresh is down"}"#);
+    let a = auth_of(&s.take_inbox(2)).expect("auth update");
+    assert_eq!(a.user.as_deref(), Some("bob"), "still signed in");
+    assert!(a.error.as_deref().is_some_and(|e| e.contains("refresh is down") && e.contains("retrying")), "{a:?}");
+    s.advance(2_000);
+    assert_eq!(answer(&mut s, "/auth/refresh", 0, ""), 1, "retried after the backoff");
+    s.advance(4_000);
+    answer(&mut s, "/auth/refresh", 401, r#"{"error":"refresh token reuse: session revoked"}"#);
+    for tab in [1, 2] {
+        let a = auth_of(&s.take_inbox(tab)).expect("auth update");
+        assert_eq!(a.user, None);
+        assert_eq!(a.signed_out.as_deref(), Some("refresh token reuse: session revoked"));
+    }
+}
+
+#[test]
+fn login_signs_in_every_tab_and_reconnects_the_socket_with_its_cookie() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    answer(&mut s, "/auth/session", 401, "");
+    answer(&mut s, "/auth/refresh", 401, r#"{"error":"no refresh token"}"#);
+    s.accept(1);
+    let opens = s.opens.len();
+    s.send(1, ToHub::Login { req: 3, username: "alice".into(), password: "p\"w".into() });
+    let call = s.http.last().cloned().expect("a login request");
+    assert_eq!(
+        (call.2, call.3.as_str(), call.4.as_deref()),
+        (true, "http://a:1/auth/login", Some(r#"{"username":"alice","password":"p\"w"}"#))
+    );
+    answer(&mut s, "/auth/login", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    assert!(s.take_inbox(1).contains(&FromHub::Done { req: 3, error: None }));
+    assert_eq!(auth_of(&s.take_inbox(2)).and_then(|a| a.user), Some("alice".into()), "the other tab is signed in");
+    assert_eq!(s.opens.len(), opens + 1, "a new handshake carries the new cookie");
+    s.accept(1);
+    s.server_sends(1, r#"42["TOKEN_INVALIDATED",{"reason":"logout"}]"#);
+    assert_eq!(auth_of(&s.take_inbox(2)).and_then(|a| a.signed_out), Some("logout".into()));
 }
