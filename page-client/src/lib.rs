@@ -28,7 +28,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
-use switchboard_shared::port::{self, AckRequest, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::port::{
+    self, AckRequest, AuthState, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
@@ -84,6 +86,9 @@ struct Inner {
     /// After a reconnection: whether the server replayed what was missed.
     recovered: Cell<Option<bool>>,
     watching_hub: Cell<bool>,
+    /// The sign-in state the hub shares with every tab.
+    signin: RefCell<Option<AuthState>>,
+    auth_fns: RefCell<Vec<Function>>,
     /// The client itself while `connect()` is pending (nothing else holds it then).
     keepalive: RefCell<Option<Rc<Inner>>>,
     handlers: RefCell<Vec<(String, Function)>>,
@@ -147,6 +152,17 @@ fn to_bytes(v: &JsValue) -> Option<Vec<u8>> {
         return Some(bytes.to_vec());
     }
     None
+}
+
+/// `{user, expiresAt, error, signedOut}`, or null before the hub knows.
+fn auth_object(a: &AuthState) -> JsValue {
+    let o = Object::new();
+    let opt = |v: &Option<String>| v.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+    set(&o, "user", &opt(&a.user));
+    set(&o, "expiresAt", &a.expires_at.map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)));
+    set(&o, "error", &opt(&a.error));
+    set(&o, "signedOut", &opt(&a.signed_out));
+    o.into()
 }
 
 fn status_object(s: &Status) -> JsValue {
@@ -303,6 +319,13 @@ impl Inner {
                 warn("an emit was refused: ", &reason.into());
             }
             FromHub::Clock { offset_ms, .. } => self.clock_offset.set(Some(offset_ms as f64)),
+            FromHub::Auth(a) => {
+                let obj = auth_object(&a);
+                *self.signin.borrow_mut() = Some(a);
+                for f in self.auth_fns.borrow().clone() {
+                    let _ = f.call1(&JsValue::NULL, &obj);
+                }
+            }
             FromHub::Recovered { recovered } => {
                 self.recovered.set(Some(recovered));
                 let status = self.status.borrow().clone();
@@ -539,6 +562,8 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
             recovered: Cell::new(None),
             watching_hub: Cell::new(false),
             keepalive: RefCell::new(None),
+            signin: RefCell::new(None),
+            auth_fns: RefCell::default(),
             handlers: RefCell::default(),
             calls: RefCell::default(),
             next_id: Cell::new(0),
@@ -717,6 +742,35 @@ impl Client {
     #[wasm_bindgen(getter)]
     pub fn recovered(&self) -> Option<bool> {
         self.inner.recovered.get()
+    }
+
+    /// The sign-in state shared by every tab: `{user, expiresAt, error, signedOut}` (user is
+    /// null when signed out), or null until the hub knows. Tokens never reach the page.
+    #[wasm_bindgen(getter)]
+    pub fn auth(&self) -> JsValue {
+        self.inner.signin.borrow().as_ref().map_or(JsValue::NULL, auth_object)
+    }
+
+    /// Calls `f(auth)` whenever the sign-in state changes (and once now).
+    #[wasm_bindgen(js_name = onAuth)]
+    pub fn on_auth(&self, f: Function) {
+        let _ = f.call1(&JsValue::NULL, &self.auth());
+        self.inner.auth_fns.borrow_mut().push(f);
+    }
+
+    /// Signs in every tab (the hub posts to the server's /auth/login; cookies are HttpOnly).
+    pub fn login(&self, username: String, password: String) -> Promise {
+        self.inner.request(|req| ToHub::Login { req, username, password })
+    }
+
+    /// Signs every tab out.
+    pub fn logout(&self) -> Promise {
+        self.inner.request(|req| ToHub::Logout { req })
+    }
+
+    /// Asks for a token refresh; the hub refreshes once however many tabs ask.
+    pub fn refresh(&self) -> Promise {
+        self.inner.request(|req| ToHub::Refresh { req })
     }
 
     /// Emits this tab sent that the hub has not yet stored or delivered.

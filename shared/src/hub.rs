@@ -480,10 +480,12 @@ struct Room {
 /// An HTTP call of the hub's sign-in logic.
 #[derive(Debug)]
 enum HttpCall {
-    Session,
+    /// Session and refresh calls carry the sign-in generation they were made in: an answer
+    /// to a request sent before a login or logout says nothing about the new state.
+    Session(u32),
     Login(TabKey, u32),
     Logout(TabKey, u32),
-    Refresh,
+    Refresh(u32),
 }
 
 #[derive(Debug)]
@@ -593,6 +595,8 @@ pub struct Hub {
     last_refresh: Option<Millis>,
     refresh_at: Option<Millis>,
     refresh_failures: u32,
+    /// Bumped by every login and logout.
+    auth_gen: u32,
 }
 
 impl Hub {
@@ -639,6 +643,7 @@ impl Hub {
             last_refresh: None,
             refresh_at: None,
             refresh_failures: 0,
+            auth_gen: 0,
         }
     }
 
@@ -684,7 +689,7 @@ impl Hub {
         if !self.refresh_inflight {
             self.refresh_inflight = true;
             self.refresh_at = None;
-            self.http(HttpCall::Refresh, true, "refresh", None);
+            self.http(HttpCall::Refresh(self.auth_gen), true, "refresh", None);
         }
     }
 
@@ -725,8 +730,20 @@ impl Hub {
 
     fn on_http(&mut self, id: u32, status: u16, body: &str, now: Millis) {
         let Some(call) = self.http.remove(&id) else { return };
+        if let HttpCall::Session(gen) | HttpCall::Refresh(gen) = call {
+            if gen != self.auth_gen {
+                // Overtaken by a login or logout: the state it would report is gone.
+                if matches!(call, HttpCall::Refresh(_)) {
+                    self.refresh_inflight = false;
+                    for (tab, req) in core::mem::take(&mut self.refresh_waiters) {
+                        self.post_one(tab, FromHub::Done { req, error: None });
+                    }
+                }
+                return;
+            }
+        }
         match call {
-            HttpCall::Session => match status {
+            HttpCall::Session(_) => match status {
                 200 => self.signed_in(body, now),
                 401 => {
                     self.auth_supported = Some(true);
@@ -737,6 +754,7 @@ impl Hub {
             },
             HttpCall::Login(tab, req) => match status {
                 200 => {
+                    self.auth_gen = self.auth_gen.wrapping_add(1);
                     self.signed_in(body, now);
                     self.last_refresh = Some(now);
                     self.post_one(tab, FromHub::Done { req, error: None });
@@ -748,11 +766,12 @@ impl Hub {
                 }
             },
             HttpCall::Logout(tab, req) => {
+                self.auth_gen = self.auth_gen.wrapping_add(1);
                 self.signed_out("logout");
                 self.post_one(tab, FromHub::Done { req, error: None });
                 self.reauthenticate(now);
             }
-            HttpCall::Refresh => {
+            HttpCall::Refresh(_) => {
                 self.refresh_inflight = false;
                 let waiters = core::mem::take(&mut self.refresh_waiters);
                 let error = match status {
@@ -1056,8 +1075,8 @@ impl Hub {
         self.publish_tabs();
         if self.auth_supported == Some(true) {
             self.post_one(tab, FromHub::Auth(self.auth.clone()));
-        } else if self.auth_supported.is_none() && !self.http.values().any(|c| matches!(c, HttpCall::Session)) {
-            self.http(HttpCall::Session, false, "session", None);
+        } else if self.auth_supported.is_none() && !self.http.values().any(|c| matches!(c, HttpCall::Session(_))) {
+            self.http(HttpCall::Session(self.auth_gen), false, "session", None);
         }
         if matches!(self.conn, Conn::Idle | Conn::Stopped { .. }) {
             self.attempt = 0;

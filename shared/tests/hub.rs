@@ -1062,3 +1062,16 @@ fn login_signs_in_every_tab_and_reconnects_the_socket_with_its_cookie() {
     s.server_sends(1, r#"42["TOKEN_INVALIDATED",{"reason":"logout"}]"#);
     assert_eq!(auth_of(&s.take_inbox(2)).and_then(|a| a.signed_out), Some("logout".into()));
 }
+
+#[test]
+fn a_refresh_answer_overtaken_by_a_login_is_ignored() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    answer(&mut s, "/auth/session", 401, "");
+    // The refresh (sent without a cookie) is still in the air when the user signs in.
+    s.send(1, ToHub::Login { req: 1, username: "alice".into(), password: "pw".into() });
+    answer(&mut s, "/auth/login", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    answer(&mut s, "/auth/refresh", 401, r#"{"error":"no refresh token"}"#);
+    assert_eq!(auth_of(&s.take_inbox(1)).and_then(|a| a.user), Some("alice".into()), "still signed in");
+}

@@ -237,6 +237,10 @@ impl State {
                 Output::Watch { tab, lock } => self.watch(tab, &lock),
                 Output::Persist { key, record } => self.unwritten.push(StoreOp::Put(key, record)),
                 Output::Unpersist { key } => self.unwritten.push(StoreOp::Delete(key)),
+                Output::Http { hub, id, post, url, body } => wasm_bindgen_futures::spawn_local(async move {
+                    let (status, text) = fetch(post, &url, body.as_deref()).await;
+                    with_state(|s, now| s.sb.handle_http(hub, id, status, &text, now));
+                }),
                 Output::Log(line) => log(&line),
             }
         }
@@ -475,4 +479,34 @@ async fn open_store() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsVa
         }
     }
     Ok((Some(db), records))
+}
+
+/// An HTTP request with the browser's cookies (same-site) and the CSRF header; returns the
+/// status (0 for a network error) and the body text.
+async fn fetch(post: bool, url: &str, body: Option<&str>) -> (u16, String) {
+    let init = web_sys::RequestInit::new();
+    init.set_method(if post { "POST" } else { "GET" });
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    if let Ok(headers) = web_sys::Headers::new() {
+        let _ = headers.set("x-switchboard", "1");
+        if body.is_some() {
+            let _ = headers.set("content-type", "application/json");
+        }
+        init.set_headers(&headers);
+    }
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(b));
+    }
+    let res = match wasm_bindgen_futures::JsFuture::from(scope().fetch_with_str_and_init(url, &init)).await {
+        Ok(r) => r.unchecked_into::<web_sys::Response>(),
+        Err(e) => {
+            log(&format!("{url}: {}", describe(e)));
+            return (0, String::new());
+        }
+    };
+    let text = match res.text() {
+        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    (res.status(), text)
 }

@@ -1,0 +1,238 @@
+//! Sign-in across tabs, end to end: the hub is the only refresher, every tab follows the
+//! shared state, and tokens stay in HttpOnly cookies.
+
+mod common;
+
+use common::{exclusive, Browser, Tab};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use switchboard::server::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn auth_server(access_ttl: Duration) -> Server {
+    Server::start(Config {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        ping_interval: Duration::from_millis(2_000),
+        ping_timeout: Duration::from_millis(2_000),
+        access_ttl,
+        require_auth: true,
+        ..Config::default()
+    })
+    .await
+    .expect("server")
+}
+
+async fn tabs(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let tab = b.open(&format!("{url}/harness.html")).await;
+        b.js(&tab, "sb.start().then(() => { sb.client.onAuth((a) => { sb.auth = a; sb.events.push({ name: '(auth)', args: [a] }); sb.notify(); }); })").await;
+        out.push(tab);
+    }
+    for tab in &out {
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n})")).await;
+    }
+    out
+}
+
+async fn login(b: &Browser, tabs: &[Tab]) {
+    b.js(&tabs[0], "sb.client.login('alice', 'alice-password')").await;
+    for tab in tabs {
+        b.js(tab, "sb.until(() => sb.auth && sb.auth.user === 'alice' && sb.client.status === 'connected', 10000, 'signed in and connected')").await;
+    }
+}
+
+fn refreshes(srv: &Server) -> u64 {
+    srv.auth.telemetry.refreshes.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_tabs_asking_at_once_make_one_refresh_request_twenty_times() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 5).await;
+    login(&b, &t).await;
+    for round in 0..20 {
+        // A refresh that just finished (or the login) satisfies askers for a second: let it pass.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let before = refreshes(&srv);
+        let ask = "sb.client.refresh().then(() => 'ok', (e) => e.message)";
+        let r = tokio::join!(b.js(&t[0], ask), b.js(&t[1], ask), b.js(&t[2], ask), b.js(&t[3], ask), b.js(&t[4], ask));
+        assert_eq!(
+            [r.0, r.1, r.2, r.3, r.4],
+            [json!("ok"), json!("ok"), json!("ok"), json!("ok"), json!("ok")],
+            "round {round}"
+        );
+        assert_eq!(refreshes(&srv) - before, 1, "round {round}: one refresh request for five tabs");
+    }
+    assert_eq!(srv.auth.telemetry.reuse_detected.load(Ordering::Relaxed), 0, "reuse detection never tripped");
+    println!("auth telemetry after the race test: {}", srv.auth.telemetry_json());
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_in_one_tab_signs_in_every_tab_and_logout_signs_every_tab_out() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 2).await;
+    // Not signed in: the server refuses the socket with a clear CONNECT_ERROR.
+    let refused = b
+        .js(&t[0], "sb.until(() => sb.client.status === 'disconnected').then(() => sb.client.statusDetail.reason)")
+        .await;
+    assert_eq!(refused, json!("connect_error: not authenticated"));
+    let bad = b.js(&t[0], "sb.client.login('alice', 'nope').then(() => 'ok', (e) => e.message)").await;
+    assert_eq!(bad, json!("invalid username or password"));
+    login(&b, &t).await;
+    assert_eq!(srv.stats.sockets_now.load(Ordering::Relaxed), 1);
+    b.js(&t[1], "sb.client.logout()").await;
+    for tab in &t {
+        let a = b.js(tab, "sb.until(() => sb.auth && sb.auth.user === null && sb.client.status === 'disconnected').then(() => sb.auth.signedOut)").await;
+        assert_eq!(a, json!("logout"));
+    }
+    assert_eq!(srv.stats.sockets_now.load(Ordering::Relaxed), 0, "the socket is closed");
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+async fn cookies(b: &Browser) -> Vec<Value> {
+    let r = b.call(None, "Storage.getCookies", json!({})).await.expect("Storage.getCookies");
+    r["cookies"].as_array().cloned().unwrap_or_default()
+}
+
+fn cookie_value(all: &[Value], name: &str) -> Option<String> {
+    all.iter().find(|c| c["name"] == name).and_then(|c| c["value"].as_str()).map(String::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_refresh_token_revokes_the_family_and_signs_every_tab_out() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 2).await;
+    login(&b, &t).await;
+    let jar = cookies(&b).await;
+    let old = cookie_value(&jar, "sb_refresh").expect("a refresh cookie");
+    assert!(jar
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("sb_")))
+        .all(|c| c["httpOnly"] == true && c["sameSite"] == "Strict"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // past the just-signed-in window
+    b.js(&t[0], "sb.client.refresh()").await;
+    assert_ne!(cookie_value(&cookies(&b).await, "sb_refresh"), Some(old.clone()), "rotated");
+    // An attacker replays the old token.
+    let mut s = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let req = format!("POST /auth/refresh HTTP/1.1\r\nHost: {}\r\nCookie: sb_refresh={old}\r\nx-switchboard: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", srv.addr);
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut res = Vec::new();
+    s.read_to_end(&mut res).await.expect("read");
+    assert!(String::from_utf8_lossy(&res).starts_with("HTTP/1.1 401"));
+    for tab in &t {
+        let why = b.js(tab, "sb.until(() => sb.auth && sb.auth.user === null).then(() => sb.auth.signedOut)").await;
+        assert_eq!(why, json!("refresh token reuse detected"));
+    }
+    assert_eq!(srv.auth.telemetry.reuse_detected.load(Ordering::Relaxed), 1);
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_script_can_read_a_token() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 1).await;
+    login(&b, &t).await;
+    let jar = cookies(&b).await;
+    let tokens: Vec<String> = ["sb_access", "sb_refresh"].iter().filter_map(|n| cookie_value(&jar, n)).collect();
+    assert_eq!(tokens.len(), 2);
+    let visible = b
+        .js(
+            &t[0],
+            "(async () => {
+                const seen = [document.cookie, JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage })];
+                for (const { name } of await indexedDB.databases()) {
+                    const db = await new Promise((ok, fail) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = fail; });
+                    for (const store of db.objectStoreNames) {
+                        const all = await new Promise((ok) => { const r = db.transaction(store).objectStore(store).getAll(); r.onsuccess = () => ok(r.result); });
+                        seen.push(new TextDecoder().decode(new Uint8Array(all.flatMap((v) => Array.from(v)))));
+                    }
+                    db.close();
+                }
+                seen.push(JSON.stringify(sb.client.auth));
+                return seen.join('\\n');
+            })()",
+        )
+        .await;
+    let visible = visible.as_str().unwrap_or_default().to_string();
+    for token in tokens {
+        assert!(!visible.contains(&token), "a token is readable by page scripts");
+    }
+    assert!(!visible.contains("sb_"), "no token cookie is visible to document.cookie: {visible}");
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_tabs_stay_signed_in_across_three_token_lifetimes() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(2)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 2).await;
+    login(&b, &t).await;
+    let sockets = srv.stats.sockets_total.load(Ordering::Relaxed);
+    let before = refreshes(&srv);
+    for tab in &t {
+        b.call(Some(&tab.session), "Page.setWebLifecycleState", json!({"state": "frozen"})).await.expect("freeze");
+    }
+    // The scenario is time passing: three access-token lifetimes with every tab frozen.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    for tab in &t {
+        b.call(Some(&tab.session), "Page.setWebLifecycleState", json!({"state": "active"})).await.expect("resume");
+    }
+    for tab in &t {
+        let user =
+            b.js(tab, "sb.until(() => sb.auth && sb.client.status === 'connected').then(() => sb.auth.user)").await;
+        assert_eq!(user, json!("alice"));
+    }
+    let made = refreshes(&srv) - before;
+    assert!(made >= 3, "the hub refreshed while the tabs slept ({made} refreshes)");
+    assert_eq!(srv.stats.sockets_total.load(Ordering::Relaxed), sockets, "the socket was never dropped");
+    println!("{made} refreshes during 6.5 s of frozen tabs with a 2 s access token");
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_outage_is_reported_and_the_user_stays_signed_in() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 2).await;
+    login(&b, &t).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // past the just-refreshed window
+    srv.refresh_down.store(true, Ordering::Relaxed);
+    let err = b.js(&t[0], "sb.client.refresh().then(() => 'ok', (e) => e.message)").await;
+    assert_eq!(err, json!("refresh is down"));
+    let state = b.js(&t[1], "sb.until(() => sb.auth && sb.auth.error).then(() => [sb.auth.user, sb.auth.error])").await;
+    assert_eq!(state[0], json!("alice"));
+    assert!(state[1].as_str().is_some_and(|e| e.contains("retrying")), "{state}");
+    srv.refresh_down.store(false, Ordering::Relaxed);
+    let healed = b
+        .eval(&t[1], "sb.until(() => sb.auth && sb.auth.error === null, 10000, 'recovery').then(() => sb.auth.user)")
+        .await;
+    if healed.is_err() {
+        panic!(
+            "no recovery: {} server: {}",
+            b.js(&t[1], "JSON.stringify(sb.events.filter((e) => e.name === '(auth)').map((e) => e.args[0]))").await,
+            srv.auth.telemetry_json()
+        );
+    }
+    let healed = healed.unwrap_or_default();
+    assert_eq!(healed, json!("alice"));
+    b.shutdown().await;
+    srv.stop().await;
+}
