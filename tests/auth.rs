@@ -68,7 +68,8 @@ async fn five_tabs_asking_at_once_make_one_refresh_request_twenty_times() {
         assert_eq!(refreshes(&srv) - before, 1, "round {round}: one refresh request for five tabs");
     }
     assert_eq!(srv.auth.telemetry.reuse_detected.load(Ordering::Relaxed), 0, "reuse detection never tripped");
-    println!("auth telemetry after the race test: {}", srv.auth.telemetry_json());
+    println!("server auth telemetry after the race test: {}", srv.auth.telemetry_json());
+    println!("hub auth telemetry (client API): {}", b.js(&t[0], "JSON.stringify(sb.client.auth.telemetry)").await);
     b.shutdown().await;
     srv.stop().await;
 }

@@ -162,6 +162,22 @@ fn auth_object(a: &AuthState) -> JsValue {
     set(&o, "expiresAt", &a.expires_at.map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)));
     set(&o, "error", &opt(&a.error));
     set(&o, "signedOut", &opt(&a.signed_out));
+    let t = &a.telemetry;
+    let tel = Object::new();
+    set(&tel, "refreshes", &JsValue::from(t.refreshes));
+    set(&tel, "lastMs", &JsValue::from(t.last_ms));
+    set(&tel, "maxMs", &JsValue::from(t.max_ms));
+    set(&tel, "meanMs", &JsValue::from_f64(if t.refreshes > 0 { t.total_ms as f64 / t.refreshes as f64 } else { 0.0 }));
+    let counts = |list: &[(String, u32)]| {
+        let o = Object::new();
+        for (k, n) in list {
+            set(&o, k, &JsValue::from(*n));
+        }
+        JsValue::from(o)
+    };
+    set(&tel, "failures", &counts(&t.failures));
+    set(&tel, "signOuts", &counts(&t.sign_outs));
+    set(&o, "telemetry", &tel.into());
     o.into()
 }
 

@@ -9,8 +9,8 @@ use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
 use crate::json::{self, Value};
 use crate::port::{
-    self, AckRequest, AuthState, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit, ToHub,
-    PROTOCOL_VERSION, STORE_VERSION,
+    self, AckRequest, AuthState, AuthTelemetry, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit,
+    ToHub, PROTOCOL_VERSION, STORE_VERSION,
 };
 use crate::socketio::{self, Kind};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -485,7 +485,7 @@ enum HttpCall {
     Session(u32),
     Login(TabKey, u32),
     Logout(TabKey, u32),
-    Refresh(u32),
+    Refresh(u32, Millis),
 }
 
 #[derive(Debug)]
@@ -689,7 +689,7 @@ impl Hub {
         if !self.refresh_inflight {
             self.refresh_inflight = true;
             self.refresh_at = None;
-            self.http(HttpCall::Refresh(self.auth_gen), true, "refresh", None);
+            self.http(HttpCall::Refresh(self.auth_gen, now), true, "refresh", None);
         }
     }
 
@@ -697,7 +697,8 @@ impl Hub {
         let v = json::parse(body).ok();
         let user = v.as_ref().and_then(|v| v.get("user")).and_then(Value::as_str).map(String::from);
         let expires_at = v.as_ref().and_then(|v| v.get("expires_at")).and_then(Value::as_u64);
-        self.auth = AuthState { user, expires_at, error: None, signed_out: None };
+        let telemetry = core::mem::take(&mut self.auth.telemetry);
+        self.auth = AuthState { user, expires_at, error: None, signed_out: None, telemetry };
         self.auth_supported = Some(true);
         self.refresh_failures = 0;
         // Refresh when two thirds of the remaining life (in server time) have passed.
@@ -707,7 +708,11 @@ impl Hub {
 
     fn signed_out(&mut self, reason: &str) {
         let was = self.auth.user.is_some();
-        self.auth = AuthState { signed_out: Some(reason.into()), ..AuthState::default() };
+        let mut telemetry = core::mem::take(&mut self.auth.telemetry);
+        if was {
+            AuthTelemetry::count(&mut telemetry.sign_outs, reason);
+        }
+        self.auth = AuthState { signed_out: Some(reason.into()), telemetry, ..AuthState::default() };
         self.auth_supported = Some(true);
         self.refresh_at = None;
         if was {
@@ -730,10 +735,10 @@ impl Hub {
 
     fn on_http(&mut self, id: u32, status: u16, body: &str, now: Millis) {
         let Some(call) = self.http.remove(&id) else { return };
-        if let HttpCall::Session(gen) | HttpCall::Refresh(gen) = call {
+        if let HttpCall::Session(gen) | HttpCall::Refresh(gen, _) = call {
             if gen != self.auth_gen {
                 // Overtaken by a login or logout: the state it would report is gone.
-                if matches!(call, HttpCall::Refresh(_)) {
+                if matches!(call, HttpCall::Refresh(..)) {
                     self.refresh_inflight = false;
                     for (tab, req) in core::mem::take(&mut self.refresh_waiters) {
                         self.post_one(tab, FromHub::Done { req, error: None });
@@ -771,8 +776,21 @@ impl Hub {
                 self.post_one(tab, FromHub::Done { req, error: None });
                 self.reauthenticate(now);
             }
-            HttpCall::Refresh(_) => {
+            HttpCall::Refresh(_, started) => {
                 self.refresh_inflight = false;
+                let took = now.saturating_sub(started).min(u32::MAX as u64) as u32;
+                let t = &mut self.auth.telemetry;
+                match status {
+                    200 => {
+                        t.refreshes += 1;
+                        t.last_ms = took;
+                        t.max_ms = t.max_ms.max(took);
+                        t.total_ms += took as u64;
+                    }
+                    0 => AuthTelemetry::count(&mut t.failures, "network"),
+                    401 | 403 => AuthTelemetry::count(&mut t.failures, "refused"),
+                    other => AuthTelemetry::count(&mut t.failures, &format!("http {other}")),
+                }
                 let waiters = core::mem::take(&mut self.refresh_waiters);
                 let error = match status {
                     200 => {

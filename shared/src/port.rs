@@ -277,6 +277,29 @@ pub struct AuthState {
     pub error: Option<String>,
     /// Why the user was signed out, when they were.
     pub signed_out: Option<String>,
+    pub telemetry: AuthTelemetry,
+}
+
+/// Counts and latencies of the hub's sign-in work since it started.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuthTelemetry {
+    pub refreshes: u32,
+    /// Refresh latency (ms): the last, the largest, and the sum (for the mean).
+    pub last_ms: u32,
+    pub max_ms: u32,
+    pub total_ms: u64,
+    /// Failed refreshes by reason (`network`, `http 503`, `refused`), and sign-outs by cause.
+    pub failures: Vec<(String, u32)>,
+    pub sign_outs: Vec<(String, u32)>,
+}
+
+impl AuthTelemetry {
+    pub fn count(list: &mut Vec<(String, u32)>, what: &str) {
+        match list.iter_mut().find(|(k, _)| k == what) {
+            Some((_, n)) => *n += 1,
+            None => list.push((what.into(), 1)),
+        }
+    }
 }
 
 /// A durable emit as the hub keeps it in storage (IndexedDB) until it is delivered.

@@ -1036,6 +1036,9 @@ fn refresh_outages_keep_the_user_signed_in_and_a_401_signs_every_tab_out() {
         assert_eq!(a.user, None);
         assert_eq!(a.signed_out.as_deref(), Some("refresh token reuse: session revoked"));
     }
+    let t = s.sb.hub(1).expect("hub").auth_state().telemetry.clone();
+    assert_eq!(t.failures, [("http 503".to_string(), 1), ("network".to_string(), 1), ("refused".to_string(), 1)]);
+    assert_eq!(t.sign_outs, [("refresh token reuse: session revoked".to_string(), 1)]);
 }
 
 #[test]
