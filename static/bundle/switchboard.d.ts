@@ -42,6 +42,18 @@ export interface ConnectOptions {
 /** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
 export type Arg = unknown;
 
+export interface AuthState {
+  /** The signed-in user, or null. */
+  user: string | null;
+  /** Access-token expiry, server time in ms since the epoch. */
+  expiresAt: number | null;
+  /** Why the last refresh failed while still signed in (the hub retries with backoff). */
+  error: string | null;
+  /** Why the user was signed out ("logout", "refresh token reuse detected", ...). */
+  signedOut: string | null;
+  telemetry: { refreshes: number; lastMs: number; maxMs: number; meanMs: number; failures: Record<string, number>; signOuts: Record<string, number> };
+}
+
 export interface Client {
   /** This tab's id. */
   readonly id: string;
@@ -70,6 +82,15 @@ export interface Client {
   leave(room: string): Promise<void>;
   onStatus(fn: (detail: StatusDetail) => void): void;
   onTabs(fn: (tabs: string[]) => void): void;
+  /** Sign-in state shared by every tab (null until the hub knows). Tokens never reach the page. */
+  readonly auth: AuthState | null;
+  onAuth(fn: (auth: AuthState | null) => void): void;
+  /** Signs every tab in (the hub posts to /auth/login; cookies are HttpOnly). */
+  login(username: string, password: string): Promise<void>;
+  /** Signs every tab out. */
+  logout(): Promise<void>;
+  /** Asks for a token refresh: one request however many tabs ask. */
+  refresh(): Promise<void>;
   /** Detaches this tab; pending calls reject. */
   close(): void;
 }
