@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const ACCESS_COOKIE: &str = "sb_access";
 pub const REFRESH_COOKIE: &str = "sb_refresh";
+/// A long-lived id for this browser (the `device:<id>` room).
+pub const DEVICE_COOKIE: &str = "sb_device";
 /// Header every state-changing auth request must carry (a cross-site form cannot set it,
 /// and a cross-origin script must pass a CORS preflight to): the CSRF guard, with the
 /// SameSite=Strict cookies and the Origin check.
@@ -208,4 +210,9 @@ pub fn set_cookies(s: Option<&Session>, secure: bool) -> [String; 2] {
 /// What the client learns about a session (never a token).
 pub fn session_json(s: &Session) -> Value {
     json!({"user": s.user, "session": s.id, "expires_at": s.access_expires_ms, "refresh_expires_at": s.refresh_expires_ms})
+}
+
+/// `Set-Cookie` for a new device id (a year, HttpOnly).
+pub fn device_cookie() -> String {
+    format!("{DEVICE_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000", &token()[..16])
 }

@@ -134,6 +134,9 @@ impl Server {
                 let token = auth::cookie(cookie, auth::ACCESS_COOKIE)
                     .map(String::from)
                     .or_else(|| payload.get("token").and_then(Value::as_str).map(String::from));
+                if let Some(device) = auth::cookie(cookie, auth::DEVICE_COOKIE) {
+                    socket.join(format!("device:{device}"));
+                }
                 match token.and_then(|t| auth.session_for_access(&t)) {
                     Some(session) => {
                         socket.join([format!("user:{}", session.user), format!("session:{}", session.id)]);
@@ -216,6 +219,17 @@ impl Server {
         publish(&self.io, &self.replay, event, data).await;
     }
 
+    /// Sends `event(data)` to one tab of a hub (by the tab id its page client reports).
+    /// False when no connected hub serves that tab.
+    pub async fn emit_to_tab(&self, tab: &str, event: &str, data: &Value) -> bool {
+        let sid = tab_sockets().lock().ok().and_then(|m| m.get(tab).cloned());
+        let Some(sid) = sid else { return false };
+        match self.io.sockets().into_iter().find(|s| s.id.to_string() == sid) {
+            Some(socket) => socket.emit("sb:tab", &(tab, event, data)).is_ok(),
+            None => false,
+        }
+    }
+
     /// Sockets currently in `room` on the default namespace.
     pub fn room_size(&self, room: &str) -> usize {
         self.io.to(room.to_string()).sockets().len()
@@ -270,6 +284,15 @@ fn on_connect(
                 let _ = s.emit("sb:seq", &(n, event, data));
             }
             let _ = ack.send(&json!({"recovered": recovered}));
+        }
+    });
+    // sb:tabs [ids]: the tabs this socket (a hub) serves, so one can be addressed.
+    socket.on("sb:tabs", |s: SocketRef, Data(tabs): Data<Vec<String>>| async move {
+        if let Ok(mut map) = tab_sockets().lock() {
+            map.retain(|_, sid| *sid != s.id.to_string());
+            for t in tabs {
+                map.insert(t, s.id.to_string());
+            }
         }
     });
     // sb:time -> ack {"time": server ms}, for the hub's clock-offset sample.
@@ -422,6 +445,12 @@ struct Turns {
     next: AtomicU64,
     serving: Mutex<u64>,
     changed: tokio::sync::Notify,
+}
+
+/// Which socket serves which tab (from `sb:tabs`).
+fn tab_sockets() -> &'static Mutex<std::collections::HashMap<String, String>> {
+    static TABS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> = std::sync::OnceLock::new();
+    TABS.get_or_init(Default::default)
 }
 
 fn turns() -> &'static Mutex<std::collections::HashMap<String, Arc<Turns>>> {
@@ -623,13 +652,20 @@ fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String>
         .find_map(|c| auth::cookie(c, name).map(String::from))
 }
 
-async fn login(State(web): State<AuthWeb>, Json(body): Json<Value>) -> Response {
+async fn login(State(web): State<AuthWeb>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
     let user = body.get("username").and_then(Value::as_str).unwrap_or("");
     let password = body.get("password").and_then(Value::as_str).unwrap_or("");
     match web.auth.login(user, password) {
         Some(s) => {
             schedule_expiry(&web, &s);
-            with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s))
+            let mut res = with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s));
+            if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
+                let device = auth::device_cookie();
+                if let Ok(v) = HeaderValue::from_str(&device) {
+                    res.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            res
         }
         None => (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid username or password"}))).into_response(),
     }

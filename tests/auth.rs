@@ -237,3 +237,33 @@ async fn a_refresh_outage_is_reported_and_the_user_stays_signed_in() {
     b.shutdown().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_can_address_one_tab_and_sockets_join_user_device_and_session_rooms() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let t = tabs(&b, &srv.url(), 2).await;
+    login(&b, &t).await;
+    // The device cookie came with the login; the next handshake joins its room.
+    b.js(&t[0], "sb.client.logout().then(() => sb.client.login('alice', 'alice-password'))").await;
+    for tab in &t {
+        b.js(tab, "sb.record('only-you'); sb.until(() => sb.auth && sb.auth.user === 'alice' && sb.client.status === 'connected')").await;
+    }
+    b.js(&t[0], "sb.client.emitWithAck('echo', 'subscribed')").await;
+    b.js(&t[1], "sb.client.emitWithAck('echo', 'subscribed')").await;
+    let mut rooms: Vec<String> = srv.io.rooms().await.expect("rooms").into_iter().map(|r| r.to_string()).collect();
+    rooms.sort();
+    assert!(rooms.iter().any(|r| r == "user:alice"), "{rooms:?}");
+    assert!(rooms.iter().any(|r| r.starts_with("session:")), "{rooms:?}");
+    assert!(rooms.iter().any(|r| r.starts_with("device:")), "{rooms:?}");
+    let second = b.js(&t[1], "sb.client.id").await;
+    assert!(srv.emit_to_tab(second.as_str().expect("id"), "only-you", &json!("hi")).await);
+    b.js(&t[1], "sb.until(() => sb.events.some((e) => e.name === 'only-you'))").await;
+    // The hub forwards in order: once tab 1 has a later broadcast, it would have the tab event too.
+    srv.publish("only-you", &json!("everyone")).await;
+    let names = b.js(&t[0], "sb.until(() => sb.events.some((e) => e.name === 'only-you')).then(() => sb.events.filter((e) => e.name === 'only-you').map((e) => e.args[0]))").await;
+    assert_eq!(names, json!(["everyone"]));
+    b.shutdown().await;
+    srv.stop().await;
+}

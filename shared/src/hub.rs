@@ -1076,6 +1076,24 @@ impl Hub {
         let names = self.tab_names();
         let tabs = self.all_tabs();
         self.post(tabs, FromHub::Tabs { tabs: names });
+        self.announce_tabs();
+    }
+
+    /// Tells a contract server which tabs this socket serves, so it can address one
+    /// (`sb:tab`).
+    fn announce_tabs(&mut self) {
+        if self.contract == Some(true) && matches!(self.conn, Conn::Connected { .. }) {
+            let mut list = String::from("[");
+            for (i, name) in self.tab_names().iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                json::write_string(&mut list, name);
+            }
+            list.push(']');
+            let nsp = self.nsp().to_string();
+            self.send_text(socketio::encode_event(&nsp, 0, None, &["sb:tabs"], &format!("[{list}]")));
+        }
     }
 
     fn send_text(&mut self, sio: String) {
@@ -1353,6 +1371,7 @@ impl Hub {
         self.pending.insert(id, Pending::Time { sent: now });
         let nsp = self.nsp().to_string();
         self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:time"], "[]"));
+        self.announce_tabs();
         if let Some(after) = self.last_seq {
             // Ask for the numbered events sent while we were away.
             let id = self.next_ack_id();
@@ -1438,6 +1457,17 @@ impl Hub {
             }
         }
         let mut room = None;
+        let mut only_tab = None;
+        if event == "sb:tab" {
+            match socketio::split_leading_strings(&args, 2) {
+                Ok((mut n, rest)) if n.len() == 2 => {
+                    event = n.pop().unwrap_or_default();
+                    only_tab = n.pop();
+                    args = rest;
+                }
+                _ => return self.log("ignored sb:tab event without a tab and an event name".into()),
+            }
+        }
         if event == "sb:room" {
             match socketio::split_leading_strings(&args, 2) {
                 Ok((mut n, rest)) if n.len() == 2 => {
@@ -1454,7 +1484,11 @@ impl Hub {
         let targets: Vec<TabKey> = self
             .tabs
             .iter()
-            .filter(|(_, t)| t.subs.contains(&event) && room.as_ref().is_none_or(|r| t.rooms.contains(r)))
+            .filter(|(_, t)| {
+                t.subs.contains(&event)
+                    && room.as_ref().is_none_or(|r| t.rooms.contains(r))
+                    && only_tab.as_ref().is_none_or(|name| *name == t.name)
+            })
             .map(|(k, _)| *k)
             .collect();
         let reply = match id {

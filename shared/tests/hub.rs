@@ -687,8 +687,9 @@ fn stored(msgs: &[FromHub]) -> Vec<u32> {
     msgs.iter().filter_map(|m| if let FromHub::Stored { seq } = m { Some(*seq) } else { None }).collect()
 }
 
+/// Event frames, without the hub's `sb:tabs` announcements.
 fn emits(frames: &[String]) -> Vec<String> {
-    frames.iter().filter(|f| f.starts_with("42")).cloned().collect()
+    frames.iter().filter(|f| f.starts_with("42") && !f.contains(r#"["sb:tabs""#)).cloned().collect()
 }
 
 #[test]
@@ -1077,4 +1078,21 @@ fn a_refresh_answer_overtaken_by_a_login_is_ignored() {
     answer(&mut s, "/auth/login", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
     answer(&mut s, "/auth/refresh", 401, r#"{"error":"no refresh token"}"#);
     assert_eq!(auth_of(&s.take_inbox(1)).and_then(|a| a.user), Some("alice".into()), "still signed in");
+}
+
+#[test]
+fn a_contract_server_learns_the_tabs_and_can_address_one() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    for tab in [1, 2] {
+        s.send(tab, ToHub::Subscribe { event: "ping".into() });
+    }
+    s.accept_contract(1);
+    assert!(s.server_frames(1).contains(&r#"42["sb:tabs",["tab-1","tab-2"]]"#.to_string()));
+    s.server_sends(1, r#"42["sb:tab","tab-2","ping",1]"#);
+    assert!(events(&s.take_inbox(1)).is_empty());
+    assert_eq!(events(&s.take_inbox(2)), [("ping".into(), None, "[1]".into())]);
+    s.send(1, ToHub::Bye);
+    assert!(s.server_frames(1).contains(&r#"42["sb:tabs",["tab-2"]]"#.to_string()));
 }
