@@ -119,10 +119,10 @@ impl Server {
             SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
         let replay = Arc::new(Mutex::new(ReplayLog::default()));
         let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
-        let (s, r) = (stats.clone(), replay.clone());
+        let (s, r, a) = (stats.clone(), replay.clone(), auth.clone());
         let handler = move |socket: SocketRef, io: SocketIo| {
-            let (s, d, r) = (s.clone(), dedup.clone(), r.clone());
-            async move { on_connect(socket, io, s, d, r) }
+            let (s, d, r, a) = (s.clone(), dedup.clone(), r.clone(), a.clone());
+            async move { on_connect(socket, io, s, d, r, a) }
         };
         let (gate, require) = (auth.clone(), config.require_auth);
         // Authentication at the handshake: the access cookie, or `{"token": ...}` in the
@@ -242,6 +242,7 @@ fn on_connect(
     stats: Arc<Stats>,
     dedup: Arc<Mutex<Dedup>>,
     replay: Arc<Mutex<ReplayLog>>,
+    auth_for_socket: Arc<Auth>,
 ) {
     stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     stats.sockets_total.fetch_add(1, Ordering::Relaxed);
@@ -284,6 +285,16 @@ fn on_connect(
                 let _ = s.emit("sb:seq", &(n, event, data));
             }
             let _ = ack.send(&json!({"recovered": recovered}));
+        }
+    });
+    // sb:auth {token}: bearer mode renews the socket's credentials without reconnecting.
+    let renew = auth_for_socket.clone();
+    socket.on("sb:auth", move |s: SocketRef, Data(v): Data<Value>| {
+        let auth = renew.clone();
+        async move {
+            if let Some(session) = v.get("token").and_then(Value::as_str).and_then(|t| auth.session_for_access(t)) {
+                s.join([format!("user:{}", session.user), format!("session:{}", session.id)]);
+            }
         }
     });
     // sb:tabs [ids]: the tabs this socket (a hub) serves, so one can be addressed.
@@ -633,6 +644,34 @@ struct AuthWeb {
     down: Arc<std::sync::atomic::AtomicBool>,
 }
 
+fn bearer(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("x-switchboard-mode").is_some_and(|v| v.as_bytes() == b"bearer")
+}
+
+/// A signed-in answer: cookies, or in bearer mode the access token in the body and only the
+/// refresh token as a cookie.
+fn signed_in(headers: &axum::http::HeaderMap, s: &Session) -> Response {
+    let mut body = auth::session_json(s);
+    if !bearer(headers) {
+        return with_cookies(StatusCode::OK, Some(s), body);
+    }
+    body["access_token"] = json!(s.access);
+    let mut res = with_cookies(StatusCode::OK, Some(s), body);
+    // Keep the refresh cookie; drop the access cookie (the hub holds the token).
+    let kept: Vec<HeaderValue> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.as_bytes().starts_with(b"sb_access="))
+        .cloned()
+        .collect();
+    res.headers_mut().remove(header::SET_COOKIE);
+    for v in kept {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
 fn with_cookies(status: StatusCode, session: Option<&Session>, body: Value) -> Response {
     let mut res = (status, Json(body)).into_response();
     for c in auth::set_cookies(session, false) {
@@ -658,7 +697,7 @@ async fn login(State(web): State<AuthWeb>, headers: axum::http::HeaderMap, Json(
     match web.auth.login(user, password) {
         Some(s) => {
             schedule_expiry(&web, &s);
-            let mut res = with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s));
+            let mut res = signed_in(&headers, &s);
             if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
                 let device = auth::device_cookie();
                 if let Ok(v) = HeaderValue::from_str(&device) {
@@ -683,7 +722,7 @@ async fn refresh(State(web): State<AuthWeb>, headers: axum::http::HeaderMap) -> 
             let room = format!("session:{}", s.id);
             let _ = web.io.to(room).emit("TOKEN_UPDATED", &json!({"expires_at": s.access_expires_ms})).await;
             schedule_expiry(&web, &s);
-            with_cookies(StatusCode::OK, Some(&s), auth::session_json(&s))
+            signed_in(&headers, &s)
         }
         Refresh::Reused(s) => {
             tracing::warn!(session = %s.id, "refresh token reuse: revoking the session");

@@ -267,3 +267,43 @@ async fn the_server_can_address_one_tab_and_sockets_join_user_device_and_session
     b.shutdown().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_mode_keeps_the_token_in_the_hub_and_renews_the_socket_without_reconnecting() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let b = Browser::launch().await;
+    let mut t = Vec::new();
+    for _ in 0..2 {
+        let tab = b.open(&format!("{}/harness.html", srv.url())).await;
+        b.js(
+            &tab,
+            "sb.start({ authMode: 'bearer' }).then(() => sb.client.onAuth((a) => { sb.auth = a; sb.notify(); }))",
+        )
+        .await;
+        t.push(tab);
+    }
+    login(&b, &t).await;
+    let jar = cookies(&b).await;
+    assert!(cookie_value(&jar, "sb_access").is_none(), "no access cookie in bearer mode");
+    assert!(cookie_value(&jar, "sb_refresh").is_some());
+    let ask = "sb.client.token()";
+    let (a, c) = tokio::join!(b.js(&t[0], ask), b.js(&t[1], ask));
+    assert_eq!(a, c, "both tabs get the hub's token");
+    let first = a.as_str().expect("a token").to_string();
+    assert!(srv.auth.session_for_access(&first).is_some());
+    let sockets = srv.stats.sockets_total.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // past the just-signed-in window
+    b.js(&t[0], "sb.client.refresh()").await;
+    let second = b.js(&t[1], "sb.client.token()").await.as_str().expect("a token").to_string();
+    assert_ne!(first, second, "rotated");
+    assert!(srv.auth.session_for_access(&second).is_some());
+    assert_eq!(
+        srv.stats.sockets_total.load(Ordering::Relaxed),
+        sockets,
+        "renewed on the open socket (sb:auth), no reconnect"
+    );
+    assert_eq!(b.js(&t[0], "sb.client.emitWithAck('echo', 'still connected')").await, json!("still connected"));
+    b.shutdown().await;
+    srv.stop().await;
+}

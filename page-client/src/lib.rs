@@ -342,6 +342,13 @@ impl Inner {
                     let _ = f.call1(&JsValue::NULL, &obj);
                 }
             }
+            FromHub::Token { req, token, error } => {
+                let result = match (token, error) {
+                    (Some(t), _) => Ok(Array::of1(&JsValue::from_str(&t))),
+                    (None, e) => Err(e.unwrap_or_else(|| "no token".into())),
+                };
+                self.settle(req, result);
+            }
             FromHub::Recovered { recovered } => {
                 self.recovered.set(Some(recovered));
                 let status = self.status.borrow().clone();
@@ -532,6 +539,7 @@ fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> 
         max_queue: get_u32(opts, "maxQueue", 0),
         max_queue_bytes: get_u32(opts, "maxQueueBytes", 0),
         max_queue_age_ms: get(opts, "maxQueueAge").as_f64().map_or(0, |f| f.max(0.0) as u64),
+        bearer: get(opts, "authMode").as_string().as_deref() == Some("bearer"),
     };
     let ack_timeout = get_u32(opts, "ackTimeout", 10_000);
 
@@ -782,6 +790,12 @@ impl Client {
     /// Signs every tab out.
     pub fn logout(&self) -> Promise {
         self.inner.request(|req| ToHub::Logout { req })
+    }
+
+    /// Bearer mode (`connect({ authMode: 'bearer' })`): the access token, from the hub's
+    /// memory (refreshed first when it is about to expire; one request for all tabs).
+    pub fn token(&self) -> Promise {
+        self.inner.request(|req| ToHub::Token { req })
     }
 
     /// Asks for a token refresh; the hub refreshes once however many tabs ask.

@@ -51,6 +51,7 @@ pub struct HubConfig {
     pub linger_ms: u64,
     /// Durable emits older than this (server time) are dropped with an error, not sent.
     pub max_age_ms: u64,
+    pub bearer: bool,
 }
 
 impl HubConfig {
@@ -79,6 +80,7 @@ impl HubConfig {
         if o.max_queue_age_ms > 0 {
             self.max_age_ms = o.max_queue_age_ms;
         }
+        self.bearer = o.bearer;
     }
 }
 
@@ -98,6 +100,7 @@ impl Default for HubConfig {
             max_buffered_bytes: 32 << 20,
             linger_ms: 2_000,
             max_age_ms: 24 * 3600 * 1000,
+            bearer: false,
         }
     }
 }
@@ -150,6 +153,8 @@ pub enum Output {
         post: bool,
         url: String,
         body: Option<String>,
+        /// Ask for the access token in the body instead of a cookie (bearer mode).
+        bearer: bool,
     },
     Log(String),
 }
@@ -597,6 +602,9 @@ pub struct Hub {
     refresh_failures: u32,
     /// Bumped by every login and logout.
     auth_gen: u32,
+    /// Bearer mode: the access token (only ever here and in the tabs that ask for it).
+    token: Option<String>,
+    token_waiters: Vec<(TabKey, u32)>,
 }
 
 impl Hub {
@@ -644,6 +652,49 @@ impl Hub {
             refresh_at: None,
             refresh_failures: 0,
             auth_gen: 0,
+            token: None,
+            token_waiters: Vec::new(),
+        }
+    }
+
+    /// The CONNECT payload: the first tab's auth object, plus the token in bearer mode.
+    fn connect_payload(&self) -> String {
+        let auth = self.key.1.clone().unwrap_or_default();
+        let Some(token) = self.token.as_ref().filter(|_| self.config.bearer) else { return auth };
+        let mut field = String::from("\"token\":");
+        json::write_string(&mut field, token);
+        match auth.trim().strip_suffix('}') {
+            Some(head) if head.trim() != "{" => format!("{head},{field}}}"),
+            _ => format!("{{{field}}}"),
+        }
+    }
+
+    /// Answers the tabs waiting for the bearer token.
+    fn answer_token_waiters(&mut self, error: Option<String>) {
+        for (tab, req) in core::mem::take(&mut self.token_waiters) {
+            let msg = match (&self.token, &error) {
+                (Some(t), None) => FromHub::Token { req, token: Some(t.clone()), error: None },
+                _ => FromHub::Token {
+                    req,
+                    token: None,
+                    error: Some(error.clone().unwrap_or_else(|| "signed out".into())),
+                },
+            };
+            self.post_one(tab, msg);
+        }
+    }
+
+    /// Bearer mode: hands the renewed token to the open socket without reconnecting.
+    fn renew_socket_auth(&mut self, now: Millis) {
+        match (&self.token, &self.conn) {
+            (Some(token), Conn::Connected { .. }) => {
+                let mut args = String::from("[{\"token\":");
+                json::write_string(&mut args, token);
+                args.push_str("}]");
+                let nsp = self.nsp().to_string();
+                self.send_text(socketio::encode_event(&nsp, 0, None, &["sb:auth"], &args));
+            }
+            _ => self.reauthenticate(now),
         }
     }
 
@@ -661,7 +712,8 @@ impl Hub {
         self.next_http = self.next_http.wrapping_add(1);
         self.http.insert(id, call);
         let url = self.auth_url(what);
-        self.out.push_back(Output::Http { hub: self.id, id, post, url, body });
+        let bearer = self.config.bearer;
+        self.out.push_back(Output::Http { hub: self.id, id, post, url, body, bearer });
     }
 
     pub fn auth_state(&self) -> &AuthState {
@@ -677,10 +729,12 @@ impl Hub {
     /// finished satisfies new askers at once.
     fn request_refresh(&mut self, waiter: Option<(TabKey, u32)>, now: Millis) {
         let fresh = self.last_refresh.is_some_and(|t| now.saturating_sub(t) < 1_000);
-        if fresh && !self.refresh_inflight && self.auth.user.is_some() {
+        let have_token = !self.config.bearer || self.token.is_some();
+        if fresh && !self.refresh_inflight && self.auth.user.is_some() && have_token {
             if let Some((tab, req)) = waiter {
                 self.post_one(tab, FromHub::Done { req, error: None });
             }
+            self.answer_token_waiters(None);
             return;
         }
         if let Some(w) = waiter {
@@ -697,6 +751,9 @@ impl Hub {
         let v = json::parse(body).ok();
         let user = v.as_ref().and_then(|v| v.get("user")).and_then(Value::as_str).map(String::from);
         let expires_at = v.as_ref().and_then(|v| v.get("expires_at")).and_then(Value::as_u64);
+        if self.config.bearer {
+            self.token = v.as_ref().and_then(|v| v.get("access_token")).and_then(Value::as_str).map(String::from);
+        }
         let telemetry = core::mem::take(&mut self.auth.telemetry);
         self.auth = AuthState { user, expires_at, error: None, signed_out: None, telemetry };
         self.auth_supported = Some(true);
@@ -713,6 +770,8 @@ impl Hub {
             AuthTelemetry::count(&mut telemetry.sign_outs, reason);
         }
         self.auth = AuthState { signed_out: Some(reason.into()), telemetry, ..AuthState::default() };
+        self.token = None;
+        self.answer_token_waiters(Some(String::from("signed out: ") + reason));
         self.auth_supported = Some(true);
         self.refresh_at = None;
         if was {
@@ -749,6 +808,11 @@ impl Hub {
         }
         match call {
             HttpCall::Session(_) => match status {
+                // Bearer mode: the session check proves a sign-in, but the token comes from a refresh.
+                200 if self.config.bearer => {
+                    self.auth_supported = Some(true);
+                    self.request_refresh(None, now)
+                }
                 200 => self.signed_in(body, now),
                 401 => {
                     self.auth_supported = Some(true);
@@ -763,7 +827,12 @@ impl Hub {
                     self.signed_in(body, now);
                     self.last_refresh = Some(now);
                     self.post_one(tab, FromHub::Done { req, error: None });
-                    self.reauthenticate(now);
+                    self.answer_token_waiters(None);
+                    if self.config.bearer {
+                        self.renew_socket_auth(now);
+                    } else {
+                        self.reauthenticate(now);
+                    }
                 }
                 _ => {
                     let error = error_text(body, status, "sign-in failed");
@@ -796,6 +865,10 @@ impl Hub {
                     200 => {
                         self.signed_in(body, now);
                         self.last_refresh = Some(now);
+                        if self.config.bearer {
+                            self.renew_socket_auth(now);
+                        }
+                        self.answer_token_waiters(None);
                         None
                     }
                     401 | 403 => {
@@ -1246,7 +1319,7 @@ impl Hub {
             EioPacket::Open(hs) => {
                 if let Conn::Opening { conn, deadline } = self.conn {
                     self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
-                    let auth = self.key.1.clone().unwrap_or_default();
+                    let auth = self.connect_payload();
                     let nsp = self.nsp().to_string();
                     self.send_text(socketio::encode(Kind::Connect, &nsp, 0, None, &auth));
                     self.conn = Conn::Joining { conn, deadline, hs };
@@ -1676,6 +1749,24 @@ impl Hub {
             }
             ToHub::Logout { req } => self.http(HttpCall::Logout(tab, req), true, "logout", None),
             ToHub::Refresh { req } => self.request_refresh(Some((tab, req)), now),
+            ToHub::Token { req } => {
+                let soon = self.auth.expires_at.is_none_or(|e| e <= self.server_ms(now) + 5_000);
+                match (&self.token, self.config.bearer) {
+                    (_, false) => {
+                        let error =
+                            Some("tokens are HttpOnly cookies; connect with authMode: 'bearer' to read one".into());
+                        self.post_one(tab, FromHub::Token { req, token: None, error });
+                    }
+                    (Some(t), true) if !soon => {
+                        let msg = FromHub::Token { req, token: Some(t.clone()), error: None };
+                        self.post_one(tab, msg);
+                    }
+                    _ => {
+                        self.token_waiters.push((tab, req));
+                        self.request_refresh(None, now);
+                    }
+                }
+            }
         }
     }
 

@@ -117,6 +117,10 @@ pub enum ToHub {
     Refresh {
         req: u32,
     },
+    /// Bearer mode: ask for the access token (`FromHub::Token`), refreshed first if needed.
+    Token {
+        req: u32,
+    },
 }
 
 /// Connection options of the first tab of an endpoint (later tabs share its socket).
@@ -134,6 +138,9 @@ pub struct Options {
     pub max_queue: u32,
     pub max_queue_bytes: u32,
     pub max_queue_age_ms: u64,
+    /// Bearer mode: the access token lives in the hub's memory (not a cookie), goes in the
+    /// CONNECT auth payload, and is renewed on the open socket (`sb:auth`).
+    pub bearer: bool,
 }
 
 impl Default for Options {
@@ -147,6 +154,7 @@ impl Default for Options {
             max_queue: 0,
             max_queue_bytes: 0,
             max_queue_age_ms: 0,
+            bearer: false,
         }
     }
 }
@@ -260,6 +268,12 @@ pub enum FromHub {
     },
     /// The sign-in state, shared by every tab (sent on change and on attach).
     Auth(AuthState),
+    /// Bearer mode: the access token a tab asked for (`error` when there is none).
+    Token {
+        req: u32,
+        token: Option<String>,
+        error: Option<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,

@@ -237,8 +237,8 @@ impl State {
                 Output::Watch { tab, lock } => self.watch(tab, &lock),
                 Output::Persist { key, record } => self.unwritten.push(StoreOp::Put(key, record)),
                 Output::Unpersist { key } => self.unwritten.push(StoreOp::Delete(key)),
-                Output::Http { hub, id, post, url, body } => wasm_bindgen_futures::spawn_local(async move {
-                    let (status, text) = fetch(post, &url, body.as_deref()).await;
+                Output::Http { hub, id, post, url, body, bearer } => wasm_bindgen_futures::spawn_local(async move {
+                    let (status, text) = fetch(post, &url, body.as_deref(), bearer).await;
                     with_state(|s, now| s.sb.handle_http(hub, id, status, &text, now));
                 }),
                 Output::Log(line) => log(&line),
@@ -483,12 +483,15 @@ async fn open_store() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsVa
 
 /// An HTTP request with the browser's cookies (same-site) and the CSRF header; returns the
 /// status (0 for a network error) and the body text.
-async fn fetch(post: bool, url: &str, body: Option<&str>) -> (u16, String) {
+async fn fetch(post: bool, url: &str, body: Option<&str>, bearer: bool) -> (u16, String) {
     let init = web_sys::RequestInit::new();
     init.set_method(if post { "POST" } else { "GET" });
     init.set_credentials(web_sys::RequestCredentials::Include);
     if let Ok(headers) = web_sys::Headers::new() {
         let _ = headers.set("x-switchboard", "1");
+        if bearer {
+            let _ = headers.set("x-switchboard-mode", "bearer");
+        }
         if body.is_some() {
             let _ = headers.set("content-type", "application/json");
         }
