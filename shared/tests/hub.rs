@@ -88,7 +88,7 @@ impl Sim {
                 Output::Unpersist { key } => {
                     self.store.remove(&key);
                 }
-                Output::Http { hub, id, post, url, body } => {
+                Output::Http { hub, id, post, url, body, .. } => {
                     if self.auth_server {
                         self.http.push((hub, id, post, url, body));
                     } else {
