@@ -38,6 +38,9 @@ pub struct Telemetry {
     pub refresh_failures: AtomicU64,
     pub reuse_detected: AtomicU64,
     pub logouts: AtomicU64,
+    /// Every POST /auth/refresh that reached the session store, and a wake-up for each.
+    pub refresh_requests: AtomicU64,
+    pub refresh_seen: tokio::sync::Notify,
 }
 
 pub struct Auth {
@@ -119,6 +122,8 @@ impl Auth {
     }
 
     pub fn refresh(&self, refresh_token: &str) -> Refresh {
+        self.telemetry.refresh_requests.fetch_add(1, Ordering::Relaxed);
+        self.telemetry.refresh_seen.notify_waiters();
         let Ok(mut sessions) = self.sessions.lock() else { return Refresh::Invalid };
         let now = now_ms();
         if let Some(s) = sessions.values_mut().find(|s| s.refresh == refresh_token) {
@@ -170,6 +175,7 @@ impl Auth {
             "refresh_failures": t.refresh_failures.load(Ordering::Relaxed),
             "refresh_reuse_detected": t.reuse_detected.load(Ordering::Relaxed),
             "logouts": t.logouts.load(Ordering::Relaxed),
+            "refresh_requests": t.refresh_requests.load(Ordering::Relaxed),
         })
     }
 }

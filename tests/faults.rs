@@ -276,3 +276,86 @@ async fn events_published_while_the_hub_was_away_are_replayed_on_resume() {
     b.shutdown().await;
     server.stop().await;
 }
+
+/// The registration id of the page origin's service worker, through a page session.
+async fn service_worker_registration(b: &Browser, session: &str) -> String {
+    let mut events = b.subscribe();
+    b.call(Some(session), "ServiceWorker.enable", json!({})).await.expect("ServiceWorker.enable");
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("a registration event")
+            .expect("events");
+        if e["method"] == "ServiceWorker.workerRegistrationUpdated" {
+            if let Some(id) = e["params"]["registrations"]
+                .as_array()
+                .and_then(|r| r.iter().find(|r| r["isDeleted"] == false))
+                .and_then(|r| r["registrationId"].as_str())
+            {
+                return id.to_string();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes_in_the_background() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let bind = server.addr;
+    let origin = server.url();
+    let b = Browser::launch().await;
+    let tab = b.open(&format!("{origin}/harness.html")).await;
+    b.js(&tab, "sb.start({ serviceWorker: '/switchboard-sw.js', reconnectionDelay: 100, reconnectionDelayMax: 500 }).then(() => sb.until(() => sb.client.status === 'connected'))").await;
+    b.js(&tab, "navigator.serviceWorker.ready.then(() => sb.client.login('alice', 'alice-password'))").await;
+    server.stop().await;
+    b.js(&tab, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    b.js(&tab, &emit_numbered("sw", 10)).await;
+    b.js(&tab, "sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored')").await;
+    // Close the only tab and wait for its hub to end.
+    let worker = shared_worker_targets(&b).await.pop().expect("the hub");
+    let mut events = b.subscribe();
+    b.call(None, "Target.setDiscoverTargets", json!({"discover": true})).await.expect("discover");
+    b.close_tab(&tab).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(e) = events.recv().await {
+            if e["method"] == "Target.targetDestroyed" && e["params"]["targetId"] == worker.as_str() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the hub ends with its last tab");
+    let server = start(bind, data.path()).await;
+    // The browser fires `sync` when it sees fit; the DevTools protocol fires it now.
+    let blank = b.open("about:blank").await;
+    let registration = service_worker_registration(&b, &blank.session).await;
+    b.call(
+        Some(&blank.session),
+        "ServiceWorker.dispatchSyncEvent",
+        json!({"origin": origin, "registrationId": registration, "tag": "switchboard-flush", "lastChance": false}),
+    )
+    .await
+    .expect("dispatch sync");
+    let records = server.recorded_at_least(10, Duration::from_secs(30)).await;
+    assert_eq!(
+        by_tab(&records).get("sw").cloned().unwrap_or_default(),
+        (0..10).collect::<Vec<u64>>(),
+        "delivered with no tab open"
+    );
+    // periodicsync: a background refresh request carrying the browser's refresh cookie (the
+    // restarted server no longer knows the session, so it refuses it: the request is the point).
+    let seen = server.auth.telemetry.refresh_seen.notified();
+    b.call(
+        Some(&blank.session),
+        "ServiceWorker.dispatchPeriodicSyncEvent",
+        json!({"origin": origin, "registrationId": registration, "tag": "switchboard-refresh"}),
+    )
+    .await
+    .expect("dispatch periodic sync");
+    tokio::time::timeout(Duration::from_secs(10), seen).await.expect("a background refresh request");
+    assert_eq!(server.auth.telemetry.refresh_requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    b.shutdown().await;
+    server.stop().await;
+}

@@ -260,6 +260,32 @@ impl Switchboard {
         self.parked.values().map(Vec::len).sum()
     }
 
+    /// Durable emits not yet delivered: parked, queued or in flight.
+    pub fn undelivered(&self) -> usize {
+        self.parked_count() + self.hubs.values().map(|h| h.buffer.len() + h.inflight.len()).sum::<usize>()
+    }
+
+    /// With no tab open (a service worker's `sync`): connect a hub for every endpoint that
+    /// has stored emits, and deliver them. Endpoint options are the defaults.
+    pub fn handle_flush(&mut self, now: Millis) {
+        for (key, recs) in core::mem::take(&mut self.parked) {
+            let Ok(url) = engineio::websocket_url(&key.0.url, &key.0.path, &key.0.query) else {
+                for (k, _) in recs {
+                    self.out.push_back(Output::Unpersist { key: k });
+                }
+                continue;
+            };
+            let id = self.next_hub;
+            self.next_hub += 1;
+            let seed = self.rng.next_u32() as u64;
+            let mut hub = Hub::new(id, key, url, self.config.clone(), seed, self.shared.clone());
+            hub.online = self.online;
+            hub.adopt(recs, now);
+            hub.start_connect(now);
+            self.hubs.insert(id, hub);
+        }
+    }
+
     /// Number of live sockets (hubs), for tests and the debug view.
     pub fn hub_count(&self) -> usize {
         self.hubs.len()

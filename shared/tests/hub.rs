@@ -1096,3 +1096,24 @@ fn a_contract_server_learns_the_tabs_and_can_address_one() {
     s.send(1, ToHub::Bye);
     assert!(s.server_frames(1).contains(&r#"42["sb:tabs",["tab-2"]]"#.to_string()));
 }
+
+#[test]
+fn with_no_tab_open_a_flush_delivers_stored_emits() {
+    let mut first = Sim::new();
+    first.hello(1, "http://a:1");
+    first.send(1, durable(0, "n", "[0]"));
+    first.send(1, durable(1, "n", "[1]"));
+    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
+    let mut s = Sim::new();
+    s.store = first.store.clone();
+    s.sb.handle_restore(records, s.now);
+    s.sb.handle_flush(s.now);
+    s.pump();
+    assert_eq!(s.opens.len(), 1, "a socket for the endpoint with stored emits");
+    s.accept_contract(1);
+    assert_eq!(s.sb.undelivered(), 2);
+    s.server_sends(1, r#"431[{"ok":true}]"#);
+    s.server_sends(1, r#"432[{"ok":true}]"#);
+    assert_eq!(s.sb.undelivered(), 0);
+    assert!(s.store.is_empty(), "delivered and deleted");
+}

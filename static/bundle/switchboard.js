@@ -7,5 +7,15 @@ export async function connect(options = {}) {
     const p = Client.prototype;
     for (const m of ['emit', 'emitWithAck', 'emitVolatile']) p[m] = spread(p[m]);
   }));
-  return open(options, new URL('./switchboard-worker.js', import.meta.url).href);
+  const client = await open(options, new URL('./switchboard-worker.js', import.meta.url).href);
+  if (options.serviceWorker) register(options.serviceWorker, client);
+  return client;
+}
+// Opt-in background work: ask for a `sync` whenever the connection is down (the service
+// worker delivers the stored queue if every tab is gone by then) and a periodic refresh.
+function register(url, client) {
+  navigator.serviceWorker?.register(url, { type: 'module' }).then((reg) => {
+    reg.periodicSync?.register('switchboard-refresh', { minInterval: 15 * 60e3 }).catch(() => {});
+    client.onStatus((s) => s.status !== 'connected' && reg.sync?.register('switchboard-flush').catch(() => {}));
+  }, (e) => console.warn('switchboard: service worker not registered:', e));
 }

@@ -76,6 +76,8 @@ struct State {
     transactions: BTreeMap<u32, (Vec<u64>, EventCallback)>,
     next_tx: u32,
     _network: Option<[Callback; 2]>,
+    /// Service worker: resolved once nothing stored is left undelivered.
+    flush_waiter: Option<Function>,
     ports: BTreeMap<TabKey, Port>,
     /// Lock callbacks waiting for a tab to release its Web Lock, by tab.
     locks: BTreeMap<TabKey, Closure<dyn FnMut(JsValue)>>,
@@ -87,6 +89,8 @@ struct State {
 
 thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    /// Set when this code runs as the service worker (no ports, no hub lock).
+    static SERVICE_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn scope() -> WorkerGlobalScope {
@@ -118,7 +122,9 @@ fn with_state(f: impl FnOnce(&mut State, Millis)) {
             return;
         };
         let state = guard.get_or_insert_with(|| {
-            wasm_bindgen_futures::spawn_local(start_up());
+            if !SERVICE_WORKER.with(|m| m.get()) {
+                wasm_bindgen_futures::spawn_local(start_up());
+            }
             State::new()
         });
         f(state, now());
@@ -181,6 +187,7 @@ impl State {
             transactions: BTreeMap::new(),
             next_tx: 0,
             _network: Some([online, offline]),
+            flush_waiter: None,
             sb,
             ports: BTreeMap::new(),
             locks: BTreeMap::new(),
@@ -246,6 +253,11 @@ impl State {
         }
         self.write_store();
         self.arm_timer();
+        if self.flush_waiter.is_some() && self.sb.undelivered() == 0 {
+            if let Some(done) = self.flush_waiter.take() {
+                let _ = done.call0(&JsValue::NULL);
+            }
+        }
     }
 
     /// Hands the pending storage operations to one IndexedDB transaction; its completion
@@ -512,4 +524,61 @@ async fn fetch(post: bool, url: &str, body: Option<&str>, bearer: bool) -> (u16,
         Err(_) => String::new(),
     };
     (res.status(), text)
+}
+
+/// The service-worker role (`switchboard-sw.js`): `sync` delivers the stored queue when no
+/// tab (and so no hub) is open; `periodicsync` refreshes the sign-in. Resolves when done.
+#[wasm_bindgen(js_name = serviceWorker)]
+pub fn service_worker(event: String) -> Promise {
+    SERVICE_WORKER.with(|m| m.set(true));
+    wasm_bindgen_futures::future_to_promise(async move {
+        match event.as_str() {
+            "sync" => flush_from_service_worker().await,
+            "periodicsync" => {
+                let origin = scope().location().origin();
+                let (status, _) = fetch(true, &format!("{origin}/auth/refresh"), None, false).await;
+                log(&format!("background refresh: HTTP {status}"));
+                Ok(JsValue::from(status))
+            }
+            other => Err(JsValue::from_str(&format!("switchboard service worker: unknown event {other:?}"))),
+        }
+    })
+}
+
+/// Whether a hub (SharedWorker) is alive: it holds its lifetime lock.
+async fn hub_alive() -> bool {
+    let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
+    let Ok(query) = Reflect::get(&locks, &"query".into()).and_then(|f| f.dyn_into::<Function>()) else { return false };
+    let Ok(p) = query.call0(&locks).and_then(|p| p.dyn_into::<Promise>()) else { return false };
+    let Ok(snapshot) = wasm_bindgen_futures::JsFuture::from(p).await else { return false };
+    let held: js_sys::Array = Reflect::get(&snapshot, &"held".into()).map(|h| h.unchecked_into()).unwrap_or_default();
+    held.iter().any(|l| Reflect::get(&l, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some(HUB_LOCK))
+}
+
+async fn flush_from_service_worker() -> Result<JsValue, JsValue> {
+    if hub_alive().await {
+        return Ok(JsValue::from_str("a hub is running and delivers the queue itself"));
+    }
+    let (db, records) = open_store().await?;
+    let count = records.len();
+    let mut setup = Some((db, records));
+    let done = Promise::new(&mut |resolve, _| {
+        if let Some((db, records)) = setup.take() {
+            with_state(move |s, now| {
+                s.db = db;
+                s.ready = true;
+                s.flush_waiter = Some(resolve);
+                s.sb.handle_restore(records, now);
+                s.sb.handle_flush(now);
+            });
+        }
+    });
+    // A service worker event may not last for ever: give up after 25 s (the queue stays stored).
+    let timeout = Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 25_000);
+    });
+    wasm_bindgen_futures::JsFuture::from(Promise::race(&js_sys::Array::of2(&done, &timeout))).await?;
+    let left = STATE.with(|c| c.try_borrow().ok().and_then(|s| s.as_ref().map(|s| s.sb.undelivered())).unwrap_or(0));
+    log(&format!("service worker sync: {} stored emits, {left} left undelivered", count));
+    Ok(JsValue::from(left as u32))
 }
