@@ -1466,16 +1466,11 @@ impl Hub {
     fn on_hello(&mut self, now: Millis) {
         self.contract = Some(true);
         self.hello_deadline = None;
-        let id = self.next_ack_id();
-        self.pending.insert(id, Pending::Time { sent: now });
-        let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:time"], "[]"));
+        self.contract_request(Pending::Time { sent: now }, &["sb:time"], "[]");
         self.announce_tabs();
         if let Some(after) = self.last_seq {
             // Ask for the numbered events sent while we were away.
-            let id = self.next_ack_id();
-            self.pending.insert(id, Pending::Resume);
-            self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:resume"], &format!("[{after}]")));
+            self.contract_request(Pending::Resume, &["sb:resume"], &format!("[{after}]"));
         }
         self.flush(now);
     }
@@ -1681,31 +1676,41 @@ impl Hub {
         id
     }
 
-    fn server_join(&mut self, room: &str) {
-        if !matches!(self.conn, Conn::Connected { .. }) {
-            return;
-        }
+    /// Sends one of the contract's requests (`prefix` then `args`) with an ack id, and
+    /// remembers what its ack answers.
+    fn contract_request(&mut self, pending: Pending, prefix: &[&str], args: &str) -> u64 {
         let id = self.next_ack_id();
-        self.pending.insert(id, Pending::Join(room.to_string()));
-        if let Some(r) = self.rooms.get_mut(room) {
-            r.server = ServerRoom::Joining(id);
-        }
+        self.pending.insert(id, pending);
         let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:join", room], "[]"));
+        self.send_text(socketio::encode_event(&nsp, 0, Some(id), prefix, args));
+        id
+    }
+
+    fn server_join(&mut self, room: &str) {
+        self.server_room(room, true);
     }
 
     fn server_leave(&mut self, room: &str) {
+        self.server_room(room, false);
+    }
+
+    /// `sb:join` / `sb:leave` on the server; without a connection a leave is already done.
+    fn server_room(&mut self, room: &str, join: bool) {
         if !matches!(self.conn, Conn::Connected { .. }) {
-            self.rooms.remove(room);
+            if !join {
+                self.rooms.remove(room);
+            }
             return;
         }
-        let id = self.next_ack_id();
-        self.pending.insert(id, Pending::Leave(room.to_string()));
+        let (pending, name) = if join {
+            (Pending::Join(room.to_string()), "sb:join")
+        } else {
+            (Pending::Leave(room.to_string()), "sb:leave")
+        };
+        let id = self.contract_request(pending, &[name, room], "[]");
         if let Some(r) = self.rooms.get_mut(room) {
-            r.server = ServerRoom::Leaving(id);
+            r.server = if join { ServerRoom::Joining(id) } else { ServerRoom::Leaving(id) };
         }
-        let nsp = self.nsp().to_string();
-        self.send_text(socketio::encode_event(&nsp, 0, Some(id), &["sb:leave", room], "[]"));
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
