@@ -36,7 +36,7 @@ pub const MAX_NAME: usize = 512;
 const MAX_REPLIES: usize = 4096;
 /// How long after CONNECT a hub waits for the server's `sb:hello` before it treats the
 /// server as a plain Socket.IO server (only the first connection of a hub waits).
-pub const HELLO_WAIT_MS: u64 = 1_000;
+pub const HELLO_WAIT_MS: u64 = 300;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubConfig {

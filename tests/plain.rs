@@ -1,0 +1,139 @@
+//! Compatibility: the hub against an unmodified Socket.IO 4 server (Node, from npm), with
+//! none of the Switchboard contract. The page comes from the reference backend on another
+//! origin; the hub connects cross-origin.
+
+mod common;
+
+use common::{exclusive, server, Browser, Tab};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct NodeServer {
+    child: Child,
+    port: u16,
+}
+
+impl NodeServer {
+    async fn start(port: u16) -> NodeServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/plain-server.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node (installed by scripts/setup) runs the Socket.IO server");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the Node server starts")
+            .expect("stdout")
+            .expect("a line");
+        let port = line.strip_prefix("listening ").and_then(|p| p.parse().ok()).expect("listening PORT");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        NodeServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.expect("read");
+        let text = String::from_utf8_lossy(&out);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("null");
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+
+    /// Waits (polling the other process) until it recorded at least `n` events.
+    async fn recorded(&self, n: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let r = self.get("/recorded").await;
+            if r.as_array().is_some_and(|a| a.len() >= n) {
+                return r.as_array().cloned().unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.get("/recorded").await.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn stop(mut self) -> u16 {
+        let _ = self.child.kill().await;
+        self.port
+    }
+}
+
+async fn tab(b: &Browser, page: &str, node: &NodeServer) -> Tab {
+    let t = b.open(&format!("{page}/harness.html")).await;
+    let opts = format!("{{ url: '{}', reconnectionDelay: 100, reconnectionDelayMax: 500, timeout: 2000 }}", node.url());
+    b.js(
+        &t,
+        &format!("sb.start({opts}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
+    )
+    .await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_socket_io_server_gets_one_connection_events_acks_and_ordered_emits() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(tab(&b, &page.url(), &node).await);
+    }
+    for t in &tabs {
+        b.js(t, "sb.record('news'); sb.client.on('question', (q, answer) => answer('answer to ' + q)); sb.until(() => sb.tabs.length === 3)").await;
+    }
+    assert_eq!(node.get("/stats").await["connections"], json!(1), "one connection for three tabs");
+    assert_eq!(b.js(&tabs[1], "sb.client.emitWithAck('echo', { a: [1, 'é'] })").await, json!({"a": [1, "é"]}));
+    node.get("/emit?event=news&data=%7B%22n%22%3A1%7D").await;
+    for t in &tabs {
+        assert_eq!(
+            b.js(t, "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)").await,
+            json!([{"n": 1}])
+        );
+    }
+    b.js(&tabs[0], "for (let n = 0; n < 20; n++) sb.client.emit('record', { n })").await;
+    // A server-initiated ack is answered once, whichever tab answers first.
+    b.js(&tabs[2], "sb.client.emit('ask-me', 'q1')").await;
+    let recorded = node.recorded(21).await;
+    let ns: Vec<Value> = recorded.iter().filter_map(|r| r.get("n").cloned()).collect();
+    assert_eq!(ns, (0..20).map(|n| json!(n)).collect::<Vec<_>>(), "plain emits in order");
+    assert_eq!(recorded.iter().filter(|r| r.get("answer").is_some()).count(), 1);
+    // No sb:join handler: join fails clearly instead of hanging.
+    let err = b.js(&tabs[0], "sb.client.join('r').then(() => 'joined', (e) => e.message)").await;
+    assert!(err.as_str().is_some_and(|e| e.contains("did not confirm")), "{err}");
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emits_queued_while_a_plain_server_is_down_reach_it_when_it_returns() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let t = tab(&b, &page.url(), &node).await;
+    let port = node.stop().await;
+    b.js(&t, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    b.js(&t, "for (let n = 0; n < 10; n++) sb.client.emit('record', { n }); sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored')").await;
+    let node = NodeServer::start(port).await;
+    let recorded = node.recorded(10).await;
+    let ns: Vec<Value> = recorded.iter().filter_map(|r| r.get("n").cloned()).collect();
+    assert_eq!(ns, (0..10).map(|n| json!(n)).collect::<Vec<_>>());
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
