@@ -316,7 +316,11 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 Some(c) if c < 0x20 => return err(self.pos, "control character in string"),
-                Some(_) => self.pos += 1,
+                Some(_) => {
+                    // Skip the plain run in one tight loop: this is the hot path for payloads.
+                    let rest = self.src.get(self.pos..).unwrap_or(&[]);
+                    self.pos += rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(rest.len());
+                }
             }
         }
     }
