@@ -137,3 +137,31 @@ async fn emits_queued_while_a_plain_server_is_down_reach_it_when_it_returns() {
     node.stop().await;
     page.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_attachments_and_namespaces_work_with_a_plain_socket_io_server() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let t = tab(&b, &page.url(), &node).await;
+    let echoed = b
+        .js(
+            &t,
+            "sb.client.emitWithAck('bin-echo', new Uint8Array([7, 8, 9])).then((r) => Array.from(new Uint8Array(r)))",
+        )
+        .await;
+    assert_eq!(echoed, json!([7, 8, 9]));
+    b.js(&t, "sb.record('blob'); sb.client.emitWithAck('echo', 'subscribed')").await;
+    node.get("/emit-bin").await;
+    let got = b.js(&t, "sb.until(() => sb.events.find((e) => e.name === 'blob')).then((e) => [Array.from(new Uint8Array(e.args[0])), e.args[1]])").await;
+    assert_eq!(got, json!([[1, 2, 3], {"note": "with binary"}]));
+    // A namespace from the URL's path, on its own hub (another endpoint).
+    let admin = b.open(&format!("{}/harness.html", page.url())).await;
+    let url = format!("{}/admin", node.url());
+    let reply = b.js(&admin, &format!("sb.start({{ url: '{url}' }}).then(() => sb.until(() => sb.client.status === 'connected')).then(() => sb.client.emitWithAck('echo', 'x'))")).await;
+    assert_eq!(reply, json!("admin:x"));
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
