@@ -1,0 +1,244 @@
+//! A minimal Chrome DevTools Protocol client for headless Chromium (flat sessions, raw
+//! JSON over a WebSocket): open tabs, evaluate promises, crash tabs, reach workers. Used by
+//! the end-to-end tests and the benchmark; not part of the served product.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>>;
+
+/// One headless Chromium with a fresh profile, killed on drop.
+pub struct Browser {
+    child: Child,
+    _profile: Option<tempfile::TempDir>,
+    tx: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: AtomicU64,
+    events: broadcast::Sender<Value>,
+}
+
+/// A page target with its flat CDP session.
+#[derive(Clone, Debug)]
+pub struct Tab {
+    pub target: String,
+    pub session: String,
+}
+
+impl Browser {
+    pub async fn launch() -> Browser {
+        let profile = tempfile::tempdir().expect("a temp dir for the profile");
+        let path = profile.path().to_path_buf();
+        Self::launch_at(&path, Some(profile)).await
+    }
+
+    /// Launches on an existing profile directory (to test what survives a browser restart).
+    pub async fn launch_with_profile(dir: &std::path::Path) -> Browser {
+        Self::launch_at(dir, None).await
+    }
+
+    async fn launch_at(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
+        let mut child = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+            ])
+            .arg(format!("--user-data-dir={}", dir.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMIUM} (run .ci/run or scripts/setup to install it): {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_string();
+                }
+            }
+            panic!("chromium exited before printing its DevTools address");
+        })
+        .await
+        .expect("chromium prints its DevTools address within 30 s");
+        // Keep draining stderr so chromium never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        let (ws, _) =
+            tokio_tungstenite::connect_async(ws_url.as_str()).await.expect("connect to the DevTools WebSocket");
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pending: Pending = Arc::default();
+        let (events, _) = broadcast::channel(4096);
+        let (p, ev) = (pending.clone(), events.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                if let Some(id) = v.get("id").and_then(Value::as_u64) {
+                    if let Some(tx) = p.lock().expect("pending lock").remove(&id) {
+                        let r = match v.get("error") {
+                            Some(e) => Err(e.clone()),
+                            None => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+                        };
+                        let _ = tx.send(r);
+                    }
+                } else {
+                    let _ = ev.send(v);
+                }
+            }
+        });
+        if std::env::var_os("SB_DEBUG").is_some() {
+            // SB_DEBUG=1 prints every console message and exception of the pages.
+            let mut rx = events.subscribe();
+            tokio::spawn(async move {
+                while let Ok(e) = rx.recv().await {
+                    if e["method"] == "Runtime.consoleAPICalled" || e["method"] == "Runtime.exceptionThrown" {
+                        eprintln!("[browser] {}", e["params"]);
+                    }
+                }
+            });
+        }
+        Browser { child, _profile: profile, tx, pending, next_id: AtomicU64::new(1), events }
+    }
+
+    /// Sends a CDP command (to the browser, or to `session`) and waits for its result.
+    pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.tx.send(Message::Text(msg.to_string().into())).map_err(|_| json!("CDP connection closed"))?;
+        match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err(json!(format!("no answer to {method} within 60 s"))),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+        self.events.subscribe()
+    }
+
+    /// Opens `url` in a new tab and waits for its load event (module scripts have run).
+    pub async fn open(&self, url: &str) -> Tab {
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"})).await.expect("createTarget");
+        let target = target["targetId"].as_str().expect("targetId").to_string();
+        let attached = self
+            .call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
+            .await
+            .expect("attachToTarget");
+        let session = attached["sessionId"].as_str().expect("sessionId").to_string();
+        let tab = Tab { target, session };
+        let mut events = self.subscribe();
+        self.call(Some(&tab.session), "Page.enable", json!({})).await.expect("Page.enable");
+        self.call(Some(&tab.session), "Runtime.enable", json!({})).await.expect("Runtime.enable");
+        self.call(Some(&tab.session), "Page.navigate", json!({"url": url})).await.expect("Page.navigate");
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match events.recv().await {
+                    Ok(e) if e["method"] == "Page.loadEventFired" && e["sessionId"] == tab.session.as_str() => return,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => panic!("CDP event stream ended"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{url} did not load within 30 s"));
+        tab
+    }
+
+    /// Evaluates `expr` in `tab`, awaiting a promise; returns its value or the exception text.
+    pub async fn eval(&self, tab: &Tab, expr: &str) -> Result<Value, String> {
+        let r = self
+            .call(
+                Some(&tab.session),
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ex) = r.get("exceptionDetails") {
+            let text =
+                ex["exception"]["description"].as_str().or(ex["text"].as_str()).unwrap_or("exception").to_string();
+            return Err(text);
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Like `eval`, but a failure fails the test with the expression in the message.
+    pub async fn js(&self, tab: &Tab, expr: &str) -> Value {
+        match self.eval(tab, expr).await {
+            Ok(v) => v,
+            Err(e) => panic!("JS failed: {e}\n  in: {expr}"),
+        }
+    }
+
+    pub async fn close_tab(&self, tab: &Tab) {
+        let _ = self.call(None, "Target.closeTarget", json!({"targetId": tab.target})).await;
+    }
+
+    /// Kills the tab's renderer without letting it run pagehide. Page.crash never answers
+    /// (the renderer is gone), so this only sends it.
+    pub fn crash_tab(&self, tab: &Tab) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let msg = json!({"id": id, "method": "Page.crash", "params": {}, "sessionId": tab.session});
+        let _ = self.tx.send(Message::Text(msg.to_string().into()));
+    }
+
+    /// Attaches to any target (a shared worker, say) and returns its flat session id.
+    pub async fn attach(&self, target: &str) -> String {
+        let attached = self
+            .call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
+            .await
+            .expect("attachToTarget");
+        attached["sessionId"].as_str().expect("sessionId").to_string()
+    }
+
+    /// Sends a command without waiting for an answer (for commands that end their target).
+    pub fn send(&self, session: Option<&str>, method: &str, params: Value) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        let _ = self.tx.send(Message::Text(msg.to_string().into()));
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.call(None, "Browser.close", json!({})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = self.child.kill().await;
+    }
+}
