@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod bench;
 pub mod cdp;
 pub mod server;
 

@@ -10,12 +10,16 @@ use switchboard::server::{Config, Server};
 const USAGE: &str = "usage:
   switchboard [serve] [--port N] [--bind ADDR] [--ping-interval MS] [--ping-timeout MS] [--allow-origin ORIGIN]...
               [--users FILE] [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--require-auth] [--data-dir DIR]
-  switchboard bundle DIR";
+  switchboard bundle DIR
+  switchboard bench          (Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bundle") => bundle(&args[1..]),
+        Some("bench") => tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start the runtime: {e}"))
+            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root()))),
         Some("serve") => serve(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

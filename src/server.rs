@@ -47,6 +47,8 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// Refuse sockets without a valid access token (CONNECT_ERROR "not authenticated").
     pub require_auth: bool,
+    /// Files served under `/vendor/` from this directory (the benchmark's peer client).
+    pub vendor_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             access_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             require_auth: false,
+            vendor_dir: None,
         }
     }
 }
@@ -115,8 +118,13 @@ impl Server {
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let stats = Arc::new(Stats::default());
         let dedup = Arc::new(Mutex::new(Dedup::open(config.data_dir.as_deref(), config.dedup_window)?));
-        let (layer, io) =
-            SocketIo::builder().ping_interval(config.ping_interval).ping_timeout(config.ping_timeout).build_layer();
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(config.ping_interval)
+            .ping_timeout(config.ping_timeout)
+            // socketioxide drops emits beyond a socket's buffer (128 by default): a hub serving
+            // many tabs takes bursts, so allow more before anything is dropped.
+            .max_buffer_size(8192)
+            .build_layer();
         let replay = Arc::new(Mutex::new(ReplayLog::default()));
         let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
         let (s, r, a) = (stats.clone(), replay.clone(), auth.clone());
@@ -151,6 +159,7 @@ impl Server {
 
         let guard = Arc::new(Guard { allowed: config.allowed_origins.clone(), stats: stats.clone() });
         let (metrics, auth_metrics) = (stats.clone(), auth.clone());
+        let vendor = config.vendor_dir.clone();
         let refresh_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let web = AuthWeb { auth: auth.clone(), io: io.clone(), down: refresh_down.clone() };
         let app = Router::new()
@@ -166,7 +175,7 @@ impl Server {
             .route("/auth/refresh", axum::routing::post(refresh).with_state(web.clone()))
             .route("/auth/logout", axum::routing::post(logout).with_state(web.clone()))
             .route("/auth/session", get(session_info).with_state(web))
-            .fallback(get(serve_asset))
+            .fallback(get(move |req: Request| serve_asset(req, vendor.clone())))
             .layer(layer)
             .layer(middleware::from_fn_with_state(guard, origin_guard));
 
@@ -618,8 +627,21 @@ async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next)
     next.run(req).await
 }
 
-async fn serve_asset(req: Request) -> Response {
+async fn serve_asset(req: Request, vendor: Option<PathBuf>) -> Response {
     let path = req.uri().path().trim_start_matches('/');
+    if let (Some(dir), Some(file)) = (vendor, path.strip_prefix("vendor/")) {
+        if file.contains('/') || file.contains("..") {
+            return (StatusCode::NOT_FOUND, "not found").into_response();
+        }
+        return match std::fs::read(dir.join(file)) {
+            Ok(bytes) => {
+                let mut res = Response::new(Body::from(bytes));
+                res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(file)));
+                res
+            }
+            Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        };
+    }
     let name = if path.is_empty() { "index.html" } else { path };
     match assets::find(name) {
         Some(bytes) => {

@@ -1,0 +1,245 @@
+//! `switchboard bench`: Switchboard and socket.io-client 4.8 side by side, in one run, in
+//! headless Chromium against the reference backend on 127.0.0.1. Prints a table and writes
+//! BENCHMARKS.md and benchmarks.json. Not part of the test suite: numbers, not verdicts.
+
+use crate::cdp::{Browser, Tab};
+use crate::server::{Config, Server};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const CLIENTS: [(&str, &str); 2] = [("sb", "Switchboard"), ("sio", "socket.io-client 4.8")];
+
+fn wall_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn js(b: &Browser, tab: &Tab, expr: &str) -> Result<Value, String> {
+    b.eval(tab, expr).await
+}
+
+/// One configuration: `n` tabs of one client kind in a fresh browser.
+async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String> {
+    let b = Browser::launch().await;
+    let url = format!("{}/bench.html", server.url());
+    let upgrades0 = server.stats.ws_upgrades.load(Ordering::Relaxed);
+    let mut tabs = Vec::new();
+    for _ in 0..n {
+        let tab = b.open(&url).await;
+        js(&b, &tab, &format!("bench.start('{kind}')")).await?;
+        tabs.push(tab);
+    }
+    let connections = server.stats.ws_upgrades.load(Ordering::Relaxed) - upgrades0;
+
+    // Fan-out latency: 1000 events, 2 ms apart; per event, the time until every tab had it.
+    let events = 1000u64;
+    let mut sent = Vec::with_capacity(events as usize);
+    for i in 0..events {
+        let t = wall_us();
+        sent.push(t);
+        let _ = server.io.emit("b", &(i, t)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut all_tabs = vec![0f64; events as usize];
+    for tab in &tabs {
+        let got =
+            js(&b, tab, &format!("bench.until(() => bench.got.length >= {events}).then(() => bench.got)")).await?;
+        for pair in got.as_array().cloned().unwrap_or_default() {
+            let (Some(i), Some(at)) = (pair[0].as_u64(), pair[1].as_f64()) else { continue };
+            if let (Some(slot), Some(t)) = (all_tabs.get_mut(i as usize), sent.get(i as usize)) {
+                *slot = slot.max(at * 1000.0 - *t as f64);
+            }
+        }
+        js(&b, tab, "bench.got = []").await?;
+    }
+    all_tabs.sort_by(|a, c| a.total_cmp(c));
+    let fanout = json!({"p50_us": pct(&all_tabs, 0.5), "p99_us": pct(&all_tabs, 0.99), "max_us": all_tabs.last()});
+
+    // emitWithAck round trip, from the first tab.
+    let rtts = js(&b, &tabs[0], "bench.acks(300)").await?;
+    let mut rtts: Vec<f64> = rtts.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+    rtts.sort_by(|a, c| a.total_cmp(c));
+    let ack = json!({"p50_ms": pct(&rtts, 0.5), "p99_ms": pct(&rtts, 0.99)});
+
+    // Throughput: a burst, until every tab has every event.
+    let mut throughput = serde_json::Map::new();
+    eprintln!("  fan-out done");
+    for (label, size, count) in [("100B", 100usize, 1000u64), ("16KB", 16 * 1024, 100)] {
+        let pad = "x".repeat(size);
+        let t0 = Instant::now();
+        for i in 0..count {
+            let _ = server.io.emit("b", &(i, 0, &pad)).await;
+        }
+        let mut complete = true;
+        for tab in &tabs {
+            if js(&b, tab, &format!("bench.until(() => bench.got.length >= {count}, 15000)")).await.is_err() {
+                complete = false;
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        for tab in &tabs {
+            js(&b, tab, "bench.got = []").await?;
+        }
+        throughput.insert(label.into(), json!({"events_per_s": count as f64 / secs, "lossless": complete}));
+        eprintln!(
+            "  throughput {label}: {:.0} events/s{}",
+            count as f64 / secs,
+            if complete { "" } else { " (incomplete)" }
+        );
+    }
+
+    // A new tab: connect() to its first event, with the other tabs (and a hub) running.
+    let ticker = {
+        let io = server.io.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = io.emit("tick", &0).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let extra = b.open(&url).await;
+    js(&b, &extra, &format!("bench.start('{kind}')")).await?;
+    let first = js(&b, &extra, "bench.until(() => bench.firstTick !== undefined).then(() => bench.firstTick)").await?;
+    ticker.abort();
+
+    // Hub memory (Switchboard only): the SharedWorker's JS heap.
+    let mut hub_heap = Value::Null;
+    if kind == "sb" {
+        let targets = b.call(None, "Target.getTargets", json!({})).await.unwrap_or_default();
+        let worker = targets["targetInfos"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["type"] == "shared_worker"))
+            .and_then(|t| t["targetId"].as_str())
+            .map(String::from);
+        if let Some(w) = worker {
+            let session = b.attach(&w).await;
+            if let Ok(h) = b.call(Some(&session), "Runtime.getHeapUsage", json!({})).await {
+                hub_heap = h["usedSize"].clone();
+            }
+        }
+    }
+    b.shutdown().await;
+    Ok(json!({
+        "client": kind, "tabs": n, "websocket_connections": connections,
+        "server_sends_per_broadcast": if kind == "sb" { 1 } else { n },
+        "fanout_all_tabs": fanout, "ack_rtt": ack, "throughput": throughput,
+        "new_tab_first_event_ms": first, "hub_heap_bytes": hub_heap,
+    }))
+}
+
+fn size_of(bytes: &[u8]) -> Value {
+    json!({"raw": bytes.len(), "gzip": crate::gzip_len(bytes)})
+}
+
+pub async fn run(root: &Path) -> Result<(), String> {
+    let vendor = root.join("tools/node_modules/socket.io-client/dist");
+    if !vendor.join("socket.io.esm.min.js").is_file() {
+        return Err(format!("{} is missing: run scripts/setup (npm ci --prefix tools)", vendor.display()));
+    }
+    let server = Server::start(Config {
+        bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        vendor_dir: Some(vendor.clone()),
+        ..Config::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the server: {e}"))?;
+    let mut runs = Vec::new();
+    for n in [1usize, 5, 20] {
+        for (kind, name) in CLIENTS {
+            eprintln!("bench: {name}, {n} tab(s)…");
+            runs.push(measure(&server, kind, n).await?);
+        }
+    }
+    let page: Vec<u8> = ["switchboard_page_bg.wasm", "switchboard_page.js", "switchboard.js"]
+        .iter()
+        .filter_map(|f| crate::assets::find(f))
+        .flatten()
+        .copied()
+        .collect();
+    let hub: Vec<u8> = ["switchboard_hub_bg.wasm", "switchboard_hub.js", "switchboard-worker.js"]
+        .iter()
+        .filter_map(|f| crate::assets::find(f))
+        .flatten()
+        .copied()
+        .collect();
+    let read = |f: &str| std::fs::read(vendor.join(f)).unwrap_or_default();
+    let sizes = json!({
+        "switchboard_page_client": size_of(&page), "switchboard_hub": size_of(&hub),
+        "socket_io_client_esm": size_of(&read("socket.io.esm.min.js")), "socket_io_client_umd": size_of(&read("socket.io.min.js")),
+    });
+    server.stop().await;
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::env::consts::ARCH
+    );
+    let report = json!({"machine": machine, "chromium": "/usr/bin/chromium (headless)", "runs": runs, "sizes": sizes, "unix_time": wall_us() / 1_000_000});
+    let md = markdown(&report);
+    println!("{md}");
+    std::fs::write(root.join("BENCHMARKS.md"), &md).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    std::fs::write(root.join("benchmarks.json"), serde_json::to_string_pretty(&report).unwrap_or_default())
+        .map_err(|e| format!("benchmarks.json: {e}"))?;
+    Ok(())
+}
+
+fn markdown(r: &Value) -> String {
+    let mut s = String::from("# Benchmarks: Switchboard vs socket.io-client 4.8\n\n");
+    let _ = writeln!(s, "Generated by `cargo run --release -- bench` (machine: {}, {}; unix time {}). Reference backend on 127.0.0.1; each row is a fresh headless browser.\n", r["machine"].as_str().unwrap_or("?"), r["chromium"].as_str().unwrap_or("?"), r["unix_time"]);
+    s.push_str("| client | tabs | WebSockets | server sends / broadcast | fan-out p50 / p99 / max (ms) | ack RTT p50 / p99 (ms) | 100 B events/s | 16 KB events/s | new tab → first event (ms) | hub heap |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for run in r["runs"].as_array().cloned().unwrap_or_default() {
+        let f = &run["fanout_all_tabs"];
+        let ms = |v: &Value| v.as_f64().map(|x| format!("{:.2}", x / 1000.0)).unwrap_or("-".into());
+        let name = if run["client"] == "sb" { "Switchboard" } else { "socket.io-client" };
+        let tp = |k: &str| {
+            let t = &run["throughput"][k];
+            format!(
+                "{:.0}{}",
+                t["events_per_s"].as_f64().unwrap_or(0.0),
+                if t["lossless"] == true { "" } else { " (lossy)" }
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {} / {} / {} | {:.2} / {:.2} | {} | {} | {:.1} | {} |",
+            run["tabs"],
+            run["websocket_connections"],
+            run["server_sends_per_broadcast"],
+            ms(&f["p50_us"]),
+            ms(&f["p99_us"]),
+            ms(&f["max_us"]),
+            run["ack_rtt"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            run["ack_rtt"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
+            tp("100B"),
+            tp("16KB"),
+            run["new_tab_first_event_ms"].as_f64().unwrap_or(f64::NAN),
+            run["hub_heap_bytes"].as_f64().map(|b| format!("{:.0} KB", b / 1024.0)).unwrap_or("-".into()),
+        );
+    }
+    s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
+    for (k, label) in [
+        ("switchboard_page_client", "Switchboard page client (wasm + glue + switchboard.js)"),
+        ("switchboard_hub", "Switchboard hub (wasm + glue + bootstrap)"),
+        ("socket_io_client_esm", "socket.io-client ESM (min)"),
+        ("socket_io_client_umd", "socket.io-client UMD (min)"),
+    ] {
+        let _ = writeln!(s, "| {label} | {} B | {} B |", r["sizes"][k]["raw"], r["sizes"][k]["gzip"]);
+    }
+    s
+}
+
+/// The repository root for outputs: the current directory.
+pub fn root() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
