@@ -105,6 +105,14 @@ impl Sim {
         self.pump();
     }
 
+    /// Hello with a chosen tab name and connection options.
+    fn hello_with(&mut self, tab: TabKey, name: &str, url: &str, options: Options) {
+        self.send(
+            tab,
+            ToHub::Hello { version: PROTOCOL_VERSION, tab: name.into(), endpoint: endpoint(url), auth: None, options },
+        );
+    }
+
     fn hello(&mut self, tab: TabKey, url: &str) {
         self.send(
             tab,
@@ -271,16 +279,7 @@ fn events_reach_only_subscribed_tabs() {
 fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     let mut s = Sim::new();
     let options = Options { randomization_factor: 0.0, ..Options::default() };
-    s.send(
-        1,
-        ToHub::Hello {
-            version: PROTOCOL_VERSION,
-            tab: "a".into(),
-            endpoint: endpoint("http://a:1"),
-            auth: None,
-            options,
-        },
-    );
+    s.hello_with(1, "a", "http://a:1", options);
     s.accept(1);
     // Pings keep it alive...
     for _ in 0..5 {
@@ -322,16 +321,7 @@ fn the_first_tab_options_set_the_schedule() {
         randomization_factor: 0.0,
         ..Options::default()
     };
-    s.send(
-        1,
-        ToHub::Hello {
-            version: PROTOCOL_VERSION,
-            tab: "a".into(),
-            endpoint: endpoint("http://a:1"),
-            auth: None,
-            options,
-        },
-    );
+    s.hello_with(1, "a", "http://a:1", options);
     s.accept(1);
     s.drop_socket(1);
     assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100 }));
@@ -339,16 +329,7 @@ fn the_first_tab_options_set_the_schedule() {
     s.drop_socket(1);
     assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150 }));
     let never = Options { reconnection: false, ..Options::default() };
-    s.send(
-        2,
-        ToHub::Hello {
-            version: PROTOCOL_VERSION,
-            tab: "b".into(),
-            endpoint: endpoint("http://b:1"),
-            auth: None,
-            options: never,
-        },
-    );
+    s.hello_with(2, "b", "http://b:1", never);
     s.accept(2);
     s.drop_socket(2);
     assert_eq!(s.last_status(2), Some(Status::Disconnected { reason: "transport close".into() }));
@@ -917,16 +898,7 @@ fn numbered_events_are_delivered_once_and_resumed_after_a_reconnect() {
 fn queue_bounds_come_from_the_first_tabs_options() {
     let mut s = Sim::new();
     let options = Options { max_queue: 1, ..Options::default() };
-    s.send(
-        1,
-        ToHub::Hello {
-            version: PROTOCOL_VERSION,
-            tab: "a".into(),
-            endpoint: endpoint("http://a:1"),
-            auth: None,
-            options,
-        },
-    );
+    s.hello_with(1, "a", "http://a:1", options);
     s.send(1, durable(0, "n", "[0]"));
     s.send(1, durable(1, "n", "[1]"));
     let inbox = s.take_inbox(1);
