@@ -434,11 +434,17 @@ impl Inner {
         self.set_status(Status::Connecting);
     }
 
-    fn set_status(&self, s: Status) {
-        let obj = status_object(&s);
+    /// `status` as the object tabs see, with `recovered` once known.
+    fn status_detail(&self, status: &Status) -> JsValue {
+        let obj = status_object(status);
         if let Some(r) = self.recovered.get() {
             set(obj.unchecked_ref(), "recovered", &JsValue::from_bool(r));
         }
+        obj
+    }
+
+    fn set_status(&self, s: Status) {
+        let obj = self.status_detail(&s);
         *self.status.borrow_mut() = s;
         for f in self.status_fns.borrow().clone() {
             let _ = f.call1(&JsValue::NULL, &obj);
@@ -688,11 +694,7 @@ impl Client {
     /// The status with its details: `{status, sid?, attempt?, delay?, reason?, recovered?}`.
     #[wasm_bindgen(getter, js_name = statusDetail)]
     pub fn status_detail(&self) -> JsValue {
-        let obj = status_object(&self.inner.status.borrow());
-        if let Some(r) = self.inner.recovered.get() {
-            set(obj.unchecked_ref(), "recovered", &JsValue::from_bool(r));
-        }
-        obj
+        self.inner.status_detail(&self.inner.status.borrow())
     }
 
     /// Calls `f(detail)` on every status change (and once now).

@@ -97,6 +97,11 @@ fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
+/// `navigator.locks`, or undefined where the Web Locks API is missing.
+fn lock_manager() -> JsValue {
+    Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED)
+}
+
 fn now() -> Millis {
     scope().performance().map(|p| p.now() as Millis).unwrap_or(0)
 }
@@ -349,7 +354,7 @@ impl State {
         if self.locks.contains_key(&tab) {
             return;
         }
-        let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
+        let locks = lock_manager();
         if locks.is_undefined() {
             log("Web Locks unavailable: tabs that vanish without pagehide are noticed only on their next message");
             return;
@@ -409,7 +414,7 @@ pub fn debug_state() -> JsValue {
 
 /// Start-up: hold the hub lock, open storage and read the queue, then take port messages.
 async fn start_up() {
-    let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
+    let locks = lock_manager();
     if !locks.is_undefined() {
         let held = Promise::new(&mut |acquired, _| {
             let granted = acquired.clone();
@@ -547,7 +552,7 @@ pub fn service_worker(event: String) -> Promise {
 
 /// Whether a hub (SharedWorker) is alive: it holds its lifetime lock.
 async fn hub_alive() -> bool {
-    let locks = Reflect::get(&scope().navigator(), &JsValue::from_str("locks")).unwrap_or(JsValue::UNDEFINED);
+    let locks = lock_manager();
     let Ok(query) = Reflect::get(&locks, &"query".into()).and_then(|f| f.dyn_into::<Function>()) else { return false };
     let Ok(p) = query.call0(&locks).and_then(|p| p.dyn_into::<Promise>()) else { return false };
     let Ok(snapshot) = wasm_bindgen_futures::JsFuture::from(p).await else { return false };
