@@ -27,6 +27,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_WASM_OPT");
+    println!("cargo:rerun-if-env-changed=SWITCHBOARD_ESBUILD");
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_KEEP_NAMES");
 
     ensure_wasm_target();
@@ -55,7 +56,7 @@ fn main() {
 
     let pkg = out.join("pkg");
     fs::create_dir_all(&pkg).expect("cannot create OUT_DIR/pkg");
-    let wasm_opt = find_wasm_opt(&root);
+    let wasm_opt = find_tool(&root, "wasm-opt");
     if wasm_opt.is_none() {
         println!(
             "cargo:warning=wasm-opt not found (run `npm ci --prefix tools`, or set SWITCHBOARD_WASM_OPT): the bundle is built without wasm-opt and is larger"
@@ -75,6 +76,7 @@ fn main() {
             .omit_default_module_path(false);
         bindgen.web(true).expect("wasm-bindgen: web target");
         bindgen.generate(&pkg).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
+        flatten_snippets(&pkg, name);
         if let Some(opt) = &wasm_opt {
             let wasm = pkg.join(format!("{name}_bg.wasm"));
             let status = Command::new(opt)
@@ -90,7 +92,52 @@ fn main() {
         }
     }
 
-    write_assets(&root, &pkg, &out.join("assets.rs"));
+    let dist = out.join("dist");
+    assemble(&root, &pkg, &dist);
+    write_assets(&root, &dist, &out.join("assets.rs"));
+}
+
+/// The deployable bundle in `dist`: each entry script of `static/bundle` with the glue it
+/// imports, bundled and minified by esbuild into one file (the budget counts what a tab
+/// loads), the wasm files, and the rest of `static/bundle` (types). Without esbuild the
+/// glue ships as generated, unminified, beside the entries.
+fn assemble(root: &Path, pkg: &Path, dist: &Path) {
+    let _ = fs::remove_dir_all(dist);
+    fs::create_dir_all(dist).expect("cannot create OUT_DIR/dist");
+    let esbuild = find_tool(root, "esbuild");
+    if esbuild.is_none() {
+        println!("cargo:warning=esbuild not found (run `npm ci --prefix tools`): the bundle's JS is not minified");
+    }
+    let copy = |from: &Path, to: &Path| {
+        fs::copy(from, to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
+    };
+    for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {
+        let name = e.file_name().into_string().expect("UTF-8 names");
+        if name.ends_with(".wasm") || esbuild.is_none() {
+            copy(&e.path(), &dist.join(&name));
+        }
+    }
+    let statics = root.join("static/bundle");
+    let mut entries: Vec<_> = fs::read_dir(&statics).expect("cannot read static/bundle").flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().into_string().expect("UTF-8 names");
+        let Some(esbuild) = esbuild.as_ref().filter(|_| name.ends_with(".js")) else {
+            copy(&e.path(), &dist.join(&name));
+            continue;
+        };
+        // The entry imports its glue as `./<glue>.js`: bundle it from beside the glue.
+        let staged = pkg.join(format!("entry-{name}"));
+        copy(&e.path(), &staged);
+        let status = Command::new(esbuild)
+            .arg(&staged)
+            .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none", "--log-level=warning"])
+            .arg(format!("--outfile={}", dist.join(&name).display()))
+            .status()
+            .expect("cannot run esbuild");
+        assert!(status.success(), "esbuild failed on {name}");
+        fs::remove_file(&staged).expect("cannot remove a staged entry");
+    }
 }
 
 /// Features rustc enables for wasm32 by default; wasm-opt must accept them.
@@ -115,14 +162,15 @@ fn ensure_wasm_target() {
     }
 }
 
-fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
-    if let Ok(p) = env::var("SWITCHBOARD_WASM_OPT") {
+/// A tool from `tools/node_modules` (`SWITCHBOARD_<TOOL>` overrides; empty disables it).
+fn find_tool(root: &Path, tool: &str) -> Option<PathBuf> {
+    if let Ok(p) = env::var(format!("SWITCHBOARD_{}", tool.to_uppercase().replace('-', "_"))) {
         return (!p.is_empty()).then(|| PathBuf::from(p));
     }
-    let local = root.join("tools/node_modules/.bin/wasm-opt");
+    let local = root.join("tools/node_modules/.bin").join(tool);
     if !local.is_file() && root.join("tools/package-lock.json").is_file() {
-        // First build on a new machine: fetch the pinned binaryen (npm registry) once.
-        println!("cargo:warning=installing wasm-opt with `npm ci --prefix tools`");
+        // First build on a new machine: fetch the pinned tools (npm registry) once.
+        println!("cargo:warning=installing {tool} with `npm ci --prefix tools`");
         let _ = Command::new("npm")
             .args(["ci", "--prefix", "tools", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(root)
@@ -146,22 +194,54 @@ fn rerun_from_dep_info(dep_file: &Path, root: &Path) {
     }
 }
 
-fn write_assets(root: &Path, pkg: &Path, dest: &Path) {
-    let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
-    for (_, _, name) in CRATES {
-        for f in [format!("{name}.js"), format!("{name}_bg.wasm")] {
-            files.push((f.clone(), pkg.join(&f), true));
+/// wasm-bindgen puts a crate's JS snippets (`#[wasm_bindgen(module = "/js/x.js")]`) under
+/// `snippets/<crate>-<hash>/`; the bundle is flat, so each becomes `<name>_<file>` beside
+/// the glue, which is rewritten to import it from there.
+fn flatten_snippets(pkg: &Path, name: &str) {
+    let dir = pkg.join("snippets");
+    let Ok(crates) = fs::read_dir(&dir) else { return };
+    let glue_path = pkg.join(format!("{name}.js"));
+    let mut glue = fs::read_to_string(&glue_path).expect("cannot read the JS glue");
+    let mut files = Vec::new();
+    for krate in crates.flatten() {
+        let mut stack = vec![krate.path()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).expect("cannot read snippets").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(p);
+                }
+            }
         }
     }
+    for file in files {
+        let rel = file.strip_prefix(pkg).expect("snippet under pkg").to_str().expect("UTF-8 path").replace('\\', "/");
+        let flat = format!("{name}_{}", file.file_name().and_then(|n| n.to_str()).expect("UTF-8 name"));
+        assert!(glue.contains(&format!("./{rel}")), "the glue does not import {rel}");
+        glue = glue.replace(&format!("./{rel}"), &format!("./{flat}"));
+        fs::rename(&file, pkg.join(&flat)).expect("cannot move a snippet");
+    }
+    fs::write(&glue_path, glue).expect("cannot write the JS glue");
+    fs::remove_dir_all(&dir).expect("cannot remove snippets/");
+}
+
+fn write_assets(root: &Path, dist: &Path, dest: &Path) {
+    let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
     let mut add_dir = |dir: &Path, bundle: bool| {
-        let mut entries: Vec<_> = fs::read_dir(dir).expect("cannot read static/").flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for p in entries.into_iter().filter(|p| p.is_file()) {
             let name = p.file_name().and_then(|n| n.to_str()).expect("static file names are UTF-8").to_string();
             files.push((name, p, bundle));
         }
     };
-    add_dir(&root.join("static/bundle"), true);
+    add_dir(dist, true);
     add_dir(&root.join("static"), false);
     let mut src = String::from(
         "/// (file name, contents, part of the deployable bundle)\npub static ASSETS: &[(&str, &[u8], bool)] = &[\n",

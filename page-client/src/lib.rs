@@ -1,10 +1,19 @@
-//! What a tab loads: a small client that talks to the Switchboard hub in the SharedWorker
-//! over a MessagePort. It turns JS calls into `ToHub` messages and `FromHub` messages into
-//! handler calls; it holds no socket and parses no payload beyond `JSON.parse`.
-//! Invariant: every promise it hands out settles (ack, error, or timeout from the hub).
+//! What a tab loads. Two halves:
+//! - `Core` (Rust, this file): the tab's protocol state (`switchboard_shared::page::Page`:
+//!   Hello, subscriptions, rooms, the durable outbox) and the postcard codec; it turns calls
+//!   into `ToHub` bytes and `FromHub` bytes into calls on its host.
+//! - `js/client.js` (a wasm-bindgen snippet, shipped inside the JS glue): the `Client` object
+//!   pages use, and the platform plumbing (SharedWorker, MessagePort, Web Locks, page
+//!   lifecycle events, JSON with binary attachments, promises and handler lists).
+//!
+//! The split keeps the bundle under its budget (socket.io-client's 12.9 KB gzip): object
+//! building, callbacks and promises cost a few bytes of JS but hundreds of bytes of wasm
+//! and glue each. Invariants: every promise handed out settles (ack, error, timeout from the
+//! hub, or close); `Core` never holds a borrow while it calls its host, so handlers may call
+//! back into the client; nothing from the hub or the page panics (errors are values).
 
 // In the browser the client is no_std: a small allocator and an aborting panic handler keep
-// the bundle closer to its budget (std's panic and formatting machinery cost ~4 KB gzip).
+// the bundle within its budget (std's panic and formatting machinery cost ~4 KB gzip).
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
@@ -22,868 +31,391 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-use alloc::boxed::Box;
-use alloc::rc::{Rc, Weak};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
-use switchboard_shared::port::{
-    self, AckRequest, AuthState, Bytes, Endpoint, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
-};
+use js_sys::{Array, Function, Promise};
+use switchboard_shared::json::write_string;
+use switchboard_shared::page::Page;
+use switchboard_shared::port::{AckRequest, Bytes, Endpoint, Options, ToHub};
+use switchboard_shared::wire::{AuthRef, FromHubRef, StatusRef};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions, WorkerType};
 
-/// The worker's name carries the protocol version: after a deploy that changes it, new
-/// pages get a new hub instead of an incompatible old one.
-const WORKER_NAME: &str = "switchboard-v1";
-/// Held by the hub for its whole life (see the worker).
-const HUB_LOCK: &str = "switchboard-hub-v1";
-
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/js/client.js")]
 extern "C" {
-    type LockManager;
-    #[wasm_bindgen(method, catch)]
-    fn request(this: &LockManager, name: &str, callback: &Function) -> Result<Promise, JsValue>;
+    /// Opens a client around `core`: resolves with it once the hub welcomed this tab.
+    fn open(core: Core, options: &JsValue, worker_url: &JsValue) -> Promise;
 
-    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
-    fn json_parse_with(text: &str, reviver: &JsValue) -> Result<JsValue, JsValue>;
+    /// What `Core` reports to: the JS client.
+    pub type Host;
+    /// One entry point for everything Core tells the JS client: `kind` is one of [`to_js`],
+    /// `n`/`m` numbers and `a`/`b` bytes (UTF-8 text unless the kind says bytes).
+    #[wasm_bindgen(method, js_name = _h)]
+    fn h(this: &Host, kind: u32, n: f64, m: f64, a: &[u8], b: &[u8]);
 }
 
-type Listener = Closure<dyn FnMut(JsValue)>;
-type PortListener = Closure<dyn FnMut(MessageEvent)>;
-
-/// A `JSON.stringify` replacer or `JSON.parse` reviver.
-type JsonHook = Closure<dyn FnMut(JsValue, JsValue) -> JsValue>;
-
-/// Who waits for `connect()`: a JS promise, or a Rust callback.
-enum Ready {
-    Js(Function, Function),
-    Rust(Box<dyn FnOnce(Result<Client, JsValue>)>),
+/// The kinds of `Host::_h`; `js/client.js` uses the same numbers.
+pub mod to_js {
+    /// `a`: bytes for the hub's port.
+    pub const POST: u32 = 0;
+    /// `a`: a binary attachment of the next EVENT or ACK.
+    pub const BIN: u32 = 1;
+    /// `a`: event name, `b`: JSON args, `n`: the server's ack token or NaN.
+    pub const EVENT: u32 = 2;
+    /// `n`: call id, `a`: JSON args.
+    pub const ACK: u32 = 3;
+    /// `n`: call id, `a`: why.
+    pub const FAIL: u32 = 4;
+    /// `n`: call id, `a`: the value when `m` is 1.
+    pub const OK: u32 = 5;
+    /// `a`: status name, `b`: sid or reason, `n`: attempt, `m`: delay; WELCOME also
+    /// settles `connect()`.
+    pub const STATUS: u32 = 6;
+    pub const WELCOME: u32 = 7;
+    /// `a`: JSON array of tab ids.
+    pub const TABS: u32 = 8;
+    /// `a`: JSON sign-in state.
+    pub const AUTH: u32 = 9;
+    /// `n`: server clock minus the hub's, in ms.
+    pub const CLOCK: u32 = 10;
+    /// `n`: 1 if the server replayed what was missed.
+    pub const RECOVERED: u32 = 11;
+    /// `a`: a warning for the console.
+    pub const WARN: u32 = 12;
+    /// `a`: the hub refused this tab (rejects `connect()`).
+    pub const ERROR: u32 = 13;
 }
 
-enum Call {
-    /// emitWithAck: resolve with the first ack argument.
-    Promise(Function, Function),
-    /// emit with a trailing callback: call it with every ack argument.
-    Callback(Function),
+/// The kinds of [`Core::op`]; `js/client.js` uses the same numbers.
+pub mod op {
+    pub const LOGIN: u32 = 0;
+    pub const LOGOUT: u32 = 1;
+    pub const REFRESH: u32 = 2;
+    pub const TOKEN: u32 = 3;
+    pub const BYE: u32 = 4;
+    pub const SUBSCRIBE: u32 = 5;
+    pub const UNSUBSCRIBE: u32 = 6;
+    pub const JOIN: u32 = 7;
+    pub const LEAVE: u32 = 8;
+    pub const ATTACH: u32 = 9;
+    pub const RESTART: u32 = 10;
+    pub const REPLY: u32 = 11;
+    pub const EMIT: u32 = 12;
+    pub const EMIT_VOLATILE: u32 = 13;
+    pub const EMIT_ACK: u32 = 14;
+    /// Sends nothing: returns the unconfirmed count.
+    pub const COUNT: u32 = 15;
 }
 
-struct Inner {
-    tab: String,
-    endpoint: Endpoint,
-    auth: Option<String>,
-    options: Options,
-    ack_timeout: u32,
-    port: RefCell<MessagePort>,
-    worker_url: String,
-    /// Numbers this tab's emits; durable ones wait in `outbox` until the hub says Stored.
-    seq: Cell<u32>,
-    outbox: RefCell<Vec<(u32, Vec<u8>)>>,
-    /// Server clock minus ours, in ms, once the hub measured it.
-    clock_offset: Cell<Option<f64>>,
-    /// After a reconnection: whether the server replayed what was missed.
-    recovered: Cell<Option<bool>>,
-    watching_hub: Cell<bool>,
-    /// The sign-in state the hub shares with every tab.
-    signin: RefCell<Option<AuthState>>,
-    auth_fns: RefCell<Vec<Function>>,
-    /// The client itself while `connect()` is pending (nothing else holds it then).
-    keepalive: RefCell<Option<Rc<Inner>>>,
-    handlers: RefCell<Vec<(String, Function)>>,
-    calls: RefCell<Vec<(u32, Call)>>,
-    next_id: Cell<u32>,
-    status: RefCell<Status>,
-    status_fns: RefCell<Vec<Function>>,
-    tabs: RefCell<Vec<String>>,
-    tabs_fns: RefCell<Vec<Function>>,
-    rooms: RefCell<Vec<String>>,
-    /// Settles `connect()` until the hub says Welcome.
-    welcome: RefCell<Option<Ready>>,
-    /// Resolving this releases the tab's Web Lock.
-    release_lock: RefCell<Option<Function>>,
-    /// Binary parts collected by the JSON replacer / handed to the reviver.
-    bins: RefCell<Vec<JsValue>>,
-    listeners: RefCell<Vec<(&'static str, Listener)>>,
-    onmessage: RefCell<Option<PortListener>>,
-    replacer: JsonHook,
-    reviver: JsonHook,
-    closed: Cell<bool>,
-}
-
-/// A connection to a Socket.IO server, shared with every other tab through the hub.
+/// The tab's protocol state, driven by `js/client.js`.
 #[wasm_bindgen]
-pub struct Client {
-    inner: Rc<Inner>,
+pub struct Core {
+    host: RefCell<Host>,
+    page: RefCell<Page>,
+    /// Binary attachments for the next emit or reply, staged by `bin`.
+    bins: RefCell<Vec<Bytes>>,
+    ack_timeout: Cell<u32>,
 }
 
-fn error(msg: &str) -> JsValue {
-    js_sys::Error::new(msg).into()
-}
-
-fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn get_u32(obj: &JsValue, key: &str, default: u32) -> u32 {
-    get(obj, key).as_f64().map(|n| n.clamp(0.0, u32::MAX as f64) as u32).unwrap_or(default)
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
-
-fn placeholder(n: usize) -> JsValue {
-    let o = Object::new();
-    set(&o, "_placeholder", &JsValue::TRUE);
-    set(&o, "num", &JsValue::from(n as u32));
-    o.into()
-}
-
-fn to_bytes(v: &JsValue) -> Option<Vec<u8>> {
-    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
-        return Some(Uint8Array::new(b).to_vec());
+/// A numeric option: NaN means absent (the default applies); negatives become 0.
+fn num(n: f64, default: u32) -> u32 {
+    if n.is_nan() {
+        default
+    } else {
+        n.clamp(0.0, u32::MAX as f64) as u32
     }
-    if ArrayBuffer::is_view(v) {
-        let view: &Uint8Array = v.unchecked_ref();
-        let (buf, off, len) = (view.buffer(), get(v, "byteOffset"), get(v, "byteLength"));
-        let bytes = Uint8Array::new_with_byte_offset_and_length(&buf, off.as_f64()? as u32, len.as_f64()? as u32);
-        return Some(bytes.to_vec());
-    }
-    None
 }
 
-/// `{user, expiresAt, error, signedOut}`, or null before the hub knows.
-fn auth_object(a: &AuthState) -> JsValue {
-    let o = Object::new();
-    let opt = |v: &Option<String>| v.as_deref().map_or(JsValue::NULL, JsValue::from_str);
-    set(&o, "user", &opt(&a.user));
-    set(&o, "expiresAt", &a.expires_at.map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)));
-    set(&o, "error", &opt(&a.error));
-    set(&o, "signedOut", &opt(&a.signed_out));
-    let t = &a.telemetry;
-    let tel = Object::new();
-    set(&tel, "refreshes", &JsValue::from(t.refreshes));
-    set(&tel, "lastMs", &JsValue::from(t.last_ms));
-    set(&tel, "maxMs", &JsValue::from(t.max_ms));
-    set(&tel, "meanMs", &JsValue::from_f64(if t.refreshes > 0 { t.total_ms as f64 / t.refreshes as f64 } else { 0.0 }));
-    let counts = |list: &[(String, u32)]| {
-        let o = Object::new();
-        for (k, n) in list {
-            set(&o, k, &JsValue::from(*n));
-        }
-        JsValue::from(o)
-    };
-    set(&tel, "failures", &counts(&t.failures));
-    set(&tel, "signOuts", &counts(&t.sign_outs));
-    set(&o, "telemetry", &tel.into());
-    o.into()
+/// Text from the JS client (TextEncoder output, so valid UTF-8; anything else is empty).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
-fn status_object(s: &Status) -> JsValue {
-    let o = Object::new();
-    set(&o, "status", &JsValue::from_str(s.name()));
-    match s {
-        Status::Connected { sid } => set(&o, "sid", &JsValue::from_str(sid)),
-        Status::Reconnecting { attempt, delay_ms } => {
-            set(&o, "attempt", &JsValue::from(*attempt));
-            set(&o, "delay", &JsValue::from(*delay_ms));
-        }
-        Status::Disconnected { reason } => set(&o, "reason", &JsValue::from_str(reason)),
-        Status::Connecting | Status::Offline => {}
-    }
-    o.into()
-}
-
-impl Inner {
-    fn send(&self, msg: &ToHub) {
-        if self.closed.get() {
-            return;
-        }
-        self.post(&port::encode(msg));
+#[wasm_bindgen]
+impl Core {
+    /// Configures the client. `strs`: this tab's id, the server URL (origin), the Socket.IO
+    /// path, the namespace, the query string and the CONNECT auth payload (JSON, empty for
+    /// none), UTF-8, each ended by a NUL. `n`: [reconnection (0/1), reconnectionDelay,
+    /// reconnectionDelayMax, randomizationFactor, timeout, maxQueue, maxQueueBytes,
+    /// maxQueueAge, bearer (0/1), ackTimeout], NaN where absent (the defaults apply).
+    pub fn init(&self, host: Host, strs: Vec<u8>, n: &[f64]) {
+        let at = |i: usize| n.get(i).copied().unwrap_or(f64::NAN);
+        let d = Options::default();
+        let options = Options {
+            reconnection: num(at(0), d.reconnection.into()) != 0,
+            reconnection_delay_ms: num(at(1), d.reconnection_delay_ms),
+            reconnection_delay_max_ms: num(at(2), d.reconnection_delay_max_ms),
+            randomization_factor: if at(3).is_nan() { d.randomization_factor } else { at(3) as f32 },
+            timeout_ms: num(at(4), d.timeout_ms),
+            max_queue: num(at(5), d.max_queue),
+            max_queue_bytes: num(at(6), d.max_queue_bytes),
+            max_queue_age_ms: if at(7).is_nan() { d.max_queue_age_ms } else { at(7).max(0.0) as u64 },
+            bearer: num(at(8), 0) != 0,
+        };
+        self.ack_timeout.set(num(at(9), 10_000));
+        let mut s = strs.split(|&b| b == 0).map(|b| text(b.to_vec()));
+        let mut next = || s.next().unwrap_or_default();
+        let (tab, url, path, namespace, query, auth) = (next(), next(), next(), next(), next(), next());
+        let endpoint = Endpoint { url, path, namespace, query };
+        *self.page.borrow_mut() = Page::new(tab, endpoint, Some(auth).filter(|a| !a.is_empty()), options);
+        *self.host.borrow_mut() = host;
     }
 
-    fn post(&self, bytes: &[u8]) {
-        if self.closed.get() {
-            return;
-        }
-        if let Err(e) = self.port.borrow().post_message(&Uint8Array::from(bytes)) {
-            warn("cannot reach the hub", &e);
-        }
+    /// Stages a binary attachment for the next emit or reply.
+    pub fn bin(&self, bytes: Vec<u8>) {
+        self.bins.borrow_mut().push(Bytes(bytes));
     }
 
-    fn next_id(&self) -> u32 {
-        let id = self.next_id.get().wrapping_add(1);
-        self.next_id.set(id);
-        id
-    }
-
-    /// Hello, then every subscription and room: used on connect and after bfcache restore.
-    fn attach(&self) {
-        self.send(&ToHub::Hello {
-            version: PROTOCOL_VERSION,
-            tab: self.tab.clone(),
-            endpoint: self.endpoint.clone(),
-            auth: self.auth.clone(),
-            options: self.options,
-        });
-        let mut seen: Vec<&str> = Vec::new();
-        for (event, _) in self.handlers.borrow().iter() {
-            if !seen.contains(&event.as_str()) {
-                seen.push(event);
-                self.send(&ToHub::Subscribe { event: event.clone() });
+    /// Everything a tab sends, by `kind` ([`op`]); `id` numbers the hub's answer (for
+    /// `REPLY`, the server's ack token); `a` and `b` are the UTF-8 strings the kind takes
+    /// (event and JSON args, room, event, username and password). `COUNT` returns the
+    /// number of durable emits the hub has not yet confirmed.
+    pub fn op(&self, kind: u32, id: u32, a: Vec<u8>, b: Vec<u8>) -> u32 {
+        let (a, b) = (text(a), text(b));
+        let bins = core::mem::take(&mut *self.bins.borrow_mut());
+        let host = self.host.borrow();
+        // Posting only calls postMessage: it never re-enters Core.
+        let post = &mut |m: &[u8]| host.h(to_js::POST, 0.0, 0.0, m, &[]);
+        let mut p = self.page.borrow_mut();
+        let ack = (kind == op::EMIT_ACK).then(|| AckRequest { id, timeout_ms: self.ack_timeout.get() });
+        let msg = match kind {
+            op::LOGIN => ToHub::Login { req: id, username: a, password: b },
+            op::LOGOUT => ToHub::Logout { req: id },
+            op::REFRESH => ToHub::Refresh { req: id },
+            op::TOKEN => ToHub::Token { req: id },
+            op::BYE => ToHub::Bye,
+            op::SUBSCRIBE => ToHub::Subscribe { event: a },
+            op::UNSUBSCRIBE => ToHub::Unsubscribe { event: a },
+            op::JOIN => ToHub::Join { req: id, room: a },
+            op::LEAVE => ToHub::Leave { req: id, room: a },
+            op::REPLY => ToHub::Reply { token: id, args: a, bins },
+            op::EMIT | op::EMIT_VOLATILE | op::EMIT_ACK => {
+                ToHub::Emit { seq: 0, event: a, args: b, bins, ack, volatile: kind == op::EMIT_VOLATILE }
             }
-        }
-        for room in self.rooms.borrow().iter() {
-            self.send(&ToHub::Join { req: 0, room: room.clone() });
-        }
+            op::ATTACH => {
+                p.attach(post);
+                return 0;
+            }
+            op::RESTART => {
+                p.restart(post);
+                return 0;
+            }
+            _ => return p.unconfirmed() as u32,
+        };
+        p.send(msg, post);
+        0
     }
 
-    /// Encodes `args` as a JSON array, moving binary parts out as attachments.
-    fn encode_args(&self, args: &Array) -> Result<(String, Vec<Bytes>), JsValue> {
-        self.bins.borrow_mut().clear();
-        let text = JSON::stringify_with_replacer(args, self.replacer.as_ref())?;
-        let bins = self.bins.borrow_mut().drain(..).filter_map(|b| to_bytes(&b)).map(Bytes).collect();
-        Ok((text.as_string().unwrap_or_default(), bins))
-    }
-
-    fn decode_args(&self, args: &str, bins: Vec<Bytes>) -> Array {
-        let parsed = if bins.is_empty() {
-            JSON::parse(args)
-        } else {
-            *self.bins.borrow_mut() = bins.iter().map(|b| Uint8Array::from(&b.0[..]).buffer().into()).collect();
-            let r = json_parse_with(args, self.reviver.as_ref());
-            self.bins.borrow_mut().clear();
-            r
-        };
-        parsed.ok().and_then(|v| v.dyn_into::<Array>().ok()).unwrap_or_default()
-    }
-
-    fn settle(&self, id: u32, result: Result<Array, String>) {
-        let call = {
-            let mut calls = self.calls.borrow_mut();
-            let Some(pos) = calls.iter().position(|(i, _)| *i == id) else {
-                return;
-            };
-            calls.swap_remove(pos).1
-        };
-        match (call, result) {
-            (Call::Promise(resolve, _), Ok(args)) => drop(resolve.call1(&JsValue::NULL, &args.get(0))),
-            (Call::Promise(_, reject), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(&e))),
-            (Call::Callback(f), Ok(args)) => drop(f.apply(&JsValue::NULL, &args)),
-            (Call::Callback(_), Err(e)) => warn("ack failed: ", &e.into()),
-        }
-    }
-
-    fn on_message(self: &Rc<Self>, data: JsValue) {
-        let Some(bytes) = data.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else {
-            return;
-        };
-        let msg = match port::decode::<FromHub>(&bytes) {
-            Ok(m) => m,
-            Err(_) => return warn("malformed message from the hub", &JsValue::UNDEFINED),
-        };
+    /// A message from the hub.
+    pub fn recv(&self, bytes: &[u8]) {
+        let msg = self.page.borrow_mut().receive(bytes);
+        // Handlers may call back into Core: only shared borrows are held from here on.
+        let host = self.host.borrow();
         match msg {
-            FromHub::Welcome { status, .. } => {
-                self.set_status(status);
-                settle_connect(self, Ok(()));
-                self.watch_hub();
-            }
-            FromHub::Status(s) => self.set_status(s),
-            FromHub::Event { event, room: _, args, bins, reply } => {
-                let handlers: Vec<Function> =
-                    self.handlers.borrow().iter().filter(|(e, _)| *e == event).map(|(_, f)| f.clone()).collect();
-                if handlers.is_empty() {
-                    return;
-                }
-                let args = self.decode_args(&args, bins);
-                if let Some(token) = reply {
-                    let weak = Rc::downgrade(self);
-                    // The handler's last argument answers the server: `callback(value)`.
-                    let ack = Closure::once_into_js(move |a: JsValue| {
-                        if let Some(inner) = weak.upgrade() {
-                            let reply = if a.is_undefined() { Array::new() } else { Array::of1(&a) };
-                            let (args, bins) = inner.encode_args(&reply).unwrap_or_else(|_| ("[]".into(), Vec::new()));
-                            inner.send(&ToHub::Reply { token, args, bins });
-                        }
-                    });
-                    args.push(&ack);
-                }
-                for f in handlers {
-                    if let Err(e) = f.apply(&JsValue::NULL, &args) {
-                        warn("an event handler threw", &e);
-                    }
-                }
-            }
-            FromHub::Ack { id, args, bins } => {
-                let args = self.decode_args(&args, bins);
-                self.settle(id, Ok(args));
-            }
-            FromHub::AckFailed { id, reason } => self.settle(id, Err(reason)),
-            FromHub::Done { req, error } => self.settle(req, error.map_or(Ok(Array::new()), Err)),
-            FromHub::Tabs { tabs } => {
-                *self.tabs.borrow_mut() = tabs;
-                let arr = self.tabs_array();
-                for f in self.tabs_fns.borrow().clone() {
-                    let _ = f.call1(&JsValue::NULL, &arr);
-                }
-            }
-            FromHub::Stored { seq } => self.outbox.borrow_mut().retain(|(s, _)| *s != seq),
-            FromHub::Refused { seq, reason } => {
-                self.outbox.borrow_mut().retain(|(s, _)| *s != seq);
-                warn("an emit was refused: ", &reason.into());
-            }
-            FromHub::Clock { offset_ms, .. } => self.clock_offset.set(Some(offset_ms as f64)),
-            FromHub::Auth(a) => {
-                let obj = auth_object(&a);
-                *self.signin.borrow_mut() = Some(a);
-                for f in self.auth_fns.borrow().clone() {
-                    let _ = f.call1(&JsValue::NULL, &obj);
-                }
-            }
-            FromHub::Token { req, token, error } => {
-                let result = match (token, error) {
-                    (Some(t), _) => Ok(Array::of1(&JsValue::from_str(&t))),
-                    (None, e) => Err(e.unwrap_or_else(|| "no token".into())),
-                };
-                self.settle(req, result);
-            }
-            FromHub::Recovered { recovered } => {
-                self.recovered.set(Some(recovered));
-                let status = self.status.borrow().clone();
-                self.set_status(status);
-            }
-            FromHub::Error { code, message } => {
-                let _ = code;
-                let text = String::from("switchboard hub: ") + &message;
-                warn(&text, &JsValue::UNDEFINED);
-                settle_connect(self, Err(&text));
-            }
+            Ok(m) => deliver(&host, m),
+            Err(_) => host.h(to_js::WARN, 0.0, 0.0, b"malformed message from the hub", &[]),
         }
-    }
-
-    fn next_seq(&self) -> u32 {
-        let seq = self.seq.get();
-        self.seq.set(seq.wrapping_add(1));
-        seq
-    }
-
-    /// Sends an emit; a durable one is kept until the hub has it safe.
-    fn emit(&self, event: String, args: &Array, ack: Option<AckRequest>, volatile: bool) -> Result<(), JsValue> {
-        let (args, bins) = self.encode_args(args)?;
-        let seq = self.next_seq();
-        let bytes = port::encode(&ToHub::Emit { seq, event, args, bins, ack, volatile });
-        if ack.is_none() && !volatile {
-            self.outbox.borrow_mut().push((seq, bytes.clone()));
-        }
-        self.post(&bytes);
-        Ok(())
-    }
-
-    /// Waits on the hub's lifetime lock: granted means the hub (the SharedWorker) died.
-    fn watch_hub(self: &Rc<Self>) {
-        if self.watching_hub.replace(true) {
-            return;
-        }
-        let Some(window) = web_sys::window() else { return };
-        let locks = get(&window.navigator().into(), "locks");
-        if locks.is_undefined() {
-            return;
-        }
-        let weak = Rc::downgrade(self);
-        let died = Closure::once_into_js(move |_lock: JsValue| {
-            // Returning at once releases the lock for the next hub.
-            if let Some(inner) = weak.upgrade() {
-                inner.hub_died();
-            }
-        });
-        let _ = locks.unchecked_ref::<LockManager>().request(HUB_LOCK, died.unchecked_ref());
-    }
-
-    /// The SharedWorker is gone: start a new one, attach again, and resend every emit it
-    /// had not confirmed. Calls that were waiting on the old hub fail.
-    fn hub_died(self: &Rc<Self>) {
-        self.watching_hub.set(false);
-        if self.closed.get() {
-            return;
-        }
-        warn("the hub stopped; starting a new one", &JsValue::UNDEFINED);
-        let worker_options = WorkerOptions::new();
-        worker_options.set_type(WorkerType::Module);
-        worker_options.set_name(WORKER_NAME);
-        let Ok(worker) = SharedWorker::new_with_worker_options(&self.worker_url, &worker_options) else {
-            return warn("cannot start a new hub", &JsValue::UNDEFINED);
-        };
-        let old = self.port.replace(worker.port());
-        old.set_onmessage(None);
-        old.close();
-        if let Some(onmessage) = self.onmessage.borrow().as_ref() {
-            self.port.borrow().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        }
-        self.port.borrow().start();
-        self.attach();
-        let unconfirmed: Vec<Vec<u8>> = self.outbox.borrow().iter().map(|(_, b)| b.clone()).collect();
-        for bytes in unconfirmed {
-            self.post(&bytes);
-        }
-        let calls: Vec<u32> = self.calls.borrow().iter().map(|(id, _)| *id).collect();
-        for id in calls {
-            self.settle(id, Err("the hub restarted before answering".into()));
-        }
-        self.set_status(Status::Connecting);
-    }
-
-    /// `status` as the object tabs see, with `recovered` once known.
-    fn status_detail(&self, status: &Status) -> JsValue {
-        let obj = status_object(status);
-        if let Some(r) = self.recovered.get() {
-            set(obj.unchecked_ref(), "recovered", &JsValue::from_bool(r));
-        }
-        obj
-    }
-
-    fn set_status(&self, s: Status) {
-        let obj = self.status_detail(&s);
-        *self.status.borrow_mut() = s;
-        for f in self.status_fns.borrow().clone() {
-            let _ = f.call1(&JsValue::NULL, &obj);
-        }
-    }
-
-    fn tabs_array(&self) -> Array {
-        self.tabs.borrow().iter().map(|t| JsValue::from_str(t)).collect()
-    }
-
-    fn request(&self, make: impl FnOnce(u32) -> ToHub) -> Promise {
-        let id = self.next_id();
-        let promise = Promise::new(&mut |resolve, reject| {
-            self.calls.borrow_mut().push((id, Call::Promise(resolve, reject)));
-        });
-        self.send(&make(id));
-        promise
     }
 }
 
-fn warn(what: &str, detail: &JsValue) {
-    web_sys::console::warn_2(&JsValue::from_str(&(String::from("switchboard: ") + what)), detail);
+/// Hands one message to the JS client.
+fn deliver(host: &Host, msg: FromHubRef<'_>) {
+    let call = |kind, n: f64, a: &[u8], b: &[u8]| host.h(kind, n, 0.0, a, b);
+    let some = |v: Option<u32>| v.map_or(f64::NAN, f64::from);
+    match msg {
+        FromHubRef::Welcome { status, .. } => {
+            status_to(host, status);
+            call(to_js::WELCOME, 0.0, &[], &[]);
+        }
+        FromHubRef::Status(s) => status_to(host, s),
+        FromHubRef::Event { event, args, bins, reply, .. } => {
+            bins.bytes().for_each(|b| call(to_js::BIN, 0.0, b, &[]));
+            call(to_js::EVENT, some(reply), event.as_bytes(), args.as_bytes());
+        }
+        FromHubRef::Ack { id, args, bins } => {
+            bins.bytes().for_each(|b| call(to_js::BIN, 0.0, b, &[]));
+            call(to_js::ACK, id.into(), args.as_bytes(), &[]);
+        }
+        FromHubRef::AckFailed { id: req, reason: e }
+        | FromHubRef::Done { req, error: Some(e) }
+        | FromHubRef::Token { req, token: None, error: Some(e) } => call(to_js::FAIL, req.into(), e.as_bytes(), &[]),
+        FromHubRef::Token { req, token: None, error: None } => call(to_js::FAIL, req.into(), b"no token", &[]),
+        FromHubRef::Done { req, error: None } => call(to_js::OK, req.into(), &[], &[]),
+        FromHubRef::Token { req, token: Some(t), .. } => host.h(to_js::OK, req.into(), 1.0, t.as_bytes(), &[]),
+        FromHubRef::Tabs { tabs } => {
+            let mut json = String::from("[");
+            for t in tabs.strs() {
+                if json.len() > 1 {
+                    json.push(',');
+                }
+                write_string(&mut json, t);
+            }
+            json.push(']');
+            call(to_js::TABS, 0.0, json.as_bytes(), &[]);
+        }
+        FromHubRef::Stored { .. } => {}
+        FromHubRef::Refused { reason, .. } => call(to_js::WARN, 0.0, b"an emit was refused: ", reason.as_bytes()),
+        FromHubRef::Clock { offset_ms, .. } => call(to_js::CLOCK, offset_ms as f64, &[], &[]),
+        FromHubRef::Recovered { recovered } => call(to_js::RECOVERED, f64::from(u8::from(recovered)), &[], &[]),
+        FromHubRef::Auth(a) => call(to_js::AUTH, 0.0, auth_json(&a).as_bytes(), &[]),
+        FromHubRef::Error { message, .. } => call(to_js::ERROR, 0.0, message.as_bytes(), &[]),
+    }
 }
 
-/// 24 random hex digits.
-fn random_id() -> String {
-    (0..24).map(|_| char::from(b"0123456789abcdef"[(js_sys::Math::random() * 16.0) as usize & 15])).collect()
+fn status_to(host: &Host, s: StatusRef<'_>) {
+    host.h(to_js::STATUS, s.attempt.into(), s.delay_ms.into(), s.name().as_bytes(), s.text.as_bytes());
 }
 
-/// Connects to a Socket.IO server through the shared hub. `options`: `url` (default: this
-/// page's origin), `path` (`/socket.io`), `namespace` (`/`), `auth` (object sent with
-/// CONNECT), `ackTimeout` (ms, default 10000, 0 = none), `reconnection`,
-/// `reconnectionDelay`, `reconnectionDelayMax`, `randomizationFactor`, `timeout`.
-/// `worker_url` is the URL of the worker bootstrap script. Resolves with a [`Client`] once
-/// the hub welcomed this tab.
+fn push_num(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[i..].iter().for_each(|&d| out.push(d as char));
+}
+
+/// `{user, error, signedOut, expiresAt, telemetry: {refreshes, lastMs, maxMs, totalMs,
+/// failures, signOuts}}` as JSON (the JS side adds `telemetry.meanMs`).
+fn auth_json(a: &AuthRef<'_>) -> String {
+    let mut o = String::from("{");
+    let key = |o: &mut String, k: &str| {
+        if !o.ends_with('{') {
+            o.push(',');
+        }
+        write_string(o, k);
+        o.push(':');
+    };
+    for (k, v) in [("user", a.user), ("error", a.error), ("signedOut", a.signed_out)] {
+        key(&mut o, k);
+        match v {
+            Some(s) => write_string(&mut o, s),
+            None => o.push_str("null"),
+        }
+    }
+    key(&mut o, "expiresAt");
+    match a.expires_at {
+        Some(e) => push_num(&mut o, e),
+        None => o.push_str("null"),
+    }
+    key(&mut o, "telemetry");
+    o.push('{');
+    for (k, n) in [("refreshes", a.refreshes.into()), ("lastMs", a.last_ms.into()), ("maxMs", a.max_ms.into()), ("totalMs", a.total_ms)] {
+        key(&mut o, k);
+        push_num(&mut o, n);
+    }
+    for (k, list) in [("failures", a.failures), ("signOuts", a.sign_outs)] {
+        key(&mut o, k);
+        o.push('{');
+        for (name, n) in list.counts() {
+            key(&mut o, name);
+            push_num(&mut o, n.into());
+        }
+        o.push('}');
+    }
+    o.push_str("}}");
+    o
+}
+
+/// Connects to a Socket.IO server through the shared hub (see `js/client.js` for the
+/// options). `worker_url` is the URL of the worker bootstrap script. Resolves with the
+/// client once the hub welcomed this tab.
 #[wasm_bindgen]
-pub fn connect(options: JsValue, worker_url: String) -> Promise {
-    Promise::new(&mut |resolve, reject| {
-        if let Err(e) = start(&options, &worker_url, Ready::Js(resolve, reject.clone())) {
-            let _ = reject.call1(&JsValue::NULL, &e);
-        }
-    })
-}
-
-impl Client {
-    /// The Rust API of [`connect`]: `ready` gets the client once the hub welcomed this tab,
-    /// or the error. `options` is the same object as for the JS `connect(options)`.
-    pub fn connect_with(options: &JsValue, worker_url: &str, ready: impl FnOnce(Result<Client, JsValue>) + 'static) {
-        let ready = Rc::new(RefCell::new(Some(Box::new(ready) as Box<dyn FnOnce(Result<Client, JsValue>)>)));
-        let take = ready.clone();
-        if let Err(e) = start(
-            options,
-            worker_url,
-            Ready::Rust(Box::new(move |r| {
-                if let Some(f) = take.borrow_mut().take() {
-                    f(r)
-                }
-            })),
-        ) {
-            if let Some(f) = ready.borrow_mut().take() {
-                f(Err(e))
-            }
-        }
-    }
-}
-
-fn start(opts: &JsValue, worker_url: &str, ready: Ready) -> Result<(), JsValue> {
-    let window = web_sys::window().ok_or_else(|| error("switchboard: connect() must run in a page"))?;
-    let location = window.location();
-    let url = get(opts, "url").as_string().unwrap_or_else(|| location.origin().unwrap_or_default());
-    let parsed = web_sys::Url::new_with_base(&url, &location.href().unwrap_or_default())
-        .map_err(|_| error("switchboard: invalid url"))?;
-    let mut namespace = get(opts, "namespace").as_string().unwrap_or_default();
-    if namespace.is_empty() {
-        let p = parsed.pathname();
-        namespace = if p.len() > 1 { p } else { "/".into() };
-    }
-    let endpoint = Endpoint {
-        url: parsed.protocol() + "//" + &parsed.host(),
-        path: get(opts, "path").as_string().unwrap_or_else(|| "/socket.io".into()),
-        namespace,
-        query: parsed.search().trim_start_matches('?').into(),
+pub fn connect(options: &JsValue, worker_url: &JsValue) -> Promise {
+    let endpoint = Endpoint { url: String::new(), path: String::new(), namespace: String::new(), query: String::new() };
+    let core = Core {
+        host: RefCell::new(JsValue::UNDEFINED.unchecked_into()),
+        page: RefCell::new(Page::new(String::new(), endpoint, None, Options::default())),
+        bins: RefCell::default(),
+        ack_timeout: Cell::new(0),
     };
-    let auth = match get(opts, "auth") {
-        a if a.is_object() => Some(JSON::stringify(&a)?.as_string().unwrap_or_default()),
-        _ => None,
-    };
-    let d = Options::default();
-    let options = Options {
-        reconnection: get(opts, "reconnection").as_bool().unwrap_or(d.reconnection),
-        reconnection_delay_ms: get_u32(opts, "reconnectionDelay", d.reconnection_delay_ms),
-        reconnection_delay_max_ms: get_u32(opts, "reconnectionDelayMax", d.reconnection_delay_max_ms),
-        randomization_factor: get(opts, "randomizationFactor")
-            .as_f64()
-            .map(|f| f as f32)
-            .unwrap_or(d.randomization_factor),
-        timeout_ms: get_u32(opts, "timeout", d.timeout_ms),
-        max_queue: get_u32(opts, "maxQueue", 0),
-        max_queue_bytes: get_u32(opts, "maxQueueBytes", 0),
-        max_queue_age_ms: get(opts, "maxQueueAge").as_f64().map_or(0, |f| f.max(0.0) as u64),
-        bearer: get(opts, "authMode").as_string().as_deref() == Some("bearer"),
-    };
-    let ack_timeout = get_u32(opts, "ackTimeout", 10_000);
-
-    let worker_options = WorkerOptions::new();
-    worker_options.set_type(WorkerType::Module);
-    worker_options.set_name(WORKER_NAME);
-    let worker = SharedWorker::new_with_worker_options(worker_url, &worker_options)
-        .map_err(|_| error("switchboard: SharedWorker is not available in this browser"))?;
-
-    let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
-        let w = weak.clone();
-        let replacer = JsonHook::new(move |_key, value: JsValue| {
-            if value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&value) {
-                if let Some(inner) = w.upgrade() {
-                    let mut bins = inner.bins.borrow_mut();
-                    bins.push(value);
-                    return placeholder(bins.len() - 1);
-                }
-            }
-            value
-        });
-        let w = weak.clone();
-        let reviver = JsonHook::new(move |_key, value: JsValue| {
-            if value.is_object() && get(&value, "_placeholder").as_bool() == Some(true) {
-                if let (Some(inner), Some(n)) = (w.upgrade(), get(&value, "num").as_f64()) {
-                    if let Some(b) = inner.bins.borrow().get(n as usize) {
-                        return b.clone();
-                    }
-                }
-            }
-            value
-        });
-        Inner {
-            tab: random_id(),
-            endpoint,
-            auth,
-            options,
-            ack_timeout,
-            port: RefCell::new(worker.port()),
-            worker_url: worker_url.into(),
-            seq: Cell::new(0),
-            outbox: RefCell::default(),
-            clock_offset: Cell::new(None),
-            recovered: Cell::new(None),
-            watching_hub: Cell::new(false),
-            keepalive: RefCell::new(None),
-            signin: RefCell::new(None),
-            auth_fns: RefCell::default(),
-            handlers: RefCell::default(),
-            calls: RefCell::default(),
-            next_id: Cell::new(0),
-            status: RefCell::new(Status::Connecting),
-            status_fns: RefCell::default(),
-            tabs: RefCell::default(),
-            tabs_fns: RefCell::default(),
-            rooms: RefCell::default(),
-            welcome: RefCell::new(Some(ready)),
-            release_lock: RefCell::default(),
-            bins: RefCell::default(),
-            listeners: RefCell::default(),
-            onmessage: RefCell::default(),
-            replacer,
-            reviver,
-            closed: Cell::new(false),
-        }
-    });
-
-    let weak = Rc::downgrade(&inner);
-    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        if let Some(inner) = weak.upgrade() {
-            inner.on_message(e.data());
-        }
-    });
-    inner.port.borrow().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    *inner.onmessage.borrow_mut() = Some(onmessage);
-
-    // pagehide: say goodbye (the lock covers tabs that die without it); pageshow after a
-    // back/forward-cache restore: attach again.
-    for (name, persisted_only) in [("pagehide", false), ("pageshow", true)] {
-        let weak = Rc::downgrade(&inner);
-        let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-            if let Some(inner) = weak.upgrade() {
-                if !persisted_only {
-                    inner.send(&ToHub::Bye);
-                } else if get(&e, "persisted").as_bool() == Some(true) {
-                    inner.attach();
-                }
-            }
-        });
-        let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
-        inner.listeners.borrow_mut().push((name, listener));
-    }
-
-    // Hold a Web Lock named after the tab for the tab's whole life, so the hub notices when
-    // it vanishes without a word; say Hello once it is held. The client (inner) lives in
-    // the lock callback until the Welcome resolves connect().
-    // Nothing else holds the client until the hub welcomes it (cleared by settle_connect).
-    *inner.keepalive.borrow_mut() = Some(inner.clone());
-    let locks = get(&window.navigator().into(), "locks");
-    if locks.is_undefined() {
-        inner.port.borrow().start();
-        inner.attach();
-        return Ok(());
-    }
-    let held = inner.clone();
-    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-        let hold = Promise::new(&mut |release, _| *held.release_lock.borrow_mut() = Some(release));
-        held.port.borrow().start();
-        held.attach();
-        hold.into()
-    });
-    let name = String::from("switchboard-tab-") + &inner.tab;
-    let _ = locks.unchecked_ref::<LockManager>().request(&name, callback.unchecked_ref())?;
-    Ok(())
+    open(core, options, worker_url)
 }
 
-/// Settles `connect()`, handing the client to the caller (or dropping it on error).
-fn settle_connect(inner: &Rc<Inner>, result: Result<(), &str>) {
-    let ready = inner.welcome.borrow_mut().take();
-    match (ready, result) {
-        (Some(Ready::Js(resolve, _)), Ok(())) => {
-            drop(resolve.call1(&JsValue::NULL, &Client { inner: inner.clone() }.into()))
-        }
-        (Some(Ready::Js(_, reject)), Err(e)) => drop(reject.call1(&JsValue::NULL, &error(e))),
-        (Some(Ready::Rust(f)), Ok(())) => f(Ok(Client { inner: inner.clone() })),
-        (Some(Ready::Rust(f)), Err(e)) => f(Err(error(e))),
-        (None, _) => {}
-    }
-    inner.keepalive.borrow_mut().take();
-}
-
-#[wasm_bindgen]
-impl Client {
+// The Rust API: typed bindings to the same JS client, for Rust front ends (Leptos, Yew,
+// Dioxus) that depend on this crate. wasm-bindgen ships `js/client.js` with their bundle.
+#[wasm_bindgen(module = "/js/client.js")]
+extern "C" {
+    /// A connection to a Socket.IO server, shared with every other tab through the hub.
+    pub type Client;
     /// This tab's id (also in every other tab's `tabs`).
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.inner.tab.clone()
-    }
-
-    /// `connecting`, `connected`, `reconnecting` or `disconnected`.
-    #[wasm_bindgen(getter)]
-    pub fn status(&self) -> String {
-        self.inner.status.borrow().name().into()
-    }
-
-    /// The status with its details: `{status, sid?, attempt?, delay?, reason?, recovered?}`.
-    #[wasm_bindgen(getter, js_name = statusDetail)]
-    pub fn status_detail(&self) -> JsValue {
-        self.inner.status_detail(&self.inner.status.borrow())
-    }
-
+    #[wasm_bindgen(method, getter)]
+    pub fn id(this: &Client) -> String;
+    /// `connecting`, `connected`, `offline`, `reconnecting` or `disconnected`.
+    #[wasm_bindgen(method, getter)]
+    pub fn status(this: &Client) -> String;
+    /// `{status, sid?, attempt?, delay?, reason?, recovered?}`.
+    #[wasm_bindgen(method, getter, js_name = statusDetail)]
+    pub fn status_detail(this: &Client) -> JsValue;
     /// Calls `f(detail)` on every status change (and once now).
-    #[wasm_bindgen(js_name = onStatus)]
-    pub fn on_status(&self, f: Function) {
-        let _ = f.call1(&JsValue::NULL, &self.status_detail());
-        self.inner.status_fns.borrow_mut().push(f);
-    }
-
+    #[wasm_bindgen(method, js_name = onStatus)]
+    pub fn on_status(this: &Client, f: &Function);
     /// The ids of every tab sharing this connection.
-    #[wasm_bindgen(getter)]
-    pub fn tabs(&self) -> Array {
-        self.inner.tabs_array()
-    }
-
+    #[wasm_bindgen(method, getter)]
+    pub fn tabs(this: &Client) -> Array;
     /// Calls `f(tabs)` whenever a tab joins or leaves (and once now).
-    #[wasm_bindgen(js_name = onTabs)]
-    pub fn on_tabs(&self, f: Function) {
-        let _ = f.call1(&JsValue::NULL, &self.inner.tabs_array());
-        self.inner.tabs_fns.borrow_mut().push(f);
-    }
-
+    #[wasm_bindgen(method, js_name = onTabs)]
+    pub fn on_tabs(this: &Client, f: &Function);
     /// Calls `f(...args)` for every `event` the server sends to this tab.
-    pub fn on(&self, event: String, f: Function) {
-        let first = !self.inner.handlers.borrow().iter().any(|(e, _)| *e == event);
-        if first {
-            self.inner.send(&ToHub::Subscribe { event: event.clone() });
-        }
-        self.inner.handlers.borrow_mut().push((event, f));
-    }
-
-    /// Removes `f` (or, without `f`, every handler) for `event`.
-    pub fn off(&self, event: String, f: Option<Function>) {
-        let mut handlers = self.inner.handlers.borrow_mut();
-        handlers.retain(|(e, g)| !(*e == event && f.as_ref().is_none_or(|f| f == g)));
-        if !handlers.iter().any(|(e, _)| *e == event) {
-            drop(handlers);
-            self.inner.send(&ToHub::Unsubscribe { event });
-        }
-    }
-
-    /// Sends `event` with `args` (JSON values, ArrayBuffers, typed arrays). A function as
-    /// the last argument is called with the server's ack arguments.
-    pub fn emit(&self, event: String, args: Array) -> Result<(), JsValue> {
-        let last = args.get(args.length().wrapping_sub(1));
-        let ack = if last.is_function() {
-            args.pop();
-            let id = self.inner.next_id();
-            self.inner.calls.borrow_mut().push((id, Call::Callback(last.unchecked_into())));
-            Some(AckRequest { id, timeout_ms: self.inner.ack_timeout })
-        } else {
-            None
-        };
-        self.inner.emit(event, &args, ack, false)
-    }
-
-    /// Sends `event` only if connected right now: never queued (Socket.IO's `volatile`).
-    #[wasm_bindgen(js_name = emitVolatile)]
-    pub fn emit_volatile(&self, event: String, args: Array) -> Result<(), JsValue> {
-        self.inner.emit(event, &args, None, true)
-    }
-
-    /// Server clock minus this browser's clock in ms (measured by the hub), if known.
-    #[wasm_bindgen(getter, js_name = clockOffset)]
-    pub fn clock_offset(&self) -> Option<f64> {
-        self.inner.clock_offset.get()
-    }
-
-    /// After a reconnection: true when the server replayed every numbered event this hub
-    /// missed, false when some may be lost (resync from the source of truth).
-    #[wasm_bindgen(getter)]
-    pub fn recovered(&self) -> Option<bool> {
-        self.inner.recovered.get()
-    }
-
-    /// The sign-in state shared by every tab: `{user, expiresAt, error, signedOut}` (user is
-    /// null when signed out), or null until the hub knows. Tokens never reach the page.
-    #[wasm_bindgen(getter)]
-    pub fn auth(&self) -> JsValue {
-        self.inner.signin.borrow().as_ref().map_or(JsValue::NULL, auth_object)
-    }
-
-    /// Calls `f(auth)` whenever the sign-in state changes (and once now).
-    #[wasm_bindgen(js_name = onAuth)]
-    pub fn on_auth(&self, f: Function) {
-        let _ = f.call1(&JsValue::NULL, &self.auth());
-        self.inner.auth_fns.borrow_mut().push(f);
-    }
-
-    /// Signs in every tab (the hub posts to the server's /auth/login; cookies are HttpOnly).
-    pub fn login(&self, username: String, password: String) -> Promise {
-        self.inner.request(|req| ToHub::Login { req, username, password })
-    }
-
-    /// Signs every tab out.
-    pub fn logout(&self) -> Promise {
-        self.inner.request(|req| ToHub::Logout { req })
-    }
-
-    /// Bearer mode (`connect({ authMode: 'bearer' })`): the access token, from the hub's
-    /// memory (refreshed first when it is about to expire; one request for all tabs).
-    pub fn token(&self) -> Promise {
-        self.inner.request(|req| ToHub::Token { req })
-    }
-
-    /// Asks for a token refresh; the hub refreshes once however many tabs ask.
-    pub fn refresh(&self) -> Promise {
-        self.inner.request(|req| ToHub::Refresh { req })
-    }
-
-    /// Emits this tab sent that the hub has not yet stored or delivered.
-    #[wasm_bindgen(getter)]
-    pub fn unconfirmed(&self) -> u32 {
-        self.inner.outbox.borrow().len() as u32
-    }
-
-    /// Sends `event` and resolves with the server's first ack argument; rejects after
-    /// `ackTimeout` ms with `Error("operation has timed out")`.
-    #[wasm_bindgen(js_name = emitWithAck)]
-    pub fn emit_with_ack(&self, event: String, args: Array) -> Result<Promise, JsValue> {
-        let (args, bins) = self.inner.encode_args(&args)?;
-        let timeout_ms = self.inner.ack_timeout;
-        let seq = self.inner.next_seq();
-        Ok(self.inner.request(|id| ToHub::Emit {
-            seq,
-            event,
-            args,
-            bins,
-            ack: Some(AckRequest { id, timeout_ms }),
-            volatile: false,
-        }))
-    }
-
-    /// Joins `room`: resolves once the server confirmed. Room events then reach this tab.
-    pub fn join(&self, room: String) -> Promise {
-        let mut rooms = self.inner.rooms.borrow_mut();
-        if !rooms.contains(&room) {
-            rooms.push(room.clone());
-        }
-        drop(rooms);
-        self.inner.request(|req| ToHub::Join { req, room })
-    }
-
-    /// Leaves `room`: resolves once done (when this was the hub's last tab in it, once the
-    /// server confirmed).
-    pub fn leave(&self, room: String) -> Promise {
-        self.inner.rooms.borrow_mut().retain(|r| *r != room);
-        self.inner.request(|req| ToHub::Leave { req, room })
-    }
-
+    #[wasm_bindgen(method)]
+    pub fn on(this: &Client, event: &str, f: &Function);
+    /// Removes `f` (or, with `None`, every handler) for `event`.
+    #[wasm_bindgen(method)]
+    pub fn off(this: &Client, event: &str, f: Option<Function>);
+    /// Sends `event` with `args`; a function as the last argument gets the server's ack.
+    #[wasm_bindgen(method, variadic)]
+    pub fn emit(this: &Client, event: &str, args: &Array);
+    /// Sends `event` only if connected right now (never queued).
+    #[wasm_bindgen(method, variadic, js_name = emitVolatile)]
+    pub fn emit_volatile(this: &Client, event: &str, args: &Array);
+    /// Resolves with the server's first ack argument; rejects after `ackTimeout`.
+    #[wasm_bindgen(method, variadic, js_name = emitWithAck)]
+    pub fn emit_with_ack(this: &Client, event: &str, args: &Array) -> Promise;
+    /// Joins `room`: resolves once the server confirmed.
+    #[wasm_bindgen(method)]
+    pub fn join(this: &Client, room: &str) -> Promise;
+    /// Leaves `room`.
+    #[wasm_bindgen(method)]
+    pub fn leave(this: &Client, room: &str) -> Promise;
     /// Rooms this tab is in.
-    #[wasm_bindgen(getter)]
-    pub fn rooms(&self) -> Array {
-        self.inner.rooms.borrow().iter().map(|r| JsValue::from_str(r)).collect()
-    }
-
-    /// Detaches this tab from the hub. Pending calls are rejected.
-    pub fn close(&self) {
-        self.inner.shutdown();
-    }
+    #[wasm_bindgen(method, getter)]
+    pub fn rooms(this: &Client) -> Array;
+    /// The sign-in state shared by every tab, or null until the hub knows.
+    #[wasm_bindgen(method, getter)]
+    pub fn auth(this: &Client) -> JsValue;
+    /// Calls `f(auth)` whenever the sign-in state changes (and once now).
+    #[wasm_bindgen(method, js_name = onAuth)]
+    pub fn on_auth(this: &Client, f: &Function);
+    /// Signs in every tab.
+    #[wasm_bindgen(method)]
+    pub fn login(this: &Client, username: &str, password: &str) -> Promise;
+    /// Signs every tab out.
+    #[wasm_bindgen(method)]
+    pub fn logout(this: &Client) -> Promise;
+    /// Asks for a token refresh (one request for all tabs).
+    #[wasm_bindgen(method)]
+    pub fn refresh(this: &Client) -> Promise;
+    /// Bearer mode: the access token from the hub's memory.
+    #[wasm_bindgen(method)]
+    pub fn token(this: &Client) -> Promise;
+    /// Emits the hub has not yet stored or delivered.
+    #[wasm_bindgen(method, getter)]
+    pub fn unconfirmed(this: &Client) -> u32;
+    /// Detaches this tab from the hub; pending calls are rejected.
+    #[wasm_bindgen(method)]
+    pub fn close(this: &Client);
 }
 
-impl Inner {
-    fn shutdown(&self) {
-        if self.closed.get() {
-            return;
-        }
-        self.send(&ToHub::Bye);
-        self.closed.set(true);
-        self.port.borrow().set_onmessage(None);
-        self.port.borrow().close();
-        if let Some(window) = web_sys::window() {
-            for (name, l) in self.listeners.borrow_mut().drain(..) {
-                let _ = window.remove_event_listener_with_callback(name, l.as_ref().unchecked_ref());
-            }
-        }
-        if let Some(release) = self.release_lock.borrow_mut().take() {
-            let _ = release.call0(&JsValue::NULL);
-        }
-        let calls: Vec<u32> = self.calls.borrow().iter().map(|(id, _)| *id).collect();
-        for id in calls {
-            self.settle(id, Err("client closed".into()));
-        }
-        self.set_status(Status::Disconnected { reason: "client closed".into() });
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown();
+impl Client {
+    /// The Rust API of `connect(options)`: resolves with the [`Client`] once the hub
+    /// welcomed this tab (`wasm_bindgen_futures::JsFuture::from(..).await`, then
+    /// `unchecked_into::<Client>()`).
+    pub fn connect(options: &JsValue, worker_url: &str) -> Promise {
+        connect(options, &JsValue::from_str(worker_url))
     }
 }

@@ -12,5 +12,7 @@ pub mod backoff;
 pub mod engineio;
 pub mod hub;
 pub mod json;
+pub mod page;
 pub mod port;
 pub mod socketio;
+pub mod wire;

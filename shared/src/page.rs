@@ -1,0 +1,94 @@
+//! A tab's side of the port protocol, sans-IO: what the tab must remember to attach (again)
+//! to a hub, and the durable emits the hub has not yet confirmed. The page-client crate is
+//! a thin shell: API calls become these methods, the bytes they return go to the port, and
+//! what the port delivers goes through `receive`.
+//! Invariant: a durable emit (no ack, not volatile) stays in the outbox until the hub
+//! answers `Stored` or `Refused` for its `seq`; `restart` resends every one of them, so a
+//! hub that died before storing them loses nothing (their ids make resending idempotent).
+
+use crate::port::{DecodeError, Endpoint, Options, ToHub, PROTOCOL_VERSION};
+use crate::wire::{self, FromHubRef};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub struct Page {
+    hello: ToHub,
+    subs: Vec<String>,
+    rooms: Vec<String>,
+    seq: u32,
+    outbox: Vec<(u32, Vec<u8>)>,
+}
+
+impl Page {
+    pub fn new(tab: String, endpoint: Endpoint, auth: Option<String>, options: Options) -> Page {
+        let hello = ToHub::Hello { version: PROTOCOL_VERSION, tab, endpoint, auth, options };
+        Page { hello, subs: Vec::new(), rooms: Vec::new(), seq: 0, outbox: Vec::new() }
+    }
+
+    /// Hello, then a Subscribe per subscribed event and a Join per room: on connect, after a
+    /// back/forward-cache restore, and to a new hub.
+    pub fn attach(&self, out: &mut impl FnMut(&[u8])) {
+        out(&wire::encode_to_hub(&self.hello));
+        for event in &self.subs {
+            out(&wire::encode_to_hub(&ToHub::Subscribe { event: event.clone() }));
+        }
+        for room in &self.rooms {
+            out(&wire::encode_to_hub(&ToHub::Join { req: 0, room: room.clone() }));
+        }
+    }
+
+    /// `attach`, then every emit the old hub had not confirmed, in order.
+    pub fn restart(&self, out: &mut impl FnMut(&[u8])) {
+        self.attach(out);
+        for (_, bytes) in &self.outbox {
+            out(bytes);
+        }
+    }
+
+    /// Sends `msg`, remembering what a new hub must be told again: subscriptions, rooms and
+    /// durable emits (no ack, not volatile), which stay in the outbox until the hub has them
+    /// safe. An emit's `seq` is assigned here.
+    pub fn send(&mut self, mut msg: ToHub, out: &mut impl FnMut(&[u8])) {
+        let mut durable = None;
+        match &mut msg {
+            ToHub::Subscribe { event } => remember(&mut self.subs, event, true),
+            ToHub::Unsubscribe { event } => remember(&mut self.subs, event, false),
+            ToHub::Join { room, .. } => remember(&mut self.rooms, room, true),
+            ToHub::Leave { room, .. } => remember(&mut self.rooms, room, false),
+            ToHub::Emit { seq, ack, volatile, .. } => {
+                *seq = self.seq;
+                self.seq = self.seq.wrapping_add(1);
+                durable = (ack.is_none() && !*volatile).then_some(*seq);
+            }
+            _ => {}
+        }
+        let bytes = wire::encode_to_hub(&msg);
+        out(&bytes);
+        if let Some(seq) = durable {
+            self.outbox.push((seq, bytes));
+        }
+    }
+
+    /// Reads a message from the hub (borrowing from `bytes`); `Stored` and `Refused`
+    /// release their emit.
+    pub fn receive<'a>(&mut self, bytes: &'a [u8]) -> Result<FromHubRef<'a>, DecodeError> {
+        let msg = wire::read_from_hub(bytes)?;
+        if let FromHubRef::Stored { seq } | FromHubRef::Refused { seq, .. } = &msg {
+            self.outbox.retain(|(s, _)| s != seq);
+        }
+        Ok(msg)
+    }
+
+    /// Emits sent that the hub has not yet stored or delivered.
+    pub fn unconfirmed(&self) -> usize {
+        self.outbox.len()
+    }
+}
+
+/// Adds `name` to `list` (`on`) or removes it.
+fn remember(list: &mut Vec<String>, name: &str, on: bool) {
+    list.retain(|n| n != name);
+    if on {
+        list.push(name.into());
+    }
+}
