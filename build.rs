@@ -40,6 +40,10 @@ fn main() {
         cmd.current_dir(&root)
             .args(["build", "--release", "--target", WASM_TARGET, "-p", krate, "--target-dir"])
             .arg(&nested);
+        if krate == "switchboard-page-client" {
+            // The bundle needs no typed Rust API (that is for Rust front ends).
+            cmd.arg("--no-default-features");
+        }
         for var in [
             "RUSTFLAGS",
             "CARGO_ENCODED_RUSTFLAGS",

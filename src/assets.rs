@@ -22,3 +22,22 @@ pub fn content_type(name: &str) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+/// What a tab loads for the page client: the bootstrap (with the glue bundled in when
+/// esbuild was available, else beside it) and the wasm.
+pub const PAGE_CLIENT: [&str; 4] =
+    ["switchboard.js", "switchboard_page.js", "switchboard_page_client.js", "switchboard_page_bg.wasm"];
+
+/// What the SharedWorker loads for the hub.
+pub const HUB: [&str; 3] = ["switchboard-worker.js", "switchboard_hub.js", "switchboard_hub_bg.wasm"];
+
+/// (file, raw bytes, gzip -9 bytes) of each of `files` in the bundle, and the totals:
+/// each file travels (and is compressed) on its own.
+pub fn sizes(files: &[&str]) -> (Vec<(String, usize, usize)>, usize, usize) {
+    let list: Vec<_> = bundle()
+        .filter(|(n, _)| files.contains(n))
+        .map(|(n, b)| (n.to_string(), b.len(), crate::gzip_len(b)))
+        .collect();
+    let (raw, gz) = list.iter().fold((0, 0), |(r, g), (_, a, b)| (r + a, g + b));
+    (list, raw, gz)
+}

@@ -138,6 +138,12 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
     }))
 }
 
+/// Raw and gzip bytes of the bundle files a context loads, each compressed on its own.
+fn bundle_size(files: &[&str]) -> Value {
+    let (_, raw, gzip) = crate::assets::sizes(files);
+    json!({"raw": raw, "gzip": gzip})
+}
+
 fn size_of(bytes: &[u8]) -> Value {
     json!({"raw": bytes.len(), "gzip": crate::gzip_len(bytes)})
 }
@@ -161,21 +167,9 @@ pub async fn run(root: &Path) -> Result<(), String> {
             runs.push(measure(&server, kind, n).await?);
         }
     }
-    let page: Vec<u8> = ["switchboard_page_bg.wasm", "switchboard_page.js", "switchboard.js"]
-        .iter()
-        .filter_map(|f| crate::assets::find(f))
-        .flatten()
-        .copied()
-        .collect();
-    let hub: Vec<u8> = ["switchboard_hub_bg.wasm", "switchboard_hub.js", "switchboard-worker.js"]
-        .iter()
-        .filter_map(|f| crate::assets::find(f))
-        .flatten()
-        .copied()
-        .collect();
     let read = |f: &str| std::fs::read(vendor.join(f)).unwrap_or_default();
     let sizes = json!({
-        "switchboard_page_client": size_of(&page), "switchboard_hub": size_of(&hub),
+        "switchboard_page_client": bundle_size(&crate::assets::PAGE_CLIENT), "switchboard_hub": bundle_size(&crate::assets::HUB),
         "socket_io_client_esm": size_of(&read("socket.io.esm.min.js")), "socket_io_client_umd": size_of(&read("socket.io.min.js")),
     });
     server.stop().await;
@@ -229,8 +223,8 @@ fn markdown(r: &Value) -> String {
     }
     s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
     for (k, label) in [
-        ("switchboard_page_client", "Switchboard page client (wasm + glue + switchboard.js)"),
-        ("switchboard_hub", "Switchboard hub (wasm + glue + bootstrap)"),
+        ("switchboard_page_client", "Switchboard page client (wasm + JS: bootstrap, glue, client)"),
+        ("switchboard_hub", "Switchboard hub (wasm + JS: bootstrap, glue)"),
         ("socket_io_client_esm", "socket.io-client ESM (min)"),
         ("socket_io_client_umd", "socket.io-client UMD (min)"),
     ] {

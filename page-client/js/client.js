@@ -1,8 +1,9 @@
 // The JS half of the Switchboard page client (see src/lib.rs): the `Client` pages use and
 // the platform plumbing around the Rust `Core`, which owns the protocol state and codec.
-// Core reports through `_h(kind, n, m, a, b)` (kinds: `to_js` in src/lib.rs); it never
-// throws (an exception would unwind through wasm), so user callbacks run inside `guard`.
-// Strings cross as UTF-8 bytes, which keeps wasm-bindgen's string glue out of the bundle.
+// The Rust entry points (`create`, `op`, `bin`, `recv`) come through `use`; Rust reports
+// through `h(client, kind, n, m, a, b)` (kinds: `to_js` in src/lib.rs), which never throws
+// (an exception would unwind through wasm), so user callbacks run inside `guard`. Strings
+// cross as UTF-8 bytes and clients as numbers: no wasm-bindgen string or object glue.
 const WORKER = 'switchboard-v1'; // carries the protocol version: a deploy that changes it gets a new hub
 const HUB_LOCK = 'switchboard-hub-v1'; // held by the hub for its whole life
 const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
@@ -17,13 +18,25 @@ const te = new TextEncoder(), td = new TextDecoder();
 const u8 = (s) => te.encode(s), text = (b) => td.decode(b);
 const isBin = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 
-// Called by Rust `connect(options, workerUrl)` with a fresh Core.
-export function open(core, o, workerUrl) {
-  return new Promise((resolve, reject) => new Client(core, o ?? {}, workerUrl, resolve, reject));
+let core;
+const clients = [];
+export function use(entry) {
+  core = entry;
+}
+export function h(c, k, n, m, a, b) {
+  try {
+    clients[c].host(k, n, m, a, b);
+  } catch (e) {
+    warn('internal error', e);
+  }
+}
+// `connect(options)` once `use` was called; `workerUrl`: the hub bootstrap script.
+export function open(o, workerUrl) {
+  return new Promise((resolve, reject) => new Client(o ?? {}, workerUrl, resolve, reject));
 }
 
 export class Client {
-  constructor(core, o, workerUrl, resolve, reject) {
+  constructor(o, workerUrl, resolve, reject) {
     const fail = (m) => reject(new Error('switchboard: ' + m));
     if (typeof window == 'undefined') return fail('connect() must run in a page');
     let base;
@@ -33,9 +46,9 @@ export class Client {
       return fail('invalid url');
     }
     Object.assign(this, {
-      core, wurl: workerUrl, ready: [resolve, reject],
+      wurl: workerUrl, ready: [resolve, reject],
       id: Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b + 256).toString(16).slice(1)).join(''),
-      h: new Map(), calls: new Map(), n: 0, bins: [], st: { status: 'connecting' }, sf: [], tl: [], tf: [],
+      h: new Map(), calls: new Map(), n: 0, bins: [], q: [], st: { status: 'connecting' }, sf: [], tl: [], tf: [],
       rs: new Set(), au: null, af: [], closed: false,
     });
     const strs = [
@@ -44,11 +57,12 @@ export class Client {
       o.auth && typeof o.auth == 'object' ? JSON.stringify(o.auth) : '',
     ];
     if (strs.some((s) => s.includes('\0'))) return fail('invalid path or namespace');
-    core.init(
-      this, u8(strs.join('\0') + '\0'),
-      [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.randomizationFactor, o.timeout, o.maxQueue,
-        o.maxQueueBytes, o.maxQueueAge, o.authMode == 'bearer', o.ackTimeout].map(num),
+    this.c = core.create(
+      u8(strs.join('\0') + '\0'),
+      [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.timeout, o.maxQueue, o.maxQueueBytes,
+        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge].map(num),
     );
+    clients[this.c] = this;
     try {
       this.port = this.worker();
     } catch {
@@ -67,11 +81,11 @@ export class Client {
       .catch((e) => warn('tab lock failed', e));
   }
 
-  op(kind, id = 0, a = '', b = '') { return this.core.op(kind, id, u8(a), u8(b)); }
+  op(kind, id = 0, a = '', b = '') { return core.op(this.c, kind, id, u8(a), u8(b)); }
 
   worker() {
     const port = new SharedWorker(this.wurl, { type: 'module', name: WORKER }).port;
-    port.onmessage = (e) => e.data instanceof Uint8Array && this.core.recv(e.data);
+    port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.c, e.data);
     return port;
   }
 
@@ -79,7 +93,7 @@ export class Client {
   enc(args) {
     const bins = [];
     const json = JSON.stringify(args, (k, v) => (isBin(v) ? (bins.push(v), { _placeholder: true, num: bins.length - 1 }) : v));
-    for (const b of bins) this.core.bin(b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    for (const b of bins) core.bin(this.c, b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
     return json;
   }
 
@@ -112,15 +126,7 @@ export class Client {
     }
   }
 
-  // Called by Core (see `to_js` in src/lib.rs).
-  _h(k, n, m, a, b) {
-    try {
-      this.host(k, n, m, a, b);
-    } catch (e) {
-      warn('internal error', e);
-    }
-  }
-
+  // What Rust reports (see `to_js` in src/lib.rs).
   host(k, n, m, a, b) {
     if (k == 0 && !this.closed) {
       const copy = a.slice();
@@ -152,15 +158,20 @@ export class Client {
       r?.[0](this);
       this.watch();
     }
+    if (k == 14) this.q.push(m ? (m == 1 ? text(a) : null) : n);
     if (k == 8) {
-      this.tl = JSON.parse(text(a));
+      this.tl = this.q.splice(0);
       each(this.tf, this.tabs);
     }
     if (k == 9) {
-      const auth = JSON.parse(text(a)), t = auth.telemetry;
-      t.meanMs = t.refreshes ? t.totalMs / t.refreshes : 0;
-      delete t.totalMs;
-      this.au = auth;
+      const [user, error, signedOut, expiresAt, refreshes, lastMs, maxMs, totalMs, ...kv] = this.q.splice(0);
+      const counts = [{}, {}];
+      for (let i = 0; i < kv.length; i += 2) counts[+(i >= 2 * n)][kv[i]] = kv[i + 1];
+      const meanMs = refreshes ? totalMs / refreshes : 0;
+      this.au = {
+        user, error, signedOut, expiresAt: expiresAt === expiresAt ? expiresAt : null,
+        telemetry: { refreshes, lastMs, maxMs, meanMs, failures: counts[0], signOuts: counts[1] },
+      };
       each(this.af, this.auth);
     }
     if (k == 10) this.clockOffset = n;

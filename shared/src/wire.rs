@@ -325,7 +325,8 @@ pub enum FromHubRef<'a> {
     Error { code: u32, message: &'a str },
 }
 
-/// Reads a message from the hub without copying; like postcard, bytes after it are ignored.
+/// Reads a message from the hub without copying; like `port::decode`, bytes after the
+/// message make it malformed.
 pub fn read_from_hub(bytes: &[u8]) -> Result<FromHubRef<'_>, DecodeError> {
     if bytes.len() > MAX_PORT_MESSAGE {
         return Err(DecodeError::TooLarge(bytes.len()));
@@ -374,7 +375,7 @@ pub fn read_from_hub(bytes: &[u8]) -> Result<FromHubRef<'_>, DecodeError> {
         }
         _ => r.fail::<FromHubRef>(),
     };
-    if r.bad {
+    if r.bad || !r.b.is_empty() {
         return Err(DecodeError::Malformed);
     }
     Ok(msg)
@@ -403,9 +404,13 @@ impl FromHubRef<'_> {
         match *self {
             FromHubRef::Welcome { version, status } => FromHub::Welcome { version, status: status.to_owned() },
             FromHubRef::Status(s) => FromHub::Status(s.to_owned()),
-            FromHubRef::Event { event, room, args, bins, reply } => {
-                FromHub::Event { event: event.into(), room: owned(room), args: args.into(), bins: owned_bins(bins), reply }
-            }
+            FromHubRef::Event { event, room, args, bins, reply } => FromHub::Event {
+                event: event.into(),
+                room: owned(room),
+                args: args.into(),
+                bins: owned_bins(bins),
+                reply,
+            },
             FromHubRef::Ack { id, args, bins } => FromHub::Ack { id, args: args.into(), bins: owned_bins(bins) },
             FromHubRef::AckFailed { id, reason } => FromHub::AckFailed { id, reason: reason.into() },
             FromHubRef::Done { req, error } => FromHub::Done { req, error: owned(error) },

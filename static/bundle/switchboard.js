@@ -1,8 +1,9 @@
 // Switchboard page client: `connect(options)` returns a client shared with every tab.
-import init, { connect as open } from './switchboard_page.js';
+import init, { create, op, bin, recv } from './switchboard_page.js';
+import { use, open } from './switchboard_page_client.js';
 let ready;
 export async function connect(options = {}) {
-  await (ready ??= init());
+  await (ready ??= init().then(() => use({ create, op, bin, recv })));
   const client = await open(options, new URL('./switchboard-worker.js', import.meta.url).href);
   if (options.serviceWorker) register(options.serviceWorker, client);
   return client;
