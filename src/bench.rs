@@ -148,7 +148,26 @@ fn size_of(bytes: &[u8]) -> Value {
     json!({"raw": bytes.len(), "gzip": crate::gzip_len(bytes)})
 }
 
-pub async fn run(root: &Path) -> Result<(), String> {
+/// The floor under the hub's extra hop: a bare-JS SharedWorker echoing and streaming to one
+/// page, with no wasm and no socket. Returns it and the browser's version.
+async fn hop(server: &Server) -> Result<(Value, String), String> {
+    let b = Browser::launch().await;
+    let version = b.call(None, "Browser.getVersion", json!({})).await.unwrap_or_default();
+    let tab = b.open(&format!("{}/bench.html", server.url())).await;
+    let r = js(&b, &tab, "bench.hop()").await?;
+    b.shutdown().await;
+    let mut rtts: Vec<f64> =
+        r["rtts"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+    rtts.sort_by(|a, c| a.total_cmp(c));
+    let hop = json!({
+        "rtt_p50_ms": pct(&rtts, 0.5), "rtt_p99_ms": pct(&rtts, 0.99),
+        "burst_100B_per_s": r["burst100"], "burst_16KB_per_s": r["burst16k"],
+    });
+    Ok((hop, format!("headless {}", version["product"].as_str().unwrap_or("Chromium (version unknown)"))))
+}
+
+/// Runs every configuration of `tabs`; only the full set (1, 5, 20) rewrites the reports.
+pub async fn run(root: &Path, tabs: &[usize]) -> Result<(), String> {
     let vendor = root.join("tools/node_modules/socket.io-client/dist");
     if !vendor.join("socket.io.esm.min.js").is_file() {
         return Err(format!("{} is missing: run scripts/setup (npm ci --prefix tools)", vendor.display()));
@@ -161,12 +180,14 @@ pub async fn run(root: &Path) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot start the server: {e}"))?;
     let mut runs = Vec::new();
-    for n in [1usize, 5, 20] {
+    for &n in tabs {
         for (kind, name) in CLIENTS {
             eprintln!("bench: {name}, {n} tab(s)…");
             runs.push(measure(&server, kind, n).await?);
         }
     }
+    eprintln!("bench: the page <-> SharedWorker hop alone…");
+    let (hop, chromium) = hop(&server).await?;
     let read = |f: &str| std::fs::read(vendor.join(f)).unwrap_or_default();
     let sizes = json!({
         "switchboard_page_client": bundle_size(&crate::assets::PAGE_CLIENT), "switchboard_hub": bundle_size(&crate::assets::HUB),
@@ -178,9 +199,12 @@ pub async fn run(root: &Path) -> Result<(), String> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         std::env::consts::ARCH
     );
-    let report = json!({"machine": machine, "chromium": "/usr/bin/chromium (headless)", "runs": runs, "sizes": sizes, "unix_time": wall_us() / 1_000_000});
+    let report = json!({"machine": machine, "chromium": chromium, "runs": runs, "hop": hop, "sizes": sizes, "unix_time": wall_us() / 1_000_000});
     let md = markdown(&report);
     println!("{md}");
+    if tabs != [1, 5, 20] {
+        return Ok(());
+    }
     std::fs::write(root.join("BENCHMARKS.md"), &md).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
     std::fs::write(root.join("benchmarks.json"), serde_json::to_string_pretty(&report).unwrap_or_default())
         .map_err(|e| format!("benchmarks.json: {e}"))?;
@@ -221,6 +245,16 @@ fn markdown(r: &Value) -> String {
             run["hub_heap_bytes"].as_f64().map(|b| format!("{:.0} KB", b / 1024.0)).unwrap_or("-".into()),
         );
     }
+    let h = &r["hop"];
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let _ = writeln!(
+        s,
+        "\nThe page ⇄ SharedWorker hop alone (bare JS echo worker, one page, no wasm, no socket): round trip p50 {:.2} ms, p99 {:.2} ms; a burst from the worker reaches the page at {:.0} messages/s (100 B) and {:.0} messages/s (16 KB). Every Switchboard event crosses this hop once, an ack round trip twice.",
+        num(&h["rtt_p50_ms"]),
+        num(&h["rtt_p99_ms"]),
+        num(&h["burst_100B_per_s"]),
+        num(&h["burst_16KB_per_s"]),
+    );
     s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
     for (k, label) in [
         ("switchboard_page_client", "Switchboard page client (wasm + JS: bootstrap, glue, client)"),

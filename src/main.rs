@@ -11,7 +11,9 @@ const USAGE: &str = "usage:
   switchboard [serve] [--port N] [--bind ADDR] [--ping-interval MS] [--ping-timeout MS] [--allow-origin ORIGIN]...
               [--users FILE] [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--require-auth] [--data-dir DIR]
   switchboard bundle DIR
-  switchboard bench          (Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md)";
+  switchboard bench [--tabs 1,5,20]
+                             (Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md,
+                              or only prints the table when --tabs is not the full set)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,7 +21,7 @@ fn main() -> ExitCode {
         Some("bundle") => bundle(&args[1..]),
         Some("bench") => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root()))),
+            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &bench_tabs(&args[1..])?))),
         Some("serve") => serve(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
@@ -33,6 +35,16 @@ fn main() -> ExitCode {
             eprintln!("switchboard: {e}\n{USAGE}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn bench_tabs(args: &[String]) -> Result<Vec<usize>, String> {
+    match args {
+        [] => Ok(vec![1, 5, 20]),
+        [flag, list] if flag == "--tabs" => {
+            list.split(',').map(|n| n.parse().map_err(|_| format!("--tabs: bad number {n:?}"))).collect()
+        }
+        _ => Err(format!("bench: unexpected arguments {args:?}")),
     }
 }
 

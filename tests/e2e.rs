@@ -8,7 +8,8 @@ use common::{exclusive, server, Browser, Tab};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use switchboard_shared::port::{self, ErrorCode, FromHub};
+use switchboard_shared::port::{ErrorCode, FromHub};
+use switchboard_shared::wire;
 
 async fn open_clients(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
     let mut tabs = Vec::new();
@@ -45,6 +46,44 @@ async fn three_tabs_share_one_websocket_and_all_receive_a_broadcast() {
     }
     assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "the server saw exactly one WebSocket for three tabs");
     assert_eq!(srv.stats.sockets_total.load(Ordering::Relaxed), 1);
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+/// A burst the hub cannot post one by one (it batches several messages per postMessage
+/// while busy) still reaches every tab whole and in order, binary attachments included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_every_tab_whole_and_in_order() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let tabs = open_clients(&b, &srv.url(), 3).await;
+    for tab in &tabs {
+        b.js(tab, "sb.record('burst'); sb.client.emitWithAck('echo', 1)").await;
+    }
+    let count = 2000u32;
+    for i in 0..count {
+        if i % 500 == 0 {
+            let bin = bytes::Bytes::from(vec![i as u8, 1, 2]);
+            srv.io.emit("burst", &(json!({"i": i, "bin": true}), bin)).await.expect("broadcast");
+        } else {
+            srv.io.emit("burst", &json!({"i": i, "pad": "x".repeat(100)})).await.expect("broadcast");
+        }
+    }
+    for tab in &tabs {
+        let got = b
+            .js(
+                tab,
+                &format!(
+                    "sb.until(() => sb.events.length >= {count}, 30000, 'the burst').then(() =>
+                        sb.events.map((e) => e.args[0].bin ? [e.args[0].i, Array.from(new Uint8Array(e.args[1]))] : e.args[0].i))"
+                ),
+            )
+            .await;
+        let expect: Vec<serde_json::Value> =
+            (0..count).map(|i| if i % 500 == 0 { json!([i, [i as u8, 1, 2]]) } else { json!(i) }).collect();
+        assert_eq!(got, json!(expect));
+    }
     b.shutdown().await;
     srv.stop().await;
 }
@@ -177,23 +216,32 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
                 let wake;
                 w.port.onmessage = (e) => { replies.push(Array.from(e.data)); wake && wake(); };
                 w.port.start();
+                // One at a time: each gets its answer before the next goes.
                 for (const junk of [new Uint8Array([255, 1, 2, 3]), 'hello', { a: 1 }, new Uint8Array(0), new Uint8Array([0, 1])]) {
+                    const before = replies.length;
                     w.port.postMessage(junk);
+                    while (replies.length === before) await new Promise((r) => (wake = r));
                 }
-                while (replies.length < 5) await new Promise((r) => (wake = r));
                 return replies;
             })()",
         )
         .await;
-    let replies = replies.as_array().expect("an array of replies");
-    assert_eq!(replies.len(), 5);
-    for r in replies {
+    // A port message from the hub carries one or more messages back to back.
+    let mut errors = 0;
+    for r in replies.as_array().expect("an array of replies") {
         let bytes: Vec<u8> = r.as_array().expect("bytes").iter().map(|b| b.as_u64().expect("byte") as u8).collect();
-        match port::decode::<FromHub>(&bytes) {
-            Ok(FromHub::Error { code: ErrorCode::BadMessage, message }) => assert!(!message.is_empty()),
-            other => panic!("expected a BadMessage error, got {other:?}"),
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let (msg, tail) = wire::take_from_hub(rest).expect("the hub's messages decode");
+            match msg.to_owned() {
+                FromHub::Error { code: ErrorCode::BadMessage, message } => assert!(!message.is_empty()),
+                other => panic!("expected a BadMessage error, got {other:?}"),
+            }
+            errors += 1;
+            rest = tail;
         }
     }
+    assert_eq!(errors, 5);
     assert_eq!(b.js(&good, "sb.client.emitWithAck('echo', 'fine')").await, json!("fine"));
     assert_eq!(b.js(&good, "sb.client.status").await, json!("connected"));
     b.shutdown().await;

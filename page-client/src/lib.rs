@@ -223,15 +223,21 @@ pub fn op(c: u32, kind: u32, id: u32, a: &[u8], b: &[u8]) -> u32 {
     0
 }
 
-/// A message from the hub for client `c`.
+/// A port message from the hub for client `c`: one or more messages back to back.
 #[wasm_bindgen]
 pub fn recv(c: u32, bytes: &[u8]) {
     let Some(core) = core(c) else { return };
-    let msg = core.page.borrow_mut().receive(bytes);
-    // Handlers may call back into the client: no borrow is held from here on.
-    match msg {
-        Ok(m) => deliver(core.id, m),
-        Err(_) => h(c, to_js::WARN, 0.0, 0.0, b"malformed message from the hub", &[]),
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let msg = core.page.borrow_mut().receive(rest);
+        // Handlers may call back into the client: no borrow is held from here on.
+        match msg {
+            Ok((m, tail)) => {
+                deliver(core.id, m);
+                rest = tail;
+            }
+            Err(_) => return h(c, to_js::WARN, 0.0, 0.0, b"malformed message from the hub", &[]),
+        }
     }
 }
 

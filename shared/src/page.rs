@@ -69,14 +69,15 @@ impl Page {
         }
     }
 
-    /// Reads a message from the hub (borrowing from `bytes`); `Stored` and `Refused`
-    /// release their emit.
-    pub fn receive<'a>(&mut self, bytes: &'a [u8]) -> Result<FromHubRef<'a>, DecodeError> {
-        let msg = wire::read_from_hub(bytes)?;
+    /// Reads the first message of a port message from the hub (borrowing from `bytes`) and
+    /// returns the bytes after it (the hub sends several back to back when busy). `Stored`
+    /// and `Refused` release their emit.
+    pub fn receive<'a>(&mut self, bytes: &'a [u8]) -> Result<(FromHubRef<'a>, &'a [u8]), DecodeError> {
+        let (msg, rest) = wire::take_from_hub(bytes)?;
         if let FromHubRef::Stored { seq } | FromHubRef::Refused { seq, .. } = &msg {
             self.outbox.retain(|(s, _)| s != seq);
         }
-        Ok(msg)
+        Ok((msg, rest))
     }
 
     /// Emits sent that the hub has not yet stored or delivered.

@@ -325,9 +325,18 @@ pub enum FromHubRef<'a> {
     Error { code: u32, message: &'a str },
 }
 
-/// Reads a message from the hub without copying; like `port::decode`, bytes after the
-/// message make it malformed.
+/// Reads a whole message from the hub without copying; like `port::decode`, bytes after
+/// the message make it malformed.
 pub fn read_from_hub(bytes: &[u8]) -> Result<FromHubRef<'_>, DecodeError> {
+    match take_from_hub(bytes)? {
+        (msg, []) => Ok(msg),
+        _ => Err(DecodeError::Malformed),
+    }
+}
+
+/// Reads the first message of `bytes` without copying and returns the bytes after it: the
+/// hub's port messages carry one or more messages back to back.
+pub fn take_from_hub(bytes: &[u8]) -> Result<(FromHubRef<'_>, &[u8]), DecodeError> {
     if bytes.len() > MAX_PORT_MESSAGE {
         return Err(DecodeError::TooLarge(bytes.len()));
     }
@@ -375,10 +384,10 @@ pub fn read_from_hub(bytes: &[u8]) -> Result<FromHubRef<'_>, DecodeError> {
         }
         _ => r.fail::<FromHubRef>(),
     };
-    if r.bad || !r.b.is_empty() {
+    if r.bad {
         return Err(DecodeError::Malformed);
     }
-    Ok(msg)
+    Ok((msg, r.b))
 }
 
 impl Default for FromHubRef<'_> {
