@@ -37,6 +37,10 @@ export interface ConnectOptions {
   maxQueue?: number;
   maxQueueBytes?: number;
   maxQueueAge?: number;
+  /** "bearer": the access token lives in the hub's memory only (see `token()`); default: HttpOnly cookies. */
+  authMode?: 'cookie' | 'bearer';
+  /** URL of `switchboard-sw.js` to register: delivers the queue and refreshes sign-in while every tab sleeps. */
+  serviceWorker?: string;
 }
 
 /** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
@@ -91,6 +95,8 @@ export interface Client {
   logout(): Promise<void>;
   /** Asks for a token refresh: one request however many tabs ask. */
   refresh(): Promise<void>;
+  /** Bearer mode: the access token from the hub's memory (refreshed first if about to expire). */
+  token(): Promise<string>;
   /** Detaches this tab; pending calls reject. */
   close(): void;
 }

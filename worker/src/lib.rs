@@ -42,9 +42,11 @@ thread_local! {
     static UTF8: Utf8 = Utf8::new();
 }
 
-/// A WebSocket text frame as UTF-8 bytes, copied into wasm memory by the browser.
-fn frame_text(data: &JsValue) -> Vec<u8> {
-    UTF8.with(|e| e.encode(data).to_vec())
+/// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
+fn frame_text(data: &JsValue) -> String {
+    let bytes = UTF8.with(|e| e.encode(data).to_vec());
+    // TextEncoder output is UTF-8, so this never takes the lossy path.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Messages to tabs, coalesced while the hub is busy. The first message after a quiet spell
@@ -81,7 +83,9 @@ impl Mail {
 }
 
 fn post(port: &MessagePort, tab: TabKey, bytes: &[u8]) {
-    if let Err(e) = port.post_message(&Uint8Array::from(bytes)) {
+    // A fresh copy per post, handed over (transferred) rather than cloned again.
+    let copy = Uint8Array::from(bytes);
+    if let Err(e) = port.post_message_with_transferable(&copy, &js_sys::Array::of1(&copy.buffer())) {
         log(&format!("post to tab {tab} failed: {e:?}"));
     }
 }
@@ -419,9 +423,7 @@ impl State {
             let data = e.unchecked_into::<MessageEvent>().data();
             with_state(|s, now| {
                 if data.is_string() {
-                    // TextEncoder output is UTF-8, so this never takes the lossy path.
-                    let bytes = frame_text(&data);
-                    s.sb.handle_socket_text(hub, conn, &String::from_utf8_lossy(&bytes), now);
+                    s.sb.handle_socket_text(hub, conn, &frame_text(&data), now);
                 } else if let Some(buf) = data.dyn_ref::<ArrayBuffer>() {
                     s.sb.handle_socket_binary(hub, conn, &Uint8Array::new(buf).to_vec(), now);
                 }
