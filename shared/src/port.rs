@@ -212,6 +212,18 @@ pub enum ErrorCode {
     BufferFull,
 }
 
+impl ErrorCode {
+    /// Every code, in wire order (the variant index is the position here).
+    pub const ALL: [ErrorCode; 6] = [
+        ErrorCode::BadMessage,
+        ErrorCode::VersionMismatch,
+        ErrorCode::OutOfOrder,
+        ErrorCode::BadPayload,
+        ErrorCode::BadEndpoint,
+        ErrorCode::BufferFull,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromHub {
     Welcome {

@@ -377,7 +377,7 @@ pub fn take_from_hub(bytes: &[u8]) -> Result<(FromHubRef<'_>, &[u8]), DecodeErro
         12 => FromHubRef::Token { req: r.u32(), token: r.opt_str(), error: r.opt_str() },
         13 => {
             let code = r.u32();
-            if code > 5 {
+            if code as usize >= ErrorCode::ALL.len() {
                 r.fail::<()>();
             }
             FromHubRef::Error { code, message: r.str() }
@@ -443,17 +443,9 @@ impl FromHubRef<'_> {
                 },
             }),
             FromHubRef::Token { req, token, error } => FromHub::Token { req, token: owned(token), error: owned(error) },
-            FromHubRef::Error { code, message } => FromHub::Error {
-                code: [
-                    ErrorCode::BadMessage,
-                    ErrorCode::VersionMismatch,
-                    ErrorCode::OutOfOrder,
-                    ErrorCode::BadPayload,
-                    ErrorCode::BadEndpoint,
-                    ErrorCode::BufferFull,
-                ][code as usize % 6],
-                message: message.into(),
-            },
+            FromHubRef::Error { code, message } => {
+                FromHub::Error { code: ErrorCode::ALL[code as usize % ErrorCode::ALL.len()], message: message.into() }
+            }
         }
     }
 }

@@ -123,14 +123,6 @@ fn auth() -> impl Strategy<Value = AuthState> {
 }
 
 fn from_hub() -> impl Strategy<Value = FromHub> {
-    let codes = [
-        ErrorCode::BadMessage,
-        ErrorCode::VersionMismatch,
-        ErrorCode::OutOfOrder,
-        ErrorCode::BadPayload,
-        ErrorCode::BadEndpoint,
-        ErrorCode::BufferFull,
-    ];
     prop_oneof![
         (any::<u16>(), status()).prop_map(|(version, status)| FromHub::Welcome { version, status }),
         status().prop_map(FromHub::Status),
@@ -147,7 +139,8 @@ fn from_hub() -> impl Strategy<Value = FromHub> {
         auth().prop_map(FromHub::Auth),
         (any::<u32>(), proptest::option::of(".*"), proptest::option::of(".*"))
             .prop_map(|(req, token, error)| FromHub::Token { req, token, error }),
-        (0usize..6, ".*").prop_map(move |(c, message)| FromHub::Error { code: codes[c], message }),
+        (0usize..ErrorCode::ALL.len(), ".*")
+            .prop_map(|(c, message)| FromHub::Error { code: ErrorCode::ALL[c], message }),
     ]
 }
 
