@@ -69,6 +69,85 @@ impl Default for Config {
     }
 }
 
+/// A TCP listener whose connections count the bytes written to them.
+struct Counting {
+    inner: TcpListener,
+    sent: Arc<AtomicU64>,
+}
+
+impl axum::serve::Listener for Counting {
+    type Io = CountingStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (CountingStream { io, sent: self.sent.clone() }, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+struct CountingStream {
+    io: tokio::net::TcpStream,
+    sent: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Counters the tests and `/debug/metrics` read.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -79,6 +158,8 @@ pub struct Stats {
     pub sockets_total: AtomicU64,
     /// Requests refused for their Origin.
     pub origin_refused: AtomicU64,
+    /// Bytes written to every connection (HTTP and WebSocket, as TCP payload).
+    pub bytes_sent: Arc<AtomicU64>,
     /// `sb:emit` envelopes received, and duplicates dropped.
     pub emits_received: AtomicU64,
     pub duplicates_dropped: AtomicU64,
@@ -95,6 +176,7 @@ impl Stats {
             "sockets_connected": self.sockets_now.load(Ordering::Relaxed),
             "sockets_total": self.sockets_total.load(Ordering::Relaxed),
             "origin_refused": self.origin_refused.load(Ordering::Relaxed),
+            "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
             "emits_received": self.emits_received.load(Ordering::Relaxed),
             "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
         })
@@ -179,8 +261,8 @@ impl Server {
             .layer(layer)
             .layer(middleware::from_fn_with_state(guard, origin_guard));
 
-        let listener = TcpListener::bind(config.bind).await?;
-        let addr = listener.local_addr()?;
+        let listener = Counting { inner: TcpListener::bind(config.bind).await?, sent: stats.bytes_sent.clone() };
+        let addr = listener.inner.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

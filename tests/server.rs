@@ -45,5 +45,9 @@ async fn serves_the_bundle_and_the_demo() {
         assert!(res.to_ascii_lowercase().contains(&format!("content-type: {ty}")), "{path}");
     }
     assert!(get(srv.addr, "/nope.js", None).await.starts_with("HTTP/1.1 404"));
+    // The server counts what it writes (the benchmark's bytes per broadcast come from this).
+    let wasm = switchboard::assets::find("switchboard_hub_bg.wasm").expect("the hub wasm").len() as u64;
+    let sent = srv.stats.bytes_sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent > wasm, "bytes_sent {sent} < the {wasm} B hub wasm it served");
     srv.stop().await;
 }
