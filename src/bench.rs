@@ -114,6 +114,8 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
     let extra = b.open(&url).await;
     js(&b, &extra, &format!("bench.start('{kind}')")).await?;
     let first = js(&b, &extra, "bench.until(() => bench.firstTick !== undefined).then(() => bench.firstTick)").await?;
+    // Switchboard only: when import, connect() and the subscription finished (ms from start).
+    let phases = js(&b, &extra, "bench.phases ?? null").await.unwrap_or(Value::Null);
     ticker.abort();
 
     // Hub memory (Switchboard only): the SharedWorker's JS heap.
@@ -138,7 +140,7 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
         "server_sends_per_broadcast": if kind == "sb" { 1 } else { n },
         "server_bytes_per_broadcast": bytes_per_broadcast,
         "fanout_all_tabs": fanout, "ack_rtt": ack, "throughput": throughput,
-        "new_tab_first_event_ms": first, "hub_heap_bytes": hub_heap,
+        "new_tab_first_event_ms": first, "new_tab_phases_ms": phases, "hub_heap_bytes": hub_heap,
     }))
 }
 
