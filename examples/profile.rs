@@ -100,6 +100,8 @@ async fn main() {
             }
             b.eval(&tab, &format!("bench.until(() => bench.got.length >= {count}, 30000)")).await.unwrap();
             rates.push(count as f64 / t0.elapsed().as_secs_f64());
+            let heap = b.call(Some(&ws), "Runtime.getHeapUsage", json!({})).await.unwrap_or_default();
+            eprint!("hub heap {:.0} KB; ", heap["usedSize"].as_f64().unwrap_or(0.0) / 1024.0);
         }
         rates.sort_by(|a, b| a.total_cmp(b));
         println!("unprofiled: {count} x {size} B: median {:.0}/s (min {:.0}, max {:.0})", rates[3], rates[0], rates[6]);
