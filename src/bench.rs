@@ -161,6 +161,25 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     let version = b.call(None, "Browser.getVersion", json!({})).await.unwrap_or_default();
     let tab = b.open(&format!("{}/bench.html", server.url())).await;
     let r = js(&b, &tab, "bench.hop()").await?;
+    // Throughput through a bare-JS relay worker (WebSocket in the worker, frames posted to
+    // the page as they came): the floor under the hub's extra process.
+    js(&b, &tab, "bench.relay()").await?;
+    let mut relay = serde_json::Map::new();
+    for (label, size, count) in [("100B", 100usize, 1000u64), ("16KB", 16 * 1024, 100)] {
+        let mut rates = Vec::new();
+        for _ in 0..5 {
+            js(&b, &tab, "bench.got = []").await?;
+            let pad = "x".repeat(size);
+            let t0 = Instant::now();
+            for i in 0..count {
+                let _ = server.io.emit("b", &(i, 0, &pad)).await;
+            }
+            js(&b, &tab, &format!("bench.until(() => bench.got.length >= {count}, 15000)")).await?;
+            rates.push(count as f64 / t0.elapsed().as_secs_f64());
+        }
+        rates.sort_by(|a, c| a.total_cmp(c));
+        relay.insert(label.into(), json!(pct(&rates, 0.5)));
+    }
     b.shutdown().await;
     let mut rtts: Vec<f64> =
         r["rtts"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
@@ -168,6 +187,7 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     let hop = json!({
         "rtt_p50_ms": pct(&rtts, 0.5), "rtt_p99_ms": pct(&rtts, 0.99),
         "burst_100B_per_s": r["burst100"], "burst_16KB_per_s": r["burst16k"],
+        "relay_events_per_s": relay,
     });
     Ok((hop, format!("headless {}", version["product"].as_str().unwrap_or("Chromium (version unknown)"))))
 }
@@ -256,11 +276,13 @@ fn markdown(r: &Value) -> String {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let _ = writeln!(
         s,
-        "\nThe page ⇄ SharedWorker hop alone (bare JS echo worker, one page, no wasm, no socket): round trip p50 {:.2} ms, p99 {:.2} ms; a burst from the worker reaches the page at {:.0} messages/s (100 B) and {:.0} messages/s (16 KB). Every Switchboard event crosses this hop once, an ack round trip twice.",
+        "\nThe page ⇄ SharedWorker hop alone (bare JS echo worker, one page, no wasm, no socket): round trip p50 {:.2} ms, p99 {:.2} ms; a burst from the worker reaches the page at {:.0} messages/s (100 B) and {:.0} messages/s (16 KB). Every Switchboard event crosses this hop once, an ack round trip twice. A bare JS relay (the WebSocket in a SharedWorker, each frame posted to one page as it came, no library, no wasm; median of 5 bursts) delivers {:.0} events/s (100 B) and {:.0} events/s (16 KB): the floor of the architecture, to compare with the 1-tab rows.",
         num(&h["rtt_p50_ms"]),
         num(&h["rtt_p99_ms"]),
         num(&h["burst_100B_per_s"]),
         num(&h["burst_16KB_per_s"]),
+        num(&h["relay_events_per_s"]["100B"]),
+        num(&h["relay_events_per_s"]["16KB"]),
     );
     s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
     for (k, label) in [
