@@ -176,9 +176,9 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
 
 /// Stages a binary attachment for client `c`'s next emit or reply.
 #[wasm_bindgen]
-pub fn bin(c: u32, bytes: Vec<u8>) {
+pub fn bin(c: u32, bytes: &[u8]) {
     if let Some(core) = core(c) {
-        core.bins.borrow_mut().push(Bytes(bytes));
+        core.bins.borrow_mut().push(Bytes(bytes.to_vec()));
     }
 }
 
@@ -402,7 +402,7 @@ mod api {
                 Closure::<dyn Fn(Vec<u8>, Vec<f64>) -> u32>::new(|s: Vec<u8>, n: Vec<f64>| create(&s, &n))
                     .into_js_value(),
             );
-            set("bin", Closure::<dyn Fn(u32, Vec<u8>)>::new(bin).into_js_value());
+            set("bin", Closure::<dyn Fn(u32, Vec<u8>)>::new(|c, b: Vec<u8>| bin(c, &b)).into_js_value());
             set(
                 "op",
                 Closure::<dyn Fn(u32, u32, u32, Vec<u8>, Vec<u8>) -> u32>::new(|c, k, i, a: Vec<u8>, b: Vec<u8>| {
