@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::time::Instant;
 use switchboard_shared::port::{self, FromHub, ToHub};
-use switchboard_shared::{engineio, socketio};
+use switchboard_shared::{engineio, socketio, wire};
 
 /// The same message as `FromHub::Event`, for the serde_json comparison.
 #[derive(Serialize, Deserialize)]
@@ -24,7 +24,7 @@ fn bench(name: &str, iterations: u32, mut f: impl FnMut()) -> f64 {
         f();
     }
     let ns = t0.elapsed().as_nanos() as f64 / iterations as f64;
-    println!("{name:58} {ns:>10.1} ns/op");
+    println!("{name:66} {ns:>10.1} ns/op");
     ns
 }
 
@@ -60,6 +60,9 @@ fn main() {
         bench(&format!("port FromHub::Event decode, postcard ({label})"), n, || {
             black_box(port::decode::<FromHub>(black_box(&bytes)).expect("decode"));
         });
+        bench(&format!("port FromHub::Event read, page's wire codec, borrowed ({label})"), n, || {
+            black_box(wire::read_from_hub(black_box(&bytes)).expect("decode"));
+        });
         let json = JsonEvent { event: "chat".into(), room: Some("lobby".into()), args: args.clone(), reply: None };
         let text = serde_json::to_string(&json).expect("json");
         bench(&format!("same message encode, serde_json ({label})"), n, || {
@@ -74,6 +77,9 @@ fn main() {
         let emit_bytes = port::encode(&emit);
         bench(&format!("port ToHub::Emit decode, postcard ({label})"), n, || {
             black_box(port::decode::<ToHub>(black_box(&emit_bytes)).expect("decode"));
+        });
+        bench(&format!("port ToHub::Emit encode, page's wire codec ({label})"), n, || {
+            black_box(wire::encode_to_hub(black_box(&emit)));
         });
     }
 }
