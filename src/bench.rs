@@ -326,6 +326,11 @@ fn utc(unix: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
 }
 
+/// The repository root for outputs: the current directory.
+pub fn root() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -334,9 +339,4 @@ mod tests {
         assert_eq!(super::utc(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(super::utc(1_795_864_516), "2026-11-28 11:15 UTC");
     }
-}
-
-/// The repository root for outputs: the current directory.
-pub fn root() -> PathBuf {
-    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
