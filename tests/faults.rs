@@ -308,7 +308,17 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     let b = Browser::launch().await;
     let tab = b.open(&format!("{origin}/harness.html")).await;
     b.js(&tab, "sb.start({ serviceWorker: '/switchboard-sw.js', reconnectionDelay: 100, reconnectionDelayMax: 500 }).then(() => sb.until(() => sb.client.status === 'connected'))").await;
-    b.js(&tab, "navigator.serviceWorker.ready.then(() => sb.client.login('alice', 'alice-password'))").await;
+    // Signing in reconnects the socket so its handshake carries the cookie: wait until that
+    // connection is up, or the server would be stopped mid-handshake (and refuse it).
+    b.js(
+        &tab,
+        "navigator.serviceWorker.ready.then(async () => {
+            const n = sb.statuses.length;
+            await sb.client.login('alice', 'alice-password');
+            await sb.until(() => sb.statuses.indexOf('connected', sb.statuses.indexOf('connecting', n)) > n, 10000, 'reconnected signed in');
+        })",
+    )
+    .await;
     server.stop().await;
     b.js(&tab, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
     b.js(&tab, &emit_numbered("sw", 10)).await;
