@@ -621,6 +621,11 @@ pub struct Hub {
     auth_supported: Option<bool>,
     http: BTreeMap<u32, HttpCall>,
     next_http: u32,
+    /// Sign-in requests wait here while another is in the air: each may set or clear the
+    /// cookies, so they go one at a time and the browser applies them in order (a refresh
+    /// answered "no refresh token" after a concurrent login would clear the new cookies).
+    http_queue: VecDeque<Output>,
+    http_busy: bool,
     refresh_inflight: bool,
     refresh_waiters: Vec<(TabKey, u32)>,
     last_refresh: Option<Millis>,
@@ -672,6 +677,8 @@ impl Hub {
             auth_supported: None,
             http: BTreeMap::new(),
             next_http: 0,
+            http_queue: VecDeque::new(),
+            http_busy: false,
             refresh_inflight: false,
             refresh_waiters: Vec::new(),
             last_refresh: None,
@@ -739,7 +746,38 @@ impl Hub {
         self.http.insert(id, call);
         let url = self.auth_url(what);
         let bearer = self.config.bearer;
-        self.out.push_back(Output::Http { hub: self.id, id, post, url, body, bearer });
+        self.http_queue.push_back(Output::Http { hub: self.id, id, post, url, body, bearer });
+        self.next_http_call();
+    }
+
+    /// Sends the next queued sign-in request if none is in the air. One made for an earlier
+    /// sign-in generation (a session check or refresh overtaken by a login or logout while
+    /// it waited) is answered as overtaken instead of being sent.
+    fn next_http_call(&mut self) {
+        while !self.http_busy {
+            let Some(out) = self.http_queue.pop_front() else { return };
+            let Output::Http { id, .. } = &out else { continue };
+            let id = *id;
+            match self.http.get(&id) {
+                Some(HttpCall::Session(gen) | HttpCall::Refresh(gen, _)) if *gen != self.auth_gen => {
+                    if let Some(HttpCall::Refresh(..)) = self.http.remove(&id) {
+                        self.overtaken_refresh();
+                    }
+                }
+                Some(_) => {
+                    self.http_busy = true;
+                    self.out.push_back(out);
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn overtaken_refresh(&mut self) {
+        self.refresh_inflight = false;
+        for (tab, req) in core::mem::take(&mut self.refresh_waiters) {
+            self.post_one(tab, FromHub::Done { req, error: None });
+        }
     }
 
     pub fn auth_state(&self) -> &AuthState {
@@ -820,14 +858,17 @@ impl Hub {
 
     fn on_http(&mut self, id: u32, status: u16, body: &str, now: Millis) {
         let Some(call) = self.http.remove(&id) else { return };
+        self.http_busy = false;
+        self.answer_http(call, status, body, now);
+        self.next_http_call();
+    }
+
+    fn answer_http(&mut self, call: HttpCall, status: u16, body: &str, now: Millis) {
         if let HttpCall::Session(gen) | HttpCall::Refresh(gen, _) = call {
             if gen != self.auth_gen {
                 // Overtaken by a login or logout: the state it would report is gone.
                 if matches!(call, HttpCall::Refresh(..)) {
-                    self.refresh_inflight = false;
-                    for (tab, req) in core::mem::take(&mut self.refresh_waiters) {
-                        self.post_one(tab, FromHub::Done { req, error: None });
-                    }
+                    self.overtaken_refresh();
                 }
                 return;
             }
