@@ -69,10 +69,12 @@ impl Default for Config {
     }
 }
 
-/// A TCP listener whose connections count the bytes written to them.
+/// A TCP listener whose connections count the bytes written to them, and which drops new
+/// connections once the server is closing.
 struct Counting {
     inner: TcpListener,
     sent: Arc<AtomicU64>,
+    closing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl axum::serve::Listener for Counting {
@@ -80,8 +82,12 @@ impl axum::serve::Listener for Counting {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (CountingStream { io, sent: self.sent.clone() }, addr)
+        loop {
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            if !self.closing.load(Ordering::SeqCst) {
+                return (CountingStream { io, sent: self.sent.clone() }, addr);
+            }
+        }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
@@ -192,6 +198,8 @@ pub struct Server {
     pub stats: Arc<Stats>,
     replay: Arc<Mutex<ReplayLog>>,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Set by `stop`: connections accepted from then on are dropped at once.
+    closing: Arc<std::sync::atomic::AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -261,7 +269,12 @@ impl Server {
             .layer(layer)
             .layer(middleware::from_fn_with_state(guard, origin_guard));
 
-        let listener = Counting { inner: TcpListener::bind(config.bind).await?, sent: stats.bytes_sent.clone() };
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = Counting {
+            inner: TcpListener::bind(config.bind).await?,
+            sent: stats.bytes_sent.clone(),
+            closing: closing.clone(),
+        };
         let addr = listener.inner.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -272,7 +285,7 @@ impl Server {
                 tracing::error!("server stopped: {e}");
             }
         });
-        Ok(Server { addr, auth, refresh_down, io, stats, replay, shutdown: Some(tx), task })
+        Ok(Server { addr, auth, refresh_down, io, stats, replay, shutdown: Some(tx), closing, task })
     }
 
     pub fn url(&self) -> String {
@@ -282,10 +295,15 @@ impl Server {
     /// Closes every connection (clients see a transport close and reconnect, as after a
     /// crash or a deploy) and stops listening.
     pub async fn stop(mut self) {
-        self.io.close().await;
+        // Stop accepting connections first: socketioxide's close() removes the namespaces
+        // before it closes them, and a client reconnecting meanwhile would be answered
+        // "Invalid namespace", a CONNECT_ERROR that Socket.IO clients (the hub included)
+        // take as final. A connection refused here is an ordinary transport error.
+        self.closing.store(true, Ordering::SeqCst);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.io.close().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
     }
