@@ -304,6 +304,8 @@ impl Server {
             let _ = tx.send(());
         }
         self.io.close().await;
+        // Events already received finish their handlers (a real server drains them too).
+        drain(Duration::from_secs(5)).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
     }
@@ -579,16 +581,52 @@ fn turns() -> &'static Mutex<std::collections::HashMap<String, Arc<Turns>>> {
     TURNS.get_or_init(Default::default)
 }
 
+/// Application events received and not yet handled, in this process: `stop` waits for
+/// them, so what the server acknowledged (or marked as seen) has also been handled.
+static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+static HANDLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// One received event until its handler is done (or dropped).
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        HANDLED.notify_waiters();
+    }
+}
+
+/// Waits (at most `limit`) until no received event is waiting for its handler.
+async fn drain(limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            let handled = HANDLED.notified();
+            if IN_FLIGHT.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            handled.await;
+        }
+    })
+    .await;
+}
+
 /// Extract it as a handler's last argument (extraction of earlier ones may fail; a ticket
 /// taken must be served, or later events of the socket wait forever).
-struct Ticket(Arc<Turns>, u64);
+struct Ticket(Arc<Turns>, u64, InFlight);
 
 impl<A: Adapter> FromMessageParts<A> for Ticket {
     type Error = std::convert::Infallible;
     fn from_message_parts(s: &Arc<Socket<A>>, _: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
         let t = turns().lock().map(|mut m| m.entry(s.id.to_string()).or_default().clone()).unwrap_or_default();
         let n = t.next.fetch_add(1, Ordering::SeqCst);
-        Ok(Ticket(t, n))
+        Ok(Ticket(t, n, InFlight::start()))
     }
 }
 
@@ -602,12 +640,12 @@ impl Ticket {
             }
             changed.await;
         }
-        TurnGuard(turns)
+        TurnGuard(turns, self.2)
     }
 }
 
 /// The next event's turn comes when this is dropped.
-struct TurnGuard(Arc<Turns>);
+struct TurnGuard(Arc<Turns>, #[allow(dead_code)] InFlight);
 
 impl Drop for TurnGuard {
     fn drop(&mut self) {
