@@ -107,6 +107,16 @@ async fn six_hundred_events_survive_five_cuts_and_a_server_restart() {
     records.extend(rest);
     let got = by_tab(&records);
     println!("server after the restart: {}", server.stats.snapshot());
+    if records.len() < 600 {
+        // What the tabs saw, to tell a hub that stopped from one that could not get through.
+        for tab in &tabs {
+            println!(
+                "tab: {:?}",
+                b.eval(tab, "JSON.stringify([sb.client.statusDetail, sb.statuses.slice(-12), sb.client.unconfirmed])")
+                    .await
+            );
+        }
+    }
     for name in ["A", "B", "C"] {
         let ns = got.get(name).cloned().unwrap_or_default();
         assert_eq!(ns, (0..200).collect::<Vec<u64>>(), "tab {name}: every event once, in order");

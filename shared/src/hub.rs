@@ -1300,6 +1300,11 @@ impl Hub {
         }
     }
 
+    /// The message of Socket.IO servers (Node's and socketioxide) for a namespace they do not
+    /// have: retried with backoff, unlike other CONNECT_ERRORs (middleware refusals), which are
+    /// final as in socket.io-client.
+    const INVALID_NAMESPACE: &str = "Invalid namespace";
+
     /// The socket is gone (closed, timed out, or the server said so): schedule a retry.
     fn lost(&mut self, now: Millis, reason: &str) {
         if self.current_conn().is_some() {
@@ -1468,7 +1473,14 @@ impl Hub {
                             .or_else(|| v.as_str().map(String::from))
                     })
                     .unwrap_or_else(|| "connection refused by server".into());
-                self.stop(format!("connect_error: {reason}"));
+                if reason == Self::INVALID_NAMESPACE {
+                    // A server that is starting or shutting down has no namespaces for a
+                    // moment (socketioxide's close() removes them before it closes the
+                    // sockets): a refusal that would strand queued events if taken as final.
+                    self.lost(now, &format!("connect_error: {reason} (retrying)"));
+                } else {
+                    self.stop(format!("connect_error: {reason}"));
+                }
             }
             Kind::Disconnect => self.stop("io server disconnect".into()),
             Kind::Event | Kind::Ack | Kind::BinaryEvent | Kind::BinaryAck => {

@@ -556,6 +556,30 @@ fn connect_error_stops_without_retrying() {
     assert_eq!(s.opens.len(), 2);
 }
 
+/// socketioxide removes its namespaces before closing the sockets when it stops: a hub
+/// reconnecting meanwhile is told "Invalid namespace". That refusal is retried (queued
+/// events would otherwise be stranded until a reload); the restarted server gets them.
+#[test]
+fn invalid_namespace_from_a_server_in_a_restart_is_retried_and_nothing_is_lost() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.drop_socket(1);
+    s.send(1, durable(0, "n", "[0]"));
+    s.advance(5_000);
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"44{"message":"Invalid namespace"}"#);
+    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { .. })), "{:?}", s.last_status(1));
+    let opens = s.opens.len();
+    s.advance(5_000);
+    assert_eq!(s.opens.len(), opens + 1, "retried with backoff");
+    s.accept(1);
+    let frames = s.server_frames(1);
+    assert!(frames.contains(&r#"42["n",0]"#.to_string()), "the queued event reaches the server: {frames:?}");
+}
+
 #[test]
 fn the_socket_lingers_after_the_last_tab_then_closes() {
     let mut s = Sim::new();
