@@ -6,6 +6,7 @@
 //! postMessage-per-tab bottleneck and the JS character loop on WebSocket text.
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use switchboard::bench::{burst, BURSTS};
 use switchboard::cdp::Browser;
 use switchboard::server::{Config, Server};
 
@@ -70,36 +71,21 @@ async fn main() {
         b.call(Some(s), "Profiler.setSamplingInterval", json!({"interval": 100})).await.unwrap();
         b.call(Some(s), "Profiler.start", json!({})).await.unwrap();
     }
-    let pad = "x".repeat(size);
-    let t0 = std::time::Instant::now();
-    for i in 0..count {
-        let _ = server.io.emit("b", &(i, 0, &pad)).await;
-    }
-    b.eval(&tab, &format!("bench.until(() => bench.got.length >= {count}, 30000)")).await.unwrap();
-    println!(
-        "{} events of {} B in {:?}: {:.0}/s",
-        count,
-        size,
-        t0.elapsed(),
-        count as f64 / t0.elapsed().as_secs_f64()
-    );
+    let first = std::slice::from_ref(&tab);
+    let (rate, complete) = burst(&server, &b, first, size, count).await.unwrap();
+    println!("{count} events of {size} B: {rate:.0}/s{}", if complete { "" } else { " (incomplete)" });
     if profile {
         let wp = b.call(Some(&ws), "Profiler.stop", json!({})).await.unwrap();
         let pp = b.call(Some(&ps), "Profiler.stop", json!({})).await.unwrap();
         top(&wp["profile"], "hub worker");
         top(&pp["profile"], "page");
     }
-    for (size, count) in [(100usize, 1000u64), (16384, 100)] {
+    for (_, size, count) in BURSTS {
         let mut rates = Vec::new();
         for _ in 0..7 {
-            b.eval(&tab, "bench.got = []").await.unwrap();
-            let pad = "x".repeat(size);
-            let t0 = std::time::Instant::now();
-            for i in 0..count {
-                let _ = server.io.emit("b", &(i, 0, &pad)).await;
-            }
-            b.eval(&tab, &format!("bench.until(() => bench.got.length >= {count}, 30000)")).await.unwrap();
-            rates.push(count as f64 / t0.elapsed().as_secs_f64());
+            let (rate, complete) = burst(&server, &b, first, size, count).await.unwrap();
+            assert!(complete, "a burst did not arrive whole");
+            rates.push(rate);
             let heap = b.call(Some(&ws), "Runtime.getHeapUsage", json!({})).await.unwrap_or_default();
             eprint!("hub heap {:.0} KB; ", heap["usedSize"].as_f64().unwrap_or(0.0) / 1024.0);
         }

@@ -28,6 +28,31 @@ async fn js(b: &Browser, tab: &Tab, expr: &str) -> Result<Value, String> {
     b.eval(tab, expr).await
 }
 
+/// The throughput bursts: (label, payload bytes, events).
+pub const BURSTS: [(&str, usize, u64); 2] = [("100B", 100, 1000), ("16KB", 16 * 1024, 100)];
+
+/// The server broadcasts `count` events of `size` bytes as fast as it can; returns events
+/// per second until every tab of `tabs` (a bench.html page) had them all, and whether they
+/// all did within 15 s. Leaves every tab's `bench.got` empty.
+pub async fn burst(server: &Server, b: &Browser, tabs: &[Tab], size: usize, count: u64) -> Result<(f64, bool), String> {
+    let pad = "x".repeat(size);
+    let t0 = Instant::now();
+    for i in 0..count {
+        let _ = server.io.emit("b", &(i, 0, &pad)).await;
+    }
+    let mut complete = true;
+    for tab in tabs {
+        if js(b, tab, &format!("bench.until(() => bench.got.length >= {count}, 15000)")).await.is_err() {
+            complete = false;
+        }
+    }
+    let rate = count as f64 / t0.elapsed().as_secs_f64();
+    for tab in tabs {
+        js(b, tab, "bench.got = []").await?;
+    }
+    Ok((rate, complete))
+}
+
 /// One configuration: `n` tabs of one client kind in a fresh browser.
 async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String> {
     let b = Browser::launch().await;
@@ -77,28 +102,10 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
     // Throughput: a burst, until every tab has every event.
     let mut throughput = serde_json::Map::new();
     eprintln!("  fan-out done");
-    for (label, size, count) in [("100B", 100usize, 1000u64), ("16KB", 16 * 1024, 100)] {
-        let pad = "x".repeat(size);
-        let t0 = Instant::now();
-        for i in 0..count {
-            let _ = server.io.emit("b", &(i, 0, &pad)).await;
-        }
-        let mut complete = true;
-        for tab in &tabs {
-            if js(&b, tab, &format!("bench.until(() => bench.got.length >= {count}, 15000)")).await.is_err() {
-                complete = false;
-            }
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        for tab in &tabs {
-            js(&b, tab, "bench.got = []").await?;
-        }
-        throughput.insert(label.into(), json!({"events_per_s": count as f64 / secs, "lossless": complete}));
-        eprintln!(
-            "  throughput {label}: {:.0} events/s{}",
-            count as f64 / secs,
-            if complete { "" } else { " (incomplete)" }
-        );
+    for (label, size, count) in BURSTS {
+        let (rate, complete) = burst(server, &b, &tabs, size, count).await?;
+        throughput.insert(label.into(), json!({"events_per_s": rate, "lossless": complete}));
+        eprintln!("  throughput {label}: {rate:.0} events/s{}", if complete { "" } else { " (incomplete)" });
     }
 
     // A new tab: connect() to its first event, with the other tabs (and a hub) running.
@@ -165,17 +172,13 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     // the page as they came): the floor under the hub's extra process.
     js(&b, &tab, "bench.relay()").await?;
     let mut relay = serde_json::Map::new();
-    for (label, size, count) in [("100B", 100usize, 1000u64), ("16KB", 16 * 1024, 100)] {
+    for (label, size, count) in BURSTS {
         let mut rates = Vec::new();
         for _ in 0..5 {
-            js(&b, &tab, "bench.got = []").await?;
-            let pad = "x".repeat(size);
-            let t0 = Instant::now();
-            for i in 0..count {
-                let _ = server.io.emit("b", &(i, 0, &pad)).await;
+            match burst(server, &b, std::slice::from_ref(&tab), size, count).await? {
+                (rate, true) => rates.push(rate),
+                (_, false) => return Err(format!("the relay lost events of a {label} burst")),
             }
-            js(&b, &tab, &format!("bench.until(() => bench.got.length >= {count}, 15000)")).await?;
-            rates.push(count as f64 / t0.elapsed().as_secs_f64());
         }
         rates.sort_by(|a, c| a.total_cmp(c));
         relay.insert(label.into(), json!(pct(&rates, 0.5)));

@@ -100,6 +100,15 @@ struct CountingStream {
     sent: Arc<AtomicU64>,
 }
 
+impl CountingStream {
+    fn count(&self, r: std::task::Poll<std::io::Result<usize>>) -> std::task::Poll<std::io::Result<usize>> {
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
 impl tokio::io::AsyncRead for CountingStream {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
@@ -117,10 +126,7 @@ impl tokio::io::AsyncWrite for CountingStream {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let r = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &r {
-            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        r
+        self.count(r)
     }
 
     fn poll_write_vectored(
@@ -129,10 +135,7 @@ impl tokio::io::AsyncWrite for CountingStream {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let r = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if let std::task::Poll::Ready(Ok(n)) = &r {
-            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        r
+        self.count(r)
     }
 
     fn is_write_vectored(&self) -> bool {
