@@ -105,7 +105,6 @@ pub mod op {
 
 /// One client's protocol state.
 struct Core {
-    id: u32,
     page: RefCell<Page>,
     /// Binary attachments for the next emit or reply, staged by `bin`.
     bins: RefCell<Vec<Bytes>>,
@@ -168,10 +167,9 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
     let (tab, url, path, namespace, query, auth) = (next(), next(), next(), next(), next(), next());
     let page = Page::new(tab, Endpoint { url, path, namespace, query }, Some(auth).filter(|a| !a.is_empty()), options);
     let mut cores = CORES.0.borrow_mut();
-    let id = cores.len() as u32;
-    let core = Core { id, page: RefCell::new(page), bins: RefCell::default(), ack_timeout: v[7] };
+    let core = Core { page: RefCell::new(page), bins: RefCell::default(), ack_timeout: v[7] };
     cores.push(Box::leak(Box::new(core)));
-    id
+    cores.len() as u32 - 1
 }
 
 /// Stages a binary attachment for client `c`'s next emit or reply.
@@ -233,7 +231,7 @@ pub fn recv(c: u32, bytes: &[u8]) {
         // Handlers may call back into the client: no borrow is held from here on.
         match msg {
             Ok((m, tail)) => {
-                deliver(core.id, m);
+                deliver(c, m);
                 rest = tail;
             }
             Err(_) => return h(c, to_js::WARN, 0.0, 0.0, b"malformed message from the hub", &[]),
