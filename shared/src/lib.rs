@@ -9,6 +9,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod backoff;
+pub mod contract;
 pub mod engineio;
 pub mod hub;
 pub mod json;

@@ -1133,3 +1133,108 @@ fn with_no_tab_open_a_flush_delivers_stored_emits() {
     assert_eq!(s.sb.undelivered(), 0);
     assert!(s.store.is_empty(), "delivered and deleted");
 }
+
+// ---------------------------------------------------------------------------------------
+// One teardown: every way a session ends puts back what it must.
+// ---------------------------------------------------------------------------------------
+
+/// Ids of the `sb:emit` envelopes among `frames`.
+fn envelope_ids(frames: &[String]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f.contains(r#"["sb:emit","#))
+        .filter_map(|f| f.split('"').nth(3).map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_hub_that_lingers_out_with_emits_in_flight_loses_nothing_when_a_tab_comes_back() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    s.server_frames(1);
+    s.send(1, durable(0, "n", "[0]"));
+    s.send(1, durable(1, "n", "[1]"));
+    assert_eq!(envelope_ids(&s.server_frames(1)), ["tab-1-0", "tab-1-1"]);
+    // The tab leaves before any receipt; the socket lingers, then closes.
+    s.send(1, ToHub::Bye);
+    s.advance(2_000);
+    assert_eq!(s.closes.len(), 1, "closed after the linger time");
+    assert_eq!(s.persisted_keys().len(), 2, "emits without a receipt are stored when the session ends");
+    assert_eq!(s.sb.undelivered(), 2);
+    // A tab comes back: a new session resends both, same ids, same order.
+    s.hello(2, "http://a:1");
+    assert_eq!(s.opens.len(), 2, "a new socket");
+    s.accept_contract(1);
+    let frames = s.server_frames(1);
+    assert_eq!(envelope_ids(&frames), ["tab-1-0", "tab-1-1"]);
+    for f in frames.iter().filter(|f| f.contains(r#"["sb:emit","#)) {
+        let ack: String = f[2..].chars().take_while(char::is_ascii_digit).collect();
+        s.server_sends(1, &format!(r#"43{ack}[{{"ok":true}}]"#));
+    }
+    assert_eq!(s.sb.undelivered(), 0);
+    assert!(s.store.is_empty(), "delivered and deleted");
+}
+
+#[test]
+fn a_hub_that_lingers_out_with_emits_in_flight_loses_nothing_across_a_worker_restart() {
+    let mut first = Sim::new();
+    first.hello(1, "http://a:1");
+    first.accept_contract(1);
+    first.send(1, durable(0, "n", "[0]"));
+    first.send(1, durable(1, "n", "[1]"));
+    first.send(1, ToHub::Bye);
+    first.advance(2_000);
+    // The worker dies with its last tab; a new one reads storage.
+    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
+    assert_eq!(records.len(), 2, "in-flight emits reached storage before the worker could die");
+    let mut s = Sim::new();
+    s.store = first.store.clone();
+    s.sb.handle_restore(records, s.now);
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    assert_eq!(envelope_ids(&s.server_frames(1)), ["tab-1-0", "tab-1-1"]);
+}
+
+#[test]
+fn a_linger_close_forgets_the_sessions_rooms_and_requests() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    // An emit in flight keeps the hub after the linger close; a join is in the air (ack 2).
+    s.send(1, durable(0, "n", "[0]"));
+    s.send(1, ToHub::Join { req: 1, room: "r".into() });
+    assert!(s.server_frames(1).contains(&r#"422["sb:join","r"]"#.to_string()));
+    s.send(1, ToHub::Bye);
+    s.advance(2_000);
+    assert_eq!(s.closes.len(), 1);
+    s.hello(2, "http://a:1");
+    assert_eq!(s.sb.hub_count(), 1, "the hub with the undelivered emit is kept");
+    s.accept_contract(1);
+    s.server_frames(1);
+    // The old session's join ack must not be taken for anything of the new session.
+    s.server_sends(1, r#"432[{"ok":true}]"#);
+    assert!(s.sb.hub(1).is_some_and(|h| h.server_rooms().is_empty()), "no room joined by a stale ack");
+    assert!(s.server_frames(1).iter().all(|f| !f.contains("sb:leave")), "nothing to leave");
+    assert!(s.logs.last().is_some_and(|l| l.contains("matches no pending request")), "{:?}", s.logs.last());
+}
+
+#[test]
+fn a_reauthentication_with_no_tabs_leaves_the_hub_idle() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    answer(&mut s, "/auth/session", 401, "");
+    answer(&mut s, "/auth/refresh", 401, r#"{"error":"no refresh token"}"#);
+    s.accept(1);
+    s.send(1, ToHub::Login { req: 1, username: "alice".into(), password: "pw".into() });
+    // The tab leaves while the login is in the air; the answer asks for a new handshake.
+    s.send(1, ToHub::Bye);
+    answer(&mut s, "/auth/login", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    assert_eq!(s.closes.len(), 1, "the old socket is closed");
+    let opens = s.opens.len();
+    // Not connected: a new tab must get a new socket, not a status for a closed one.
+    s.hello(2, "http://a:1");
+    assert_eq!(s.opens.len(), opens + 1, "the hub opens a socket for the new tab");
+    assert_eq!(s.last_status(2), Some(Status::Connecting));
+}

@@ -1,7 +1,7 @@
 //! Property tests: codecs round-trip, and no input bytes make a decoder or the hub panic.
 
 use proptest::prelude::*;
-use switchboard_shared::hub::{HubConfig, Switchboard};
+use switchboard_shared::hub::{HubConfig, Output, Switchboard};
 use switchboard_shared::port::{
     self, AckRequest, AuthState, AuthTelemetry, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub,
 };
@@ -223,6 +223,286 @@ proptest! {
                 _ => sb.handle_timeout(now),
             }
             while sb.poll_output().is_some() {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Invariants of the durable queue under random sequences of events, not only "no panic".
+// ---------------------------------------------------------------------------------------
+
+mod durable_model {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const HANDSHAKE: &str =
+        r#"0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+
+    /// What can happen to a hub serving one endpoint for a while.
+    #[derive(Debug, Clone)]
+    pub enum Step {
+        /// A tab (by index) emits a durable event.
+        Emit(usize),
+        /// The server completes the handshake (and says `sb:hello`) on the open socket.
+        Accept,
+        /// The server sends the receipt of the n-th envelope it has not yet acknowledged.
+        Receipt(usize),
+        /// The transport drops.
+        Drop,
+        /// A tab closes (its page copy is gone with it).
+        Close(usize),
+        /// A new tab opens.
+        Open,
+        /// Storage confirms what was written.
+        Persisted,
+        /// Time passes.
+        Wait(u64),
+        /// The worker dies and a new one reads storage; open tabs attach again and resend.
+        Restart,
+    }
+
+    pub fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0usize..3).prop_map(Step::Emit),
+            2 => Just(Step::Accept),
+            3 => (0usize..3).prop_map(Step::Receipt),
+            1 => Just(Step::Drop),
+            1 => (0usize..3).prop_map(Step::Close),
+            1 => Just(Step::Open),
+            2 => Just(Step::Persisted),
+            2 => (0u64..3_000).prop_map(Step::Wait),
+            1 => Just(Step::Restart),
+        ]
+    }
+
+    struct Page {
+        key: u32,
+        name: String,
+        next_seq: u32,
+        /// seq -> (id, args): kept until the hub says Stored or Refused.
+        held: BTreeMap<u32, (String, String)>,
+    }
+
+    pub struct World {
+        sb: Switchboard,
+        now: u64,
+        pages: Vec<Page>,
+        next_key: u32,
+        next_name: u32,
+        socket: Option<u32>,
+        store: BTreeMap<u64, Vec<u8>>,
+        unconfirmed: Vec<u64>,
+        /// sio ack ids of envelopes the server holds, in arrival order, with their emit ids.
+        envelopes: Vec<(u64, String)>,
+        /// Every durable emit a page made, and those the server has acknowledged.
+        emitted: BTreeSet<String>,
+        received: BTreeSet<String>,
+        refused: BTreeSet<String>,
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }
+    }
+
+    impl World {
+        pub fn new() -> World {
+            let mut w = World {
+                sb: Switchboard::new(HubConfig::default(), 5),
+                now: 0,
+                pages: Vec::new(),
+                next_key: 1,
+                next_name: 1,
+                socket: None,
+                store: BTreeMap::new(),
+                unconfirmed: Vec::new(),
+                envelopes: Vec::new(),
+                emitted: BTreeSet::new(),
+                received: BTreeSet::new(),
+                refused: BTreeSet::new(),
+            };
+            w.open_tab();
+            w
+        }
+
+        fn hello(&mut self, key: u32, name: &str) {
+            let hello = ToHub::Hello {
+                version: port::PROTOCOL_VERSION,
+                tab: name.into(),
+                endpoint: endpoint(),
+                auth: None,
+                options: Options::default(),
+            };
+            self.sb.handle_port_message(key, &port::encode(&hello), self.now);
+        }
+
+        fn open_tab(&mut self) {
+            let (key, name) = (self.next_key, format!("t{}", self.next_name));
+            self.next_key += 1;
+            self.next_name += 1;
+            self.hello(key, &name);
+            self.pages.push(Page { key, name, next_seq: 0, held: BTreeMap::new() });
+        }
+
+        fn emit(&mut self, key: u32, seq: u32, args: &str) {
+            let msg =
+                ToHub::Emit { seq, event: "n".into(), args: args.into(), bins: vec![], ack: None, volatile: false };
+            self.sb.handle_port_message(key, &port::encode(&msg), self.now);
+        }
+
+        /// Carries out the hub's outputs: the server reads envelopes, storage applies writes,
+        /// pages read Stored/Refused.
+        fn pump(&mut self) {
+            while let Some(o) = self.sb.poll_output() {
+                match o {
+                    Output::Open { conn, .. } => self.socket = Some(conn),
+                    Output::Close { .. } => {
+                        self.socket = None;
+                        self.envelopes.clear();
+                    }
+                    Output::SendText { text, .. } => {
+                        if let Some(rest) = text.strip_prefix("42") {
+                            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                            if rest[digits.len()..].starts_with(r#"["sb:emit","#) {
+                                let id = rest.split('"').nth(3).unwrap_or_default().to_string();
+                                self.envelopes.push((digits.parse().unwrap(), id));
+                            }
+                        }
+                    }
+                    Output::Persist { key, record } => {
+                        self.store.insert(key, record);
+                        self.unconfirmed.push(key);
+                    }
+                    Output::Unpersist { key } => {
+                        self.store.remove(&key);
+                    }
+                    Output::Post { tabs, msg } => {
+                        for t in tabs {
+                            let Some(p) = self.pages.iter_mut().find(|p| p.key == t) else { continue };
+                            match &msg {
+                                FromHub::Stored { seq } => {
+                                    p.held.remove(seq);
+                                }
+                                FromHub::Refused { seq, .. } => {
+                                    if let Some((id, _)) = p.held.remove(seq) {
+                                        self.refused.insert(id);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Output::Http { hub, id, .. } => self.sb.handle_http(hub, id, 404, "", self.now),
+                    _ => {}
+                }
+            }
+        }
+
+        pub fn apply(&mut self, step: Step) {
+            match step {
+                Step::Emit(i) => {
+                    if let Some(p) = self.pages.get_mut(i) {
+                        let seq = p.next_seq;
+                        p.next_seq += 1;
+                        let id = format!("{}-{seq}", p.name);
+                        let args = format!("[{seq}]");
+                        p.held.insert(seq, (id.clone(), args.clone()));
+                        self.emitted.insert(id);
+                        let key = p.key;
+                        self.emit(key, seq, &args);
+                    }
+                }
+                Step::Accept => {
+                    if let Some(conn) = self.socket {
+                        for f in [HANDSHAKE, r#"40{"sid":"s"}"#, r#"42["sb:hello",{"v":1}]"#] {
+                            self.sb.handle_socket_text(1, conn, f, self.now);
+                        }
+                    }
+                }
+                Step::Receipt(n) => {
+                    if let (Some(conn), false) = (self.socket, self.envelopes.is_empty()) {
+                        let (ack, id) = self.envelopes.remove(n % self.envelopes.len());
+                        self.received.insert(id);
+                        self.sb.handle_socket_text(1, conn, &format!(r#"43{ack}[{{"ok":true}}]"#), self.now);
+                    }
+                }
+                Step::Drop => {
+                    if let Some(conn) = self.socket.take() {
+                        self.envelopes.clear();
+                        self.sb.handle_socket_closed(1, conn, self.now);
+                    }
+                }
+                Step::Close(i) => {
+                    if i < self.pages.len() {
+                        let p = self.pages.remove(i);
+                        self.sb.handle_port_message(p.key, &port::encode(&ToHub::Bye), self.now);
+                    }
+                }
+                Step::Open => self.open_tab(),
+                Step::Persisted => {
+                    let keys = core::mem::take(&mut self.unconfirmed);
+                    self.sb.handle_persisted(&keys);
+                }
+                Step::Wait(ms) => {
+                    let until = self.now + ms;
+                    while let Some(d) = self.sb.poll_timeout().filter(|d| *d <= until) {
+                        self.now = self.now.max(d);
+                        self.sb.handle_timeout(self.now);
+                        self.pump();
+                        let next = self.sb.poll_timeout();
+                        assert!(next.is_none_or(|t| t > self.now), "poll_timeout {next:?} not after now {}", self.now);
+                    }
+                    self.now = until;
+                }
+                Step::Restart => {
+                    // The socket dies with the worker; the server forgets unacknowledged envelopes.
+                    self.socket = None;
+                    self.envelopes.clear();
+                    self.unconfirmed.clear();
+                    self.sb = Switchboard::new(HubConfig::default(), 6);
+                    let records = self.store.clone().into_iter().collect();
+                    self.sb.handle_restore(records, self.now);
+                    let pages = core::mem::take(&mut self.pages);
+                    for p in &pages {
+                        self.hello(p.key, &p.name);
+                        for (seq, (_, args)) in &p.held {
+                            self.emit(p.key, *seq, args);
+                        }
+                    }
+                    self.pages = pages;
+                }
+            }
+            self.pump();
+        }
+
+        /// Every durable emit is held by someone until the server's receipt: its page, or the
+        /// hub (queue or in flight, exactly one of them), and the hub's books balance.
+        pub fn check(&self) -> Result<(), String> {
+            let hub = self.sb.audit()?;
+            let pages: BTreeSet<&String> = self.pages.iter().flat_map(|p| p.held.values().map(|(id, _)| id)).collect();
+            for id in &self.emitted {
+                if self.received.contains(id) || self.refused.contains(id) {
+                    continue;
+                }
+                if !pages.contains(id) && !hub.contains(id) {
+                    return Err(format!("emit {id} is held by nobody"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn durable_emits_are_always_held_by_someone_and_the_hubs_books_balance(steps in prop::collection::vec(durable_model::step(), 0..60)) {
+        let mut w = durable_model::World::new();
+        for s in steps {
+            w.apply(s);
+            if let Err(e) = w.check() {
+                prop_assert!(false, "{}", e);
+            }
         }
     }
 }

@@ -1,0 +1,114 @@
+//! The Switchboard server contract (docs/server-contract.md): event names, payload shapes,
+//! limits and the browser-side names (worker, locks) shared by the hub, the page client and
+//! the reference backend. Invariant: an `sb:` name or a shared limit is written here once;
+//! both ends use these definitions (tests that check the wire may spell them out).
+
+use serde::{Deserialize, Serialize};
+
+/// Every contract event starts with this; tabs may not emit such names.
+pub const PREFIX: &str = "sb:";
+
+/// Server → hub after CONNECT: the server speaks the contract ([`Hello`]).
+pub const HELLO: &str = "sb:hello";
+/// Hub → server: `sb:emit id event ...args`, a durable emit acked with a [`Receipt`].
+pub const EMIT: &str = "sb:emit";
+/// Hub → server: `sb:join room` / `sb:leave room`, acked with a [`Receipt`].
+pub const JOIN: &str = "sb:join";
+pub const LEAVE: &str = "sb:leave";
+/// Server → hub: `sb:room room event ...args`, an event for the tabs in `room`.
+pub const ROOM: &str = "sb:room";
+/// Server → hub: `sb:tab tab event ...args`, an event for one tab.
+pub const TAB: &str = "sb:tab";
+/// Hub → server: `sb:tabs [tab ids]`, the tabs this socket serves.
+pub const TABS: &str = "sb:tabs";
+/// Hub → server: `sb:time`, acked with [`TimeReply`] (clock-offset sample).
+pub const TIME: &str = "sb:time";
+/// Server → hub: `sb:seq n event ...args`, a numbered event (replayable).
+pub const SEQ: &str = "sb:seq";
+/// Hub → server: `sb:resume after`; the server re-sends the numbered events after `after`,
+/// then acks with [`ResumeReply`].
+pub const RESUME: &str = "sb:resume";
+/// Hub → server (bearer mode): `sb:auth {token}`, renewed credentials for the open socket.
+pub const AUTH: &str = "sb:auth";
+
+/// Token events (server → hub, also delivered to subscribed tabs).
+pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
+pub const TOKEN_UPDATED: &str = "TOKEN_UPDATED";
+pub const TOKEN_INVALIDATED: &str = "TOKEN_INVALIDATED";
+
+/// The contract's version, in [`Hello::v`].
+pub const VERSION: u32 = 1;
+
+/// Longest room name (and event or tab name) in bytes.
+pub const MAX_NAME: usize = 512;
+
+/// Why a room name is refused (same words on both ends).
+pub const ROOM_NAME_ERROR: &str = "room name must be 1..512 bytes";
+
+/// A room name both ends accept.
+pub fn valid_room(room: &str) -> Result<(), &'static str> {
+    if room.is_empty() || room.len() > MAX_NAME {
+        return Err(ROOM_NAME_ERROR);
+    }
+    Ok(())
+}
+
+/// `sb:hello`'s payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub v: u32,
+    /// The server drops a second `sb:emit` with the same id.
+    pub dedup: bool,
+    /// The server's wall clock (ms since the Unix epoch).
+    pub time: u64,
+}
+
+/// The ack of `sb:emit`, `sb:join` and `sb:leave`: `{"ok": true}` or `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Receipt {
+    Ok { ok: bool },
+    Error { error: alloc::string::String },
+}
+
+impl Receipt {
+    pub const OK: Receipt = Receipt::Ok { ok: true };
+}
+
+/// Field of [`Receipt::Error`], read by the hub's JSON scanner.
+pub const ERROR_FIELD: &str = "error";
+
+/// The ack of `sb:time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeReply {
+    pub time: u64,
+}
+pub const TIME_FIELD: &str = "time";
+
+/// The ack of `sb:resume`: whether everything after the hub's number was still kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeReply {
+    pub recovered: bool,
+}
+pub const RECOVERED_FIELD: &str = "recovered";
+
+/// Hierarchy rooms the server puts a signed-in socket in (and only the server).
+pub const USER_ROOM: &str = "user:";
+pub const SESSION_ROOM: &str = "session:";
+pub const DEVICE_ROOM: &str = "device:";
+
+/// Sign-in endpoints under the endpoint's origin, and the headers the hub sends with them.
+pub const AUTH_PATH: &str = "/auth/";
+pub const CSRF_HEADER: &str = "x-switchboard";
+pub const MODE_HEADER: &str = "x-switchboard-mode";
+
+/// Browser-side names. The worker's name and the hub lock carry the protocol version, so a
+/// deploy that changes it never talks to an old hub. `page-client/js/client.js` spells them
+/// out (a test checks they match).
+pub const WORKER_NAME: &str = "switchboard-v1";
+pub const HUB_LOCK: &str = "switchboard-hub-v1";
+/// Prefix of the Web Lock each page holds for its whole life (then its tab id).
+pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
+/// IndexedDB database and store of the durable queue.
+pub const DB_NAME: &str = "switchboard";
+pub const DB_STORE: &str = "queue";

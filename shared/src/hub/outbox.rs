@@ -1,0 +1,279 @@
+//! The outbox: emits waiting for the socket, durable emits in flight until the server's
+//! receipt, their storage keys, and the queue's bounds.
+//! Invariants: a durable emit is in exactly one of `queue` or `in_flight`; `bytes` is the
+//! sum of the queue's sizes; an emit whose tab is gone is in storage (no page holds it).
+
+use super::out::{Out, Output};
+use super::{HubKey, Shared, TabKey};
+use crate::port::{self, Bytes, FromHub, StoredEmit, STORE_VERSION};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// An emit waiting for the socket (or, in flight, for the server's receipt).
+#[derive(Debug)]
+pub struct Emit {
+    pub event: String,
+    pub args: String,
+    pub bins: Vec<Bytes>,
+    /// The ack id of a tab's emitWithAck.
+    pub ack: Option<u64>,
+    pub durable: Option<Durable>,
+}
+
+#[derive(Debug)]
+pub struct Durable {
+    /// Storage key: also the order of emission.
+    key: u64,
+    /// `{tab}-{seq}`: the server drops a second delivery of the same id.
+    pub id: String,
+    /// The tab waiting for `Stored`, while it is attached.
+    tab: Option<(TabKey, u32)>,
+    created_ms: u64,
+    persisted: bool,
+}
+
+impl Emit {
+    pub fn size(&self) -> usize {
+        self.event.len() + self.args.len() + self.bins.iter().map(|b| b.0.len()).sum::<usize>()
+    }
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    key: HubKey,
+    shared: Rc<Shared>,
+    max_count: usize,
+    max_bytes: usize,
+    max_age_ms: u64,
+    queue: VecDeque<Emit>,
+    bytes: usize,
+    /// Durable emits sent with a receipt request, by ack id.
+    in_flight: BTreeMap<u64, Emit>,
+    /// Ids of durable emits held (queued or in flight), to drop a page's resend.
+    held: BTreeSet<String>,
+    /// Persist requests not yet confirmed: key -> (tab, seq) to answer `Stored`.
+    awaiting_store: BTreeMap<u64, (TabKey, u32)>,
+}
+
+impl Outbox {
+    pub fn new(key: HubKey, config: &super::HubConfig, shared: Rc<Shared>) -> Outbox {
+        Outbox {
+            key,
+            shared,
+            max_count: config.max_buffered,
+            max_bytes: config.max_buffered_bytes,
+            max_age_ms: config.max_age_ms,
+            queue: VecDeque::new(),
+            bytes: 0,
+            in_flight: BTreeMap::new(),
+            held: BTreeSet::new(),
+            awaiting_store: BTreeMap::new(),
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Durable emits not yet delivered (queued or in flight) and whether anything is held.
+    pub fn undelivered(&self) -> usize {
+        self.queue.len() + self.in_flight.len()
+    }
+
+    pub fn holds(&self, id: &str) -> bool {
+        self.held.contains(id)
+    }
+
+    /// Why an emit of `size` bytes cannot be queued now, if it cannot.
+    pub fn full(&self, size: usize) -> Option<String> {
+        let count = self.undelivered();
+        (count >= self.max_count || self.bytes + size > self.max_bytes).then(|| {
+            format!(
+                "offline queue full ({count} events, {} bytes; limits {} and {})",
+                self.bytes, self.max_count, self.max_bytes
+            )
+        })
+    }
+
+    /// A durable record for a tab's emit `id` (`{tab}-{seq}`), created at server time `at`.
+    pub fn durable(&mut self, id: String, tab: TabKey, seq: u32, at: u64) -> Durable {
+        let key = self.shared.next_key.get();
+        self.shared.next_key.set(key + 1);
+        self.held.insert(id.clone());
+        Durable { key, id, tab: Some((tab, seq)), created_ms: at, persisted: false }
+    }
+
+    /// Queues `e` (stored first when durable) behind what is there.
+    pub fn push(&mut self, mut e: Emit, out: &mut Out) {
+        self.persist(&mut e, out);
+        self.bytes += e.size();
+        self.queue.push_back(e);
+    }
+
+    /// The oldest queued emit, for sending.
+    pub fn pop(&mut self) -> Option<Emit> {
+        let e = self.queue.pop_front()?;
+        self.bytes -= e.size();
+        Some(e)
+    }
+
+    /// Whether a durable emit created at `created` is too old to send at server time `now`.
+    pub fn expired(&self, e: &Emit, server_now: u64) -> bool {
+        e.durable.as_ref().is_some_and(|d| d.created_ms + self.max_age_ms < server_now)
+    }
+
+    /// Too old: dropped with an error to its tab.
+    pub fn expire(&mut self, e: Emit, out: &mut Out) {
+        let reason = format!("emit {:?} expired after {} ms offline", e.event, self.max_age_ms);
+        self.refuse(e, reason, out);
+    }
+
+    /// Sent with a receipt request under ack id `sio`: held until the receipt.
+    pub fn sent(&mut self, sio: u64, e: Emit) {
+        self.in_flight.insert(sio, e);
+    }
+
+    /// The server's receipt for ack `sio`: delivered, or refused with `error`.
+    pub fn receipt(&mut self, sio: u64, error: Option<String>, out: &mut Out) {
+        let Some(e) = self.in_flight.remove(&sio) else { return };
+        match error {
+            None => self.delivered(e, out),
+            Some(err) => self.refuse(e, format!("the server refused the emit: {err}"), out),
+        }
+    }
+
+    /// A durable emit is done with: forget it everywhere and release the tab's copy.
+    pub fn delivered(&mut self, e: Emit, out: &mut Out) {
+        let Some(d) = e.durable else { return };
+        self.held.remove(&d.id);
+        if d.persisted {
+            out.push(Output::Unpersist { key: d.key });
+        }
+        if self.awaiting_store.remove(&d.key).is_some() || !d.persisted {
+            if let Some((tab, seq)) = d.tab {
+                out.post_one(tab, FromHub::Stored { seq });
+            }
+        }
+    }
+
+    fn refuse(&mut self, e: Emit, reason: String, out: &mut Out) {
+        out.log(reason.clone());
+        let Some(d) = e.durable else { return };
+        self.held.remove(&d.id);
+        self.awaiting_store.remove(&d.key);
+        if d.persisted {
+            out.push(Output::Unpersist { key: d.key });
+        }
+        if let Some((tab, seq)) = d.tab {
+            out.post_one(tab, FromHub::Refused { seq, reason });
+        }
+    }
+
+    /// Writes a durable emit to storage so it outlives the worker.
+    fn persist(&mut self, e: &mut Emit, out: &mut Out) {
+        let Some(d) = e.durable.as_mut().filter(|d| !d.persisted) else { return };
+        d.persisted = true;
+        let rec = StoredEmit {
+            version: STORE_VERSION,
+            endpoint: self.key.0.clone(),
+            auth: self.key.1.clone(),
+            id: d.id.clone(),
+            event: e.event.clone(),
+            args: e.args.clone(),
+            bins: e.bins.clone(),
+            created_ms: d.created_ms,
+        };
+        if let Some(t) = d.tab {
+            self.awaiting_store.insert(d.key, t);
+        }
+        out.push(Output::Persist { key: d.key, record: port::encode(&rec) });
+    }
+
+    /// Storage confirmed `keys`: their tabs may let go.
+    pub fn persisted(&mut self, keys: &[u64], out: &mut Out) {
+        for k in keys {
+            if let Some((tab, seq)) = self.awaiting_store.remove(k) {
+                out.post_one(tab, FromHub::Stored { seq });
+            }
+        }
+    }
+
+    /// The session ended: emits in flight got no receipt. Back to the front of the queue in
+    /// their order, and to storage.
+    pub fn end_session(&mut self, out: &mut Out) {
+        let mut front = VecDeque::new();
+        for (_, mut e) in core::mem::take(&mut self.in_flight) {
+            self.persist(&mut e, out);
+            self.bytes += e.size();
+            front.push_back(e);
+        }
+        front.extend(self.queue.drain(..));
+        self.queue = front;
+    }
+
+    /// Restored records join the front of the queue, in their original order.
+    pub fn adopt(&mut self, mut recs: Vec<(u64, StoredEmit)>, out: &mut Out) {
+        recs.sort_by_key(|(k, _)| *k);
+        let mut restored = VecDeque::new();
+        for (key, rec) in recs {
+            if !self.held.insert(rec.id.clone()) {
+                continue;
+            }
+            let durable = Durable { key, id: rec.id, tab: None, created_ms: rec.created_ms, persisted: true };
+            let e = Emit { event: rec.event, args: rec.args, bins: rec.bins, ack: None, durable: Some(durable) };
+            self.bytes += e.size();
+            restored.push_back(e);
+        }
+        out.log(format!("restored {} stored emits", restored.len()));
+        restored.extend(self.queue.drain(..));
+        self.queue = restored;
+    }
+
+    /// The tab is gone: its copies of its emits went with it, so the hub's copies go to
+    /// storage (in flight ones included), and nobody waits for `Stored`.
+    pub fn detach(&mut self, tab: TabKey, out: &mut Out) {
+        self.awaiting_store.retain(|_, (t, _)| *t != tab);
+        for e in self.queue.iter_mut().chain(self.in_flight.values_mut()) {
+            if let Some(d) = e.durable.as_mut().filter(|d| d.tab.is_some_and(|(t, _)| t == tab)) {
+                d.tab = None;
+            }
+        }
+        // Queued emits are stored already; those in flight without a page are stored now.
+        let mut flying = core::mem::take(&mut self.in_flight);
+        for e in flying.values_mut().filter(|e| e.durable.as_ref().is_some_and(|d| d.tab.is_none())) {
+            self.persist(e, out);
+        }
+        self.in_flight = flying;
+    }
+
+    /// A tab's emitWithAck timed out: an emit still queued is withdrawn, as in socket.io-client.
+    pub fn withdraw(&mut self, ack: u64) {
+        if let Some(pos) = self.queue.iter().position(|e| e.ack == Some(ack)) {
+            if let Some(e) = self.queue.remove(pos) {
+                self.bytes -= e.size();
+            }
+        }
+    }
+
+    /// Checks the books and returns the ids of the durable emits held.
+    pub fn audit(&self) -> Result<BTreeSet<String>, String> {
+        let mut ids = BTreeSet::new();
+        let all = self.queue.iter().chain(self.in_flight.values());
+        for id in all.filter_map(|e| e.durable.as_ref().map(|d| &d.id)) {
+            if !ids.insert(id.clone()) {
+                return Err(format!("emit {id} is held twice (queue and in flight)"));
+            }
+        }
+        if ids != self.held {
+            return Err(format!("held ids {:?} differ from the queue and in flight {ids:?}", self.held));
+        }
+        let bytes: usize = self.queue.iter().map(Emit::size).sum();
+        if bytes != self.bytes {
+            return Err(format!("queue byte count {} != sum of entries {bytes}", self.bytes));
+        }
+        Ok(ids)
+    }
+}

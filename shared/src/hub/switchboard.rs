@@ -1,0 +1,311 @@
+//! The switchboard: routes each tab's port to the hub of its endpoint (creating it on the
+//! first Hello), validates Hello, and parks durable emits restored from storage until a hub
+//! of their endpoint exists. Invariant: at most one hub per (endpoint, auth).
+
+use super::out::Output;
+use super::{Hub, HubConfig, HubId, HubKey, Millis, Shared, TabKey};
+use crate::backoff::Rng;
+use crate::contract;
+use crate::engineio;
+use crate::json::{self, Value};
+use crate::port::{self, Endpoint, ErrorCode, FromHub, Options, StoredEmit, ToHub, PROTOCOL_VERSION, STORE_VERSION};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// The Web Lock a page holds for as long as it lives; the hub waits on it to notice a tab
+/// that vanished without a word (crash, kill, frozen-then-discarded).
+pub fn tab_lock_name(tab: &str) -> String {
+    format!("{}{tab}", contract::TAB_LOCK_PREFIX)
+}
+
+pub struct Switchboard {
+    config: HubConfig,
+    rng: Rng,
+    hubs: BTreeMap<HubId, Hub>,
+    tabs: BTreeMap<TabKey, HubId>,
+    next_hub: HubId,
+    out: VecDeque<Output>,
+    shared: Rc<Shared>,
+    /// Stored emits restored from storage, waiting for a hub of their endpoint.
+    parked: BTreeMap<HubKey, Vec<(u64, StoredEmit)>>,
+    online: bool,
+}
+
+/// A Hello's endpoint and auth, checked: the WebSocket URL, or why not.
+fn check_hello(name: &str, endpoint: &Endpoint, auth: Option<&str>) -> Result<String, (ErrorCode, String)> {
+    if name.is_empty() || name.len() > contract::MAX_NAME {
+        return Err((ErrorCode::BadMessage, "tab id must be 1..512 bytes".into()));
+    }
+    if let Some(a) = auth {
+        let object = json::parse(a).map_err(|e| e.to_string()).and_then(|v| match v {
+            Value::Object(_) => Ok(()),
+            _ => Err("auth must be a JSON object".to_string()),
+        });
+        object.map_err(|e| (ErrorCode::BadPayload, format!("auth: {e}")))?;
+    }
+    let url = engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query)
+        .map_err(|e| (ErrorCode::BadEndpoint, format!("{e} (got {:?})", endpoint.url)))?;
+    if !endpoint.namespace.starts_with('/') || endpoint.namespace.contains(',') {
+        return Err((ErrorCode::BadEndpoint, "namespace must start with '/' and contain no ','".into()));
+    }
+    Ok(url)
+}
+
+impl Switchboard {
+    pub fn new(config: HubConfig, seed: u64) -> Self {
+        Switchboard {
+            config,
+            rng: Rng::new(seed),
+            hubs: BTreeMap::new(),
+            tabs: BTreeMap::new(),
+            next_hub: 1,
+            out: VecDeque::new(),
+            shared: Rc::default(),
+            parked: BTreeMap::new(),
+            online: true,
+        }
+    }
+
+    /// The answer to `Output::Http { hub, id, .. }`.
+    pub fn handle_http(&mut self, hub: HubId, id: u32, status: u16, body: &str, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_http(id, status, body, now);
+        }
+    }
+
+    /// Sets the wall clock: `wall_ms` (ms since the Unix epoch) is the time at monotonic `now`.
+    pub fn set_wall_clock(&mut self, wall_ms: u64, now: Millis) {
+        self.shared.wall_offset.set(wall_ms as i64 - now as i64);
+    }
+
+    /// Durable emits found in storage at start-up. Each goes to the hub of its endpoint when
+    /// a tab of that endpoint attaches; undecodable records are deleted.
+    pub fn handle_restore(&mut self, records: Vec<(u64, Vec<u8>)>, now: Millis) {
+        let mut max = self.shared.next_key.get();
+        for (key, bytes) in records {
+            max = max.max(key + 1);
+            match port::decode::<StoredEmit>(&bytes) {
+                Ok(rec) if rec.version == STORE_VERSION => {
+                    self.parked.entry((rec.endpoint.clone(), rec.auth.clone())).or_default().push((key, rec))
+                }
+                _ => {
+                    self.out.push_back(Output::Log(format!("stored emit {key} is unreadable; deleted")));
+                    self.out.push_back(Output::Unpersist { key });
+                }
+            }
+        }
+        self.shared.next_key.set(max);
+        for h in self.hubs.values_mut() {
+            if let Some(recs) = self.parked.remove(h.key()) {
+                h.adopt(recs, now);
+            }
+        }
+    }
+
+    /// Storage confirmed the records `keys` are written.
+    pub fn handle_persisted(&mut self, keys: &[u64]) {
+        for h in self.hubs.values_mut() {
+            h.handle_persisted(keys);
+        }
+    }
+
+    /// The browser's network state (`online`/`offline` events).
+    pub fn handle_network(&mut self, online: bool, now: Millis) {
+        self.online = online;
+        for h in self.hubs.values_mut() {
+            h.set_online(online, now);
+        }
+    }
+
+    /// Stored emits not yet handed to a hub (for the debug view and tests).
+    pub fn parked_count(&self) -> usize {
+        self.parked.values().map(Vec::len).sum()
+    }
+
+    /// Durable emits not yet delivered: parked, queued or in flight.
+    pub fn undelivered(&self) -> usize {
+        self.parked_count() + self.hubs.values().map(Hub::undelivered).sum::<usize>()
+    }
+
+    /// Checks the books of the durable queue and returns the ids of every durable emit the
+    /// switchboard holds (parked, queued or in flight).
+    pub fn audit(&self) -> Result<BTreeSet<String>, String> {
+        let mut all: BTreeSet<String> = self.parked.values().flatten().map(|(_, r)| r.id.clone()).collect();
+        for h in self.hubs.values() {
+            all.extend(h.audit()?);
+        }
+        Ok(all)
+    }
+
+    fn new_hub(&mut self, key: HubKey, url: String, options: Option<&Options>) -> HubId {
+        let id = self.next_hub;
+        self.next_hub += 1;
+        let seed = self.rng.next_u32() as u64 | ((self.rng.next_u32() as u64) << 32);
+        let mut config = self.config.clone();
+        if let Some(o) = options {
+            config.apply(o);
+        }
+        self.hubs.insert(id, Hub::new(id, key, url, config, seed, self.shared.clone(), self.online));
+        id
+    }
+
+    /// With no tab open (a service worker's `sync`): connect a hub for every endpoint that
+    /// has stored emits, and deliver them. Endpoint options are the defaults.
+    pub fn handle_flush(&mut self, now: Millis) {
+        for (key, recs) in core::mem::take(&mut self.parked) {
+            let Ok(url) = engineio::websocket_url(&key.0.url, &key.0.path, &key.0.query) else {
+                for (k, _) in recs {
+                    self.out.push_back(Output::Unpersist { key: k });
+                }
+                continue;
+            };
+            let id = self.new_hub(key, url, None);
+            if let Some(h) = self.hubs.get_mut(&id) {
+                h.adopt(recs, now);
+                h.connect(now);
+            }
+        }
+    }
+
+    /// Number of live sockets (hubs), for tests and the debug view.
+    pub fn hub_count(&self) -> usize {
+        self.hubs.len()
+    }
+
+    pub fn hub(&self, id: HubId) -> Option<&Hub> {
+        self.hubs.get(&id)
+    }
+
+    fn reject(&mut self, tab: TabKey, code: ErrorCode, message: String) {
+        self.out.push_back(Output::Log(format!("tab {tab}: {message}")));
+        self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg: FromHub::Error { code, message } });
+    }
+
+    /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
+    pub fn handle_port_message(&mut self, tab: TabKey, bytes: &[u8], now: Millis) {
+        let msg = match port::decode::<ToHub>(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
+        };
+        match (self.tabs.get(&tab).copied(), msg) {
+            (None, ToHub::Hello { version, tab: name, endpoint, auth, options }) => {
+                if version != PROTOCOL_VERSION {
+                    let message =
+                        format!("page speaks protocol v{version}, this hub v{PROTOCOL_VERSION}: reload the page");
+                    return self.reject(tab, ErrorCode::VersionMismatch, message);
+                }
+                match check_hello(&name, &endpoint, auth.as_deref()) {
+                    Ok(url) => self.hello(tab, name, (endpoint, auth), url, &options, now),
+                    Err((code, message)) => self.reject(tab, code, message),
+                }
+            }
+            (None, _) => self.reject(tab, ErrorCode::OutOfOrder, "the first message on a port must be Hello".into()),
+            (Some(_), ToHub::Hello { .. }) => {
+                self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into())
+            }
+            (Some(id), ToHub::Bye) => self.detach(tab, id, now),
+            (Some(id), msg) => {
+                if let Some(h) = self.hubs.get_mut(&id) {
+                    h.handle_tab(tab, msg, now);
+                }
+            }
+        }
+    }
+
+    /// A valid Hello: the tab joins the hub of its endpoint (a new one for a new endpoint,
+    /// which adopts the stored emits parked for it).
+    fn hello(&mut self, tab: TabKey, name: String, key: HubKey, url: String, options: &Options, now: Millis) {
+        let id = match self.hubs.iter().find(|(_, h)| *h.key() == key) {
+            Some((id, _)) => *id,
+            None => {
+                let parked = self.parked.remove(&key);
+                let id = self.new_hub(key, url, Some(options));
+                if let (Some(h), Some(recs)) = (self.hubs.get_mut(&id), parked) {
+                    h.adopt(recs, now);
+                }
+                id
+            }
+        };
+        self.tabs.insert(tab, id);
+        self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
+        if let Some(h) = self.hubs.get_mut(&id) {
+            h.attach(tab, name, now);
+        }
+    }
+
+    /// The port sent something that is not a byte array at all.
+    pub fn handle_port_garbage(&mut self, tab: TabKey, what: &str) {
+        self.reject(tab, ErrorCode::BadMessage, format!("expected a Uint8Array, got {what}"));
+    }
+
+    /// The tab is gone without saying Bye (its Web Lock was released, or its port failed).
+    pub fn handle_tab_gone(&mut self, tab: TabKey, now: Millis) {
+        if let Some(id) = self.tabs.get(&tab).copied() {
+            self.out.push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
+            self.detach(tab, id, now);
+        }
+    }
+
+    fn detach(&mut self, tab: TabKey, id: HubId, now: Millis) {
+        self.tabs.remove(&tab);
+        if let Some(h) = self.hubs.get_mut(&id) {
+            h.detach(tab, now);
+        }
+    }
+
+    pub fn handle_socket_open(&mut self, hub: HubId, conn: u32, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_open(conn, now);
+        }
+    }
+
+    pub fn handle_socket_text(&mut self, hub: HubId, conn: u32, text: &str, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_text(conn, text, now);
+        }
+    }
+
+    pub fn handle_socket_binary(&mut self, hub: HubId, conn: u32, bytes: &[u8], now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_binary(conn, bytes, now);
+        }
+    }
+
+    pub fn handle_socket_closed(&mut self, hub: HubId, conn: u32, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_closed(conn, now);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Millis) {
+        for h in self.hubs.values_mut() {
+            h.handle_timeout(now);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        let mut retired = None;
+        for (id, h) in self.hubs.iter_mut() {
+            if let Some(o) = h.poll_output() {
+                return Some(o);
+            }
+            if h.is_retired() {
+                retired = Some(*id);
+            }
+        }
+        if let Some(id) = retired {
+            self.hubs.remove(&id);
+        }
+        None
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.hubs.values().filter_map(Hub::poll_timeout).min()
+    }
+}

@@ -1,0 +1,64 @@
+//! The tabs attached to a hub: their ids (names) and the event names they subscribed to.
+//! Invariant: keyed by the shell's port handle; a tab's name is what its page chose.
+
+use super::TabKey;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+#[derive(Debug)]
+struct Tab {
+    name: String,
+    subs: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Tabs {
+    tabs: BTreeMap<TabKey, Tab>,
+}
+
+impl Tabs {
+    pub fn attach(&mut self, tab: TabKey, name: String) {
+        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new() });
+    }
+
+    /// False when the tab was not attached.
+    pub fn detach(&mut self, tab: TabKey) -> bool {
+        self.tabs.remove(&tab).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tabs.is_empty()
+    }
+
+    pub fn keys(&self) -> Vec<TabKey> {
+        self.tabs.keys().copied().collect()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tabs.values().map(|t| t.name.clone()).collect()
+    }
+
+    pub fn name(&self, tab: TabKey) -> Option<&str> {
+        self.tabs.get(&tab).map(|t| t.name.as_str())
+    }
+
+    pub fn subscribe(&mut self, tab: TabKey, event: String, on: bool) {
+        if let Some(t) = self.tabs.get_mut(&tab) {
+            if on {
+                t.subs.insert(event);
+            } else {
+                t.subs.remove(&event);
+            }
+        }
+    }
+
+    /// Tabs subscribed to `event`, optionally only the one named `only`, that pass `filter`.
+    pub fn targets(&self, event: &str, only: Option<&str>, filter: impl Fn(TabKey) -> bool) -> Vec<TabKey> {
+        self.tabs
+            .iter()
+            .filter(|(k, t)| t.subs.contains(event) && only.is_none_or(|n| n == t.name) && filter(**k))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
