@@ -16,7 +16,7 @@ pub const DEVICE_COOKIE: &str = "sb_device";
 /// Header every state-changing auth request must carry (a cross-site form cannot set it,
 /// and a cross-origin script must pass a CORS preflight to): the CSRF guard, with the
 /// SameSite=Strict cookies and the Origin check.
-pub const CSRF_HEADER: &str = "x-switchboard";
+pub const CSRF_HEADER: &str = switchboard_shared::contract::CSRF_HEADER;
 
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -2,6 +2,10 @@
 
 mod common;
 
+use common::sio::RawSocket;
+use serde_json::json;
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -49,5 +53,43 @@ async fn serves_the_bundle_and_the_demo() {
     let wasm = switchboard::assets::find("switchboard_hub_bg.wasm").expect("the hub wasm").len() as u64;
     let sent = srv.stats.bytes_sent.load(std::sync::atomic::Ordering::Relaxed);
     assert!(sent > wasm, "bytes_sent {sent} < the {wasm} B hub wasm it served");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn two_servers_in_one_process_share_nothing() {
+    let (a, b) = (common::server().await, common::server().await);
+    let mut on_a = RawSocket::connect(a.addr).await;
+    on_a.send(r#"42["sb:tabs",["tab-1"]]"#).await;
+    let receipt = on_a.emit_ack(r#"["sb:emit","same-id","record",{"on":"a"}]"#).await;
+    assert_eq!(receipt, r#"[{"ok":true}]"#);
+    // The same envelope id on the other server is new there: the dedup windows are apart.
+    let mut on_b = RawSocket::connect(b.addr).await;
+    assert_eq!(on_b.emit_ack(r#"["sb:emit","same-id","record",{"on":"b"}]"#).await, r#"[{"ok":true}]"#);
+    assert_eq!(a.recorded_at_least(1, Duration::from_secs(5)).await, [json!({"on": "a"})]);
+    assert_eq!(b.recorded_at_least(1, Duration::from_secs(5)).await, [json!({"on": "b"})]);
+    // Tabs and their sockets: known where announced only, and gone with the socket.
+    assert_eq!((a.known_tabs(), b.known_tabs()), (1, 0));
+    assert!(a.emit_to_tab("tab-1", "ping", &json!(1)).await);
+    assert!(!b.emit_to_tab("tab-1", "ping", &json!(1)).await);
+    on_a.close().await;
+    assert_eq!(a.known_tabs_reach(0, Duration::from_secs(5)).await, 0, "the tab entry left with its socket");
+    // Stopping one server (which drains its events) leaves the other serving.
+    a.stop().await;
+    assert_eq!(on_b.emit_ack(r#"["echo",{"still":"here"}]"#).await, r#"[{"still":"here"}]"#);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_cannot_join_another_users_hierarchy_rooms() {
+    let srv = common::server().await;
+    let mut s = RawSocket::connect(srv.addr).await;
+    for room in ["user:bob", "session:x", "device:y"] {
+        let reply = s.emit_ack(&format!(r#"["sb:join","{room}"]"#)).await;
+        assert!(reply.contains("error"), "{room}: {reply}");
+        assert_eq!(srv.room_size(room), 0);
+    }
+    assert_eq!(s.emit_ack(r#"["sb:join","team:1"]"#).await, r#"[{"ok":true}]"#);
+    assert_eq!(srv.room_size("team:1"), 1);
     srv.stop().await;
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod sio;
+
 use std::time::Duration;
 #[allow(unused_imports)]
 pub use switchboard::cdp::{Browser, Tab};

@@ -633,7 +633,8 @@ impl Hub {
         self.signin.handle_timeout(now);
         self.drive_signin(now);
         if self.contract.handle_timeout(now) {
-            self.out.log("no sb:hello from the server: plain Socket.IO, delivery is at-least-once at best".into());
+            let why = "plain Socket.IO, delivery is at-least-once at best";
+            self.out.log(format!("no {} from the server: {why}", contract::HELLO));
             self.flush(now);
         }
         for (sio, tab, id) in self.requests.expired(now) {

@@ -1,0 +1,91 @@
+//! The demo/test application behind the contract: `chat {room, text, from}` to a room
+//! (wrapped in `sb:room` for room routing), `announce <any>` to everyone as a numbered
+//! event, `record <any>` kept in order for tests, `echo`/`bin-echo` acked back; and the
+//! static files (demo page, bundle, `/vendor/`).
+
+use super::contract::publish;
+use super::ordering::Ticket;
+use super::{RawArgs, State};
+use crate::assets;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::SocketIo;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard_shared::contract;
+
+/// The application's handlers on a new socket (reachable directly or through `sb:emit`).
+pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    for event in ["chat", "announce", "record"] {
+        let (io, st) = (io.clone(), state.clone());
+        socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs, ticket: Ticket| {
+            let (io, state) = (io.clone(), st.clone());
+            async move {
+                let _turn = ticket.wait().await;
+                let rest = args.into_iter().skip(1).collect();
+                self::event(&io, &s, &state, event, rest).await;
+            }
+        });
+    }
+    // bin-echo <binary> -> ack with the same bytes (as a Socket.IO attachment).
+    socket.on("bin-echo", |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
+        let _ = ack.send(&b);
+    });
+    // echo <any> -> ack with the same value.
+    socket.on("echo", |Data(v): Data<Value>, ack: AckSender| async move {
+        let _ = ack.send(&v);
+    });
+}
+
+/// One application event, in the socket's order.
+pub async fn event(io: &SocketIo, _socket: &SocketRef, state: &State, event: &str, args: Vec<Value>) {
+    let first = args.into_iter().next().unwrap_or(Value::Null);
+    match event {
+        "chat" => {
+            let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
+            let _ = io.to(room.clone()).emit(contract::ROOM, &(room, "chat", &first)).await;
+        }
+        "announce" => publish(io, state, "announce", &first).await,
+        "record" => {
+            if let Ok(mut r) = state.stats.recorded.lock() {
+                r.push(first);
+            }
+            state.stats.recorded_changed.notify_waiters();
+        }
+        other => tracing::debug!(event = other, "no application handler"),
+    }
+}
+
+/// The demo page and the bundle (embedded), and files under `/vendor/` from `vendor`.
+pub async fn serve_asset(req: Request, vendor: Option<PathBuf>) -> Response {
+    let path = req.uri().path().trim_start_matches('/');
+    if let (Some(dir), Some(file)) = (vendor, path.strip_prefix("vendor/")) {
+        if file.contains('/') || file.contains("..") {
+            return (StatusCode::NOT_FOUND, "not found").into_response();
+        }
+        let path = dir.join(file);
+        return match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+            Ok(Ok(bytes)) => typed(bytes.into(), file, false),
+            _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+        };
+    }
+    let name = if path.is_empty() { "index.html" } else { path };
+    match assets::find(name) {
+        Some(bytes) => typed(Body::from(bytes), name, true),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn typed(body: Body, name: &str, no_cache: bool) -> Response {
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(name)));
+    if no_cache {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    res
+}

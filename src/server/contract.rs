@@ -1,0 +1,238 @@
+//! The server side of the Switchboard contract (docs/server-contract.md), on each socket:
+//! `sb:hello`, rooms (`sb:join`/`sb:leave`), durable emits with receipts (`sb:emit`, dedup),
+//! numbered events and their replay (`sb:seq`/`sb:resume`), the clock (`sb:time`), the tabs a
+//! hub serves (`sb:tabs`, for `sb:tab`), and bearer renewal (`sb:auth`).
+//! Invariant: names and limits come from `switchboard_shared::contract`; a socket's entries
+//! (turns, tabs) go when it disconnects.
+
+use super::ordering::{Ticket, Turns};
+use super::{app, wall_ms, RawArgs, State};
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::SocketIo;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use switchboard_shared::contract::{self, Hello, Receipt, ResumeReply, TimeReply};
+
+/// How many numbered events the replay log keeps.
+const REPLAY_KEEP: usize = 1000;
+
+/// The last numbered events sent to everyone, for hubs that come back (`sb:resume`).
+#[derive(Default)]
+pub struct ReplayLog {
+    next: u64,
+    entries: VecDeque<(u64, String, Value)>,
+}
+
+impl ReplayLog {
+    fn push(&mut self, event: &str, data: &Value) -> u64 {
+        self.next += 1;
+        self.entries.push_back((self.next, event.to_string(), data.clone()));
+        while self.entries.len() > REPLAY_KEEP {
+            self.entries.pop_front();
+        }
+        self.next
+    }
+
+    /// Entries after `after`, and whether nothing between `after` and them was dropped.
+    fn after(&self, after: u64) -> (Vec<(u64, String, Value)>, bool) {
+        let missed: Vec<_> = self.entries.iter().filter(|(n, _, _)| *n > after).cloned().collect();
+        let first_kept = self.entries.front().map_or(self.next + 1, |(n, _, _)| *n);
+        // A hub that saw numbers from an earlier server life (after > next) cannot be helped.
+        let recovered = after <= self.next && after + 1 >= first_kept;
+        (missed, recovered)
+    }
+}
+
+/// Which socket serves which tab (from `sb:tabs`).
+#[derive(Default)]
+pub struct TabDirectory {
+    by_tab: Mutex<HashMap<String, String>>,
+    changed: tokio::sync::Notify,
+}
+
+impl TabDirectory {
+    fn set(&self, sid: &str, tabs: Vec<String>) {
+        if let Ok(mut map) = self.by_tab.lock() {
+            map.retain(|_, s| s != sid);
+            map.extend(tabs.into_iter().map(|t| (t, sid.to_string())));
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits (at most `limit`) until `pred(number of tabs)` holds; returns the number.
+    pub async fn until(&self, pred: impl Fn(usize) -> bool, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            let n = self.len();
+            if pred(n) || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.len();
+            }
+        }
+    }
+
+    pub fn socket_of(&self, tab: &str) -> Option<String> {
+        self.by_tab.lock().ok()?.get(tab).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_tab.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn forget(&self, sid: &str) {
+        self.set(sid, Vec::new());
+    }
+}
+
+/// Sends `event(data)` to every socket as a numbered event, kept for replay.
+pub async fn publish(io: &SocketIo, state: &State, event: &str, data: &Value) {
+    let Ok(n) = state.replay.lock().map(|mut l| l.push(event, data)) else { return };
+    let _ = io.emit(contract::SEQ, &(n, event, data)).await;
+}
+
+/// A new socket: its ordering, the contract's handlers, the application's.
+pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
+    state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
+    state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
+    socket.extensions.insert(Turns::new(state.drain.clone()));
+    tracing::info!(sid = %socket.id, "socket connected");
+    let st = state.clone();
+    socket.on_disconnect(move |socket: SocketRef| {
+        st.stats.sockets_now.fetch_sub(1, Ordering::Relaxed);
+        st.tabs.forget(&socket.id.to_string());
+        socket.extensions.clear();
+        tracing::info!(sid = %socket.id, "socket disconnected");
+        async {}
+    });
+    rooms(&socket);
+    let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: wall_ms() });
+    let st = state.clone();
+    socket.on(contract::RESUME, move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
+        let state = st.clone();
+        async move {
+            let (missed, recovered) = state.replay.lock().map(|l| l.after(after)).unwrap_or_default();
+            for (n, event, data) in missed {
+                let _ = s.emit(contract::SEQ, &(n, event, data));
+            }
+            let _ = ack.send(&ResumeReply { recovered });
+        }
+    });
+    let st = state.clone();
+    socket.on(contract::AUTH, move |s: SocketRef, Data(v): Data<Value>| {
+        let state = st.clone();
+        async move {
+            let token = v.get("token").and_then(Value::as_str);
+            if let Some(session) = token.and_then(|t| state.auth.session_for_access(t)) {
+                super::signin::join_session_rooms(&s, &session);
+            }
+        }
+    });
+    let st = state.clone();
+    socket.on(contract::TABS, move |s: SocketRef, Data(tabs): Data<Vec<String>>| {
+        st.tabs.set(&s.id.to_string(), tabs);
+        async {}
+    });
+    socket.on(contract::TIME, |ack: AckSender| async move {
+        let _ = ack.send(&TimeReply { time: wall_ms() });
+    });
+    durable_emits(&socket, io.clone(), state.clone());
+    app::on_connect(&socket, io, state);
+}
+
+/// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms
+/// (`user:`, `session:`, `device:`) are the server's alone: a socket cannot join one.
+fn rooms(socket: &SocketRef) {
+    socket.on(contract::JOIN, |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+        let reply = match join_check(&room) {
+            Ok(()) => {
+                s.join(room);
+                Receipt::OK
+            }
+            Err(e) => Receipt::Error { error: e.into() },
+        };
+        let _ = ack.send(&reply);
+    });
+    socket.on(contract::LEAVE, |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+        if join_check(&room).is_ok() {
+            s.leave(room);
+        }
+        let _ = ack.send(&Receipt::OK);
+    });
+}
+
+fn join_check(room: &str) -> Result<(), &'static str> {
+    contract::valid_room(room)?;
+    if [contract::USER_ROOM, contract::SESSION_ROOM, contract::DEVICE_ROOM].iter().any(|p| room.starts_with(p)) {
+        return Err("hierarchy rooms (user:, session:, device:) are joined by the server only");
+    }
+    Ok(())
+}
+
+/// `sb:emit id event ...args`: the application sees `event(...args)` once per id; the
+/// receipt is acked either way.
+fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    socket.on(contract::EMIT, move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
+        let (io, state) = (io.clone(), state.clone());
+        async move {
+            let _turn = ticket.wait().await;
+            let Some((id, event, rest)) = split_envelope(&args) else {
+                let error = format!("{} needs an id and an event name", contract::EMIT);
+                let _ = ack.send(&Receipt::Error { error });
+                return;
+            };
+            state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
+            if state.dedup.insert(&id).await {
+                app::event(&io, &s, &state, &event, rest).await;
+            } else {
+                state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = ack.send(&Receipt::OK);
+        }
+    });
+}
+
+/// `[sb:emit, id, event, ...args]` → (id, event, args).
+fn split_envelope(args: &[Value]) -> Option<(String, String, Vec<Value>)> {
+    let id = args.get(1)?.as_str()?.to_string();
+    let event = args.get(2)?.as_str()?.to_string();
+    Some((id, event, args.iter().skip(3).cloned().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_knows_what_it_can_recover() {
+        let mut log = ReplayLog::default();
+        for i in 0..3 {
+            log.push("tick", &Value::from(i));
+        }
+        let (missed, recovered) = log.after(1);
+        assert_eq!(missed.iter().map(|m| m.0).collect::<Vec<_>>(), [2, 3]);
+        assert!(recovered);
+        assert!(!log.after(7).1, "numbers from an earlier server life");
+    }
+
+    #[test]
+    fn hierarchy_rooms_are_the_servers() {
+        assert!(join_check("user:bob").is_err());
+        assert!(join_check("session:x").is_err());
+        assert!(join_check("device:x").is_err());
+        assert!(join_check("").is_err());
+        assert!(join_check("team:1").is_ok());
+    }
+
+    #[test]
+    fn a_socket_leaves_the_tab_directory_with_its_tabs() {
+        let d = TabDirectory::default();
+        d.set("s1", vec!["a".into(), "b".into()]);
+        d.set("s2", vec!["c".into()]);
+        d.set("s1", vec!["a".into()]);
+        assert_eq!(d.socket_of("b"), None);
+        d.forget("s1");
+        assert_eq!((d.socket_of("a"), d.len()), (None, 1));
+    }
+}

@@ -1,0 +1,169 @@
+//! The listener and its metrics: a TCP listener whose connections count the bytes written
+//! (the benchmark's bytes per broadcast) and which drops new connections once the server is
+//! closing; the counters `/debug/metrics` shows; the Origin and CSRF guard in front of
+//! Socket.IO and the sign-in endpoints.
+
+use crate::auth;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Counters the tests and `/debug/metrics` read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// WebSocket upgrade requests accepted on /socket.io.
+    pub ws_upgrades: AtomicU64,
+    /// Socket.IO sockets connected now, and ever.
+    pub sockets_now: AtomicI64,
+    pub sockets_total: AtomicU64,
+    /// Requests refused for their Origin.
+    pub origin_refused: AtomicU64,
+    /// Bytes written to every connection (HTTP and WebSocket, as TCP payload).
+    pub bytes_sent: Arc<AtomicU64>,
+    /// `sb:emit` envelopes received, and duplicates dropped.
+    pub emits_received: AtomicU64,
+    pub duplicates_dropped: AtomicU64,
+    /// What the demo/test application received through `record` events, in order.
+    pub recorded: Mutex<Vec<Value>>,
+    /// Woken on every `record`.
+    pub recorded_changed: tokio::sync::Notify,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> Value {
+        json!({
+            "websocket_upgrades": self.ws_upgrades.load(Ordering::Relaxed),
+            "sockets_connected": self.sockets_now.load(Ordering::Relaxed),
+            "sockets_total": self.sockets_total.load(Ordering::Relaxed),
+            "origin_refused": self.origin_refused.load(Ordering::Relaxed),
+            "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
+            "emits_received": self.emits_received.load(Ordering::Relaxed),
+            "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
+        })
+    }
+}
+
+pub(super) struct Counting {
+    inner: TcpListener,
+    sent: Arc<AtomicU64>,
+    closing: Arc<AtomicBool>,
+}
+
+impl Counting {
+    pub(super) async fn bind(addr: SocketAddr, sent: Arc<AtomicU64>, closing: Arc<AtomicBool>) -> io::Result<Self> {
+        Ok(Counting { inner: TcpListener::bind(addr).await?, sent, closing })
+    }
+}
+
+impl axum::serve::Listener for Counting {
+    type Io = CountingStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            if !self.closing.load(Ordering::SeqCst) {
+                return (CountingStream { io, sent: self.sent.clone() }, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+pub(super) struct CountingStream {
+    io: TcpStream,
+    sent: Arc<AtomicU64>,
+}
+
+impl CountingStream {
+    fn count(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &r {
+            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.count(r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.count(r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+pub(super) struct Guard {
+    pub allowed: Vec<String>,
+    pub stats: Arc<Stats>,
+}
+
+/// Refuses Socket.IO and sign-in requests whose Origin is not allowed (same origin by
+/// default) and sign-in POSTs without the CSRF header, and counts WebSocket upgrades.
+pub(super) async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let signin = path.starts_with(switchboard_shared::contract::AUTH_PATH);
+    if signin && req.method() == Method::POST && !req.headers().contains_key(auth::CSRF_HEADER) {
+        return (StatusCode::FORBIDDEN, "missing the x-switchboard header (CSRF guard)").into_response();
+    }
+    if path.starts_with("/socket.io") || signin {
+        if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
+            let ok =
+                if guard.allowed.is_empty() { same } else { guard.allowed.iter().any(|a| a == origin || a == "*") };
+            if !ok {
+                guard.stats.origin_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(origin, "refused a Socket.IO request from a foreign origin");
+                return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+            }
+        }
+        let upgrade = req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|u| u.to_str().ok())
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        if upgrade {
+            guard.stats.ws_upgrades.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    next.run(req).await
+}

@@ -1,0 +1,285 @@
+//! The reference backend and dev server: Socket.IO (socketioxide) on `/socket.io`
+//! implementing the Switchboard server contract (docs/server-contract.md), sign-in over
+//! HTTP, the demo page and the browser bundle, and `/debug/metrics`. Binds wherever it is
+//! told; the CLI defaults to 127.0.0.1.
+//!
+//! One module per concern: [`listener`] (the listener and metrics), [`contract`] (the
+//! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
+//! (the dedup log), [`signin`] (auth over HTTP, the handshake check, token expiry), [`app`]
+//! (the demo application and static files). Invariant: all state is in one [`State`] per
+//! [`Server`]; two servers in one process share nothing.
+
+mod app;
+mod contract;
+mod dedup;
+mod listener;
+mod ordering;
+mod signin;
+
+pub use dedup::Dedup;
+pub use listener::Stats;
+
+use crate::auth::Auth;
+use axum::extract::Request;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Data, SocketRef};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue};
+use socketioxide::socket::Socket;
+use socketioxide::SocketIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Origins allowed to open a socket. Empty: only the server's own origin.
+    pub allowed_origins: Vec<String>,
+    /// Where the dedup window is kept across restarts; None keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// How many recent `sb:emit` ids are remembered to drop duplicates.
+    pub dedup_window: usize,
+    /// `name:password` lines (empty: the demo users alice and bob).
+    pub users: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Refuse sockets without a valid access token (CONNECT_ERROR "not authenticated").
+    pub require_auth: bool,
+    /// Files served under `/vendor/` from this directory (the benchmark's peer client).
+    pub vendor_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            allowed_origins: Vec::new(),
+            data_dir: None,
+            dedup_window: 100_000,
+            users: String::new(),
+            access_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            require_auth: false,
+            vendor_dir: None,
+        }
+    }
+}
+
+/// Everything one server knows, shared by its handlers.
+pub(crate) struct State {
+    stats: Arc<Stats>,
+    auth: Arc<Auth>,
+    dedup: Dedup,
+    replay: Mutex<contract::ReplayLog>,
+    tabs: contract::TabDirectory,
+    drain: Arc<ordering::Drain>,
+    expiry: signin::Expiry,
+    refresh_down: Arc<AtomicBool>,
+    require_auth: bool,
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub auth: Arc<Auth>,
+    /// While set, /auth/refresh answers 503 (to test an auth outage).
+    pub refresh_down: Arc<AtomicBool>,
+    pub io: SocketIo,
+    pub stats: Arc<Stats>,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    /// Set by `stop`: connections accepted from then on are dropped at once.
+    closing: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+    expiry: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds and serves in the background of the current tokio runtime.
+    pub async fn start(config: Config) -> std::io::Result<Server> {
+        let (dir, window) = (config.data_dir.clone(), config.dedup_window);
+        let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))
+            .await
+            .map_err(std::io::Error::other)??;
+        let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
+        let state = Arc::new(State {
+            stats: Arc::new(Stats::default()),
+            auth: auth.clone(),
+            dedup,
+            replay: Mutex::default(),
+            tabs: contract::TabDirectory::default(),
+            drain: Arc::default(),
+            expiry: signin::Expiry::default(),
+            refresh_down: Arc::new(AtomicBool::new(false)),
+            require_auth: config.require_auth,
+        });
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(config.ping_interval)
+            .ping_timeout(config.ping_timeout)
+            // socketioxide drops emits beyond a socket's buffer (128 by default): a hub serving
+            // many tabs takes bursts, so allow more before anything is dropped.
+            .max_buffer_size(8192)
+            .build_layer();
+        let st = state.clone();
+        let handler = move |socket: SocketRef, io: SocketIo| {
+            let st = st.clone();
+            async move { contract::on_connect(socket, io, st) }
+        };
+        let st = state.clone();
+        let authenticate = move |socket: SocketRef, Data(payload): Data<Value>| {
+            let st = st.clone();
+            async move { signin::handshake(socket, payload, st).await }
+        };
+        io.ns("/", handler.with(authenticate));
+        let app = router(&config, &state, &io).layer(layer).layer(middleware::from_fn_with_state(
+            Arc::new(listener::Guard { allowed: config.allowed_origins.clone(), stats: state.stats.clone() }),
+            listener::origin_guard,
+        ));
+        let closing = Arc::new(AtomicBool::new(false));
+        let listener = listener::Counting::bind(config.bind, state.stats.bytes_sent.clone(), closing.clone()).await?;
+        let addr = axum::serve::Listener::local_addr(&listener)?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("server stopped: {e}");
+            }
+        });
+        let expiry = tokio::spawn(signin::run_expiry(state.clone(), io.clone()));
+        Ok(Server {
+            addr,
+            auth,
+            refresh_down: state.refresh_down.clone(),
+            io,
+            stats: state.stats.clone(),
+            state,
+            shutdown: Some(tx),
+            closing,
+            task,
+            expiry,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Closes every connection (clients see a transport close and reconnect, as after a
+    /// crash or a deploy) and stops listening.
+    pub async fn stop(mut self) {
+        // Stop accepting connections first: socketioxide's close() removes the namespaces
+        // before it closes them, and a client reconnecting meanwhile would be answered
+        // "Invalid namespace", a CONNECT_ERROR that Socket.IO clients take as final.
+        self.closing.store(true, Ordering::SeqCst);
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.io.close().await;
+        // Events already received finish their handlers (a real server drains them too).
+        self.state.drain.wait(Duration::from_secs(5)).await;
+        self.expiry.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        self.task.abort();
+    }
+
+    /// Waits until the application recorded at least `n` events (or `timeout` passes) and
+    /// returns what it recorded.
+    pub async fn recorded_at_least(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.stats.recorded_changed.notified();
+            let now = self.stats.recorded.lock().map(|r| r.clone()).unwrap_or_default();
+            if now.len() >= n || tokio::time::Instant::now() >= deadline {
+                return now;
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
+    }
+
+    /// Sends `event(data)` to every socket as a numbered event (`sb:seq`), kept in the replay
+    /// log so a hub that was away gets it on `sb:resume`.
+    pub async fn publish(&self, event: &str, data: &Value) {
+        contract::publish(&self.io, &self.state, event, data).await;
+    }
+
+    /// Sends `event(data)` to one tab of a hub (by the tab id its page client reports).
+    /// False when no connected hub serves that tab.
+    pub async fn emit_to_tab(&self, tab: &str, event: &str, data: &Value) -> bool {
+        let Some(sid) = self.state.tabs.socket_of(tab) else { return false };
+        match self.io.sockets().into_iter().find(|s| s.id.to_string() == sid) {
+            Some(socket) => socket.emit(switchboard_shared::contract::TAB, &(tab, event, data)).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Tabs this server knows a hub for (from `sb:tabs`), for tests.
+    pub fn known_tabs(&self) -> usize {
+        self.state.tabs.len()
+    }
+
+    /// Waits (at most `limit`) until the server knows `n` tabs; returns how many it knows.
+    pub async fn known_tabs_reach(&self, n: usize, limit: Duration) -> usize {
+        self.state.tabs.until(|k| k == n, limit).await
+    }
+
+    /// Token deadlines waiting on the expiry timer, for tests.
+    pub fn expiry_deadlines(&self) -> usize {
+        self.state.expiry.len()
+    }
+
+    /// Sockets currently in `room` on the default namespace.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.io.to(room.to_string()).sockets().len()
+    }
+}
+
+/// The HTTP routes: metrics, sign-in, static files.
+fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
+    let metrics = state.clone();
+    let vendor = config.vendor_dir.clone();
+    let web = signin::Web { state: state.clone(), io: io.clone() };
+    Router::new()
+        .route(
+            "/debug/metrics",
+            get(move || async move {
+                let mut m = metrics.stats.snapshot();
+                m["auth"] = metrics.auth.telemetry_json();
+                Json(m)
+            }),
+        )
+        .route("/auth/login", post(signin::login).with_state(web.clone()))
+        .route("/auth/refresh", post(signin::refresh).with_state(web.clone()))
+        .route("/auth/logout", post(signin::logout).with_state(web.clone()))
+        .route("/auth/session", get(signin::session_info).with_state(web))
+        .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone())))
+}
+
+/// Wall-clock ms since the Unix epoch.
+fn wall_ms() -> u64 {
+    crate::auth::now_ms()
+}
+
+/// Every argument of an event, event name first, as JSON values (binary attachments stay
+/// placeholders): socketioxide's `Data` only reads the first argument or a fixed tuple.
+struct RawArgs(Vec<Value>);
+
+impl<A: Adapter> FromMessageParts<A> for RawArgs {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(_: &Arc<Socket<A>>, v: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
+        let text = v.as_str().map(|s| s.to_string()).unwrap_or_default();
+        Ok(RawArgs(serde_json::from_str::<Vec<Value>>(&text).unwrap_or_default()))
+    }
+}

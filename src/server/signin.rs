@@ -1,0 +1,277 @@
+//! Sign-in over HTTP (`/auth/login`, `/auth/refresh`, `/auth/logout`, `/auth/session`) with
+//! cookies (or the access token in the body in bearer mode), the check at the Socket.IO
+//! handshake, and the token events (`TOKEN_UPDATED`, `TOKEN_EXPIRING`, `TOKEN_INVALIDATED`).
+//! Expiry runs on one timer per server ([`Expiry`]): a queue of deadlines and one task,
+//! not a task per token.
+
+use super::State as ServerState;
+use crate::auth::{self, Refresh, Session};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use socketioxide::extract::SocketRef;
+use socketioxide::SocketIo;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard_shared::contract;
+use tokio::sync::Notify;
+
+/// What to do for a session at a deadline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    /// Warn the session's sockets a third of the access token's life before it ends,
+    /// unless the token was renewed since.
+    Expiring { access: String, expires_ms: u64 },
+    /// The refresh token ran out unrenewed: the session's sockets go.
+    Expired { refresh: String },
+}
+
+/// Deadlines of every session, served by one task in time order.
+#[derive(Default)]
+pub struct Expiry {
+    queue: Mutex<BTreeSet<(u64, String, Due)>>,
+    changed: Notify,
+}
+
+impl Expiry {
+    /// Schedules the deadlines of a session that just got new tokens.
+    fn schedule(&self, s: &Session) {
+        let now = auth::now_ms();
+        let life = s.access_expires_ms.saturating_sub(now);
+        let warn = now + life - life / 3;
+        if let Ok(mut q) = self.queue.lock() {
+            let expiring = Due::Expiring { access: s.access.clone(), expires_ms: s.access_expires_ms };
+            q.insert((warn, s.id.clone(), expiring));
+            q.insert((s.refresh_expires_ms, s.id.clone(), Due::Expired { refresh: s.refresh.clone() }));
+        }
+        self.changed.notify_one();
+    }
+
+    /// Deadlines waiting (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.queue.lock().map(|q| q.len()).unwrap_or(0)
+    }
+
+    fn pop_due(&self, now: u64) -> Result<(String, Due), Option<u64>> {
+        let Ok(mut q) = self.queue.lock() else { return Err(None) };
+        match q.first() {
+            Some((at, _, _)) if *at <= now => q.pop_first().map(|(_, id, due)| (id, due)).ok_or(None),
+            Some((at, _, _)) => Err(Some(*at)),
+            None => Err(None),
+        }
+    }
+}
+
+/// The expiry task: sleeps until the next deadline (or a new one), then acts on what is due.
+pub async fn run_expiry(state: Arc<ServerState>, io: SocketIo) {
+    loop {
+        let changed = state.expiry.changed.notified();
+        match state.expiry.pop_due(auth::now_ms()) {
+            Ok((id, due)) => on_due(&state, &io, &id, due).await,
+            Err(next) => {
+                let wait = next.map_or(Duration::from_secs(3600), |at| {
+                    Duration::from_millis(at.saturating_sub(auth::now_ms()).max(1))
+                });
+                let _ = tokio::time::timeout(wait, changed).await;
+            }
+        }
+    }
+}
+
+async fn on_due(state: &ServerState, io: &SocketIo, id: &str, due: Due) {
+    let current = state.auth.session(id);
+    match due {
+        Due::Expiring { access, expires_ms } if current.as_ref().is_some_and(|c| c.access == access) => {
+            let room = format!("{}{id}", contract::SESSION_ROOM);
+            let _ = io.to(room).emit(contract::TOKEN_EXPIRING, &json!({"expires_at": expires_ms})).await;
+        }
+        Due::Expired { refresh } => {
+            if let Some(s) = current.filter(|c| c.refresh == refresh) {
+                invalidate(io, &s, "session expired").await;
+            }
+        }
+        Due::Expiring { .. } => {}
+    }
+}
+
+/// The session's rooms: `user:<name>` and `session:<id>`.
+pub fn join_session_rooms(socket: &SocketRef, s: &Session) {
+    socket.join([format!("{}{}", contract::USER_ROOM, s.user), format!("{}{}", contract::SESSION_ROOM, s.id)]);
+}
+
+/// Authentication at the handshake: the access cookie, or `{"token": ...}` in the CONNECT
+/// auth payload (bearer mode; never the URL). Joins the hierarchy rooms it proves.
+pub async fn handshake(socket: SocketRef, payload: Value, state: Arc<ServerState>) -> Result<(), &'static str> {
+    let cookie = socket.req_parts().headers.get(header::COOKIE).and_then(|c| c.to_str().ok()).unwrap_or("");
+    let token = auth::cookie(cookie, auth::ACCESS_COOKIE)
+        .map(String::from)
+        .or_else(|| payload.get("token").and_then(Value::as_str).map(String::from));
+    if let Some(device) = auth::cookie(cookie, auth::DEVICE_COOKIE) {
+        socket.join(format!("{}{device}", contract::DEVICE_ROOM));
+    }
+    match token.and_then(|t| state.auth.session_for_access(&t)) {
+        Some(session) => {
+            join_session_rooms(&socket, &session);
+            Ok(())
+        }
+        None if state.require_auth => Err("not authenticated"),
+        None => Ok(()),
+    }
+}
+
+#[derive(Clone)]
+pub struct Web {
+    pub state: Arc<ServerState>,
+    pub io: SocketIo,
+}
+
+fn bearer(headers: &HeaderMap) -> bool {
+    headers.get(contract::MODE_HEADER).is_some_and(|v| v.as_bytes() == b"bearer")
+}
+
+/// A signed-in answer: cookies, or in bearer mode the access token in the body and only the
+/// refresh token as a cookie.
+fn signed_in(headers: &HeaderMap, s: &Session) -> Response {
+    let mut body = auth::session_json(s);
+    if !bearer(headers) {
+        return with_cookies(StatusCode::OK, Some(s), body);
+    }
+    body["access_token"] = json!(s.access);
+    let mut res = with_cookies(StatusCode::OK, Some(s), body);
+    // Keep the refresh cookie; drop the access cookie (the hub holds the token).
+    let access = format!("{}=", auth::ACCESS_COOKIE);
+    let kept: Vec<HeaderValue> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.as_bytes().starts_with(access.as_bytes()))
+        .cloned()
+        .collect();
+    res.headers_mut().remove(header::SET_COOKIE);
+    for v in kept {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+fn with_cookies(status: StatusCode, session: Option<&Session>, body: Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    for c in auth::set_cookies(session, false) {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| auth::cookie(c, name).map(String::from))
+}
+
+fn refused(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ contract::ERROR_FIELD: error }))).into_response()
+}
+
+pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let user = body.get("username").and_then(Value::as_str).unwrap_or("");
+    let password = body.get("password").and_then(Value::as_str).unwrap_or("");
+    let Some(s) = web.state.auth.login(user, password) else {
+        return refused(StatusCode::UNAUTHORIZED, "invalid username or password");
+    };
+    web.state.expiry.schedule(&s);
+    let mut res = signed_in(&headers, &s);
+    if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
+        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie()) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if web.state.refresh_down.load(Ordering::Relaxed) {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "refresh is down");
+    }
+    let Some(token) = request_cookie(&headers, auth::REFRESH_COOKIE) else {
+        return with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "no refresh token"}));
+    };
+    match web.state.auth.refresh(&token) {
+        Refresh::Ok(s) => {
+            let room = format!("{}{}", contract::SESSION_ROOM, s.id);
+            let _ = web.io.to(room).emit(contract::TOKEN_UPDATED, &json!({"expires_at": s.access_expires_ms})).await;
+            web.state.expiry.schedule(&s);
+            signed_in(&headers, &s)
+        }
+        Refresh::Reused(s) => {
+            tracing::warn!(session = %s.id, "refresh token reuse: revoking the session");
+            invalidate(&web.io, &s, "refresh token reuse detected").await;
+            with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "refresh token reuse: session revoked"}))
+        }
+        Refresh::Invalid => {
+            with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "invalid or expired refresh token"}))
+        }
+    }
+}
+
+pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let token = request_cookie(&headers, auth::REFRESH_COOKIE);
+    if let Some(s) = token.and_then(|t| web.state.auth.logout_refresh(&t)) {
+        invalidate(&web.io, &s, "logout").await;
+    }
+    with_cookies(StatusCode::OK, None, json!({"ok": true}))
+}
+
+pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
+    match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
+        Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
+        None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
+    }
+}
+
+/// TOKEN_INVALIDATED to the session's sockets, then disconnect them.
+async fn invalidate(io: &SocketIo, s: &Session, reason: &str) {
+    let room = format!("{}{}", contract::SESSION_ROOM, s.id);
+    let _ = io.to(room.clone()).emit(contract::TOKEN_INVALIDATED, &json!({"reason": reason})).await;
+    let _ = io.within(room).disconnect().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, access_life: u64, refresh_life: u64) -> Session {
+        let now = auth::now_ms();
+        Session {
+            id: id.into(),
+            user: "u".into(),
+            access: format!("{id}-a"),
+            access_expires_ms: now + access_life,
+            refresh: format!("{id}-r"),
+            refresh_expires_ms: now + refresh_life,
+            used: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_queue_serves_every_deadline_in_time_order() {
+        let e = Expiry::default();
+        e.schedule(&session("late", 90_000, 900_000));
+        e.schedule(&session("soon", 3, 6));
+        assert_eq!(e.len(), 4, "two deadlines per session, no task per token");
+        let now = auth::now_ms() + 10;
+        let (first, due) = e.pop_due(now).expect("due");
+        assert_eq!(first, "soon");
+        assert!(matches!(due, Due::Expiring { .. }));
+        assert!(matches!(e.pop_due(now), Ok((_, Due::Expired { .. }))));
+        assert!(matches!(e.pop_due(now), Err(Some(at)) if at > now), "the next deadline is later");
+    }
+}
