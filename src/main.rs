@@ -1,100 +1,124 @@
-//! `switchboard [serve] [--port N] [--bind ADDR] [--ping-interval MS] [--ping-timeout MS]
-//! [--allow-origin ORIGIN]...` runs the dev server; `switchboard bundle DIR` writes the bundle.
+//! The `switchboard` command: the dev server (default), the bundle writer and the benchmark.
 
+use clap::{Args, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchboard::server::{Config, Server};
 
-const USAGE: &str = "usage:
-  switchboard [serve] [--port N] [--bind ADDR] [--ping-interval MS] [--ping-timeout MS] [--allow-origin ORIGIN]...
-              [--users FILE] [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--require-auth] [--data-dir DIR]
-  switchboard bundle DIR
-  switchboard bench [--tabs 1,5,20]
-                             (Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md,
-                              or only prints the table when --tabs is not the full set)";
+/// Switchboard dev server: the reference Socket.IO backend, the demo page and the bundle.
+#[derive(Parser)]
+#[command(version, propagate_version = true, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: serve.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the dev server (reference backend + demo page) until Ctrl-C.
+    Serve(ServeArgs),
+    /// Writes the deployable browser bundle into DIR.
+    Bundle {
+        /// Where to write the files.
+        dir: PathBuf,
+    },
+    /// Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md and
+    /// benchmarks.json (only prints the table when --tabs is not the full set).
+    Bench {
+        /// Tab counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,5,20")]
+        tabs: Vec<usize>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// TCP port.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Engine.IO ping interval in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 25_000)]
+    ping_interval: u64,
+    /// Engine.IO ping timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 20_000)]
+    ping_timeout: u64,
+    /// An origin allowed to open a socket (repeatable; default: the server's own origin).
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
+    /// A file of `name:password` lines (default: the demo users alice and bob).
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// Access token lifetime in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    access_ttl: u64,
+    /// Refresh token lifetime in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 7 * 24 * 3600)]
+    refresh_ttl: u64,
+    /// Refuse sockets without a valid access token.
+    #[arg(long)]
+    require_auth: bool,
+    /// Where the dedup window is kept across restarts (default: memory only).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("bundle") => bundle(&args[1..]),
-        Some("bench") => tokio::runtime::Runtime::new()
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Bundle { dir }) => bundle(&dir),
+        Some(Command::Bench { tabs }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &bench_tabs(&args[1..])?))),
-        Some("serve") => serve(&args[1..]),
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => serve(&args),
+            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs))),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("switchboard: {e}\n{USAGE}");
+            eprintln!("switchboard: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn bench_tabs(args: &[String]) -> Result<Vec<usize>, String> {
-    match args {
-        [] => Ok(vec![1, 5, 20]),
-        [flag, list] if flag == "--tabs" => {
-            list.split(',').map(|n| n.parse().map_err(|_| format!("--tabs: bad number {n:?}"))).collect()
-        }
-        _ => Err(format!("bench: unexpected arguments {args:?}")),
-    }
-}
-
-fn bundle(args: &[String]) -> Result<(), String> {
-    let [dir] = args else {
-        return Err("bundle takes one directory".into());
-    };
-    let sizes = switchboard::write_bundle(&PathBuf::from(dir)).map_err(|e| format!("cannot write {dir}: {e}"))?;
+fn bundle(dir: &std::path::Path) -> Result<(), String> {
+    let sizes = switchboard::write_bundle(dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     for (name, raw, gz) in sizes {
         println!("{name:32} {raw:>8} B  {gz:>7} B gzip");
     }
     Ok(())
 }
 
-fn serve(args: &[String]) -> Result<(), String> {
-    let mut config = Config::default();
-    let mut port = 8080u16;
-    let mut ip: IpAddr = [127, 0, 0, 1].into();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
-            "--bind" => ip = value()?.parse().map_err(|e| format!("--bind: {e}"))?,
-            "--ping-interval" => {
-                config.ping_interval =
-                    Duration::from_millis(value()?.parse().map_err(|e| format!("--ping-interval: {e}"))?)
-            }
-            "--ping-timeout" => {
-                config.ping_timeout =
-                    Duration::from_millis(value()?.parse().map_err(|e| format!("--ping-timeout: {e}"))?)
-            }
-            "--allow-origin" => config.allowed_origins.push(value()?.clone()),
-            "--users" => {
-                let file = value()?;
-                config.users = std::fs::read_to_string(file).map_err(|e| format!("--users {file}: {e}"))?;
-            }
-            "--access-ttl" => {
-                config.access_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--access-ttl: {e}"))?)
-            }
-            "--refresh-ttl" => {
-                config.refresh_ttl = Duration::from_secs(value()?.parse().map_err(|e| format!("--refresh-ttl: {e}"))?)
-            }
-            "--require-auth" => config.require_auth = true,
-            "--data-dir" => config.data_dir = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    config.bind = SocketAddr::new(ip, port);
-    let config_users_empty = config.users.trim().is_empty();
+fn config(args: ServeArgs) -> Result<Config, String> {
+    let users = match &args.users {
+        Some(file) => std::fs::read_to_string(file).map_err(|e| format!("--users {}: {e}", file.display()))?,
+        None => String::new(),
+    };
+    Ok(Config {
+        bind: SocketAddr::new(args.bind, args.port),
+        ping_interval: Duration::from_millis(args.ping_interval),
+        ping_timeout: Duration::from_millis(args.ping_timeout),
+        allowed_origins: args.allow_origin,
+        data_dir: args.data_dir,
+        users,
+        access_ttl: Duration::from_secs(args.access_ttl),
+        refresh_ttl: Duration::from_secs(args.refresh_ttl),
+        require_auth: args.require_auth,
+        ..Config::default()
+    })
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = config(args)?;
+    let demo_users = config.users.trim().is_empty();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,7 +129,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     rt.block_on(async {
         let server = Server::start(config).await.map_err(|e| format!("cannot listen: {e}"))?;
         println!("Switchboard dev server on {} (demo page: {}/)", server.url(), server.url());
-        if config_users_empty {
+        if demo_users {
             println!("demo users: alice / alice-password, bob / bob-password");
         } else {
             println!("users from --users: {}", server.auth.user_names().join(", "));
