@@ -1,0 +1,92 @@
+//! The hub's WebSockets: one per hub, its events reported to the core with the connection
+//! number they belong to (frames of a replaced socket are ignored there).
+
+use crate::{log, now, with_state};
+use js_sys::{ArrayBuffer, Uint8Array};
+use switchboard_shared::hub::{HubId, Switchboard};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `TextEncoder`, taking the JS string as it is: wasm-bindgen's own string passing copies
+    /// ASCII one character at a time in JS, which made 16 KB frames cost ~0.2 ms each.
+    type Utf8;
+    #[wasm_bindgen(constructor, js_class = "TextEncoder")]
+    fn new() -> Utf8;
+    #[wasm_bindgen(method, js_class = "TextEncoder", js_name = encode)]
+    fn encode(this: &Utf8, text: &JsValue) -> Uint8Array;
+}
+
+thread_local! {
+    static UTF8: Utf8 = Utf8::new();
+}
+
+/// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
+fn frame_text(data: &JsValue) -> String {
+    let bytes = UTF8.with(|e| e.encode(data).to_vec());
+    // TextEncoder output is UTF-8, so this never takes the lossy path.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// An open WebSocket and its handlers (removed, and the socket closed, on drop).
+pub struct Socket {
+    ws: WebSocket,
+    _handlers: [Closure<dyn FnMut(JsValue)>; 3],
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+impl Socket {
+    /// Opens `url` for `(hub, conn)`. A socket that cannot even be created is reported as a
+    /// failed attempt; the core schedules the retry.
+    pub fn open(hub: HubId, conn: u32, url: &str, sb: &mut Switchboard) -> Option<Socket> {
+        let ws = match WebSocket::new(url) {
+            Ok(ws) => ws,
+            Err(e) => {
+                log(&format!("cannot open {url}: {e:?}"));
+                sb.handle_socket_closed(hub, conn, now());
+                return None;
+            }
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let on_open =
+            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_open(hub, conn, now)));
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let data = e.unchecked_into::<MessageEvent>().data();
+            with_state(|s, now| {
+                if data.is_string() {
+                    s.sb.handle_socket_text(hub, conn, &frame_text(&data), now);
+                } else if let Some(buf) = data.dyn_ref::<ArrayBuffer>() {
+                    s.sb.handle_socket_binary(hub, conn, &Uint8Array::new(buf).to_vec(), now);
+                }
+            })
+        });
+        let on_close =
+            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_closed(hub, conn, now)));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Some(Socket { ws, _handlers: [on_open, on_message, on_close] })
+    }
+
+    pub fn send_text(&self, text: &str) {
+        if let Err(e) = self.ws.send_with_str(text) {
+            log(&format!("send failed: {e:?}"));
+        }
+    }
+
+    pub fn send_binary(&self, bytes: &[u8]) {
+        if let Err(e) = self.ws.send_with_u8_array(bytes) {
+            log(&format!("send failed: {e:?}"));
+        }
+    }
+}

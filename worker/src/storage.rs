@@ -1,0 +1,153 @@
+//! IndexedDB: the durable queue's store. Writes go in one transaction per drive of the core;
+//! its completion tells the core which records are safe. Invariant: every callback handed to
+//! IndexedDB is owned here and dropped when its request or transaction is done (none leaks).
+
+use crate::{describe, log, scope, with_state};
+use js_sys::{Promise, Reflect, Uint8Array};
+use std::collections::BTreeMap;
+use switchboard_shared::contract;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
+
+/// A storage operation waiting for the database or for its transaction.
+enum StoreOp {
+    Put(u64, Vec<u8>),
+    Delete(u64),
+}
+
+type EventCallback = Closure<dyn FnMut(web_sys::Event)>;
+
+#[derive(Default)]
+pub struct Storage {
+    db: Option<IdbDatabase>,
+    /// Operations not yet handed to a transaction (the database is still opening).
+    unwritten: Vec<StoreOp>,
+    /// Open write transactions: id -> (keys written, completion callback).
+    transactions: BTreeMap<u32, (Vec<u64>, EventCallback)>,
+    next_tx: u32,
+}
+
+impl Storage {
+    pub fn set_db(&mut self, db: Option<IdbDatabase>) {
+        self.db = db;
+    }
+
+    pub fn put(&mut self, key: u64, record: Vec<u8>) {
+        self.unwritten.push(StoreOp::Put(key, record));
+    }
+
+    pub fn delete(&mut self, key: u64) {
+        self.unwritten.push(StoreOp::Delete(key));
+    }
+
+    /// Hands the pending operations to one transaction.
+    pub fn write(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let Some(db) = self.db.as_ref() else { return };
+        let ops = std::mem::take(&mut self.unwritten);
+        let tx = match db.transaction_with_str_and_mode(contract::DB_STORE, IdbTransactionMode::Readwrite) {
+            Ok(tx) => tx,
+            Err(e) => {
+                return log(&format!("storage unavailable, {} operations not written: {}", ops.len(), describe(e)))
+            }
+        };
+        let store = match tx.object_store(contract::DB_STORE) {
+            Ok(st) => st,
+            Err(e) => return log(&format!("storage unavailable: {}", describe(e))),
+        };
+        let mut written = Vec::new();
+        for op in ops {
+            let r = match op {
+                StoreOp::Put(key, bytes) => {
+                    written.push(key);
+                    store.put_with_key(&Uint8Array::from(&bytes[..]), &JsValue::from_f64(key as f64)).map(drop)
+                }
+                StoreOp::Delete(key) => store.delete(&JsValue::from_f64(key as f64)).map(drop),
+            };
+            if let Err(e) = r {
+                log(&format!("storage operation failed: {}", describe(e)));
+            }
+        }
+        let id = self.next_tx;
+        self.next_tx = self.next_tx.wrapping_add(1);
+        let done = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let ok = e.type_() == "complete";
+            with_state(|s, _| {
+                // Dropping our own closure while it runs is deferred by wasm-bindgen.
+                if let Some((keys, _closure)) = s.storage.transactions.remove(&id) {
+                    if ok {
+                        s.sb.handle_persisted(&keys);
+                    } else {
+                        // The pages keep what was not confirmed and resend it to the next hub.
+                        log(&format!("storage transaction failed; {} records not confirmed", keys.len()));
+                    }
+                }
+            })
+        });
+        tx.set_oncomplete(Some(done.as_ref().unchecked_ref()));
+        tx.set_onerror(Some(done.as_ref().unchecked_ref()));
+        tx.set_onabort(Some(done.as_ref().unchecked_ref()));
+        self.transactions.insert(id, (written, done));
+    }
+}
+
+/// Resolves with the result of an IndexedDB request. Both callbacks are owned by this future
+/// and dropped when it ends, whichever fired.
+async fn request_done(req: &IdbRequest) -> Result<JsValue, JsValue> {
+    let mut settle = None;
+    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let Some((resolve, reject)) = settle else { return Err(JsValue::from_str("Promise executor not called")) };
+    let r = req.clone();
+    let ok = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
+        let _ = resolve.call1(&JsValue::NULL, &r.result().unwrap_or(JsValue::UNDEFINED));
+    });
+    let fail = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let _ = reject.call1(&JsValue::NULL, &e);
+    });
+    req.set_onsuccess(Some(ok.as_ref().unchecked_ref()));
+    req.set_onerror(Some(fail.as_ref().unchecked_ref()));
+    let result = wasm_bindgen_futures::JsFuture::from(promise).await;
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    result
+}
+
+/// Opens the database (creating the store on first use) and reads every stored record.
+pub async fn open() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsValue> {
+    let factory = scope().indexed_db()?.ok_or_else(|| JsValue::from_str("no indexedDB"))?;
+    let open = factory.open_with_u32(contract::DB_NAME, 1)?;
+    let upgrade = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let db = Reflect::get(&e, &"target".into())
+            .and_then(|t| Reflect::get(&t, &"result".into()))
+            .map(|d| d.unchecked_into::<IdbDatabase>());
+        if let Ok(db) = db {
+            if !db.object_store_names().contains(contract::DB_STORE) {
+                if let Err(e) = db.create_object_store(contract::DB_STORE) {
+                    log(&format!("cannot create the queue store: {}", describe(e)));
+                }
+            }
+        }
+    });
+    open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+    let db: IdbDatabase = request_done(&open).await?.unchecked_into();
+    open.set_onupgradeneeded(None);
+    drop(upgrade);
+    let tx = db.transaction_with_str(contract::DB_STORE)?;
+    let store = tx.object_store(contract::DB_STORE)?;
+    let keys = request_done(&store.get_all_keys()?).await?;
+    let values = request_done(&store.get_all()?).await?;
+    let (keys, values): (js_sys::Array, js_sys::Array) = (keys.unchecked_into(), values.unchecked_into());
+    let mut records = Vec::new();
+    for (k, v) in keys.iter().zip(values.iter()) {
+        match (k.as_f64(), v.dyn_ref::<Uint8Array>()) {
+            (Some(k), Some(bytes)) if k >= 0.0 => records.push((k as u64, bytes.to_vec())),
+            // Anything else in our store is not ours to read; the core deletes unreadable records.
+            (Some(k), _) if k >= 0.0 => records.push((k as u64, Vec::new())),
+            _ => log("ignored a stored record with a foreign key"),
+        }
+    }
+    Ok((Some(db), records))
+}
