@@ -136,6 +136,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
         let status = Command::new(esbuild)
             .arg(&staged)
             .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none", "--log-level=warning"])
+            // Private members end in `_` (page-client/js/client.js): shortened, the API kept.
+            .arg(format!("--mangle-props={MANGLED}"))
             .arg(format!("--outfile={}", dist.join(&name).display()))
             .status()
             .expect("cannot run esbuild");
@@ -143,6 +145,9 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
         fs::remove_file(&staged).expect("cannot remove a staged entry");
     }
 }
+
+/// Properties esbuild shortens: lower-case names ending in one `_` (never `__proto__`).
+const MANGLED: &str = "^[a-z][A-Za-z0-9]*_$";
 
 /// Features rustc enables for wasm32 by default; wasm-opt must accept them.
 const FEATURES: [&str; 6] = [

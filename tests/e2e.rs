@@ -152,6 +152,38 @@ async fn room_events_reach_members_only_and_the_last_leave_leaves_on_the_server(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_join_leaves_no_trace_in_the_tab_nor_on_a_new_hub() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let tab = &open_clients(&b, &srv.url(), 1).await[0];
+    b.js(tab, "sb.client.join('team')").await;
+    // The server keeps hierarchy rooms to itself: the join is refused with its reason.
+    let refused = b.js(tab, "sb.client.join('user:bob').then(() => 'joined', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|m| m.contains("hierarchy")), "{refused}");
+    assert_eq!(b.js(tab, "sb.client.rooms").await, json!(["team"]), "the refused room is not listed");
+    assert_eq!(srv.stats.joins_refused.load(Ordering::Relaxed), 1);
+    // The hub dies; the tab starts a new one and joins its rooms again: not the refused one.
+    let workers = common::shared_worker_targets(&b).await;
+    let before = srv.stats.sockets_total.load(Ordering::Relaxed);
+    let seen = b.js(tab, "sb.statuses.length").await;
+    b.send(None, "Target.closeTarget", json!({"targetId": workers[0]}));
+    let new_hub = format!(
+        "sb.until(() => sb.statuses.lastIndexOf('connecting') >= {seen} && sb.client.status === 'connected', 10000, 'a new hub')"
+    );
+    b.js(tab, &new_hub).await;
+    // An ack round trip after the hub's rejoin: the server has handled the join by then.
+    b.js(tab, "sb.client.emitWithAck('echo', 'after the rejoin')").await;
+    let rejoined = srv.stats.sockets_total.load(Ordering::Relaxed);
+    assert!(rejoined > before, "a new socket through a new hub");
+    assert_eq!(srv.room_size("team"), 1, "the room is joined again");
+    assert_eq!(srv.stats.joins_refused.load(Ordering::Relaxed), 1, "the refused room is not asked for again");
+    assert_eq!(b.js(tab, "sb.client.rooms").await, json!(["team"]));
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_tab_of_a_fresh_browser_always_connects() {
     let _one = exclusive().await;
     let srv = server().await;

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
 
-use common::{exclusive, Browser, Tab};
+use common::{exclusive, shared_worker_targets, Browser, Tab};
 use proxy::Proxy;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -103,6 +103,8 @@ async fn six_hundred_events_survive_five_cuts_and_a_server_restart() {
         (server, before_restart)
     };
     let (_, (server, mut records)) = tokio::join!(emitting, faults);
+    println!("the first server recorded {} of 600 events before its restart", records.len());
+    assert!(records.len() < 600, "the restart must hit mid-stream (the first server recorded all 600)");
     let rest = server.recorded_at_least(600 - records.len(), Duration::from_secs(60)).await;
     records.extend(rest);
     let got = by_tab(&records);
@@ -155,19 +157,6 @@ fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-async fn shared_worker_targets(b: &Browser) -> Vec<String> {
-    let targets = b.call(None, "Target.getTargets", json!({})).await.expect("getTargets");
-    targets["targetInfos"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|t| t["type"] == "shared_worker")
-                .filter_map(|t| t["targetId"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_stream_loses_nothing() {
     let _one = exclusive().await;
@@ -193,6 +182,14 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
             .js(tab, &format!("sb.until(() => sb.statusTimes.some((t, i) => t >= {killed_at} && sb.statuses[i] === 'connecting'), 2000, 'hub death noticed').then(() => sb.statusTimes.find((t, i) => t >= {killed_at} && sb.statuses[i] === 'connecting'))"))
             .await;
         println!("hub death noticed by a tab after {} ms", noticed.as_u64().unwrap_or(0).saturating_sub(killed_at));
+        if tab.session == tabs[0].session {
+            // What the emitting tab still held when it noticed: the old hub had not confirmed it.
+            let held = b
+                .js(tab, &format!("sb.unconfirmedAt[sb.statusTimes.findIndex((t, i) => t >= {killed_at} && sb.statuses[i] === 'connecting')]"))
+                .await;
+            println!("the emitting tab held {held} unconfirmed emits when the hub died");
+            assert!(held.as_u64().unwrap_or(0) > 0, "the kill must hit while emits are unconfirmed: {held}");
+        }
         let r = b
             .eval(tab, "sb.until(() => sb.client.status === 'connected', 10000, 'reconnected through a new hub')")
             .await;

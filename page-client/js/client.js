@@ -1,38 +1,48 @@
 // The JS half of the Switchboard page client (see src/lib.rs): the `Client` pages use and
-// the platform plumbing around the Rust `Core`, which owns the protocol state and codec.
-// The Rust entry points (`create`, `op`, `bin`, `recv`) come through `use`; Rust reports
-// through `h(client, kind, n, m, a, b)` (kinds: `to_js` in src/lib.rs), which never throws
-// (an exception would unwind through wasm), so user callbacks run inside `guard`. Strings
-// cross as UTF-8 bytes and clients as numbers: no wasm-bindgen string or object glue.
-const WORKER = 'switchboard-v1'; // carries the protocol version: a deploy that changes it gets a new hub
-const HUB_LOCK = 'switchboard-hub-v1'; // held by the hub for its whole life
+// the platform plumbing around the Rust core, which owns the protocol state (request ids,
+// subscriptions and rooms to replay, the durable outbox) and the codec. The Rust entry
+// points (`create`, `op`, `bin`, `recv`) come through `use`; Rust reports through
+// `h(client, kind, n, m, a, b)`, which never throws (an exception would unwind through
+// wasm), so user callbacks run inside `guard`. Strings cross as UTF-8 bytes and clients as
+// numbers: no wasm-bindgen string or object glue. Private members end in `_`: the bundler
+// shortens them (esbuild --mangle-props), the public API keeps its names.
+
+// Browser-side names, as in switchboard_shared::contract (a test checks they match). The
+// worker's name carries the protocol version: a deploy that changes it gets a new hub.
+const WORKER_NAME = 'switchboard-v1';
+const HUB_LOCK = 'switchboard-hub-v1';
+const TAB_LOCK_PREFIX = 'switchboard-tab-';
+// What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
+const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
+  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15;
+// What the core reports: `h` kinds, as `to_js::ALL` in src/lib.rs (a test checks).
+const POST = 0, BIN = 1, EVENT = 2, ACK = 3, FAIL = 4, OK = 5, STATUS = 6, WELCOME = 7, TABS = 8, AUTH = 9,
+  CLOCK = 10, RECOVERED = 11, WARN = 12, ERROR = 13, ITEM = 14, ROOMS = 15;
+
 const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
 const guard = (f, v) => { try { f(v); } catch (e) { warn('a callback threw', e); } };
-const each = (list, v) => [...list].forEach((f) => guard(f, v));
-const num = (v) => (typeof v == 'number' || typeof v == 'boolean' ? +v : NaN);
-// Core.op kinds (page-client/src/lib.rs, mod op).
-const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUB = 5, UNSUB = 6, JOIN = 7, LEAVE = 8, ATTACH = 9;
-const RESTART = 10, REPLY = 11, EMIT = 12, VOLATILE = 13, EMIT_ACK = 14, COUNT = 15;
-const str = (v, d) => (typeof v == 'string' ? v : d);
-const te = new TextEncoder(), td = new TextDecoder();
-const u8 = (s) => te.encode(s), text = (b) => td.decode(b);
-const isBin = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+const notifyAll = (list, v) => [...list].forEach((f) => guard(f, v));
+const number = (v) => (typeof v == 'number' || typeof v == 'boolean' ? +v : NaN);
+const string = (v, fallback) => (typeof v == 'string' ? v : fallback);
+const encoder = new TextEncoder(), decoder = new TextDecoder();
+const utf8 = (s) => encoder.encode(s), text = (b) => decoder.decode(b);
+const isBinary = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 
 let core;
 const clients = [];
 export function use(entry) {
   core = entry;
 }
-export function h(c, k, n, m, a, b) {
+export function h(c, kind, n, m, a, b) {
   try {
-    clients[c].host(k, n, m, a, b);
+    clients[c].host_(kind, n, m, a, b);
   } catch (e) {
     warn('internal error', e);
   }
 }
 // `connect(options)` once `use` was called; `workerUrl`: the hub bootstrap script.
-export function open(o, workerUrl) {
-  return new Promise((resolve, reject) => new Client(o ?? {}, workerUrl, resolve, reject));
+export function open(options, workerUrl) {
+  return new Promise((resolve, reject) => new Client(options ?? {}, workerUrl, resolve, reject));
 }
 
 export class Client {
@@ -41,260 +51,305 @@ export class Client {
     if (typeof window == 'undefined') return fail('connect() must run in a page');
     let base;
     try {
-      base = new URL(str(o.url, location.origin), location.href);
+      base = new URL(string(o.url, location.origin), location.href);
     } catch {
       return fail('invalid url');
     }
-    Object.assign(this, {
-      wurl: workerUrl, ready: [resolve, reject],
-      id: Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b + 256).toString(16).slice(1)).join(''),
-      h: new Map(), calls: new Map(), n: 0, bins: [], q: [], st: { status: 'connecting' }, sf: [], tl: [], tf: [],
-      rs: new Set(), au: null, af: [], closed: false,
-    });
+    this.id = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b + 256).toString(16).slice(1)).join('');
+    this.workerUrl_ = workerUrl;
+    this.ready_ = [resolve, reject];
+    this.handlers_ = new Map();
+    this.calls_ = new Map();
+    this.bins_ = [];
+    this.items_ = [];
+    this.detail_ = { status: 'connecting' };
+    this.statusFns_ = [];
+    this.tabList_ = [];
+    this.tabFns_ = [];
+    this.roomList_ = [];
+    this.authState_ = null;
+    this.authFns_ = [];
+    this.closed_ = false;
     const strs = [
-      this.id, base.protocol + '//' + base.host, str(o.path, '/socket.io'),
-      str(o.namespace, '') || (base.pathname.length > 1 ? base.pathname : '/'), base.search.slice(1),
+      this.id, base.protocol + '//' + base.host, string(o.path, '/socket.io'),
+      string(o.namespace, '') || (base.pathname.length > 1 ? base.pathname : '/'), base.search.slice(1),
       o.auth && typeof o.auth == 'object' ? JSON.stringify(o.auth) : '',
     ];
     if (strs.some((s) => s.includes('\0'))) return fail('invalid path or namespace');
-    this.c = core.create(
-      u8(strs.join('\0') + '\0'),
+    this.core_ = core.create(
+      utf8(strs.join('\0') + '\0'),
       [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.timeout, o.maxQueue, o.maxQueueBytes,
-        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge].map(num),
+        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge].map(number),
     );
-    clients[this.c] = this;
+    clients[this.core_] = this;
     try {
-      this.port = this.worker();
+      this.port_ = this.startWorker_();
     } catch {
       return fail('SharedWorker is not available in this browser');
     }
     // pagehide: say goodbye (the tab lock covers tabs that die without it); pageshow after
     // a back/forward-cache restore: attach again.
-    this.lh = (e) => (e.type == 'pagehide' ? this.op(BYE) : e.persisted && this.op(ATTACH));
-    addEventListener('pagehide', this.lh);
-    addEventListener('pageshow', this.lh);
+    this.lifecycle_ = (e) => (e.type == 'pagehide' ? this.op_(BYE) : e.persisted && this.op_(ATTACH));
+    addEventListener('pagehide', this.lifecycle_);
+    addEventListener('pageshow', this.lifecycle_);
     // A Web Lock held for the tab's whole life lets the hub notice a tab that vanished
     // without a word; Hello goes out once it is held.
-    if (!navigator.locks) return this.op(ATTACH);
+    if (!navigator.locks) return this.op_(ATTACH);
     navigator.locks
-      .request('switchboard-tab-' + this.id, () => new Promise((release) => { this.release = release; this.op(ATTACH); }))
+      .request(TAB_LOCK_PREFIX + this.id, () => new Promise((release) => {
+        this.releaseLock_ = release;
+        this.op_(ATTACH);
+      }))
       .catch((e) => warn('tab lock failed', e));
   }
 
-  op(kind, id = 0, a = '', b = '') { return core.op(this.c, kind, id, u8(a), u8(b)); }
+  // Asks the core; returns the id the answer will carry (see `op` in src/lib.rs).
+  op_(kind, a = '', b = '', token = 0) { return core.op(this.core_, kind, token, utf8(a), utf8(b)); }
 
-  worker() {
-    const port = new SharedWorker(this.wurl, { type: 'module', name: WORKER }).port;
-    port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.c, e.data);
+  startWorker_() {
+    const port = new SharedWorker(this.workerUrl_, { type: 'module', name: WORKER_NAME }).port;
+    port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.core_, e.data);
     return port;
   }
 
-  // JSON args with binary parts moved out as Socket.IO attachments (staged in Core).
-  enc(args) {
+  // JSON args with binary parts moved out as Socket.IO attachments (staged in the core).
+  encode_(args) {
     const bins = [];
-    const json = JSON.stringify(args, (k, v) => (isBin(v) ? (bins.push(v), { _placeholder: true, num: bins.length - 1 }) : v));
-    for (const b of bins) core.bin(this.c, b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    const json = JSON.stringify(args, (k, v) => (isBinary(v) ? (bins.push(v), { _placeholder: true, num: bins.length - 1 }) : v));
+    for (const b of bins) {
+      core.bin(this.core_, b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    }
     return json;
   }
 
-  dec(json) {
-    const bins = this.bins;
-    this.bins = [];
+  decode_(json) {
+    const bins = this.bins_;
+    this.bins_ = [];
     try {
-      const a = JSON.parse(json, bins.length ? (k, v) => (v && v._placeholder === true && bins[v.num]) || v : undefined);
-      return Array.isArray(a) ? a : [];
+      const args = JSON.parse(json, bins.length ? (k, v) => (v && v._placeholder === true && bins[v.num]) || v : undefined);
+      return Array.isArray(args) ? args : [];
     } catch {
       return [];
     }
   }
 
-  call(entry) {
-    const id = (this.n = (this.n + 1) >>> 0);
-    this.calls.set(id, entry);
-    return id;
+  // Sends a request and returns a promise of its answer (`room`: the room a join is for).
+  request_(kind, a, b, room) {
+    if (this.closed_) return Promise.reject(new Error('client closed'));
+    return new Promise((resolve, reject) => this.calls_.set(this.op_(kind, a, b), [resolve, reject, room]));
   }
 
-  req(send) {
-    return this.closed ? Promise.reject(new Error('client closed')) : new Promise((res, rej) => send(this.call([res, rej])));
-  }
-
-  settle(id, f) {
-    const c = this.calls.get(id);
-    if (c) {
-      this.calls.delete(id);
-      guard(f, c);
+  settle_(id, f) {
+    const call = this.calls_.get(id);
+    if (call) {
+      this.calls_.delete(id);
+      guard(f, call);
     }
   }
 
-  // What Rust reports (see `to_js` in src/lib.rs).
-  host(k, n, m, a, b) {
-    if (k == 0 && !this.closed) {
-      const copy = a.slice();
-      this.port.postMessage(copy, [copy.buffer]);
-    }
-    if (k == 1) this.bins.push(a.slice().buffer);
-    if (k == 2) {
-      const args = this.dec(text(b)), list = this.h.get(text(a));
-      // The handler's last argument answers the server: `callback(value)`.
-      if (n === n) args.push((v) => this.answer(n, v === undefined ? [] : [v]));
-      for (const f of [...(list ?? [])]) try { f(...args); } catch (x) { warn('an event handler threw', x); }
-    }
-    if (k == 3) {
-      const args = this.dec(text(a));
-      this.settle(n, (c) => (c[1] ? c[0](args[0]) : c[0](...args)));
-    }
-    if (k == 4) this.fail(n, text(a));
-    if (k == 5) this.settle(n, (c) => c[0](m ? text(a) : undefined));
-    if (k == 6) {
-      const s = text(a), d = { status: s };
-      if (s == 'connected') d.sid = text(b);
-      if (s == 'disconnected') d.reason = text(b);
-      if (s == 'reconnecting') Object.assign(d, { attempt: n, delay: m });
-      this.set(d);
-    }
-    if (k == 7) {
-      const r = this.ready;
-      this.ready = null;
-      r?.[0](this);
-      this.watch();
-    }
-    if (k == 14) this.q.push(m ? (m == 1 ? text(a) : null) : n);
-    if (k == 8) {
-      this.tl = this.q.splice(0);
-      each(this.tf, this.tabs);
-    }
-    if (k == 9) {
-      const [user, error, signedOut, expiresAt, refreshes, lastMs, maxMs, totalMs, ...kv] = this.q.splice(0);
-      const counts = [{}, {}];
-      for (let i = 0; i < kv.length; i += 2) counts[+(i >= 2 * n)][kv[i]] = kv[i + 1];
-      const meanMs = refreshes ? totalMs / refreshes : 0;
-      this.au = {
-        user, error, signedOut, expiresAt: expiresAt === expiresAt ? expiresAt : null,
-        telemetry: { refreshes, lastMs, maxMs, meanMs, failures: counts[0], signOuts: counts[1] },
-      };
-      each(this.af, this.auth);
-    }
-    if (k == 10) this.clockOffset = n;
-    if (k == 11) {
-      this.rec = !!n;
-      this.set(this.st);
-    }
-    if (k == 12) warn(text(a) + text(b));
-    if (k == 13) {
-      const e = 'switchboard hub: ' + text(a), r = this.ready;
-      warn(e);
-      this.ready = null;
-      r?.[1](new Error(e));
+  fail_(id, reason) {
+    this.settle_(id, (call) => (call[1] ? call[1](new Error(reason)) : warn('ack failed: ', reason)));
+  }
+
+  // What the core reports (see `to_js` in src/lib.rs).
+  host_(kind, n, m, a, b) {
+    switch (kind) {
+      case POST:
+        if (!this.closed_) {
+          const copy = a.slice();
+          this.port_.postMessage(copy, [copy.buffer]);
+        }
+        break;
+      case BIN:
+        this.bins_.push(a.slice().buffer);
+        break;
+      case EVENT: {
+        const args = this.decode_(text(b));
+        // The handler's last argument answers the server: `callback(value)`.
+        if (n === n) args.push((v) => this.answer_(n, v === undefined ? [] : [v]));
+        for (const f of [...(this.handlers_.get(text(a)) ?? [])]) {
+          try { f(...args); } catch (e) { warn('an event handler threw', e); }
+        }
+        break;
+      }
+      case ACK: {
+        const args = this.decode_(text(a));
+        this.settle_(n, (call) => (call[1] ? call[0](args[0]) : call[0](...args)));
+        break;
+      }
+      case FAIL: {
+        const room = this.calls_.get(n)?.[2];
+        this.fail_(n, text(a));
+        // The hub refused a join: the core leaves the room, so it is neither listed nor
+        // joined again on a new hub (unless another join of it is still waiting).
+        if (room !== undefined && ![...this.calls_.values()].some((call) => call[2] === room)) this.op_(LEAVE, room);
+        break;
+      }
+      case OK:
+        this.settle_(n, (call) => call[0](m ? text(a) : undefined));
+        break;
+      case STATUS: {
+        const status = text(a), detail = { status };
+        if (status == 'connected') detail.sid = text(b);
+        if (status == 'disconnected') detail.reason = text(b);
+        if (status == 'reconnecting') Object.assign(detail, { attempt: n, delay: m });
+        this.setStatus_(detail);
+        break;
+      }
+      case WELCOME: {
+        const ready = this.ready_;
+        this.ready_ = null;
+        ready?.[0](this);
+        this.watchHub_();
+        break;
+      }
+      case ITEM:
+        this.items_.push(m ? (m == 1 ? text(a) : null) : n);
+        break;
+      case TABS:
+        this.tabList_ = this.items_.splice(0);
+        notifyAll(this.tabFns_, this.tabs);
+        break;
+      case ROOMS:
+        this.roomList_ = this.items_.splice(0);
+        break;
+      case AUTH:
+        this.setAuth_(n);
+        break;
+      case CLOCK:
+        this.clockOffset = n;
+        break;
+      case RECOVERED:
+        this.recovered_ = !!n;
+        this.setStatus_(this.detail_);
+        break;
+      case WARN:
+        warn(text(a) + text(b));
+        break;
+      case ERROR: {
+        const e = 'switchboard hub: ' + text(a), ready = this.ready_;
+        warn(e);
+        this.ready_ = null;
+        ready?.[1](new Error(e));
+      }
     }
   }
 
-  fail(id, reason) { this.settle(id, (c) => (c[1] ? c[1](new Error(reason)) : warn('ack failed: ', reason))); }
-
-  set(d) {
-    this.st = d;
-    each(this.sf, this.statusDetail);
+  // The ITEMs are user, error, signedOut, expiresAt, refreshes, lastMs, maxMs, totalMs, then
+  // name/count pairs: `failures` of them failures, then sign-outs.
+  setAuth_(failures) {
+    const [user, error, signedOut, expiresAt, refreshes, lastMs, maxMs, totalMs, ...counts] = this.items_.splice(0);
+    const byName = [{}, {}];
+    for (let i = 0; i < counts.length; i += 2) byName[+(i >= 2 * failures)][counts[i]] = counts[i + 1];
+    const meanMs = refreshes ? totalMs / refreshes : 0;
+    this.authState_ = {
+      user, error, signedOut, expiresAt: expiresAt === expiresAt ? expiresAt : null,
+      telemetry: { refreshes, lastMs, maxMs, meanMs, failures: byName[0], signOuts: byName[1] },
+    };
+    notifyAll(this.authFns_, this.auth);
   }
 
-  answer(token, args) {
+  setStatus_(detail) {
+    this.detail_ = detail;
+    notifyAll(this.statusFns_, this.statusDetail);
+  }
+
+  answer_(token, args) {
     let json;
     try {
-      json = this.enc(args);
+      json = this.encode_(args);
     } catch {
       json = '[]';
     }
-    this.op(REPLY, token, json);
+    this.op_(REPLY, json, '', token);
   }
 
   // Waits on the hub's lifetime lock: granted means the hub (the SharedWorker) died.
-  watch() {
-    if (this.watching || !navigator.locks) return;
-    this.watching = true;
-    navigator.locks.request(HUB_LOCK, () => { this.watching = false; this.died(); });
+  watchHub_() {
+    if (this.watching_ || !navigator.locks) return;
+    this.watching_ = true;
+    navigator.locks.request(HUB_LOCK, () => {
+      this.watching_ = false;
+      this.hubDied_();
+    });
   }
 
   // Start a new hub, attach again and resend every emit the old one had not confirmed;
   // calls that waited on the old hub fail.
-  died() {
-    if (this.closed) return;
+  hubDied_() {
+    if (this.closed_) return;
     warn('the hub stopped; starting a new one');
-    this.port.onmessage = null;
-    this.port.close();
+    this.port_.onmessage = null;
+    this.port_.close();
     try {
-      this.port = this.worker();
+      this.port_ = this.startWorker_();
     } catch {
       return warn('cannot start a new hub');
     }
-    this.op(RESTART);
-    for (const id of [...this.calls.keys()]) this.fail(id, 'the hub restarted before answering');
-    this.set({ status: 'connecting' });
+    for (const id of [...this.calls_.keys()]) this.fail_(id, 'the hub restarted before answering');
+    this.op_(RESTART);
+    this.setStatus_({ status: 'connecting' });
   }
 
   // The public API.
-  get status() { return this.st.status; }
+  get status() { return this.detail_.status; }
   get statusDetail() {
-    const d = { ...this.st };
-    if (this.rec !== undefined) d.recovered = this.rec;
-    return d;
+    const detail = { ...this.detail_ };
+    if (this.recovered_ !== undefined) detail.recovered = this.recovered_;
+    return detail;
   }
-  onStatus(f) { guard(f, this.statusDetail); this.sf.push(f); }
-  get tabs() { return [...this.tl]; }
-  onTabs(f) { guard(f, this.tabs); this.tf.push(f); }
-  get rooms() { return [...this.rs]; }
-  get recovered() { return this.rec; }
-  get auth() { return this.au && structuredClone(this.au); }
-  onAuth(f) { guard(f, this.auth); this.af.push(f); }
-  get unconfirmed() { return this.op(COUNT); }
+  onStatus(f) { guard(f, this.statusDetail); this.statusFns_.push(f); }
+  get tabs() { return [...this.tabList_]; }
+  onTabs(f) { guard(f, this.tabs); this.tabFns_.push(f); }
+  get rooms() { return [...this.roomList_]; }
+  get recovered() { return this.recovered_; }
+  get auth() { return this.authState_ && structuredClone(this.authState_); }
+  onAuth(f) { guard(f, this.auth); this.authFns_.push(f); }
+  get unconfirmed() { return this.op_(COUNT); }
 
-  on(e, f) {
-    e = String(e);
-    const list = this.h.get(e);
+  on(event, f) {
+    event = String(event);
+    const list = this.handlers_.get(event);
     if (list) list.push(f);
     else {
-      this.h.set(e, [f]);
-      this.op(SUB, 0, e);
+      this.handlers_.set(event, [f]);
+      this.op_(SUBSCRIBE, event);
     }
   }
-  off(e, f) {
-    e = String(e);
-    const list = (this.h.get(e) ?? []).filter((g) => f && g !== f);
-    if (list.length) this.h.set(e, list);
-    else if (this.h.delete(e)) this.op(UNSUB, 0, e);
+  off(event, f) {
+    event = String(event);
+    const list = (this.handlers_.get(event) ?? []).filter((g) => f && g !== f);
+    if (list.length) this.handlers_.set(event, list);
+    else if (this.handlers_.delete(event)) this.op_(UNSUBSCRIBE, event);
   }
   // A function as the last argument is called with the server's ack arguments.
-  emit(e, ...args) {
+  emit(event, ...args) {
     const f = typeof args[args.length - 1] == 'function' && args.pop();
-    const json = this.enc(args);
-    this.op(f ? EMIT_ACK : EMIT, f ? this.call([f]) : 0, String(e), json);
+    const json = this.encode_(args);
+    if (f) this.calls_.set(this.op_(EMIT_ACK, String(event), json), [f]);
+    else this.op_(EMIT, String(event), json);
   }
-  emitVolatile(e, ...args) { this.op(VOLATILE, 0, String(e), this.enc(args)); }
-  emitWithAck(e, ...args) {
-    const json = this.enc(args);
-    return this.req((id) => this.op(EMIT_ACK, id, String(e), json));
-  }
+  emitVolatile(event, ...args) { this.op_(EMIT_VOLATILE, String(event), this.encode_(args)); }
+  emitWithAck(event, ...args) { return this.request_(EMIT_ACK, String(event), this.encode_(args)); }
   join(room) {
     room = String(room);
-    this.rs.add(room);
-    return this.req((id) => this.op(JOIN, id, room));
+    return this.request_(JOIN, room, '', room);
   }
-  leave(room) {
-    room = String(room);
-    this.rs.delete(room);
-    return this.req((id) => this.op(LEAVE, id, room));
-  }
-  login(user, password) { return this.req((id) => this.op(LOGIN, id, String(user), String(password))); }
-  logout() { return this.req((id) => this.op(LOGOUT, id)); }
-  refresh() { return this.req((id) => this.op(REFRESH, id)); }
-  token() { return this.req((id) => this.op(TOKEN, id)); }
+  leave(room) { return this.request_(LEAVE, String(room)); }
+  login(user, password) { return this.request_(LOGIN, String(user), String(password)); }
+  logout() { return this.request_(LOGOUT); }
+  refresh() { return this.request_(REFRESH); }
+  token() { return this.request_(TOKEN); }
   close() {
-    if (this.closed) return;
-    this.op(BYE);
-    this.closed = true;
-    this.port.onmessage = null;
-    this.port.close();
-    removeEventListener('pagehide', this.lh);
-    removeEventListener('pageshow', this.lh);
-    this.release?.();
-    for (const id of [...this.calls.keys()]) this.fail(id, 'client closed');
-    this.set({ status: 'disconnected', reason: 'client closed' });
+    if (this.closed_) return;
+    this.op_(BYE);
+    this.closed_ = true;
+    this.port_.onmessage = null;
+    this.port_.close();
+    removeEventListener('pagehide', this.lifecycle_);
+    removeEventListener('pageshow', this.lifecycle_);
+    this.releaseLock_?.();
+    for (const id of [...this.calls_.keys()]) this.fail_(id, 'client closed');
+    this.setStatus_({ status: 'disconnected', reason: 'client closed' });
   }
 }

@@ -78,8 +78,30 @@ pub mod to_js {
     pub const WARN: u32 = 12;
     /// `a`: the hub refused this tab (`connect()` rejects).
     pub const ERROR: u32 = 13;
-    /// A value for the next TABS or AUTH: `m` 1 = the text `a`, 2 = null, 0 = the number `n`.
+    /// A value for the next TABS, AUTH or ROOMS: `m` 1 = the text `a`, 2 = null, 0 = the number `n`.
     pub const ITEM: u32 = 14;
+    /// The ITEMs since the last commit are the rooms this tab is in or joining.
+    pub const ROOMS: u32 = 15;
+
+    /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
+    pub const ALL: [(&str, u32); 16] = [
+        ("POST", POST),
+        ("BIN", BIN),
+        ("EVENT", EVENT),
+        ("ACK", ACK),
+        ("FAIL", FAIL),
+        ("OK", OK),
+        ("STATUS", STATUS),
+        ("WELCOME", WELCOME),
+        ("TABS", TABS),
+        ("AUTH", AUTH),
+        ("CLOCK", CLOCK),
+        ("RECOVERED", RECOVERED),
+        ("WARN", WARN),
+        ("ERROR", ERROR),
+        ("ITEM", ITEM),
+        ("ROOMS", ROOMS),
+    ];
 }
 
 /// The kinds of [`op`]; `js/client.js` uses the same numbers.
@@ -101,6 +123,26 @@ pub mod op {
     pub const EMIT_ACK: u32 = 14;
     /// Sends nothing: returns the unconfirmed count.
     pub const COUNT: u32 = 15;
+
+    /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
+    pub const ALL: [(&str, u32); 16] = [
+        ("LOGIN", LOGIN),
+        ("LOGOUT", LOGOUT),
+        ("REFRESH", REFRESH),
+        ("TOKEN", TOKEN),
+        ("BYE", BYE),
+        ("SUBSCRIBE", SUBSCRIBE),
+        ("UNSUBSCRIBE", UNSUBSCRIBE),
+        ("JOIN", JOIN),
+        ("LEAVE", LEAVE),
+        ("ATTACH", ATTACH),
+        ("RESTART", RESTART),
+        ("REPLY", REPLY),
+        ("EMIT", EMIT),
+        ("EMIT_VOLATILE", EMIT_VOLATILE),
+        ("EMIT_ACK", EMIT_ACK),
+        ("COUNT", COUNT),
+    ];
 }
 
 /// One client's protocol state.
@@ -122,7 +164,7 @@ unsafe impl<T> Sync for Local<T> {}
 static CORES: Local<RefCell<Vec<&'static Core>>> = Local(RefCell::new(Vec::new()));
 
 fn core(c: u32) -> Option<&'static Core> {
-    CORES.0.borrow().get(c as usize).copied()
+    CORES.0.try_borrow().ok()?.get(c as usize).copied()
 }
 
 /// Text from the JS client (TextEncoder output, so valid UTF-8; anything else is empty).
@@ -138,7 +180,7 @@ fn text(bytes: &[u8]) -> String {
 #[wasm_bindgen]
 pub fn create(strs: &[u8], n: &[f64]) -> u32 {
     let d = Options::default();
-    let defaults = [
+    let mut v: [u32; 8] = [
         d.reconnection.into(),
         d.reconnection_delay_ms,
         d.reconnection_delay_max_ms,
@@ -149,8 +191,12 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
         10_000,
     ];
     let at = |i: usize| n.get(i).copied().unwrap_or(f64::NAN);
-    // NaN means absent; negatives become 0.
-    let v: [u32; 8] = core::array::from_fn(|i| if at(i).is_nan() { defaults[i] } else { at(i) as u32 });
+    // NaN means absent (the default stays); negatives become 0.
+    for (i, slot) in v.iter_mut().enumerate() {
+        if !at(i).is_nan() {
+            *slot = at(i) as u32;
+        }
+    }
     let options = Options {
         reconnection: v[0] != 0,
         reconnection_delay_ms: v[1],
@@ -166,7 +212,9 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
     let mut next = || s.next().unwrap_or_default();
     let (tab, url, path, namespace, query, auth) = (next(), next(), next(), next(), next(), next());
     let page = Page::new(tab, Endpoint { url, path, namespace, query }, Some(auth).filter(|a| !a.is_empty()), options);
-    let mut cores = CORES.0.borrow_mut();
+    // Never borrowed here: `create` is not re-entered. (No panicking borrow: its message
+    // would pull core::fmt into the wasm.)
+    let Ok(mut cores) = CORES.0.try_borrow_mut() else { return u32::MAX };
     let core = Core { page: RefCell::new(page), bins: RefCell::default(), ack_timeout: v[7] };
     cores.push(Box::leak(Box::new(core)));
     cores.len() as u32 - 1
@@ -176,49 +224,68 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
 #[wasm_bindgen]
 pub fn bin(c: u32, bytes: &[u8]) {
     if let Some(core) = core(c) {
-        core.bins.borrow_mut().push(Bytes(bytes.to_vec()));
+        if let Ok(mut bins) = core.bins.try_borrow_mut() {
+            bins.push(Bytes(bytes.to_vec()));
+        }
     }
 }
 
-/// Everything client `c` sends, by `kind` ([`op`]); `id` numbers the hub's answer (for
-/// `REPLY`, the server's ack token); `a` and `b` are the UTF-8 strings the kind takes
-/// (event and JSON args, room, event, username and password). `COUNT` returns the number
-/// of durable emits the hub has not yet confirmed.
+/// Everything client `c` sends, by `kind` ([`op`]); `a` and `b` are the UTF-8 strings the
+/// kind takes (event and JSON args, room, event, username and password), `token` the
+/// server's ack token for `REPLY`. Returns the request id the hub's answer will carry (for
+/// the kinds that get one), or for `COUNT` the number of durable emits the hub has not yet
+/// confirmed; 0 otherwise.
 #[wasm_bindgen]
-pub fn op(c: u32, kind: u32, id: u32, a: &[u8], b: &[u8]) -> u32 {
+pub fn op(c: u32, kind: u32, token: u32, a: &[u8], b: &[u8]) -> u32 {
     let Some(core) = core(c) else { return 0 };
     let (a, b) = (text(a), text(b));
-    let bins = core::mem::take(&mut *core.bins.borrow_mut());
+    let bins = core.bins.try_borrow_mut().map(|mut b| core::mem::take(&mut *b)).unwrap_or_default();
     // Posting only calls postMessage: it never re-enters Core.
     let post = &mut |m: &[u8]| h(c, to_js::POST, 0.0, 0.0, m, &[]);
-    let mut p = core.page.borrow_mut();
-    let ack = (kind == op::EMIT_ACK).then_some(AckRequest { id, timeout_ms: core.ack_timeout });
+    let Ok(mut p) = core.page.try_borrow_mut() else { return 0 };
+    let asks = matches!(kind, op::LOGIN | op::LOGOUT | op::REFRESH | op::TOKEN | op::JOIN | op::LEAVE | op::EMIT_ACK);
+    let req = if asks { p.next_req() } else { 0 };
+    let ack = (kind == op::EMIT_ACK).then_some(AckRequest { id: req, timeout_ms: core.ack_timeout });
     let msg = match kind {
-        op::LOGIN => ToHub::Login { req: id, username: a, password: b },
-        op::LOGOUT => ToHub::Logout { req: id },
-        op::REFRESH => ToHub::Refresh { req: id },
-        op::TOKEN => ToHub::Token { req: id },
+        op::LOGIN => ToHub::Login { req, username: a, password: b },
+        op::LOGOUT => ToHub::Logout { req },
+        op::REFRESH => ToHub::Refresh { req },
+        op::TOKEN => ToHub::Token { req },
         op::BYE => ToHub::Bye,
         op::SUBSCRIBE => ToHub::Subscribe { event: a },
         op::UNSUBSCRIBE => ToHub::Unsubscribe { event: a },
-        op::JOIN => ToHub::Join { req: id, room: a },
-        op::LEAVE => ToHub::Leave { req: id, room: a },
-        op::REPLY => ToHub::Reply { token: id, args: a, bins },
+        op::JOIN => ToHub::Join { req, room: a },
+        op::LEAVE => ToHub::Leave { req, room: a },
+        op::REPLY => ToHub::Reply { token, args: a, bins },
         op::EMIT | op::EMIT_VOLATILE | op::EMIT_ACK => {
             ToHub::Emit { seq: 0, event: a, args: b, bins, ack, volatile: kind == op::EMIT_VOLATILE }
         }
-        op::ATTACH | op::RESTART => {
-            if kind == op::ATTACH {
-                p.attach(post)
-            } else {
-                p.restart(post)
-            }
+        op::ATTACH => {
+            p.attach(post);
+            return 0;
+        }
+        op::RESTART => {
+            p.restart(post);
             return 0;
         }
         _ => return p.unconfirmed() as u32,
     };
     p.send(msg, post);
-    0
+    drop(p);
+    if matches!(kind, op::JOIN | op::LEAVE) {
+        report_rooms(c, core);
+    }
+    req
+}
+
+/// Tells the JS client its room list (after a join or a leave). The borrow is held while JS
+/// runs, which is safe here: ITEM and ROOMS only store values and call nothing back.
+fn report_rooms(c: u32, core: &Core) {
+    let Ok(p) = core.page.try_borrow() else { return };
+    for r in p.rooms() {
+        h(c, to_js::ITEM, 0.0, 1.0, r.as_bytes(), &[]);
+    }
+    h(c, to_js::ROOMS, 0.0, 0.0, &[], &[]);
 }
 
 /// A port message from the hub for client `c`: one or more messages back to back.
@@ -227,7 +294,10 @@ pub fn recv(c: u32, bytes: &[u8]) {
     let Some(core) = core(c) else { return };
     let mut rest = bytes;
     while !rest.is_empty() {
-        let msg = core.page.borrow_mut().receive(rest);
+        let msg = match core.page.try_borrow_mut() {
+            Ok(mut p) => p.receive(rest),
+            Err(_) => return,
+        };
         // Handlers may call back into the client: no borrow is held from here on.
         match msg {
             Ok((m, tail)) => {

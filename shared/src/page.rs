@@ -2,9 +2,11 @@
 //! to a hub, and the durable emits the hub has not yet confirmed. The page-client crate is
 //! a thin shell: API calls become these methods, the bytes they return go to the port, and
 //! what the port delivers goes through `receive`.
-//! Invariant: a durable emit (no ack, not volatile) stays in the outbox until the hub
+//! Invariants: a durable emit (no ack, not volatile) stays in the outbox until the hub
 //! answers `Stored` or `Refused` for its `seq`; `restart` resends every one of them, so a
 //! hub that died before storing them loses nothing (their ids make resending idempotent).
+//! Request ids are assigned here. A room is on the list from its join until its leave; the
+//! client leaves a room whose join the hub refused, so a refused room is never replayed.
 
 use crate::port::{DecodeError, Endpoint, Options, ToHub, PROTOCOL_VERSION};
 use crate::wire::{self, FromHubRef};
@@ -16,13 +18,25 @@ pub struct Page {
     subs: Vec<String>,
     rooms: Vec<String>,
     seq: u32,
+    last_req: u32,
     outbox: Vec<(u32, Vec<u8>)>,
 }
 
 impl Page {
     pub fn new(tab: String, endpoint: Endpoint, auth: Option<String>, options: Options) -> Page {
         let hello = ToHub::Hello { version: PROTOCOL_VERSION, tab, endpoint, auth, options };
-        Page { hello, subs: Vec::new(), rooms: Vec::new(), seq: 0, outbox: Vec::new() }
+        Page { hello, subs: Vec::new(), rooms: Vec::new(), seq: 0, last_req: 0, outbox: Vec::new() }
+    }
+
+    /// A new request id (never 0) for a call whose answer the page waits for.
+    pub fn next_req(&mut self) -> u32 {
+        self.last_req = self.last_req.wrapping_add(1).max(1);
+        self.last_req
+    }
+
+    /// The rooms this tab is in or joining.
+    pub fn rooms(&self) -> &[String] {
+        &self.rooms
     }
 
     /// Hello, then a Subscribe per subscribed event and a Join per room: on connect, after a

@@ -180,7 +180,9 @@ impl<'a> Reader<'a> {
 
     fn bytes(&mut self) -> &'a [u8] {
         let n = self.len();
-        let (head, rest) = self.b.split_at(n);
+        // `len` checked n against what is left; no panicking path (its message would pull
+        // core::fmt into the page's wasm).
+        let (head, rest) = self.b.split_at_checked(n).unwrap_or_default();
         self.b = rest;
         head
     }
@@ -220,7 +222,7 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             item(self);
         }
-        List { n, raw: &start[..start.len() - self.b.len()] }
+        List { n, raw: start.get(..start.len() - self.b.len()).unwrap_or_default() }
     }
 
     fn status(&mut self) -> StatusRef<'a> {

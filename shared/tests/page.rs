@@ -119,3 +119,12 @@ fn a_page_and_the_hub_agree_on_every_byte() {
     assert!(welcomed && stored);
     assert_eq!(p.unconfirmed(), 0);
 }
+
+#[test]
+fn request_ids_are_never_zero_and_do_not_repeat_soon() {
+    let mut p = page();
+    let ids: Vec<u32> = (0..1000).map(|_| p.next_req()).collect();
+    assert!(ids.iter().all(|&i| i != 0));
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+}

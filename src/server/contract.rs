@@ -106,7 +106,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         tracing::info!(sid = %socket.id, "socket disconnected");
         async {}
     });
-    rooms(&socket);
+    rooms(&socket, state.clone());
     let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: wall_ms() });
     let st = state.clone();
     socket.on(contract::RESUME, move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
@@ -143,16 +143,20 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
 
 /// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms
 /// (`user:`, `session:`, `device:`) are the server's alone: a socket cannot join one.
-fn rooms(socket: &SocketRef) {
-    socket.on(contract::JOIN, |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+fn rooms(socket: &SocketRef, state: Arc<State>) {
+    socket.on(contract::JOIN, move |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
         let reply = match join_check(&room) {
             Ok(()) => {
                 s.join(room);
                 Receipt::OK
             }
-            Err(e) => Receipt::Error { error: e.into() },
+            Err(e) => {
+                state.stats.joins_refused.fetch_add(1, Ordering::Relaxed);
+                Receipt::Error { error: e.into() }
+            }
         };
         let _ = ack.send(&reply);
+        async {}
     });
     socket.on(contract::LEAVE, |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
         if join_check(&room).is_ok() {

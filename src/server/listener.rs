@@ -33,6 +33,8 @@ pub struct Stats {
     /// `sb:emit` envelopes received, and duplicates dropped.
     pub emits_received: AtomicU64,
     pub duplicates_dropped: AtomicU64,
+    /// `sb:join` requests the server refused.
+    pub joins_refused: AtomicU64,
     /// What the demo/test application received through `record` events, in order.
     pub recorded: Mutex<Vec<Value>>,
     /// Woken on every `record`.
@@ -49,6 +51,7 @@ impl Stats {
             "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
             "emits_received": self.emits_received.load(Ordering::Relaxed),
             "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
+            "joins_refused": self.joins_refused.load(Ordering::Relaxed),
         })
     }
 }

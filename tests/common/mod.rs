@@ -5,6 +5,7 @@
 
 pub mod sio;
 
+use serde_json::json;
 use std::time::Duration;
 #[allow(unused_imports)]
 pub use switchboard::cdp::{Browser, Tab};
@@ -29,4 +30,18 @@ pub async fn server_with(config: Config) -> Server {
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+}
+
+/// The browser's SharedWorker targets (the hub), by target id.
+pub async fn shared_worker_targets(b: &Browser) -> Vec<String> {
+    let targets = b.call(None, "Target.getTargets", json!({})).await.expect("getTargets");
+    targets["targetInfos"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["type"] == "shared_worker")
+                .filter_map(|t| t["targetId"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }

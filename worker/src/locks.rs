@@ -83,6 +83,7 @@ pub async fn hub_alive() -> bool {
     let Ok(p) = query.call0(&locks).and_then(|p| p.dyn_into::<Promise>()) else { return false };
     let Ok(snapshot) = wasm_bindgen_futures::JsFuture::from(p).await else { return false };
     let held: js_sys::Array = Reflect::get(&snapshot, &"held".into()).map(|h| h.unchecked_into()).unwrap_or_default();
-    held.iter()
-        .any(|l| Reflect::get(&l, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some(contract::HUB_LOCK))
+    held.iter().any(|l| {
+        Reflect::get(&l, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some(contract::HUB_LOCK)
+    })
 }
