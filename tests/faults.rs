@@ -86,23 +86,31 @@ async fn six_hundred_events_survive_five_cuts_and_a_server_restart() {
             tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]));
         (x, y, z)
     };
+    // Faults at points of progress (what the application has recorded so far), not at
+    // times, early enough that the tabs are still emitting (the hub sends faster than the
+    // server handles): two cuts; then the hub is cut off and the server restarts while it
+    // is away (events were in flight: some handled, none acknowledged); then three more cuts
+    // spread over what is left, on the new server.
     let faults = async {
-        let mut server = first;
-        let mut before_restart = Vec::new();
-        for i in 0..6 {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            if i == 3 {
-                let stats = server.stats.clone();
-                server.stop().await;
-                before_restart = stats.recorded.lock().map(|r| r.clone()).unwrap_or_default();
-                server = start(bind, data.path()).await;
-            } else {
-                proxy.cut();
-            }
+        for at in [10, 20] {
+            first.recorded_at_least(at, Duration::from_secs(10)).await;
+            proxy.cut();
+        }
+        first.recorded_at_least(30, Duration::from_secs(10)).await;
+        proxy.cut();
+        let stats = first.stats.clone();
+        first.stop().await;
+        let before_restart = stats.recorded.lock().map(|r| r.clone()).unwrap_or_default();
+        let server = start(bind, data.path()).await;
+        let left = 600usize.saturating_sub(before_restart.len());
+        for quarter in 1..=3 {
+            server.recorded_at_least(left * quarter / 4, Duration::from_secs(10)).await;
+            proxy.cut();
         }
         (server, before_restart)
     };
-    let (_, (server, mut records)) = tokio::join!(emitting, faults);
+    let (emitted, (server, mut records)) = tokio::join!(emitting, faults);
+    println!("unconfirmed in each tab when it finished emitting: {emitted:?}");
     println!("the first server recorded {} of 600 events before its restart", records.len());
     assert!(records.len() < 600, "the restart must hit mid-stream (the first server recorded all 600)");
     let rest = server.recorded_at_least(600 - records.len(), Duration::from_secs(60)).await;
@@ -169,7 +177,8 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
     let script = emit_numbered("W", 200);
     let emitting = b.js(&tabs[0], &script);
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Mid-stream by progress: a quarter of the events reached the application.
+        server.recorded_at_least(50, Duration::from_secs(20)).await;
         let at = wall_ms();
         // The browser terminates the worker (as a crash or reclaiming would).
         b.send(None, "Target.closeTarget", json!({"targetId": workers[0]}));

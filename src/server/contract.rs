@@ -102,7 +102,8 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     socket.on_disconnect(move |socket: SocketRef| {
         st.stats.sockets_now.fetch_sub(1, Ordering::Relaxed);
         st.tabs.forget(&socket.id.to_string());
-        socket.extensions.clear();
+        // The socket's turns stay until the socket itself is dropped: frames it received
+        // before the disconnect are still handled, in order.
         tracing::info!(sid = %socket.id, "socket disconnected");
         async {}
     });
@@ -187,8 +188,18 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 return;
             };
             state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
-            if state.dedup.insert(&id).await {
+            // Remembered and handed to the application in one step: while a hub reconnects,
+            // its old socket and its new one may carry the same ids at once (handled on two
+            // threads), and a resend on the new socket must not overtake the original.
+            // Written before the receipt.
+            let handoff = state.handoff.lock().await;
+            let fresh = state.dedup.remember(&id);
+            if fresh {
                 app::event(&io, &s, &state, &event, rest).await;
+            }
+            drop(handoff);
+            if fresh {
+                state.dedup.persist(&id).await;
             } else {
                 state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
             }

@@ -1,8 +1,11 @@
 //! The dedup log: the ids of recent `sb:emit` envelopes, so a second delivery of one is
 //! dropped. The window lives in memory; with a data directory it is also appended to a file
 //! (compacted now and then) by a thread of its own, so no handler blocks the executor on a
-//! file write. Invariant: `insert` returns only once the id is written (when there is a
-//! file), so an id the server acknowledged survives a restart of the server.
+//! file write. Invariants: `remember` is synchronous, so a handler that remembers an id and
+//! hands its event to the application does both in one step (a resend of the same id on
+//! another socket cannot overtake it); `persist` returns once the id is written (when there
+//! is a file), and the receipt is sent only after it, so an id the server acknowledged
+//! survives a restart.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, Write};
@@ -63,12 +66,13 @@ impl Dedup {
         Ok(Dedup { window: Mutex::new(window), writer: Some(Mutex::new(tx)) })
     }
 
-    /// True when `id` is new (now remembered, and written when there is a file).
-    pub async fn insert(&self, id: &str) -> bool {
-        let fresh = self.window.lock().map(|mut w| w.remember(id.to_string())).unwrap_or(true);
-        if !fresh {
-            return false;
-        }
+    /// True when `id` is new (and now remembered in memory).
+    pub fn remember(&self, id: &str) -> bool {
+        self.window.lock().map(|mut w| w.remember(id.to_string())).unwrap_or(true)
+    }
+
+    /// Writes a remembered `id` to the file (when there is one); returns once it is written.
+    pub async fn persist(&self, id: &str) {
         let sender = self.writer.as_ref().and_then(|w| w.lock().ok().map(|tx| tx.clone()));
         if let Some(tx) = sender {
             let (done, written) = oneshot::channel();
@@ -76,7 +80,15 @@ impl Dedup {
                 let _ = written.await;
             }
         }
-        true
+    }
+
+    /// `remember`, then `persist` when new.
+    pub async fn insert(&self, id: &str) -> bool {
+        let fresh = self.remember(id);
+        if fresh {
+            self.persist(id).await;
+        }
+        fresh
     }
 }
 

@@ -82,6 +82,9 @@ pub(crate) struct State {
     stats: Arc<Stats>,
     auth: Arc<Auth>,
     dedup: Dedup,
+    /// Held while a durable emit is checked against the dedup window and handed to the
+    /// application (see `contract::durable_emits`).
+    handoff: tokio::sync::Mutex<()>,
     replay: Mutex<contract::ReplayLog>,
     tabs: contract::TabDirectory,
     drain: Arc<ordering::Drain>,
@@ -117,6 +120,7 @@ impl Server {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
             dedup,
+            handoff: tokio::sync::Mutex::new(()),
             replay: Mutex::default(),
             tabs: contract::TabDirectory::default(),
             drain: Arc::default(),

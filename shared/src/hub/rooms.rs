@@ -1,5 +1,5 @@
-//! Rooms: which tab is in which room (both directions), the hub's one membership per room on
-//! the server, and the tabs waiting for the server to confirm a join or a leave.
+//! Rooms: which tabs are in which room, the hub's one membership per room on the server, and
+//! the tabs waiting for the server to confirm a join or a leave.
 //! Invariant: the hub is in a room on the server while at least one of its tabs is; a tab's
 //! join or leave is answered exactly once (done, refused, or timed out).
 
@@ -45,7 +45,6 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Rooms {
     rooms: BTreeMap<String, Room>,
-    by_tab: BTreeMap<TabKey, BTreeSet<String>>,
     /// How long a tab waits for the server's confirmation.
     timeout_ms: u64,
 }
@@ -56,12 +55,12 @@ fn done(tab: TabKey, req: u32) -> Action {
 
 impl Rooms {
     pub fn new(timeout_ms: u64) -> Rooms {
-        Rooms { rooms: BTreeMap::new(), by_tab: BTreeMap::new(), timeout_ms }
+        Rooms { rooms: BTreeMap::new(), timeout_ms }
     }
 
     /// Whether `tab` is in `room` (for routing `sb:room` events).
     pub fn member(&self, tab: TabKey, room: &str) -> bool {
-        self.by_tab.get(&tab).is_some_and(|r| r.contains(room))
+        self.rooms.get(room).is_some_and(|r| r.members.contains(&tab))
     }
 
     /// Rooms the hub has joined on the server.
@@ -80,7 +79,6 @@ impl Rooms {
         if let Err(e) = contract::valid_room(&room) {
             return alloc::vec![Action::Done { tab, req, error: Some(e.to_string()) }];
         }
-        self.by_tab.entry(tab).or_default().insert(room.clone());
         let r = self.rooms.entry(room.clone()).or_insert(Room {
             members: BTreeSet::new(),
             server: Server::Out,
@@ -100,9 +98,6 @@ impl Rooms {
 
     /// `tab` leaves `room`; `req` is None when the tab is gone (nobody to answer).
     pub fn leave(&mut self, tab: TabKey, req: Option<u32>, room: &str, connected: bool, now: Millis) -> Vec<Action> {
-        if let Some(rooms) = self.by_tab.get_mut(&tab) {
-            rooms.remove(room);
-        }
         let mut actions = Vec::new();
         let Some(r) = self.rooms.get_mut(room) else {
             actions.extend(req.map(|req| done(tab, req)));
@@ -138,7 +133,9 @@ impl Rooms {
     /// The tab is gone: it leaves every room it was in.
     pub fn detach(&mut self, tab: TabKey, connected: bool, now: Millis) -> Vec<Action> {
         let mut actions = Vec::new();
-        for room in self.by_tab.remove(&tab).unwrap_or_default() {
+        let rooms: Vec<String> =
+            self.rooms.iter().filter(|(_, r)| r.members.contains(&tab)).map(|(name, _)| name.clone()).collect();
+        for room in rooms {
             actions.extend(self.leave(tab, None, &room, connected, now));
         }
         for r in self.rooms.values_mut() {
@@ -155,11 +152,6 @@ impl Rooms {
             r.waiters.drain(..).map(|w| Action::Done { tab: w.tab, req: w.req, error: error.clone() }).collect();
         if error.is_some() {
             // Refused: its tabs are not members, and nothing of it is kept.
-            for tab in &r.members {
-                if let Some(rooms) = self.by_tab.get_mut(tab) {
-                    rooms.remove(room);
-                }
-            }
             self.rooms.remove(room);
         } else if r.members.is_empty() {
             actions.push(Action::Send { room: room.to_string(), join: false });
