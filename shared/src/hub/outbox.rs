@@ -277,3 +277,66 @@ impl Outbox {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+    use crate::port::Endpoint;
+
+    fn outbox() -> (Outbox, Out) {
+        let endpoint = Endpoint { url: "http://h".into(), path: "/".into(), namespace: "/".into(), query: "".into() };
+        (Outbox::new((endpoint, None), &HubConfig::default(), Rc::default()), Out::new(1))
+    }
+
+    fn emit(o: &mut Outbox, tab: TabKey, seq: u32) -> Emit {
+        let durable = Some(o.durable(format!("t{tab}-{seq}"), tab, seq, 0));
+        Emit { event: "e".into(), args: "[1]".into(), bins: Vec::new(), ack: None, durable }
+    }
+
+    fn persisted(out: &mut Out) -> usize {
+        core::iter::from_fn(|| out.pop()).filter(|o| matches!(o, Output::Persist { .. })).count()
+    }
+
+    #[test]
+    fn a_session_end_puts_emits_in_flight_back_in_front_in_their_order() {
+        let (mut o, mut out) = outbox();
+        let (a, b, c) = (emit(&mut o, 1, 0), emit(&mut o, 1, 1), emit(&mut o, 1, 2));
+        o.sent(7, a);
+        o.sent(8, b);
+        o.push(c, &mut out);
+        o.end_session(&mut out);
+        let order: Vec<String> = core::iter::from_fn(|| o.pop()).filter_map(|e| e.durable.map(|d| d.id)).collect();
+        assert_eq!(order, ["t1-0", "t1-1", "t1-2"]);
+        assert_eq!(persisted(&mut out), 3, "everything without a receipt is in storage");
+    }
+
+    #[test]
+    fn a_departed_tab_leaves_its_emits_in_flight_to_storage_only() {
+        let (mut o, mut out) = outbox();
+        let (mine, theirs) = (emit(&mut o, 1, 0), emit(&mut o, 2, 0));
+        o.sent(1, mine);
+        o.sent(2, theirs);
+        o.detach(1, &mut out);
+        assert_eq!(persisted(&mut out), 1, "the other tab still holds its own copy");
+        o.receipt(1, None, &mut out);
+        assert!(
+            core::iter::from_fn(|| out.pop()).all(|x| !matches!(x, Output::Post { .. })),
+            "no Stored to a gone tab"
+        );
+        assert_eq!(o.audit().map(|ids| ids.len()), Ok(1));
+    }
+
+    #[test]
+    fn the_books_balance_and_bounds_are_reported() {
+        let (mut o, mut out) = outbox();
+        o.max_count = 1;
+        let e = emit(&mut o, 1, 0);
+        o.push(e, &mut out);
+        assert!(o.full(1).is_some_and(|why| why.contains("offline queue full")));
+        assert!(o.holds("t1-0"));
+        assert!(o.audit().is_ok());
+        o.pop();
+        assert!(o.audit().is_err(), "popped but still held: the audit sees it");
+    }
+}

@@ -62,3 +62,26 @@ impl Tabs {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_subscribers_filtered_by_name_and_predicate() {
+        let mut t = Tabs::default();
+        t.attach(1, "a".into());
+        t.attach(2, "b".into());
+        t.attach(3, "c".into());
+        for tab in [1, 2] {
+            t.subscribe(tab, "news".into(), true);
+        }
+        assert_eq!(t.targets("news", None, |_| true), [1, 2]);
+        assert_eq!(t.targets("news", Some("b"), |_| true), [2]);
+        assert_eq!(t.targets("news", None, |k| k != 1), [2]);
+        t.subscribe(2, "news".into(), false);
+        assert!(t.detach(1) && !t.detach(1));
+        assert!(t.targets("news", None, |_| true).is_empty());
+        assert_eq!(t.names(), ["b", "c"]);
+    }
+}
