@@ -18,10 +18,16 @@ struct NodeServer {
 
 impl NodeServer {
     async fn start(port: u16) -> NodeServer {
+        Self::start_with(port, 0).await
+    }
+
+    /// With `recovery_ms` > 0 the server enables connection state recovery for that long.
+    async fn start_with(port: u16, recovery_ms: u64) -> NodeServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/plain-server.mjs");
         let mut child = Command::new("node")
             .arg(script)
             .arg(port.to_string())
+            .arg(recovery_ms.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -161,6 +167,88 @@ async fn binary_attachments_and_namespaces_work_with_a_plain_socket_io_server() 
     let url = format!("{}/admin", node.url());
     let reply = b.js(&admin, &format!("sb.start({{ url: '{url}' }}).then(() => sb.until(() => sb.client.status === 'connected')).then(() => sb.client.emitWithAck('echo', 'x'))")).await;
     assert_eq!(reply, json!("admin:x"));
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
+
+/// The ticks each tab's `tick` handler got (first argument), once it has `n` of them.
+async fn ticks(b: &Browser, t: &Tab, n: usize) -> Value {
+    b.js(
+        t,
+        &format!("sb.until(() => sb.events.filter((e) => e.name === 'tick').length >= {n}, 15000, '{n} ticks').then(() => sb.events.filter((e) => e.name === 'tick').map((e) => e.args))"),
+    )
+    .await
+}
+
+/// Three tabs subscribed to `tick` on a Node server with connection state recovery for
+/// `recovery_ms`; tick 0 reached them all.
+async fn recovery_setup(b: &Browser, page: &str, recovery_ms: u64) -> (NodeServer, Vec<Tab>) {
+    let node = NodeServer::start_with(0, recovery_ms).await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(tab(b, page, &node).await);
+    }
+    for t in &tabs {
+        b.js(t, "sb.record('tick'); sb.client.emitWithAck('echo', 'subscribed')").await;
+    }
+    node.get("/emit?event=tick&data=0").await;
+    for t in &tabs {
+        ticks(b, t, 1).await;
+    }
+    (node, tabs)
+}
+
+/// Socket.IO's own recovery: the transport drops (closed by the server, as a network drop
+/// would), ticks 1-5 are broadcast while the hub is away; the hub reconnects with its session
+/// id and offset, the server replays them, and every tab gets every tick once, in order,
+/// each with its offset as the last argument (as socket.io-client's handlers get it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_connection_state_recovery_replays_what_every_tab_missed() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let b = Browser::launch().await;
+    let (node, tabs) = recovery_setup(&b, &page.url(), 60_000).await;
+    let dropped = node.get("/drop?event=tick&from=1&to=5").await;
+    assert_eq!(dropped["reasons"], json!(["forced close"]), "one socket for three tabs, dropped");
+    for t in &tabs {
+        ticks(&b, t, 6).await;
+    }
+    node.get("/emit?event=tick&data=6").await;
+    node.get("/emit?event=tick&data=7").await;
+    for t in &tabs {
+        let got = ticks(&b, t, 8).await;
+        let ns: Vec<Value> = got.as_array().expect("args").iter().map(|a| a[0].clone()).collect();
+        assert_eq!(ns, (0..8).map(|n| json!(n)).collect::<Vec<_>>(), "every tick once, in order");
+        assert!(got.as_array().expect("args").iter().all(|a| a[1].is_string()), "offsets as the last argument: {got}");
+        assert_eq!(b.js(t, "sb.client.recovered").await, json!(true));
+    }
+    assert_eq!(node.get("/recovered").await, json!([true]), "the server restored the session");
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
+
+/// Past the server's recovery window the session is gone: the hub connects as new, the tabs
+/// learn `recovered: false`, and what was broadcast meanwhile is lost (at-most-once, exactly
+/// as with socket.io-client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_recovery_window_the_tabs_learn_that_events_were_missed() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let b = Browser::launch().await;
+    let (node, tabs) = recovery_setup(&b, &page.url(), 500).await;
+    node.get("/drop?event=tick&from=1&to=5&block=1500").await;
+    for t in &tabs {
+        b.js(t, "sb.until(() => sb.client.recovered === false && sb.client.status === 'connected', 15000, 'reconnected, not recovered')").await;
+    }
+    node.get("/emit?event=tick&data=6").await;
+    for t in &tabs {
+        let got = ticks(&b, t, 2).await;
+        let ns: Vec<Value> = got.as_array().expect("args").iter().map(|a| a[0].clone()).collect();
+        assert_eq!(ns, [json!(0), json!(6)], "ticks 1-5 went out while the hub was away");
+    }
+    assert_eq!(node.get("/recovered").await, json!([false]));
     b.shutdown().await;
     node.stop().await;
     page.stop().await;

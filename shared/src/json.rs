@@ -400,6 +400,34 @@ pub fn validate(src: &str) -> Result<(), JsonError> {
     Ok(())
 }
 
+/// The last element of a JSON array when it is a string (what Socket.IO's connection state
+/// recovery reads as a packet's offset); None for anything else or malformed input.
+pub fn last_string(array: &str) -> Option<String> {
+    let mut sc = Scanner::new(array);
+    if !sc.eat(b'[') {
+        return None;
+    }
+    let mut last = None;
+    loop {
+        sc.skip_ws();
+        if sc.peek() == Some(b']') {
+            break;
+        }
+        last = Some(sc.pos);
+        sc.skip_value().ok()?;
+        sc.skip_ws();
+        if !sc.eat(b',') {
+            break;
+        }
+    }
+    let mut at = Scanner::new(array);
+    at.pos = last?;
+    match at.peek() {
+        Some(b'"') => at.string().ok(),
+        _ => None,
+    }
+}
+
 /// Appends `s` to `out` as a JSON string literal.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
@@ -425,6 +453,15 @@ pub fn write_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_string_of_an_array() {
+        assert_eq!(last_string(r#"[1,{"a":[2]},"off-7"]"#).as_deref(), Some("off-7"));
+        assert_eq!(last_string(r#"["only"]"#).as_deref(), Some("only"));
+        for none in ["[]", "[1]", r#"["a",2]"#, "{}", "", r#"["unterminated"#, r#"[1,]"#] {
+            assert_eq!(last_string(none), None, "{none}");
+        }
+    }
     use alloc::string::ToString;
 
     #[test]

@@ -1238,3 +1238,49 @@ fn a_reauthentication_with_no_tabs_leaves_the_hub_idle() {
     assert_eq!(s.opens.len(), opens + 1, "the hub opens a socket for the new tab");
     assert_eq!(s.last_status(2), Some(Status::Connecting));
 }
+
+/// Socket.IO's own connection state recovery (a Node server with `connectionStateRecovery`):
+/// the hub keeps the session id and the last offset, sends both with its next CONNECT, and
+/// tells the tabs whether the server restored the session; handlers get the offset as their
+/// last argument, as with socket.io-client.
+#[test]
+fn socket_io_connection_state_recovery_resumes_where_the_hub_left_off() {
+    let mut s = Sim::new();
+    s.send(
+        1,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: "t".into(),
+            endpoint: endpoint("http://a:1"),
+            auth: Some(r#"{"token":"x"}"#.into()),
+            options: Options::default(),
+        },
+    );
+    s.send(1, ToHub::Subscribe { event: "tick".into() });
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    assert_eq!(s.server_frames(1).last().map(String::as_str), Some(r#"40{"token":"x"}"#));
+    s.server_sends(1, r#"40{"sid":"s1","pid":"P"}"#);
+    s.server_sends(1, r#"42["tick",0,"off-0"]"#);
+    s.server_sends(1, r#"42["tick",1,"off-1"]"#);
+    assert_eq!(events(&s.take_inbox(1)).last().map(|e| e.2.clone()), Some(r#"[1,"off-1"]"#.into()));
+    s.drop_socket(1);
+    s.advance(10_000);
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    let connect = s.server_frames(1).into_iter().find(|f| f.starts_with("40")).expect("a CONNECT");
+    assert_eq!(connect, r#"40{"pid":"P","offset":"off-1","token":"x"}"#);
+    s.server_sends(1, r#"40{"sid":"s2","pid":"P"}"#);
+    assert!(s.take_inbox(1).contains(&FromHub::Recovered { recovered: true }));
+    // Too late for the server: a new session, and the tabs know events may be missing.
+    s.server_sends(1, r#"42["tick",2,"off-2"]"#);
+    s.drop_socket(1);
+    s.advance(10_000);
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"sid":"s3","pid":"Q"}"#);
+    assert!(s.take_inbox(1).contains(&FromHub::Recovered { recovered: false }));
+}

@@ -1,12 +1,17 @@
 // An unmodified Socket.IO 4 server (Node) for compatibility tests: none of Switchboard's
 // `sb:` contract, no sign-in endpoints. Test hooks over plain HTTP on the same port:
-// GET /stats, GET /recorded, GET /emit?event=E&data=JSON and GET /emit-bin (to every socket).
-// Usage: node plain-server.mjs PORT   (prints "listening PORT" once ready)
+// GET /stats, GET /recorded, GET /emit?event=E&data=JSON and GET /emit-bin (to every socket);
+// with connection state recovery: GET /drop?event=E&from=A&to=B&block=MS closes every
+// socket's transport (as a network drop would), refuses new connections for MS ms, and
+// broadcasts E(A..=B) once the sockets are gone; GET /recovered lists `socket.recovered`.
+// Usage: node plain-server.mjs PORT [RECOVERY_MS]   (prints "listening PORT" once ready)
 import { createServer } from 'node:http';
 import { Server } from '../../tools/node_modules/socket.io/dist/index.js';
 
 const port = Number(process.argv[2] || 0);
+const recoveryMs = Number(process.argv[3] || 0);
 const recorded = [];
+let blockedUntil = 0;
 let connections = 0;
 const http = createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
@@ -19,9 +24,27 @@ const http = createServer((req, res) => {
   if (url.pathname === '/recorded') return json(recorded);
   if (url.pathname === '/emit') { io.emit(url.searchParams.get('event'), JSON.parse(url.searchParams.get('data'))); return json({ ok: true }); }
   if (url.pathname === '/emit-bin') { io.emit('blob', Buffer.from([1, 2, 3]), { note: 'with binary' }); return json({ ok: true }); }
+  if (url.pathname === '/recovered') return json([...io.sockets.sockets.values()].map((s) => s.recovered));
+  if (url.pathname === '/drop') {
+    const q = (k) => url.searchParams.get(k);
+    blockedUntil = Date.now() + Number(q('block') || 0);
+    const sockets = [...io.sockets.sockets.values()];
+    const gone = sockets.map((s) => new Promise((r) => s.once('disconnect', (reason) => r(reason))));
+    sockets.forEach((s) => s.conn.close());
+    Promise.all(gone).then((reasons) => {
+      for (let n = Number(q('from')); n <= Number(q('to')); n++) io.emit(q('event'), n);
+      json({ reasons });
+    });
+    return;
+  }
   res.writeHead(404); res.end();
 });
-const io = new Server(http, { cors: { origin: true, credentials: true } });
+const io = new Server(http, {
+  cors: { origin: true, credentials: true },
+  // Refused at the HTTP level while blocked: the client sees a transport error and retries.
+  allowRequest: (req, callback) => callback(null, Date.now() >= blockedUntil),
+  ...(recoveryMs ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs } } : {}),
+});
 io.on('connection', (socket) => {
   connections += 1;
   socket.on('echo', (v, ack) => typeof ack === 'function' && ack(v));

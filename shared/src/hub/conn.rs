@@ -1,5 +1,7 @@
 //! The connection: one Engine.IO session over a WebSocket and our namespace's CONNECT on it,
-//! the heartbeat, reconnection with backoff, and the reassembly of binary packets.
+//! the heartbeat, reconnection with backoff, the reassembly of binary packets, and
+//! Socket.IO's own connection state recovery (the session id `pid` from the CONNECT reply
+//! and the offset of the last event, sent with the next CONNECT, as socket.io-client does).
 //! Invariant: a session ends only through [`Connection::end_session`], which the hub calls
 //! from its one teardown; frames of a replaced socket (older `conn`) are ignored.
 
@@ -76,8 +78,11 @@ pub struct Packet {
 pub enum Inbound {
     /// Engine.IO is open: the hub sends our CONNECT now ([`Connection::connect_packet`]).
     Open,
-    /// Our namespace CONNECT was accepted.
-    Connected,
+    /// Our namespace CONNECT was accepted. `recovered`: after a CONNECT that asked for
+    /// recovery, whether the server restored the session (it then replays what we missed).
+    Connected {
+        recovered: Option<bool>,
+    },
     /// The server ended the session (reason); `retry` for a refusal worth retrying.
     Ended(End),
     Packet(Packet),
@@ -105,6 +110,11 @@ pub struct Connection {
     ping_deadline: Option<Millis>,
     partial: Option<Partial>,
     online: bool,
+    /// Connection state recovery: the server's session id, and the last event's offset.
+    pid: Option<String>,
+    offset: Option<String>,
+    /// The pid the current attempt asked to recover.
+    asked: Option<String>,
 }
 
 impl Connection {
@@ -122,6 +132,9 @@ impl Connection {
             ping_deadline: None,
             partial: None,
             online: true,
+            pid: None,
+            offset: None,
+            asked: None,
         }
     }
 
@@ -213,9 +226,66 @@ impl Connection {
         };
     }
 
-    /// Our namespace CONNECT with `auth` as its payload.
-    pub fn connect_packet(&self, auth: &str) -> String {
-        socketio::encode(Kind::Connect, &self.nsp, 0, None, auth)
+    /// Our namespace CONNECT with `auth` (a JSON object, or empty) as its payload, plus
+    /// `pid` and `offset` when the server gave us a session to recover (fields of `auth`
+    /// win, as in socket.io-client's `Object.assign({pid, offset}, auth)`).
+    pub fn connect_packet(&mut self, auth: &str) -> String {
+        self.asked = self.pid.clone().filter(|_| self.offset.is_some());
+        let payload = match (&self.asked, &self.offset) {
+            (Some(pid), Some(offset)) => {
+                let mut fields = String::from("{\"pid\":");
+                json::write_string(&mut fields, pid);
+                fields.push_str(",\"offset\":");
+                json::write_string(&mut fields, offset);
+                match auth.trim().strip_prefix('{') {
+                    Some(rest) if !rest.trim_start().starts_with('}') => format!("{fields},{rest}"),
+                    _ => format!("{fields}}}"),
+                }
+            }
+            _ => auth.to_string(),
+        };
+        socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload)
+    }
+
+    /// An event's arguments (without an ack id): with a recoverable session, a string last
+    /// argument is the offset to resume from (socket.io-client reads it the same way).
+    pub fn note_offset(&mut self, args: &str) {
+        if self.pid.is_some() {
+            if let Some(offset) = json::last_string(args) {
+                self.offset = Some(offset);
+            }
+        }
+    }
+
+    /// The CONNECT reply: our session id, and the recovery session if the server offers one.
+    fn connected(&mut self, data: &str, out: &mut Out) -> Option<bool> {
+        let reply = json::parse(data).ok();
+        let field = |name: &str| reply.as_ref().and_then(|v| v.get(name));
+        let sid = match field("sid").and_then(Value::as_str) {
+            Some(sid) => String::from(sid),
+            None => {
+                out.log(format!("CONNECT reply without a sid ({data:?}); connected without one"));
+                String::new()
+            }
+        };
+        let pid = match field("pid") {
+            None => None,
+            Some(Value::String(pid)) => Some(pid.clone()),
+            Some(other) => {
+                out.log(format!("CONNECT reply with a pid that is not a string ({other:?}); no recovery"));
+                None
+            }
+        };
+        let recovered = self.asked.take().map(|asked| pid.as_deref() == Some(asked.as_str()));
+        if pid != self.pid {
+            self.offset = None;
+        }
+        self.pid = pid;
+        if let State::Joining { conn, hs, .. } = &self.state {
+            self.state = State::Connected { conn: *conn, hs: hs.clone(), sid };
+        }
+        self.attempt = 0;
+        recovered
     }
 
     pub fn handle_text(&mut self, conn: u32, text: &str, now: Millis, out: &mut Out) -> Option<Inbound> {
@@ -268,17 +338,12 @@ impl Connection {
         }
         match p.kind {
             Kind::Connect => {
-                let State::Joining { conn, hs, .. } = &self.state else {
+                if !matches!(self.state, State::Joining { .. }) {
                     out.log("unexpected CONNECT; ignored".into());
                     return None;
-                };
-                let sid = json::parse(p.data)
-                    .ok()
-                    .and_then(|v| v.get("sid").and_then(Value::as_str).map(String::from))
-                    .unwrap_or_default();
-                self.state = State::Connected { conn: *conn, hs: hs.clone(), sid };
-                self.attempt = 0;
-                Some(Inbound::Connected)
+                }
+                let recovered = self.connected(p.data, out);
+                Some(Inbound::Connected { recovered })
             }
             Kind::ConnectError => {
                 let reason = connect_error_reason(p.data);
@@ -374,7 +439,7 @@ mod tests {
         let mut out = Out::new(1);
         c.start(true, now, &mut out);
         assert!(matches!(c.handle_text(1, HS, now, &mut out), Some(Inbound::Open)));
-        assert!(matches!(c.handle_text(1, r#"40{"sid":"s"}"#, now, &mut out), Some(Inbound::Connected)));
+        assert!(matches!(c.handle_text(1, r#"40{"sid":"s"}"#, now, &mut out), Some(Inbound::Connected { .. })));
         (c, out)
     }
 
@@ -406,6 +471,49 @@ mod tests {
         assert!(c.handle_text(1, r#"451-["b",{"_placeholder":true,"num":0}]"#, 0, &mut out).is_none());
         assert!(c.handle_binary(1, &[0; 1001], &mut out).is_none(), "over maxPayload: dropped");
         assert!(c.handle_binary(1, &[0], &mut out).is_none(), "nothing waits for it any more");
+    }
+
+    #[test]
+    fn a_recoverable_session_asks_for_recovery_with_its_pid_and_last_offset() {
+        let mut c = Connection::new("ws://h/".into(), "/".into(), &HubConfig::default(), 1);
+        let mut out = Out::new(1);
+        c.start(true, 0, &mut out);
+        c.handle_text(1, HS, 0, &mut out);
+        assert_eq!(c.connect_packet(r#"{"token":"t"}"#), r#"0{"token":"t"}"#, "nothing to recover yet");
+        let Some(Inbound::Connected { recovered }) = c.handle_text(1, r#"40{"sid":"s","pid":"p1"}"#, 0, &mut out)
+        else {
+            panic!("connected")
+        };
+        assert_eq!(recovered, None, "a first connection recovers nothing");
+        c.note_offset(r#"[1,"o-1"]"#);
+        c.note_offset(r#"[{"x":1}]"#);
+        c.end_session(End::Lost("x".into()), true, 0, &mut out);
+        c.start(false, 0, &mut out);
+        c.handle_text(2, HS, 0, &mut out);
+        assert_eq!(c.connect_packet(r#"{"token":"t"}"#), r#"0{"pid":"p1","offset":"o-1","token":"t"}"#);
+        let Some(Inbound::Connected { recovered }) = c.handle_text(2, r#"40{"sid":"s2","pid":"p1"}"#, 0, &mut out)
+        else {
+            panic!("connected")
+        };
+        assert_eq!(recovered, Some(true));
+    }
+
+    #[test]
+    fn a_malformed_recovery_leaves_the_hub_connected_without_it() {
+        let mut c = Connection::new("ws://h/".into(), "/".into(), &HubConfig::default(), 1);
+        let mut out = Out::new(1);
+        c.start(true, 0, &mut out);
+        c.handle_text(1, HS, 0, &mut out);
+        assert!(matches!(
+            c.handle_text(1, r#"40{"pid":7}"#, 0, &mut out),
+            Some(Inbound::Connected { recovered: None })
+        ));
+        assert!(c.is_connected());
+        c.note_offset(r#"["o"]"#);
+        assert_eq!(c.connect_packet(""), "0", "no pid: no recovery asked");
+        let logs: Vec<_> = core::iter::from_fn(|| out.pop()).collect();
+        assert!(logs.iter().any(|l| matches!(l, super::super::Output::Log(m) if m.contains("without a sid"))));
+        assert!(logs.iter().any(|l| matches!(l, super::super::Output::Log(m) if m.contains("not a string"))));
     }
 
     #[test]

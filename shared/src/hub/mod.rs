@@ -441,7 +441,15 @@ impl Hub {
                 let connect = self.conn.connect_packet(&auth);
                 self.out.send_sio(&connect);
             }
-            Inbound::Connected => self.start_session(now),
+            Inbound::Connected { recovered } => {
+                self.start_session(now);
+                if let Some(recovered) = recovered {
+                    if !recovered {
+                        self.out.log("the server could not recover the session: events sent meanwhile are lost".into());
+                    }
+                    self.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
+                }
+            }
             Inbound::Ended(end) => self.end_session(end, now),
             Inbound::Packet(p) => self.packet(p, now),
         }
@@ -507,6 +515,9 @@ impl Hub {
             Ok((mut names, args)) => (names.pop().unwrap_or_default(), args),
             Err(e) => return self.out.log(format!("ignored event: {e}")),
         };
+        if id.is_none() {
+            self.conn.note_offset(&args);
+        }
         if event == contract::HELLO {
             return self.on_hello(now);
         }
