@@ -572,10 +572,13 @@ fn invalid_namespace_from_a_server_in_a_restart_is_retried_and_nothing_is_lost()
     s.server_sends(1, HANDSHAKE);
     s.server_sends(1, r#"44{"message":"Invalid namespace"}"#);
     assert!(matches!(s.last_status(1), Some(Status::Reconnecting { .. })), "{:?}", s.last_status(1));
+    s.server_frames(1);
     let opens = s.opens.len();
     s.advance(5_000);
-    assert_eq!(s.opens.len(), opens + 1, "retried with backoff");
-    s.accept(1);
+    assert_eq!(s.opens.len(), opens, "the namespace is asked again on the same connection");
+    assert!(s.server_frames(1).contains(&"40".to_string()), "CONNECT again, after a backoff");
+    s.server_sends(1, r#"40{"sid":"s2"}"#);
+    s.advance(HELLO_WAIT_MS);
     let frames = s.server_frames(1);
     assert!(frames.contains(&r#"42["n",0]"#.to_string()), "the queued event reaches the server: {frames:?}");
 }
@@ -1283,4 +1286,67 @@ fn socket_io_connection_state_recovery_resumes_where_the_hub_left_off() {
     s.server_sends(1, HANDSHAKE);
     s.server_sends(1, r#"40{"sid":"s3","pid":"Q"}"#);
     assert!(s.take_inbox(1).contains(&FromHub::Recovered { recovered: false }));
+}
+
+fn hello_nsp(s: &mut Sim, tab: TabKey, nsp: &str) {
+    let endpoint = Endpoint { namespace: nsp.into(), ..endpoint("http://a:1") };
+    s.send(
+        tab,
+        ToHub::Hello {
+            version: PROTOCOL_VERSION,
+            tab: format!("tab-{tab}"),
+            endpoint,
+            auth: None,
+            options: Options::default(),
+        },
+    );
+}
+
+/// Namespaces of one server share one WebSocket, as socket.io-client's Manager shares one
+/// Engine.IO connection: each has its own CONNECT, events, acks and rooms, and a namespace
+/// the server refuses leaves the others working.
+#[test]
+fn namespaces_of_one_server_share_one_socket() {
+    let mut s = Sim::new();
+    hello_nsp(&mut s, 1, "/chat");
+    hello_nsp(&mut s, 2, "/news");
+    hello_nsp(&mut s, 3, "/chat");
+    assert_eq!(s.opens.len(), 1, "one WebSocket for two namespaces");
+    assert_eq!(s.sb.hub_count(), 1);
+    for tab in 1..=3 {
+        s.send(tab, ToHub::Subscribe { event: "m".into() });
+    }
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    let connects: Vec<String> = s.server_frames(1).into_iter().filter(|f| f.starts_with("40")).collect();
+    assert_eq!(connects, ["40/chat,", "40/news,"], "a CONNECT per namespace");
+    s.server_sends(1, r#"40/chat,{"sid":"c"}"#);
+    s.server_sends(1, r#"40/news,{"sid":"n"}"#);
+    s.advance(HELLO_WAIT_MS);
+    assert_eq!(s.last_status(1), Some(Status::Connected { sid: "c".into() }));
+    assert_eq!(s.last_status(2), Some(Status::Connected { sid: "n".into() }));
+    // Events go to the tabs of their namespace only.
+    s.server_sends(1, r#"42/news,["m",1]"#);
+    assert!(events(&s.take_inbox(1)).is_empty() && events(&s.take_inbox(3)).is_empty());
+    assert_eq!(events(&s.take_inbox(2)).len(), 1);
+    // Ack ids are per namespace: both start at 0 and each ack reaches its own tab.
+    s.server_frames(1);
+    s.send(1, emit("q", "[1]", Some((5, 0))));
+    s.send(2, emit("q", "[2]", Some((6, 0))));
+    assert_eq!(emits(&s.server_frames(1)), [r#"42/chat,0["q",1]"#, r#"42/news,0["q",2]"#]);
+    s.server_sends(1, r#"43/news,0["for news"]"#);
+    assert!(s.take_inbox(2).iter().any(|m| matches!(m, FromHub::Ack { id: 6, .. })));
+    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Ack { .. })));
+    // The server refuses /news from now on: only its tab hears of it.
+    s.server_sends(1, r#"44/news,{"message":"not allowed"}"#);
+    assert_eq!(s.last_status(2), Some(Status::Disconnected { reason: "connect_error: not allowed".into() }));
+    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Status(_))), "/chat is not affected");
+    assert!(s.closes.is_empty(), "the connection stays for /chat");
+    s.server_sends(1, r#"42/chat,["m",2]"#);
+    assert_eq!(events(&s.take_inbox(3)).len(), 1);
+    // A DISCONNECT of /chat too: nothing is left on the connection, so it closes.
+    s.server_sends(1, r#"41/chat,"#);
+    assert_eq!(s.closes.len(), 1);
+    assert_eq!(s.last_status(1), Some(Status::Disconnected { reason: "io server disconnect".into() }));
 }

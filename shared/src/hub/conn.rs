@@ -1,7 +1,6 @@
-//! The connection: one Engine.IO session over a WebSocket and our namespace's CONNECT on it,
-//! the heartbeat, reconnection with backoff, the reassembly of binary packets, and
-//! Socket.IO's own connection state recovery (the session id `pid` from the CONNECT reply
-//! and the offset of the last event, sent with the next CONNECT, as socket.io-client does).
+//! The connection: one Engine.IO session over a WebSocket, shared by every namespace of
+//! the hub (Socket.IO multiplexes them), the heartbeat, reconnection with backoff, and the
+//! reassembly of binary packets. Namespaces (their CONNECT, recovery, acks) are `space.rs`.
 //! Invariant: a session ends only through [`Connection::end_session`], which the hub calls
 //! from its one teardown; frames of a replaced socket (older `conn`) are ignored.
 
@@ -9,48 +8,24 @@ use super::out::Out;
 use super::Millis;
 use crate::backoff::{BackoffConfig, Rng};
 use crate::engineio::{self, EioPacket, Handshake};
-use crate::json::{self, Value};
 use crate::port::{self, Bytes, Status};
 use crate::socketio::{self, Kind};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-/// The message of Socket.IO servers (Node's and socketioxide) for a namespace they do not
-/// have: retried with backoff, unlike other CONNECT_ERRORs (middleware refusals), which are
-/// final as in socket.io-client. Servers also say it while they start or stop.
-pub const INVALID_NAMESPACE: &str = "Invalid namespace";
-
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     /// No socket and not trying.
     Idle,
     /// WebSocket requested; waiting for the Engine.IO OPEN packet.
-    Opening {
-        conn: u32,
-        deadline: Millis,
-    },
-    /// Engine.IO open; our namespace CONNECT is on its way.
-    Joining {
-        conn: u32,
-        deadline: Millis,
-        hs: Handshake,
-    },
-    Connected {
-        conn: u32,
-        hs: Handshake,
-        sid: String,
-    },
+    Opening { conn: u32, deadline: Millis },
+    /// Engine.IO open: namespaces may CONNECT.
+    Open { conn: u32, hs: Handshake },
     /// Waiting before the next attempt.
-    Backoff {
-        until: Millis,
-        attempt: u32,
-        delay: u64,
-    },
+    Backoff { until: Millis, attempt: u32, delay: u64 },
     /// The server refused or ended the session; a new tab (or a sign-in) starts again.
-    Stopped {
-        reason: String,
-    },
+    Stopped { reason: String },
 }
 
 /// How a session ends.
@@ -64,9 +39,10 @@ pub enum End {
     Idle,
 }
 
-/// A complete Socket.IO EVENT or ACK for the hub to route.
+/// A complete Socket.IO packet (binary attachments reassembled) for a namespace.
 #[derive(Debug)]
 pub struct Packet {
+    pub nsp: String,
     pub kind: Kind,
     pub id: Option<u64>,
     pub data: String,
@@ -76,14 +52,9 @@ pub struct Packet {
 /// What a frame meant for the hub.
 #[derive(Debug)]
 pub enum Inbound {
-    /// Engine.IO is open: the hub sends our CONNECT now ([`Connection::connect_packet`]).
+    /// Engine.IO is open: the namespaces send their CONNECT now.
     Open,
-    /// Our namespace CONNECT was accepted. `recovered`: after a CONNECT that asked for
-    /// recovery, whether the server restored the session (it then replays what we missed).
-    Connected {
-        recovered: Option<bool>,
-    },
-    /// The server ended the session (reason); `retry` for a refusal worth retrying.
+    /// The server ended the Engine.IO session.
     Ended(End),
     Packet(Packet),
 }
@@ -99,7 +70,6 @@ struct Partial {
 #[derive(Debug)]
 pub struct Connection {
     url: String,
-    nsp: String,
     reconnection: bool,
     backoff: BackoffConfig,
     connect_timeout_ms: u64,
@@ -110,18 +80,12 @@ pub struct Connection {
     ping_deadline: Option<Millis>,
     partial: Option<Partial>,
     online: bool,
-    /// Connection state recovery: the server's session id, and the last event's offset.
-    pid: Option<String>,
-    offset: Option<String>,
-    /// The pid the current attempt asked to recover.
-    asked: Option<String>,
 }
 
 impl Connection {
-    pub fn new(url: String, nsp: String, config: &super::HubConfig, seed: u64) -> Connection {
+    pub fn new(url: String, config: &super::HubConfig, seed: u64) -> Connection {
         Connection {
             url,
-            nsp,
             reconnection: config.reconnection,
             backoff: config.backoff,
             connect_timeout_ms: config.connect_timeout_ms,
@@ -132,14 +96,7 @@ impl Connection {
             ping_deadline: None,
             partial: None,
             online: true,
-            pid: None,
-            offset: None,
-            asked: None,
         }
-    }
-
-    pub fn nsp(&self) -> &str {
-        &self.nsp
     }
 
     /// Opens a new socket (a fresh attempt count when `fresh`).
@@ -159,14 +116,15 @@ impl Connection {
         matches!(self.state, State::Idle | State::Stopped { .. })
     }
 
-    pub fn is_connected(&self) -> bool {
-        matches!(self.state, State::Connected { .. })
+    /// Engine.IO is open: namespaces can CONNECT and send.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open { .. })
     }
 
     /// The socket of the current attempt, if one is open or opening.
     pub fn current(&self) -> Option<u32> {
         match &self.state {
-            State::Opening { conn, .. } | State::Joining { conn, .. } | State::Connected { conn, .. } => Some(*conn),
+            State::Opening { conn, .. } | State::Open { conn, .. } => Some(*conn),
             _ => None,
         }
     }
@@ -175,13 +133,14 @@ impl Connection {
         &self.url
     }
 
+    /// The status before any namespace refines it (an open link is "connecting" until the
+    /// namespace's CONNECT reply).
     pub fn status(&self) -> Status {
-        if !self.online && !matches!(self.state, State::Connected { .. } | State::Stopped { .. }) {
+        if !self.online && !matches!(self.state, State::Open { .. } | State::Stopped { .. }) {
             return Status::Offline;
         }
         match &self.state {
-            State::Idle | State::Opening { .. } | State::Joining { .. } => Status::Connecting,
-            State::Connected { sid, .. } => Status::Connected { sid: sid.clone() },
+            State::Idle | State::Opening { .. } | State::Open { .. } => Status::Connecting,
             State::Backoff { attempt, delay, .. } => {
                 Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 }
             }
@@ -199,7 +158,7 @@ impl Connection {
 
     pub fn max_payload(&self) -> usize {
         match &self.state {
-            State::Joining { hs, .. } | State::Connected { hs, .. } => hs.max_payload.min(usize::MAX as u64) as usize,
+            State::Open { hs, .. } => hs.max_payload.min(usize::MAX as u64) as usize,
             _ => port::MAX_PORT_MESSAGE,
         }
     }
@@ -226,68 +185,6 @@ impl Connection {
         };
     }
 
-    /// Our namespace CONNECT with `auth` (a JSON object, or empty) as its payload, plus
-    /// `pid` and `offset` when the server gave us a session to recover (fields of `auth`
-    /// win, as in socket.io-client's `Object.assign({pid, offset}, auth)`).
-    pub fn connect_packet(&mut self, auth: &str) -> String {
-        self.asked = self.pid.clone().filter(|_| self.offset.is_some());
-        let payload = match (&self.asked, &self.offset) {
-            (Some(pid), Some(offset)) => {
-                let mut fields = String::from("{\"pid\":");
-                json::write_string(&mut fields, pid);
-                fields.push_str(",\"offset\":");
-                json::write_string(&mut fields, offset);
-                match auth.trim().strip_prefix('{') {
-                    Some(rest) if !rest.trim_start().starts_with('}') => format!("{fields},{rest}"),
-                    _ => format!("{fields}}}"),
-                }
-            }
-            _ => auth.to_string(),
-        };
-        socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload)
-    }
-
-    /// An event's arguments (without an ack id): with a recoverable session, a string last
-    /// argument is the offset to resume from (socket.io-client reads it the same way).
-    pub fn note_offset(&mut self, args: &str) {
-        if self.pid.is_some() {
-            if let Some(offset) = json::last_string(args) {
-                self.offset = Some(offset);
-            }
-        }
-    }
-
-    /// The CONNECT reply: our session id, and the recovery session if the server offers one.
-    fn connected(&mut self, data: &str, out: &mut Out) -> Option<bool> {
-        let reply = json::parse(data).ok();
-        let field = |name: &str| reply.as_ref().and_then(|v| v.get(name));
-        let sid = match field("sid").and_then(Value::as_str) {
-            Some(sid) => String::from(sid),
-            None => {
-                out.log(format!("CONNECT reply without a sid ({data:?}); connected without one"));
-                String::new()
-            }
-        };
-        let pid = match field("pid") {
-            None => None,
-            Some(Value::String(pid)) => Some(pid.clone()),
-            Some(other) => {
-                out.log(format!("CONNECT reply with a pid that is not a string ({other:?}); no recovery"));
-                None
-            }
-        };
-        let recovered = self.asked.take().map(|asked| pid.as_deref() == Some(asked.as_str()));
-        if pid != self.pid {
-            self.offset = None;
-        }
-        self.pid = pid;
-        if let State::Joining { conn, hs, .. } = &self.state {
-            self.state = State::Connected { conn: *conn, hs: hs.clone(), sid };
-        }
-        self.attempt = 0;
-        recovered
-    }
-
     pub fn handle_text(&mut self, conn: u32, text: &str, now: Millis, out: &mut Out) -> Option<Inbound> {
         if self.current() != Some(conn) {
             return None;
@@ -304,16 +201,18 @@ impl Connection {
         };
         match packet {
             EioPacket::Open(hs) => {
-                let State::Opening { conn, deadline } = self.state else {
+                let State::Opening { conn, .. } = self.state else {
                     out.log("unexpected Engine.IO OPEN; ignored".into());
                     return None;
                 };
                 self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
-                self.state = State::Joining { conn, deadline, hs };
+                self.state = State::Open { conn, hs };
+                // Reconnected: the backoff starts over (socket.io-client's Manager does the same).
+                self.attempt = 0;
                 Some(Inbound::Open)
             }
             EioPacket::Ping(payload) => {
-                if let State::Joining { hs, .. } | State::Connected { hs, .. } = &self.state {
+                if let State::Open { hs, .. } = &self.state {
                     self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
                 }
                 out.send_raw(format!("{}{payload}", engineio::PONG));
@@ -333,39 +232,14 @@ impl Connection {
                 return None;
             }
         };
-        if p.nsp != self.nsp {
-            return None;
+        let packet =
+            Packet { nsp: p.nsp.to_string(), kind: p.kind, id: p.id, data: p.data.to_string(), bins: Vec::new() };
+        let binary = matches!(p.kind, Kind::BinaryEvent | Kind::BinaryAck | Kind::Event | Kind::Ack);
+        if p.attachments == 0 || !binary {
+            return Some(Inbound::Packet(packet));
         }
-        match p.kind {
-            Kind::Connect => {
-                if !matches!(self.state, State::Joining { .. }) {
-                    out.log("unexpected CONNECT; ignored".into());
-                    return None;
-                }
-                let recovered = self.connected(p.data, out);
-                Some(Inbound::Connected { recovered })
-            }
-            Kind::ConnectError => {
-                let reason = connect_error_reason(p.data);
-                Some(Inbound::Ended(if reason == INVALID_NAMESPACE {
-                    // A server that is starting or shutting down has no namespaces for a
-                    // moment (socketioxide's close() removes them before it closes the
-                    // sockets): a refusal that would strand queued events if taken as final.
-                    End::Lost(format!("connect_error: {reason} (retrying)"))
-                } else {
-                    End::Stopped(format!("connect_error: {reason}"))
-                }))
-            }
-            Kind::Disconnect => Some(Inbound::Ended(End::Stopped("io server disconnect".into()))),
-            Kind::Event | Kind::Ack | Kind::BinaryEvent | Kind::BinaryAck => {
-                let packet = Packet { kind: p.kind, id: p.id, data: p.data.to_string(), bins: Vec::new() };
-                if p.attachments == 0 {
-                    return Some(Inbound::Packet(packet));
-                }
-                self.partial = Some(Partial { packet, need: p.attachments, bytes: 0 });
-                None
-            }
-        }
+        self.partial = Some(Partial { packet, need: p.attachments, bytes: 0 });
+        None
     }
 
     /// A binary frame: the next attachment of the packet being reassembled.
@@ -395,9 +269,7 @@ impl Connection {
     /// timeout caused; a backoff that ran out starts the next attempt itself.
     pub fn handle_timeout(&mut self, now: Millis, out: &mut Out) -> Option<End> {
         match self.state {
-            State::Opening { deadline, .. } | State::Joining { deadline, .. } if now >= deadline => {
-                return Some(End::Lost("connect timeout".into()))
-            }
+            State::Opening { deadline, .. } if now >= deadline => return Some(End::Lost("connect timeout".into())),
             State::Backoff { until, .. } if now >= until && self.online => self.start(false, now, out),
             _ => {}
         }
@@ -409,22 +281,12 @@ impl Connection {
 
     pub fn poll_timeout(&self) -> Option<Millis> {
         let state = match &self.state {
-            State::Opening { deadline, .. } | State::Joining { deadline, .. } => Some(*deadline),
+            State::Opening { deadline, .. } => Some(*deadline),
             State::Backoff { until, .. } if self.online => Some(*until),
             _ => None,
         };
         [state, self.ping_deadline].into_iter().flatten().min()
     }
-}
-
-/// The `message` of a CONNECT_ERROR payload (an object, or a bare string from old servers).
-fn connect_error_reason(data: &str) -> String {
-    json::parse(data)
-        .ok()
-        .and_then(|v| {
-            v.get("message").and_then(Value::as_str).map(String::from).or_else(|| v.as_str().map(String::from))
-        })
-        .unwrap_or_else(|| "connection refused by server".into())
 }
 
 #[cfg(test)]
@@ -434,18 +296,17 @@ mod tests {
 
     const HS: &str = r#"0{"sid":"e","upgrades":[],"pingInterval":100,"pingTimeout":50,"maxPayload":1000}"#;
 
-    fn connected(now: Millis) -> (Connection, Out) {
-        let mut c = Connection::new("ws://h/".into(), "/".into(), &HubConfig::default(), 1);
+    fn open(now: Millis) -> (Connection, Out) {
+        let mut c = Connection::new("ws://h/".into(), &HubConfig::default(), 1);
         let mut out = Out::new(1);
         c.start(true, now, &mut out);
         assert!(matches!(c.handle_text(1, HS, now, &mut out), Some(Inbound::Open)));
-        assert!(matches!(c.handle_text(1, r#"40{"sid":"s"}"#, now, &mut out), Some(Inbound::Connected { .. })));
         (c, out)
     }
 
     #[test]
     fn silence_past_interval_plus_timeout_ends_the_session() {
-        let (mut c, mut out) = connected(0);
+        let (mut c, mut out) = open(0);
         assert_eq!(c.poll_timeout(), Some(150));
         assert_eq!(c.handle_timeout(149, &mut out), None);
         assert_eq!(c.handle_timeout(150, &mut out), Some(End::Lost("ping timeout".into())));
@@ -453,7 +314,7 @@ mod tests {
 
     #[test]
     fn end_session_closes_once_and_backs_off_only_with_tabs() {
-        let (mut c, mut out) = connected(0);
+        let (mut c, mut out) = open(0);
         while out.pop().is_some() {}
         c.end_session(End::Lost("x".into()), false, 10, &mut out);
         assert!(matches!(out.pop(), Some(super::super::Output::Close { .. })));
@@ -463,8 +324,19 @@ mod tests {
     }
 
     #[test]
+    fn packets_of_every_namespace_come_out_with_their_namespace() {
+        let (mut c, mut out) = open(0);
+        let Some(Inbound::Packet(p)) = c.handle_text(1, r#"42/chat,["m",1]"#, 0, &mut out) else { panic!("a packet") };
+        assert_eq!((p.nsp.as_str(), p.kind), ("/chat", Kind::Event));
+        let Some(Inbound::Packet(p)) = c.handle_text(1, r#"44/news,{"message":"no"}"#, 0, &mut out) else {
+            panic!("a packet")
+        };
+        assert_eq!((p.nsp.as_str(), p.kind), ("/news", Kind::ConnectError));
+    }
+
+    #[test]
     fn attachments_are_reassembled_and_bounded_by_max_payload() {
-        let (mut c, mut out) = connected(0);
+        let (mut c, mut out) = open(0);
         assert!(c.handle_text(1, r#"451-["b",{"_placeholder":true,"num":0}]"#, 0, &mut out).is_none());
         let Some(Inbound::Packet(p)) = c.handle_binary(1, &[1, 2], &mut out) else { panic!("packet expected") };
         assert_eq!(p.bins, [Bytes(alloc::vec![1, 2])]);
@@ -474,51 +346,8 @@ mod tests {
     }
 
     #[test]
-    fn a_recoverable_session_asks_for_recovery_with_its_pid_and_last_offset() {
-        let mut c = Connection::new("ws://h/".into(), "/".into(), &HubConfig::default(), 1);
-        let mut out = Out::new(1);
-        c.start(true, 0, &mut out);
-        c.handle_text(1, HS, 0, &mut out);
-        assert_eq!(c.connect_packet(r#"{"token":"t"}"#), r#"0{"token":"t"}"#, "nothing to recover yet");
-        let Some(Inbound::Connected { recovered }) = c.handle_text(1, r#"40{"sid":"s","pid":"p1"}"#, 0, &mut out)
-        else {
-            panic!("connected")
-        };
-        assert_eq!(recovered, None, "a first connection recovers nothing");
-        c.note_offset(r#"[1,"o-1"]"#);
-        c.note_offset(r#"[{"x":1}]"#);
-        c.end_session(End::Lost("x".into()), true, 0, &mut out);
-        c.start(false, 0, &mut out);
-        c.handle_text(2, HS, 0, &mut out);
-        assert_eq!(c.connect_packet(r#"{"token":"t"}"#), r#"0{"pid":"p1","offset":"o-1","token":"t"}"#);
-        let Some(Inbound::Connected { recovered }) = c.handle_text(2, r#"40{"sid":"s2","pid":"p1"}"#, 0, &mut out)
-        else {
-            panic!("connected")
-        };
-        assert_eq!(recovered, Some(true));
-    }
-
-    #[test]
-    fn a_malformed_recovery_leaves_the_hub_connected_without_it() {
-        let mut c = Connection::new("ws://h/".into(), "/".into(), &HubConfig::default(), 1);
-        let mut out = Out::new(1);
-        c.start(true, 0, &mut out);
-        c.handle_text(1, HS, 0, &mut out);
-        assert!(matches!(
-            c.handle_text(1, r#"40{"pid":7}"#, 0, &mut out),
-            Some(Inbound::Connected { recovered: None })
-        ));
-        assert!(c.is_connected());
-        c.note_offset(r#"["o"]"#);
-        assert_eq!(c.connect_packet(""), "0", "no pid: no recovery asked");
-        let logs: Vec<_> = core::iter::from_fn(|| out.pop()).collect();
-        assert!(logs.iter().any(|l| matches!(l, super::super::Output::Log(m) if m.contains("without a sid"))));
-        assert!(logs.iter().any(|l| matches!(l, super::super::Output::Log(m) if m.contains("not a string"))));
-    }
-
-    #[test]
     fn frames_of_a_replaced_socket_are_ignored() {
-        let (mut c, mut out) = connected(0);
+        let (mut c, mut out) = open(0);
         c.end_session(End::Lost("x".into()), true, 0, &mut out);
         assert!(c.handle_text(1, "41", 0, &mut out).is_none());
     }

@@ -97,11 +97,6 @@ impl ContractSession {
         Ok(self.clock)
     }
 
-    /// Wall-clock ms at monotonic `now`, corrected to the server's clock when known.
-    pub fn server_ms(&self, now: Millis, wall_offset: i64) -> u64 {
-        (now as i64 + wall_offset + self.clock.map_or(0, |c| c.0)).max(0) as u64
-    }
-
     /// True when the hello wait ran out: the server is plain Socket.IO.
     pub fn handle_timeout(&mut self, now: Millis) -> bool {
         if self.hello_deadline.is_some_and(|d| now >= d) {

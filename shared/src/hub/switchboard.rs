@@ -1,9 +1,10 @@
-//! The switchboard: routes each tab's port to the hub of its endpoint (creating it on the
+//! The switchboard: routes each tab's port to the hub of its server (creating it on the
 //! first Hello), validates Hello, and parks durable emits restored from storage until a hub
-//! of their endpoint exists. Invariant: at most one hub per (endpoint, auth).
+//! of their server exists. Invariant: at most one hub, so one WebSocket, per (server, auth):
+//! the namespaces of a server share it.
 
 use super::out::Output;
-use super::{Hub, HubConfig, HubId, HubKey, Millis, Shared, TabKey};
+use super::{server_of, Hub, HubConfig, HubId, HubKey, Millis, Shared, TabKey};
 use crate::backoff::Rng;
 use crate::contract;
 use crate::engineio;
@@ -89,7 +90,7 @@ impl Switchboard {
             max = max.max(key + 1);
             match port::decode::<StoredEmit>(&bytes) {
                 Ok(rec) if rec.version == STORE_VERSION => {
-                    self.parked.entry((rec.endpoint.clone(), rec.auth.clone())).or_default().push((key, rec))
+                    self.parked.entry((server_of(&rec.endpoint), rec.auth.clone())).or_default().push((key, rec))
                 }
                 _ => {
                     self.out.push_back(Output::Log(format!("stored emit {key} is unreadable; deleted")));
@@ -198,7 +199,10 @@ impl Switchboard {
                     return self.reject(tab, ErrorCode::VersionMismatch, message);
                 }
                 match check_hello(&name, &endpoint, auth.as_deref()) {
-                    Ok(url) => self.hello(tab, name, (endpoint, auth), url, &options, now),
+                    Ok(url) => {
+                        let nsp = endpoint.namespace.clone();
+                        self.hello(tab, name, &nsp, (server_of(&endpoint), auth), url, &options, now)
+                    }
                     Err((code, message)) => self.reject(tab, code, message),
                 }
             }
@@ -215,9 +219,19 @@ impl Switchboard {
         }
     }
 
-    /// A valid Hello: the tab joins the hub of its endpoint (a new one for a new endpoint,
-    /// which adopts the stored emits parked for it).
-    fn hello(&mut self, tab: TabKey, name: String, key: HubKey, url: String, options: &Options, now: Millis) {
+    /// A valid Hello: the tab joins the hub of its server, in namespace `nsp` (a new hub for
+    /// a new server, which adopts the stored emits parked for it).
+    #[allow(clippy::too_many_arguments)]
+    fn hello(
+        &mut self,
+        tab: TabKey,
+        name: String,
+        nsp: &str,
+        key: HubKey,
+        url: String,
+        options: &Options,
+        now: Millis,
+    ) {
         let id = match self.hubs.iter().find(|(_, h)| *h.key() == key) {
             Some((id, _)) => *id,
             None => {
@@ -232,7 +246,7 @@ impl Switchboard {
         self.tabs.insert(tab, id);
         self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
         if let Some(h) = self.hubs.get_mut(&id) {
-            h.attach(tab, name, now);
+            h.attach(tab, name, nsp, now);
         }
     }
 

@@ -1,0 +1,680 @@
+//! A namespace on the hub's connection: Socket.IO multiplexes namespaces over one Engine.IO
+//! session, and each has its own CONNECT (and Socket.IO's connection state recovery), ack
+//! ids, rooms, durable queue, contract session and tabs. The hub wires one `Space` per
+//! namespace its tabs use; what they share (the WebSocket, sign-in, the output queue) comes
+//! in a [`Cx`].
+//! Invariant: a namespace's refusal (CONNECT_ERROR, DISCONNECT) ends only its own session;
+//! the connection and the other namespaces go on.
+
+use super::conn::End;
+use super::out::Out;
+use super::outbox::{Emit, Outbox};
+use super::requests::{Request, Requests};
+use super::rooms::{self, Rooms};
+use super::session::{self, ContractSession, Routed};
+use super::signin::SignIn;
+use super::tabs::Tabs;
+use super::{HubConfig, HubKey, Millis, Shared, TabKey};
+use crate::backoff::{BackoffConfig, Rng};
+use crate::contract;
+use crate::json::{self, Value};
+use crate::port::{AckRequest, Bytes, ErrorCode, FromHub, Status, StoredEmit, ToHub, PROTOCOL_VERSION};
+use crate::socketio::{self, Kind};
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// Event names a tab may not emit: Socket.IO reserves these, and [`contract::PREFIX`]
+/// starts the hub's own contract with the server.
+const RESERVED: [&str; 6] =
+    ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+
+/// The message of Socket.IO servers (Node's and socketioxide) for a namespace they do not
+/// have: retried with backoff, unlike other CONNECT_ERRORs (middleware refusals), which are
+/// final as in socket.io-client. Servers also say it while they start or stop.
+pub const INVALID_NAMESPACE: &str = "Invalid namespace";
+
+/// What a space is given by the hub for one input.
+pub struct Cx<'a> {
+    pub out: &'a mut Out,
+    pub signin: &'a mut SignIn,
+    /// Engine.IO is open: a CONNECT can go out.
+    pub link_open: bool,
+    pub max_payload: usize,
+    /// The first tab's CONNECT auth (sign-in adds the bearer token).
+    pub auth: Option<&'a str>,
+    /// Server time (ms since the epoch) at `now`, and the wall clock offset.
+    pub server_now: u64,
+    pub wall_offset: i64,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    /// Not connected on the server (no link, or not asked yet).
+    Down,
+    /// CONNECT sent; waiting for the reply until `deadline`.
+    Joining {
+        deadline: Millis,
+    },
+    Connected {
+        sid: String,
+    },
+    /// The server refused or ended this namespace; a new tab (or a sign-in) starts again.
+    Refused {
+        reason: String,
+    },
+    /// Refused with "Invalid namespace": asked again at `until`.
+    Retry {
+        until: Millis,
+        attempt: u32,
+        delay: u64,
+    },
+}
+
+/// Socket.IO's own connection state recovery, as socket.io-client does it.
+#[derive(Debug, Default)]
+struct Recovery {
+    /// The server's session id from the CONNECT reply.
+    pid: Option<String>,
+    /// The last event's offset (its last argument, when a string).
+    offset: Option<String>,
+    /// The pid the pending CONNECT asked to recover.
+    asked: Option<String>,
+}
+
+pub struct Space {
+    nsp: String,
+    state: State,
+    recovery: Recovery,
+    backoff: BackoffConfig,
+    connect_timeout_ms: u64,
+    rng: Rng,
+    retries: u32,
+    pub(super) tabs: Tabs,
+    requests: Requests,
+    rooms: Rooms,
+    outbox: Outbox,
+    contract: ContractSession,
+    last_status: Option<Status>,
+}
+
+impl Space {
+    pub fn new(key: HubKey, config: &HubConfig, shared: Rc<Shared>, seed: u64) -> Space {
+        Space {
+            nsp: key.0.namespace.clone(),
+            state: State::Down,
+            recovery: Recovery::default(),
+            backoff: config.backoff,
+            connect_timeout_ms: config.connect_timeout_ms,
+            rng: Rng::new(seed),
+            retries: 0,
+            tabs: Tabs::default(),
+            requests: Requests::default(),
+            rooms: Rooms::new(config.connect_timeout_ms),
+            outbox: Outbox::new(key, config, shared),
+            contract: ContractSession::default(),
+            last_status: None,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected { .. })
+    }
+
+    /// Whether the connection should carry this namespace: tabs, or emits to deliver.
+    pub fn wanted(&self) -> bool {
+        !self.tabs.is_empty() || self.outbox.undelivered() > 0
+    }
+
+    /// Refused (and not retrying): it waits for something to change.
+    pub fn refused(&self) -> bool {
+        matches!(self.state, State::Refused { .. })
+    }
+
+    /// The tabs' view: the link's status, refined by this namespace once the link is open.
+    pub fn status(&self, link: Status, link_open: bool) -> Status {
+        match (&self.state, link_open) {
+            (State::Refused { reason }, _) => Status::Disconnected { reason: reason.clone() },
+            (_, false) => link,
+            (State::Connected { sid }, true) => Status::Connected { sid: sid.clone() },
+            (State::Retry { attempt, delay, .. }, true) => {
+                Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 }
+            }
+            (State::Down | State::Joining { .. }, true) => Status::Connecting,
+        }
+    }
+
+    pub fn server_rooms(&self) -> Vec<String> {
+        self.rooms.server_rooms()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.outbox.queued()
+    }
+
+    pub fn undelivered(&self) -> usize {
+        self.outbox.undelivered()
+    }
+
+    pub fn audit(&self) -> Result<BTreeSet<String>, String> {
+        self.outbox.audit()
+    }
+
+    pub fn clock(&self) -> Option<(i64, u64)> {
+        self.contract.clock()
+    }
+
+    // --- Tabs. ---
+
+    pub fn attach(&mut self, tab: TabKey, name: String, link: Status, cx: &mut Cx) {
+        self.tabs.attach(tab, name);
+        let status = self.status(link, cx.link_open);
+        cx.out.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status });
+        if let Some((offset_ms, rtt)) = self.contract.clock() {
+            cx.out.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
+        }
+        self.publish_tabs(cx);
+        // A new tab tries a refused namespace again, as a reload would.
+        self.reset();
+        self.connect(cx);
+    }
+
+    pub fn detach(&mut self, tab: TabKey, cx: &mut Cx) {
+        if !self.tabs.detach(tab) {
+            return;
+        }
+        let actions = self.rooms.detach(tab, self.is_connected(), cx.now);
+        self.apply_rooms(actions, cx);
+        // The tab's acks can no longer be delivered; its queued emits still go out.
+        self.requests.detach(tab);
+        self.outbox.detach(tab, cx.out);
+        self.publish_tabs(cx);
+    }
+
+    pub fn handle_tab(&mut self, tab: TabKey, msg: ToHub, cx: &mut Cx) {
+        match msg {
+            ToHub::Hello { .. } | ToHub::Bye => {}
+            ToHub::Subscribe { event } => self.tabs.subscribe(tab, event, true),
+            ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
+            ToHub::Emit { seq, event, args, bins, ack, volatile } => {
+                let emit = Emit { event, args, bins, ack: None, durable: None };
+                self.tab_emit(tab, seq, emit, ack, volatile, cx)
+            }
+            ToHub::Reply { token, args, bins } => self.tab_reply(tab, token, &args, bins, cx),
+            ToHub::Join { req, room } => {
+                let actions = self.rooms.join(tab, req, room, self.is_connected(), cx.now);
+                self.apply_rooms(actions, cx);
+            }
+            ToHub::Leave { req, room } => {
+                let actions = self.rooms.leave(tab, Some(req), &room, self.is_connected(), cx.now);
+                self.apply_rooms(actions, cx);
+            }
+            ToHub::Login { req, username, password } => cx.signin.login(tab, req, &username, &password),
+            ToHub::Logout { req } => cx.signin.logout(tab, req),
+            ToHub::Refresh { req } => cx.signin.refresh(Some((tab, req)), cx.now),
+            ToHub::Token { req } => cx.signin.ask_token(tab, req, cx.now, cx.server_now),
+        }
+    }
+
+    /// A tab's answer to a server event that asked for an ack (the first answer wins).
+    fn tab_reply(&mut self, tab: TabKey, token: u32, args: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        let Some(server_id) = self.requests.take_reply(token) else { return };
+        if let Err(e) = check_args(args) {
+            let message = format!("reply: {e}");
+            return cx.out.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message });
+        }
+        cx.out.send_sio(&socketio::encode_ack(&self.nsp, bins.len(), server_id, args));
+        for b in bins {
+            cx.out.send_binary(b.0);
+        }
+    }
+
+    /// Why a tab may not emit this, if it may not.
+    fn check_emit(e: &Emit, max_payload: usize) -> Result<(), (String, ErrorCode)> {
+        let event = &e.event;
+        if event.is_empty()
+            || event.len() > contract::MAX_NAME
+            || RESERVED.contains(&event.as_str())
+            || event.starts_with(contract::PREFIX)
+        {
+            return Err((format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload));
+        }
+        check_args(&e.args).map_err(|err| (format!("emit {event:?}: {err}"), ErrorCode::BadPayload))?;
+        if e.size() > max_payload {
+            let message = format!("emit {event:?}: {} bytes exceeds the server's maxPayload", e.size());
+            return Err((message, ErrorCode::BadPayload));
+        }
+        Ok(())
+    }
+
+    /// A tab's emit: volatile (now or never), with an ack (until its timeout), or durable
+    /// (until the server's receipt, through storage while offline).
+    fn tab_emit(&mut self, tab: TabKey, seq: u32, mut e: Emit, ack: Option<AckRequest>, volatile: bool, cx: &mut Cx) {
+        let durable = ack.is_none() && !volatile;
+        let refuse = |out: &mut Out, reason: String, code: ErrorCode| {
+            let msg = match ack {
+                Some(a) => FromHub::AckFailed { id: a.id, reason },
+                None if durable => FromHub::Refused { seq, reason },
+                None => FromHub::Error { code, message: reason },
+            };
+            out.post_one(tab, msg);
+        };
+        if let Err((reason, code)) = Self::check_emit(&e, cx.max_payload) {
+            return refuse(cx.out, reason, code);
+        }
+        if volatile {
+            // Socket.IO semantics: a volatile event is sent now or never.
+            if self.is_connected() {
+                self.send_emit(e, cx.out);
+            }
+            return;
+        }
+        let id = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
+        if durable && self.outbox.holds(&id) {
+            // A page resending to a restarted hub: we already hold it.
+            return cx.out.post_one(tab, FromHub::Stored { seq });
+        }
+        if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
+            return refuse(cx.out, format!("{why}: emit {:?} was not queued", e.event), ErrorCode::BufferFull);
+        }
+        if durable {
+            e.durable = Some(self.outbox.durable(id, tab, seq, cx.server_now));
+        }
+        e.ack = ack.map(|a| {
+            let deadline = (a.timeout_ms > 0).then(|| cx.now + a.timeout_ms as u64);
+            self.requests.insert(Request::Tab { tab, id: a.id, deadline })
+        });
+        if self.can_send() {
+            self.send_queued(e, cx);
+        } else {
+            self.outbox.push(e, cx.out);
+        }
+    }
+
+    // --- Output to the tabs. ---
+
+    pub fn publish_status(&mut self, link: Status, link_open: bool, out: &mut Out) {
+        let s = self.status(link, link_open);
+        if self.last_status.as_ref() != Some(&s) {
+            self.last_status = Some(s.clone());
+            out.post(self.tabs.keys(), FromHub::Status(s));
+        }
+    }
+
+    fn publish_tabs(&mut self, cx: &mut Cx) {
+        cx.out.post(self.tabs.keys(), FromHub::Tabs { tabs: self.tabs.names() });
+        self.announce_tabs(cx.out);
+    }
+
+    /// Tells a contract server which tabs this socket serves, so it can address one.
+    fn announce_tabs(&mut self, out: &mut Out) {
+        if self.contract.speaks() == Some(true) && self.is_connected() {
+            let mut list = String::from("[[");
+            for (i, name) in self.tabs.names().iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                json::write_string(&mut list, name);
+            }
+            list.push_str("]]");
+            out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[contract::TABS], &list));
+        }
+    }
+
+    // --- The namespace's session. ---
+
+    /// Sends our CONNECT if the link is open and nobody refused us (with `pid` and `offset`
+    /// when the server gave us a session to recover; fields of the auth object win, as in
+    /// socket.io-client's `Object.assign({pid, offset}, auth)`).
+    pub fn connect(&mut self, cx: &mut Cx) {
+        if !cx.link_open || !matches!(self.state, State::Down) {
+            return;
+        }
+        let auth = cx.signin.connect_payload(cx.auth);
+        let r = &mut self.recovery;
+        r.asked = r.pid.clone().filter(|_| r.offset.is_some());
+        let payload = match (&r.asked, &r.offset) {
+            (Some(pid), Some(offset)) => {
+                let mut fields = String::from("{\"pid\":");
+                json::write_string(&mut fields, pid);
+                fields.push_str(",\"offset\":");
+                json::write_string(&mut fields, offset);
+                match auth.trim().strip_prefix('{') {
+                    Some(rest) if !rest.trim_start().starts_with('}') => format!("{fields},{rest}"),
+                    _ => format!("{fields}}}"),
+                }
+            }
+            _ => auth,
+        };
+        cx.out.send_sio(&socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload));
+        self.state = State::Joining { deadline: cx.now + self.connect_timeout_ms };
+    }
+
+    /// The one teardown of a namespace session: what it held is put back (emits in flight
+    /// to the queue and storage; requests and server acks dropped; rooms to be joined again;
+    /// the hello wait cancelled). `refused`: the server ended it (this namespace only).
+    pub fn end_session(&mut self, refused: Option<End>, cx: &mut Cx) {
+        self.outbox.end_session(cx.out);
+        self.requests.end_session();
+        let actions = self.rooms.end_session();
+        self.apply_rooms(actions, cx);
+        self.contract.end_session();
+        self.state = match (refused, &self.state) {
+            (Some(End::Lost(_)), _) => {
+                let delay = self.backoff.delay_ms(self.retries, &mut self.rng);
+                self.retries = self.retries.saturating_add(1);
+                State::Retry { until: cx.now + delay, attempt: self.retries, delay }
+            }
+            (Some(End::Stopped(reason)), _) => State::Refused { reason },
+            // A refusal outlives the connection: it waits for a new tab or new credentials.
+            (_, State::Refused { reason }) => State::Refused { reason: reason.clone() },
+            _ => State::Down,
+        };
+    }
+
+    /// New credentials (a sign-in): a refused namespace may be accepted now.
+    pub fn reset(&mut self) {
+        if self.refused() {
+            self.state = State::Down;
+        }
+    }
+
+    /// Connected, or on its way (asked, or asking again soon).
+    pub fn active(&self) -> bool {
+        match self.state {
+            State::Joining { .. } | State::Connected { .. } | State::Retry { .. } => true,
+            State::Down => self.wanted(),
+            State::Refused { .. } => false,
+        }
+    }
+
+    /// A Socket.IO packet for this namespace.
+    pub fn packet(&mut self, kind: Kind, id: Option<u64>, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        match (kind, id) {
+            (Kind::Connect, _) => self.connected(data, cx),
+            (Kind::ConnectError, _) => {
+                let reason = connect_error_reason(data);
+                cx.out.log(format!("namespace {}: connect_error: {reason}", self.nsp));
+                // A server that is starting or shutting down has no namespaces for a moment:
+                // a refusal that would strand queued events if taken as final.
+                let end = match reason == INVALID_NAMESPACE {
+                    true => End::Lost(format!("connect_error: {reason} (retrying)")),
+                    false => End::Stopped(format!("connect_error: {reason}")),
+                };
+                self.end_session(Some(end), cx);
+            }
+            (Kind::Disconnect, _) => {
+                cx.out.log(format!("namespace {}: io server disconnect", self.nsp));
+                self.end_session(Some(End::Stopped("io server disconnect".into())), cx);
+            }
+            (Kind::Ack | Kind::BinaryAck, Some(id)) => self.on_ack(id, data, bins, cx),
+            (Kind::Ack | Kind::BinaryAck, None) => cx.out.log("ACK without an id; ignored".into()),
+            (Kind::Event | Kind::BinaryEvent, _) => self.on_event(id, data, bins, cx),
+        }
+    }
+
+    /// The CONNECT reply: our session id, and the recovery session if the server offers one.
+    fn connected(&mut self, data: &str, cx: &mut Cx) {
+        if !matches!(self.state, State::Joining { .. }) {
+            return cx.out.log(format!("namespace {}: unexpected CONNECT; ignored", self.nsp));
+        }
+        let reply = json::parse(data).ok();
+        let field = |name: &str| reply.as_ref().and_then(|v| v.get(name));
+        let sid = field("sid").and_then(Value::as_str).map(String::from).unwrap_or_else(|| {
+            cx.out.log(format!("CONNECT reply without a sid ({data:?}); connected without one"));
+            String::new()
+        });
+        let pid = match field("pid") {
+            None => None,
+            Some(Value::String(pid)) => Some(pid.clone()),
+            Some(other) => {
+                cx.out.log(format!("CONNECT reply with a pid that is not a string ({other:?}); no recovery"));
+                None
+            }
+        };
+        let r = &mut self.recovery;
+        let recovered = r.asked.take().map(|asked| pid.as_deref() == Some(asked.as_str()));
+        if pid != r.pid {
+            r.offset = None;
+        }
+        r.pid = pid;
+        self.state = State::Connected { sid };
+        self.retries = 0;
+        let actions = self.rooms.start_session();
+        self.apply_rooms(actions, cx);
+        self.contract.start_session(cx.now);
+        self.flush(cx);
+        if let Some(recovered) = recovered {
+            if !recovered {
+                cx.out.log("the server could not recover the session: events sent meanwhile are lost".into());
+            }
+            cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
+        }
+    }
+
+    // --- The contract and routing. ---
+
+    /// Sends one of the contract's requests (`names` then `args`) with an ack id owned by `req`.
+    fn contract_request(&mut self, req: Request, names: &[&str], args: &str, out: &mut Out) -> u64 {
+        let id = self.requests.insert(req);
+        out.send_sio(&socketio::encode_event(&self.nsp, 0, Some(id), names, args));
+        id
+    }
+
+    fn apply_rooms(&mut self, actions: Vec<rooms::Action>, cx: &mut Cx) {
+        for a in actions {
+            match a {
+                rooms::Action::Send { room, join } => {
+                    let (req, name) = match join {
+                        true => (Request::Join(room.clone()), contract::JOIN),
+                        false => (Request::Leave(room.clone()), contract::LEAVE),
+                    };
+                    let id = self.contract_request(req, &[name, &room], "[]", cx.out);
+                    self.rooms.sent(&room, join, id);
+                }
+                rooms::Action::Done { tab, req, error } => cx.out.post_one(tab, FromHub::Done { req, error }),
+            }
+        }
+    }
+
+    /// The server announced the contract: durable emits go in `sb:emit` envelopes with
+    /// receipts, we sample the clock, and ask for the numbered events we missed.
+    fn on_hello(&mut self, cx: &mut Cx) {
+        let resume_after = self.contract.hello();
+        self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
+        self.announce_tabs(cx.out);
+        if let Some(after) = resume_after {
+            self.contract_request(Request::Resume, &[contract::RESUME], &format!("[{after}]"), cx.out);
+        }
+        self.flush(cx);
+    }
+
+    fn on_event(&mut self, id: Option<u64>, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        let (event, args) = match socketio::split_leading_strings(data, 1) {
+            Ok((mut names, args)) => (names.pop().unwrap_or_default(), args),
+            Err(e) => return cx.out.log(format!("ignored event: {e}")),
+        };
+        // Socket.IO's recovery offset: the last argument of an event without an ack id,
+        // when it is a string (socket.io-client reads it the same way).
+        if id.is_none() && self.recovery.pid.is_some() {
+            if let Some(offset) = json::last_string(&args) {
+                self.recovery.offset = Some(offset);
+            }
+        }
+        if event == contract::HELLO {
+            return self.on_hello(cx);
+        }
+        let Routed { event, args, room, tab } = match self.contract.unwrap(event, args) {
+            Ok(Some(routed)) => routed,
+            Ok(None) => return, // a replay already delivered
+            Err(why) => return cx.out.log(why),
+        };
+        if room.is_none() && event.starts_with("TOKEN_") {
+            cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
+        }
+        let rooms = &self.rooms;
+        let targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| rooms.member(t, r)));
+        let reply = match id {
+            Some(server_id) if !targets.is_empty() => Some(self.requests.reply_token(server_id)),
+            _ => None,
+        };
+        cx.out.post(targets, FromHub::Event { event, room, args, bins, reply });
+    }
+
+    fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        match self.requests.take(id) {
+            Some(Request::Receipt) => self.outbox.receipt(id, session::refusal(data), cx.out),
+            Some(Request::Time { sent }) => match self.contract.time(sent, data, cx.now, cx.wall_offset) {
+                Ok(Some((offset_ms, rtt))) => {
+                    let rtt_ms = rtt.min(u32::MAX as u64) as u32;
+                    cx.out.post(self.tabs.keys(), FromHub::Clock { offset_ms, rtt_ms });
+                }
+                Ok(None) => {}
+                Err(()) => cx.out.log(format!("{} ack without a time; ignored", contract::TIME)),
+            },
+            Some(Request::Resume) => {
+                let recovered = session::resumed(data);
+                if !recovered {
+                    cx.out.log("the server could not replay everything sent while we were away".into());
+                }
+                cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
+            }
+            Some(Request::Tab { tab, id, .. }) => cx.out.post_one(tab, FromHub::Ack { id, args: data.into(), bins }),
+            Some(Request::Join(room)) => {
+                let error = session::refusal(data);
+                if let Some(e) = &error {
+                    cx.out.log(format!("server refused to join {room:?}: {e}"));
+                }
+                let actions = self.rooms.joined(&room, error);
+                self.apply_rooms(actions, cx);
+            }
+            Some(Request::Leave(room)) => {
+                let actions = self.rooms.left(&room);
+                self.apply_rooms(actions, cx);
+            }
+            None => cx.out.log(format!("ack {id} matches no pending request (late or duplicate); ignored")),
+        }
+    }
+
+    // --- The outbox. ---
+
+    /// Restored stored emits join the front of the queue, in their original order.
+    pub fn adopt(&mut self, recs: Vec<(u64, StoredEmit)>, cx: &mut Cx) {
+        self.outbox.adopt(recs, cx.out);
+        self.flush(cx);
+    }
+
+    pub fn handle_persisted(&mut self, keys: &[u64], out: &mut Out) {
+        self.outbox.persisted(keys, out);
+    }
+
+    /// Durable emits may go on the wire: connected, and the server's kind is known.
+    fn can_send(&self) -> bool {
+        self.is_connected() && self.contract.speaks().is_some()
+    }
+
+    /// Sends everything queued, oldest first, once the socket can take it.
+    fn flush(&mut self, cx: &mut Cx) {
+        if !self.can_send() {
+            return;
+        }
+        while let Some(e) = self.outbox.pop() {
+            self.send_queued(e, cx);
+        }
+    }
+
+    fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
+        let Some(d) = e.durable.as_ref() else { return self.send_emit(e, cx.out) };
+        if self.outbox.expired(&e, cx.server_now) {
+            return self.outbox.expire(e, cx.out);
+        }
+        if self.contract.speaks() == Some(true) {
+            let sio = self.requests.insert(Request::Receipt);
+            let names = [contract::EMIT, d.id.as_str(), e.event.as_str()];
+            cx.out.send_sio(&socketio::encode_event(&self.nsp, e.bins.len(), Some(sio), &names, &e.args));
+            // Kept (with its attachments) until the server's receipt: resent after a drop.
+            for bin in &e.bins {
+                cx.out.send_binary(bin.0.clone());
+            }
+            self.outbox.sent(sio, e);
+        } else {
+            // A plain server gives no receipt: written to the socket is as far as we know.
+            let bins = core::mem::take(&mut e.bins);
+            self.send_raw_emit(&e.event, &e.args, bins, None, cx.out);
+            self.outbox.delivered(e, cx.out);
+        }
+    }
+
+    fn send_emit(&mut self, e: Emit, out: &mut Out) {
+        self.send_raw_emit(&e.event, &e.args, e.bins, e.ack, out);
+    }
+
+    fn send_raw_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>, out: &mut Out) {
+        out.send_sio(&socketio::encode_event(&self.nsp, bins.len(), ack, &[event], args));
+        for b in bins {
+            out.send_binary(b.0);
+        }
+    }
+
+    // --- Time. ---
+
+    /// Deadlines of this namespace. Returns the end of the whole connection a missed
+    /// CONNECT reply calls for (as a missed Engine.IO handshake does).
+    pub fn handle_timeout(&mut self, cx: &mut Cx) -> Option<End> {
+        let now = cx.now;
+        match self.state {
+            State::Joining { deadline } if now >= deadline => return Some(End::Lost("connect timeout".into())),
+            State::Retry { until, .. } if now >= until => {
+                self.state = State::Down;
+                self.connect(cx);
+            }
+            _ => {}
+        }
+        if self.contract.handle_timeout(now) {
+            let why = "plain Socket.IO, delivery is at-least-once at best";
+            cx.out.log(format!("no {} from the server: {why}", contract::HELLO));
+            self.flush(cx);
+        }
+        for (sio, tab, id) in self.requests.expired(now) {
+            // An emit still in the offline queue is withdrawn, as socket.io-client does.
+            self.outbox.withdraw(sio);
+            cx.out.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
+        }
+        let actions = self.rooms.handle_timeout(now);
+        self.apply_rooms(actions, cx);
+        None
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let state = match self.state {
+            State::Joining { deadline } => Some(deadline),
+            State::Retry { until, .. } => Some(until),
+            _ => None,
+        };
+        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The `message` of a CONNECT_ERROR payload (an object, or a bare string from old servers).
+fn connect_error_reason(data: &str) -> String {
+    json::parse(data)
+        .ok()
+        .and_then(|v| {
+            v.get("message").and_then(Value::as_str).map(String::from).or_else(|| v.as_str().map(String::from))
+        })
+        .unwrap_or_else(|| "connection refused by server".into())
+}
+
+/// Arguments from a tab must be one well-formed JSON array.
+fn check_args(args: &str) -> Result<(), String> {
+    if !args.trim_start().starts_with('[') {
+        return Err("arguments must be a JSON array".into());
+    }
+    json::validate(args).map_err(|e| e.to_string())
+}
