@@ -183,6 +183,43 @@ async fn a_refused_join_leaves_no_trace_in_the_tab_nor_on_a_new_hub() {
     srv.stop().await;
 }
 
+/// Rooms are per namespace: tabs of `/` and `/chat` share one WebSocket, join a room of the
+/// same name in their own namespace, and a room event reaches only its namespace's members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_namespaces_share_one_websocket_with_rooms_of_their_own() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for nsp in ["/", "/chat", "/chat"] {
+        let tab = b.open(&format!("{}/harness.html", srv.url())).await;
+        let start = format!("sb.start({{ namespace: '{nsp}' }}).then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))");
+        b.js(&tab, &start).await;
+        b.js(&tab, "sb.record('chat'); sb.client.join('r')").await;
+        tabs.push(tab);
+    }
+    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "one WebSocket for two namespaces");
+    assert_eq!((srv.room_size_in("/", "r"), srv.room_size_in("/chat", "r")), (1, 1), "one join per namespace");
+    b.js(&tabs[1], "sb.client.emit('chat', { room: 'r', text: 'in chat' })").await;
+    for tab in &tabs[1..] {
+        let got =
+            b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'chat')).then((e) => e.args[0].text)").await;
+        assert_eq!(got, json!("in chat"));
+    }
+    b.js(&tabs[0], "sb.client.emit('chat', { room: 'r', text: 'in main' })").await;
+    let got = b
+        .js(
+            &tabs[0],
+            "sb.until(() => sb.events.find((e) => e.name === 'chat')).then(() => sb.events.map((e) => e.args[0].text))",
+        )
+        .await;
+    assert_eq!(got, json!(["in main"]), "the main namespace's room only");
+    let acks = b.js(&tabs[2], "sb.client.emitWithAck('echo', 'from chat')").await;
+    assert_eq!(acks, json!("from chat"));
+    b.shutdown().await;
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_tab_of_a_fresh_browser_always_connects() {
     let _one = exclusive().await;

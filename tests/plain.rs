@@ -253,3 +253,62 @@ async fn past_the_recovery_window_the_tabs_learn_that_events_were_missed() {
     node.stop().await;
     page.stop().await;
 }
+
+/// A tab on namespace `nsp` of the Node server.
+async fn tab_in(b: &Browser, page: &str, node: &NodeServer, nsp: &str) -> Tab {
+    let t = b.open(&format!("{page}/harness.html")).await;
+    let opts = format!("{{ url: '{}', namespace: '{nsp}', reconnectionDelay: 100, timeout: 2000 }}", node.url());
+    b.js(
+        &t,
+        &format!("sb.start({opts}).then(() => sb.until(() => sb.client.status !== 'connecting', 15000, 'settled'))"),
+    )
+    .await;
+    t
+}
+
+/// All namespaces of a server share one WebSocket, as socket.io-client's Manager shares one
+/// Engine.IO connection; each namespace has its own events and acks, and one the server
+/// refuses leaves the others working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_share_one_websocket_and_a_refused_one_leaves_the_others_working() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let main = [tab_in(&b, &page.url(), &node, "/").await, tab_in(&b, &page.url(), &node, "/").await];
+    let admin = tab_in(&b, &page.url(), &node, "/admin").await;
+    let private = tab_in(&b, &page.url(), &node, "/private").await;
+    assert_eq!(node.get("/stats").await["engine"], json!(1), "one WebSocket for three namespaces");
+    assert_eq!(
+        b.js(&private, "sb.client.statusDetail").await,
+        json!({"status": "disconnected", "reason": "connect_error: not allowed"})
+    );
+    for t in main.iter().chain([&admin]) {
+        b.js(t, "sb.record('news'); sb.client.emitWithAck('echo', 'sub')").await;
+        assert_eq!(b.js(t, "sb.client.status").await, json!("connected"));
+    }
+    assert_eq!(b.js(&main[0], "sb.client.emitWithAck('echo', 'x')").await, json!("x"));
+    assert_eq!(b.js(&admin, "sb.client.emitWithAck('echo', 'x')").await, json!("admin:x"));
+    node.get("/emit?nsp=/admin&event=news&data=%22for%20admin%22").await;
+    node.get("/emit?event=news&data=%22for%20main%22").await;
+    for t in &main {
+        let got = b
+            .js(
+                t,
+                "sb.until(() => sb.events.some((e) => e.name === 'news')).then(() => sb.events.map((e) => e.args[0]))",
+            )
+            .await;
+        assert_eq!(got, json!(["for main"]), "only the events of its namespace");
+    }
+    let got = b
+        .js(
+            &admin,
+            "sb.until(() => sb.events.some((e) => e.name === 'news')).then(() => sb.events.map((e) => e.args[0]))",
+        )
+        .await;
+    assert_eq!(got, json!(["for admin"]));
+    assert_eq!(node.get("/stats").await["engine"], json!(1), "still one WebSocket");
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}

@@ -42,12 +42,13 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
 }
 
 /// One application event, in the socket's order.
-pub async fn event(io: &SocketIo, _socket: &SocketRef, state: &State, event: &str, args: Vec<Value>) {
+pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str, args: Vec<Value>) {
     let first = args.into_iter().next().unwrap_or(Value::Null);
     match event {
         "chat" => {
             let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
-            let _ = io.to(room.clone()).emit(contract::ROOM, &(room, "chat", &first)).await;
+            // To the room in the sender's namespace.
+            let _ = socket.within(room.clone()).emit(contract::ROOM, &(room, "chat", &first)).await;
         }
         "announce" => publish(io, state, "announce", &first).await,
         "record" => {

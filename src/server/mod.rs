@@ -78,6 +78,9 @@ impl Default for Config {
 }
 
 /// Everything one server knows, shared by its handlers.
+/// The namespaces the reference backend serves.
+pub const NAMESPACES: [&str; 2] = ["/", "/chat"];
+
 pub(crate) struct State {
     stats: Arc<Stats>,
     auth: Arc<Auth>,
@@ -145,7 +148,11 @@ impl Server {
             let st = st.clone();
             async move { signin::handshake(socket, payload, st).await }
         };
-        io.ns("/", handler.with(authenticate));
+        // The main namespace and a second one (`/chat`, the same contract and application),
+        // which a hub multiplexes on the same WebSocket.
+        for nsp in NAMESPACES {
+            io.ns(nsp, handler.clone().with(authenticate.clone()));
+        }
         let app = router(&config, &state, &io).layer(layer).layer(middleware::from_fn_with_state(
             Arc::new(listener::Guard { allowed: config.allowed_origins.clone(), stats: state.stats.clone() }),
             listener::origin_guard,
@@ -247,6 +254,11 @@ impl Server {
     /// Sockets currently in `room` on the default namespace.
     pub fn room_size(&self, room: &str) -> usize {
         self.io.to(room.to_string()).sockets().len()
+    }
+
+    /// Sockets currently in `room` on namespace `nsp` (0 for a namespace it does not serve).
+    pub fn room_size_in(&self, nsp: &str, room: &str) -> usize {
+        self.io.of(nsp).map_or(0, |ns| ns.to(room.to_string()).sockets().len())
     }
 }
 

@@ -1,6 +1,7 @@
 // An unmodified Socket.IO 4 server (Node) for compatibility tests: none of Switchboard's
 // `sb:` contract, no sign-in endpoints. Test hooks over plain HTTP on the same port:
-// GET /stats, GET /recorded, GET /emit?event=E&data=JSON and GET /emit-bin (to every socket);
+// GET /stats, GET /recorded, GET /emit?event=E&data=JSON[&nsp=/admin] and GET /emit-bin (to
+// every socket of the namespace); namespaces `/` and `/admin` (echo), `/private` refuses all;
 // with connection state recovery: GET /drop?event=E&from=A&to=B&block=MS closes every
 // socket's transport (as a network drop would), refuses new connections for MS ms, and
 // broadcasts E(A..=B) once the sockets are gone; GET /recovered lists `socket.recovered`.
@@ -12,6 +13,7 @@ const port = Number(process.argv[2] || 0);
 const recoveryMs = Number(process.argv[3] || 0);
 const recorded = [];
 let blockedUntil = 0;
+let engineConnections = 0;
 let connections = 0;
 const http = createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
@@ -20,9 +22,12 @@ const http = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
   };
-  if (url.pathname === '/stats') return json({ connections, clients: io.engine.clientsCount });
+  if (url.pathname === '/stats') return json({ connections, clients: io.engine.clientsCount, engine: engineConnections });
   if (url.pathname === '/recorded') return json(recorded);
-  if (url.pathname === '/emit') { io.emit(url.searchParams.get('event'), JSON.parse(url.searchParams.get('data'))); return json({ ok: true }); }
+  if (url.pathname === '/emit') {
+    io.of(url.searchParams.get('nsp') || '/').emit(url.searchParams.get('event'), JSON.parse(url.searchParams.get('data')));
+    return json({ ok: true });
+  }
   if (url.pathname === '/emit-bin') { io.emit('blob', Buffer.from([1, 2, 3]), { note: 'with binary' }); return json({ ok: true }); }
   if (url.pathname === '/recovered') return json([...io.sockets.sockets.values()].map((s) => s.recovered));
   if (url.pathname === '/drop') {
@@ -52,7 +57,10 @@ io.on('connection', (socket) => {
   socket.on('ask-me', (q) => socket.emit('question', q, (answer) => recorded.push({ answer })));
   socket.on('bin-echo', (b, ack) => ack(b));
 });
+io.engine.on('connection', () => { engineConnections += 1; });
 io.of('/admin').on('connection', (socket) => {
   socket.on('echo', (v, ack) => ack('admin:' + v));
 });
+// A namespace whose middleware refuses everyone (CONNECT_ERROR "not allowed").
+io.of('/private').use((socket, next) => next(new Error('not allowed')));
 http.listen(port, '127.0.0.1', () => console.log(`listening ${http.address().port}`));
