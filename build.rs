@@ -115,6 +115,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     let copy = |from: &Path, to: &Path| {
         fs::copy(from, to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
     };
+    // socket.io-client's API (`switchboard-compat.js`): a module beside the glue it uses.
+    copy(&root.join("page-client/js/compat.js"), &pkg.join("compat.js"));
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {
         let name = e.file_name().into_string().expect("UTF-8 names");
         if name.ends_with(".wasm") || esbuild.is_none() {

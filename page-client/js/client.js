@@ -12,6 +12,7 @@
 const WORKER_NAME = 'switchboard-v1';
 const HUB_LOCK = 'switchboard-hub-v1';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
+const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 // What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
 const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
   ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15;
@@ -59,6 +60,7 @@ export class Client {
     this.workerUrl_ = workerUrl;
     this.ready_ = [resolve, reject];
     this.handlers_ = new Map();
+    this.anyFns_ = [];
     this.calls_ = new Map();
     this.bins_ = [];
     this.items_ = [];
@@ -167,7 +169,8 @@ export class Client {
         const args = this.decode_(text(b));
         // The handler's last argument answers the server: `callback(value)`.
         if (n === n) args.push((v) => this.answer_(n, v === undefined ? [] : [v]));
-        for (const f of [...(this.handlers_.get(text(a)) ?? [])]) {
+        const name = text(a);
+        for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
           try { f(...args); } catch (e) { warn('an event handler threw', e); }
         }
         break;
@@ -321,6 +324,15 @@ export class Client {
     const list = (this.handlers_.get(event) ?? []).filter((g) => f && g !== f);
     if (list.length) this.handlers_.set(event, list);
     else if (this.handlers_.delete(event)) this.op_(UNSUBSCRIBE, event);
+  }
+  // Every event of the namespace: `f(event, ...args)`, before the event's own handlers.
+  onAny(f) {
+    if (this.anyFns_.push(f) == 1) this.op_(SUBSCRIBE, ANY_EVENT);
+  }
+  offAny(f) {
+    const had = this.anyFns_.length;
+    this.anyFns_ = this.anyFns_.filter((g) => f && g !== f);
+    if (had && !this.anyFns_.length) this.op_(UNSUBSCRIBE, ANY_EVENT);
   }
   // A function as the last argument is called with the server's ack arguments.
   emit(event, ...args) {

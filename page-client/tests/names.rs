@@ -48,6 +48,7 @@ fn browser_names_match_the_contract() {
         ("WORKER_NAME", contract::WORKER_NAME),
         ("HUB_LOCK", contract::HUB_LOCK),
         ("TAB_LOCK_PREFIX", contract::TAB_LOCK_PREFIX),
+        ("ANY_EVENT", contract::ANY_EVENT),
     ] {
         assert!(CLIENT_JS.contains(&format!("const {js} = '{value}';")), "client.js: {js} = '{value}'");
     }

@@ -31,6 +31,10 @@ pub const RESUME: &str = "sb:resume";
 /// Hub → server (bearer mode): `sb:auth {token}`, renewed credentials for the open socket.
 pub const AUTH: &str = "sb:auth";
 
+/// A tab subscribed to this name gets every event of its namespace (`onAny`). No server
+/// sends it: `sb:` names are the contract's.
+pub const ANY_EVENT: &str = "sb:any";
+
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
 pub const TOKEN_UPDATED: &str = "TOKEN_UPDATED";

@@ -38,7 +38,7 @@ use crate::contract;
 use crate::json;
 use crate::port::{AuthState, Endpoint, FromHub, Status, StoredEmit, ToHub};
 use crate::socketio::{self, Kind};
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -78,10 +78,8 @@ pub struct Hub {
     config: HubConfig,
     rng: Rng,
     link: Connection,
-    /// One per namespace, by name.
-    spaces: BTreeMap<String, Space>,
-    /// The namespace of each attached tab.
-    tab_nsp: BTreeMap<TabKey, String>,
+    /// One per namespace (a handful: a Vec, not another BTreeMap instantiation in the wasm).
+    spaces: Vec<Space>,
     signin: SignIn,
     out: Out,
     shared: Rc<Shared>,
@@ -109,8 +107,7 @@ impl Hub {
             config,
             rng,
             link,
-            spaces: BTreeMap::new(),
-            tab_nsp: BTreeMap::new(),
+            spaces: Vec::new(),
             out,
             shared,
             linger_until: None,
@@ -131,23 +128,23 @@ impl Hub {
 
     /// The status of the first namespace (the link's before any namespace is asked for).
     pub fn status(&self) -> Status {
-        match self.spaces.values().next() {
+        match self.spaces.first() {
             Some(s) => s.status(self.link.status(), self.link.is_open()),
             None => self.link.status(),
         }
     }
 
     pub fn tab_names(&self) -> Vec<String> {
-        self.spaces.values().flat_map(|s| s.tabs.names()).collect()
+        self.spaces.iter().flat_map(|s| s.tabs.names()).collect()
     }
 
     /// Rooms the hub has joined on the server, in every namespace.
     pub fn server_rooms(&self) -> Vec<String> {
-        self.spaces.values().flat_map(Space::server_rooms).collect()
+        self.spaces.iter().flat_map(Space::server_rooms).collect()
     }
 
     pub fn buffered(&self) -> usize {
-        self.spaces.values().map(Space::queued).sum()
+        self.spaces.iter().map(Space::queued).sum()
     }
 
     pub fn auth_state(&self) -> &AuthState {
@@ -157,16 +154,16 @@ impl Hub {
     /// Server clock minus this browser's clock and the round trip of that sample (the best
     /// of the namespaces' samples).
     pub fn clock_offset(&self) -> Option<(i64, u64)> {
-        self.spaces.values().filter_map(Space::clock).min_by_key(|(_, rtt)| *rtt)
+        self.spaces.iter().filter_map(Space::clock).min_by_key(|(_, rtt)| *rtt)
     }
 
     fn undelivered(&self) -> usize {
-        self.spaces.values().map(Space::undelivered).sum()
+        self.spaces.iter().map(Space::undelivered).sum()
     }
 
     fn audit(&self) -> Result<BTreeSet<String>, String> {
         let mut ids = BTreeSet::new();
-        for s in self.spaces.values() {
+        for s in &self.spaces {
             ids.extend(s.audit()?);
         }
         Ok(ids)
@@ -186,15 +183,21 @@ impl Hub {
         (now as i64 + self.shared.wall_offset.get() + offset).max(0) as u64
     }
 
-    /// Runs `f` on the namespace `nsp` (created on first use) with the hub's context.
-    fn in_space<R>(&mut self, nsp: &str, now: Millis, f: impl FnOnce(&mut Space, &mut Cx) -> R) -> R {
+    /// The namespace `nsp` (created on first use) and the context it works in. Not generic
+    /// over a closure: one copy of this in the wasm, not one per call site.
+    fn space_cx(&mut self, nsp: &str, now: Millis) -> (&mut Space, Cx<'_>) {
         let server_now = self.server_ms(now);
         let Hub { key, config, rng, link, spaces, signin, out, shared, .. } = self;
-        let space = spaces.entry(nsp.into()).or_insert_with(|| {
-            let key = (Endpoint { namespace: nsp.into(), ..key.0.clone() }, key.1.clone());
-            Space::new(key, config, shared.clone(), rng.next_u32() as u64)
-        });
-        let mut cx = Cx {
+        let i = match spaces.iter().position(|s| s.nsp() == nsp) {
+            Some(i) => i,
+            None => {
+                let key = (Endpoint { namespace: nsp.into(), ..key.0.clone() }, key.1.clone());
+                spaces.push(Space::new(key, config, shared.clone(), rng.next_u32() as u64));
+                spaces.len() - 1
+            }
+        };
+        let space = &mut spaces[i];
+        let cx = Cx {
             out,
             signin,
             link_open: link.is_open(),
@@ -204,14 +207,14 @@ impl Hub {
             wall_offset: shared.wall_offset.get(),
             now,
         };
-        f(space, &mut cx)
+        (space, cx)
     }
 
-    /// Runs `f` on every namespace with the hub's context.
-    fn each_space(&mut self, now: Millis, mut f: impl FnMut(&mut Space, &mut Cx)) {
+    /// Every namespace and the context they work in.
+    fn spaces_cx(&mut self, now: Millis) -> (core::slice::IterMut<'_, Space>, Cx<'_>) {
         let server_now = self.server_ms(now);
         let Hub { key, link, spaces, signin, out, shared, .. } = self;
-        let mut cx = Cx {
+        let cx = Cx {
             out,
             signin,
             link_open: link.is_open(),
@@ -221,19 +224,17 @@ impl Hub {
             wall_offset: shared.wall_offset.get(),
             now,
         };
-        for space in spaces.values_mut() {
-            f(space, &mut cx);
-        }
+        (spaces.iter_mut(), cx)
     }
 
     // --- Tabs. ---
 
     fn attach(&mut self, tab: TabKey, name: String, nsp: &str, now: Millis) {
-        self.tab_nsp.insert(tab, nsp.into());
         self.linger_until = None;
         self.retired = false;
         let link = self.link.status();
-        self.in_space(nsp, now, |s, cx| s.attach(tab, name, link, cx));
+        let (space, mut cx) = self.space_cx(nsp, now);
+        space.attach(tab, name, link, &mut cx);
         self.signin.attach(tab);
         self.drive_signin(now);
         if self.link.is_down() {
@@ -241,27 +242,38 @@ impl Hub {
         }
     }
 
+    /// The namespace of an attached tab.
+    fn nsp_of(&self, tab: TabKey) -> Option<String> {
+        self.spaces.iter().find(|s| s.tabs.contains(tab)).map(|s| s.nsp().into())
+    }
+
+    fn has_tabs(&self) -> bool {
+        self.spaces.iter().any(|s| !s.tabs.is_empty())
+    }
+
     fn detach(&mut self, tab: TabKey, now: Millis) {
-        let Some(nsp) = self.tab_nsp.remove(&tab) else { return };
-        self.in_space(&nsp, now, |s, cx| s.detach(tab, cx));
-        if self.tab_nsp.is_empty() {
+        let Some(nsp) = self.nsp_of(tab) else { return };
+        let (space, mut cx) = self.space_cx(&nsp, now);
+        space.detach(tab, &mut cx);
+        if !self.has_tabs() {
             self.linger_until = Some(now + self.config.linger_ms);
         }
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
-        let Some(nsp) = self.tab_nsp.get(&tab).cloned() else { return };
-        self.in_space(&nsp, now, |s, cx| s.handle_tab(tab, msg, cx));
+        let Some(nsp) = self.nsp_of(tab) else { return };
+        let (space, mut cx) = self.space_cx(&nsp, now);
+        space.handle_tab(tab, msg, &mut cx);
         self.drive_signin(now);
     }
 
     fn all_tabs(&self) -> Vec<TabKey> {
-        self.tab_nsp.keys().copied().collect()
+        self.spaces.iter().flat_map(|s| s.tabs.keys()).collect()
     }
 
     fn publish_status(&mut self) {
         let (link, open) = (self.link.status(), self.link.is_open());
-        for space in self.spaces.values_mut() {
+        for space in &mut self.spaces {
             space.publish_status(link.clone(), open, &mut self.out);
         }
     }
@@ -296,8 +308,8 @@ impl Hub {
         json::write_string(&mut args, token);
         args.push_str("}]");
         let mut sent = 0;
-        for nsp in self.spaces.iter().filter(|(_, s)| s.is_connected()).map(|(nsp, _)| nsp) {
-            self.out.send_sio(&socketio::encode_event(nsp, 0, None, &[contract::AUTH], &args));
+        for space in self.spaces.iter().filter(|s| s.is_connected()) {
+            self.out.send_sio(&socketio::encode_event(space.nsp(), 0, None, &[contract::AUTH], &args));
             sent += 1;
         }
         if sent == 0 {
@@ -309,8 +321,8 @@ impl Hub {
     /// while no tab needs one); a namespace refused before may be accepted now.
     fn reauthenticate(&mut self, now: Millis) {
         self.end_session(End::Idle, now);
-        self.spaces.values_mut().for_each(Space::reset);
-        if !self.tab_nsp.is_empty() {
+        self.spaces.iter_mut().for_each(Space::reset);
+        if self.has_tabs() {
             self.connect(now);
         }
     }
@@ -337,8 +349,9 @@ impl Hub {
             End::Stopped(reason) => self.out.log(format!("disconnected: {reason}")),
             End::Idle => {}
         }
-        self.each_space(now, |s, cx| s.end_session(None, cx));
-        let tabs = !self.tab_nsp.is_empty();
+        let (spaces, mut cx) = self.spaces_cx(now);
+        spaces.for_each(|s| s.end_session(None, &mut cx));
+        let tabs = self.has_tabs();
         self.link.end_session(end, tabs, now, &mut self.out);
         self.publish_status();
     }
@@ -370,20 +383,20 @@ impl Hub {
     fn inbound(&mut self, inbound: Inbound, now: Millis) {
         match inbound {
             // Engine.IO is open: every namespace with tabs or emits asks to connect.
-            Inbound::Open => self.each_space(now, |s, cx| {
-                if s.wanted() {
-                    s.connect(cx)
-                }
-            }),
+            Inbound::Open => {
+                let (spaces, mut cx) = self.spaces_cx(now);
+                spaces.filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
+            }
             Inbound::Ended(end) => return self.end_session(end, now),
             Inbound::Packet(p) => {
-                if !self.spaces.contains_key(&p.nsp) {
+                if !self.spaces.iter().any(|s| s.nsp() == p.nsp) {
                     return self.out.log(format!("packet for namespace {:?}, which no tab uses; ignored", p.nsp));
                 }
                 let refusal = matches!(p.kind, Kind::ConnectError | Kind::Disconnect);
-                self.in_space(&p.nsp.clone(), now, |s, cx| s.packet(p.kind, p.id, &p.data, p.bins, cx));
+                let (space, mut cx) = self.space_cx(&p.nsp, now);
+                space.packet(p.kind, p.id, &p.data, p.bins, &mut cx);
                 self.drive_signin(now);
-                if refusal && !self.spaces.values().any(Space::active) {
+                if refusal && !self.spaces.iter().any(Space::active) {
                     // No namespace left on the connection (as socket.io-client's Manager).
                     self.end_session(End::Idle, now);
                 }
@@ -395,18 +408,17 @@ impl Hub {
     // --- The outbox. ---
 
     /// Restored stored emits join the front of their namespace's queue, in their order.
-    fn adopt(&mut self, recs: Vec<(u64, StoredEmit)>, now: Millis) {
-        let mut by_nsp: BTreeMap<String, Vec<(u64, StoredEmit)>> = BTreeMap::new();
-        for (key, rec) in recs {
-            by_nsp.entry(rec.endpoint.namespace.clone()).or_default().push((key, rec));
-        }
-        for (nsp, recs) in by_nsp {
-            self.in_space(&nsp, now, |s, cx| s.adopt(recs, cx));
+    fn adopt(&mut self, mut recs: Vec<(u64, StoredEmit)>, now: Millis) {
+        while let Some(nsp) = recs.first().map(|(_, r)| r.endpoint.namespace.clone()) {
+            let (mine, rest) = recs.into_iter().partition(|(_, r)| r.endpoint.namespace == nsp);
+            recs = rest;
+            let (space, mut cx) = self.space_cx(&nsp, now);
+            space.adopt(mine, &mut cx);
         }
     }
 
     fn handle_persisted(&mut self, keys: &[u64]) {
-        for space in self.spaces.values_mut() {
+        for space in &mut self.spaces {
             space.handle_persisted(keys, &mut self.out);
         }
     }
@@ -415,11 +427,12 @@ impl Hub {
 
     fn handle_timeout(&mut self, now: Millis) {
         let mut ended = self.link.handle_timeout(now, &mut self.out);
-        self.each_space(now, |s, cx| {
-            if let Some(end) = s.handle_timeout(cx) {
+        let (spaces, mut cx) = self.spaces_cx(now);
+        for s in spaces {
+            if let Some(end) = s.handle_timeout(&mut cx) {
                 ended.get_or_insert(end);
             }
-        });
+        }
         if let Some(end) = ended {
             self.end_session(end, now);
         }
@@ -428,7 +441,7 @@ impl Hub {
         self.drive_signin(now);
         if self.linger_until.is_some_and(|d| now >= d) {
             self.linger_until = None;
-            if self.tab_nsp.is_empty() {
+            if !self.has_tabs() {
                 self.end_session(End::Idle, now);
                 // Keep a hub with undelivered emits: a tab coming back sends them.
                 self.retired = self.undelivered() == 0;
@@ -437,7 +450,7 @@ impl Hub {
     }
 
     fn poll_timeout(&self) -> Option<Millis> {
-        let spaces = self.spaces.values().filter_map(Space::poll_timeout);
+        let spaces = self.spaces.iter().filter_map(Space::poll_timeout);
         [self.link.poll_timeout(), self.signin.poll_timeout(), self.linger_until]
             .into_iter()
             .flatten()

@@ -120,6 +120,10 @@ impl Space {
         }
     }
 
+    pub fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(self.state, State::Connected { .. })
     }
@@ -430,8 +434,9 @@ impl Space {
         let pid = match field("pid") {
             None => None,
             Some(Value::String(pid)) => Some(pid.clone()),
-            Some(other) => {
-                cx.out.log(format!("CONNECT reply with a pid that is not a string ({other:?}); no recovery"));
+            Some(_) => {
+                // (Not printed: a JSON number would bring float formatting into the wasm.)
+                cx.out.log("CONNECT reply with a pid that is not a string; no recovery".into());
                 None
             }
         };

@@ -2,6 +2,7 @@
 //! Invariant: keyed by the shell's port handle; a tab's name is what its page chose.
 
 use super::TabKey;
+use crate::contract;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,6 +32,10 @@ impl Tabs {
         self.tabs.is_empty()
     }
 
+    pub fn contains(&self, tab: TabKey) -> bool {
+        self.tabs.contains_key(&tab)
+    }
+
     pub fn keys(&self) -> Vec<TabKey> {
         self.tabs.keys().copied().collect()
     }
@@ -53,11 +58,16 @@ impl Tabs {
         }
     }
 
-    /// Tabs subscribed to `event`, optionally only the one named `only`, that pass `filter`.
+    /// Tabs subscribed to `event` (or to every event, [`contract::ANY_EVENT`]), optionally
+    /// only the one named `only`, that pass `filter`.
     pub fn targets(&self, event: &str, only: Option<&str>, filter: impl Fn(TabKey) -> bool) -> Vec<TabKey> {
         self.tabs
             .iter()
-            .filter(|(k, t)| t.subs.contains(event) && only.is_none_or(|n| n == t.name) && filter(**k))
+            .filter(|(k, t)| {
+                (t.subs.contains(event) || t.subs.contains(contract::ANY_EVENT))
+                    && only.is_none_or(|n| n == t.name)
+                    && filter(**k)
+            })
             .map(|(k, _)| *k)
             .collect()
     }
@@ -79,6 +89,9 @@ mod tests {
         assert_eq!(t.targets("news", None, |_| true), [1, 2]);
         assert_eq!(t.targets("news", Some("b"), |_| true), [2]);
         assert_eq!(t.targets("news", None, |k| k != 1), [2]);
+        t.subscribe(3, contract::ANY_EVENT.into(), true);
+        assert_eq!(t.targets("anything", None, |_| true), [3], "a catch-all subscription");
+        t.subscribe(3, contract::ANY_EVENT.into(), false);
         t.subscribe(2, "news".into(), false);
         assert!(t.detach(1) && !t.detach(1));
         assert!(t.targets("news", None, |_| true).is_empty());
