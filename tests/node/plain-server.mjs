@@ -56,6 +56,17 @@ io.on('connection', (socket) => {
   socket.on('record', (v) => recorded.push(v));
   socket.on('ask-me', (q) => socket.emit('question', q, (answer) => recorded.push({ answer })));
   socket.on('bin-echo', (b, ack) => ack(b));
+  // For the socket.io-client-shaped API (tests/compat.rs):
+  socket.on('whoami', (ack) => ack({ id: socket.id, auth: socket.handshake.auth, recovered: socket.recovered }));
+  socket.on('no-ack', () => {});
+  socket.on('message', (v) => recorded.push({ message: v }));
+  socket.on('vol', (v) => recorded.push({ volatile: v }));
+  socket.on('two-acks', (ack) => ack('a', 'b'));
+  socket.on('emit-me', (ev, ...args) => socket.emit(ev, ...args));
+  socket.on('kick', () => socket.disconnect());
+  // Acknowledged every other time it arrives (a client with `retries` sends it again).
+  let flaky = 0;
+  socket.on('flaky', (n, ack) => { flaky += 1; recorded.push({ flaky: n, try: flaky }); if (flaky % 2 === 0) ack('ok ' + n); });
 });
 io.engine.on('connection', () => { engineConnections += 1; });
 io.of('/admin').on('connection', (socket) => {
