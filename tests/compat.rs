@@ -148,3 +148,44 @@ async fn retries_reconnection_events_and_recovery() {
     node.stop().await;
     page.stop().await;
 }
+
+/// Two namespaces in each of five tabs: Switchboard opens one WebSocket for the browser,
+/// socket.io-client one per tab (its Manager multiplexes namespaces within a tab only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_namespaces_in_five_tabs_take_one_websocket_where_socket_io_client_takes_five() {
+    let _one = exclusive().await;
+    let vendor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/node_modules/socket.io-client/dist");
+    let config = switchboard::server::Config {
+        bind: "127.0.0.1:0".parse().expect("literal address"),
+        vendor_dir: Some(vendor),
+        ..switchboard::server::Config::default()
+    };
+    let page = common::server_with(config).await;
+    let node = NodeServer::start(0).await;
+    let url = node.url();
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..5 {
+        let t = b.open(&format!("{}/compat.html", page.url())).await;
+        let open = format!(
+            "sb.a = sb.open('{url}'); sb.b = sb.open('{url}/admin'); sb.until(() => sb.a.connected && sb.b.connected)"
+        );
+        b.js(&t, &open).await;
+        assert_eq!(b.js(&t, "sb.b.emitWithAck('echo', 'x')").await, json!("admin:x"));
+        tabs.push(t);
+    }
+    let switchboard = node.get("/stats").await["engine"].as_u64().unwrap_or(0);
+    for t in &tabs {
+        let open = format!("import('/vendor/socket.io.esm.min.js').then(({{ io }}) => new Promise((r) => {{ let n = 0; const up = () => ++n === 2 && r(); io('{url}').on('connect', up); io('{url}/admin').on('connect', up); }}))");
+        b.js(t, &open).await;
+    }
+    let both = node.get("/stats").await["engine"].as_u64().unwrap_or(0);
+    println!(
+        "2 namespaces x 5 tabs: Switchboard {switchboard} WebSocket(s), socket.io-client 4.8 {}",
+        both - switchboard
+    );
+    assert_eq!((switchboard, both - switchboard), (1, 5));
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}

@@ -155,6 +155,14 @@ async fn a_server_with_connection_state_recovery_replays_what_every_tab_missed()
         assert_eq!(b.js(t, "sb.client.recovered").await, json!(true));
     }
     assert_eq!(node.get("/recovered").await, json!([true]), "the server restored the session");
+    // A 2 s drop (new connections refused meanwhile): what was broadcast comes back too.
+    node.get("/drop?event=tick&from=8&to=12&block=2000").await;
+    for t in &tabs {
+        let got = ticks(&b, t, 13).await;
+        let ns: Vec<Value> = got.as_array().expect("args").iter().map(|a| a[0].clone()).collect();
+        assert_eq!(ns, (0..13).map(|n| json!(n)).collect::<Vec<_>>());
+    }
+    println!("events recovered after a 2 s drop: 5 of 5 in each of 3 tabs");
     b.shutdown().await;
     node.stop().await;
     page.stop().await;

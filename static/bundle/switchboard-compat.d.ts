@@ -1,0 +1,103 @@
+// Types for switchboard-compat.js: socket.io-client 4.8's API over the Switchboard hub.
+// `import { io } from './switchboard-compat.js'` where the code imported socket.io-client.
+
+export interface ManagerOptions {
+  /** Engine.IO path, default "/socket.io". */
+  path?: string;
+  /** Reconnection, as socket.io-client: default true, 1000 ms, 5000 ms, 0.5. The first tab of a server sets them. */
+  reconnection?: boolean;
+  reconnectionDelay?: number;
+  reconnectionDelayMax?: number;
+  randomizationFactor?: number;
+  /** Accepted for compatibility; the hub retries without a limit while tabs are open. */
+  reconnectionAttempts?: number;
+  /** Connection attempt timeout in ms, default 20000. */
+  timeout?: number;
+  /** Query parameters of the handshake. */
+  query?: Record<string, string>;
+  /** Accepted and ignored: the hub speaks WebSocket only (no long-polling, no upgrade). */
+  transports?: string[];
+  upgrade?: boolean;
+  rememberUpgrade?: boolean;
+  withCredentials?: boolean;
+  extraHeaders?: Record<string, string>;
+  /** Connect at once (default true); otherwise call `socket.connect()`. */
+  autoConnect?: boolean;
+  forceNew?: boolean;
+  multiplex?: boolean;
+}
+
+export interface SocketOptions {
+  /** CONNECT payload, or a function called with a callback at each `connect()`. */
+  auth?: Record<string, unknown> | ((cb: (data: Record<string, unknown>) => void) => void);
+  /** Default timeout (ms) of acknowledgements: callbacks then get `(err, ...args)`. */
+  ackTimeout?: number;
+  /** Acknowledged delivery: each emit waits for its ack (or `ackTimeout`) and is sent again up to this many times. */
+  retries?: number;
+}
+
+export type Options = ManagerOptions & SocketOptions;
+
+type Listener = (...args: any[]) => void;
+
+export interface Manager {
+  readonly opts: Options;
+  reconnection(): boolean;
+  reconnection(v: boolean): this;
+  on(event: 'reconnect_attempt' | 'reconnect', fn: (attempt: number) => void): this;
+  on(event: 'reconnect_error' | 'error', fn: (err: Error) => void): this;
+  on(event: 'reconnect_failed', fn: () => void): this;
+  once(event: string, fn: Listener): this;
+  off(event?: string, fn?: Listener): this;
+}
+
+export type DisconnectReason = 'io server disconnect' | 'io client disconnect' | 'transport close';
+
+export declare class Socket {
+  /** The server's id of the socket (shared by every tab on this namespace: one socket for them all). */
+  readonly id: string | undefined;
+  readonly connected: boolean;
+  readonly disconnected: boolean;
+  /** Connected or trying to: false after `disconnect()`, a CONNECT_ERROR or a server disconnect. */
+  readonly active: boolean;
+  /** After a reconnection: whether the server restored the session (connection state recovery). */
+  readonly recovered: boolean;
+  readonly io: Manager;
+  readonly nsp: string;
+  auth: SocketOptions['auth'];
+  connect(): this;
+  open(): this;
+  disconnect(): this;
+  close(): this;
+  on(event: 'connect', fn: () => void): this;
+  on(event: 'disconnect', fn: (reason: DisconnectReason) => void): this;
+  on(event: 'connect_error', fn: (err: Error) => void): this;
+  on(event: string, fn: Listener): this;
+  once(event: string, fn: Listener): this;
+  off(event?: string, fn?: Listener): this;
+  removeAllListeners(event?: string): this;
+  listeners(event: string): Listener[];
+  hasListeners(event: string): boolean;
+  onAny(fn: (event: string, ...args: any[]) => void): this;
+  prependAny(fn: (event: string, ...args: any[]) => void): this;
+  offAny(fn?: (event: string, ...args: any[]) => void): this;
+  listenersAny(): Listener[];
+  onAnyOutgoing(fn: (event: string, ...args: any[]) => void): this;
+  prependAnyOutgoing(fn: (event: string, ...args: any[]) => void): this;
+  offAnyOutgoing(fn?: (event: string, ...args: any[]) => void): this;
+  listenersAnyOutgoing(): Listener[];
+  /** The last argument may be an ack callback. */
+  emit(event: string, ...args: any[]): this;
+  emitWithAck(event: string, ...args: any[]): Promise<any>;
+  send(...args: any[]): this;
+  write(...args: any[]): this;
+  /** Sent only if connected right now. */
+  readonly volatile: this;
+  /** The next emit's ack callback gets `(err, ...args)`, `err` after `ms` without an ack. */
+  timeout(ms: number): this;
+  compress(compress: boolean): this;
+}
+
+export declare function io(uri?: string, opts?: Partial<Options>): Socket;
+export declare function io(opts?: Partial<Options>): Socket;
+export default io;
