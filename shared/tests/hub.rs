@@ -1350,3 +1350,28 @@ fn namespaces_of_one_server_share_one_socket() {
     assert_eq!(s.closes.len(), 1);
     assert_eq!(s.last_status(1), Some(Status::Disconnected { reason: "io server disconnect".into() }));
 }
+
+/// A malformed recovery never sticks: a pid that is not a string and a CONNECT reply without
+/// a sid are logged, and the hub is connected without recovery.
+#[test]
+fn a_malformed_recovery_leaves_the_hub_connected_without_it() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: "tick".into() });
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"pid":7}"#);
+    assert_eq!(s.last_status(1), Some(Status::Connected { sid: String::new() }));
+    assert!(s.logs.iter().any(|l| l.contains("without a sid")) && s.logs.iter().any(|l| l.contains("not a string")));
+    s.server_sends(1, r#"42["tick",1,"off"]"#);
+    s.drop_socket(1);
+    s.advance(10_000);
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    assert!(s.server_frames(1).contains(&"40".to_string()), "no pid: the CONNECT asks for no recovery");
+    s.server_sends(1, r#"40{"sid":"s2"}"#);
+    assert_eq!(s.last_status(1), Some(Status::Connected { sid: "s2".into() }));
+    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Recovered { .. })));
+}
