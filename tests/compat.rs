@@ -189,3 +189,21 @@ async fn two_namespaces_in_five_tabs_take_one_websocket_where_socket_io_client_t
     node.stop().await;
     page.stop().await;
 }
+
+/// The Manager's `ping` event for every Engine.IO ping, and `ping timeout` as the disconnect
+/// reason when the server goes silent (the hub tells its tabs why it lost the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_events_and_a_ping_timeout_as_in_socket_io_client() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start_full(0, 0, 300).await;
+    let b = Browser::launch().await;
+    let t = socket(&b, &page.url(), &node.url(), "{ reconnectionDelay: 100 }").await;
+    b.js(&t, "sb.s.io.on('ping', () => sb.note('ping')); sb.until(() => sb.log.filter((e) => e[0] === 'ping').length >= 2, 5000, 'pings')").await;
+    node.get("/freeze?ms=1500").await;
+    b.js(&t, "sb.until(() => sb.saw('disconnect', 'ping timeout'), 10000, 'a ping timeout')").await;
+    b.js(&t, "sb.until(() => sb.log.filter((e) => e[0] === 'connect').length === 2, 10000, 'reconnected')").await;
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}

@@ -6,6 +6,8 @@
 // Private members end in `_` (shortened by the bundler).
 
 const RESERVED = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'];
+// The hub's own events (switchboard_shared::contract::HUB_PING, HUB_LOST).
+const HUB_PING = 'sb:ping', HUB_LOST = 'sb:lost';
 const TIMED_OUT = 'operation has timed out';
 
 // socket.io-client's emitter (component-emitter): on/once/off/listeners, `this` bound.
@@ -109,6 +111,8 @@ export class Socket extends Emitter {
         this.starting_ = false;
         if (this.closing_) return client.close();
         this.client_ = client;
+        client.on(HUB_LOST, (reason) => (this.lost_ = reason));
+        client.on(HUB_PING, () => this.io.emitReserved_('ping'));
         for (const [event, fn] of this.subscribed_) client.on(event, fn);
         if (this.anyIn_.length) client.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
         client.onStatus((detail) => this.status_(detail));
@@ -151,9 +155,10 @@ export class Socket extends Emitter {
       this.emitReserved_('connect');
       this.drain_(true);
     } else if (s == 'reconnecting' || s == 'offline') {
-      if (this.connected) this.closed_('transport close');
+      if (this.connected) this.closed_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (s == 'reconnecting') {
         const err = new Error('websocket error');
+        this.io.emitReserved_('error', err);
         if (this.reconnecting_) this.io.emitReserved_('reconnect_error', err);
         this.emitReserved_('connect_error', err);
       }

@@ -43,6 +43,13 @@ fn kinds_are_distinct_and_dense() {
 }
 
 #[test]
+fn the_compat_module_names_the_hub_events_as_the_contract() {
+    let compat = include_str!("../js/compat.js");
+    let decl = format!("const HUB_PING = '{}', HUB_LOST = '{}';", contract::HUB_PING, contract::HUB_LOST);
+    assert!(compat.contains(&decl), "compat.js: {decl}");
+}
+
+#[test]
 fn browser_names_match_the_contract() {
     for (js, value) in [
         ("WORKER_NAME", contract::WORKER_NAME),

@@ -35,6 +35,13 @@ pub const AUTH: &str = "sb:auth";
 /// sends it: `sb:` names are the contract's.
 pub const ANY_EVENT: &str = "sb:any";
 
+/// Events the hub itself sends to the tabs that subscribe to them (never from a server):
+/// `sb:ping` on each Engine.IO ping (socket.io-client's Manager `ping` event), and
+/// `sb:lost [reason]` when the connection is lost, just before the status changes
+/// (`transport close`, `ping timeout`, ...: socket.io-client's disconnect reasons).
+pub const HUB_PING: &str = "sb:ping";
+pub const HUB_LOST: &str = "sb:lost";
+
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
 pub const TOKEN_UPDATED: &str = "TOKEN_UPDATED";

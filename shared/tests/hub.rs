@@ -2,6 +2,7 @@
 //! runs in microseconds, with no socket, no port and no sleep.
 
 use std::collections::BTreeMap;
+use switchboard_shared::contract;
 use switchboard_shared::hub::{HubConfig, HubId, Output, Switchboard, TabKey, HELLO_WAIT_MS};
 use switchboard_shared::port::{
     self, AckRequest, AuthState, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, ToHub, PROTOCOL_VERSION,
@@ -1374,4 +1375,27 @@ fn a_malformed_recovery_leaves_the_hub_connected_without_it() {
     s.server_sends(1, r#"40{"sid":"s2"}"#);
     assert_eq!(s.last_status(1), Some(Status::Connected { sid: "s2".into() }));
     assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Recovered { .. })));
+}
+
+/// The hub's own events: `sb:ping` for each Engine.IO ping and `sb:lost [reason]` before the
+/// status changes, to the tabs that subscribe (not to catch-all subscribers).
+#[test]
+fn tabs_may_follow_pings_and_learn_why_the_connection_was_lost() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    for event in [contract::HUB_PING, contract::HUB_LOST] {
+        s.send(1, ToHub::Subscribe { event: event.into() });
+    }
+    s.send(2, ToHub::Subscribe { event: contract::ANY_EVENT.into() });
+    s.accept(1);
+    s.take_inbox(1);
+    s.server_sends(1, "2");
+    assert_eq!(events(&s.take_inbox(1)), [(contract::HUB_PING.into(), None, "[]".into())]);
+    assert!(events(&s.take_inbox(2)).is_empty(), "catch-all subscribers see the server's events only");
+    s.advance(45_000);
+    let inbox = s.take_inbox(1);
+    let lost = inbox.iter().position(|m| matches!(m, FromHub::Event { event, args, .. } if event == contract::HUB_LOST && args == r#"["ping timeout"]"#));
+    let status = inbox.iter().position(|m| matches!(m, FromHub::Status(Status::Reconnecting { .. })));
+    assert!(lost.is_some() && lost < status, "the reason comes first: {inbox:?}");
 }

@@ -46,12 +46,12 @@ export interface Manager {
   reconnection(v: boolean): this;
   on(event: 'reconnect_attempt' | 'reconnect', fn: (attempt: number) => void): this;
   on(event: 'reconnect_error' | 'error', fn: (err: Error) => void): this;
-  on(event: 'reconnect_failed', fn: () => void): this;
+  on(event: 'reconnect_failed' | 'ping', fn: () => void): this;
   once(event: string, fn: Listener): this;
   off(event?: string, fn?: Listener): this;
 }
 
-export type DisconnectReason = 'io server disconnect' | 'io client disconnect' | 'transport close';
+export type DisconnectReason = 'io server disconnect' | 'io client disconnect' | 'transport close' | 'ping timeout';
 
 export declare class Socket {
   /** The server's id of the socket (shared by every tab on this namespace: one socket for them all). */

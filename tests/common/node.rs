@@ -19,11 +19,17 @@ impl NodeServer {
 
     /// With `recovery_ms` > 0 the server enables connection state recovery for that long.
     pub async fn start_with(port: u16, recovery_ms: u64) -> NodeServer {
+        Self::start_full(port, recovery_ms, 0).await
+    }
+
+    /// And with `ping_ms` > 0, Engine.IO's pingInterval and pingTimeout.
+    pub async fn start_full(port: u16, recovery_ms: u64, ping_ms: u64) -> NodeServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/plain-server.mjs");
         let mut child = Command::new("node")
             .arg(script)
             .arg(port.to_string())
             .arg(recovery_ms.to_string())
+            .arg(ping_ms.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -5,12 +5,14 @@
 // with connection state recovery: GET /drop?event=E&from=A&to=B&block=MS closes every
 // socket's transport (as a network drop would), refuses new connections for MS ms, and
 // broadcasts E(A..=B) once the sockets are gone; GET /recovered lists `socket.recovered`.
-// Usage: node plain-server.mjs PORT [RECOVERY_MS]   (prints "listening PORT" once ready)
+// GET /freeze?ms=N blocks the server (no pings) for N ms.
+// Usage: node plain-server.mjs PORT [RECOVERY_MS [PING_MS]]   (prints "listening PORT" once ready)
 import { createServer } from 'node:http';
 import { Server } from '../../tools/node_modules/socket.io/dist/index.js';
 
 const port = Number(process.argv[2] || 0);
 const recoveryMs = Number(process.argv[3] || 0);
+const pingMs = Number(process.argv[4] || 0);
 const recorded = [];
 let blockedUntil = 0;
 let engineConnections = 0;
@@ -29,6 +31,13 @@ const http = createServer((req, res) => {
     return json({ ok: true });
   }
   if (url.pathname === '/emit-bin') { io.emit('blob', Buffer.from([1, 2, 3]), { note: 'with binary' }); return json({ ok: true }); }
+  // Blocks the event loop (no pings, no frames) for `ms`: clients see a ping timeout.
+  if (url.pathname === '/freeze') {
+    json({ ok: true });
+    const until = Date.now() + Number(url.searchParams.get('ms'));
+    setTimeout(() => { while (Date.now() < until); }, 10);
+    return;
+  }
   if (url.pathname === '/recovered') return json([...io.sockets.sockets.values()].map((s) => s.recovered));
   if (url.pathname === '/drop') {
     const q = (k) => url.searchParams.get(k);
@@ -49,6 +58,7 @@ const io = new Server(http, {
   // Refused at the HTTP level while blocked: the client sees a transport error and retries.
   allowRequest: (req, callback) => callback(null, Date.now() >= blockedUntil),
   ...(recoveryMs ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs } } : {}),
+  ...(pingMs ? { pingInterval: pingMs, pingTimeout: pingMs } : {}),
 });
 io.on('connection', (socket) => {
   connections += 1;

@@ -56,6 +56,8 @@ pub enum Inbound {
     Open,
     /// The server ended the Engine.IO session.
     Ended(End),
+    /// A heartbeat from the server (already answered).
+    Ping,
     Packet(Packet),
 }
 
@@ -216,7 +218,7 @@ impl Connection {
                     self.ping_deadline = Some(now + hs.ping_interval_ms + hs.ping_timeout_ms);
                 }
                 out.send_raw(format!("{}{payload}", engineio::PONG));
-                None
+                Some(Inbound::Ping)
             }
             EioPacket::Close => Some(Inbound::Ended(End::Lost("server closed the transport".into()))),
             EioPacket::Message(m) => self.handle_sio(m, out),

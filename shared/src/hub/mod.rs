@@ -345,7 +345,15 @@ impl Hub {
     /// server acks dropped; the hello wait cancelled), then the connection moves on.
     fn end_session(&mut self, end: End, now: Millis) {
         match &end {
-            End::Lost(reason) => self.out.log(format!("connection lost: {reason}")),
+            End::Lost(reason) => {
+                self.out.log(format!("connection lost: {reason}"));
+                if self.link.is_open() {
+                    let mut args = String::from("[");
+                    json::write_string(&mut args, reason);
+                    args.push(']');
+                    self.spaces.iter().for_each(|s| s.notify(contract::HUB_LOST, &args, &mut self.out));
+                }
+            }
             End::Stopped(reason) => self.out.log(format!("disconnected: {reason}")),
             End::Idle => {}
         }
@@ -388,6 +396,7 @@ impl Hub {
                 spaces.filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
             }
             Inbound::Ended(end) => return self.end_session(end, now),
+            Inbound::Ping => return self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out)),
             Inbound::Packet(p) => {
                 if !self.spaces.iter().any(|s| s.nsp() == p.nsp) {
                     return self.out.log(format!("packet for namespace {:?}, which no tab uses; ignored", p.nsp));

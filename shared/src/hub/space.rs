@@ -328,6 +328,13 @@ impl Space {
         }
     }
 
+    /// One of the hub's own events (`contract::HUB_*`) to the tabs that subscribed to it.
+    pub fn notify(&self, event: &str, args: &str, out: &mut Out) {
+        let targets = self.tabs.targets(event, None, |_| true);
+        let msg = FromHub::Event { event: event.into(), room: None, args: args.into(), bins: Vec::new(), reply: None };
+        out.post(targets, msg);
+    }
+
     // --- The namespace's session. ---
 
     /// Sends our CONNECT if the link is open and nobody refused us (with `pid` and `offset`

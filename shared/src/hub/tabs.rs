@@ -64,7 +64,8 @@ impl Tabs {
         self.tabs
             .iter()
             .filter(|(k, t)| {
-                (t.subs.contains(event) || t.subs.contains(contract::ANY_EVENT))
+                (t.subs.contains(event)
+                    || (t.subs.contains(contract::ANY_EVENT) && !event.starts_with(contract::PREFIX)))
                     && only.is_none_or(|n| n == t.name)
                     && filter(**k)
             })
