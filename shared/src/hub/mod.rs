@@ -186,32 +186,22 @@ impl Hub {
     /// The namespace `nsp` (created on first use) and the context it works in. Not generic
     /// over a closure: one copy of this in the wasm, not one per call site.
     fn space_cx(&mut self, nsp: &str, now: Millis) -> (&mut Space, Cx<'_>) {
-        let server_now = self.server_ms(now);
-        let Hub { key, config, rng, link, spaces, signin, out, shared, .. } = self;
-        let i = match spaces.iter().position(|s| s.nsp() == nsp) {
+        let i = match self.spaces.iter().position(|s| s.nsp() == nsp) {
             Some(i) => i,
             None => {
-                let key = (Endpoint { namespace: nsp.into(), ..key.0.clone() }, key.1.clone());
-                spaces.push(Space::new(key, config, shared.clone(), rng.next_u32() as u64));
-                spaces.len() - 1
+                let key = (Endpoint { namespace: nsp.into(), ..self.key.0.clone() }, self.key.1.clone());
+                let seed = self.rng.next_u32() as u64;
+                self.spaces.push(Space::new(key, &self.config, self.shared.clone(), seed));
+                self.spaces.len() - 1
             }
         };
-        let space = &mut spaces[i];
-        let cx = Cx {
-            out,
-            signin,
-            link_open: link.is_open(),
-            max_payload: link.max_payload(),
-            auth: key.1.as_deref(),
-            server_now,
-            wall_offset: shared.wall_offset.get(),
-            now,
-        };
-        (space, cx)
+        let (spaces, cx) = self.spaces_cx(now);
+        // `i` was found or pushed just above.
+        (&mut spaces[i], cx)
     }
 
     /// Every namespace and the context they work in.
-    fn spaces_cx(&mut self, now: Millis) -> (core::slice::IterMut<'_, Space>, Cx<'_>) {
+    fn spaces_cx(&mut self, now: Millis) -> (&mut [Space], Cx<'_>) {
         let server_now = self.server_ms(now);
         let Hub { key, link, spaces, signin, out, shared, .. } = self;
         let cx = Cx {
@@ -224,7 +214,7 @@ impl Hub {
             wall_offset: shared.wall_offset.get(),
             now,
         };
-        (spaces.iter_mut(), cx)
+        (spaces, cx)
     }
 
     // --- Tabs. ---
@@ -358,7 +348,7 @@ impl Hub {
             End::Idle => {}
         }
         let (spaces, mut cx) = self.spaces_cx(now);
-        spaces.for_each(|s| s.end_session(None, &mut cx));
+        spaces.iter_mut().for_each(|s| s.end_session(None, &mut cx));
         let tabs = self.has_tabs();
         self.link.end_session(end, tabs, now, &mut self.out);
         self.publish_status();
@@ -393,7 +383,7 @@ impl Hub {
             // Engine.IO is open: every namespace with tabs or emits asks to connect.
             Inbound::Open => {
                 let (spaces, mut cx) = self.spaces_cx(now);
-                spaces.filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
+                spaces.iter_mut().filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
             }
             Inbound::Ended(end) => return self.end_session(end, now),
             Inbound::Ping => return self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out)),
@@ -437,7 +427,7 @@ impl Hub {
     fn handle_timeout(&mut self, now: Millis) {
         let mut ended = self.link.handle_timeout(now, &mut self.out);
         let (spaces, mut cx) = self.spaces_cx(now);
-        for s in spaces {
+        for s in spaces.iter_mut() {
             if let Some(end) = s.handle_timeout(&mut cx) {
                 ended.get_or_insert(end);
             }
