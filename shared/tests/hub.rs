@@ -1346,6 +1346,14 @@ fn namespaces_of_one_server_share_one_socket() {
     assert!(s.closes.is_empty(), "the connection stays for /chat");
     s.server_sends(1, r#"42/chat,["m",2]"#);
     assert_eq!(events(&s.take_inbox(3)).len(), 1);
+    // The /news tab leaves: nothing to do there (already refused). Another namespace whose
+    // last tab leaves says DISCONNECT, while /chat keeps the connection.
+    hello_nsp(&mut s, 4, "/other");
+    s.server_sends(1, r#"40/other,{"sid":"o"}"#);
+    s.server_frames(1);
+    s.send(4, ToHub::Bye);
+    assert_eq!(s.server_frames(1), ["41/other,"], "the unused namespace is left on the server");
+    assert!(s.closes.is_empty());
     // A DISCONNECT of /chat too: nothing is left on the connection, so it closes.
     s.server_sends(1, r#"41/chat,"#);
     assert_eq!(s.closes.len(), 1);

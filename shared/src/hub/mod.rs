@@ -246,8 +246,15 @@ impl Hub {
         let (space, mut cx) = self.space_cx(&nsp, now);
         space.detach(tab, &mut cx);
         if !self.has_tabs() {
+            // The whole connection lingers (a reload comes back quickly), then closes.
             self.linger_until = Some(now + self.config.linger_ms);
+        } else {
+            // Other namespaces keep the connection: one nobody uses any more leaves it, as
+            // socket.io-client's `socket.disconnect()` does.
+            let (space, mut cx) = self.space_cx(&nsp, now);
+            space.leave_if_unused(&mut cx);
         }
+        self.publish_status();
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {

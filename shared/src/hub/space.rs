@@ -328,6 +328,16 @@ impl Space {
         }
     }
 
+    /// No tab and nothing to deliver: tell the server we leave (DISCONNECT) and forget the
+    /// session, while the connection stays for the other namespaces.
+    pub fn leave_if_unused(&mut self, cx: &mut Cx) {
+        if self.wanted() || !matches!(self.state, State::Joining { .. } | State::Connected { .. }) {
+            return;
+        }
+        cx.out.send_sio(&socketio::encode(Kind::Disconnect, &self.nsp, 0, None, ""));
+        self.end_session(None, cx);
+    }
+
     /// One of the hub's own events (`contract::HUB_*`) to the tabs that subscribed to it.
     pub fn notify(&self, event: &str, args: &str, out: &mut Out) {
         let targets = self.tabs.targets(event, None, |_| true);
