@@ -4,7 +4,7 @@
 //!
 //! `Hub` wires sub-state-machines, each owning its fields, deadlines and tests (the shape of
 //! quinn-proto's `connection/`): [`conn`] (the Engine.IO session, heartbeat, backoff, binary
-//! reassembly), one [`space`] per namespace (its CONNECT and Socket.IO's recovery, with its
+//! reassembly), one [`space`] per namespace (its CONNECT and Socket.IO's [`recovery`], with its
 //! own [`requests`] (ack ids and their owners), [`rooms`], [`outbox`] (the durable queue),
 //! [`session`] (the server contract) and [`tabs`]), [`signin`] (HTTP sign-in, shared by the
 //! namespaces, typed events); [`switchboard`] routes ports to hubs. A new concern (leader
@@ -20,6 +20,7 @@ mod config;
 mod conn;
 mod out;
 mod outbox;
+mod recovery;
 mod requests;
 mod rooms;
 mod session;

@@ -9,6 +9,7 @@
 use super::conn::End;
 use super::out::Out;
 use super::outbox::{Emit, Outbox};
+use super::recovery::Recovery;
 use super::requests::{Request, Requests};
 use super::rooms::{self, Rooms};
 use super::session::{self, ContractSession, Routed};
@@ -72,17 +73,6 @@ enum State {
         attempt: u32,
         delay: u64,
     },
-}
-
-/// Socket.IO's own connection state recovery, as socket.io-client does it.
-#[derive(Debug, Default)]
-struct Recovery {
-    /// The server's session id from the CONNECT reply.
-    pid: Option<String>,
-    /// The last event's offset (its last argument, when a string).
-    offset: Option<String>,
-    /// The pid the pending CONNECT asked to recover.
-    asked: Option<String>,
 }
 
 pub struct Space {
@@ -347,29 +337,13 @@ impl Space {
 
     // --- The namespace's session. ---
 
-    /// Sends our CONNECT if the link is open and nobody refused us (with `pid` and `offset`
-    /// when the server gave us a session to recover; fields of the auth object win, as in
-    /// socket.io-client's `Object.assign({pid, offset}, auth)`).
+    /// Sends our CONNECT if the link is open and nobody refused us (asking to recover the
+    /// session when the server gave us one).
     pub fn connect(&mut self, cx: &mut Cx) {
         if !cx.link_open || !matches!(self.state, State::Down) {
             return;
         }
-        let auth = cx.signin.connect_payload(cx.auth);
-        let r = &mut self.recovery;
-        r.asked = r.pid.clone().filter(|_| r.offset.is_some());
-        let payload = match (&r.asked, &r.offset) {
-            (Some(pid), Some(offset)) => {
-                let mut fields = String::from("{\"pid\":");
-                json::write_string(&mut fields, pid);
-                fields.push_str(",\"offset\":");
-                json::write_string(&mut fields, offset);
-                match auth.trim().strip_prefix('{') {
-                    Some(rest) if !rest.trim_start().starts_with('}') => format!("{fields},{rest}"),
-                    _ => format!("{fields}}}"),
-                }
-            }
-            _ => auth,
-        };
+        let payload = self.recovery.connect_payload(cx.signin.connect_payload(cx.auth));
         cx.out.send_sio(&socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload));
         self.state = State::Joining { deadline: cx.now + self.connect_timeout_ms };
     }
@@ -448,21 +422,10 @@ impl Space {
             cx.out.log(format!("CONNECT reply without a sid ({data:?}); connected without one"));
             String::new()
         });
-        let pid = match field("pid") {
-            None => None,
-            Some(Value::String(pid)) => Some(pid.clone()),
-            Some(_) => {
-                // (Not printed: a JSON number would bring float formatting into the wasm.)
-                cx.out.log("CONNECT reply with a pid that is not a string; no recovery".into());
-                None
-            }
-        };
-        let r = &mut self.recovery;
-        let recovered = r.asked.take().map(|asked| pid.as_deref() == Some(asked.as_str()));
-        if pid != r.pid {
-            r.offset = None;
-        }
-        r.pid = pid;
+        let recovered = self.recovery.connected(field("pid")).unwrap_or_else(|why| {
+            cx.out.log(why.into());
+            None
+        });
         self.state = State::Connected { sid };
         self.retries = 0;
         let actions = self.rooms.start_session();
@@ -519,12 +482,8 @@ impl Space {
             Ok((mut names, args)) => (names.pop().unwrap_or_default(), args),
             Err(e) => return cx.out.log(format!("ignored event: {e}")),
         };
-        // Socket.IO's recovery offset: the last argument of an event without an ack id,
-        // when it is a string (socket.io-client reads it the same way).
-        if id.is_none() && self.recovery.pid.is_some() {
-            if let Some(offset) = json::last_string(&args) {
-                self.recovery.offset = Some(offset);
-            }
+        if id.is_none() {
+            self.recovery.note_event(&args);
         }
         if event == contract::HELLO {
             return self.on_hello(cx);
