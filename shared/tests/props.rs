@@ -251,8 +251,8 @@ mod durable_model {
         Drop,
         /// A tab closes (its page copy is gone with it).
         Close(usize),
-        /// A new tab opens.
-        Open,
+        /// A new tab opens, on namespace "/" (false) or "/b" (true): both share the socket.
+        Open(bool),
         /// Storage confirms what was written.
         Persisted,
         /// Time passes.
@@ -268,7 +268,7 @@ mod durable_model {
             3 => (0usize..3).prop_map(Step::Receipt),
             1 => Just(Step::Drop),
             1 => (0usize..3).prop_map(Step::Close),
-            1 => Just(Step::Open),
+            1 => any::<bool>().prop_map(Step::Open),
             2 => Just(Step::Persisted),
             2 => (0u64..3_000).prop_map(Step::Wait),
             1 => Just(Step::Restart),
@@ -278,6 +278,7 @@ mod durable_model {
     struct Page {
         key: u32,
         name: String,
+        nsp: &'static str,
         next_seq: u32,
         /// seq -> (id, args): kept until the hub says Stored or Refused.
         held: BTreeMap<u32, (String, String)>,
@@ -292,16 +293,25 @@ mod durable_model {
         socket: Option<u32>,
         store: BTreeMap<u64, Vec<u8>>,
         unconfirmed: Vec<u64>,
-        /// sio ack ids of envelopes the server holds, in arrival order, with their emit ids.
-        envelopes: Vec<(u64, String)>,
+        /// Envelopes the server holds, in arrival order: (namespace prefix, sio ack id, emit id).
+        envelopes: Vec<(String, u64, String)>,
         /// Every durable emit a page made, and those the server has acknowledged.
         emitted: BTreeSet<String>,
         received: BTreeSet<String>,
         refused: BTreeSet<String>,
     }
 
-    fn endpoint() -> Endpoint {
-        Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() }
+    fn endpoint(nsp: &str) -> Endpoint {
+        Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: nsp.into(), query: String::new() }
+    }
+
+    /// How a namespace prefixes its packets ("" for "/").
+    fn prefix(nsp: &str) -> String {
+        if nsp == "/" {
+            String::new()
+        } else {
+            format!("{nsp},")
+        }
     }
 
     impl World {
@@ -320,27 +330,27 @@ mod durable_model {
                 received: BTreeSet::new(),
                 refused: BTreeSet::new(),
             };
-            w.open_tab();
+            w.open_tab("/");
             w
         }
 
-        fn hello(&mut self, key: u32, name: &str) {
+        fn hello(&mut self, key: u32, name: &str, nsp: &str) {
             let hello = ToHub::Hello {
                 version: port::PROTOCOL_VERSION,
                 tab: name.into(),
-                endpoint: endpoint(),
+                endpoint: endpoint(nsp),
                 auth: None,
                 options: Options::default(),
             };
             self.sb.handle_port_message(key, &port::encode(&hello), self.now);
         }
 
-        fn open_tab(&mut self) {
+        fn open_tab(&mut self, nsp: &'static str) {
             let (key, name) = (self.next_key, format!("t{}", self.next_name));
             self.next_key += 1;
             self.next_name += 1;
-            self.hello(key, &name);
-            self.pages.push(Page { key, name, next_seq: 0, held: BTreeMap::new() });
+            self.hello(key, &name, nsp);
+            self.pages.push(Page { key, name, nsp, next_seq: 0, held: BTreeMap::new() });
         }
 
         fn emit(&mut self, key: u32, seq: u32, args: &str) {
@@ -361,10 +371,15 @@ mod durable_model {
                     }
                     Output::SendText { text, .. } => {
                         if let Some(rest) = text.strip_prefix("42") {
+                            let nsp = match rest.starts_with('/') {
+                                true => rest[..=rest.find(',').unwrap()].to_string(),
+                                false => String::new(),
+                            };
+                            let rest = &rest[nsp.len()..];
                             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                             if rest[digits.len()..].starts_with(r#"["sb:emit","#) {
                                 let id = rest.split('"').nth(3).unwrap_or_default().to_string();
-                                self.envelopes.push((digits.parse().unwrap(), id));
+                                self.envelopes.push((nsp, digits.parse().unwrap(), id));
                             }
                         }
                     }
@@ -413,16 +428,20 @@ mod durable_model {
                 }
                 Step::Accept => {
                     if let Some(conn) = self.socket {
-                        for f in [HANDSHAKE, r#"40{"sid":"s"}"#, r#"42["sb:hello",{"v":1}]"#] {
-                            self.sb.handle_socket_text(1, conn, f, self.now);
+                        self.sb.handle_socket_text(1, conn, HANDSHAKE, self.now);
+                        // Every namespace that asked is accepted (and one that did not ignores it).
+                        for p in ["/", "/b"].map(prefix) {
+                            for f in [format!(r#"40{p}{{"sid":"s"}}"#), format!(r#"42{p}["sb:hello",{{"v":1}}]"#)] {
+                                self.sb.handle_socket_text(1, conn, &f, self.now);
+                            }
                         }
                     }
                 }
                 Step::Receipt(n) => {
                     if let (Some(conn), false) = (self.socket, self.envelopes.is_empty()) {
-                        let (ack, id) = self.envelopes.remove(n % self.envelopes.len());
+                        let (nsp, ack, id) = self.envelopes.remove(n % self.envelopes.len());
                         self.received.insert(id);
-                        self.sb.handle_socket_text(1, conn, &format!(r#"43{ack}[{{"ok":true}}]"#), self.now);
+                        self.sb.handle_socket_text(1, conn, &format!(r#"43{nsp}{ack}[{{"ok":true}}]"#), self.now);
                     }
                 }
                 Step::Drop => {
@@ -437,7 +456,7 @@ mod durable_model {
                         self.sb.handle_port_message(p.key, &port::encode(&ToHub::Bye), self.now);
                     }
                 }
-                Step::Open => self.open_tab(),
+                Step::Open(b) => self.open_tab(if b { "/b" } else { "/" }),
                 Step::Persisted => {
                     let keys = core::mem::take(&mut self.unconfirmed);
                     self.sb.handle_persisted(&keys);
@@ -463,7 +482,7 @@ mod durable_model {
                     self.sb.handle_restore(records, self.now);
                     let pages = core::mem::take(&mut self.pages);
                     for p in &pages {
-                        self.hello(p.key, &p.name);
+                        self.hello(p.key, &p.name, p.nsp);
                         for (seq, (_, args)) in &p.held {
                             self.emit(p.key, *seq, args);
                         }
@@ -472,6 +491,11 @@ mod durable_model {
                 }
             }
             self.pump();
+        }
+
+        /// Emits the server acknowledged (for the model's own test).
+        pub fn received(&self) -> Vec<String> {
+            self.received.iter().cloned().collect()
         }
 
         /// Every durable emit is held by someone until the server's receipt: its page, or the
@@ -490,6 +514,19 @@ mod durable_model {
             Ok(())
         }
     }
+}
+
+/// The model itself reaches both namespaces: an emit on "/b" travels its envelope and gets
+/// its receipt on the shared socket.
+#[test]
+fn the_durable_model_drives_both_namespaces() {
+    use durable_model::{Step, World};
+    let mut w = World::new();
+    for step in [Step::Open(true), Step::Emit(0), Step::Emit(1), Step::Accept, Step::Receipt(0), Step::Receipt(0)] {
+        w.apply(step);
+        w.check().expect("books balance");
+    }
+    assert_eq!(w.received(), ["t1-0", "t2-0"]);
 }
 
 proptest! {
