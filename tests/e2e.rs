@@ -280,7 +280,7 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
         .js(
             &evil,
             "(async () => {
-                const w = new SharedWorker('/switchboard-worker.js', { type: 'module', name: 'switchboard-v1' });
+                const w = new SharedWorker('/switchboard-worker.js', { type: 'module', name: 'switchboard-v2' });
                 const replies = [];
                 let wake;
                 w.port.onmessage = (e) => { replies.push(Array.from(e.data)); wake && wake(); };
@@ -386,4 +386,48 @@ fn base64_decode(s: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
+}
+
+/// The hub elects a leader among its tabs by Page Lifecycle priority (no server taking
+/// part): bringing each tab to the front in turn moves the leadership there; every tab
+/// agrees on one leader per term; a closed leader is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_follows_the_tab_in_front_and_one_leader_holds_each_term() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let tabs = open_clients(&b, &srv.url(), 3).await;
+    let mut ids = Vec::new();
+    for tab in &tabs {
+        b.js(tab, "sb.leaders = []; sb.client.onLeader((l) => { if (l) { sb.leaders.push([l.leader, l.term]); sb.notify(); } })").await;
+        ids.push(b.js(tab, "sb.client.id").await);
+    }
+    for round in 0..2 {
+        for (i, tab) in tabs.iter().enumerate() {
+            b.call(Some(&tab.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
+            let started = Instant::now();
+            for t in &tabs {
+                let wait = format!("sb.until(() => sb.client.leader && sb.client.leader.leader === {}, 5000, 'leader {i} (round {round})')", ids[i]);
+                b.js(t, &wait).await;
+            }
+            println!("leader followed tab {i} to the front in {} ms", started.elapsed().as_millis());
+        }
+    }
+    // One leader per term, whoever was asked.
+    let mut by_term = std::collections::BTreeMap::new();
+    for tab in &tabs {
+        for entry in b.js(tab, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
+            let previous = by_term.insert(entry[1].as_u64().unwrap_or(0), entry[0].clone());
+            if let Some(p) = previous {
+                assert_eq!(p, entry[0], "two leaders for term {}", entry[1]);
+            }
+        }
+    }
+    // The leader (tab 2, in front) closes: another tab leads, with a higher term.
+    let term = b.js(&tabs[0], "sb.client.leader.term").await.as_u64().unwrap_or(0);
+    b.js(&tabs[2], "sb.client.close()").await;
+    let next = b.js(&tabs[0], &format!("sb.until(() => sb.client.leader.term > {term} && sb.client.leader.leader !== {}, 5000, 'a new leader').then(() => sb.client.leader)", ids[2])).await;
+    assert!(next["leader"] == ids[0] || next["leader"] == ids[1], "{next}");
+    b.shutdown().await;
+    srv.stop().await;
 }

@@ -9,13 +9,14 @@
 
 // Browser-side names, as in switchboard_shared::contract (a test checks they match). The
 // worker's name carries the protocol version: a deploy that changes it gets a new hub.
-const WORKER_NAME = 'switchboard-v1';
-const HUB_LOCK = 'switchboard-hub-v1';
+const WORKER_NAME = 'switchboard-v2';
+const HUB_LOCK = 'switchboard-hub-v2';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
+const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
 // What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
 const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
-  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15;
+  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16;
 // What the core reports: `h` kinds, as `to_js::ALL` in src/lib.rs (a test checks).
 const POST = 0, BIN = 1, EVENT = 2, ACK = 3, FAIL = 4, OK = 5, STATUS = 6, WELCOME = 7, TABS = 8, AUTH = 9,
   CLOCK = 10, RECOVERED = 11, WARN = 12, ERROR = 13, ITEM = 14, ROOMS = 15;
@@ -71,6 +72,8 @@ export class Client {
     this.roomList_ = [];
     this.authState_ = null;
     this.authFns_ = [];
+    this.leader_ = null;
+    this.leaderFns_ = [];
     this.closed_ = false;
     const strs = [
       this.id, base.protocol + '//' + base.host, string(o.path, '/socket.io'),
@@ -91,18 +94,39 @@ export class Client {
     }
     // pagehide: say goodbye (the tab lock covers tabs that die without it); pageshow after
     // a back/forward-cache restore: attach again.
-    this.lifecycle_ = (e) => (e.type == 'pagehide' ? this.op_(BYE) : e.persisted && this.op_(ATTACH));
+    this.lifecycle_ = (e) => (e.type == 'pagehide' ? this.op_(BYE) : e.persisted && this.attach_());
     addEventListener('pagehide', this.lifecycle_);
     addEventListener('pageshow', this.lifecycle_);
+    // The tab's priority for leader election follows the Page Lifecycle.
+    this.priority_ = (e) => this.report_(e.type == 'freeze');
+    this.listen_(addEventListener);
     // A Web Lock held for the tab's whole life lets the hub notice a tab that vanished
     // without a word; Hello goes out once it is held.
-    if (!navigator.locks) return this.op_(ATTACH);
+    if (!navigator.locks) return this.attach_();
     navigator.locks
       .request(TAB_LOCK_PREFIX + this.id, () => new Promise((release) => {
         this.releaseLock_ = release;
-        this.op_(ATTACH);
+        this.attach_();
       }))
       .catch((e) => warn('tab lock failed', e));
+  }
+
+  attach_(kind = ATTACH) {
+    this.op_(kind);
+    this.attached_ = true;
+    this.report_();
+  }
+
+  listen_(add) {
+    for (const type of ['focus', 'blur']) add.call(window, type, this.priority_);
+    for (const type of ['visibilitychange', 'freeze', 'resume']) add.call(document, type, this.priority_);
+  }
+
+  // Active (visible, focused) 3 > passive (visible) 2 > hidden 1 > frozen 0.
+  report_(frozen) {
+    if (!this.attached_) return; // Hello goes first
+    const level = frozen ? 0 : document.visibilityState == 'hidden' ? 1 : document.hasFocus() ? 3 : 2;
+    this.op_(PRIORITY, '', '', level);
   }
 
   // Asks the core; returns the id the answer will carry (see `op` in src/lib.rs).
@@ -170,6 +194,11 @@ export class Client {
         // The handler's last argument answers the server: `callback(value)`.
         if (n === n) args.push((v) => this.answer_(n, v === undefined ? [] : [v]));
         const name = text(a);
+        if (name == LEADER_EVENT) {
+          const [leader, term, scope] = args;
+          this.leader_ = { isLeader: leader == this.id, leader, term, scope };
+          notifyAll(this.leaderFns_, this.leader);
+        }
         for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
           try { f(...args); } catch (e) { warn('an event handler threw', e); }
         }
@@ -290,7 +319,7 @@ export class Client {
       return warn('cannot start a new hub');
     }
     for (const id of [...this.calls_.keys()]) this.fail_(id, 'the hub restarted before answering');
-    this.op_(RESTART);
+    this.attach_(RESTART);
     this.setStatus_({ status: 'connecting' });
   }
 
@@ -307,6 +336,9 @@ export class Client {
   get rooms() { return [...this.roomList_]; }
   get recovered() { return this.recovered_; }
   get auth() { return this.authState_ && structuredClone(this.authState_); }
+  // `{ isLeader, leader, term, scope }`: which tab leads (decided by the hub among its tabs).
+  get leader() { return this.leader_ && { ...this.leader_ }; }
+  onLeader(f) { guard(f, this.leader); this.leaderFns_.push(f); }
   onAuth(f) { guard(f, this.auth); this.authFns_.push(f); }
   get unconfirmed() { return this.op_(COUNT); }
 
@@ -360,6 +392,7 @@ export class Client {
     this.port_.close();
     removeEventListener('pagehide', this.lifecycle_);
     removeEventListener('pageshow', this.lifecycle_);
+    this.listen_(removeEventListener);
     this.releaseLock_?.();
     for (const id of [...this.calls_.keys()]) this.fail_(id, 'client closed');
     this.setStatus_({ status: 'disconnected', reason: 'client closed' });

@@ -123,9 +123,11 @@ pub mod op {
     pub const EMIT_ACK: u32 = 14;
     /// Sends nothing: returns the unconfirmed count.
     pub const COUNT: u32 = 15;
+    /// The tab's election priority: `token` the lifecycle level.
+    pub const PRIORITY: u32 = 16;
 
     /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
-    pub const ALL: [(&str, u32); 16] = [
+    pub const ALL: [(&str, u32); 17] = [
         ("LOGIN", LOGIN),
         ("LOGOUT", LOGOUT),
         ("REFRESH", REFRESH),
@@ -142,6 +144,7 @@ pub mod op {
         ("EMIT_VOLATILE", EMIT_VOLATILE),
         ("EMIT_ACK", EMIT_ACK),
         ("COUNT", COUNT),
+        ("PRIORITY", PRIORITY),
     ];
 }
 
@@ -257,6 +260,7 @@ pub fn op(c: u32, kind: u32, token: u32, a: &[u8], b: &[u8]) -> u32 {
         op::JOIN => ToHub::Join { req, room: a },
         op::LEAVE => ToHub::Leave { req, room: a },
         op::REPLY => ToHub::Reply { token, args: a, bins },
+        op::PRIORITY => ToHub::Priority { level: token.min(255) as u8 },
         op::EMIT | op::EMIT_VOLATILE | op::EMIT_ACK => {
             ToHub::Emit { seq: 0, event: a, args: b, bins, ack, volatile: kind == op::EMIT_VOLATILE }
         }

@@ -56,6 +56,7 @@ fn browser_names_match_the_contract() {
         ("HUB_LOCK", contract::HUB_LOCK),
         ("TAB_LOCK_PREFIX", contract::TAB_LOCK_PREFIX),
         ("ANY_EVENT", contract::ANY_EVENT),
+        ("LEADER_EVENT", contract::HUB_LEADER),
     ] {
         assert!(CLIENT_JS.contains(&format!("const {js} = '{value}';")), "client.js: {js} = '{value}'");
     }

@@ -41,6 +41,9 @@ pub const ANY_EVENT: &str = "sb:any";
 /// (`transport close`, `ping timeout`, ...: socket.io-client's disconnect reasons).
 pub const HUB_PING: &str = "sb:ping";
 pub const HUB_LOST: &str = "sb:lost";
+/// `sb:leader [leader tab id or null, term, scope]`, to every tab of the namespace when
+/// its leader changes (and to a tab when it attaches).
+pub const HUB_LEADER: &str = "sb:leader";
 
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
@@ -116,8 +119,8 @@ pub const MODE_HEADER: &str = "x-switchboard-mode";
 /// Browser-side names. The worker's name and the hub lock carry the protocol version, so a
 /// deploy that changes it never talks to an old hub. `page-client/js/client.js` spells them
 /// out (a test checks they match).
-pub const WORKER_NAME: &str = "switchboard-v1";
-pub const HUB_LOCK: &str = "switchboard-hub-v1";
+pub const WORKER_NAME: &str = "switchboard-v2";
+pub const HUB_LOCK: &str = "switchboard-hub-v2";
 /// Prefix of the Web Lock each page holds for its whole life (then its tab id).
 pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
 /// IndexedDB database and store of the durable queue.

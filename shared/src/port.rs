@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the types below. Also part of the worker's name, so
 /// pages of a new deploy get a new SharedWorker rather than talking to an old one.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest port message either side accepts (and the largest payload a tab may emit).
 pub const MAX_PORT_MESSAGE: usize = 16 << 20;
@@ -120,6 +120,11 @@ pub enum ToHub {
     /// Bearer mode: ask for the access token (`FromHub::Token`), refreshed first if needed.
     Token {
         req: u32,
+    },
+    /// The tab's priority for leader election: its Page Lifecycle level (`hub::election`
+    /// FROZEN..ACTIVE); the hub takes the time it arrives as the tab's latest activity.
+    Priority {
+        level: u8,
     },
 }
 

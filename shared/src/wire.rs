@@ -64,6 +64,7 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
         ToHub::Logout { req } => (9, Some(*req)),
         ToHub::Refresh { req } => (10, Some(*req)),
         ToHub::Token { req } => (11, Some(*req)),
+        ToHub::Priority { .. } => (12, None),
     };
     varint(o, variant);
     if let Some(n) = req {
@@ -111,6 +112,7 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
             bytes(o, username.as_bytes());
             bytes(o, password.as_bytes());
         }
+        ToHub::Priority { level } => o.push(*level),
         ToHub::Bye | ToHub::Logout { .. } | ToHub::Refresh { .. } | ToHub::Token { .. } => {}
     }
     out

@@ -200,10 +200,22 @@ impl Sim {
     }
 }
 
+/// The events tabs got, without the hub's leader announcements (`leaders` has those).
 fn events(msgs: &[FromHub]) -> Vec<(String, Option<String>, String)> {
     msgs.iter()
         .filter_map(|m| match m {
+            FromHub::Event { event, .. } if event == contract::HUB_LEADER => None,
             FromHub::Event { event, room, args, .. } => Some((event.clone(), room.clone(), args.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The leader announcements a tab got: `[leader, term, scope]` as JSON text.
+fn leaders(msgs: &[FromHub]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            FromHub::Event { event, args, .. } if event == contract::HUB_LEADER => Some(args.clone()),
             _ => None,
         })
         .collect()
@@ -1406,4 +1418,24 @@ fn tabs_may_follow_pings_and_learn_why_the_connection_was_lost() {
     let lost = inbox.iter().position(|m| matches!(m, FromHub::Event { event, args, .. } if event == contract::HUB_LOST && args == r#"["ping timeout"]"#));
     let status = inbox.iter().position(|m| matches!(m, FromHub::Status(Status::Reconnecting { .. })));
     assert!(lost.is_some() && lost < status, "the reason comes first: {inbox:?}");
+}
+
+/// Without a server that takes part, the hub elects a leader among a namespace's tabs: the
+/// first tab at once, a focused tab after the hysteresis, a new leader at once when the
+/// leader leaves; every tab hears each change with its term.
+#[test]
+fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",1,"browser"]"#]);
+    s.hello(2, "http://a:1");
+    assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-1",1,"browser"]"#], "a new tab learns the leader");
+    s.send(2, ToHub::Priority { level: 3 });
+    s.advance(499);
+    assert!(leaders(&s.take_inbox(1)).is_empty(), "not before the hysteresis");
+    s.advance(1);
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-2",2,"browser"]"#]);
+    assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-2",2,"browser"]"#]);
+    s.send(2, ToHub::Bye);
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",3,"browser"]"#], "the leader left: replaced at once");
 }

@@ -93,6 +93,7 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
         any::<u32>().prop_map(|req| ToHub::Logout { req }),
         any::<u32>().prop_map(|req| ToHub::Refresh { req }),
         any::<u32>().prop_map(|req| ToHub::Token { req }),
+        any::<u8>().prop_map(|level| ToHub::Priority { level }),
     ]
 }
 
@@ -540,6 +541,120 @@ proptest! {
             if let Err(e) = w.check() {
                 prop_assert!(false, "{}", e);
             }
+        }
+    }
+}
+
+mod election_model {
+    use proptest::prelude::*;
+    use switchboard_shared::hub::election::{Change, Election, Priority, ACTIVE, HYSTERESIS_MS};
+
+    #[derive(Debug, Clone)]
+    pub enum Step {
+        Attach(u32),
+        Detach(u32),
+        Report(u32, u8),
+        Wait(u64),
+    }
+
+    pub fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            2 => (0u32..5).prop_map(Step::Attach),
+            1 => (0u32..5).prop_map(Step::Detach),
+            4 => (0u32..5, 0u8..=ACTIVE).prop_map(|(t, l)| Step::Report(t, l)),
+            3 => (0u64..1_200).prop_map(Step::Wait),
+        ]
+    }
+
+    /// What the model remembers between steps.
+    #[derive(Default)]
+    struct Seen {
+        term: u64,
+        /// Since when some tab has been strictly better than the leader.
+        better_since: Option<u64>,
+    }
+
+    impl Seen {
+        /// One leader per term, terms rise by one per change, no leader exactly when no tab
+        /// is left, and a tab strictly better than the leader leads within the hysteresis.
+        fn check(&mut self, c: Option<Change>, e: &Election, tabs: &[(u32, u8)], now: u64) -> Result<(), String> {
+            if let Some(c) = c {
+                if c.term != self.term + 1 {
+                    return Err(format!("term {} after {}", c.term, self.term));
+                }
+                self.term = c.term;
+            }
+            let (leader, t) = e.leader();
+            if t != self.term {
+                return Err(format!("leader() term {t} != last change {}", self.term));
+            }
+            if leader.is_none() != tabs.is_empty() && self.term > 0 {
+                return Err(format!("leader {leader:?} with tabs {tabs:?}"));
+            }
+            let best = tabs.iter().map(|(_, l)| *l).max();
+            let lead_level = leader.and_then(|l| tabs.iter().find(|(t, _)| *t == l)).map(|(_, l)| *l);
+            match (best, lead_level) {
+                (Some(b), Some(l)) if b > l => {
+                    let since = *self.better_since.get_or_insert(now);
+                    if now > since + HYSTERESIS_MS {
+                        return Err(format!("a better tab waited {} ms (at {now})", now - since));
+                    }
+                }
+                _ => self.better_since = None,
+            }
+            Ok(())
+        }
+    }
+
+    pub fn run(steps: Vec<Step>) -> Result<(), String> {
+        let mut e = Election::new(HYSTERESIS_MS);
+        let (mut now, mut tabs, mut seen): (u64, Vec<(u32, u8)>, Seen) = (0, Vec::new(), Seen::default());
+        for s in steps {
+            let change = match s {
+                Step::Attach(t) if !tabs.iter().any(|(x, _)| *x == t) => {
+                    tabs.push((t, 1));
+                    e.attach(t, now)
+                }
+                Step::Attach(_) => None,
+                Step::Detach(t) => {
+                    tabs.retain(|(x, _)| *x != t);
+                    e.detach(t, now)
+                }
+                Step::Report(t, level) => match tabs.iter_mut().find(|(x, _)| *x == t) {
+                    Some(entry) => {
+                        if entry.1 != level {
+                            // A level change restarts the wait (the rule is "held for" the time).
+                            seen.better_since = None;
+                        }
+                        entry.1 = level;
+                        e.report(t, Priority { level, activity: now }, now)
+                    }
+                    None => None,
+                },
+                Step::Wait(ms) => {
+                    let until = now + ms;
+                    while let Some(d) = e.poll_timeout().filter(|d| *d <= until) {
+                        now = now.max(d);
+                        let c = e.handle_timeout(now);
+                        seen.check(c, &e, &tabs, now)?;
+                    }
+                    now = until;
+                    None
+                }
+            };
+            seen.check(change, &e, &tabs, now)?;
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn one_leader_per_term_and_a_better_tab_leads_within_the_hysteresis(steps in prop::collection::vec(election_model::step(), 0..80)) {
+        if let Err(e) = election_model::run(steps) {
+            prop_assert!(false, "{}", e);
         }
     }
 }

@@ -58,6 +58,16 @@ export interface AuthState {
   telemetry: { refreshes: number; lastMs: number; maxMs: number; meanMs: number; failures: Record<string, number>; signOuts: Record<string, number> };
 }
 
+/** Which tab leads this namespace's tabs in this browser (decided by the hub: active >
+ * passive > hidden > frozen, a challenger taking over after holding a higher level 500 ms).
+ * `term` rises with every change of leader. */
+export interface LeaderInfo {
+  isLeader: boolean;
+  leader: string | null;
+  term: number;
+  scope: 'browser';
+}
+
 export interface Client {
   /** This tab's id. */
   readonly id: string;
@@ -97,6 +107,12 @@ export interface Client {
   refresh(): Promise<void>;
   /** Bearer mode: the access token from the hub's memory (refreshed first if about to expire). */
   token(): Promise<string>;
+  /** Every event of the namespace, before its own handlers: `fn(event, ...args)`. */
+  onAny(fn: (event: string, ...args: any[]) => void): void;
+  offAny(fn?: (event: string, ...args: any[]) => void): void;
+  /** The leader among this browser's tabs (null until the hub said). */
+  readonly leader: LeaderInfo | null;
+  onLeader(fn: (leader: LeaderInfo | null) => void): void;
   /** Detaches this tab; pending calls reject. */
   close(): void;
 }

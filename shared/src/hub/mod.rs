@@ -7,7 +7,8 @@
 //! reassembly), one [`space`] per namespace (its CONNECT and Socket.IO's [`recovery`], with its
 //! own [`requests`] (ack ids and their owners), [`rooms`], [`outbox`] (the durable queue),
 //! [`session`] (the server contract) and [`tabs`]), [`signin`] (HTTP sign-in, shared by the
-//! namespaces, typed events); [`switchboard`] routes ports to hubs. A new concern (leader
+//! namespaces, typed events), [`election`] (a leader among a namespace's tabs); [`switchboard`]
+//! routes ports to hubs. A new concern (leader
 //! election, shared state, security, debug log) is one more module here, wired like these.
 //!
 //! Invariants: at most one socket per (server, auth); every session ends in
@@ -18,6 +19,7 @@
 
 mod config;
 mod conn;
+pub mod election;
 mod out;
 mod outbox;
 mod recovery;

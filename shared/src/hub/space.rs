@@ -7,6 +7,7 @@
 //! the connection and the other namespaces go on.
 
 use super::conn::End;
+use super::election::{self, Election, Priority};
 use super::out::Out;
 use super::outbox::{Emit, Outbox};
 use super::recovery::Recovery;
@@ -84,6 +85,7 @@ pub struct Space {
     rng: Rng,
     retries: u32,
     pub(super) tabs: Tabs,
+    election: Election,
     requests: Requests,
     rooms: Rooms,
     outbox: Outbox,
@@ -102,6 +104,7 @@ impl Space {
             rng: Rng::new(seed),
             retries: 0,
             tabs: Tabs::default(),
+            election: Election::new(election::HYSTERESIS_MS),
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
             outbox: Outbox::new(key, config, shared),
@@ -165,12 +168,17 @@ impl Space {
 
     pub fn attach(&mut self, tab: TabKey, name: String, link: Status, cx: &mut Cx) {
         self.tabs.attach(tab, name);
+        let change = self.election.attach(tab, cx.now);
         let status = self.status(link, cx.link_open);
         cx.out.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status });
         if let Some((offset_ms, rtt)) = self.contract.clock() {
             cx.out.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
         }
         self.publish_tabs(cx);
+        match change {
+            Some(_) => self.announce_leader(self.tabs.keys(), cx.out),
+            None => self.announce_leader(alloc::vec![tab], cx.out),
+        }
         // A new tab tries a refused namespace again, as a reload would.
         self.reset();
         self.connect(cx);
@@ -179,6 +187,9 @@ impl Space {
     pub fn detach(&mut self, tab: TabKey, cx: &mut Cx) {
         if !self.tabs.detach(tab) {
             return;
+        }
+        if self.election.detach(tab, cx.now).is_some() {
+            self.announce_leader(self.tabs.keys(), cx.out);
         }
         let actions = self.rooms.detach(tab, self.is_connected(), cx.now);
         self.apply_rooms(actions, cx);
@@ -210,7 +221,27 @@ impl Space {
             ToHub::Logout { req } => cx.signin.logout(tab, req),
             ToHub::Refresh { req } => cx.signin.refresh(Some((tab, req)), cx.now),
             ToHub::Token { req } => cx.signin.ask_token(tab, req, cx.now, cx.server_now),
+            ToHub::Priority { level } => {
+                let priority = Priority { level: level.min(election::ACTIVE), activity: cx.now };
+                if self.election.report(tab, priority, cx.now).is_some() {
+                    self.announce_leader(self.tabs.keys(), cx.out);
+                }
+            }
         }
+    }
+
+    /// Tells `tabs` who leads the namespace's tabs (scope `browser`: decided by the hub).
+    fn announce_leader(&self, tabs: Vec<TabKey>, out: &mut Out) {
+        let (leader, term) = self.election.leader();
+        let mut args = String::from("[");
+        match leader.and_then(|t| self.tabs.name(t)) {
+            Some(name) => json::write_string(&mut args, name),
+            None => args.push_str("null"),
+        }
+        args.push_str(&format!(",{term},\"browser\"]"));
+        let msg =
+            FromHub::Event { event: contract::HUB_LEADER.into(), room: None, args, bins: Vec::new(), reply: None };
+        out.post(tabs, msg);
     }
 
     /// A tab's answer to a server event that asked for an ack (the first answer wins).
@@ -626,6 +657,9 @@ impl Space {
         }
         let actions = self.rooms.handle_timeout(now);
         self.apply_rooms(actions, cx);
+        if self.election.handle_timeout(now).is_some() {
+            self.announce_leader(self.tabs.keys(), cx.out);
+        }
         None
     }
 
@@ -635,7 +669,8 @@ impl Space {
             State::Retry { until, .. } => Some(until),
             _ => None,
         };
-        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout()]
+        let election = self.election.poll_timeout();
+        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout(), election]
             .into_iter()
             .flatten()
             .min()
