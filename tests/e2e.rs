@@ -352,6 +352,21 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('status').textContent === 'connected' && document.getElementById('tabcount').textContent === '2'")).await;
     }
+    // One of the two tabs leads and shows the badge.
+    for tab in [&a, &c] {
+        b.js(tab, &wait("window.client && window.client.leader && window.client.leader.term > 0")).await;
+    }
+    // (Each tab hears of a change on its own port: compare once both know the same term.)
+    let badges = loop {
+        let term = b.js(&c, "window.client.leader.term").await;
+        b.js(&a, &wait(&format!("window.client.leader.term >= {term}"))).await;
+        let read = "[window.client.leader.term, !document.getElementById('leader').hidden]";
+        let (x, y) = (b.js(&a, read).await, b.js(&c, read).await);
+        if x[0] == y[0] {
+            break [x[1].clone(), y[1].clone()];
+        }
+    };
+    assert_eq!(badges.iter().filter(|v| **v == json!(true)).count(), 1, "exactly one leader badge: {badges:?}");
     for tab in [&a, &c] {
         b.js(tab, "document.getElementById('join').click()").await;
         b.js(tab, &wait("document.getElementById('rooms').textContent === 'in: lobby'")).await;
