@@ -158,9 +158,12 @@ async fn a_refused_join_leaves_no_trace_in_the_tab_nor_on_a_new_hub() {
     let b = Browser::launch().await;
     let tab = &open_clients(&b, &srv.url(), 1).await[0];
     b.js(tab, "sb.client.join('team')").await;
-    // The server keeps hierarchy rooms to itself: the join is refused with its reason.
-    let refused = b.js(tab, "sb.client.join('user:bob').then(() => 'joined', (e) => e.message)").await;
-    assert!(refused.as_str().is_some_and(|m| m.contains("hierarchy")), "{refused}");
+    // The server refuses (the demo application's policy): the join fails with its reason.
+    let refused = b.js(tab, "sb.client.join('locked:vault').then(() => 'joined', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|m| m.contains("locked rooms")), "{refused}");
+    // A hierarchy room is refused by the hub itself, without asking.
+    let assigned = b.js(tab, "sb.client.join('user:bob').then(() => 'joined', (e) => e.message)").await;
+    assert!(assigned.as_str().is_some_and(|m| m.contains("assigned by the server")), "{assigned}");
     assert_eq!(b.js(tab, "sb.client.rooms").await, json!(["team"]), "the refused room is not listed");
     assert_eq!(srv.stats.joins_refused.load(Ordering::Relaxed), 1);
     // The hub dies; the tab starts a new one and joins its rooms again: not the refused one.

@@ -110,6 +110,20 @@ pub const RECOVERED_FIELD: &str = "recovered";
 pub const USER_ROOM: &str = "user:";
 pub const SESSION_ROOM: &str = "session:";
 pub const DEVICE_ROOM: &str = "device:";
+/// A tab's own room (`tab:{id}`), also assigned, never joined.
+pub const TAB_ROOM: &str = "tab:";
+/// Every assigned-room prefix.
+pub const HIERARCHY_ROOMS: [&str; 4] = [USER_ROOM, SESSION_ROOM, DEVICE_ROOM, TAB_ROOM];
+
+/// Why a tab may not join `room`, if it may not: a name both ends accept, and no room the
+/// server assigns (alice must not join `user:bob`).
+pub fn joinable(room: &str) -> Result<(), &'static str> {
+    valid_room(room)?;
+    if HIERARCHY_ROOMS.iter().any(|p| room.starts_with(p)) {
+        return Err("hierarchy rooms (user:, session:, device:, tab:) are assigned by the server, not joined");
+    }
+    Ok(())
+}
 
 /// Sign-in endpoints under the endpoint's origin, and the headers the hub sends with them.
 pub const AUTH_PATH: &str = "/auth/";

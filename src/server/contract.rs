@@ -168,9 +168,10 @@ fn rooms(socket: &SocketRef, state: Arc<State>) {
 }
 
 fn join_check(room: &str) -> Result<(), &'static str> {
-    contract::valid_room(room)?;
-    if [contract::USER_ROOM, contract::SESSION_ROOM, contract::DEVICE_ROOM].iter().any(|p| room.starts_with(p)) {
-        return Err("hierarchy rooms (user:, session:, device:) are joined by the server only");
+    contract::joinable(room)?;
+    // The demo application's own policy (to show a server refusing): `locked:` rooms.
+    if room.starts_with("locked:") {
+        return Err("locked rooms are closed to everyone");
     }
     Ok(())
 }
@@ -236,6 +237,8 @@ mod tests {
         assert!(join_check("user:bob").is_err());
         assert!(join_check("session:x").is_err());
         assert!(join_check("device:x").is_err());
+        assert!(join_check("tab:x").is_err());
+        assert!(join_check("locked:1").is_err());
         assert!(join_check("").is_err());
         assert!(join_check("team:1").is_ok());
     }

@@ -76,7 +76,7 @@ impl Rooms {
     }
 
     pub fn join(&mut self, tab: TabKey, req: u32, room: String, connected: bool, now: Millis) -> Vec<Action> {
-        if let Err(e) = contract::valid_room(&room) {
+        if let Err(e) = contract::joinable(&room) {
             return alloc::vec![Action::Done { tab, req, error: Some(e.to_string()) }];
         }
         let r = self.rooms.entry(room.clone()).or_insert(Room {
@@ -243,12 +243,24 @@ mod tests {
     }
 
     #[test]
+    fn hierarchy_rooms_are_refused_before_asking_the_server() {
+        let mut r = Rooms::new(1000);
+        for room in ["user:bob", "session:s", "device:d", "tab:t"] {
+            let actions = r.join(1, 1, room.into(), true, 0);
+            assert!(
+                matches!(&actions[..], [Action::Done { error: Some(e), .. }] if e.contains("assigned by the server"))
+            );
+        }
+        assert!(r.server_rooms().is_empty() && r.poll_timeout().is_none());
+    }
+
+    #[test]
     fn a_refused_join_leaves_no_trace() {
         let mut r = Rooms::new(1000);
-        r.join(1, 1, "user:bob".into(), true, 0);
-        let actions = r.joined("user:bob", Some("not yours".into()));
+        r.join(1, 1, "team:secret".into(), true, 0);
+        let actions = r.joined("team:secret", Some("not yours".into()));
         assert_eq!(actions, [Action::Done { tab: 1, req: 1, error: Some("not yours".into()) }]);
-        assert!(!r.member(1, "user:bob"));
+        assert!(!r.member(1, "team:secret"));
         assert!(r.start_session().is_empty(), "nothing to join again on the next session");
     }
 
