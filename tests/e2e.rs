@@ -487,3 +487,37 @@ async fn the_leader_follows_the_tab_in_front_and_one_leader_holds_each_term() {
     b.shutdown().await;
     srv.stop().await;
 }
+
+/// `client.to(room).emit(...)`: the other members of the room get it, on this browser's hub
+/// at once and on other browsers through the server; the sender and outsiders do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emit_to_a_room_reaches_the_other_members_across_browsers() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let here = open_clients(&one, &srv.url(), 3).await;
+    let there = open_clients(&two, &srv.url(), 1).await;
+    for (b, t) in [(&one, &here[0]), (&one, &here[1]), (&two, &there[0])] {
+        b.js(t, "sb.record('note', 'announce'); sb.client.join('r')").await;
+    }
+    one.js(&here[2], "sb.record('note', 'announce'); sb.client.emitWithAck('echo', 'sub')").await;
+    one.js(&here[0], "sb.client.to('r').emit('note', { from: 'A' })").await;
+    let got = "sb.until(() => sb.events.find((e) => e.name === 'note')).then((e) => e.args[0].from)";
+    assert_eq!(two.js(&there[0], got).await, json!("A"), "another browser, through the server");
+    assert_eq!(one.js(&here[1], got).await, json!("A"), "a room-mate on the same hub");
+    // The sender and a tab outside the room got nothing: an announcement that comes after
+    // the note finds them with no note.
+    one.js(&here[0], "sb.client.emit('announce', 'after')").await;
+    for t in [&here[0], &here[2]] {
+        let seen = one
+            .js(
+                t,
+                "sb.until(() => sb.events.find((e) => e.name === 'announce')).then(() => sb.events.map((e) => e.name))",
+            )
+            .await;
+        assert_eq!(seen, json!(["announce"]));
+    }
+    one.shutdown().await;
+    two.shutdown().await;
+    srv.stop().await;
+}

@@ -16,7 +16,8 @@ const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (o
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
 // What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
 const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
-  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16;
+  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16,
+  EMIT_TO = 17;
 // What the core reports: `h` kinds, as `to_js::ALL` in src/lib.rs (a test checks).
 const POST = 0, BIN = 1, EVENT = 2, ACK = 3, FAIL = 4, OK = 5, STATUS = 6, WELCOME = 7, TABS = 8, AUTH = 9,
   CLOCK = 10, RECOVERED = 11, WARN = 12, ERROR = 13, ITEM = 14, ROOMS = 15;
@@ -125,7 +126,7 @@ export class Client {
   // Active (visible, focused) 3 > passive (visible) 2 > hidden 1 > frozen 0.
   report_(frozen) {
     if (!this.attached_) return; // Hello goes first
-    const level = frozen ? 0 : document.visibilityState == 'hidden' ? 1 : document.hasFocus() ? 3 : 2;
+    const level = frozen ? 0 : document.hidden ? 1 : document.hasFocus() ? 3 : 2;
     this.op_(PRIORITY, '', '', level);
   }
 
@@ -310,7 +311,7 @@ export class Client {
   // calls that waited on the old hub fail.
   hubDied_() {
     if (this.closed_) return;
-    warn('the hub stopped; starting a new one');
+    warn('the hub stopped; starting another');
     this.port_.onmessage = null;
     this.port_.close();
     try {
@@ -374,6 +375,11 @@ export class Client {
     else this.op_(EMIT, String(event), json);
   }
   emitVolatile(event, ...args) { this.op_(EMIT_VOLATILE, String(event), this.encode_(args)); }
+  // `client.to(room).emit(event, ...args)`: to the other members of a room this tab is in,
+  // through the server; durable like `emit`.
+  to(room) {
+    return { emit: (event, ...args) => this.op_(EMIT_TO, room + '\0' + event, this.encode_(args)) };
+  }
   emitWithAck(event, ...args) { return this.request_(EMIT_ACK, String(event), this.encode_(args)); }
   join(room) {
     room = String(room);

@@ -125,9 +125,11 @@ pub mod op {
     pub const COUNT: u32 = 15;
     /// The tab's election priority: `token` the lifecycle level.
     pub const PRIORITY: u32 = 16;
+    /// A durable emit to the other members of a room: `a` is `room` NUL `event`, `b` args.
+    pub const EMIT_TO: u32 = 17;
 
     /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
-    pub const ALL: [(&str, u32); 17] = [
+    pub const ALL: [(&str, u32); 18] = [
         ("LOGIN", LOGIN),
         ("LOGOUT", LOGOUT),
         ("REFRESH", REFRESH),
@@ -145,6 +147,7 @@ pub mod op {
         ("EMIT_ACK", EMIT_ACK),
         ("COUNT", COUNT),
         ("PRIORITY", PRIORITY),
+        ("EMIT_TO", EMIT_TO),
     ];
 }
 
@@ -261,6 +264,10 @@ pub fn op(c: u32, kind: u32, token: u32, a: &[u8], b: &[u8]) -> u32 {
         op::LEAVE => ToHub::Leave { req, room: a },
         op::REPLY => ToHub::Reply { token, args: a, bins },
         op::PRIORITY => ToHub::Priority { level: token.min(255) as u8 },
+        op::EMIT_TO => {
+            let (room, event) = a.split_once('\0').unwrap_or_default();
+            ToHub::EmitTo { seq: 0, room: room.into(), event: event.into(), args: b, bins }
+        }
         op::EMIT | op::EMIT_VOLATILE | op::EMIT_ACK => {
             ToHub::Emit { seq: 0, event: a, args: b, bins, ack, volatile: kind == op::EMIT_VOLATILE }
         }

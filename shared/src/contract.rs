@@ -17,6 +17,10 @@ pub const JOIN: &str = "sb:join";
 pub const LEAVE: &str = "sb:leave";
 /// Server → hub: `sb:room room event ...args`, an event for the tabs in `room`.
 pub const ROOM: &str = "sb:room";
+/// Hub → server, inside `sb:emit id sb:to room event ...args`: `event(...args)` for the
+/// other members of `room`, which the sender must be in (the server answers the receipt
+/// with an error otherwise) and sends on as `sb:room`.
+pub const TO: &str = "sb:to";
 /// Server → hub: `sb:tab tab event ...args`, an event for one tab.
 pub const TAB: &str = "sb:tab";
 /// Hub → server: `sb:tabs [tab ids]`, the tabs this socket serves.

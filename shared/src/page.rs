@@ -69,10 +69,14 @@ impl Page {
             ToHub::Unsubscribe { event } => remember(&mut self.subs, event, false),
             ToHub::Join { room, .. } => remember(&mut self.rooms, room, true),
             ToHub::Leave { room, .. } => remember(&mut self.rooms, room, false),
-            ToHub::Emit { seq, ack, volatile, .. } => {
+            ToHub::Emit { seq, ack: None, volatile: false, .. } | ToHub::EmitTo { seq, .. } => {
                 *seq = self.seq;
                 self.seq = self.seq.wrapping_add(1);
-                durable = (ack.is_none() && !*volatile).then_some(*seq);
+                durable = Some(*seq);
+            }
+            ToHub::Emit { seq, .. } => {
+                *seq = self.seq;
+                self.seq = self.seq.wrapping_add(1);
             }
             _ => {}
         }

@@ -126,6 +126,15 @@ pub enum ToHub {
     Priority {
         level: u8,
     },
+    /// A durable emit to the other members of `room` (the tab must be one), through the
+    /// server (`sb:to`); numbered and confirmed like a durable `Emit`.
+    EmitTo {
+        seq: u32,
+        room: String,
+        event: String,
+        args: String,
+        bins: Vec<Bytes>,
+    },
 }
 
 /// Connection options of the first tab of an endpoint (later tabs share its socket).

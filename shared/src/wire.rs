@@ -65,6 +65,7 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
         ToHub::Refresh { req } => (10, Some(*req)),
         ToHub::Token { req } => (11, Some(*req)),
         ToHub::Priority { .. } => (12, None),
+        ToHub::EmitTo { seq, .. } => (13, Some(*seq)),
     };
     varint(o, variant);
     if let Some(n) = req {
@@ -113,6 +114,12 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
             bytes(o, password.as_bytes());
         }
         ToHub::Priority { level } => o.push(*level),
+        ToHub::EmitTo { room, event, args, bins: b, .. } => {
+            bytes(o, room.as_bytes());
+            bytes(o, event.as_bytes());
+            bytes(o, args.as_bytes());
+            bins(o, b);
+        }
         ToHub::Bye | ToHub::Logout { .. } | ToHub::Refresh { .. } | ToHub::Token { .. } => {}
     }
     out

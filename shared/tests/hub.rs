@@ -1439,3 +1439,55 @@ fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
     s.send(2, ToHub::Bye);
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",3,"browser"]"#], "the leader left: replaced at once");
 }
+
+/// `to(room)`: a durable emit to the other members of a room. Room-mates on the hub get it
+/// at once; the server gets it in the durable envelope (`sb:to`) to send on; a tab outside
+/// the room, or a plain server, is refused.
+#[test]
+fn an_emit_to_a_room_reaches_its_other_members() {
+    let mut s = Sim::new();
+    for tab in 1..=3 {
+        s.hello(tab, "http://a:1");
+        s.send(tab, ToHub::Subscribe { event: "note".into() });
+    }
+    s.accept_contract(1);
+    for tab in [1, 2] {
+        s.send(tab, ToHub::Join { req: 1, room: "r".into() });
+    }
+    s.server_sends(1, r#"432[{"ok":true}]"#);
+    s.server_frames(1);
+    for tab in 1..=3 {
+        s.take_inbox(tab);
+    }
+    let to = |seq: u32, args: &str| ToHub::EmitTo {
+        seq,
+        room: "r".into(),
+        event: "note".into(),
+        args: args.into(),
+        bins: vec![],
+    };
+    s.send(1, to(0, "[1]"));
+    assert_eq!(events(&s.take_inbox(2)), [("note".into(), Some("r".into()), "[1]".into())]);
+    assert!(
+        events(&s.take_inbox(1)).is_empty() && events(&s.take_inbox(3)).is_empty(),
+        "not the sender, not outsiders"
+    );
+    let frames = emits(&s.server_frames(1));
+    assert!(frames[0].ends_with(r#"["sb:emit","tab-1-0","sb:to","r","note",1]"#), "{frames:?}");
+    s.send(3, to(0, "[2]"));
+    assert!(
+        matches!(&s.take_inbox(3)[..], [FromHub::Refused { seq: 0, reason }] if reason.contains("not in that room"))
+    );
+    // Against a plain server there is no one to send it on.
+    let mut p = Sim::new();
+    p.hello(1, "http://a:1");
+    p.accept(1);
+    p.send(1, ToHub::Join { req: 1, room: "r".into() });
+    p.take_inbox(1);
+    p.send(1, to(0, "[3]"));
+    let inbox = p.take_inbox(1);
+    assert!(
+        inbox.iter().any(|m| matches!(m, FromHub::Refused { reason, .. } if reason.contains("Switchboard contract"))),
+        "{inbox:?}"
+    );
+}

@@ -94,6 +94,13 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
         any::<u32>().prop_map(|req| ToHub::Refresh { req }),
         any::<u32>().prop_map(|req| ToHub::Token { req }),
         any::<u8>().prop_map(|level| ToHub::Priority { level }),
+        (any::<u32>(), ".*", ".*", args_array(), bytes()).prop_map(|(seq, room, event, args, bins)| ToHub::EmitTo {
+            seq,
+            room,
+            event,
+            args,
+            bins
+        }),
     ]
 }
 

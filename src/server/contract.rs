@@ -195,7 +195,12 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             // Written before the receipt.
             let handoff = state.handoff.lock().await;
             let fresh = state.dedup.remember(&id);
-            if fresh {
+            let mut receipt = Receipt::OK;
+            if fresh && event == contract::TO {
+                if let Err(error) = to_room(&s, rest).await {
+                    receipt = Receipt::Error { error };
+                }
+            } else if fresh {
                 app::event(&io, &s, &state, &event, rest).await;
             }
             drop(handoff);
@@ -204,9 +209,36 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             } else {
                 state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = ack.send(&Receipt::OK);
+            let _ = ack.send(&receipt);
         }
     });
+}
+
+/// `sb:to room event ...args` (inside a durable envelope): `event(...args)` to the other
+/// sockets in `room`, as `sb:room`, if this socket is in it.
+async fn to_room(s: &SocketRef, args: Vec<Value>) -> Result<(), String> {
+    let (Some(room), Some(_event)) = (args.first().and_then(Value::as_str), args.get(1).and_then(Value::as_str)) else {
+        return Err(format!("{} needs a room and an event name", contract::TO));
+    };
+    if !s.rooms().iter().any(|r| r == room) {
+        return Err(format!("to({room:?}): this socket is not in that room"));
+    }
+    let _ = s.to(room.to_string()).emit(contract::ROOM, &Spread(&args)).await;
+    Ok(())
+}
+
+/// Arguments sent as they are, each its own Socket.IO argument (socketioxide spreads tuples).
+struct Spread<'a>(&'a [Value]);
+
+impl serde::Serialize for Spread<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(self.0.len())?;
+        for v in self.0 {
+            t.serialize_element(v)?;
+        }
+        t.end()
+    }
 }
 
 /// `[sb:emit, id, event, ...args]` → (id, event, args).

@@ -83,6 +83,8 @@ export interface Client {
   emit(event: string, ...args: Arg[]): void;
   /** Sent only if connected right now; never queued (Socket.IO's volatile). */
   emitVolatile(event: string, ...args: Arg[]): void;
+  /** To the other members of `room` (this tab must be one), through a contract server; durable like `emit`. */
+  to(room: string): { emit(event: string, ...args: Arg[]): void };
   /** Server clock minus this browser's clock in ms, once measured (contract servers). */
   readonly clockOffset: number | undefined;
   /** After a reconnection: whether the server replayed everything missed (contract servers). */

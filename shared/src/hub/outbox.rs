@@ -159,7 +159,8 @@ impl Outbox {
         }
     }
 
-    fn refuse(&mut self, e: Emit, reason: String, out: &mut Out) {
+    /// Not sent, ever: dropped (and unstored) with `reason` to its tab.
+    pub fn refuse(&mut self, e: Emit, reason: String, out: &mut Out) {
         out.log(reason.clone());
         let Some(d) = e.durable else { return };
         self.held.remove(&d.id);

@@ -33,6 +33,9 @@ use alloc::vec::Vec;
 const RESERVED: [&str; 6] =
     ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
+/// Why a `to(room)` emit cannot go to a plain Socket.IO server.
+const TO_NEEDS_CONTRACT: &str = "to(room) needs a server that speaks the Switchboard contract (sb:to)";
+
 /// The message of Socket.IO servers (Node's and socketioxide) for a namespace they do not
 /// have: retried with backoff, unlike other CONNECT_ERRORs (middleware refusals), which are
 /// final as in socket.io-client. Servers also say it while they start or stop.
@@ -209,6 +212,10 @@ impl Space {
                 self.tab_emit(tab, seq, emit, ack, volatile, cx)
             }
             ToHub::Reply { token, args, bins } => self.tab_reply(tab, token, &args, bins, cx),
+            ToHub::EmitTo { seq, room, event, args, bins } => {
+                let emit = Emit { event, args, bins, ack: None, durable: None };
+                self.tab_emit_to(tab, seq, room, emit, cx)
+            }
             ToHub::Join { req, room } => {
                 let actions = self.rooms.join(tab, req, room, self.is_connected(), cx.now);
                 self.apply_rooms(actions, cx);
@@ -277,7 +284,7 @@ impl Space {
 
     /// A tab's emit: volatile (now or never), with an ack (until its timeout), or durable
     /// (until the server's receipt, through storage while offline).
-    fn tab_emit(&mut self, tab: TabKey, seq: u32, mut e: Emit, ack: Option<AckRequest>, volatile: bool, cx: &mut Cx) {
+    fn tab_emit(&mut self, tab: TabKey, seq: u32, e: Emit, ack: Option<AckRequest>, volatile: bool, cx: &mut Cx) {
         let durable = ack.is_none() && !volatile;
         let refuse = |out: &mut Out, reason: String, code: ErrorCode| {
             let msg = match ack {
@@ -297,13 +304,24 @@ impl Space {
             }
             return;
         }
+        self.accept(tab, seq, e, ack, cx);
+    }
+
+    /// A checked emit the hub takes on: sent now, or queued (durable ones also stored).
+    fn accept(&mut self, tab: TabKey, seq: u32, mut e: Emit, ack: Option<AckRequest>, cx: &mut Cx) {
+        let durable = ack.is_none();
         let id = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
         if durable && self.outbox.holds(&id) {
             // A page resending to a restarted hub: we already hold it.
             return cx.out.post_one(tab, FromHub::Stored { seq });
         }
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
-            return refuse(cx.out, format!("{why}: emit {:?} was not queued", e.event), ErrorCode::BufferFull);
+            let reason = format!("{why}: emit {:?} was not queued", e.event);
+            let msg = match ack {
+                Some(a) => FromHub::AckFailed { id: a.id, reason },
+                None => FromHub::Refused { seq, reason },
+            };
+            return cx.out.post_one(tab, msg);
         }
         if durable {
             e.durable = Some(self.outbox.durable(id, tab, seq, cx.server_now));
@@ -317,6 +335,42 @@ impl Space {
         } else {
             self.outbox.push(e, cx.out);
         }
+    }
+
+    /// A durable emit to the other members of `room`: checked like any emit, and the tab must
+    /// be in the room; its room-mates on this hub get it at once, the others through the
+    /// server (`sb:to` inside the durable envelope).
+    fn tab_emit_to(&mut self, tab: TabKey, seq: u32, room: String, e: Emit, cx: &mut Cx) {
+        let refused = match Self::check_emit(&e, cx.max_payload) {
+            Err((reason, _)) => Some(reason),
+            Ok(()) if !self.rooms.member(tab, &room) => Some(format!("to({room:?}): this tab is not in that room")),
+            Ok(()) if self.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
+            Ok(()) => None,
+        };
+        if let Some(reason) = refused {
+            return cx.out.post_one(tab, FromHub::Refused { seq, reason });
+        }
+        let rooms = &self.rooms;
+        let mates = self.tabs.targets(&e.event, None, |t| t != tab && rooms.member(t, &room));
+        let local = FromHub::Event {
+            event: e.event.clone(),
+            room: Some(room.clone()),
+            args: e.args.clone(),
+            bins: e.bins.clone(),
+            reply: None,
+        };
+        cx.out.post(mates, local);
+        let mut args = String::from("[");
+        json::write_string(&mut args, &room);
+        args.push(',');
+        json::write_string(&mut args, &e.event);
+        let rest = e.args.trim_start().strip_prefix('[').unwrap_or("]");
+        if !rest.trim_start().starts_with(']') {
+            args.push(',');
+        }
+        args.push_str(rest);
+        let wrapped = Emit { event: contract::TO.into(), args, bins: e.bins, ack: None, durable: None };
+        self.accept(tab, seq, wrapped, None, cx);
     }
 
     // --- Output to the tabs. ---
@@ -612,6 +666,8 @@ impl Space {
                 cx.out.send_binary(bin.0.clone());
             }
             self.outbox.sent(sio, e);
+        } else if e.event == contract::TO {
+            self.outbox.refuse(e, TO_NEEDS_CONTRACT.into(), cx.out);
         } else {
             // A plain server gives no receipt: written to the socket is as far as we know.
             let bins = core::mem::take(&mut e.bins);
