@@ -70,6 +70,7 @@ async fn two_servers_in_one_process_share_nothing() {
     assert_eq!(b.recorded_at_least(1, Duration::from_secs(5)).await, [json!({"on": "b"})]);
     // Tabs and their sockets: known where announced only, and gone with the socket.
     assert_eq!((a.known_tabs(), b.known_tabs()), (1, 0));
+    assert_eq!(a.room_size("tab:tab-1"), 1, "the server puts the socket in each tab's own room");
     assert!(a.emit_to_tab("tab-1", "ping", &json!(1)).await);
     assert!(!b.emit_to_tab("tab-1", "ping", &json!(1)).await);
     on_a.close().await;

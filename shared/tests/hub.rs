@@ -1125,6 +1125,10 @@ fn a_contract_server_learns_the_tabs_and_can_address_one() {
     s.server_sends(1, r#"42["sb:tab","tab-2","ping",1]"#);
     assert!(events(&s.take_inbox(1)).is_empty());
     assert_eq!(events(&s.take_inbox(2)), [("ping".into(), None, "[1]".into())]);
+    // Each tab's own room, `tab:{id}` (the server puts the socket in it from sb:tabs).
+    s.server_sends(1, r#"42["sb:room","tab:tab-1","ping",2]"#);
+    assert_eq!(events(&s.take_inbox(1)), [("ping".into(), Some("tab:tab-1".into()), "[2]".into())]);
+    assert!(events(&s.take_inbox(2)).is_empty());
     s.send(1, ToHub::Bye);
     assert!(s.server_frames(1).contains(&r#"42["sb:tabs",["tab-2"]]"#.to_string()));
 }

@@ -132,6 +132,11 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     });
     let st = state.clone();
     socket.on(contract::TABS, move |s: SocketRef, Data(tabs): Data<Vec<String>>| {
+        // Each tab's own room, `tab:{id}`, follows the list (the server assigns it).
+        for room in s.rooms().into_iter().filter(|r| r.starts_with(contract::TAB_ROOM)) {
+            s.leave(room);
+        }
+        s.join(tabs.iter().map(|t| format!("{}{t}", contract::TAB_ROOM)).collect::<Vec<_>>());
         st.tabs.set(&s.id.to_string(), tabs);
         async {}
     });

@@ -581,8 +581,12 @@ impl Space {
         if room.is_none() && event.starts_with("TOKEN_") {
             cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
         }
-        let rooms = &self.rooms;
-        let targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| rooms.member(t, r)));
+        let (rooms, tabs) = (&self.rooms, &self.tabs);
+        // A room event reaches the tabs in the room; `tab:{id}` is each tab's own room.
+        let in_room = |t: TabKey, r: &String| {
+            rooms.member(t, r) || r.strip_prefix(contract::TAB_ROOM).is_some_and(|id| tabs.name(t) == Some(id))
+        };
+        let targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r)));
         let reply = match id {
             Some(server_id) if !targets.is_empty() => Some(self.requests.reply_token(server_id)),
             _ => None,
