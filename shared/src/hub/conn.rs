@@ -1,6 +1,6 @@
 //! The connection: one Engine.IO session over a WebSocket, shared by every namespace of
 //! the hub (Socket.IO multiplexes them), the heartbeat, reconnection with backoff, and the
-//! reassembly of binary packets. Namespaces (their CONNECT, recovery, acks) are `space.rs`.
+//! reassembly of binary packets. Namespaces (their CONNECT, recovery, acks) are `space/`.
 //! Invariant: a session ends only through [`Connection::end_session`], which the hub calls
 //! from its one teardown; frames of a replaced socket (older `conn`) are ignored.
 

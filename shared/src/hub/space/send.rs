@@ -1,0 +1,226 @@
+//! What a namespace sends for its tabs: their emits checked, taken on (sent now, or
+//! queued, durable ones also stored), scoped to a room, replied; and the durable queue
+//! flushed once the socket can take it. The rest of [`Space`] is in the parent module.
+
+use super::{Cx, Space};
+use crate::contract;
+use crate::hub::out::Out;
+use crate::hub::outbox::Emit;
+use crate::hub::requests::Request;
+use crate::hub::TabKey;
+use crate::json;
+use crate::port::{AckRequest, Bytes, ErrorCode, FromHub, StoredEmit};
+use crate::socketio;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// Event names a tab may not emit: Socket.IO reserves these, and [`contract::PREFIX`]
+/// starts the hub's own contract with the server.
+const RESERVED: [&str; 6] =
+    ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+
+/// Why a `to(room)` emit cannot go to a plain Socket.IO server.
+const TO_NEEDS_CONTRACT: &str = "to(room) needs a server that speaks the Switchboard contract (sb:to)";
+
+impl Space {
+    /// A tab's answer to a server event that asked for an ack (the first answer wins).
+    pub(super) fn tab_reply(&mut self, tab: TabKey, token: u32, args: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        let Some(server_id) = self.requests.take_reply(token) else { return };
+        if let Err(e) = check_args(args) {
+            let message = format!("reply: {e}");
+            return cx.out.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message });
+        }
+        cx.out.send_sio(&socketio::encode_ack(&self.nsp, bins.len(), server_id, args));
+        for b in bins {
+            cx.out.send_binary(b.0);
+        }
+    }
+
+    /// Why a tab may not emit this, if it may not.
+    fn check_emit(e: &Emit, max_payload: usize) -> Result<(), (String, ErrorCode)> {
+        let event = &e.event;
+        if event.is_empty()
+            || event.len() > contract::MAX_NAME
+            || RESERVED.contains(&event.as_str())
+            || event.starts_with(contract::PREFIX)
+        {
+            return Err((format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload));
+        }
+        check_args(&e.args).map_err(|err| (format!("emit {event:?}: {err}"), ErrorCode::BadPayload))?;
+        if e.size() > max_payload {
+            let message = format!("emit {event:?}: {} bytes exceeds the server's maxPayload", e.size());
+            return Err((message, ErrorCode::BadPayload));
+        }
+        Ok(())
+    }
+
+    /// A tab's emit: volatile (now or never), with an ack (until its timeout), or durable
+    /// (until the server's receipt, through storage while offline).
+    pub(super) fn tab_emit(
+        &mut self,
+        tab: TabKey,
+        seq: u32,
+        e: Emit,
+        ack: Option<AckRequest>,
+        volatile: bool,
+        cx: &mut Cx,
+    ) {
+        let durable = ack.is_none() && !volatile;
+        let refuse = |out: &mut Out, reason: String, code: ErrorCode| {
+            let msg = match ack {
+                Some(a) => FromHub::AckFailed { id: a.id, reason },
+                None if durable => FromHub::Refused { seq, reason },
+                None => FromHub::Error { code, message: reason },
+            };
+            out.post_one(tab, msg);
+        };
+        if let Err((reason, code)) = Self::check_emit(&e, cx.max_payload) {
+            return refuse(cx.out, reason, code);
+        }
+        if volatile {
+            // Socket.IO semantics: a volatile event is sent now or never.
+            if self.is_connected() {
+                self.send_emit(e, cx.out);
+            }
+            return;
+        }
+        self.accept(tab, seq, e, ack, cx);
+    }
+
+    /// A checked emit the hub takes on: sent now, or queued (durable ones also stored).
+    fn accept(&mut self, tab: TabKey, seq: u32, mut e: Emit, ack: Option<AckRequest>, cx: &mut Cx) {
+        let durable = ack.is_none();
+        let id = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
+        if durable && self.outbox.holds(&id) {
+            // A page resending to a restarted hub: we already hold it.
+            return cx.out.post_one(tab, FromHub::Stored { seq });
+        }
+        if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
+            let reason = format!("{why}: emit {:?} was not queued", e.event);
+            let msg = match ack {
+                Some(a) => FromHub::AckFailed { id: a.id, reason },
+                None => FromHub::Refused { seq, reason },
+            };
+            return cx.out.post_one(tab, msg);
+        }
+        if durable {
+            e.durable = Some(self.outbox.durable(id, tab, seq, cx.server_now));
+        }
+        e.ack = ack.map(|a| {
+            let deadline = (a.timeout_ms > 0).then(|| cx.now + a.timeout_ms as u64);
+            self.requests.insert(Request::Tab { tab, id: a.id, deadline })
+        });
+        if self.can_send() {
+            self.send_queued(e, cx);
+        } else {
+            self.outbox.push(e, cx.out);
+        }
+    }
+
+    /// A durable emit to the other members of `room`: checked like any emit, and the tab must
+    /// be in the room; its room-mates on this hub get it at once, the others through the
+    /// server (`sb:to` inside the durable envelope).
+    pub(super) fn tab_emit_to(&mut self, tab: TabKey, seq: u32, room: String, e: Emit, cx: &mut Cx) {
+        let refused = match Self::check_emit(&e, cx.max_payload) {
+            Err((reason, _)) => Some(reason),
+            Ok(()) if !self.rooms.member(tab, &room) => Some(format!("to({room:?}): this tab is not in that room")),
+            Ok(()) if self.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
+            Ok(()) => None,
+        };
+        if let Some(reason) = refused {
+            return cx.out.post_one(tab, FromHub::Refused { seq, reason });
+        }
+        let rooms = &self.rooms;
+        let mates = self.tabs.targets(&e.event, None, |t| t != tab && rooms.member(t, &room));
+        let local = FromHub::Event {
+            event: e.event.clone(),
+            room: Some(room.clone()),
+            args: e.args.clone(),
+            bins: e.bins.clone(),
+            reply: None,
+        };
+        cx.out.post(mates, local);
+        let mut args = String::from("[");
+        json::write_string(&mut args, &room);
+        args.push(',');
+        json::write_string(&mut args, &e.event);
+        let rest = e.args.trim_start().strip_prefix('[').unwrap_or("]");
+        if !rest.trim_start().starts_with(']') {
+            args.push(',');
+        }
+        args.push_str(rest);
+        let wrapped = Emit { event: contract::TO.into(), args, bins: e.bins, ack: None, durable: None };
+        self.accept(tab, seq, wrapped, None, cx);
+    }
+
+    // --- The outbox. ---
+
+    /// Restored stored emits join the front of the queue, in their original order.
+    pub fn adopt(&mut self, recs: Vec<(u64, StoredEmit)>, cx: &mut Cx) {
+        self.outbox.adopt(recs, cx.out);
+        self.flush(cx);
+    }
+
+    pub fn handle_persisted(&mut self, keys: &[u64], out: &mut Out) {
+        self.outbox.persisted(keys, out);
+    }
+
+    /// Durable emits may go on the wire: connected, and the server's kind is known.
+    fn can_send(&self) -> bool {
+        self.is_connected() && self.contract.speaks().is_some()
+    }
+
+    /// Sends everything queued, oldest first, once the socket can take it.
+    pub(super) fn flush(&mut self, cx: &mut Cx) {
+        if !self.can_send() {
+            return;
+        }
+        while let Some(e) = self.outbox.pop() {
+            self.send_queued(e, cx);
+        }
+    }
+
+    fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
+        let Some(d) = e.durable.as_ref() else { return self.send_emit(e, cx.out) };
+        if self.outbox.expired(&e, cx.server_now) {
+            return self.outbox.expire(e, cx.out);
+        }
+        if self.contract.speaks() == Some(true) {
+            let sio = self.requests.insert(Request::Receipt);
+            let names = [contract::EMIT, d.id.as_str(), e.event.as_str()];
+            cx.out.send_sio(&socketio::encode_event(&self.nsp, e.bins.len(), Some(sio), &names, &e.args));
+            // Kept (with its attachments) until the server's receipt: resent after a drop.
+            for bin in &e.bins {
+                cx.out.send_binary(bin.0.clone());
+            }
+            self.outbox.sent(sio, e);
+        } else if e.event == contract::TO {
+            self.outbox.refuse(e, TO_NEEDS_CONTRACT.into(), cx.out);
+        } else {
+            // A plain server gives no receipt: written to the socket is as far as we know.
+            let bins = core::mem::take(&mut e.bins);
+            self.send_raw_emit(&e.event, &e.args, bins, None, cx.out);
+            self.outbox.delivered(e, cx.out);
+        }
+    }
+
+    fn send_emit(&mut self, e: Emit, out: &mut Out) {
+        self.send_raw_emit(&e.event, &e.args, e.bins, e.ack, out);
+    }
+
+    fn send_raw_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>, out: &mut Out) {
+        out.send_sio(&socketio::encode_event(&self.nsp, bins.len(), ack, &[event], args));
+        for b in bins {
+            out.send_binary(b.0);
+        }
+    }
+}
+
+/// Arguments from a tab must be one well-formed JSON array.
+fn check_args(args: &str) -> Result<(), String> {
+    if !args.trim_start().starts_with('[') {
+        return Err("arguments must be a JSON array".into());
+    }
+    json::validate(args).map_err(|e| e.to_string())
+}
