@@ -198,8 +198,12 @@ impl Hub {
                 self.spaces.len() - 1
             }
         };
+        self.space_at(i, now)
+    }
+
+    /// The namespace at `i` (an index found in `spaces` just before) and its context.
+    fn space_at(&mut self, i: usize, now: Millis) -> (&mut Space, Cx<'_>) {
         let (spaces, cx) = self.spaces_cx(now);
-        // `i` was found or pushed just above.
         (&mut spaces[i], cx)
     }
 
@@ -235,9 +239,9 @@ impl Hub {
         }
     }
 
-    /// The namespace of an attached tab.
-    fn nsp_of(&self, tab: TabKey) -> Option<String> {
-        self.spaces.iter().find(|s| s.tabs.contains(tab)).map(|s| s.nsp().into())
+    /// The index of an attached tab's namespace.
+    fn space_of(&self, tab: TabKey) -> Option<usize> {
+        self.spaces.iter().position(|s| s.tabs.contains(tab))
     }
 
     fn has_tabs(&self) -> bool {
@@ -245,8 +249,8 @@ impl Hub {
     }
 
     fn detach(&mut self, tab: TabKey, now: Millis) {
-        let Some(nsp) = self.nsp_of(tab) else { return };
-        let (space, mut cx) = self.space_cx(&nsp, now);
+        let Some(i) = self.space_of(tab) else { return };
+        let (space, mut cx) = self.space_at(i, now);
         space.detach(tab, &mut cx);
         if !self.has_tabs() {
             // The whole connection lingers (a reload comes back quickly), then closes.
@@ -254,15 +258,15 @@ impl Hub {
         } else {
             // Other namespaces keep the connection: one nobody uses any more leaves it, as
             // socket.io-client's `socket.disconnect()` does.
-            let (space, mut cx) = self.space_cx(&nsp, now);
+            let (space, mut cx) = self.space_at(i, now);
             space.leave_if_unused(&mut cx);
         }
         self.publish_status();
     }
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
-        let Some(nsp) = self.nsp_of(tab) else { return };
-        let (space, mut cx) = self.space_cx(&nsp, now);
+        let Some(i) = self.space_of(tab) else { return };
+        let (space, mut cx) = self.space_at(i, now);
         space.handle_tab(tab, msg, &mut cx);
         self.drive_signin(now);
     }
@@ -398,16 +402,21 @@ impl Hub {
             Inbound::Ended(end) => return self.end_session(end, now),
             Inbound::Ping => return self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out)),
             Inbound::Packet(p) => {
-                if !self.spaces.iter().any(|s| s.nsp() == p.nsp) {
+                let Some(i) = self.spaces.iter().position(|s| s.nsp() == p.nsp) else {
                     return self.out.log(format!("packet for namespace {:?}, which no tab uses; ignored", p.nsp));
-                }
+                };
                 let refusal = matches!(p.kind, Kind::ConnectError | Kind::Disconnect);
-                let (space, mut cx) = self.space_cx(&p.nsp, now);
+                let (space, mut cx) = self.space_at(i, now);
                 space.packet(p.kind, p.id, &p.data, p.bins, &mut cx);
                 self.drive_signin(now);
                 if refusal && !self.spaces.iter().any(Space::active) {
                     // No namespace left on the connection (as socket.io-client's Manager).
                     self.end_session(End::Idle, now);
+                }
+                // An event or an ack leaves every namespace's status as it was (a sign-in it
+                // causes publishes its own): no status to compare on the hot path.
+                if !refusal && p.kind != Kind::Connect {
+                    return;
                 }
             }
         }
