@@ -6,7 +6,8 @@
 //! (turns, tabs) go when it disconnects.
 
 use super::ordering::{Ticket, Turns};
-use super::{app, wall_ms, RawArgs, State};
+use super::{app, RawArgs, State};
+use crate::auth::now_ms;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::SocketIo;
@@ -108,7 +109,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         async {}
     });
     rooms(&socket, state.clone());
-    let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: wall_ms() });
+    let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: now_ms() });
     let st = state.clone();
     socket.on(contract::RESUME, move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
@@ -141,7 +142,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         async {}
     });
     socket.on(contract::TIME, |ack: AckSender| async move {
-        let _ = ack.send(&TimeReply { time: wall_ms() });
+        let _ = ack.send(&TimeReply { time: now_ms() });
     });
     durable_emits(&socket, io.clone(), state.clone());
     app::on_connect(&socket, io, state);

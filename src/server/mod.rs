@@ -283,11 +283,6 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone())))
 }
 
-/// Wall-clock ms since the Unix epoch.
-fn wall_ms() -> u64 {
-    crate::auth::now_ms()
-}
-
 /// Every argument of an event, event name first, as JSON values (binary attachments stay
 /// placeholders): socketioxide's `Data` only reads the first argument or a fixed tuple.
 struct RawArgs(Vec<Value>);
