@@ -6,7 +6,7 @@ mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
 
-use common::{exclusive, shared_worker_targets, Browser, Tab};
+use common::{exclusive, harness_tab, shared_worker_targets, Browser, Tab, CONNECTED};
 use proxy::Proxy;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -40,13 +40,7 @@ async fn start(bind: SocketAddr, data: &Path) -> Server {
 const FAST: &str = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
 
 async fn client(b: &Browser, url: &str) -> Tab {
-    let tab = b.open(&format!("{url}/harness.html")).await;
-    b.js(
-        &tab,
-        &format!("sb.start({FAST}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
-    )
-    .await;
-    tab
+    harness_tab(b, url, FAST, CONNECTED, "connected").await
 }
 
 /// Groups recorded `{tab, n}` events by tab, in arrival order.

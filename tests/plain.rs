@@ -5,18 +5,12 @@
 mod common;
 
 use common::node::NodeServer;
-use common::{exclusive, server, Browser, Tab};
+use common::{exclusive, harness_tab, server, Browser, Tab, CONNECTED};
 use serde_json::{json, Value};
 
 async fn tab(b: &Browser, page: &str, node: &NodeServer) -> Tab {
-    let t = b.open(&format!("{page}/harness.html")).await;
     let opts = format!("{{ url: '{}', reconnectionDelay: 100, reconnectionDelayMax: 500, timeout: 2000 }}", node.url());
-    b.js(
-        &t,
-        &format!("sb.start({opts}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
-    )
-    .await;
-    t
+    harness_tab(b, page, &opts, CONNECTED, "connected").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,14 +189,8 @@ async fn past_the_recovery_window_the_tabs_learn_that_events_were_missed() {
 
 /// A tab on namespace `nsp` of the Node server.
 async fn tab_in(b: &Browser, page: &str, node: &NodeServer, nsp: &str) -> Tab {
-    let t = b.open(&format!("{page}/harness.html")).await;
     let opts = format!("{{ url: '{}', namespace: '{nsp}', reconnectionDelay: 100, timeout: 2000 }}", node.url());
-    b.js(
-        &t,
-        &format!("sb.start({opts}).then(() => sb.until(() => sb.client.status !== 'connecting', 15000, 'settled'))"),
-    )
-    .await;
-    t
+    harness_tab(b, page, &opts, "sb.client.status !== 'connecting'", "settled").await
 }
 
 /// All namespaces of a server share one WebSocket, as socket.io-client's Manager shares one

@@ -33,6 +33,17 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
 }
 
+/// The harness page of the server at `page`, its client started with `opts` (a JS object),
+/// once the JS condition `until` holds (15 s, then the test fails naming `what`).
+pub async fn harness_tab(b: &Browser, page: &str, opts: &str, until: &str, what: &str) -> Tab {
+    let tab = b.open(&format!("{page}/harness.html")).await;
+    b.js(&tab, &format!("sb.start({opts}).then(() => sb.until(() => {until}, 15000, '{what}'))")).await;
+    tab
+}
+
+/// The harness client is connected.
+pub const CONNECTED: &str = "sb.client.status === 'connected'";
+
 /// The browser's SharedWorker targets (the hub), by target id.
 pub async fn shared_worker_targets(b: &Browser) -> Vec<String> {
     let targets = b.call(None, "Target.getTargets", json!({})).await.expect("getTargets");
