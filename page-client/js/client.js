@@ -9,8 +9,8 @@
 
 // Browser-side names, as in switchboard_shared::contract (a test checks they match). The
 // worker's name carries the protocol version: a deploy that changes it gets a new hub.
-const WORKER_NAME = 'switchboard-v2';
-const HUB_LOCK = 'switchboard-hub-v2';
+const WORKER_NAME = 'switchboard-v3';
+const HUB_LOCK = 'switchboard-hub-v3';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub

@@ -123,7 +123,7 @@ pub mod op {
     pub const EMIT_ACK: u32 = 14;
     /// Sends nothing: returns the unconfirmed count.
     pub const COUNT: u32 = 15;
-    /// The tab's election priority: `token` the lifecycle level.
+    /// The tab's election priority: `token` the lifecycle level, plus 4 for scope `user`.
     pub const PRIORITY: u32 = 16;
     /// A durable emit to the other members of a room: `a` is `room` NUL `event`, `b` args.
     pub const EMIT_TO: u32 = 17;
@@ -263,7 +263,7 @@ pub fn op(c: u32, kind: u32, token: u32, a: &[u8], b: &[u8]) -> u32 {
         op::JOIN => ToHub::Join { req, room: a },
         op::LEAVE => ToHub::Leave { req, room: a },
         op::REPLY => ToHub::Reply { token, args: a, bins },
-        op::PRIORITY => ToHub::Priority { level: token.min(255) as u8 },
+        op::PRIORITY => ToHub::Priority { level: (token & 3) as u8, scope: (token >> 2 & 1) as u8 },
         op::EMIT_TO => {
             let (room, event) = a.split_once('\0').unwrap_or_default();
             ToHub::EmitTo { seq: 0, room: room.into(), event: event.into(), args: b, bins }

@@ -49,6 +49,97 @@ pub const HUB_LOST: &str = "sb:lost";
 /// its leader changes (and to a tab when it attaches).
 pub const HUB_LEADER: &str = "sb:leader";
 
+/// Leader election (docs/server-contract.md, "Leader election"). Server → hub, each with an
+/// [`Elected`] payload: `LEADER_ELECTED` when the holder or the term of a scope changes (and
+/// in answer to every priority report), `LEADER_HEARTBEAT` when the leader's lease is
+/// renewed; `ELECTION_REQUEST {scope}` asks for a priority report at once.
+pub const LEADER_ELECTED: &str = "LEADER_ELECTED";
+pub const LEADER_HEARTBEAT: &str = "LEADER_HEARTBEAT";
+pub const ELECTION_REQUEST: &str = "ELECTION_REQUEST";
+/// Hub → server: `sb:priority` [`PriorityReport`] (this socket's candidates for a scope, all
+/// of them each time), `sb:renew` and `sb:resign` [`LeaderClaim`] (the leader's hub renews
+/// its lease; a leader that leaves gives it up).
+pub const PRIORITY: &str = "sb:priority";
+pub const RENEW: &str = "sb:renew";
+pub const RESIGN: &str = "sb:resign";
+/// Tab → hub → server: `sb:lead [claim, event, ...args]`, an event only the leader of the
+/// claim's term may send (`emitAsLeader`); acked with a [`Receipt`] (an error for a stale
+/// term or a tab that does not lead). From a tab it is `sb:lead [term, event, ...args]`.
+pub const LEAD: &str = "sb:lead";
+
+/// Election scopes: `browser` (this browser's tabs of an endpoint, the default) and `user`
+/// (every tab of the signed-in user, on every device).
+pub const SCOPE_BROWSER: &str = "browser";
+pub const SCOPE_USER: &str = "user";
+pub const SCOPES: [&str; 2] = [SCOPE_BROWSER, SCOPE_USER];
+/// How long a leader's lease lasts unless its hub renews it (the reference backend's
+/// default; a server says its own in every [`Elected`]). The hub renews at a third of it.
+pub const LEASE_MS: u64 = 9_000;
+/// How long after CONNECT a hub waits for `LEADER_ELECTED` before it elects among its own
+/// tabs (scope `browser`): the server does not take part.
+pub const ELECTION_WAIT_MS: u64 = 1_000;
+/// Tab ids are at most this long (the page client's are 24 hex digits).
+pub const MAX_TAB_ID: usize = 64;
+
+/// Why an election message is refused, if it is: the scope is known, the term is a safe
+/// integer, the tab id is 1..=MAX_TAB_ID bytes.
+pub fn check_claim(scope: &str, term: u64, tab: Option<&str>) -> Result<(), &'static str> {
+    if !SCOPES.contains(&scope) {
+        return Err("unknown election scope (browser or user)");
+    }
+    if term > MAX_TERM {
+        return Err("term out of range");
+    }
+    if tab.is_some_and(|t| t.is_empty() || t.len() > MAX_TAB_ID) {
+        return Err("tab id must be 1..64 bytes");
+    }
+    Ok(())
+}
+/// Terms stay exact in JSON numbers (2^53 - 1).
+pub const MAX_TERM: u64 = (1 << 53) - 1;
+
+/// `LEADER_ELECTED` / `LEADER_HEARTBEAT`: the scope's leader (a tab id; None: no tab), its
+/// term (the fencing token: it rises with every change of holder) and its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Elected {
+    pub scope: alloc::string::String,
+    pub leader: Option<alloc::string::String>,
+    pub term: u64,
+    #[serde(rename = "leaseMs")]
+    pub lease_ms: u64,
+}
+
+/// `ELECTION_REQUEST`'s payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectionRequest {
+    pub scope: alloc::string::String,
+}
+
+/// One candidate in a [`PriorityReport`]: a tab id and its Page Lifecycle level (0 frozen,
+/// 1 hidden, 2 passive, 3 active).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub tab: alloc::string::String,
+    pub level: u8,
+}
+
+/// `sb:priority`: every candidate this socket has in `scope` (none: it has left), and the
+/// highest term the hub has seen, which the server's next term must exceed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityReport {
+    pub scope: alloc::string::String,
+    pub term: u64,
+    pub tabs: alloc::vec::Vec<Candidate>,
+}
+
+/// `sb:renew`, `sb:resign` and the claim of `sb:lead`: this tab leads `scope` in `term`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderClaim {
+    pub scope: alloc::string::String,
+    pub tab: alloc::string::String,
+    pub term: u64,
+}
+
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
 pub const TOKEN_UPDATED: &str = "TOKEN_UPDATED";
@@ -137,8 +228,8 @@ pub const MODE_HEADER: &str = "x-switchboard-mode";
 /// Browser-side names. The worker's name and the hub lock carry the protocol version, so a
 /// deploy that changes it never talks to an old hub. `page-client/js/client.js` spells them
 /// out (a test checks they match).
-pub const WORKER_NAME: &str = "switchboard-v2";
-pub const HUB_LOCK: &str = "switchboard-hub-v2";
+pub const WORKER_NAME: &str = "switchboard-v3";
+pub const HUB_LOCK: &str = "switchboard-hub-v3";
 /// Prefix of the Web Lock each page holds for its whole life (then its tab id).
 pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
 /// IndexedDB database and store of the durable queue.

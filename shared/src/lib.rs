@@ -8,6 +8,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod arbiter;
 pub mod backoff;
 pub mod contract;
 pub mod engineio;

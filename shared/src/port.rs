@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the types below. Also part of the worker's name, so
 /// pages of a new deploy get a new SharedWorker rather than talking to an old one.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest port message either side accepts (and the largest payload a tab may emit).
 pub const MAX_PORT_MESSAGE: usize = 16 << 20;
@@ -122,9 +122,11 @@ pub enum ToHub {
         req: u32,
     },
     /// The tab's priority for leader election: its Page Lifecycle level (`hub::election`
-    /// FROZEN..ACTIVE); the hub takes the time it arrives as the tab's latest activity.
+    /// FROZEN..ACTIVE), and the scope it takes part in (`SCOPE_BROWSER`, `SCOPE_USER`); the
+    /// hub takes the time it arrives as the tab's latest activity.
     Priority {
         level: u8,
+        scope: u8,
     },
     /// A durable emit to the other members of `room` (the tab must be one), through the
     /// server (`sb:to`); numbered and confirmed like a durable `Emit`.

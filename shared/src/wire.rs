@@ -113,7 +113,10 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
             bytes(o, username.as_bytes());
             bytes(o, password.as_bytes());
         }
-        ToHub::Priority { level } => o.push(*level),
+        ToHub::Priority { level, scope } => {
+            o.push(*level);
+            o.push(*scope);
+        }
         ToHub::EmitTo { room, event, args, bins: b, .. } => {
             bytes(o, room.as_bytes());
             bytes(o, event.as_bytes());

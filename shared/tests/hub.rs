@@ -708,9 +708,11 @@ fn stored(msgs: &[FromHub]) -> Vec<u32> {
     msgs.iter().filter_map(|m| if let FromHub::Stored { seq } = m { Some(*seq) } else { None }).collect()
 }
 
-/// Event frames, without the hub's `sb:tabs` announcements.
+/// Event frames, without the hub's announcements (`sb:tabs`, and `sb:priority` for the
+/// leader election).
 fn emits(frames: &[String]) -> Vec<String> {
-    frames.iter().filter(|f| f.starts_with("42") && !f.contains(r#"["sb:tabs""#)).cloned().collect()
+    let announcement = |f: &String| f.contains(r#"["sb:tabs""#) || f.contains(r#"["sb:priority""#);
+    frames.iter().filter(|f| f.starts_with("42") && !announcement(f)).cloned().collect()
 }
 
 #[test]
@@ -1434,7 +1436,7 @@ fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",1,"browser"]"#]);
     s.hello(2, "http://a:1");
     assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-1",1,"browser"]"#], "a new tab learns the leader");
-    s.send(2, ToHub::Priority { level: 3 });
+    s.send(2, ToHub::Priority { level: 3, scope: 0 });
     s.advance(499);
     assert!(leaders(&s.take_inbox(1)).is_empty(), "not before the hysteresis");
     s.advance(1);

@@ -93,7 +93,7 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
         any::<u32>().prop_map(|req| ToHub::Logout { req }),
         any::<u32>().prop_map(|req| ToHub::Refresh { req }),
         any::<u32>().prop_map(|req| ToHub::Token { req }),
-        any::<u8>().prop_map(|level| ToHub::Priority { level }),
+        (any::<u8>(), any::<u8>()).prop_map(|(level, scope)| ToHub::Priority { level, scope }),
         (any::<u32>(), ".*", ".*", args_array(), bytes()).prop_map(|(seq, room, event, args, bins)| ToHub::EmitTo {
             seq,
             room,
@@ -584,7 +584,7 @@ mod election_model {
     impl Seen {
         /// One leader per term, terms rise by one per change, no leader exactly when no tab
         /// is left, and a tab strictly better than the leader leads within the hysteresis.
-        fn check(&mut self, c: Option<Change>, e: &Election, tabs: &[(u32, u8)], now: u64) -> Result<(), String> {
+        fn check(&mut self, c: Option<Change<u32>>, e: &Election<u32>, tabs: &[(u32, u8)], now: u64) -> Result<(), String> {
             if let Some(c) = c {
                 if c.term != self.term + 1 {
                     return Err(format!("term {} after {}", c.term, self.term));
@@ -599,7 +599,7 @@ mod election_model {
                 return Err(format!("leader {leader:?} with tabs {tabs:?}"));
             }
             let best = tabs.iter().map(|(_, l)| *l).max();
-            let lead_level = leader.and_then(|l| tabs.iter().find(|(t, _)| *t == l)).map(|(_, l)| *l);
+            let lead_level = leader.and_then(|l| tabs.iter().find(|(t, _)| t == l)).map(|(_, l)| *l);
             match (best, lead_level) {
                 (Some(b), Some(l)) if b > l => {
                     let since = *self.better_since.get_or_insert(now);
@@ -625,7 +625,7 @@ mod election_model {
                 Step::Attach(_) => None,
                 Step::Detach(t) => {
                     tabs.retain(|(x, _)| *x != t);
-                    e.detach(t, now)
+                    e.detach(&t, now)
                 }
                 Step::Report(t, level) => match tabs.iter_mut().find(|(x, _)| *x == t) {
                     Some(entry) => {

@@ -7,9 +7,10 @@
 //! reassembly), one [`space`] per namespace (its CONNECT and Socket.IO's [`recovery`], with its
 //! own [`requests`] (ack ids and their owners), [`rooms`], [`outbox`] (the durable queue),
 //! [`session`] (the server contract) and [`tabs`]), [`signin`] (HTTP sign-in, shared by the
-//! namespaces, typed events), [`election`] (a leader among a namespace's tabs); [`switchboard`]
-//! routes ports to hubs. A new concern (leader
-//! election, shared state, security, debug log) is one more module here, wired like these.
+//! namespaces, typed events), [`election`] (the rule that picks a leader) and [`leader`] (one
+//! election scope of a namespace: the server's decision, or the hub's own); [`switchboard`]
+//! routes ports to hubs. A new concern (shared state, security, debug log) is one more
+//! module here, wired like these.
 //!
 //! Invariants: at most one socket per (server, auth); every session ends in
 //! [`Hub::end_session`] (the connection) or [`space::Space::end_session`] (one namespace
@@ -20,6 +21,7 @@
 mod config;
 mod conn;
 pub mod election;
+mod leader;
 mod out;
 mod outbox;
 mod recovery;

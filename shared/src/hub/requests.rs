@@ -28,6 +28,11 @@ pub enum Request {
     },
     /// `sb:resume`: replay what we missed.
     Resume,
+    /// A tab's leader command (`sb:lead`): the server's receipt settles the tab's call `id`.
+    Lead {
+        tab: TabKey,
+        id: u32,
+    },
 }
 
 /// How many server acks a hub keeps waiting for a tab's reply.
@@ -67,7 +72,21 @@ impl Requests {
 
     /// The tab is gone: nobody to tell about its acks.
     pub fn detach(&mut self, tab: TabKey) {
-        self.pending.retain(|_, r| !matches!(r, Request::Tab { tab: t, .. } if *t == tab));
+        self.pending.retain(|_, r| !matches!(r, Request::Tab { tab: t, .. } | Request::Lead { tab: t, .. } if *t == tab));
+    }
+
+    /// Leader commands still waiting (taken out, before [`Requests::end_session`] drops
+    /// them): a command is never resent, since a new session may have a new term.
+    pub fn take_leads(&mut self) -> Vec<(TabKey, u32)> {
+        let mut leads = Vec::new();
+        self.pending.retain(|_, r| match r {
+            Request::Lead { tab, id } => {
+                leads.push((*tab, *id));
+                false
+            }
+            _ => true,
+        });
+        leads
     }
 
     /// A server event asked for an ack: a token the tabs answer with.

@@ -9,7 +9,8 @@
 mod send;
 
 use super::conn::End;
-use super::election::{self, Election, Priority};
+use super::election::{self, ACTIVE};
+use super::leader::{self, Leadership};
 use super::out::Out;
 use super::outbox::{Emit, Outbox};
 use super::recovery::Recovery;
@@ -82,7 +83,8 @@ pub struct Space {
     rng: Rng,
     retries: u32,
     pub(super) tabs: Tabs,
-    election: Election,
+    /// Leadership per election scope: `contract::SCOPES` order (browser, user).
+    leaders: [Leadership; 2],
     requests: Requests,
     rooms: Rooms,
     outbox: Outbox,
@@ -101,7 +103,10 @@ impl Space {
             rng: Rng::new(seed),
             retries: 0,
             tabs: Tabs::default(),
-            election: Election::new(election::HYSTERESIS_MS),
+            leaders: [
+                Leadership::new(contract::SCOPE_BROWSER, election::HYSTERESIS_MS),
+                Leadership::new(contract::SCOPE_USER, election::HYSTERESIS_MS),
+            ],
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
             outbox: Outbox::new(key, config, shared),
@@ -165,29 +170,30 @@ impl Space {
 
     pub fn attach(&mut self, tab: TabKey, name: String, link: Status, cx: &mut Cx) {
         self.tabs.attach(tab, name);
-        let change = self.election.attach(tab, cx.now);
         let status = self.status(link, cx.link_open);
         cx.out.post_one(tab, FromHub::Welcome { version: PROTOCOL_VERSION, status });
         if let Some((offset_ms, rtt)) = self.contract.clock() {
             cx.out.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
         }
         self.publish_tabs(cx);
-        match change {
-            Some(_) => self.announce_leader(self.tabs.keys(), cx.out),
-            None => self.announce_leader(alloc::vec![tab], cx.out),
-        }
+        // Scope `browser` until the tab reports otherwise.
+        let acts = self.leaders[0].attach(tab, &self.tabs, cx.now);
+        self.apply_leaders(acts, cx);
         // A new tab tries a refused namespace again, as a reload would.
         self.reset();
         self.connect(cx);
     }
 
     pub fn detach(&mut self, tab: TabKey, cx: &mut Cx) {
-        if !self.tabs.detach(tab) {
+        if !self.tabs.contains(tab) {
             return;
         }
-        if self.election.detach(tab, cx.now).is_some() {
-            self.announce_leader(self.tabs.keys(), cx.out);
+        // A leader that leaves resigns (while its name is still known).
+        for i in 0..self.leaders.len() {
+            let acts = self.leaders[i].detach(tab, &self.tabs, cx.now);
+            self.apply_leaders(acts, cx);
         }
+        self.tabs.detach(tab);
         let actions = self.rooms.detach(tab, self.is_connected(), cx.now);
         self.apply_rooms(actions, cx);
         // The tab's acks can no longer be delivered; its queued emits still go out.
@@ -201,6 +207,7 @@ impl Space {
             ToHub::Hello { .. } | ToHub::Bye => {}
             ToHub::Subscribe { event } => self.tabs.subscribe(tab, event, true),
             ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
+            ToHub::Emit { event, args, ack, .. } if event == contract::LEAD => self.tab_lead(tab, &args, ack, cx),
             ToHub::Emit { seq, event, args, bins, ack, volatile } => {
                 let emit = Emit { event, args, bins, ack: None, durable: None };
                 self.tab_emit(tab, seq, emit, ack, volatile, cx)
@@ -222,27 +229,46 @@ impl Space {
             ToHub::Logout { req } => cx.signin.logout(tab, req),
             ToHub::Refresh { req } => cx.signin.refresh(Some((tab, req)), cx.now),
             ToHub::Token { req } => cx.signin.ask_token(tab, req, cx.now, cx.server_now),
-            ToHub::Priority { level } => {
-                let priority = Priority { level: level.min(election::ACTIVE), activity: cx.now };
-                if self.election.report(tab, priority, cx.now).is_some() {
-                    self.announce_leader(self.tabs.keys(), cx.out);
-                }
+            ToHub::Priority { level, scope } => {
+                let scope = (scope as usize).min(self.leaders.len() - 1);
+                let other = 1 - scope;
+                let acts = self.leaders[other].detach(tab, &self.tabs, cx.now);
+                self.apply_leaders(acts, cx);
+                let acts = self.leaders[scope].set_level(tab, level.min(ACTIVE), &self.tabs, cx.now);
+                self.apply_leaders(acts, cx);
             }
         }
     }
 
-    /// Tells `tabs` who leads the namespace's tabs (scope `browser`: decided by the hub).
-    fn announce_leader(&self, tabs: Vec<TabKey>, out: &mut Out) {
-        let (leader, term) = self.election.leader();
-        let mut args = String::from("[");
-        match leader.and_then(|t| self.tabs.name(t)) {
-            Some(name) => json::write_string(&mut args, name),
-            None => args.push_str("null"),
+    /// Carries out what a scope's leadership asks: tell tabs who leads (`sb:leader`), send
+    /// the server an election message, log.
+    fn apply_leaders(&mut self, acts: Vec<leader::Action>, cx: &mut Cx) {
+        for a in acts {
+            match a {
+                leader::Action::Announce(tabs, l) => {
+                    let args = l.args();
+                    let msg = FromHub::Event {
+                        event: contract::HUB_LEADER.into(),
+                        room: None,
+                        args,
+                        bins: Vec::new(),
+                        reply: None,
+                    };
+                    cx.out.post(tabs, msg);
+                }
+                leader::Action::Send(event, args) => {
+                    if self.is_connected() {
+                        cx.out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[event], &args));
+                    }
+                }
+                leader::Action::Log(line) => cx.out.log(format!("namespace {}: {line}", self.nsp)),
+            }
         }
-        args.push_str(&format!(",{term},\"browser\"]"));
-        let msg =
-            FromHub::Event { event: contract::HUB_LEADER.into(), room: None, args, bins: Vec::new(), reply: None };
-        out.post(tabs, msg);
+    }
+
+    /// The election scope `tab` takes part in.
+    fn leadership_of(&self, tab: TabKey) -> Option<&Leadership> {
+        self.leaders.iter().find(|l| l.has(tab))
     }
 
     // --- Output to the tabs. ---
@@ -314,6 +340,11 @@ impl Space {
         let actions = self.rooms.end_session();
         self.apply_rooms(actions, cx);
         self.contract.end_session();
+        self.leaders.iter_mut().for_each(Leadership::session_ended);
+        for (tab, id) in self.requests.take_leads() {
+            let reason = "the connection ended before the server answered the leader command".into();
+            cx.out.post_one(tab, FromHub::AckFailed { id, reason });
+        }
         self.state = match (refused, &self.state) {
             (Some(End::Lost(_)), _) => {
                 let delay = self.backoff.delay_ms(self.retries, &mut self.rng);
@@ -388,6 +419,7 @@ impl Space {
         let actions = self.rooms.start_session();
         self.apply_rooms(actions, cx);
         self.contract.start_session(cx.now);
+        self.leaders.iter_mut().for_each(|l| l.connected(cx.now));
         self.flush(cx);
         if let Some(recovered) = recovered {
             if !recovered {
@@ -428,6 +460,10 @@ impl Space {
         let resume_after = self.contract.hello();
         self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
         self.announce_tabs(cx.out);
+        for i in 0..self.leaders.len() {
+            let acts = self.leaders[i].hello(&self.tabs);
+            self.apply_leaders(acts, cx);
+        }
         if let Some(after) = resume_after {
             self.contract_request(Request::Resume, &[contract::RESUME], &format!("[{after}]"), cx.out);
         }
@@ -453,6 +489,9 @@ impl Space {
         if room.is_none() && event.starts_with("TOKEN_") {
             cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
         }
+        if room.is_none() && tab.is_none() {
+            self.on_election_event(&event, &args, cx);
+        }
         let (rooms, tabs) = (&self.rooms, &self.tabs);
         // A room event reaches the tabs in the room; `tab:{id}` is each tab's own room.
         let in_room = |t: TabKey, r: &String| {
@@ -464,6 +503,26 @@ impl Space {
             _ => None,
         };
         cx.out.post(targets, FromHub::Event { event, room, args, bins, reply });
+    }
+
+    /// `LEADER_ELECTED`, `LEADER_HEARTBEAT`, `ELECTION_REQUEST` (other events: nothing). A
+    /// bad one is logged and dropped.
+    fn on_election_event(&mut self, event: &str, args: &str, cx: &mut Cx) {
+        let parsed = match event {
+            contract::LEADER_ELECTED | contract::LEADER_HEARTBEAT => leader::parse_elected(args).map(|e| (e.scope.clone(), Some(e))),
+            contract::ELECTION_REQUEST => leader::parse_request(args).map(|s| (s, None)),
+            _ => return,
+        };
+        let (scope, elected) = match parsed {
+            Ok(p) => p,
+            Err(why) => return cx.out.log(format!("namespace {}: bad {event} ignored: {why}", self.nsp)),
+        };
+        let Some(i) = contract::SCOPES.iter().position(|s| *s == scope) else { return };
+        let acts = match elected {
+            Some(e) => self.leaders[i].elected(e, &self.tabs, cx.now),
+            None => self.leaders[i].election_request(&self.tabs),
+        };
+        self.apply_leaders(acts, cx);
     }
 
     fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
@@ -485,6 +544,10 @@ impl Space {
                 cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
             }
             Some(Request::Tab { tab, id, .. }) => cx.out.post_one(tab, FromHub::Ack { id, args: data.into(), bins }),
+            Some(Request::Lead { tab, id }) => match session::refusal(data) {
+                Some(reason) => cx.out.post_one(tab, FromHub::AckFailed { id, reason }),
+                None => cx.out.post_one(tab, FromHub::Ack { id, args: "[]".into(), bins: Vec::new() }),
+            },
             Some(Request::Join(room)) => {
                 let error = session::refusal(data);
                 if let Some(e) = &error {
@@ -527,8 +590,9 @@ impl Space {
         }
         let actions = self.rooms.handle_timeout(now);
         self.apply_rooms(actions, cx);
-        if self.election.handle_timeout(now).is_some() {
-            self.announce_leader(self.tabs.keys(), cx.out);
+        for i in 0..self.leaders.len() {
+            let acts = self.leaders[i].handle_timeout(&self.tabs, now);
+            self.apply_leaders(acts, cx);
         }
         None
     }
@@ -539,8 +603,8 @@ impl Space {
             State::Retry { until, .. } => Some(until),
             _ => None,
         };
-        let election = self.election.poll_timeout();
-        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout(), election]
+        let leaders = self.leaders.iter().filter_map(Leadership::poll_timeout).min();
+        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout(), leaders]
             .into_iter()
             .flatten()
             .min()

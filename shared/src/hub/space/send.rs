@@ -55,6 +55,47 @@ impl Space {
         Ok(())
     }
 
+    /// `emitAsLeader`: `sb:lead [term, event, ...args]` from a tab that believes it leads in
+    /// `term`. The hub refuses a tab that does not lead or names a stale term; a server that
+    /// takes part in the election checks the claim again (its receipt settles the call); with
+    /// the hub deciding alone the event goes out plainly and the call resolves once sent.
+    pub(super) fn tab_lead(&mut self, tab: TabKey, args: &str, ack: Option<AckRequest>, cx: &mut Cx) {
+        let Some(ack) = ack else {
+            let message = format!("{} needs an ack (emitAsLeader)", contract::LEAD);
+            return cx.out.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message });
+        };
+        let fail = |out: &mut Out, reason: String| out.post_one(tab, FromHub::AckFailed { id: ack.id, reason });
+        let (term, e) = match split_lead(args) {
+            Ok(v) => v,
+            Err(why) => return fail(cx.out, format!("emitAsLeader: {why}")),
+        };
+        if let Err((reason, _)) = Self::check_emit(&e, cx.max_payload) {
+            return fail(cx.out, reason);
+        }
+        let Some(leadership) = self.leadership_of(tab) else {
+            return fail(cx.out, "emitAsLeader: this tab takes part in no election yet".into());
+        };
+        let claim = match leadership.lead(tab, term, &self.tabs) {
+            Ok(claim) => claim,
+            Err(why) => return fail(cx.out, why),
+        };
+        if !self.is_connected() {
+            return fail(cx.out, "emitAsLeader: not connected (a leader command is never queued)".into());
+        }
+        match claim {
+            Some(claim) => {
+                let mut head = format!("[{claim},");
+                json::write_string(&mut head, &e.event);
+                let args = prepend(&e.args, &head[1..]);
+                self.contract_request(Request::Lead { tab, id: ack.id }, &[contract::LEAD], &args, cx.out);
+            }
+            None => {
+                self.send_emit(e, cx.out);
+                cx.out.post_one(tab, FromHub::Ack { id: ack.id, args: "[]".into(), bins: Vec::new() });
+            }
+        }
+    }
+
     /// A tab's emit: volatile (now or never), with an ack (until its timeout), or durable
     /// (until the server's receipt, through storage while offline).
     pub(super) fn tab_emit(
@@ -223,4 +264,30 @@ fn check_args(args: &str) -> Result<(), String> {
         return Err("arguments must be a JSON array".into());
     }
     json::validate(args).map_err(|e| e.to_string())
+}
+
+/// `[term, event, ...args]` → the term and the emit.
+fn split_lead(args: &str) -> Result<(u64, Emit), String> {
+    let mut s = json::Scanner::new(args);
+    if !s.eat(b'[') {
+        return Err("expected [term, event, ...args]".into());
+    }
+    s.skip_ws();
+    let term = s.value(1).ok().and_then(|v| v.as_u64()).ok_or("the term must be a whole number")?;
+    if !s.eat(b',') {
+        return Err("an event name must follow the term".into());
+    }
+    let rest = format!("[{}", &args[s.pos..]);
+    let (mut names, args) = socketio::split_leading_strings(&rest, 1).map_err(|e| format!("{e}"))?;
+    let event = names.pop().unwrap_or_default();
+    Ok((term, Emit { event, args, bins: Vec::new(), ack: None, durable: None }))
+}
+
+/// `items` (JSON text, comma-separated) put in front of a JSON array's elements.
+fn prepend(array: &str, items: &str) -> String {
+    let inner = array.trim().strip_prefix('[').unwrap_or("]").trim_start();
+    match inner.starts_with(']') {
+        true => format!("[{items}]"),
+        false => format!("[{items},{inner}"),
+    }
 }
