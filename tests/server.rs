@@ -94,3 +94,101 @@ async fn a_socket_cannot_join_another_users_hierarchy_rooms() {
     assert_eq!(srv.room_size("team:1"), 1);
     srv.stop().await;
 }
+
+/// A priority report from a raw socket (`scope`, and `[tab, level]` pairs).
+fn report(scope: &str, term: u64, tabs: &[(&str, u8)]) -> String {
+    let tabs: Vec<_> = tabs.iter().map(|(t, l)| json!({"tab": t, "level": l})).collect();
+    json!(["sb:priority", {"scope": scope, "term": term, "tabs": tabs}]).to_string()
+}
+
+fn lead(scope: &str, tab: &str, term: u64, event: &str, arg: serde_json::Value) -> String {
+    json!(["sb:lead", {"scope": scope, "tab": tab, "term": term}, event, arg]).to_string()
+}
+
+/// Leader election across two devices of one user (scope `user`): one leader per term, a
+/// focused tab takes over after the hysteresis, a stale term's leader command is refused
+/// and only the holder's passes, and a holder that disconnects is replaced at once.
+#[tokio::test]
+async fn two_devices_of_one_user_elect_one_leader_and_stale_terms_are_refused() {
+    let srv = common::server().await;
+    let token = |s: &switchboard::server::Server| s.auth.login("alice", "alice-password").expect("login").access;
+    let auth = json!({"token": token(&srv)}).to_string();
+    let mut a = RawSocket::connect_with(srv.addr, &auth).await;
+    let auth = json!({"token": token(&srv)}).to_string();
+    let mut b = RawSocket::connect_with(srv.addr, &auth).await;
+    a.send(&format!("42{}", report("user", 0, &[("tab-a", 2)]))).await;
+    let e = a.next_event("LEADER_ELECTED").await;
+    assert_eq!(e, json!({"scope": "user", "leader": "tab-a", "term": 1, "leaseMs": 9000}));
+    b.send(&format!("42{}", report("user", 0, &[("tab-b", 1)]))).await;
+    let e = b.next_event("LEADER_ELECTED").await;
+    assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-a"), Some(1)), "b hears who leads");
+    // b is brought to the front: it leads after the hysteresis, and both devices hear it.
+    b.send(&format!("42{}", report("user", 0, &[("tab-b", 3)]))).await;
+    let e = b.next_event("LEADER_ELECTED").await;
+    assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-a"), Some(1)), "every report is answered");
+    for s in [&mut a, &mut b] {
+        let e = s.next_event("LEADER_ELECTED").await;
+        assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-b"), Some(2)));
+    }
+    let stale = a.emit_ack(&lead("user", "tab-a", 1, "record", json!("from a"))).await;
+    assert!(stale.contains("stale term 1"), "{stale}");
+    let wrong = a.emit_ack(&lead("user", "tab-a", 2, "record", json!("from a"))).await;
+    assert!(wrong.contains("does not lead"), "{wrong}");
+    assert_eq!(b.emit_ack(&lead("user", "tab-b", 2, "record", json!("from b"))).await, r#"[{"ok":true}]"#);
+    assert_eq!(srv.recorded_at_least(1, Duration::from_secs(5)).await, [json!("from b")]);
+    // The holder renews its lease: every device hears the heartbeat.
+    b.send(&format!("42{}", json!(["sb:renew", {"scope": "user", "tab": "tab-b", "term": 2}]))).await;
+    let h = a.next_event("LEADER_HEARTBEAT").await;
+    assert_eq!((h["leader"].as_str(), h["term"].as_u64()), (Some("tab-b"), Some(2)));
+    // The holder's device goes away: the other leads at once, under a new term.
+    b.close().await;
+    let e = a.next_event("LEADER_ELECTED").await;
+    assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-a"), Some(3)));
+    srv.stop().await;
+}
+
+/// A leader whose hub stops renewing loses the lease: the server asks that hub to report
+/// again and another socket's tab leads.
+#[tokio::test]
+async fn a_leader_that_is_not_renewed_loses_its_lease() {
+    let srv = common::server_with(switchboard::server::Config {
+        leader_lease: Duration::from_millis(1500),
+        ..common::config()
+    })
+    .await;
+    let auth = json!({"token": srv.auth.login("bob", "bob-password").expect("login").access}).to_string();
+    let mut a = RawSocket::connect_with(srv.addr, &auth).await;
+    let mut b = RawSocket::connect_with(srv.addr, &auth).await;
+    a.send(&format!("42{}", report("user", 0, &[("tab-a", 3)]))).await;
+    assert_eq!(a.next_event("LEADER_ELECTED").await["leader"], "tab-a");
+    b.send(&format!("42{}", report("user", 0, &[("tab-b", 1)]))).await;
+    b.next_event("LEADER_ELECTED").await;
+    // Nobody renews: after the lease, a is asked to report and b leads.
+    assert_eq!(a.next_event("ELECTION_REQUEST").await, json!({"scope": "user"}));
+    let e = b.next_event("LEADER_ELECTED").await;
+    assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-b"), Some(2)));
+    srv.stop().await;
+}
+
+/// Bad election messages get an error receipt (and a log line); the socket goes on.
+#[tokio::test]
+async fn bad_election_messages_are_refused_with_an_error() {
+    let srv = common::server().await;
+    let mut s = RawSocket::connect(srv.addr).await;
+    for bad in [
+        report("galaxy", 0, &[("t", 1)]),
+        report("browser", 1 << 60, &[("t", 1)]),
+        report("browser", 0, &[("", 1)]),
+        report("browser", 0, &[("t", 7)]),
+        json!(["sb:priority", "nonsense"]).to_string(),
+        json!(["sb:renew", {"scope": "browser", "tab": "t", "term": -1}]).to_string(),
+        json!(["sb:lead", {"scope": "browser", "tab": "t", "term": 0}]).to_string(),
+        json!(["sb:lead"]).to_string(),
+    ] {
+        let reply = s.emit_ack(&bad).await;
+        assert!(reply.contains("error"), "{bad}: {reply}");
+    }
+    s.send(&format!("42{}", report("browser", 0, &[("t", 1)]))).await;
+    assert_eq!(s.next_event("LEADER_ELECTED").await["leader"], "t");
+    srv.stop().await;
+}

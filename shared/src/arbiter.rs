@@ -58,6 +58,10 @@ impl<S: Clone + Ord> Arbiter<S> {
         Elected { scope: self.scope.clone(), leader: leader.map(|l| l.1.clone()), term, lease_ms: self.lease_ms }
     }
 
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
     /// No socket left: the scope can be dropped.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()

@@ -584,7 +584,13 @@ mod election_model {
     impl Seen {
         /// One leader per term, terms rise by one per change, no leader exactly when no tab
         /// is left, and a tab strictly better than the leader leads within the hysteresis.
-        fn check(&mut self, c: Option<Change<u32>>, e: &Election<u32>, tabs: &[(u32, u8)], now: u64) -> Result<(), String> {
+        fn check(
+            &mut self,
+            c: Option<Change<u32>>,
+            e: &Election<u32>,
+            tabs: &[(u32, u8)],
+            now: u64,
+        ) -> Result<(), String> {
             if let Some(c) = c {
                 if c.term != self.term + 1 {
                     return Err(format!("term {} after {}", c.term, self.term));

@@ -103,6 +103,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     socket.on_disconnect(move |socket: SocketRef| {
         st.stats.sockets_now.fetch_sub(1, Ordering::Relaxed);
         st.tabs.forget(&socket.id.to_string());
+        st.elections.leave(&socket.id.to_string());
         // The socket's turns stay until the socket itself is dropped: frames it received
         // before the disconnect are still handled, in order.
         tracing::info!(sid = %socket.id, "socket disconnected");
@@ -145,6 +146,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         let _ = ack.send(&TimeReply { time: now_ms() });
     });
     durable_emits(&socket, io.clone(), state.clone());
+    super::election::on_connect(&socket, io.clone(), state.clone());
     app::on_connect(&socket, io, state);
 }
 

@@ -5,13 +5,15 @@
 //!
 //! One module per concern: [`listener`] (the listener and metrics), [`contract`] (the
 //! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
-//! (the dedup log), [`signin`] (auth over HTTP, the handshake check, token expiry), [`app`]
+//! (the dedup log), [`election`] (leader election: an arbiter per scope), [`signin`] (auth
+//! over HTTP, the handshake check, token expiry), [`app`]
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
 mod app;
 mod contract;
 mod dedup;
+mod election;
 mod listener;
 mod ordering;
 mod signin;
@@ -57,6 +59,8 @@ pub struct Config {
     pub require_auth: bool,
     /// Files served under `/vendor/` from this directory (the benchmark's peer client).
     pub vendor_dir: Option<PathBuf>,
+    /// A leader's lease: its hub renews it at a third of this; unrenewed, another tab leads.
+    pub leader_lease: Duration,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             require_auth: false,
             vendor_dir: None,
+            leader_lease: Duration::from_millis(switchboard_shared::contract::LEASE_MS),
         }
     }
 }
@@ -94,6 +99,7 @@ pub(crate) struct State {
     expiry: signin::Expiry,
     refresh_down: Arc<AtomicBool>,
     require_auth: bool,
+    elections: Arc<election::Elections>,
 }
 
 pub struct Server {
@@ -109,6 +115,7 @@ pub struct Server {
     closing: Arc<AtomicBool>,
     task: JoinHandle<()>,
     expiry: JoinHandle<()>,
+    elections: JoinHandle<()>,
 }
 
 impl Server {
@@ -130,6 +137,7 @@ impl Server {
             expiry: signin::Expiry::default(),
             refresh_down: Arc::new(AtomicBool::new(false)),
             require_auth: config.require_auth,
+            elections: Arc::new(election::Elections::new(config.leader_lease.as_millis() as u64)),
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)
@@ -170,6 +178,7 @@ impl Server {
             }
         });
         let expiry = tokio::spawn(signin::run_expiry(state.clone(), io.clone()));
+        let elections = tokio::spawn(state.elections.clone().run());
         Ok(Server {
             addr,
             auth,
@@ -181,6 +190,7 @@ impl Server {
             closing,
             task,
             expiry,
+            elections,
         })
     }
 
@@ -202,6 +212,7 @@ impl Server {
         // Events already received finish their handlers (a real server drains them too).
         self.state.drain.wait(Duration::from_secs(5)).await;
         self.expiry.abort();
+        self.elections.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
     }
@@ -249,6 +260,11 @@ impl Server {
     /// Token deadlines waiting on the expiry timer, for tests.
     pub fn expiry_deadlines(&self) -> usize {
         self.state.expiry.len()
+    }
+
+    /// LEADER_ELECTED, LEADER_HEARTBEAT and ELECTION_REQUEST packets sent so far.
+    pub fn election_packets(&self) -> u64 {
+        self.state.elections.sent.load(Ordering::Relaxed)
     }
 
     /// Sockets currently in `room` on the default namespace.

@@ -14,13 +14,17 @@ use switchboard::server::{Config, Server};
 
 /// Starts the reference backend on 127.0.0.1 with short heartbeats.
 pub async fn server() -> Server {
-    server_with(Config {
+    server_with(config()).await
+}
+
+/// The test servers' configuration: an ephemeral loopback port, short heartbeats.
+pub fn config() -> Config {
+    Config {
         bind: "127.0.0.1:0".parse().expect("literal address"),
         ping_interval: Duration::from_millis(2_000),
         ping_timeout: Duration::from_millis(2_000),
         ..Config::default()
-    })
-    .await
+    }
 }
 
 pub async fn server_with(config: Config) -> Server {

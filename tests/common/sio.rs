@@ -13,11 +13,17 @@ pub struct RawSocket {
 impl RawSocket {
     /// Opens the WebSocket and connects the main namespace.
     pub async fn connect(addr: std::net::SocketAddr) -> RawSocket {
+        RawSocket::connect_with(addr, "").await
+    }
+
+    /// Opens the WebSocket and connects the main namespace with this CONNECT payload (the
+    /// auth object, e.g. `{"token":"..."}`).
+    pub async fn connect_with(addr: std::net::SocketAddr, auth: &str) -> RawSocket {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
         let mut s = RawSocket { ws, next_ack: 100 };
         assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
-        s.send("40").await;
+        s.send(&format!("40{auth}")).await;
         s.until(|f| f.starts_with("40")).await;
         s
     }
@@ -61,6 +67,14 @@ impl RawSocket {
         self.send(&format!("42{id}{args}")).await;
         let prefix = format!("43{id}");
         self.until(|f| f.starts_with(&prefix)).await[prefix.len()..].to_string()
+    }
+
+    /// The first argument of the next `event` frame (a plain `42["event", arg]`).
+    pub async fn next_event(&mut self, event: &str) -> serde_json::Value {
+        let prefix = format!("42[\"{event}\",");
+        let frame = self.until(|f| f.starts_with(&prefix)).await;
+        let args: Vec<serde_json::Value> = serde_json::from_str(&frame[2..]).expect("an event array");
+        args.get(1).cloned().unwrap_or_default()
     }
 
     pub async fn close(mut self) {

@@ -72,7 +72,8 @@ impl Requests {
 
     /// The tab is gone: nobody to tell about its acks.
     pub fn detach(&mut self, tab: TabKey) {
-        self.pending.retain(|_, r| !matches!(r, Request::Tab { tab: t, .. } | Request::Lead { tab: t, .. } if *t == tab));
+        self.pending
+            .retain(|_, r| !matches!(r, Request::Tab { tab: t, .. } | Request::Lead { tab: t, .. } if *t == tab));
     }
 
     /// Leader commands still waiting (taken out, before [`Requests::end_session`] drops

@@ -509,7 +509,9 @@ impl Space {
     /// bad one is logged and dropped.
     fn on_election_event(&mut self, event: &str, args: &str, cx: &mut Cx) {
         let parsed = match event {
-            contract::LEADER_ELECTED | contract::LEADER_HEARTBEAT => leader::parse_elected(args).map(|e| (e.scope.clone(), Some(e))),
+            contract::LEADER_ELECTED | contract::LEADER_HEARTBEAT => {
+                leader::parse_elected(args).map(|e| (e.scope.clone(), Some(e)))
+            }
             contract::ELECTION_REQUEST => leader::parse_request(args).map(|s| (s, None)),
             _ => return,
         };

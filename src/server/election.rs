@@ -1,0 +1,237 @@
+//! Leader election on the server (docs/server-contract.md, "Leader election"): one
+//! [`Arbiter`] (the sans-IO rule from `switchboard_shared::arbiter`) per namespace and scope
+//! key, fed by the hubs' `sb:priority` reports, `sb:renew` and `sb:resign`, and by
+//! disconnects; `sb:lead` commands pass only with the current holder and term. A task wakes
+//! at the arbiters' deadlines (hysteresis, leases).
+//! Scope keys: `browser` is the socket's device (the `sb_device` cookie), else the socket
+//! itself; `user` is the signed-in user (every device), else the same as `browser`.
+//! Invariant: a socket's candidates leave every arbiter when it disconnects; nothing from a
+//! socket can panic here (bad messages are answered with an error and logged).
+
+use super::{app, RawArgs, State};
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::SocketIo;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard_shared::arbiter::{Arbiter, Say};
+use switchboard_shared::contract::{self, ElectionRequest, LeaderClaim, PriorityReport, Receipt};
+use tokio::time::Instant;
+
+#[derive(Default)]
+struct Inner {
+    arbiters: HashMap<String, Arbiter<String>>,
+    /// Each socket's arbiters (their keys), and the socket to speak to.
+    sockets: HashMap<String, (SocketRef, BTreeSet<String>)>,
+}
+
+pub struct Elections {
+    inner: Mutex<Inner>,
+    lease_ms: u64,
+    start: Instant,
+    wake: tokio::sync::Notify,
+    /// LEADER_* and ELECTION_REQUEST packets sent (for the traffic figures).
+    pub sent: std::sync::atomic::AtomicU64,
+}
+
+impl Elections {
+    pub fn new(lease_ms: u64) -> Elections {
+        Elections {
+            inner: Mutex::default(),
+            lease_ms,
+            start: Instant::now(),
+            wake: tokio::sync::Notify::new(),
+            sent: Default::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// The scope's key for this socket.
+    fn key(s: &SocketRef, scope: &str) -> String {
+        let rooms = s.rooms();
+        let room = |prefix: &str| rooms.iter().find(|r| r.starts_with(prefix)).map(|r| r.to_string());
+        let browser = room(contract::DEVICE_ROOM).unwrap_or_else(|| format!("socket:{}", s.id));
+        let who = match scope {
+            contract::SCOPE_USER => room(contract::USER_ROOM).unwrap_or(browser),
+            _ => browser,
+        };
+        format!("{}|{scope}|{who}", s.ns())
+    }
+
+    /// Runs one arbiter call for `s` in `scope` and says what it says.
+    fn with(
+        &self,
+        s: &SocketRef,
+        scope: &str,
+        f: impl FnOnce(&mut Arbiter<String>, String, u64) -> Result<Vec<Say<String>>, String>,
+    ) -> Result<(), String> {
+        let key = Self::key(s, scope);
+        let sid = s.id.to_string();
+        let now = self.now();
+        let out = {
+            let mut inner = self.inner.lock().map_err(|_| "election state unavailable".to_string())?;
+            let arbiter = inner.arbiters.entry(key.clone()).or_insert_with(|| Arbiter::new(scope, self.lease_ms));
+            let says = f(arbiter, sid.clone(), now)?;
+            let members = arbiter.members().cloned().collect::<Vec<_>>();
+            inner.sockets.entry(sid).or_insert_with(|| (s.clone(), BTreeSet::new())).1.insert(key);
+            resolve(&inner, scope, &members, says)
+        };
+        self.deliver(out);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn deliver(&self, out: Vec<(SocketRef, &'static str, Value)>) {
+        for (socket, event, payload) in out {
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = socket.emit(event, &payload);
+        }
+    }
+
+    /// A socket disconnected: its candidates leave every arbiter it reported to.
+    pub fn leave(&self, sid: &str) {
+        let now = self.now();
+        let out = {
+            let Ok(mut inner) = self.inner.lock() else { return };
+            let Some((_, keys)) = inner.sockets.remove(sid) else { return };
+            let mut out = Vec::new();
+            for key in keys {
+                let Some(a) = inner.arbiters.get_mut(&key) else { continue };
+                let says = a.leave(&sid.to_string(), now);
+                let (scope, members) = (a.scope().to_string(), a.members().cloned().collect::<Vec<_>>());
+                if a.is_empty() {
+                    inner.arbiters.remove(&key);
+                }
+                out.extend(resolve(&inner, &scope, &members, says));
+            }
+            out
+        };
+        self.deliver(out);
+    }
+
+    /// Wakes at the arbiters' deadlines (hysteresis, leases) for as long as the server runs.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let next = self.inner.lock().ok().and_then(|i| i.arbiters.values().filter_map(|a| a.poll_timeout()).min());
+            let wake = self.wake.notified();
+            match next {
+                Some(at) => {
+                    let at = self.start + Duration::from_millis(at);
+                    let _ = tokio::time::timeout_at(at, wake).await;
+                }
+                None => wake.await,
+            }
+            let now = self.now();
+            let out = {
+                let Ok(mut inner) = self.inner.lock() else { continue };
+                let mut all = Vec::new();
+                for a in inner.arbiters.values_mut() {
+                    if a.poll_timeout().is_some_and(|d| d <= now) {
+                        let says = a.handle_timeout(now);
+                        all.push((a.scope().to_string(), a.members().cloned().collect::<Vec<_>>(), says));
+                    }
+                }
+                all.into_iter().flat_map(|(scope, members, says)| resolve(&inner, &scope, &members, says)).collect()
+            };
+            self.deliver(out);
+        }
+    }
+}
+
+/// Who hears what: (socket, event, payload).
+fn resolve(
+    inner: &Inner,
+    scope: &str,
+    members: &[String],
+    says: Vec<Say<String>>,
+) -> Vec<(SocketRef, &'static str, Value)> {
+    let socket = |sid: &String| inner.sockets.get(sid).map(|(s, _)| s.clone());
+    let mut out = Vec::new();
+    for say in says {
+        let (to, event, payload) = match say {
+            Say::Elected(e) => (None, contract::LEADER_ELECTED, serde_json::to_value(e)),
+            Say::Heartbeat(e) => (None, contract::LEADER_HEARTBEAT, serde_json::to_value(e)),
+            Say::ElectedTo(sid, e) => (Some(sid), contract::LEADER_ELECTED, serde_json::to_value(e)),
+            Say::Request(sid) => {
+                (Some(sid), contract::ELECTION_REQUEST, serde_json::to_value(ElectionRequest { scope: scope.into() }))
+            }
+        };
+        let Ok(payload) = payload else { continue };
+        match to {
+            Some(sid) => out.extend(socket(&sid).map(|s| (s, event, payload))),
+            None => out.extend(members.iter().filter_map(socket).map(|s| (s, event, payload.clone()))),
+        }
+    }
+    out
+}
+
+/// The election's handlers on a new socket.
+pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    let st = state.clone();
+    socket.on(contract::PRIORITY, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+        let report = serde_json::from_value::<PriorityReport>(v).map_err(|e| e.to_string());
+        let result = report.and_then(|r| st.elections.with(&s, &r.scope.clone(), |a, sid, now| a.report(sid, &r, now)));
+        answer(&s, contract::PRIORITY, result, ack);
+        async {}
+    });
+    for (event, resign) in [(contract::RENEW, false), (contract::RESIGN, true)] {
+        let st = state.clone();
+        socket.on(event, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+            let result = claim(v).and_then(|c| {
+                st.elections.with(&s, &c.scope.clone(), |a, sid, now| {
+                    Ok(match resign {
+                        true => a.resign(sid, &c, now),
+                        false => a.renew(sid, &c, now),
+                    })
+                })
+            });
+            answer(&s, event, result, ack);
+            async {}
+        });
+    }
+    // `sb:lead [claim, event, ...args]`: the application sees `event(...args)` only from the
+    // current holder in the current term.
+    socket.on(contract::LEAD, move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
+        let (io, state) = (io.clone(), state.clone());
+        async move {
+            let mut args = args.into_iter().skip(1);
+            let claim = args.next().ok_or_else(|| "missing claim".to_string()).and_then(claim);
+            let event = args.next().and_then(|e| e.as_str().map(String::from));
+            let checked = claim.and_then(|c| {
+                let event = event.ok_or("an event name must follow the claim")?;
+                let sid = s.id.to_string();
+                let ok = state.elections.with(&s, &c.scope.clone(), |a, _, _| a.lead(&sid, &c).map(|_| Vec::new()));
+                ok.map(|_| event)
+            });
+            let receipt = match checked {
+                Ok(event) => {
+                    app::event(&io, &s, &state, &event, args.collect()).await;
+                    Receipt::OK
+                }
+                Err(error) => {
+                    tracing::info!(sid = %s.id, %error, "leader command refused");
+                    Receipt::Error { error }
+                }
+            };
+            let _ = ack.send(&receipt);
+        }
+    });
+}
+
+fn claim(v: Value) -> Result<LeaderClaim, String> {
+    let c = serde_json::from_value::<LeaderClaim>(v).map_err(|e| e.to_string())?;
+    contract::check_claim(&c.scope, c.term, Some(&c.tab))?;
+    Ok(c)
+}
+
+/// A bad election message: a log line, and an error receipt if the hub asked for an ack.
+fn answer(s: &SocketRef, event: &str, result: Result<(), String>, ack: AckSender) {
+    if let Err(error) = result {
+        tracing::warn!(sid = %s.id, event, %error, "bad election message");
+        let _ = ack.send(&Receipt::Error { error });
+    }
+}
