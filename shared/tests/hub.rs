@@ -1446,6 +1446,134 @@ fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",3,"browser"]"#], "the leader left: replaced at once");
 }
 
+/// Frames of one contract event (`42[...]` or `42<id>[...]` starting with `"event"`).
+fn frames_of(frames: &[String], event: &str) -> Vec<String> {
+    let name = format!("[\"{event}\"");
+    frames.iter().filter(|f| f.starts_with("42") && f.contains(&name)).cloned().collect()
+}
+
+fn lead(term: u64, event: &str, args: &str, id: u32) -> ToHub {
+    let args = format!(
+        "[{term},\"{event}\"{}",
+        args.strip_prefix('[').map(|r| if r == "]" { "]".to_string() } else { format!(",{r}") }).unwrap_or_default()
+    );
+    ToHub::Emit {
+        seq: 0,
+        event: contract::LEAD.into(),
+        args,
+        bins: vec![],
+        ack: Some(AckRequest { id, timeout_ms: 0 }),
+        volatile: false,
+    }
+}
+
+fn acks(msgs: &[FromHub]) -> Vec<Result<u32, String>> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            FromHub::Ack { id, .. } => Some(Ok(*id)),
+            FromHub::AckFailed { reason, .. } => Some(Err(reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A server that takes part decides: the hub reports its tabs' priorities, follows
+/// LEADER_ELECTED (a term below one it saw is not followed, and it reports again so the
+/// server moves on), renews its leader's lease at a third of it, passes emitAsLeader as
+/// `sb:lead` with the claim (refusing a tab that does not lead or names a stale term at
+/// once), and resigns a leader tab that leaves.
+#[test]
+fn a_server_that_takes_part_decides_the_leader_and_fences_leader_commands() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.send(2, ToHub::Priority { level: 3, scope: 0 });
+    s.accept_contract(1);
+    let frames = s.server_frames(1);
+    let reports = frames_of(&frames, contract::PRIORITY);
+    assert_eq!(
+        reports.last().map(String::as_str),
+        Some(
+            r#"42["sb:priority",{"scope":"browser","term":1,"tabs":[{"tab":"tab-1","level":1},{"tab":"tab-2","level":3}]}]"#
+        ),
+        "the hub reports every tab and the highest term it saw"
+    );
+    s.take_inbox(1);
+    s.take_inbox(2);
+    s.server_sends(1, r#"42["LEADER_ELECTED",{"scope":"browser","leader":"tab-2","term":5,"leaseMs":9000}]"#);
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-2",5,"browser"]"#]);
+    assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-2",5,"browser"]"#]);
+    s.advance(3_000);
+    assert_eq!(
+        frames_of(&s.server_frames(1), contract::RENEW),
+        [r#"42["sb:renew",{"scope":"browser","term":5,"tab":"tab-2"}]"#]
+    );
+    s.server_sends(1, r#"42["LEADER_HEARTBEAT",{"scope":"browser","leader":"tab-2","term":5,"leaseMs":9000}]"#);
+    assert!(leaders(&s.take_inbox(1)).is_empty(), "a heartbeat is no change");
+
+    // Leader commands: only the leader, only in its term; the server's receipt settles it.
+    s.send(1, lead(5, "record", "[1]", 7));
+    assert!(acks(&s.take_inbox(1))[0].as_ref().unwrap_err().contains("does not lead"));
+    s.send(2, lead(4, "record", "[1]", 8));
+    assert!(acks(&s.take_inbox(2))[0].as_ref().unwrap_err().contains("stale term 4"));
+    s.send(2, lead(5, "record", "[1]", 9));
+    let sent = frames_of(&s.server_frames(1), contract::LEAD);
+    let (id, body) = sent[0][2..].split_once('[').unwrap();
+    assert_eq!(body, r#""sb:lead",{"scope":"browser","term":5,"tab":"tab-2"},"record",1]"#);
+    s.server_sends(1, &format!(r#"43{id}[{{"error":"stale term 5 (the current term is 6)"}}]"#));
+    assert_eq!(acks(&s.take_inbox(2)), [Err("stale term 5 (the current term is 6)".to_string())]);
+
+    // An older term is not followed; the hub reports so the server moves past it.
+    s.server_sends(1, r#"42["LEADER_ELECTED",{"scope":"browser","leader":"tab-1","term":3,"leaseMs":9000}]"#);
+    assert!(leaders(&s.take_inbox(1)).is_empty());
+    assert_eq!(frames_of(&s.server_frames(1), contract::PRIORITY).len(), 1);
+    // Bad election messages are logged and dropped.
+    for bad in [
+        r#"42["LEADER_ELECTED",{"scope":"galaxy","leader":"tab-1","term":9}]"#,
+        r#"42["LEADER_ELECTED",{"scope":"browser","leader":"tab-1","term":-9}]"#,
+        r#"42["LEADER_ELECTED",{"scope":"browser","leader":7,"term":9}]"#,
+        r#"42["LEADER_ELECTED","x"]"#,
+        r#"42["ELECTION_REQUEST",{"scope":1}]"#,
+    ] {
+        s.server_sends(1, bad);
+        assert!(leaders(&s.take_inbox(1)).is_empty(), "{bad}");
+    }
+    s.server_sends(1, r#"42["ELECTION_REQUEST",{"scope":"browser"}]"#);
+    assert_eq!(frames_of(&s.server_frames(1), contract::PRIORITY).len(), 1, "a request is answered at once");
+
+    // The leader tab leaves: it resigns, and the report no longer has it.
+    s.send(2, ToHub::Bye);
+    let frames = s.server_frames(1);
+    assert_eq!(frames_of(&frames, contract::RESIGN), [r#"42["sb:resign",{"scope":"browser","term":5,"tab":"tab-2"}]"#]);
+    assert!(frames_of(&frames, contract::PRIORITY)[0].contains(r#""tabs":[{"tab":"tab-1","level":1}]"#));
+}
+
+/// The server's word stands for its lease: unrenewed (the server went quiet, or the
+/// connection is down), the hub elects among its own tabs under a higher term, scope
+/// `browser`; a tab choosing scope `user` is reported in that scope.
+#[test]
+fn when_the_servers_lease_runs_out_the_hub_elects_on_its_own_above_the_servers_term() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.send(1, ToHub::Priority { level: 2, scope: 1 });
+    s.send(2, ToHub::Priority { level: 3, scope: 1 });
+    s.accept_contract(1);
+    let reports = frames_of(&s.server_frames(1), contract::PRIORITY);
+    assert!(reports.iter().any(|r| r.contains(r#"{"scope":"user","#) && r.contains("tab-2")), "{reports:?}");
+    s.server_sends(
+        1,
+        r#"42["LEADER_ELECTED",{"scope":"user","leader":"tab-on-another-device","term":12,"leaseMs":6000}]"#,
+    );
+    assert_eq!(leaders(&s.take_inbox(1)).last().map(String::as_str), Some(r#"["tab-on-another-device",12,"user"]"#));
+    s.drop_socket(1);
+    s.take_inbox(1);
+    s.advance(6_999);
+    assert!(leaders(&s.take_inbox(1)).is_empty(), "the lease and a grace of ELECTION_WAIT_MS");
+    s.advance(1);
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-2",13,"browser"]"#]);
+}
+
 /// `to(room)`: a durable emit to the other members of a room. Room-mates on the hub get it
 /// at once; the server gets it in the durable envelope (`sb:to`) to send on; a tab outside
 /// the room, or a plain server, is refused.
