@@ -5,7 +5,7 @@
 mod common;
 
 use common::{exclusive, server, Browser, Tab};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use switchboard_shared::port::{ErrorCode, FromHub};
@@ -404,88 +404,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
-}
-
-/// The hub elects a leader among its tabs by Page Lifecycle priority (no server taking
-/// part): bringing each tab to the front in turn moves the leadership there; every tab
-/// agrees on one leader per term; a closed leader is replaced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_leader_follows_the_tab_in_front_and_one_leader_holds_each_term() {
-    let _one = exclusive().await;
-    let srv = server().await;
-    let b = Browser::launch().await;
-    let tabs = open_clients(&b, &srv.url(), 3).await;
-    let mut ids = Vec::new();
-    for tab in &tabs {
-        b.js(tab, "sb.leaders = []; sb.client.onLeader((l) => { if (l) { sb.leaders.push([l.leader, l.term]); sb.notify(); } })").await;
-        ids.push(b.js(tab, "sb.client.id").await);
-    }
-    let mut switches = Vec::new();
-    for round in 0..7 {
-        for (i, tab) in tabs.iter().enumerate() {
-            b.call(Some(&tab.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
-            let started = Instant::now();
-            for t in &tabs {
-                let wait = format!("sb.until(() => sb.client.leader && sb.client.leader.leader === {}, 5000, 'leader {i} (round {round})')", ids[i]);
-                b.js(t, &wait).await;
-            }
-            if round + i > 0 {
-                switches.push(started.elapsed().as_millis());
-            }
-        }
-    }
-    switches.sort();
-    println!(
-        "front tab -> leader, {} switches: p50 {} ms, max {} ms (hysteresis 500 ms)",
-        switches.len(),
-        switches[switches.len() / 2],
-        switches[switches.len() - 1]
-    );
-    // One leader per term, whoever was asked.
-    let mut by_term = std::collections::BTreeMap::new();
-    for tab in &tabs {
-        for entry in b.js(tab, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
-            let previous = by_term.insert(entry[1].as_u64().unwrap_or(0), entry[0].clone());
-            if let Some(p) = previous {
-                assert_eq!(p, entry[0], "two leaders for term {}", entry[1]);
-            }
-        }
-    }
-    // The leader freezes: it says so on `freeze`, and another tab leads after the hysteresis;
-    // thawed, it sees the higher term and does not lead.
-    let term = b.js(&tabs[0], "sb.client.leader").await["term"].as_u64().unwrap_or(0);
-    let frozen_at = Instant::now();
-    b.call(Some(&tabs[2].session), "Page.setWebLifecycleState", json!({"state": "frozen"})).await.expect("freeze");
-    let wait_new = |than: u64, not: &Value| {
-        format!("sb.until(() => sb.client.leader.term > {than} && sb.client.leader.leader !== {not}, 5000, 'a new leader').then(() => sb.client.leader)")
-    };
-    let next = b.js(&tabs[0], &wait_new(term, &ids[2])).await;
-    println!("frozen leader replaced in {} ms", frozen_at.elapsed().as_millis());
-    b.call(Some(&tabs[2].session), "Page.setWebLifecycleState", json!({"state": "active"})).await.expect("thaw");
-    let thawed = b
-        .js(
-            &tabs[2],
-            &format!(
-                "sb.until(() => sb.client.leader.term >= {}, 5000, 'the new term').then(() => sb.client.leader)",
-                next["term"]
-            ),
-        )
-        .await;
-    assert_eq!(thawed["isLeader"], json!(false), "the thawed tab does not lead: {thawed}");
-    // The leader closes: another tab leads at once, with a higher term. (A thawed page stays
-    // hidden until it is brought to the front again.)
-    for t in [&tabs[0], &tabs[2]] {
-        b.call(Some(&t.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
-    }
-    let leading = b.js(&tabs[0], &format!("sb.until(() => sb.client.leader.leader === {}, 5000, 'tab 2 leads again').then(() => sb.client.leader)", ids[2])).await;
-    let closed_at = Instant::now();
-    b.js(&tabs[2], "sb.client.close()").await;
-    let term = leading["term"].as_u64().unwrap_or(0);
-    let next = b.js(&tabs[0], &wait_new(term, &ids[2])).await;
-    println!("closed leader replaced in {} ms", closed_at.elapsed().as_millis());
-    assert!(next["leader"] == ids[0] || next["leader"] == ids[1], "{next}");
-    b.shutdown().await;
-    srv.stop().await;
 }
 
 /// `client.to(room).emit(...)`: the other members of the room get it, on this browser's hub

@@ -239,3 +239,57 @@ async fn namespaces_share_one_websocket_and_a_refused_one_leaves_the_others_work
     node.stop().await;
     page.stop().await;
 }
+
+/// Against a server that takes no part in the election (no LEADER_ELECTED within 1 s of
+/// CONNECT), the hub elects among its own tabs by the same rule, scope `browser`, with the
+/// same API: the leader follows the tab in front, one leader per term, a leader command
+/// goes out plainly from the leader only, and a closed leader is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_plain_server_the_hub_elects_among_its_own_tabs() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(tab(&b, &page.url(), &node).await);
+    }
+    let mut ids = Vec::new();
+    for t in &tabs {
+        b.js(t, "sb.until(() => sb.tabs.length === 3).then(() => sb.watchLeader())").await;
+        ids.push(b.js(t, "sb.client.id").await);
+    }
+    for (i, t) in tabs.iter().enumerate() {
+        b.call(Some(&t.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
+        for other in &tabs {
+            let wait = format!(
+                "sb.until(() => sb.client.leader && sb.client.leader.leader === {}, 5000, 'tab {i} leads')",
+                ids[i]
+            );
+            b.js(other, &wait).await;
+        }
+    }
+    let leader = b.js(&tabs[2], "sb.client.leader").await;
+    assert_eq!((leader["isLeader"].clone(), leader["scope"].clone()), (json!(true), json!("browser")), "{leader}");
+    let mut by_term = std::collections::BTreeMap::new();
+    for t in &tabs {
+        for entry in b.js(t, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
+            if let Some(p) = by_term.insert(entry[1].as_u64().unwrap_or(0), entry[0].clone()) {
+                assert_eq!(p, entry[0], "two leaders for term {}", entry[1]);
+            }
+        }
+    }
+    let refused =
+        b.js(&tabs[0], "sb.client.emitAsLeader('record', 'not me').then(() => 'sent', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|e| e.contains("does not lead")), "{refused}");
+    assert_eq!(b.js(&tabs[2], "sb.client.emitAsLeader('record', { leader: true }).then(() => 'sent')").await, "sent");
+    assert_eq!(node.recorded(1).await, [json!({"leader": true})]);
+    let term = leader["term"].as_u64().unwrap_or(0);
+    b.js(&tabs[2], "sb.client.close()").await;
+    let wait = format!("sb.until(() => sb.client.leader.term > {term} && sb.client.leader.leader !== {}, 5000, 'a new leader').then(() => sb.client.leader)", ids[2]);
+    let next = b.js(&tabs[0], &wait).await;
+    assert!(next["leader"] == ids[0] || next["leader"] == ids[1], "{next}");
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}

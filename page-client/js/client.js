@@ -14,6 +14,7 @@ const HUB_LOCK = 'switchboard-hub-v3';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
+const LEAD = 'sb:lead'; // [term, event, ...args]: a leader command (emitAsLeader)
 // What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
 const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
   ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16,
@@ -75,6 +76,7 @@ export class Client {
     this.authFns_ = [];
     this.leader_ = null;
     this.leaderFns_ = [];
+    this.scope_ = o.leaderScope == 'user' ? 4 : 0; // added to the priority level (src/lib.rs)
     this.closed_ = false;
     const strs = [
       this.id, base.protocol + '//' + base.host, string(o.path, '/socket.io'),
@@ -127,7 +129,7 @@ export class Client {
   report_(frozen) {
     if (!this.attached_) return; // Hello goes first
     const level = frozen ? 0 : document.hidden ? 1 : document.hasFocus() ? 3 : 2;
-    this.op_(PRIORITY, '', '', level);
+    this.op_(PRIORITY, '' + (this.leader_?.term ?? 0), '', level + this.scope_);
   }
 
   // Asks the core; returns the id the answer will carry (see `op` in src/lib.rs).
@@ -337,7 +339,8 @@ export class Client {
   get rooms() { return [...this.roomList_]; }
   get recovered() { return this.recovered_; }
   get auth() { return this.authState_ && structuredClone(this.authState_); }
-  // `{ isLeader, leader, term, scope }`: which tab leads (decided by the hub among its tabs).
+  // `{ isLeader, leader, term, scope }`: which tab leads (decided by the server, or by the
+  // hub among its own tabs when the server takes no part).
   get leader() { return this.leader_ && { ...this.leader_ }; }
   onLeader(f) { guard(f, this.leader); this.leaderFns_.push(f); }
   onAuth(f) { guard(f, this.auth); this.authFns_.push(f); }
@@ -381,6 +384,9 @@ export class Client {
     return { emit: (event, ...args) => this.op_(EMIT_TO, room + '\0' + event, this.encode_(args)) };
   }
   emitWithAck(event, ...args) { return this.request_(EMIT_ACK, String(event), this.encode_(args)); }
+  // Only while this tab leads, carrying its term: rejects a stale term or a tab that does
+  // not lead (the hub checks, and a server that takes part in the election checks again).
+  emitAsLeader(event, ...args) { return this.emitWithAck(LEAD, this.leader_?.term, String(event), ...args); }
   join(room) {
     room = String(room);
     return this.request_(JOIN, room, '', room);

@@ -122,11 +122,13 @@ pub enum ToHub {
         req: u32,
     },
     /// The tab's priority for leader election: its Page Lifecycle level (`hub::election`
-    /// FROZEN..ACTIVE), and the scope it takes part in (`SCOPE_BROWSER`, `SCOPE_USER`); the
-    /// hub takes the time it arrives as the tab's latest activity.
+    /// FROZEN..ACTIVE), the scope it takes part in (0 `browser`, 1 `user`) and the highest
+    /// term it was told (so a new hub's terms continue above it). The hub takes the time it
+    /// arrives as the tab's latest activity; a tab is a candidate from its first report.
     Priority {
         level: u8,
         scope: u8,
+        term: u64,
     },
     /// A durable emit to the other members of `room` (the tab must be one), through the
     /// server (`sb:to`); numbered and confirmed like a durable `Emit`.

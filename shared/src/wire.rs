@@ -113,9 +113,10 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
             bytes(o, username.as_bytes());
             bytes(o, password.as_bytes());
         }
-        ToHub::Priority { level, scope } => {
+        ToHub::Priority { level, scope, term } => {
             o.push(*level);
             o.push(*scope);
+            varint(o, *term);
         }
         ToHub::EmitTo { room, event, args, bins: b, .. } => {
             bytes(o, room.as_bytes());

@@ -1433,10 +1433,13 @@ fn tabs_may_follow_pings_and_learn_why_the_connection_was_lost() {
 fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
+    assert!(leaders(&s.take_inbox(1)).is_empty(), "a candidate from its first report");
+    s.send(1, ToHub::Priority { level: 1, scope: 0, term: 0 });
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",1,"browser"]"#]);
     s.hello(2, "http://a:1");
+    s.send(2, ToHub::Priority { level: 1, scope: 0, term: 0 });
     assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-1",1,"browser"]"#], "a new tab learns the leader");
-    s.send(2, ToHub::Priority { level: 3, scope: 0 });
+    s.send(2, ToHub::Priority { level: 3, scope: 0, term: 0 });
     s.advance(499);
     assert!(leaders(&s.take_inbox(1)).is_empty(), "not before the hysteresis");
     s.advance(1);
@@ -1444,6 +1447,20 @@ fn the_hub_elects_a_leader_among_its_tabs_by_page_lifecycle_priority() {
     assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-2",2,"browser"]"#]);
     s.send(2, ToHub::Bye);
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",3,"browser"]"#], "the leader left: replaced at once");
+}
+
+/// A hub that restarted starts with no terms: the tabs report the highest term they were
+/// told, and its terms continue above it (a tab never sees its leader's term fall).
+#[test]
+fn a_new_hubs_terms_continue_above_the_terms_its_tabs_were_told() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Priority { level: 3, scope: 0, term: 74 });
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",75,"browser"]"#]);
+    s.hello(2, "http://a:1");
+    s.send(2, ToHub::Priority { level: 1, scope: 0, term: 80 });
+    assert_eq!(leaders(&s.take_inbox(2)), [r#"["tab-1",81,"browser"]"#], "fenced above 80, same holder");
+    assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-1",81,"browser"]"#]);
 }
 
 /// Frames of one contract event (`42[...]` or `42<id>[...]` starting with `"event"`).
@@ -1487,7 +1504,8 @@ fn a_server_that_takes_part_decides_the_leader_and_fences_leader_commands() {
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.hello(2, "http://a:1");
-    s.send(2, ToHub::Priority { level: 3, scope: 0 });
+    s.send(1, ToHub::Priority { level: 1, scope: 0, term: 0 });
+    s.send(2, ToHub::Priority { level: 3, scope: 0, term: 0 });
     s.accept_contract(1);
     let frames = s.server_frames(1);
     let reports = frames_of(&frames, contract::PRIORITY);
@@ -1556,8 +1574,8 @@ fn when_the_servers_lease_runs_out_the_hub_elects_on_its_own_above_the_servers_t
     let mut s = Sim::new();
     s.hello(1, "http://a:1");
     s.hello(2, "http://a:1");
-    s.send(1, ToHub::Priority { level: 2, scope: 1 });
-    s.send(2, ToHub::Priority { level: 3, scope: 1 });
+    s.send(1, ToHub::Priority { level: 2, scope: 1, term: 0 });
+    s.send(2, ToHub::Priority { level: 3, scope: 1, term: 0 });
     s.accept_contract(1);
     let reports = frames_of(&s.server_frames(1), contract::PRIORITY);
     assert!(reports.iter().any(|r| r.contains(r#"{"scope":"user","#) && r.contains("tab-2")), "{reports:?}");

@@ -93,7 +93,11 @@ fn to_hub() -> impl Strategy<Value = ToHub> {
         any::<u32>().prop_map(|req| ToHub::Logout { req }),
         any::<u32>().prop_map(|req| ToHub::Refresh { req }),
         any::<u32>().prop_map(|req| ToHub::Token { req }),
-        (any::<u8>(), any::<u8>()).prop_map(|(level, scope)| ToHub::Priority { level, scope }),
+        (any::<u8>(), any::<u8>(), any::<u64>()).prop_map(|(level, scope, term)| ToHub::Priority {
+            level,
+            scope,
+            term
+        }),
         (any::<u32>(), ".*", ".*", args_array(), bytes()).prop_map(|(seq, room, event, args, bins)| ToHub::EmitTo {
             seq,
             room,

@@ -31,8 +31,10 @@ pub struct Elections {
     lease_ms: u64,
     start: Instant,
     wake: tokio::sync::Notify,
-    /// LEADER_* and ELECTION_REQUEST packets sent (for the traffic figures).
+    /// LEADER_* and ELECTION_REQUEST packets sent, and election messages received (for
+    /// the traffic figures).
     pub sent: std::sync::atomic::AtomicU64,
+    pub received: std::sync::atomic::AtomicU64,
 }
 
 impl Elections {
@@ -43,6 +45,7 @@ impl Elections {
             start: Instant::now(),
             wake: tokio::sync::Notify::new(),
             sent: Default::default(),
+            received: Default::default(),
         }
     }
 
@@ -50,8 +53,8 @@ impl Elections {
         self.start.elapsed().as_millis() as u64
     }
 
-    /// The scope's key for this socket.
-    fn key(s: &SocketRef, scope: &str) -> String {
+    /// The scope's key for this socket, and its prefix (namespace and scope).
+    fn key(s: &SocketRef, scope: &str) -> (String, String) {
         let rooms = s.rooms();
         let room = |prefix: &str| rooms.iter().find(|r| r.starts_with(prefix)).map(|r| r.to_string());
         let browser = room(contract::DEVICE_ROOM).unwrap_or_else(|| format!("socket:{}", s.id));
@@ -59,7 +62,8 @@ impl Elections {
             contract::SCOPE_USER => room(contract::USER_ROOM).unwrap_or(browser),
             _ => browser,
         };
-        format!("{}|{scope}|{who}", s.ns())
+        let prefix = format!("{}|{scope}|", s.ns());
+        (format!("{prefix}{who}"), prefix)
     }
 
     /// Runs one arbiter call for `s` in `scope` and says what it says.
@@ -69,16 +73,21 @@ impl Elections {
         scope: &str,
         f: impl FnOnce(&mut Arbiter<String>, String, u64) -> Result<Vec<Say<String>>, String>,
     ) -> Result<(), String> {
-        let key = Self::key(s, scope);
+        self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (key, prefix) = Self::key(s, scope);
         let sid = s.id.to_string();
         let now = self.now();
         let out = {
             let mut inner = self.inner.lock().map_err(|_| "election state unavailable".to_string())?;
+            // The socket's key for this scope changed (it signed in, say): it leaves the old
+            // arbiter first, so its tabs are never candidates twice.
+            let mut out = inner.moved(&sid, &key, &prefix, now);
             let arbiter = inner.arbiters.entry(key.clone()).or_insert_with(|| Arbiter::new(scope, self.lease_ms));
             let says = f(arbiter, sid.clone(), now)?;
             let members = arbiter.members().cloned().collect::<Vec<_>>();
             inner.sockets.entry(sid).or_insert_with(|| (s.clone(), BTreeSet::new())).1.insert(key);
-            resolve(&inner, scope, &members, says)
+            out.extend(resolve(&inner, scope, &members, says));
+            out
         };
         self.deliver(out);
         self.wake.notify_one();
@@ -98,17 +107,7 @@ impl Elections {
         let out = {
             let Ok(mut inner) = self.inner.lock() else { return };
             let Some((_, keys)) = inner.sockets.remove(sid) else { return };
-            let mut out = Vec::new();
-            for key in keys {
-                let Some(a) = inner.arbiters.get_mut(&key) else { continue };
-                let says = a.leave(&sid.to_string(), now);
-                let (scope, members) = (a.scope().to_string(), a.members().cloned().collect::<Vec<_>>());
-                if a.is_empty() {
-                    inner.arbiters.remove(&key);
-                }
-                out.extend(resolve(&inner, &scope, &members, says));
-            }
-            out
+            inner.drop_from(sid, keys, now)
         };
         self.deliver(out);
     }
@@ -139,6 +138,37 @@ impl Elections {
             };
             self.deliver(out);
         }
+    }
+}
+
+impl Inner {
+    /// `sid` now belongs to `key`: it leaves the arbiters of the same namespace and scope
+    /// (keys starting with `prefix`) under another key. Returns what they say about it.
+    fn moved(&mut self, sid: &str, key: &str, prefix: &str, now: u64) -> Vec<(SocketRef, &'static str, Value)> {
+        let Some((_, keys)) = self.sockets.get_mut(sid) else { return Vec::new() };
+        let stale: Vec<String> = keys.iter().filter(|k| *k != key && k.starts_with(prefix)).cloned().collect();
+        keys.retain(|k| !stale.contains(k));
+        self.drop_from(sid, stale, now)
+    }
+
+    /// `sid`'s candidates leave these arbiters (an arbiter left without sockets goes).
+    fn drop_from(
+        &mut self,
+        sid: &str,
+        keys: impl IntoIterator<Item = String>,
+        now: u64,
+    ) -> Vec<(SocketRef, &'static str, Value)> {
+        let mut out = Vec::new();
+        for k in keys {
+            let Some(a) = self.arbiters.get_mut(&k) else { continue };
+            let says = a.leave(&sid.to_string(), now);
+            let (scope, members) = (a.scope().to_string(), a.members().cloned().collect::<Vec<_>>());
+            if a.is_empty() {
+                self.arbiters.remove(&k);
+            }
+            out.extend(resolve(self, &scope, &members, says));
+        }
+        out
     }
 }
 

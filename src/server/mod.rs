@@ -267,6 +267,11 @@ impl Server {
         self.state.elections.sent.load(Ordering::Relaxed)
     }
 
+    /// Election messages (sb:priority, sb:renew, sb:resign, sb:lead) received so far.
+    pub fn election_messages_received(&self) -> u64 {
+        self.state.elections.received.load(Ordering::Relaxed)
+    }
+
     /// Sockets currently in `room` on the default namespace.
     pub fn room_size(&self, room: &str) -> usize {
         self.io.to(room.to_string()).sockets().len()

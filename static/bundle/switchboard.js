@@ -1,9 +1,19 @@
 // Switchboard page client: `connect(options)` returns a client shared with every tab.
-import init, { create, op, bin, recv } from './switchboard_page.js';
+import { initSync, create, op, bin, recv } from './switchboard_page.js';
 import { use, open } from './switchboard_page_client.js';
 let ready;
+// The wasm is compiled while it downloads, then instantiated (a small module: the glue's
+// general-purpose loader would cost more bytes than the whole leader API).
+async function load() {
+  const url = new URL('switchboard_page_bg.wasm', import.meta.url);
+  const module = await WebAssembly.compileStreaming(fetch(url))
+    .catch(() => fetch(url).then((r) => r.arrayBuffer()).then(WebAssembly.compile));
+  initSync({ module });
+  use({ create, op, bin, recv });
+}
 export async function connect(options = {}) {
-  await (ready ??= init().then(() => use({ create, op, bin, recv })));
+  // A failed load is tried again by the next connect().
+  await (ready ??= load().catch((e) => { ready = null; throw e; }));
   const client = await open(options, new URL('./switchboard-worker.js', import.meta.url).href);
   if (options.serviceWorker) register(options.serviceWorker, client);
   return client;

@@ -8,7 +8,7 @@
 //! takes the server's word only for a term at least as high as any it saw; a lease is
 //! renewed only for a leader tab that is not frozen.
 
-use super::election::{Election, Priority, FROZEN, HIDDEN};
+use super::election::{Election, Priority, FROZEN};
 use super::tabs::Tabs;
 use super::{Millis, TabKey};
 use crate::contract;
@@ -164,7 +164,7 @@ impl Leadership {
 
     // --- Tabs. ---
 
-    /// A tab's Page Lifecycle level (a new tab first comes in hidden, until it reports).
+    /// A tab's Page Lifecycle level (its first report makes it a candidate).
     pub fn set_level(&mut self, tab: TabKey, level: u8, tabs: &Tabs, now: Millis) -> Vec<Action> {
         let mut acts = Vec::new();
         let new = !self.has(tab);
@@ -181,8 +181,16 @@ impl Leadership {
         acts
     }
 
-    pub fn attach(&mut self, tab: TabKey, tabs: &Tabs, now: Millis) -> Vec<Action> {
-        self.set_level(tab, HIDDEN, tabs, now)
+    /// A term a tab was told (by an earlier hub, say): ours continue above it.
+    pub fn observe(&mut self, term: u64, tabs: &Tabs, now: Millis) -> Vec<Action> {
+        let mut acts = Vec::new();
+        if term > self.seen {
+            self.seen = term;
+            if matches!(self.mode, Mode::Local) && self.local.fence(term, now).is_some() {
+                self.announce(tabs, &mut acts);
+            }
+        }
+        acts
     }
 
     /// A tab left (closed, crashed, moved to the other scope). A leader that leaves resigns.
@@ -650,7 +658,7 @@ mod model {
                     let hub = &mut self.hubs[h];
                     if !hub.tabs.contains(t) {
                         hub.tabs.attach(t, name(h, t));
-                        let acts = hub.leadership.attach(t, &hub.tabs, now);
+                        let acts = hub.leadership.set_level(t, election::HIDDEN, &hub.tabs, now);
                         self.apply(h, acts)?;
                     }
                 }

@@ -176,9 +176,6 @@ impl Space {
             cx.out.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
         }
         self.publish_tabs(cx);
-        // Scope `browser` until the tab reports otherwise.
-        let acts = self.leaders[0].attach(tab, &self.tabs, cx.now);
-        self.apply_leaders(acts, cx);
         // A new tab tries a refused namespace again, as a reload would.
         self.reset();
         self.connect(cx);
@@ -229,12 +226,12 @@ impl Space {
             ToHub::Logout { req } => cx.signin.logout(tab, req),
             ToHub::Refresh { req } => cx.signin.refresh(Some((tab, req)), cx.now),
             ToHub::Token { req } => cx.signin.ask_token(tab, req, cx.now, cx.server_now),
-            ToHub::Priority { level, scope } => {
+            ToHub::Priority { level, scope, term } => {
                 let scope = (scope as usize).min(self.leaders.len() - 1);
                 let other = 1 - scope;
-                let acts = self.leaders[other].detach(tab, &self.tabs, cx.now);
-                self.apply_leaders(acts, cx);
-                let acts = self.leaders[scope].set_level(tab, level.min(ACTIVE), &self.tabs, cx.now);
+                let mut acts = self.leaders[other].detach(tab, &self.tabs, cx.now);
+                acts.extend(self.leaders[scope].observe(term.min(contract::MAX_TERM), &self.tabs, cx.now));
+                acts.extend(self.leaders[scope].set_level(tab, level.min(ACTIVE), &self.tabs, cx.now));
                 self.apply_leaders(acts, cx);
             }
         }

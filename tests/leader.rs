@@ -1,0 +1,241 @@
+//! Leader election end to end: the real bundle in headless Chromium against the reference
+//! backend, which decides (LEADER_ELECTED, leases, fencing). The same against an unmodified
+//! Socket.IO server (the hub elects on its own) is in tests/plain.rs.
+
+mod common;
+
+use common::{exclusive, harness_tab, server, Browser, Tab, CONNECTED};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+async fn tabs(b: &Browser, url: &str, n: usize, opts: &str) -> (Vec<Tab>, Vec<Value>) {
+    let mut tabs = Vec::new();
+    for _ in 0..n {
+        tabs.push(harness_tab(b, url, opts, CONNECTED, "connected").await);
+    }
+    let mut ids = Vec::new();
+    for tab in &tabs {
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')")).await;
+        b.js(tab, "sb.watchLeader()").await;
+        ids.push(b.js(tab, "sb.client.id").await);
+    }
+    (tabs, ids)
+}
+
+/// Waits in `tab` until the leader is not `not` and its term is above `than`; returns it.
+async fn new_leader(b: &Browser, tab: &Tab, than: u64, not: &Value, what: &str) -> Value {
+    let wait = format!(
+        "sb.until(() => sb.client.leader.term > {than} && sb.client.leader.leader !== {not}, 15000, '{what}').then(() => sb.client.leader)"
+    );
+    b.js(tab, &wait).await
+}
+
+async fn leading(b: &Browser, tab: &Tab, id: &Value, what: &str) -> Value {
+    let wait =
+        format!("sb.until(() => sb.client.leader.leader === {id}, 15000, '{what}').then(() => sb.client.leader)");
+    b.js(tab, &wait).await
+}
+
+/// Every tab's journal: one leader per (scope, term) in the announcements, and no two tabs
+/// ever claimed (sampled every 50 ms) to lead in the same term.
+async fn one_leader_per_term(b: &Browser, tabs: &[&Tab]) {
+    let mut by_term = BTreeMap::new();
+    let mut claims: BTreeMap<u64, usize> = BTreeMap::new();
+    for (i, tab) in tabs.iter().enumerate() {
+        for entry in b.js(tab, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
+            let key = (entry[2].to_string(), entry[1].as_u64().unwrap_or(0));
+            if let Some(p) = by_term.insert(key.clone(), entry[0].clone()) {
+                assert_eq!(p, entry[0], "two leaders for {key:?}");
+            }
+        }
+        for term in b.js(tab, "[...new Set(sb.claims)]").await.as_array().cloned().unwrap_or_default() {
+            let term = term.as_u64().unwrap_or(0);
+            if let Some(other) = claims.insert(term, i) {
+                assert_eq!(other, i, "tabs {other} and {i} both claimed term {term}");
+            }
+        }
+    }
+    assert!(!claims.is_empty(), "some tab claimed to lead");
+}
+
+fn p50_max(mut v: Vec<u128>) -> (u128, u128) {
+    v.sort();
+    (v[v.len() / 2], v[v.len() - 1])
+}
+
+/// The server decides among a browser's tabs: the leader follows the tab brought to the
+/// front; no two tabs lead in one term; a frozen leader is replaced and, thawed, does not
+/// act; a leader command passes only from the leader in its term; a closed or crashed
+/// leader is replaced. Prints the figures (focus → leader, failovers, traffic at rest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_decided_leader_follows_the_front_tab_fails_over_and_fences_stale_terms() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let (tabs, ids) = tabs(&b, &srv.url(), 3, "{}").await;
+    let first = b
+        .js(&tabs[0], "sb.until(() => sb.client.leader && sb.client.leader.term > 0).then(() => sb.client.leader)")
+        .await;
+    assert_eq!(first["scope"], "browser", "{first}");
+    assert!(srv.election_packets() > 0, "the server took part");
+
+    let mut switches = Vec::new();
+    for round in 0..7 {
+        for (i, tab) in tabs.iter().enumerate() {
+            b.call(Some(&tab.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
+            let started = Instant::now();
+            for t in &tabs {
+                leading(&b, t, &ids[i], &format!("leader {i} (round {round})")).await;
+            }
+            if round + i > 0 {
+                switches.push(started.elapsed().as_millis());
+            }
+        }
+    }
+    let (p50, max) = p50_max(switches.clone());
+    println!(
+        "front tab -> leader (server-decided), {} switches: p50 {p50} ms, max {max} ms (hysteresis 500 ms)",
+        switches.len()
+    );
+    one_leader_per_term(&b, &tabs.iter().collect::<Vec<_>>()).await;
+
+    // At rest: the leader's hub renews its lease, the server answers with a heartbeat.
+    let (down, up) = (srv.election_packets(), srv.election_messages_received());
+    let window = Duration::from_secs(6);
+    tokio::time::sleep(window).await;
+    let per_min = |n: u64| n * 60_000 / window.as_millis() as u64;
+    println!(
+        "election traffic at rest (3 tabs, one hub): {} packets/min server -> hub, {} hub -> server",
+        per_min(srv.election_packets() - down),
+        per_min(srv.election_messages_received() - up)
+    );
+
+    // Leader commands: only the leader, only in its term, checked by the hub and the server.
+    let leader = b.js(&tabs[2], "sb.client.leader").await;
+    assert_eq!(leader["isLeader"], json!(true), "{leader}");
+    let term = leader["term"].as_u64().unwrap_or(0);
+    let refused =
+        b.js(&tabs[0], "sb.client.emitAsLeader('record', 'not me').then(() => 'sent', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|e| e.contains("does not lead")), "{refused}");
+    let stale = format!(
+        "sb.client.emitWithAck('sb:lead', {}, 'record', 'stale').then(() => 'sent', (e) => e.message)",
+        term - 1
+    );
+    let stale = b.js(&tabs[2], &stale).await;
+    assert!(stale.as_str().is_some_and(|e| e.contains("stale term")), "{stale}");
+    assert_eq!(b.js(&tabs[2], "sb.client.emitAsLeader('record', 'from the leader').then(() => 'sent')").await, "sent");
+    assert_eq!(srv.recorded_at_least(1, Duration::from_secs(10)).await, [json!("from the leader")]);
+
+    // The leader freezes (it says so on `freeze`): another leads after the hysteresis;
+    // thawed, it sees the higher term and does not lead.
+    let frozen_at = Instant::now();
+    b.call(Some(&tabs[2].session), "Page.setWebLifecycleState", json!({"state": "frozen"})).await.expect("freeze");
+    let next = new_leader(&b, &tabs[0], term, &ids[2], "a leader after the freeze").await;
+    let frozen_ms = frozen_at.elapsed().as_millis();
+    b.call(Some(&tabs[2].session), "Page.setWebLifecycleState", json!({"state": "active"})).await.expect("thaw");
+    let wait = format!(
+        "sb.until(() => sb.client.leader.term >= {}, 10000, 'the new term').then(() => sb.client.leader)",
+        next["term"]
+    );
+    let thawed = b.js(&tabs[2], &wait).await;
+    assert_eq!(thawed["isLeader"], json!(false), "the thawed tab does not lead: {thawed}");
+    let stale = b
+        .js(
+            &tabs[2],
+            &format!(
+                "sb.client.emitWithAck('sb:lead', {term}, 'record', 'thawed').then(() => 'sent', (e) => e.message)"
+            ),
+        )
+        .await;
+    assert!(stale.as_str().is_some_and(|e| e.contains("does not lead") || e.contains("stale")), "{stale}");
+
+    // The leader closes: another leads within a round trip.
+    for t in [&tabs[0], &tabs[2]] {
+        b.call(Some(&t.session), "Page.bringToFront", json!({})).await.expect("bringToFront");
+    }
+    let before = leading(&b, &tabs[0], &ids[2], "tab 2 leads again").await;
+    let closed_at = Instant::now();
+    b.close_tab(&tabs[2]).await;
+    let next =
+        new_leader(&b, &tabs[0], before["term"].as_u64().unwrap_or(0), &ids[2], "a leader after the close").await;
+    let closed_ms = closed_at.elapsed().as_millis();
+    assert!(next["leader"] == ids[0] || next["leader"] == ids[1], "{next}");
+
+    // The leader crashes (no pagehide): its tab lock tells the hub, and another leads.
+    b.call(Some(&tabs[0].session), "Page.bringToFront", json!({})).await.expect("bringToFront");
+    let before = leading(&b, &tabs[1], &ids[0], "tab 0 leads").await;
+    one_leader_per_term(&b, &[&tabs[0], &tabs[1]]).await;
+    let crashed_at = Instant::now();
+    b.crash_tab(&tabs[0]);
+    let next =
+        new_leader(&b, &tabs[1], before["term"].as_u64().unwrap_or(0), &ids[0], "a leader after the crash").await;
+    let crashed_ms = crashed_at.elapsed().as_millis();
+    assert_eq!(next["leader"], ids[1]);
+    println!("failover: freeze {frozen_ms} ms, close {closed_ms} ms, crash {crashed_ms} ms");
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+/// Scope `user`: one leader among every tab of a signed-in user, across two browsers (two
+/// devices); the other device's tab takes over when the leader's tab closes, and only the
+/// leader's command passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_scope_elects_one_leader_across_two_browsers() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let mut all = Vec::new();
+    for b in [&one, &two] {
+        let tab = harness_tab(b, &srv.url(), "{ leaderScope: 'user' }", CONNECTED, "connected").await;
+        b.js(&tab, "sb.watchLeader(); sb.client.login('alice', 'alice-password')").await;
+        all.push((b, tab));
+    }
+    let ids: Vec<Value> = signed_in_ids(&all).await;
+    // Both browsers agree on one leader in scope `user`.
+    let agreed = loop {
+        let mut seen = Vec::new();
+        for (b, t) in &all {
+            let wait = "sb.until(() => sb.client.leader && sb.client.leader.scope === 'user', 15000, 'a user-scope leader').then(() => sb.client.leader)";
+            seen.push(b.js(t, wait).await);
+        }
+        if seen[0]["term"] == seen[1]["term"] && seen[0]["leader"] == seen[1]["leader"] {
+            break seen[0].clone();
+        }
+        // Each browser hears the change on its own socket: wait for the later term.
+        let term = seen.iter().filter_map(|s| s["term"].as_u64()).max().unwrap_or(0);
+        for (b, t) in &all {
+            b.js(t, &format!("sb.until(() => sb.client.leader.term >= {term}, 15000, 'term {term}')")).await;
+        }
+    };
+    let leader = ids.iter().position(|id| *id == agreed["leader"]).expect("the leader is one of the two tabs");
+    let other = 1 - leader;
+    let (lb, lt) = &all[leader];
+    let (ob, ot) = &all[other];
+    assert_eq!(ob.js(ot, "sb.client.leader.isLeader").await, json!(false));
+    let refused = ob.js(ot, "sb.client.emitAsLeader('record', 'other').then(() => 'sent', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|e| e.contains("does not lead")), "{refused}");
+    assert_eq!(lb.js(lt, "sb.client.emitAsLeader('record', 'leader').then(() => 'sent')").await, "sent");
+    assert_eq!(srv.recorded_at_least(1, Duration::from_secs(10)).await, [json!("leader")]);
+    // The leader's tab closes: the other device's tab leads.
+    let closed_at = Instant::now();
+    lb.close_tab(lt).await;
+    let next =
+        new_leader(ob, ot, agreed["term"].as_u64().unwrap_or(0), &agreed["leader"], "the other device leads").await;
+    println!("user scope: failover to the other browser in {} ms", closed_at.elapsed().as_millis());
+    assert_eq!(next["leader"], ids[other]);
+    assert_eq!(next["scope"], "user");
+    assert_eq!(ob.js(ot, "sb.client.emitAsLeader('record', 'new leader').then(() => 'sent')").await, "sent");
+    one.shutdown().await;
+    two.shutdown().await;
+    srv.stop().await;
+}
+
+async fn signed_in_ids(all: &[(&Browser, Tab)]) -> Vec<Value> {
+    let mut ids = Vec::new();
+    for (b, t) in all {
+        b.js(t, "sb.until(() => sb.client.auth && sb.client.auth.user === 'alice', 15000, 'signed in')").await;
+        ids.push(b.js(t, "sb.client.id").await);
+    }
+    ids
+}
