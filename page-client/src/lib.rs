@@ -456,6 +456,17 @@ mod api {
         /// Bearer mode: the access token from the hub's memory.
         #[wasm_bindgen(method)]
         pub fn token(this: &Client) -> Promise;
+        /// `{isLeader, leader, term, scope}`: which tab leads (a tab id; `term` is the fencing
+        /// token), or null until the hub said.
+        #[wasm_bindgen(method, getter)]
+        pub fn leader(this: &Client) -> JsValue;
+        /// Calls `f(leader)` whenever the leader or its term changes (and once now).
+        #[wasm_bindgen(method, js_name = onLeader)]
+        pub fn on_leader(this: &Client, f: &Function);
+        /// Sends `event` only while this tab leads, carrying its term: rejects when the tab
+        /// does not lead or its term is stale (checked by the hub and by the server).
+        #[wasm_bindgen(method, variadic, js_name = emitAsLeader)]
+        pub fn emit_as_leader(this: &Client, event: &str, args: &Array) -> Promise;
         /// Emits the hub has not yet stored or delivered.
         #[wasm_bindgen(method, getter)]
         pub fn unconfirmed(this: &Client) -> u32;

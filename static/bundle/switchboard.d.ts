@@ -41,6 +41,9 @@ export interface ConnectOptions {
   authMode?: 'cookie' | 'bearer';
   /** URL of `switchboard-sw.js` to register: delivers the queue and refreshes sign-in while every tab sleeps. */
   serviceWorker?: string;
+  /** Leader election scope: "browser" (this browser's tabs of the endpoint, default) or "user"
+   * (every tab of the signed-in user, on every device; needs a server that takes part). */
+  leaderScope?: 'browser' | 'user';
 }
 
 /** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
@@ -58,14 +61,16 @@ export interface AuthState {
   telemetry: { refreshes: number; lastMs: number; maxMs: number; meanMs: number; failures: Record<string, number>; signOuts: Record<string, number> };
 }
 
-/** Which tab leads this namespace's tabs in this browser (decided by the hub: active >
- * passive > hidden > frozen, a challenger taking over after holding a higher level 500 ms).
- * `term` rises with every change of leader. */
+/** Which tab leads (by Page Lifecycle priority: active > passive > hidden > frozen, a
+ * challenger taking over after holding a higher level 500 ms). Decided by the server when it
+ * takes part (LEADER_ELECTED), else by the hub among this browser's tabs (scope "browser").
+ * `term` is the fencing token: it rises with every change of leader. */
 export interface LeaderInfo {
   isLeader: boolean;
+  /** The leading tab's id (another device's tab in scope "user"), or null. */
   leader: string | null;
   term: number;
-  scope: 'browser';
+  scope: 'browser' | 'user';
 }
 
 export interface Client {
@@ -112,9 +117,12 @@ export interface Client {
   /** Every event of the namespace, before its own handlers: `fn(event, ...args)`. */
   onAny(fn: (event: string, ...args: any[]) => void): void;
   offAny(fn?: (event: string, ...args: any[]) => void): void;
-  /** The leader among this browser's tabs (null until the hub said). */
+  /** The leader of this tab's election scope (null until the hub said). */
   readonly leader: LeaderInfo | null;
   onLeader(fn: (leader: LeaderInfo | null) => void): void;
+  /** Sends `event` only while this tab leads, carrying its term; rejects when it does not
+   * lead or the term is stale (checked by the hub, and by a server that takes part). */
+  emitAsLeader(event: string, ...args: Arg[]): Promise<void>;
   /** Detaches this tab; pending calls reject. */
   close(): void;
 }
