@@ -67,6 +67,41 @@ pub const RESIGN: &str = "sb:resign";
 /// term or a tab that does not lead). From a tab it is `sb:lead [term, event, ...args]`.
 pub const LEAD: &str = "sb:lead";
 
+/// Presence (docs/server-contract.md, "Presence"). Hub → server: `sb:presence`
+/// [`PresenceReport`], which of its tabs are in a room it is in (sent whenever that changes).
+/// Server → the room's sockets, in an `sb:room` envelope: `sb:members` [`Members`], everyone
+/// in the room, after every change (a join, a report, a leave, a disconnect). The hub
+/// delivers it to its tabs in the room whether or not they subscribed.
+pub const PRESENCE: &str = "sb:presence";
+pub const MEMBERS: &str = "sb:members";
+/// Server → hub: `sb:rooms [rooms]`, the hierarchy rooms the server put the socket in
+/// (`user:`, `session:`, `device:`), again whenever they change. The hub adds each tab's
+/// `tab:{id}` and tells its tabs (`client.rooms`).
+pub const ASSIGNED: &str = "sb:rooms";
+
+/// `sb:presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceReport {
+    pub room: alloc::string::String,
+    pub tabs: alloc::vec::Vec<alloc::string::String>,
+}
+
+/// One member of a room in `sb:members`: a user (None: not signed in) on a device (None:
+/// unknown), with the ids of its tabs in the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: Option<alloc::string::String>,
+    pub device: Option<alloc::string::String>,
+    pub tabs: alloc::vec::Vec<alloc::string::String>,
+}
+
+/// `sb:members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    pub room: alloc::string::String,
+    pub members: alloc::vec::Vec<Member>,
+}
+
 /// Election scopes: `browser` (this browser's tabs of an endpoint, the default) and `user`
 /// (every tab of the signed-in user, on every device).
 pub const SCOPE_BROWSER: &str = "browser";

@@ -1592,6 +1592,58 @@ fn when_the_servers_lease_runs_out_the_hub_elects_on_its_own_above_the_servers_t
     assert_eq!(leaders(&s.take_inbox(1)), [r#"["tab-2",13,"browser"]"#]);
 }
 
+/// Presence: the hub tells a contract server which of its tabs are in each room it holds,
+/// once per change; `sb:members` reaches the room's tabs (subscribed or not) and no other;
+/// `sb:rooms` (the assigned hierarchy rooms) reaches every tab with its own `tab:{id}`.
+#[test]
+fn presence_follows_the_rooms_tabs_and_members_reach_the_room() {
+    let mut s = Sim::new();
+    for tab in 1..=3 {
+        s.hello(tab, "http://a:1");
+    }
+    s.accept_contract(1);
+    s.send(1, ToHub::Join { req: 1, room: "r".into() });
+    let (id, _) = s
+        .server_frames(1)
+        .iter()
+        .find_map(|f| {
+            f.strip_prefix("42")
+                .and_then(|f| f.split_once(r#"["sb:join""#))
+                .map(|(id, r)| (id.to_string(), r.to_string()))
+        })
+        .unwrap();
+    s.server_sends(1, &format!(r#"43{id}[{{"ok":true}}]"#));
+    assert_eq!(
+        frames_of(&s.server_frames(1), contract::PRESENCE),
+        [r#"42["sb:presence",{"room":"r","tabs":["tab-1"]}]"#]
+    );
+    s.send(2, ToHub::Join { req: 1, room: "r".into() });
+    assert_eq!(
+        frames_of(&s.server_frames(1), contract::PRESENCE),
+        [r#"42["sb:presence",{"room":"r","tabs":["tab-1","tab-2"]}]"#]
+    );
+    s.send(2, ToHub::Join { req: 2, room: "r".into() });
+    assert!(frames_of(&s.server_frames(1), contract::PRESENCE).is_empty(), "no change, nothing told");
+    for tab in 1..=3 {
+        s.take_inbox(tab);
+    }
+    s.server_sends(1, r#"42["sb:room","r","sb:members",{"room":"r","members":[{"user":"alice","device":"d1","tabs":["tab-1","tab-2"]}]}]"#);
+    for tab in [1, 2] {
+        assert_eq!(events(&s.take_inbox(tab)).len(), 1, "tab {tab} is in the room");
+    }
+    assert!(events(&s.take_inbox(3)).is_empty(), "tab 3 is not");
+    s.send(1, ToHub::Bye);
+    assert_eq!(
+        frames_of(&s.server_frames(1), contract::PRESENCE),
+        [r#"42["sb:presence",{"room":"r","tabs":["tab-2"]}]"#]
+    );
+    s.server_sends(1, r#"42["sb:rooms",["user:alice","device:d1","sneaky"]]"#);
+    let told = events(&s.take_inbox(3));
+    assert_eq!(told, [("sb:rooms".into(), None, r#"[["user:alice","device:d1","tab:tab-3"]]"#.into())]);
+    s.hello(4, "http://a:1");
+    assert!(events(&s.take_inbox(4)).iter().any(|e| e.2.contains("tab:tab-4")), "a new tab hears them");
+}
+
 /// `to(room)`: a durable emit to the other members of a room. Room-mates on the hub get it
 /// at once; the server gets it in the durable envelope (`sb:to`) to send on; a tab outside
 /// the room, or a plain server, is refused.

@@ -24,6 +24,7 @@ pub mod election;
 mod leader;
 mod out;
 mod outbox;
+mod presence;
 mod recovery;
 mod requests;
 mod rooms;

@@ -63,6 +63,15 @@ impl Rooms {
         self.rooms.get(room).is_some_and(|r| r.members.contains(&tab))
     }
 
+    /// Rooms the hub holds on the server and the tabs in each (for presence).
+    pub fn held(&self) -> Vec<(String, Vec<TabKey>)> {
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.server == Server::In)
+            .map(|(k, r)| (k.clone(), r.members.iter().copied().collect()))
+            .collect()
+    }
+
     /// Rooms the hub has joined on the server.
     pub fn server_rooms(&self) -> Vec<String> {
         self.rooms.iter().filter(|(_, r)| r.server == Server::In).map(|(k, _)| k.clone()).collect()

@@ -13,6 +13,7 @@ use super::election::{self, ACTIVE};
 use super::leader::{self, Leadership};
 use super::out::Out;
 use super::outbox::{Emit, Outbox};
+use super::presence::Presence;
 use super::recovery::Recovery;
 use super::requests::{Request, Requests};
 use super::rooms::{self, Rooms};
@@ -87,6 +88,7 @@ pub struct Space {
     leaders: [Leadership; 2],
     requests: Requests,
     rooms: Rooms,
+    presence: Presence,
     outbox: Outbox,
     contract: ContractSession,
     last_status: Option<Status>,
@@ -109,6 +111,7 @@ impl Space {
             ],
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
+            presence: Presence::default(),
             outbox: Outbox::new(key, config, shared),
             contract: ContractSession::default(),
             last_status: None,
@@ -176,6 +179,9 @@ impl Space {
             cx.out.post_one(tab, FromHub::Clock { offset_ms, rtt_ms: rtt.min(u32::MAX as u64) as u32 });
         }
         self.publish_tabs(cx);
+        if let Some(args) = self.tabs.name(tab).and_then(|n| self.presence.assigned_for(n)) {
+            cx.out.post_one(tab, hub_event(contract::ASSIGNED, args));
+        }
         // A new tab tries a refused namespace again, as a reload would.
         self.reset();
         self.connect(cx);
@@ -242,17 +248,7 @@ impl Space {
     fn apply_leaders(&mut self, acts: Vec<leader::Action>, cx: &mut Cx) {
         for a in acts {
             match a {
-                leader::Action::Announce(tabs, l) => {
-                    let args = l.args();
-                    let msg = FromHub::Event {
-                        event: contract::HUB_LEADER.into(),
-                        room: None,
-                        args,
-                        bins: Vec::new(),
-                        reply: None,
-                    };
-                    cx.out.post(tabs, msg);
-                }
+                leader::Action::Announce(tabs, l) => cx.out.post(tabs, hub_event(contract::HUB_LEADER, l.args())),
                 leader::Action::Send(event, args) => {
                     if self.is_connected() {
                         cx.out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[event], &args));
@@ -338,6 +334,7 @@ impl Space {
         self.apply_rooms(actions, cx);
         self.contract.end_session();
         self.leaders.iter_mut().for_each(Leadership::session_ended);
+        self.presence.end_session();
         for (tab, id) in self.requests.take_leads() {
             let reason = "the connection ended before the server answered the leader command".into();
             cx.out.post_one(tab, FromHub::AckFailed { id, reason });
@@ -449,6 +446,33 @@ impl Space {
                 rooms::Action::Done { tab, req, error } => cx.out.post_one(tab, FromHub::Done { req, error }),
             }
         }
+        self.sync_presence(cx.out);
+    }
+
+    /// Tells a contract server which tabs are in each room we hold, where that changed.
+    fn sync_presence(&mut self, out: &mut Out) {
+        if self.contract.speaks() != Some(true) || !self.is_connected() {
+            return;
+        }
+        let tabs = &self.tabs;
+        let held = self.rooms.held().into_iter();
+        let now =
+            held.map(|(room, keys)| (room, keys.iter().filter_map(|k| tabs.name(*k)).map(String::from).collect()));
+        for args in self.presence.sync(now.collect()) {
+            out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[contract::PRESENCE], &args));
+        }
+    }
+
+    /// `sb:rooms` from the server: each tab hears the assigned rooms and its own.
+    fn on_assigned(&mut self, args: &str, cx: &mut Cx) {
+        if let Err(why) = self.presence.assign(args) {
+            return cx.out.log(format!("namespace {}: bad {} ignored: {why}", self.nsp, contract::ASSIGNED));
+        }
+        for tab in self.tabs.keys() {
+            if let Some(args) = self.tabs.name(tab).and_then(|n| self.presence.assigned_for(n)) {
+                cx.out.post_one(tab, hub_event(contract::ASSIGNED, args));
+            }
+        }
     }
 
     /// The server announced the contract: durable emits go in `sb:emit` envelopes with
@@ -457,6 +481,7 @@ impl Space {
         let resume_after = self.contract.hello();
         self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
         self.announce_tabs(cx.out);
+        self.sync_presence(cx.out);
         for i in 0..self.leaders.len() {
             let acts = self.leaders[i].hello(&self.tabs);
             self.apply_leaders(acts, cx);
@@ -487,6 +512,9 @@ impl Space {
             cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
         }
         if room.is_none() && tab.is_none() {
+            if event == contract::ASSIGNED {
+                return self.on_assigned(&args, cx);
+            }
             self.on_election_event(&event, &args, cx);
         }
         let (rooms, tabs) = (&self.rooms, &self.tabs);
@@ -494,7 +522,11 @@ impl Space {
         let in_room = |t: TabKey, r: &String| {
             rooms.member(t, r) || r.strip_prefix(contract::TAB_ROOM).is_some_and(|id| tabs.name(t) == Some(id))
         };
-        let targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r)));
+        let mut targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r)));
+        if let (contract::MEMBERS, Some(r)) = (event.as_str(), &room) {
+            // Presence reaches every tab in the room, subscribed or not (`client.members`).
+            targets = self.tabs.keys().into_iter().filter(|t| in_room(*t, r)).collect();
+        }
         let reply = match id {
             Some(server_id) if !targets.is_empty() => Some(self.requests.reply_token(server_id)),
             _ => None,
@@ -618,4 +650,9 @@ fn connect_error_reason(data: &str) -> String {
             v.get("message").and_then(Value::as_str).map(String::from).or_else(|| v.as_str().map(String::from))
         })
         .unwrap_or_else(|| "connection refused by server".into())
+}
+
+/// One of the hub's own events for tabs.
+fn hub_event(event: &str, args: String) -> FromHub {
+    FromHub::Event { event: event.into(), room: None, args, bins: Vec::new(), reply: None }
 }
