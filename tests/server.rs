@@ -192,3 +192,46 @@ async fn bad_election_messages_are_refused_with_an_error() {
     assert_eq!(s.next_event("LEADER_ELECTED").await["leader"], "t");
     srv.stop().await;
 }
+
+/// The `sb:members` payload of the next presence update for `room`.
+async fn members(s: &mut RawSocket, room: &str) -> serde_json::Value {
+    let prefix = format!(r#"42["sb:room","{room}","sb:members","#);
+    let frame = s.until(|f| f.starts_with(&prefix)).await;
+    let args: Vec<serde_json::Value> = serde_json::from_str(&frame[2..]).expect("an event array");
+    args[3]["members"].clone()
+}
+
+/// Presence: two users in a room hear who is there (by user and device, with tab ids) after
+/// each report, and when one leaves or disconnects; a report for a room the socket is not
+/// in is refused; a signed-in socket is told its hierarchy rooms.
+#[tokio::test]
+async fn presence_tells_the_room_who_is_there_by_user_with_their_tabs() {
+    let srv = common::server().await;
+    let token = |user: &str| srv.auth.login(user, &format!("{user}-password")).expect("login").access;
+    let mut a = RawSocket::connect_with(srv.addr, &json!({"token": token("alice")}).to_string()).await;
+    let mut b = RawSocket::connect_with(srv.addr, &json!({"token": token("bob")}).to_string()).await;
+    let assigned = a.next_event("sb:rooms").await;
+    assert!(assigned.as_array().is_some_and(|r| r.iter().any(|r| r == "user:alice")), "{assigned}");
+    let refused = a.emit_ack(&json!(["sb:presence", {"room": "team:1", "tabs": ["a1"]}]).to_string()).await;
+    assert!(refused.contains("not in that room"), "{refused}");
+    for s in [&mut a, &mut b] {
+        assert_eq!(s.emit_ack(r#"["sb:join","team:1"]"#).await, r#"[{"ok":true}]"#);
+    }
+    a.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["a1", "a2"]}]))).await;
+    assert_eq!(members(&mut b, "team:1").await, json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]));
+    b.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["b1"]}]))).await;
+    let both = json!([
+        {"user": "alice", "device": null, "tabs": ["a1", "a2"]},
+        {"user": "bob", "device": null, "tabs": ["b1"]}
+    ]);
+    assert_eq!(members(&mut a, "team:1").await, json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]));
+    assert_eq!(members(&mut a, "team:1").await, both);
+    assert_eq!(b.emit_ack(r#"["sb:leave","team:1"]"#).await, r#"[{"ok":true}]"#);
+    assert_eq!(members(&mut a, "team:1").await, json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]));
+    b.send(r#"42["sb:join","team:1"]"#).await;
+    b.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["b1"]}]))).await;
+    assert_eq!(members(&mut a, "team:1").await, both);
+    b.close().await;
+    assert_eq!(members(&mut a, "team:1").await, json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]));
+    srv.stop().await;
+}

@@ -99,18 +99,21 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     socket.extensions.insert(Turns::new(state.drain.clone()));
     tracing::info!(sid = %socket.id, "socket connected");
-    let st = state.clone();
+    let (st, disconnect_io) = (state.clone(), io.clone());
     socket.on_disconnect(move |socket: SocketRef| {
         st.stats.sockets_now.fetch_sub(1, Ordering::Relaxed);
-        st.tabs.forget(&socket.id.to_string());
-        st.elections.leave(&socket.id.to_string());
+        let sid = socket.id.to_string();
+        st.tabs.forget(&sid);
+        st.elections.leave(&sid);
         // The socket's turns stay until the socket itself is dropped: frames it received
         // before the disconnect are still handled, in order.
         tracing::info!(sid = %socket.id, "socket disconnected");
-        async {}
+        let (st, io) = (st.clone(), disconnect_io.clone());
+        async move { super::presence::gone(&io, &st, socket.ns(), &sid).await }
     });
-    rooms(&socket, state.clone());
+    rooms(&socket, io.clone(), state.clone());
     let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: now_ms() });
+    super::presence::tell_assigned(&socket);
     let st = state.clone();
     socket.on(contract::RESUME, move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
@@ -129,6 +132,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
             let token = v.get("token").and_then(Value::as_str);
             if let Some(session) = token.and_then(|t| state.auth.session_for_access(t)) {
                 super::signin::join_session_rooms(&s, &session);
+                super::presence::tell_assigned(&s);
             }
         }
     });
@@ -147,12 +151,14 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     });
     durable_emits(&socket, io.clone(), state.clone());
     super::election::on_connect(&socket, io.clone(), state.clone());
+    super::presence::on_connect(&socket, io.clone(), state.clone());
     app::on_connect(&socket, io, state);
 }
 
 /// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms
 /// (`user:`, `session:`, `device:`) are the server's alone: a socket cannot join one.
-fn rooms(socket: &SocketRef, state: Arc<State>) {
+fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    let st = state.clone();
     socket.on(contract::JOIN, move |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
         let reply = match join_check(&room) {
             Ok(()) => {
@@ -167,11 +173,15 @@ fn rooms(socket: &SocketRef, state: Arc<State>) {
         let _ = ack.send(&reply);
         async {}
     });
-    socket.on(contract::LEAVE, |s: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
-        if join_check(&room).is_ok() {
-            s.leave(room);
+    socket.on(contract::LEAVE, move |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+        let (io, state) = (io.clone(), st.clone());
+        async move {
+            if join_check(&room).is_ok() {
+                s.leave(room.clone());
+                super::presence::left(&io, &state, &s, &room).await;
+            }
+            let _ = ack.send(&Receipt::OK);
         }
-        let _ = ack.send(&Receipt::OK);
     });
 }
 

@@ -6,7 +6,7 @@
 //! One module per concern: [`listener`] (the listener and metrics), [`contract`] (the
 //! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
 //! (the dedup log), [`election`] (leader election: an arbiter per scope), [`signin`] (auth
-//! over HTTP, the handshake check, token expiry), [`app`]
+//! over HTTP, the handshake check, token expiry), [`presence`] (who is in each room), [`app`]
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
@@ -16,6 +16,7 @@ mod dedup;
 mod election;
 mod listener;
 mod ordering;
+mod presence;
 mod signin;
 
 pub use dedup::Dedup;
@@ -100,6 +101,7 @@ pub(crate) struct State {
     refresh_down: Arc<AtomicBool>,
     require_auth: bool,
     elections: Arc<election::Elections>,
+    presence: presence::PresenceBook,
 }
 
 pub struct Server {
@@ -138,6 +140,7 @@ impl Server {
             refresh_down: Arc::new(AtomicBool::new(false)),
             require_auth: config.require_auth,
             elections: Arc::new(election::Elections::new(config.leader_lease.as_millis() as u64)),
+            presence: presence::PresenceBook::default(),
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)

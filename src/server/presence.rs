@@ -1,0 +1,132 @@
+//! Presence on the server (docs/server-contract.md, "Presence"): who is in each room, by user
+//! and device with their tab ids, from the hubs' `sb:presence` reports; everyone in the room
+//! hears `sb:members` after every change (a report, a leave, a disconnect). Also the
+//! assigned hierarchy rooms a socket is told (`sb:rooms`).
+//! Invariant: a socket is listed only in rooms it is in; its entries go with a leave or a
+//! disconnect.
+
+use super::State;
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::SocketIo;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use switchboard_shared::contract::{self, Member, Members, PresenceReport, Receipt};
+
+/// Room (with its namespace) → socket id → that socket's member entry.
+#[derive(Default)]
+pub struct PresenceBook {
+    rooms: Mutex<HashMap<(String, String), BTreeMap<String, Member>>>,
+}
+
+impl PresenceBook {
+    fn update(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
+        let Ok(mut rooms) = self.rooms.lock() else { return Members { room: room.into(), members: Vec::new() } };
+        let key = (nsp.to_string(), room.to_string());
+        let entries = rooms.entry(key.clone()).or_default();
+        match member {
+            Some(m) => entries.insert(sid.to_string(), m),
+            None => entries.remove(sid),
+        };
+        let members = group(entries.values());
+        if entries.is_empty() {
+            rooms.remove(&key);
+        }
+        Members { room: room.into(), members }
+    }
+
+    /// The socket is gone: the rooms it was listed in, as they are now.
+    fn forget(&self, nsp: &str, sid: &str) -> Vec<Members> {
+        let Ok(mut rooms) = self.rooms.lock() else { return Vec::new() };
+        let mut changed = Vec::new();
+        rooms.retain(|(n, room), entries| {
+            if n == nsp && entries.remove(sid).is_some() {
+                changed.push(Members { room: room.clone(), members: group(entries.values()) });
+            }
+            !entries.is_empty()
+        });
+        changed
+    }
+}
+
+/// One entry per (user, device), tabs merged and sorted.
+fn group<'a>(entries: impl Iterator<Item = &'a Member>) -> Vec<Member> {
+    let mut by: BTreeMap<(Option<String>, Option<String>), Vec<String>> = BTreeMap::new();
+    for m in entries {
+        by.entry((m.user.clone(), m.device.clone())).or_default().extend(m.tabs.iter().cloned());
+    }
+    by.into_iter()
+        .map(|((user, device), mut tabs)| {
+            tabs.sort();
+            tabs.dedup();
+            Member { user, device, tabs }
+        })
+        .collect()
+}
+
+/// The part after `prefix` of the socket's room with that prefix (`user:alice` → `alice`).
+pub fn assigned(s: &SocketRef, prefix: &str) -> Option<String> {
+    s.rooms().iter().find_map(|r| r.strip_prefix(prefix).map(String::from))
+}
+
+/// Tells the socket its hierarchy rooms (`sb:rooms`).
+pub fn tell_assigned(s: &SocketRef) {
+    let prefixes = [contract::USER_ROOM, contract::SESSION_ROOM, contract::DEVICE_ROOM];
+    let mut rooms: Vec<String> =
+        s.rooms().iter().filter(|r| prefixes.iter().any(|p| r.starts_with(p))).map(|r| r.to_string()).collect();
+    rooms.sort();
+    let _ = s.emit(contract::ASSIGNED, &rooms);
+}
+
+async fn tell(io: &SocketIo, nsp: &str, m: Members) {
+    if let Some(ns) = io.of(nsp) {
+        let _ = ns.to(m.room.clone()).emit(contract::ROOM, &(m.room.as_str(), contract::MEMBERS, &m)).await;
+    }
+}
+
+/// The socket left `room` (`sb:leave`): the room hears who is left.
+pub async fn left(io: &SocketIo, state: &State, s: &SocketRef, room: &str) {
+    let m = state.presence.update(s.ns(), room, &s.id.to_string(), None);
+    tell(io, s.ns(), m).await;
+}
+
+/// The socket disconnected: every room it was listed in hears who is left.
+pub async fn gone(io: &SocketIo, state: &State, nsp: &str, sid: &str) {
+    for m in state.presence.forget(nsp, sid) {
+        tell(io, nsp, m).await;
+    }
+}
+
+/// `sb:presence {room, tabs}` from a hub in `room`.
+pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    socket.on(contract::PRESENCE, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+        let (io, state) = (io.clone(), state.clone());
+        async move {
+            let report = serde_json::from_value::<PresenceReport>(v).map_err(|e| e.to_string()).and_then(|r| {
+                contract::valid_room(&r.room)?;
+                if !s.rooms().iter().any(|x| *x == r.room) {
+                    return Err(format!("presence for {:?}: this socket is not in that room", r.room));
+                }
+                if r.tabs.iter().any(|t| t.is_empty() || t.len() > contract::MAX_TAB_ID) {
+                    return Err("tab id must be 1..64 bytes".into());
+                }
+                Ok(r)
+            });
+            match report {
+                Ok(r) => {
+                    let member = (!r.tabs.is_empty()).then(|| Member {
+                        user: assigned(&s, contract::USER_ROOM),
+                        device: assigned(&s, contract::DEVICE_ROOM),
+                        tabs: r.tabs,
+                    });
+                    let m = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member);
+                    tell(&io, s.ns(), m).await;
+                }
+                Err(error) => {
+                    tracing::warn!(sid = %s.id, %error, "bad presence report");
+                    let _ = ack.send(&Receipt::Error { error });
+                }
+            }
+        }
+    });
+}
