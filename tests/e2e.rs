@@ -164,7 +164,8 @@ async fn a_refused_join_leaves_no_trace_in_the_tab_nor_on_a_new_hub() {
     // A hierarchy room is refused by the hub itself, without asking.
     let assigned = b.js(tab, "sb.client.join('user:bob').then(() => 'joined', (e) => e.message)").await;
     assert!(assigned.as_str().is_some_and(|m| m.contains("assigned by the server")), "{assigned}");
-    assert_eq!(b.js(tab, "sb.client.rooms").await, json!(["team"]), "the refused room is not listed");
+    let rooms = "sb.client.rooms.map((r) => r == 'tab:' + sb.client.id ? 'own' : r)";
+    assert_eq!(b.js(tab, rooms).await, json!(["own", "team"]), "its own room and the joined one; not the refused");
     assert_eq!(srv.stats.joins_refused.load(Ordering::Relaxed), 1);
     // The hub dies; the tab starts a new one and joins its rooms again: not the refused one.
     let workers = common::shared_worker_targets(&b).await;
@@ -181,7 +182,7 @@ async fn a_refused_join_leaves_no_trace_in_the_tab_nor_on_a_new_hub() {
     assert!(rejoined > before, "a new socket through a new hub");
     assert_eq!(srv.room_size("team"), 1, "the room is joined again");
     assert_eq!(srv.stats.joins_refused.load(Ordering::Relaxed), 1, "the refused room is not asked for again");
-    assert_eq!(b.js(tab, "sb.client.rooms").await, json!(["team"]));
+    assert_eq!(b.js(tab, rooms).await, json!(["own", "team"]));
     b.shutdown().await;
     srv.stop().await;
 }
@@ -373,6 +374,11 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     for tab in [&a, &c] {
         b.js(tab, "document.getElementById('join').click()").await;
         b.js(tab, &wait("document.getElementById('rooms').textContent === 'in: lobby'")).await;
+    }
+    // Presence: both tabs (one guest on this browser) are listed in the room, in each tab.
+    for tab in [&a, &c] {
+        b.js(tab, &wait("document.getElementById('members').textContent === 'here: guest (2 tabs)'")).await;
+        b.js(tab, &wait("document.getElementById('assigned').textContent.startsWith('assigned: tab:')")).await;
     }
     b.js(&a, "document.getElementById('text').value = 'hello from A'; document.getElementById('chat').requestSubmit()")
         .await;

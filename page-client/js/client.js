@@ -15,6 +15,8 @@ const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
 const LEAD = 'sb:lead'; // [term, event, ...args]: a leader command (emitAsLeader)
+const MEMBERS = 'sb:members'; // [{ room, members }]: who is in a room this tab is in
+const ASSIGNED = 'sb:rooms'; // [rooms]: the hierarchy rooms the server assigned, and tab:{id}
 // What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
 const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
   ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16,
@@ -72,6 +74,9 @@ export class Client {
     this.tabList_ = [];
     this.tabFns_ = [];
     this.roomList_ = [];
+    this.assigned_ = [];
+    this.members_ = new Map();
+    this.memberFns_ = [];
     this.authState_ = null;
     this.authFns_ = [];
     this.leader_ = null;
@@ -201,6 +206,12 @@ export class Client {
           const [leader, term, scope] = args;
           this.leader_ = { isLeader: leader == this.id, leader, term, scope };
           notifyAll(this.leaderFns_, this.leader);
+        }
+        if (name == ASSIGNED) this.assigned_ = args[0];
+        if (name == MEMBERS) {
+          const { room, members } = args[0];
+          this.members_.set(room, members);
+          this.memberFns_.forEach(([r, f]) => r == room && guard(f, this.members(room)));
         }
         for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
           try { f(...args); } catch (e) { warn('an event handler threw', e); }
@@ -336,7 +347,11 @@ export class Client {
   onStatus(f) { guard(f, this.statusDetail); this.statusFns_.push(f); }
   get tabs() { return [...this.tabList_]; }
   onTabs(f) { guard(f, this.tabs); this.tabFns_.push(f); }
-  get rooms() { return [...this.roomList_]; }
+  // Hierarchy rooms (user:, session:, device:, this tab's tab:) and the rooms it joined.
+  get rooms() { return [...this.assigned_, ...this.roomList_]; }
+  // `[{ user, device, tabs }]` in a room this tab is in (from a server that keeps presence).
+  members(room) { return structuredClone(this.members_.get(room) ?? []); }
+  onMembers(room, f) { guard(f, this.members(room)); this.memberFns_.push([room, f]); }
   get recovered() { return this.recovered_; }
   get auth() { return this.authState_ && structuredClone(this.authState_); }
   // `{ isLeader, leader, term, scope }`: which tab leads (decided by the server, or by the
@@ -391,7 +406,10 @@ export class Client {
     room = String(room);
     return this.request_(JOIN, room, '', room);
   }
-  leave(room) { return this.request_(LEAVE, String(room)); }
+  leave(room) {
+    this.members_.delete(room = String(room));
+    return this.request_(LEAVE, room);
+  }
   login(user, password) { return this.request_(LOGIN, String(user), String(password)); }
   logout() { return this.request_(LOGOUT); }
   refresh() { return this.request_(REFRESH); }

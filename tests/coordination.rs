@@ -1,6 +1,7 @@
-//! Leader election end to end: the real bundle in headless Chromium against the reference
-//! backend, which decides (LEADER_ELECTED, leases, fencing). The same against an unmodified
-//! Socket.IO server (the hub elects on its own) is in tests/plain.rs.
+//! Coordination end to end, the real bundle in headless Chromium against the reference
+//! backend: leader election decided by the server (LEADER_ELECTED, leases, fencing), and
+//! rooms by user hierarchy with presence. The election against an unmodified Socket.IO
+//! server (the hub elects on its own) is in tests/plain.rs.
 
 mod common;
 
@@ -238,4 +239,72 @@ async fn signed_in_ids(all: &[(&Browser, Tab)]) -> Vec<Value> {
         ids.push(b.js(t, "sb.client.id").await);
     }
     ids
+}
+
+/// Rooms by user hierarchy and presence, two users on two browsers: each tab lists its
+/// assigned rooms (its user's, never another's; its own tab room); alice cannot join
+/// `user:bob`; everyone in a room sees who is there (by user, with tab ids) and is told
+/// when a tab closes and when a user's last tab leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_by_user_hierarchy_and_presence_across_two_users() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let alice = [
+        harness_tab(&one, &srv.url(), "{}", CONNECTED, "connected").await,
+        harness_tab(&one, &srv.url(), "{}", CONNECTED, "connected").await,
+    ];
+    let bob = harness_tab(&two, &srv.url(), "{}", CONNECTED, "connected").await;
+    one.js(&alice[0], "sb.client.login('alice', 'alice-password')").await;
+    two.js(&bob, "sb.client.login('bob', 'bob-password')").await;
+    let assigned = |user: &str| {
+        format!("sb.until(() => sb.client.rooms.includes('user:{user}') && sb.client.rooms.includes('tab:' + sb.client.id), 15000, 'assigned rooms').then(() => sb.client.rooms)")
+    };
+    for t in &alice {
+        let rooms = one.js(t, &assigned("alice")).await;
+        assert!(!rooms.to_string().contains("user:bob"), "{rooms}");
+        assert!(
+            rooms.as_array().is_some_and(|r| r.iter().any(|r| r.as_str().is_some_and(|r| r.starts_with("session:")))),
+            "{rooms}"
+        );
+    }
+    two.js(&bob, &assigned("bob")).await;
+    let refused = one.js(&alice[0], "sb.client.join('user:bob').then(() => 'joined', (e) => e.message)").await;
+    assert!(refused.as_str().is_some_and(|e| e.contains("assigned by the server")), "{refused}");
+    assert_eq!(srv.room_size("user:bob"), 1, "only bob's socket is in bob's room");
+
+    for t in &alice {
+        one.js(t, "sb.client.join('team:1')").await;
+    }
+    two.js(&bob, "sb.client.join('team:1')").await;
+    let ids: Vec<Value> = [one.js(&alice[0], "sb.client.id").await, one.js(&alice[1], "sb.client.id").await].into();
+    let bob_id = two.js(&bob, "sb.client.id").await;
+    let mut alice_tabs = ids.clone();
+    alice_tabs.sort_by_key(|v| v.to_string());
+    let wait_members = |what: &str, expected: &Value| {
+        format!(
+            "sb.until(() => JSON.stringify(sb.client.members('team:1').map((m) => [m.user, m.tabs])) === {:?}, 15000, '{what}')",
+            expected.to_string()
+        )
+    };
+    let everyone = json!([["alice", alice_tabs], ["bob", [bob_id]]]);
+    two.js(&bob, &wait_members("alice and bob", &everyone)).await;
+    one.js(&alice[1], &wait_members("alice and bob", &everyone)).await;
+    // onMembers hears each change; a closed tab is gone from the list, then the last one.
+    two.js(&bob, "sb.changes = []; sb.client.onMembers('team:1', (m) => { sb.changes.push(m); sb.notify(); })").await;
+    let closed = Instant::now();
+    one.close_tab(&alice[1]).await;
+    two.js(&bob, &wait_members("one alice tab", &json!([["alice", [ids[0]]], ["bob", [bob_id]]]))).await;
+    let one_tab_ms = closed.elapsed().as_millis();
+    let closed = Instant::now();
+    one.close_tab(&alice[0]).await;
+    two.js(&bob, &wait_members("alice gone", &json!([["bob", [bob_id]]]))).await;
+    println!(
+        "presence: a closed tab seen in {one_tab_ms} ms, a user's last tab in {} ms",
+        closed.elapsed().as_millis()
+    );
+    assert!(two.js(&bob, "sb.changes.length").await.as_u64().unwrap_or(0) >= 3, "onMembers heard every change");
+    one.shutdown().await;
+    two.shutdown().await;
+    srv.stop().await;
 }
