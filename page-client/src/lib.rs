@@ -435,9 +435,17 @@ mod api {
         /// Leaves `room`.
         #[wasm_bindgen(method)]
         pub fn leave(this: &Client, room: &str) -> Promise;
-        /// Rooms this tab is in.
+        /// Rooms this tab is in: the hierarchy rooms the server assigned (`user:`,
+        /// `session:`, `device:`, its own `tab:`) and those it joined.
         #[wasm_bindgen(method, getter)]
         pub fn rooms(this: &Client) -> Array;
+        /// `[{user, device, tabs}]`: who is in `room` (a room this tab is in; needs a server
+        /// that keeps presence).
+        #[wasm_bindgen(method)]
+        pub fn members(this: &Client, room: &str) -> Array;
+        /// Calls `f(members)` whenever someone joins or leaves `room` (and once now).
+        #[wasm_bindgen(method, js_name = onMembers)]
+        pub fn on_members(this: &Client, room: &str, f: &Function);
         /// The sign-in state shared by every tab, or null until the hub knows.
         #[wasm_bindgen(method, getter)]
         pub fn auth(this: &Client) -> JsValue;

@@ -65,6 +65,14 @@ export interface AuthState {
  * challenger taking over after holding a higher level 500 ms). Decided by the server when it
  * takes part (LEADER_ELECTED), else by the hub among this browser's tabs (scope "browser").
  * `term` is the fencing token: it rises with every change of leader. */
+/** One member of a room: a user (null: not signed in) on a device (null: unknown) and the
+ * ids of its tabs in the room. */
+export interface Member {
+  user: string | null;
+  device: string | null;
+  tabs: string[];
+}
+
 export interface LeaderInfo {
   isLeader: boolean;
   /** The leading tab's id (another device's tab in scope "user"), or null. */
@@ -80,7 +88,8 @@ export interface Client {
   readonly statusDetail: StatusDetail;
   /** Ids of every tab sharing this connection. */
   readonly tabs: string[];
-  /** Rooms this tab joined. */
+  /** Rooms this tab is in: the hierarchy rooms the server assigned (user:, session:, device:,
+   * its own tab:{id}) and the rooms it joined. */
   readonly rooms: string[];
   on(event: string, handler: (...args: any[]) => void): void;
   off(event: string, handler?: (...args: any[]) => void): void;
@@ -117,6 +126,11 @@ export interface Client {
   /** Every event of the namespace, before its own handlers: `fn(event, ...args)`. */
   onAny(fn: (event: string, ...args: any[]) => void): void;
   offAny(fn?: (event: string, ...args: any[]) => void): void;
+  /** Who is in `room` (a room this tab is in), by user and device with their tab ids; told
+   * within a round trip of every join, leave and tab close. Needs a server that keeps
+   * presence (the reference backend); empty against a plain Socket.IO server. */
+  members(room: string): Member[];
+  onMembers(room: string, fn: (members: Member[]) => void): void;
   /** The leader of this tab's election scope (null until the hub said). */
   readonly leader: LeaderInfo | null;
   onLeader(fn: (leader: LeaderInfo | null) => void): void;
