@@ -68,6 +68,12 @@ struct ServeArgs {
     /// Where the dedup window is kept across restarts (default: memory only).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// A leader's lease in ms: unrenewed (a frozen or sleeping device), another tab leads.
+    #[arg(long, value_name = "MS", default_value_t = switchboard_shared::contract::LEASE_MS)]
+    leader_lease: u64,
+    /// How long a tab must outrank the leader before it takes over, in ms.
+    #[arg(long, value_name = "MS", default_value_t = switchboard_shared::hub::election::HYSTERESIS_MS)]
+    leader_hysteresis: u64,
 }
 
 fn main() -> ExitCode {
@@ -112,6 +118,8 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         access_ttl: Duration::from_secs(args.access_ttl),
         refresh_ttl: Duration::from_secs(args.refresh_ttl),
         require_auth: args.require_auth,
+        leader_lease: Duration::from_millis(args.leader_lease.max(1_000)),
+        leader_hysteresis: Duration::from_millis(args.leader_hysteresis),
         ..Config::default()
     })
 }

@@ -29,6 +29,7 @@ struct Inner {
 pub struct Elections {
     inner: Mutex<Inner>,
     lease_ms: u64,
+    hysteresis_ms: u64,
     start: Instant,
     wake: tokio::sync::Notify,
     /// LEADER_* and ELECTION_REQUEST packets sent, and election messages received (for
@@ -38,10 +39,11 @@ pub struct Elections {
 }
 
 impl Elections {
-    pub fn new(lease_ms: u64) -> Elections {
+    pub fn new(lease_ms: u64, hysteresis_ms: u64) -> Elections {
         Elections {
             inner: Mutex::default(),
             lease_ms,
+            hysteresis_ms,
             start: Instant::now(),
             wake: tokio::sync::Notify::new(),
             sent: Default::default(),
@@ -82,7 +84,7 @@ impl Elections {
             // The socket's key for this scope changed (it signed in, say): it leaves the old
             // arbiter first, so its tabs are never candidates twice.
             let mut out = inner.moved(&sid, &key, &prefix, now);
-            let arbiter = inner.arbiters.entry(key.clone()).or_insert_with(|| Arbiter::new(scope, self.lease_ms));
+            let arbiter = inner.arbiters.entry(key.clone()).or_insert_with(|| Arbiter::with_hysteresis(scope, self.lease_ms, self.hysteresis_ms));
             let says = f(arbiter, sid.clone(), now)?;
             let members = arbiter.members().cloned().collect::<Vec<_>>();
             inner.sockets.entry(sid).or_insert_with(|| (s.clone(), BTreeSet::new())).1.insert(key);

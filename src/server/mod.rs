@@ -62,6 +62,8 @@ pub struct Config {
     pub vendor_dir: Option<PathBuf>,
     /// A leader's lease: its hub renews it at a third of this; unrenewed, another tab leads.
     pub leader_lease: Duration,
+    /// How long a tab must outrank the leader before it takes over.
+    pub leader_hysteresis: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             require_auth: false,
             vendor_dir: None,
             leader_lease: Duration::from_millis(switchboard_shared::contract::LEASE_MS),
+            leader_hysteresis: Duration::from_millis(switchboard_shared::hub::election::HYSTERESIS_MS),
         }
     }
 }
@@ -139,7 +142,10 @@ impl Server {
             expiry: signin::Expiry::default(),
             refresh_down: Arc::new(AtomicBool::new(false)),
             require_auth: config.require_auth,
-            elections: Arc::new(election::Elections::new(config.leader_lease.as_millis() as u64)),
+            elections: Arc::new(election::Elections::new(
+                config.leader_lease.as_millis() as u64,
+                config.leader_hysteresis.as_millis() as u64,
+            )),
             presence: presence::PresenceBook::default(),
         });
         let (layer, io) = SocketIo::builder()
