@@ -84,7 +84,10 @@ impl Elections {
             // The socket's key for this scope changed (it signed in, say): it leaves the old
             // arbiter first, so its tabs are never candidates twice.
             let mut out = inner.moved(&sid, &key, &prefix, now);
-            let arbiter = inner.arbiters.entry(key.clone()).or_insert_with(|| Arbiter::with_hysteresis(scope, self.lease_ms, self.hysteresis_ms));
+            let arbiter = inner
+                .arbiters
+                .entry(key.clone())
+                .or_insert_with(|| Arbiter::with_hysteresis(scope, self.lease_ms, self.hysteresis_ms));
             let says = f(arbiter, sid.clone(), now)?;
             let members = arbiter.members().cloned().collect::<Vec<_>>();
             inner.sockets.entry(sid).or_insert_with(|| (s.clone(), BTreeSet::new())).1.insert(key);
