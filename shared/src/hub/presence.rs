@@ -7,14 +7,15 @@
 
 use crate::contract;
 use crate::json::{self, Value};
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 #[derive(Debug, Default)]
 pub struct Presence {
-    /// What the server was told: room → tab ids.
-    told: BTreeMap<String, Vec<String>>,
+    /// What the server was told: (room, tab ids), in the order [`Rooms::held`] gives.
+    ///
+    /// [`Rooms::held`]: super::rooms::Rooms::held
+    told: Vec<(String, Vec<String>)>,
     /// The hierarchy rooms the server assigned (None: it never said).
     assigned: Option<Vec<String>>,
 }
@@ -23,9 +24,8 @@ impl Presence {
     /// The rooms held on the server and their tabs now: the `sb:presence` args to send.
     pub fn sync(&mut self, now: Vec<(String, Vec<String>)>) -> Vec<String> {
         let mut sends = Vec::new();
-        let now: BTreeMap<String, Vec<String>> = now.into_iter().collect();
         for (room, tabs) in &now {
-            if self.told.get(room) != Some(tabs) {
+            if !self.told.iter().any(|(r, t)| r == room && t == tabs) {
                 let mut a = String::from("[{\"room\":");
                 json::write_string(&mut a, room);
                 a.push_str(",\"tabs\":[");
