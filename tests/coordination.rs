@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{exclusive, harness_tab, server, Browser, Tab, CONNECTED};
+use common::{exclusive, harness_tab, one_leader_per_term, server, Browser, Tab, CONNECTED};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 async fn tabs(b: &Browser, url: &str, n: usize, opts: &str) -> (Vec<Tab>, Vec<Value>) {
@@ -36,28 +35,6 @@ async fn leading(b: &Browser, tab: &Tab, id: &Value, what: &str) -> Value {
     let wait =
         format!("sb.until(() => sb.client.leader.leader === {id}, 15000, '{what}').then(() => sb.client.leader)");
     b.js(tab, &wait).await
-}
-
-/// Every tab's journal: one leader per (scope, term) in the announcements, and no two tabs
-/// ever claimed (sampled every 50 ms) to lead in the same term.
-async fn one_leader_per_term(b: &Browser, tabs: &[&Tab]) {
-    let mut by_term = BTreeMap::new();
-    let mut claims: BTreeMap<u64, usize> = BTreeMap::new();
-    for (i, tab) in tabs.iter().enumerate() {
-        for entry in b.js(tab, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
-            let key = (entry[2].to_string(), entry[1].as_u64().unwrap_or(0));
-            if let Some(p) = by_term.insert(key.clone(), entry[0].clone()) {
-                assert_eq!(p, entry[0], "two leaders for {key:?}");
-            }
-        }
-        for term in b.js(tab, "[...new Set(sb.claims)]").await.as_array().cloned().unwrap_or_default() {
-            let term = term.as_u64().unwrap_or(0);
-            if let Some(other) = claims.insert(term, i) {
-                assert_eq!(other, i, "tabs {other} and {i} both claimed term {term}");
-            }
-        }
-    }
-    assert!(!claims.is_empty(), "some tab claimed to lead");
 }
 
 fn p50_max(mut v: Vec<u128>) -> (u128, u128) {

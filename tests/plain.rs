@@ -5,12 +5,20 @@
 mod common;
 
 use common::node::NodeServer;
-use common::{exclusive, harness_tab, server, Browser, Tab, CONNECTED};
+use common::{exclusive, harness_tab, one_leader_per_term, server, Browser, Tab, CONNECTED};
 use serde_json::{json, Value};
 
 async fn tab(b: &Browser, page: &str, node: &NodeServer) -> Tab {
     let opts = format!("{{ url: '{}', reconnectionDelay: 100, reconnectionDelayMax: 500, timeout: 2000 }}", node.url());
     harness_tab(b, page, &opts, CONNECTED, "connected").await
+}
+
+async fn tabs(b: &Browser, page: &str, node: &NodeServer, n: usize) -> Vec<Tab> {
+    let mut tabs = Vec::new();
+    for _ in 0..n {
+        tabs.push(tab(b, page, node).await);
+    }
+    tabs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,10 +27,7 @@ async fn a_plain_socket_io_server_gets_one_connection_events_acks_and_ordered_em
     let page = server().await;
     let node = NodeServer::start(0).await;
     let b = Browser::launch().await;
-    let mut tabs = Vec::new();
-    for _ in 0..3 {
-        tabs.push(tab(&b, &page.url(), &node).await);
-    }
+    let tabs = tabs(&b, &page.url(), &node, 3).await;
     for t in &tabs {
         b.js(t, "sb.record('news'); sb.client.on('question', (q, answer) => answer('answer to ' + q)); sb.until(() => sb.tabs.length === 3)").await;
     }
@@ -250,10 +255,7 @@ async fn against_a_plain_server_the_hub_elects_among_its_own_tabs() {
     let page = server().await;
     let node = NodeServer::start(0).await;
     let b = Browser::launch().await;
-    let mut tabs = Vec::new();
-    for _ in 0..3 {
-        tabs.push(tab(&b, &page.url(), &node).await);
-    }
+    let tabs = tabs(&b, &page.url(), &node, 3).await;
     let mut ids = Vec::new();
     for t in &tabs {
         b.js(t, "sb.until(() => sb.tabs.length === 3).then(() => sb.watchLeader())").await;
@@ -271,14 +273,7 @@ async fn against_a_plain_server_the_hub_elects_among_its_own_tabs() {
     }
     let leader = b.js(&tabs[2], "sb.client.leader").await;
     assert_eq!((leader["isLeader"].clone(), leader["scope"].clone()), (json!(true), json!("browser")), "{leader}");
-    let mut by_term = std::collections::BTreeMap::new();
-    for t in &tabs {
-        for entry in b.js(t, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
-            if let Some(p) = by_term.insert(entry[1].as_u64().unwrap_or(0), entry[0].clone()) {
-                assert_eq!(p, entry[0], "two leaders for term {}", entry[1]);
-            }
-        }
-    }
+    one_leader_per_term(&b, &tabs.iter().collect::<Vec<_>>()).await;
     let refused =
         b.js(&tabs[0], "sb.client.emitAsLeader('record', 'not me').then(() => 'sent', (e) => e.message)").await;
     assert!(refused.as_str().is_some_and(|e| e.contains("does not lead")), "{refused}");

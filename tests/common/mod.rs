@@ -61,3 +61,25 @@ pub async fn shared_worker_targets(b: &Browser) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Every tab's journal: one leader per (scope, term) in the announcements, and no two tabs
+/// ever claimed (sampled every 50 ms) to lead in the same term.
+pub async fn one_leader_per_term(b: &Browser, tabs: &[&Tab]) {
+    let mut by_term = std::collections::BTreeMap::new();
+    let mut claims: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    for (i, tab) in tabs.iter().enumerate() {
+        for entry in b.js(tab, "sb.leaders").await.as_array().cloned().unwrap_or_default() {
+            let key = (entry[2].to_string(), entry[1].as_u64().unwrap_or(0));
+            if let Some(p) = by_term.insert(key.clone(), entry[0].clone()) {
+                assert_eq!(p, entry[0], "two leaders for {key:?}");
+            }
+        }
+        for term in b.js(tab, "[...new Set(sb.claims)]").await.as_array().cloned().unwrap_or_default() {
+            let term = term.as_u64().unwrap_or(0);
+            if let Some(other) = claims.insert(term, i) {
+                assert_eq!(other, i, "tabs {other} and {i} both claimed term {term}");
+            }
+        }
+    }
+    assert!(!claims.is_empty(), "some tab claimed to lead");
+}
