@@ -1534,6 +1534,12 @@ fn a_server_that_takes_part_decides_the_leader_and_fences_leader_commands() {
     assert!(acks(&s.take_inbox(1))[0].as_ref().unwrap_err().contains("does not lead"));
     s.send(2, lead(4, "record", "[1]", 8));
     assert!(acks(&s.take_inbox(2))[0].as_ref().unwrap_err().contains("stale term 4"));
+    let mut with_binary = lead(5, "record", r#"[{"_placeholder":true,"num":0}]"#, 10);
+    if let ToHub::Emit { bins, .. } = &mut with_binary {
+        bins.push(Bytes(vec![1, 2]));
+    }
+    s.send(2, with_binary);
+    assert!(acks(&s.take_inbox(2))[0].as_ref().unwrap_err().contains("JSON arguments only"));
     s.send(2, lead(5, "record", "[1]", 9));
     let sent = frames_of(&s.server_frames(1), contract::LEAD);
     let (id, body) = sent[0][2..].split_once('[').unwrap();

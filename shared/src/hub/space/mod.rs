@@ -210,7 +210,9 @@ impl Space {
             ToHub::Hello { .. } | ToHub::Bye => {}
             ToHub::Subscribe { event } => self.tabs.subscribe(tab, event, true),
             ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
-            ToHub::Emit { event, args, ack, .. } if event == contract::LEAD => self.tab_lead(tab, &args, ack, cx),
+            ToHub::Emit { event, args, ack, bins, .. } if event == contract::LEAD => {
+                self.tab_lead(tab, &args, !bins.is_empty(), ack, cx)
+            }
             ToHub::Emit { seq, event, args, bins, ack, volatile } => {
                 let emit = Emit { event, args, bins, ack: None, durable: None };
                 self.tab_emit(tab, seq, emit, ack, volatile, cx)

@@ -59,12 +59,15 @@ impl Space {
     /// `term`. The hub refuses a tab that does not lead or names a stale term; a server that
     /// takes part in the election checks the claim again (its receipt settles the call); with
     /// the hub deciding alone the event goes out plainly and the call resolves once sent.
-    pub(super) fn tab_lead(&mut self, tab: TabKey, args: &str, ack: Option<AckRequest>, cx: &mut Cx) {
+    pub(super) fn tab_lead(&mut self, tab: TabKey, args: &str, binary: bool, ack: Option<AckRequest>, cx: &mut Cx) {
         let Some(ack) = ack else {
             let message = format!("{} needs an ack (emitAsLeader)", contract::LEAD);
             return cx.out.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message });
         };
         let fail = |out: &mut Out, reason: String| out.post_one(tab, FromHub::AckFailed { id: ack.id, reason });
+        if binary {
+            return fail(cx.out, "emitAsLeader takes JSON arguments only (no binary)".into());
+        }
         let (term, e) = match split_lead(args) {
             Ok(v) => v,
             Err(why) => return fail(cx.out, format!("emitAsLeader: {why}")),
