@@ -399,8 +399,8 @@ export class Client {
     return { emit: (event, ...args) => this.op_(EMIT_TO, room + '\0' + event, this.encode_(args)) };
   }
   emitWithAck(event, ...args) { return this.request_(EMIT_ACK, String(event), this.encode_(args)); }
-  // Only while this tab leads, carrying its term (JSON arguments): rejects a stale term or a tab that does
-  // not lead (the hub checks, and a server that takes part in the election checks again).
+  // Only while this tab leads, carrying its term; JSON arguments only. Rejects a stale term
+  // or a tab that does not lead (the hub checks, and a server that takes part checks again).
   emitAsLeader(event, ...args) { return this.emitWithAck(LEAD, this.leader_?.term, String(event), ...args); }
   join(room) {
     room = String(room);
