@@ -102,6 +102,42 @@ pub struct Members {
     pub members: alloc::vec::Vec<Member>,
 }
 
+/// Shared state (docs/server-contract.md, "Shared state"). Tab → hub: `sb:set [key, value]`
+/// (no value: delete), an `emitWithAck` the hub answers with the settled entry. Hub →
+/// server, inside the durable envelope: `sb:emit id sb:set key ctx [value]` (`ctx` the
+/// version the hub last saw, `id` the `(client, mutation)` pair the server dedups by).
+/// Server → every socket of the scope: `STATE_UPDATE` (below). Hub → server: `sb:state`
+/// after `sb:hello` (acked with `[[update, ...]]`, every key of the scope).
+/// Hub → tab: `sb:state [entries, reset]`, each entry `[key, value, version, conflict,
+/// deleted]` (the whole snapshot with `reset` when a tab subscribes or the user signs out,
+/// then each change).
+pub const STATE_SET: &str = "sb:set";
+pub const STATE_UPDATE: &str = "STATE_UPDATE";
+pub const STATE: &str = "sb:state";
+/// Event name of a snapshot entry in the hub's storage (beside the queued emits).
+pub const STATE_SNAPSHOT: &str = "sb:snapshot";
+/// Limits: a key's bytes, a value's JSON bytes, and keys per scope.
+pub const MAX_STATE_KEY: usize = 256;
+pub const MAX_STATE_VALUE: usize = 64 * 1024;
+pub const MAX_STATE_KEYS: usize = 1000;
+
+/// `STATE_UPDATE {key, value, version, conflict?, mutation?}`: a key's settled value (null:
+/// deleted, with `deleted: true`), its version (node → counter), what a concurrent write
+/// overwrote (if anything was lost), and the id of the write that settled it (so its hub can
+/// answer the tab that made it). The reference backend's type is `server::state::Update`.
+pub const STATE_FIELDS: [&str; 6] = ["key", "value", "version", "conflict", "mutation", "deleted"];
+
+/// Why a state key or value is refused, if it is.
+pub fn check_state(key: &str, value_len: usize) -> Result<(), &'static str> {
+    if key.is_empty() || key.len() > MAX_STATE_KEY {
+        return Err("state key must be 1..256 bytes");
+    }
+    if value_len > MAX_STATE_VALUE {
+        return Err("state value over 64 KB");
+    }
+    Ok(())
+}
+
 /// Election scopes: `browser` (this browser's tabs of an endpoint, the default) and `user`
 /// (every tab of the signed-in user, on every device).
 pub const SCOPE_BROWSER: &str = "browser";

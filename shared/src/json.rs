@@ -428,6 +428,45 @@ pub fn last_string(array: &str) -> Option<String> {
     }
 }
 
+/// The elements of a JSON array (`'['`) or the fields of an object (`'{'`), each as its raw
+/// text (so a value is passed on exactly as it came); an object's names come decoded.
+pub fn raw_items(src: &str, open: u8) -> Result<Vec<(String, &str)>, JsonError> {
+    let mut s = Scanner::new(src);
+    s.skip_ws();
+    s.expect(open, "expected an array or object")?;
+    let close = if open == b'[' { b']' } else { b'}' };
+    let mut items = Vec::new();
+    s.skip_ws();
+    if s.eat(close) {
+        return if s.at_end() { Ok(items) } else { err(s.pos, "trailing characters") };
+    }
+    loop {
+        s.skip_ws();
+        let name = match open {
+            b'{' => {
+                let name = s.string()?;
+                s.skip_ws();
+                s.expect(b':', "expected ':'")?;
+                s.skip_ws();
+                name
+            }
+            _ => String::new(),
+        };
+        let start = s.pos;
+        s.skip_value()?;
+        items.push((name, src[start..s.pos].trim_end()));
+        s.skip_ws();
+        if s.eat(close) {
+            break;
+        }
+        s.expect(b',', "expected ',' or the end")?;
+    }
+    if !s.at_end() {
+        return err(s.pos, "trailing characters");
+    }
+    Ok(items)
+}
+
 /// Appends `s` to `out` as a JSON string literal.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
@@ -490,6 +529,17 @@ mod tests {
         assert_eq!(parse(&deep).unwrap_err().what, "nesting too deep");
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert_eq!(validate(&ok), Ok(()));
+    }
+
+    #[test]
+    fn raw_items_keep_each_value_as_it_came() {
+        let f = raw_items(r#" {"key":"k", "value": {"a": [1, 2.50]} ,"n":null} "#, b'{').unwrap();
+        assert_eq!(f, [("key".into(), r#""k""#), ("value".into(), r#"{"a": [1, 2.50]}"#), ("n".into(), "null")]);
+        assert_eq!(raw_items("[1, [2] ]", b'[').unwrap(), [(String::new(), "1"), (String::new(), "[2]")]);
+        assert_eq!(raw_items("[]", b'[').unwrap(), []);
+        for bad in ["[1,]", "{\"a\" 1}", "[1] x", "{", "1"] {
+            assert!(raw_items(bad, bad.as_bytes()[0]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub mod json;
 pub mod page;
 pub mod port;
 pub mod socketio;
+pub mod state;
 pub mod wire;

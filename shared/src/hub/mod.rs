@@ -31,6 +31,7 @@ mod rooms;
 mod session;
 mod signin;
 mod space;
+mod state;
 mod switchboard;
 mod tabs;
 
@@ -91,6 +92,8 @@ pub struct Hub {
     shared: Rc<Shared>,
     linger_until: Option<Millis>,
     retired: bool,
+    /// The user the shared state belongs to (as last published).
+    state_user: Option<String>,
 }
 
 impl Hub {
@@ -118,6 +121,7 @@ impl Hub {
             shared,
             linger_until: None,
             retired: false,
+            state_user: None,
         }
     }
 
@@ -298,7 +302,17 @@ impl Hub {
         while let Some(event) = self.signin.poll_event() {
             match event {
                 signin::Event::Post(tab, msg) => self.out.post_one(tab, msg),
-                signin::Event::Publish => self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone())),
+                signin::Event::Publish => {
+                    self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone()));
+                    // Signed out (or another user): the local copy of the shared state goes.
+                    let user = self.signin.state().user.clone();
+                    if self.state_user.is_some() && user != self.state_user {
+                        for s in &mut self.spaces {
+                            s.clear_state(&mut self.out);
+                        }
+                    }
+                    self.state_user = user;
+                }
                 signin::Event::Http(request) => self.out.push(request),
                 signin::Event::Reauthenticate => self.reauthenticate(now),
                 signin::Event::Renew => self.renew(now),

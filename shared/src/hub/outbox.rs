@@ -106,6 +106,15 @@ impl Outbox {
         Durable { key, id, tab: Some((tab, seq)), created_ms: at, persisted: false }
     }
 
+    /// A durable id the hub itself holds for its whole life (no tab waits for `Stored`): a
+    /// shared-state write, whose tab waits for the server's settlement instead.
+    pub fn durable_for_hub(&mut self, id: String, at: u64) -> Durable {
+        let key = self.shared.next_key.get();
+        self.shared.next_key.set(key + 1);
+        self.held.insert(id.clone());
+        Durable { key, id, tab: None, created_ms: at, persisted: false }
+    }
+
     /// Queues `e` (stored first when durable) behind what is there.
     pub fn push(&mut self, mut e: Emit, out: &mut Out) {
         self.persist(&mut e, out);
@@ -137,11 +146,20 @@ impl Outbox {
     }
 
     /// The server's receipt for ack `sio`: delivered, or refused with `error`.
-    pub fn receipt(&mut self, sio: u64, error: Option<String>, out: &mut Out) {
-        let Some(e) = self.in_flight.remove(&sio) else { return };
+    /// The server's receipt for in-flight `sio`. Returns the id and reason of a refused one.
+    pub fn receipt(&mut self, sio: u64, error: Option<String>, out: &mut Out) -> Option<(String, String)> {
+        let e = self.in_flight.remove(&sio)?;
         match error {
-            None => self.delivered(e, out),
-            Some(err) => self.refuse(e, format!("the server refused the emit: {err}"), out),
+            None => {
+                self.delivered(e, out);
+                None
+            }
+            Some(err) => {
+                let id = e.durable.as_ref().map(|d| d.id.clone()).unwrap_or_default();
+                let reason = format!("the server refused the emit: {err}");
+                self.refuse(e, reason.clone(), out);
+                Some((id, reason))
+            }
         }
     }
 

@@ -28,6 +28,8 @@ pub enum Request {
     },
     /// `sb:resume`: replay what we missed.
     Resume,
+    /// `sb:state`: every key of the scope, after `sb:hello`.
+    StateSync,
     /// A tab's leader command (`sb:lead`): the server's receipt settles the tab's call `id`.
     Lead {
         tab: TabKey,

@@ -7,6 +7,7 @@
 //! the connection and the other namespaces go on.
 
 mod send;
+mod state;
 
 use super::conn::End;
 use super::election::{self, ACTIVE};
@@ -18,6 +19,7 @@ use super::recovery::Recovery;
 use super::requests::{Request, Requests};
 use super::rooms::{self, Rooms};
 use super::session::{self, ContractSession, Routed};
+use super::state::SharedState;
 use super::signin::SignIn;
 use super::tabs::Tabs;
 use super::{HubConfig, HubKey, Millis, Shared, TabKey};
@@ -89,6 +91,7 @@ pub struct Space {
     requests: Requests,
     rooms: Rooms,
     presence: Presence,
+    shared_state: SharedState,
     outbox: Outbox,
     contract: ContractSession,
     last_status: Option<Status>,
@@ -112,6 +115,7 @@ impl Space {
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
             presence: Presence::default(),
+            shared_state: SharedState::new(key.clone(), shared.clone()),
             outbox: Outbox::new(key, config, shared),
             contract: ContractSession::default(),
             last_status: None,
@@ -201,6 +205,7 @@ impl Space {
         self.apply_rooms(actions, cx);
         // The tab's acks can no longer be delivered; its queued emits still go out.
         self.requests.detach(tab);
+        self.shared_state.detach(tab);
         self.outbox.detach(tab, cx.out);
         self.publish_tabs(cx);
     }
@@ -208,8 +213,16 @@ impl Space {
     pub fn handle_tab(&mut self, tab: TabKey, msg: ToHub, cx: &mut Cx) {
         match msg {
             ToHub::Hello { .. } | ToHub::Bye => {}
+            ToHub::Subscribe { event } if event == contract::STATE => {
+                // A tab that takes part in shared state gets the snapshot at once.
+                self.tabs.subscribe(tab, event, true);
+                cx.out.post_one(tab, hub_event(contract::STATE, self.shared_state.snapshot()));
+            }
             ToHub::Subscribe { event } => self.tabs.subscribe(tab, event, true),
             ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
+            ToHub::Emit { seq, event, args, ack, bins, .. } if event == contract::STATE_SET => {
+                self.tab_state_write(tab, seq, &args, !bins.is_empty(), ack, cx)
+            }
             ToHub::Emit { event, args, ack, bins, .. } if event == contract::LEAD => {
                 self.tab_lead(tab, &args, !bins.is_empty(), ack, cx)
             }
@@ -484,6 +497,9 @@ impl Space {
         self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
         self.announce_tabs(cx.out);
         self.sync_presence(cx.out);
+        if self.shared_state.in_use() || !self.tabs.targets(contract::STATE, None, |_| true).is_empty() {
+            self.contract_request(Request::StateSync, &[contract::STATE], "[]", cx.out);
+        }
         for i in 0..self.leaders.len() {
             let acts = self.leaders[i].hello(&self.tabs);
             self.apply_leaders(acts, cx);
@@ -516,6 +532,9 @@ impl Space {
         if room.is_none() && tab.is_none() {
             if event == contract::ASSIGNED {
                 return self.on_assigned(&args, cx);
+            }
+            if event == contract::STATE_UPDATE {
+                return self.on_state_updates(&args, false, cx);
             }
             self.on_election_event(&event, &args, cx);
         }
@@ -560,7 +579,12 @@ impl Space {
 
     fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
         match self.requests.take(id) {
-            Some(Request::Receipt) => self.outbox.receipt(id, session::refusal(data), cx.out),
+            Some(Request::Receipt) => {
+                if let Some((id, reason)) = self.outbox.receipt(id, session::refusal(data), cx.out) {
+                    self.state_failed(&id, reason, cx.out);
+                }
+            }
+            Some(Request::StateSync) => self.on_state_updates(data, true, cx),
             Some(Request::Time { sent }) => match self.contract.time(sent, data, cx.now, cx.wall_offset) {
                 Ok(Some((offset_ms, rtt))) => {
                     let rtt_ms = rtt.min(u32::MAX as u64) as u32;
@@ -655,6 +679,6 @@ fn connect_error_reason(data: &str) -> String {
 }
 
 /// One of the hub's own events for tabs.
-fn hub_event(event: &str, args: String) -> FromHub {
+pub(super) fn hub_event(event: &str, args: String) -> FromHub {
     FromHub::Event { event: event.into(), room: None, args, bins: Vec::new(), reply: None }
 }

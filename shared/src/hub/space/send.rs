@@ -9,7 +9,7 @@ use crate::hub::outbox::Emit;
 use crate::hub::requests::Request;
 use crate::hub::TabKey;
 use crate::json;
-use crate::port::{AckRequest, Bytes, ErrorCode, FromHub, StoredEmit};
+use crate::port::{AckRequest, Bytes, ErrorCode, FromHub};
 use crate::socketio;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -201,17 +201,12 @@ impl Space {
     // --- The outbox. ---
 
     /// Restored stored emits join the front of the queue, in their original order.
-    pub fn adopt(&mut self, recs: Vec<(u64, StoredEmit)>, cx: &mut Cx) {
-        self.outbox.adopt(recs, cx.out);
-        self.flush(cx);
-    }
-
     pub fn handle_persisted(&mut self, keys: &[u64], out: &mut Out) {
         self.outbox.persisted(keys, out);
     }
 
     /// Durable emits may go on the wire: connected, and the server's kind is known.
-    fn can_send(&self) -> bool {
+    pub(super) fn can_send(&self) -> bool {
         self.is_connected() && self.contract.speaks().is_some()
     }
 
@@ -225,8 +220,14 @@ impl Space {
         }
     }
 
-    fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
+    pub(super) fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
         let Some(d) = e.durable.as_ref() else { return self.send_emit(e, cx.out) };
+        if e.event == contract::STATE_SET && self.contract.speaks() == Some(false) {
+            // Queued before we knew the server is plain: it could never settle.
+            let id = d.id.clone();
+            self.outbox.refuse(e, super::state::STATE_NEEDS_CONTRACT.into(), cx.out);
+            return self.state_failed(&id, super::state::STATE_NEEDS_CONTRACT.into(), cx.out);
+        }
         if self.outbox.expired(&e, cx.server_now) {
             return self.outbox.expire(e, cx.out);
         }

@@ -1,0 +1,205 @@
+//! Shared state, the hub's side (docs/server-contract.md, "Shared state"): the latest
+//! `(value, version)` per key of the namespace's scope, as the server settled it; the writes
+//! its tabs are waiting on (by mutation id, answered when the server's `STATE_UPDATE` names
+//! them); the snapshot kept in storage beside the queued emits, so a reloaded tab reads it
+//! offline. Writes themselves travel in the durable outbox.
+//! Invariants: an update whose version this hub's version of the key dominates changes
+//! nothing (a replay, or older news); values are passed on as the server's JSON text.
+
+use super::out::{Out, Output};
+use super::{HubKey, Shared, TabKey};
+use crate::contract;
+use crate::json;
+use crate::port::{self, StoredEmit, STORE_VERSION};
+use crate::state::{dominates, Vv};
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    /// JSON text; None: deleted.
+    value: Option<String>,
+    vv: Vv,
+    conflict: Option<String>,
+    /// Its storage key.
+    store: u64,
+}
+
+/// A settled update: the tab args to announce (`sb:state`; None: nothing new), and the tab
+/// waiting on it with the entry it gets.
+#[derive(Debug, PartialEq)]
+pub struct Change {
+    pub args: Option<String>,
+    pub answer: Option<(TabKey, u32, String)>,
+}
+
+pub struct SharedState {
+    key: HubKey,
+    shared: Rc<Shared>,
+    entries: BTreeMap<String, Entry>,
+    waiting: BTreeMap<String, (TabKey, u32)>,
+}
+
+fn write_vv(out: &mut String, vv: &Vv) {
+    out.push('{');
+    for (i, (node, n)) in vv.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::write_string(out, node);
+        out.push_str(&format!(":{n}"));
+    }
+    out.push('}');
+}
+
+fn parse_vv(raw: &str) -> Result<Vv, String> {
+    let mut vv = Vv::new();
+    for (node, n) in json::raw_items(raw, b'{').map_err(|e| format!("version: {e}"))? {
+        let n = n.parse::<u64>().map_err(|_| format!("version: {n:?} is not a counter"))?;
+        vv.insert(node, n);
+    }
+    Ok(vv)
+}
+
+impl SharedState {
+    pub fn new(key: HubKey, shared: Rc<Shared>) -> SharedState {
+        SharedState { key, shared, entries: BTreeMap::new(), waiting: BTreeMap::new() }
+    }
+
+    pub fn in_use(&self) -> bool {
+        !self.entries.is_empty() || !self.waiting.is_empty()
+    }
+
+    /// The version this hub last saw of `key` (a write's causal context), as JSON.
+    pub fn context(&self, key: &str) -> String {
+        let mut out = String::new();
+        write_vv(&mut out, &self.entries.get(key).map(|e| e.vv.clone()).unwrap_or_default());
+        out
+    }
+
+    /// `tab`'s call `id` waits for the server to settle `mutation`.
+    pub fn wait(&mut self, mutation: String, tab: TabKey, id: u32) {
+        self.waiting.insert(mutation, (tab, id));
+    }
+
+    /// `mutation` will never settle (refused, expired, a plain server): who waited on it.
+    pub fn fail(&mut self, mutation: &str) -> Option<(TabKey, u32)> {
+        self.waiting.remove(mutation)
+    }
+
+    pub fn detach(&mut self, tab: TabKey) {
+        self.waiting.retain(|_, (t, _)| *t != tab);
+    }
+
+    fn entry_args(key: &str, e: &Entry) -> String {
+        let mut a = String::from("[");
+        json::write_string(&mut a, key);
+        a.push(',');
+        a.push_str(e.value.as_deref().unwrap_or("null"));
+        a.push(',');
+        write_vv(&mut a, &e.vv);
+        a.push(',');
+        a.push_str(e.conflict.as_deref().unwrap_or("null"));
+        a.push_str(if e.value.is_none() { ",true]" } else { ",false]" });
+        a
+    }
+
+    /// The `sb:state` args for a tab that subscribes: every key, replacing what it had.
+    pub fn snapshot(&self) -> String {
+        let entries: Vec<String> = self.entries.iter().map(|(k, e)| Self::entry_args(k, e)).collect();
+        format!("[[{}],true]", entries.join(","))
+    }
+
+    /// One `STATE_UPDATE` object (raw JSON). An update this hub's version dominates is old
+    /// news: None.
+    pub fn update(&mut self, raw: &str, out: &mut Out) -> Result<Option<Change>, String> {
+        let fields = json::raw_items(raw, b'{').map_err(|e| format!("{}: {e}", contract::STATE_UPDATE))?;
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let string = |name: &str| -> Result<Option<String>, String> {
+            match field(name) {
+                None | Some("null") => Ok(None),
+                Some(raw) => json::Scanner::new(raw).string().map(Some).map_err(|e| format!("{name}: {e}")),
+            }
+        };
+        let key = string("key")?.ok_or("an update needs a key")?;
+        let vv = parse_vv(field("version").ok_or("an update needs a version")?)?;
+        let value = match (field("value"), field("deleted")) {
+            (_, Some("true")) | (None, _) => None,
+            (Some(v), _) => Some(String::from(v)),
+        };
+        contract::check_state(&key, value.as_ref().map_or(0, String::len))?;
+        let conflict = field("conflict").filter(|c| *c != "null").map(String::from);
+        let mutation = string("mutation")?;
+        let answer = mutation.and_then(|m| self.waiting.remove(&m));
+        let known = self.entries.get(&key);
+        if let Some(e) = known.filter(|e| dominates(&e.vv, &vv)) {
+            // Old news (or a replay): the waiting tab gets what we have.
+            let answer = answer.map(|(t, id)| (t, id, Self::entry_args(&key, e)));
+            return Ok(answer.map(|answer| Change { args: None, answer: Some(answer) }));
+        }
+        if self.entries.len() >= contract::MAX_STATE_KEYS && known.is_none() {
+            return Err(format!("over {} state keys; {key:?} not kept", contract::MAX_STATE_KEYS));
+        }
+        let store = known.map(|e| e.store).unwrap_or_else(|| self.next_key());
+        let e = Entry { value, vv, conflict, store };
+        self.persist(&key, &e, out);
+        let entry = Self::entry_args(&key, &e);
+        self.entries.insert(key, e);
+        Ok(Some(Change { args: Some(format!("[[{entry}]]")), answer: answer.map(|(t, id)| (t, id, entry)) }))
+    }
+
+    fn next_key(&self) -> u64 {
+        let k = self.shared.next_key.get();
+        self.shared.next_key.set(k + 1);
+        k
+    }
+
+    fn persist(&self, key: &str, e: &Entry, out: &mut Out) {
+        let mut args = String::from("[");
+        json::write_string(&mut args, key);
+        args.push(',');
+        write_vv(&mut args, &e.vv);
+        if let Some(v) = &e.value {
+            args.push(',');
+            args.push_str(v);
+        }
+        args.push(']');
+        let rec = StoredEmit {
+            version: STORE_VERSION,
+            endpoint: self.key.0.clone(),
+            auth: self.key.1.clone(),
+            id: format!("{}{key}", contract::STATE_SNAPSHOT),
+            event: contract::STATE_SNAPSHOT.into(),
+            args,
+            bins: Vec::new(),
+            created_ms: 0,
+        };
+        out.push(Output::Persist { key: e.store, record: port::encode(&rec) });
+    }
+
+    /// A snapshot entry from storage (`[key, version, value?]`).
+    pub fn restore(&mut self, store: u64, rec: &StoredEmit) -> Result<(), String> {
+        let items = json::raw_items(&rec.args, b'[').map_err(|e| e.to_string())?;
+        let (Some((_, key)), Some((_, vv))) = (items.first(), items.get(1)) else {
+            return Err("a snapshot entry needs a key and a version".into());
+        };
+        let key = json::Scanner::new(key).string().map_err(|e| e.to_string())?;
+        let vv = parse_vv(vv)?;
+        let value = items.get(2).map(|(_, v)| String::from(*v));
+        if self.entries.get(&key).is_none_or(|e| !dominates(&e.vv, &vv)) {
+            self.entries.insert(key, Entry { value, vv, conflict: None, store });
+        }
+        Ok(())
+    }
+
+    /// Signed out: the local copy goes (memory and storage); waiting tabs are told.
+    pub fn clear(&mut self, out: &mut Out) -> Vec<(TabKey, u32)> {
+        for e in core::mem::take(&mut self.entries).into_values() {
+            out.push(Output::Unpersist { key: e.store });
+        }
+        core::mem::take(&mut self.waiting).into_values().collect()
+    }
+}
