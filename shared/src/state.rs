@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn a_write_that_saw_the_value_replaces_it_and_a_concurrent_one_reports_the_loss() {
         let a = write(None, &Vv::new(), Some("1".into()), "n1", &last_writer_wins);
-        assert_eq!((a.now.dot.clone(), a.now.vv.clone(), a.conflict.clone()), (("n1".into(), 1), vv(&[("n1", 1)]), None));
+        assert_eq!(
+            (a.now.dot.clone(), a.now.vv.clone(), a.conflict.clone()),
+            (("n1".into(), 1), vv(&[("n1", 1)]), None)
+        );
         let b = write(Some(&a.now), &vv(&[("n1", 1)]), Some("2".into()), "n1", &last_writer_wins);
         assert_eq!((b.now.value.as_deref(), b.conflict.as_deref()), (Some("2"), None));
         // A write made before "2" was seen: concurrent, "2" is lost and reported.
@@ -99,7 +102,8 @@ mod tests {
 
     #[test]
     fn a_resolver_merges_concurrent_values() {
-        let union = |a: Option<&str>, b: Option<&str>| (Some(alloc::format!("{}+{}", a.unwrap_or(""), b.unwrap_or(""))), None);
+        let union =
+            |a: Option<&str>, b: Option<&str>| (Some(alloc::format!("{}+{}", a.unwrap_or(""), b.unwrap_or(""))), None);
         let a = write(None, &Vv::new(), Some("x".into()), "n1", &union);
         let b = write(Some(&a.now), &Vv::new(), Some("y".into()), "n1", &union);
         assert_eq!((b.now.value.as_deref(), b.conflict), (Some("x+y"), None));

@@ -1701,3 +1701,114 @@ fn an_emit_to_a_room_reaches_its_other_members() {
         "{inbox:?}"
     );
 }
+
+// --- Shared state -------------------------------------------------------------------------
+
+fn set(key: &str, value: Option<&str>, id: u32) -> ToHub {
+    let args = match value {
+        Some(v) => format!("[\"{key}\",{v}]"),
+        None => format!("[\"{key}\"]"),
+    };
+    ToHub::Emit {
+        seq: 0,
+        event: contract::STATE_SET.into(),
+        args,
+        bins: vec![],
+        ack: Some(AckRequest { id, timeout_ms: 0 }),
+        volatile: false,
+    }
+}
+
+fn state_events(msgs: &[FromHub]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            FromHub::Event { event, args, .. } if event == contract::STATE => Some(args.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acked(msgs: &[FromHub]) -> Vec<(u32, String)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            FromHub::Ack { id, args, .. } => Some((*id, args.clone())),
+            FromHub::AckFailed { id, reason } => Some((*id, format!("failed: {reason}"))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A write made offline is queued durably with the context its hub last saw; once the
+/// contract server is there it goes as `sb:emit id sb:set key ctx value`; the server's
+/// STATE_UPDATE naming it answers the tab with the settled entry and reaches every tab that
+/// takes part; an update the hub's version dominates changes nothing.
+#[test]
+fn a_state_write_goes_through_the_durable_queue_and_settles_on_the_servers_word() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.send(2, ToHub::Subscribe { event: contract::STATE.into() });
+    assert_eq!(state_events(&s.take_inbox(2)), ["[[],true]"], "the snapshot at once");
+    s.send(1, set("draft", Some(r#"{"text":"hi"}"#), 7));
+    assert_eq!(s.persisted_keys().len(), 1, "stored like a durable emit");
+    s.accept_contract(1);
+    let frames = s.server_frames(1);
+    let write = frames.iter().find(|f| f.contains(r#""sb:set""#)).expect("the write went out").clone();
+    assert!(write.ends_with(r#"["sb:emit","tab-1-0","sb:set","draft",{},{"text":"hi"}]"#), "{write}");
+    assert!(frames.iter().any(|f| f.ends_with(r#"["sb:state"]"#)), "the hub asks for the scope's state: {frames:?}");
+    s.server_sends(
+        1,
+        r#"42["STATE_UPDATE",{"key":"draft","value":{"text":"hi"},"version":{"n1":1},"mutation":"tab-1-0"}]"#,
+    );
+    assert_eq!(acked(&s.take_inbox(1)), [(7, r#"[["draft",{"text":"hi"},{"n1":1},null,false]]"#.to_string())]);
+    assert_eq!(state_events(&s.take_inbox(2)), [r#"[[["draft",{"text":"hi"},{"n1":1},null,false]]]"#]);
+    // A replay or older news: nothing.
+    s.server_sends(1, r#"42["STATE_UPDATE",{"key":"draft","value":{"text":"old"},"version":{"n1":1}}]"#);
+    assert!(state_events(&s.take_inbox(2)).is_empty());
+    // The next write carries what the hub has seen; a concurrent loss is reported.
+    s.send(2, set("draft", Some(r#""two""#), 3));
+    assert!(s.server_frames(1).iter().any(|f| f.ends_with(r#""sb:set","draft",{"n1":1},"two"]"#)));
+    s.server_sends(1, r#"42["STATE_UPDATE",{"key":"draft","value":"two","version":{"n1":3},"conflict":"three","mutation":"tab-2-0"}]"#);
+    assert_eq!(acked(&s.take_inbox(2)), [(3, r#"[["draft","two",{"n1":3},"three",false]]"#.to_string())]);
+    // A delete, and a new tab gets the snapshot without the server.
+    s.send(1, set("draft", None, 8));
+    assert!(s.server_frames(1).iter().any(|f| f.ends_with(r#""sb:set","draft",{"n1":3}]"#)));
+    s.server_sends(
+        1,
+        r#"42["STATE_UPDATE",{"key":"draft","value":null,"deleted":true,"version":{"n1":4},"mutation":"tab-1-1"}]"#,
+    );
+    s.hello(3, "http://a:1");
+    s.send(3, ToHub::Subscribe { event: contract::STATE.into() });
+    assert_eq!(state_events(&s.take_inbox(3)), [r#"[[["draft",null,{"n1":4},null,true]],true]"#]);
+}
+
+/// Bad writes and bad updates get error values; against a plain server a write fails at
+/// once (or, queued before the server's kind was known, when it is learnt).
+#[test]
+fn bad_state_input_is_an_error_and_a_plain_server_fails_writes_clearly() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, set("queued", Some("1"), 1));
+    s.send(1, set("", Some("1"), 2));
+    let big = format!("\"{}\"", "x".repeat(contract::MAX_STATE_VALUE));
+    s.send(1, set("big", Some(&big), 3));
+    let got = acked(&s.take_inbox(1));
+    assert!(got.iter().any(|(id, r)| *id == 2 && r.contains("1..256 bytes")), "{got:?}");
+    assert!(got.iter().any(|(id, r)| *id == 3 && r.contains("over 64 KB")), "{got:?}");
+    s.accept(1);
+    let got = acked(&s.take_inbox(1));
+    assert!(got.iter().any(|(id, r)| *id == 1 && r.contains("needs a server that speaks")), "{got:?}");
+    s.send(1, set("later", Some("1"), 4));
+    assert!(acked(&s.take_inbox(1))[0].1.contains("needs a server that speaks"));
+    assert!(s.server_frames(1).iter().all(|f| !f.contains("sb:set")), "nothing sent to the plain server");
+    for bad in [
+        r#"42["STATE_UPDATE","nonsense"]"#,
+        r#"42["STATE_UPDATE",{"key":"k","value":1}]"#,
+        r#"42["STATE_UPDATE",{"key":"k","value":1,"version":{"n1":"x"}}]"#,
+        r#"42["STATE_UPDATE",{"value":1,"version":{}}]"#,
+    ] {
+        s.server_sends(1, bad);
+    }
+    s.send(1, ToHub::Subscribe { event: contract::STATE.into() });
+    assert_eq!(state_events(&s.take_inbox(1)), ["[[],true]"], "nothing bad was kept");
+}

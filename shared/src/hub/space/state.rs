@@ -103,7 +103,9 @@ impl Space {
                     }
                 }
                 Ok(None) => {}
-                Err(why) => cx.out.log(format!("namespace {}: bad {} ignored: {why}", self.nsp, contract::STATE_UPDATE)),
+                Err(why) => {
+                    cx.out.log(format!("namespace {}: bad {} ignored: {why}", self.nsp, contract::STATE_UPDATE))
+                }
             }
         }
     }
@@ -126,7 +128,8 @@ impl Space {
 
     /// Stored records of this namespace: snapshot entries to the state, emits to the queue.
     pub fn adopt(&mut self, recs: Vec<(u64, StoredEmit)>, cx: &mut Cx) {
-        let (snapshot, emits): (Vec<_>, Vec<_>) = recs.into_iter().partition(|(_, r)| r.event == contract::STATE_SNAPSHOT);
+        let (snapshot, emits): (Vec<_>, Vec<_>) =
+            recs.into_iter().partition(|(_, r)| r.event == contract::STATE_SNAPSHOT);
         for (key, rec) in snapshot {
             if let Err(why) = self.shared_state.restore(key, &rec) {
                 cx.out.log(format!("stored state entry {key} unreadable ({why}); deleted"));
