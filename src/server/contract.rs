@@ -152,6 +152,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     durable_emits(&socket, io.clone(), state.clone());
     super::election::on_connect(&socket, io.clone(), state.clone());
     super::presence::on_connect(&socket, io.clone(), state.clone());
+    super::state::on_connect(&socket, state.clone());
     app::on_connect(&socket, io, state);
 }
 
@@ -214,7 +215,12 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let handoff = state.handoff.lock().await;
             let fresh = state.dedup.remember(&id);
             let mut receipt = Receipt::OK;
-            if fresh && event == contract::TO {
+            if event == contract::STATE_SET {
+                // Shared state dedups by its own (durable) mutation window.
+                if let Err(error) = super::state::write(&s, &state, &id, rest).await {
+                    receipt = super::state::refused(&s, &error);
+                }
+            } else if fresh && event == contract::TO {
                 if let Err(error) = to_room(&s, rest).await {
                     receipt = Receipt::Error { error };
                 }

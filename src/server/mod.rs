@@ -6,7 +6,8 @@
 //! One module per concern: [`listener`] (the listener and metrics), [`contract`] (the
 //! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
 //! (the dedup log), [`election`] (leader election: an arbiter per scope), [`signin`] (auth
-//! over HTTP, the handshake check, token expiry), [`presence`] (who is in each room), [`app`]
+//! over HTTP, the handshake check, token expiry), [`presence`] (who is in each room), [`state`]
+//! (shared state in SQLite), [`app`]
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
@@ -18,6 +19,7 @@ mod listener;
 mod ordering;
 mod presence;
 mod signin;
+pub mod state;
 
 pub use dedup::Dedup;
 pub use listener::Stats;
@@ -64,6 +66,8 @@ pub struct Config {
     pub leader_lease: Duration,
     /// How long a tab must outrank the leader before it takes over.
     pub leader_hysteresis: Duration,
+    /// This backend node's name (the shared state's version vectors count writes per node).
+    pub node: String,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             vendor_dir: None,
             leader_lease: Duration::from_millis(switchboard_shared::contract::LEASE_MS),
             leader_hysteresis: Duration::from_millis(switchboard_shared::hub::election::HYSTERESIS_MS),
+            node: "n1".into(),
         }
     }
 }
@@ -105,6 +110,7 @@ pub(crate) struct State {
     require_auth: bool,
     elections: Arc<election::Elections>,
     presence: presence::PresenceBook,
+    state: state::StateStore,
 }
 
 pub struct Server {
@@ -131,6 +137,11 @@ impl Server {
             .await
             .map_err(std::io::Error::other)??;
         let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
+        let (dir, node) = (config.data_dir.clone(), config.node.clone());
+        let store = tokio::task::spawn_blocking(move || state::StateStore::open(dir.as_deref(), &node))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
         let state = Arc::new(State {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
@@ -147,6 +158,7 @@ impl Server {
                 config.leader_hysteresis.as_millis() as u64,
             )),
             presence: presence::PresenceBook::default(),
+            state: store,
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)
@@ -279,6 +291,12 @@ impl Server {
     /// Election messages (sb:priority, sb:renew, sb:resign, sb:lead) received so far.
     pub fn election_messages_received(&self) -> u64 {
         self.state.elections.received.load(Ordering::Relaxed)
+    }
+
+    /// Concurrent values of shared-state keys starting with `prefix` are resolved by `f`
+    /// (`(current, incoming) -> (settled, lost)`); `set:` keys are a set union by default.
+    pub fn register_resolver(&self, prefix: &str, f: state::Resolver) {
+        self.state.state.register(prefix, f);
     }
 
     /// Sockets currently in `room` on the default namespace.

@@ -189,11 +189,7 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     };
     web.state.expiry.schedule(&s);
     let mut res = signed_in(&headers, &s);
-    if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
-        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie()) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
+    with_device(&headers, &mut res);
     res
 }
 
@@ -231,9 +227,21 @@ pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
 }
 
 pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
-    match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
+    let mut res = match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
         Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
         None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
+    };
+    // A visitor gets a device id too (its shared state's scope, its `device:` room).
+    with_device(&headers, &mut res);
+    res
+}
+
+/// Adds a device cookie to `res` if the request had none.
+fn with_device(headers: &HeaderMap, res: &mut Response) {
+    if request_cookie(headers, auth::DEVICE_COOKIE).is_none() {
+        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie()) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
 }
 
