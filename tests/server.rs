@@ -235,3 +235,94 @@ async fn presence_tells_the_room_who_is_there_by_user_with_their_tabs() {
     assert_eq!(members(&mut a, "team:1").await, json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]));
     srv.stop().await;
 }
+
+fn state_set(id: &str, key: &str, ctx: serde_json::Value, value: Option<serde_json::Value>) -> String {
+    let mut args = vec![json!("sb:emit"), json!(id), json!("sb:set"), json!(key), ctx];
+    args.extend(value);
+    serde_json::Value::Array(args).to_string()
+}
+
+/// Shared state on the reference backend: a write reaches every socket of the user with its
+/// version; a write that did not see the current value is concurrent and the loss is
+/// reported; a retried mutation is answered with the current value and applied once; `set:`
+/// keys merge; `sb:state` returns the scope; bad writes get error receipts.
+#[tokio::test]
+async fn shared_state_is_versioned_deduplicated_and_resolved_on_the_server() {
+    let srv = common::server().await;
+    let token = |user: &str| {
+        json!({"token": srv.auth.login(user, &format!("{user}-password")).expect("login").access}).to_string()
+    };
+    let mut a = RawSocket::connect_with(srv.addr, &token("alice")).await;
+    let mut b = RawSocket::connect_with(srv.addr, &token("alice")).await;
+    let mut bob = RawSocket::connect_with(srv.addr, &token("bob")).await;
+    // The update reaches the writer (before its receipt) and the user's other socket.
+    let (ack, seen) = a.emit_ack_seen(&state_set("t1-0", "draft", json!({}), Some(json!("one")))).await;
+    assert_eq!(ack, r#"[{"ok":true}]"#);
+    let one = json!(["STATE_UPDATE", {"key": "draft", "value": "one", "version": {"n1": 1}, "mutation": "t1-0"}]);
+    assert_eq!(seen.last(), Some(&one));
+    assert_eq!(b.next_event("STATE_UPDATE").await, one[1]);
+    // b writes without having seen "one": concurrent; the last writer wins and "one" is reported.
+    b.emit_ack(&state_set("t2-0", "draft", json!({}), Some(json!("two")))).await;
+    let u = a.next_event("STATE_UPDATE").await;
+    assert_eq!(
+        (u["value"].clone(), u["conflict"].clone(), u["version"].clone()),
+        (json!("two"), json!("one"), json!({"n1": 2}))
+    );
+    // A write that saw "two" replaces it with no conflict.
+    a.emit_ack(&state_set("t1-1", "draft", json!({"n1": 2}), Some(json!("three")))).await;
+    let u = b.next_event("STATE_UPDATE").await;
+    assert_eq!((u["value"].clone(), u.get("conflict").cloned()), (json!("three"), None));
+    // A retry of t1-0 changes nothing and is answered to the sender only.
+    let (_, seen) = a.emit_ack_seen(&state_set("t1-0", "draft", json!({}), Some(json!("one")))).await;
+    let u = &seen.last().expect("an answer to the retry")[1];
+    assert_eq!(
+        (u["value"].clone(), u["version"].clone(), u["mutation"].clone()),
+        (json!("three"), json!({"n1": 3}), json!("t1-0"))
+    );
+    // set: keys merge concurrent values.
+    a.emit_ack(&state_set("t1-2", "set:tags", json!({}), Some(json!(["x"])))).await;
+    b.emit_ack(&state_set("t2-1", "set:tags", json!({}), Some(json!(["y", "x"])))).await;
+    let all: serde_json::Value = serde_json::from_str(&a.emit_ack(r#"["sb:state"]"#).await).expect("json");
+    assert_eq!((all[0][0]["key"].clone(), all[0][0]["value"].clone()), (json!("draft"), json!("three")));
+    assert_eq!(all[0][1]["value"], json!(["x", "y"]), "{all}");
+    // Bob's scope is his own.
+    assert_eq!(bob.emit_ack(r#"["sb:state"]"#).await, "[[]]");
+    // Bad writes.
+    let big = json!("x".repeat(70_000));
+    for bad in [
+        state_set("t1-9", "", json!({}), Some(json!(1))),
+        state_set("t1-8", "k", json!({}), Some(big)),
+        state_set("t1-7", "k", json!("ctx"), Some(json!(1))),
+    ] {
+        let r = a.emit_ack(&bad).await;
+        assert!(r.contains("error"), "{r}");
+    }
+    let mut visitor = RawSocket::connect(srv.addr).await;
+    let r = visitor.emit_ack(&state_set("v-0", "k", json!({}), Some(json!(1)))).await;
+    assert!(r.contains("signed-in user or a device"), "{r}");
+    srv.stop().await;
+}
+
+/// The state and its mutation window survive a restart of the backend: a retry that comes
+/// after the restart is recognised (answered, not applied again).
+#[tokio::test]
+async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || switchboard::server::Config { data_dir: Some(dir.path().to_path_buf()), ..common::config() };
+    let srv = common::server_with(config()).await;
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let mut a = RawSocket::connect_with(srv.addr, &auth).await;
+    a.emit_ack(&state_set("t1-0", "cart", json!({}), Some(json!({"items": 1})))).await;
+    a.emit_ack(&state_set("t1-1", "cart", json!({"n1": 1}), Some(json!({"items": 2})))).await;
+    a.close().await;
+    srv.stop().await;
+    let srv = common::server_with(config()).await;
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let mut a = RawSocket::connect_with(srv.addr, &auth).await;
+    // The hub never got the receipt of t1-0 and sends it again.
+    let (ack, seen) = a.emit_ack_seen(&state_set("t1-0", "cart", json!({}), Some(json!({"items": 1})))).await;
+    assert_eq!(ack, r#"[{"ok":true}]"#);
+    let u = &seen.last().expect("an answer to the retry")[1];
+    assert_eq!((u["value"].clone(), u["version"].clone()), (json!({"items": 2}), json!({"n1": 2})), "applied once");
+    srv.stop().await;
+}

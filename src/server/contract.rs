@@ -217,7 +217,7 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let mut receipt = Receipt::OK;
             if event == contract::STATE_SET {
                 // Shared state dedups by its own (durable) mutation window.
-                if let Err(error) = super::state::write(&s, &state, &id, rest).await {
+                if let Err(error) = super::state::write(&io, &s, &state, &id, rest).await {
                     receipt = super::state::refused(&s, &error);
                 }
             } else if fresh && event == contract::TO {

@@ -227,10 +227,11 @@ pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
 }
 
 pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let mut res = match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
-        Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
-        None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
-    };
+    let mut res =
+        match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
+            Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
+            None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
+        };
     // A visitor gets a device id too (its shared state's scope, its `device:` room).
     with_device(&headers, &mut res);
     res

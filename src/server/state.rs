@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::SocketIo;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Receipt};
@@ -104,7 +105,14 @@ impl StateStore {
 
     /// A write (`value` None: delete) by mutation `id` with context `ctx`. Returns the
     /// update to send and whether it was a retry (already applied: nothing changed).
-    pub fn write(&self, scope: &str, key: &str, ctx: &Vv, value: Option<Value>, id: &str) -> Result<(Update, bool), String> {
+    pub fn write(
+        &self,
+        scope: &str,
+        key: &str,
+        ctx: &Vv,
+        value: Option<Value>,
+        id: &str,
+    ) -> Result<(Update, bool), String> {
         let text = value.as_ref().map(|v| v.to_string());
         contract::check_state(key, text.as_ref().map_or(0, String::len))?;
         let resolver = self.resolver(key);
@@ -118,8 +126,10 @@ impl StateStore {
             doc.map(|d| serde_json::from_str(&d).map_err(|e| e.to_string())).transpose()
         };
         let current = load(&tx)?;
-        let seen: Option<i64> =
-            tx.query_row("SELECT seq FROM mutations WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(|e| e.to_string())?;
+        let seen: Option<i64> = tx
+            .query_row("SELECT seq FROM mutations WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| e.to_string())?;
         if seen.is_some() {
             let doc = current.ok_or("a retried write of a key that is gone")?;
             return Ok((Self::update(key, &doc, None, Some(id)), true));
@@ -148,13 +158,13 @@ impl StateStore {
             params![scope, key, doc],
         )
         .map_err(|e| e.to_string())?;
-        tx.execute("INSERT INTO mutations (id, seq) VALUES (?1, COALESCE((SELECT MAX(seq) FROM mutations), 0) + 1)", [id])
-            .map_err(|e| e.to_string())?;
         tx.execute(
-            "DELETE FROM mutations WHERE seq <= (SELECT MAX(seq) FROM mutations) - ?1",
-            [MUTATION_WINDOW],
+            "INSERT INTO mutations (id, seq) VALUES (?1, COALESCE((SELECT MAX(seq) FROM mutations), 0) + 1)",
+            [id],
         )
         .map_err(|e| e.to_string())?;
+        tx.execute("DELETE FROM mutations WHERE seq <= (SELECT MAX(seq) FROM mutations) - ?1", [MUTATION_WINDOW])
+            .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         let conflict = settled.conflict.and_then(|c| serde_json::from_str(&c).ok());
         Ok((Self::update(key, &settled.now, conflict, Some(id)), false))
@@ -163,7 +173,8 @@ impl StateStore {
     /// Every key of the scope, as updates.
     pub fn snapshot(&self, scope: &str) -> Result<Vec<Update>, String> {
         let db = self.db.lock().map_err(|_| "state database unavailable".to_string())?;
-        let mut q = db.prepare("SELECT key, doc FROM state WHERE scope = ?1 ORDER BY key").map_err(|e| e.to_string())?;
+        let mut q =
+            db.prepare("SELECT key, doc FROM state WHERE scope = ?1 ORDER BY key").map_err(|e| e.to_string())?;
         let rows = q
             .query_map([scope], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| e.to_string())?;
@@ -188,10 +199,22 @@ const NO_SCOPE: &str = "shared state needs a signed-in user or a device id (sign
 
 /// `sb:set key ctx [value]` inside a durable envelope with id `id`: applied once, the
 /// update sent to every socket of the scope (a retry's only to this socket).
-pub(crate) async fn write(s: &SocketRef, state: &State, id: &str, args: Vec<Value>) -> Result<(), String> {
+pub(crate) async fn write(
+    io: &SocketIo,
+    s: &SocketRef,
+    state: &State,
+    id: &str,
+    args: Vec<Value>,
+) -> Result<(), String> {
     let scope = scope_room(s).ok_or(NO_SCOPE)?;
     let key = args.first().and_then(Value::as_str).ok_or("a state write needs a key")?;
-    let ctx: Vv = args.get(1).cloned().map(serde_json::from_value).transpose().map_err(|e| format!("context: {e}"))?.unwrap_or_default();
+    let ctx: Vv = args
+        .get(1)
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| format!("context: {e}"))?
+        .unwrap_or_default();
     let value = args.get(2).cloned();
     let (update, retry) = state.state.write(&scope, key, &ctx, value, id)?;
     match retry {
@@ -199,7 +222,9 @@ pub(crate) async fn write(s: &SocketRef, state: &State, id: &str, args: Vec<Valu
             let _ = s.emit(contract::STATE_UPDATE, &update);
         }
         false => {
-            let _ = s.within(scope).emit(contract::STATE_UPDATE, &update).await;
+            if let Some(ns) = io.of(s.ns()) {
+                let _ = ns.to(scope).emit(contract::STATE_UPDATE, &update).await;
+            }
         }
     }
     Ok(())
@@ -226,4 +251,20 @@ pub(crate) fn on_connect(socket: &SocketRef, state: Arc<State>) {
 pub fn refused(s: &SocketRef, error: &str) -> Receipt {
     tracing::info!(sid = %s.id, error, "state write refused");
     Receipt::Error { error: error.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_write_is_versioned_and_a_retry_is_not_applied_twice() {
+        let s = StateStore::open(None, "n1").unwrap();
+        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
+        assert_eq!((u.value, u.version.get("n1").copied(), retry), (json!(1), Some(1), false));
+        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
+        assert_eq!((u.version.get("n1").copied(), retry), (Some(1), true));
+        assert_eq!(s.snapshot("user:a").unwrap().len(), 1);
+    }
 }

@@ -62,11 +62,25 @@ impl RawSocket {
     /// Emits `args` (a JSON array, event name first) with an ack id and returns the ack's
     /// arguments.
     pub async fn emit_ack(&mut self, args: &str) -> String {
+        self.emit_ack_seen(args).await.0
+    }
+
+    /// Like `emit_ack`, and the first argument of every `event` that came before the ack.
+    pub async fn emit_ack_seen(&mut self, args: &str) -> (String, Vec<serde_json::Value>) {
         self.next_ack += 1;
         let id = self.next_ack;
         self.send(&format!("42{id}{args}")).await;
         let prefix = format!("43{id}");
-        self.until(|f| f.starts_with(&prefix)).await[prefix.len()..].to_string()
+        let mut seen = Vec::new();
+        loop {
+            let f = self.recv().await;
+            if let Some(ack) = f.strip_prefix(&prefix) {
+                return (ack.to_string(), seen);
+            }
+            if let Some(Ok(serde_json::Value::Array(a))) = f.strip_prefix("42").map(serde_json::from_str) {
+                seen.push(serde_json::Value::Array(a));
+            }
+        }
     }
 
     /// The first argument of the next `event` frame (a plain `42["event", arg]`).
