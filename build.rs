@@ -115,8 +115,11 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     let copy = |from: &Path, to: &Path| {
         fs::copy(from, to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
     };
-    // socket.io-client's API (`switchboard-compat.js`): a module beside the glue it uses.
-    copy(&root.join("page-client/js/compat.js"), &pkg.join("compat.js"));
+    // Modules the entries share beside the glue they use: the bootstrap, socket.io-client's
+    // API (`switchboard-compat.js`), shared state (`switchboard-state.js`).
+    for module in ["connect.js", "compat.js", "state.js"] {
+        copy(&root.join("page-client/js").join(module), &pkg.join(module));
+    }
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {
         let name = e.file_name().into_string().expect("UTF-8 names");
         if name.ends_with(".wasm") || esbuild.is_none() {

@@ -11,12 +11,20 @@ use super::{HubKey, Shared, TabKey};
 use crate::contract;
 use crate::json;
 use crate::port::{self, StoredEmit, STORE_VERSION};
-use crate::state::{dominates, Vv};
-use alloc::collections::BTreeMap;
+// Vecs, not BTreeMaps: each BTreeMap instantiation costs the hub's wasm kilobytes, and a
+// scope has at most `MAX_STATE_KEYS` keys and a version one entry per backend node.
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+
+/// A version vector, sorted by node.
+type Vv = Vec<(String, u64)>;
+
+/// Whether `a` has seen everything `b` has.
+fn dominates(a: &Vv, b: &Vv) -> bool {
+    b.iter().all(|(node, n)| a.iter().any(|(m, k)| m == node && k >= n))
+}
 
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
@@ -39,8 +47,8 @@ pub struct Change {
 pub struct SharedState {
     key: HubKey,
     shared: Rc<Shared>,
-    entries: BTreeMap<String, Entry>,
-    waiting: BTreeMap<String, (TabKey, u32)>,
+    entries: Vec<(String, Entry)>,
+    waiting: Vec<(String, TabKey, u32)>,
 }
 
 fn write_vv(out: &mut String, vv: &Vv) {
@@ -59,39 +67,46 @@ fn parse_vv(raw: &str) -> Result<Vv, String> {
     let mut vv = Vv::new();
     for (node, n) in json::raw_items(raw, b'{').map_err(|e| format!("version: {e}"))? {
         let n = n.parse::<u64>().map_err(|_| format!("version: {n:?} is not a counter"))?;
-        vv.insert(node, n);
+        vv.push((node, n));
     }
+    vv.sort();
     Ok(vv)
 }
 
 impl SharedState {
     pub fn new(key: HubKey, shared: Rc<Shared>) -> SharedState {
-        SharedState { key, shared, entries: BTreeMap::new(), waiting: BTreeMap::new() }
+        SharedState { key, shared, entries: Vec::new(), waiting: Vec::new() }
     }
 
     pub fn in_use(&self) -> bool {
         !self.entries.is_empty() || !self.waiting.is_empty()
     }
 
+    fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+
     /// The version this hub last saw of `key` (a write's causal context), as JSON.
     pub fn context(&self, key: &str) -> String {
         let mut out = String::new();
-        write_vv(&mut out, &self.entries.get(key).map(|e| e.vv.clone()).unwrap_or_default());
+        write_vv(&mut out, self.get(key).map_or(&Vec::new(), |e| &e.vv));
         out
     }
 
     /// `tab`'s call `id` waits for the server to settle `mutation`.
     pub fn wait(&mut self, mutation: String, tab: TabKey, id: u32) {
-        self.waiting.insert(mutation, (tab, id));
+        self.waiting.push((mutation, tab, id));
     }
 
     /// `mutation` will never settle (refused, expired, a plain server): who waited on it.
     pub fn fail(&mut self, mutation: &str) -> Option<(TabKey, u32)> {
-        self.waiting.remove(mutation)
+        let i = self.waiting.iter().position(|(m, _, _)| m == mutation)?;
+        let (_, tab, id) = self.waiting.swap_remove(i);
+        Some((tab, id))
     }
 
     pub fn detach(&mut self, tab: TabKey) {
-        self.waiting.retain(|_, (t, _)| *t != tab);
+        self.waiting.retain(|(_, t, _)| *t != tab);
     }
 
     fn entry_args(key: &str, e: &Entry) -> String {
@@ -109,8 +124,15 @@ impl SharedState {
 
     /// The `sb:state` args for a tab that subscribes: every key, replacing what it had.
     pub fn snapshot(&self) -> String {
-        let entries: Vec<String> = self.entries.iter().map(|(k, e)| Self::entry_args(k, e)).collect();
-        format!("[[{}],true]", entries.join(","))
+        let mut a = String::from("[[");
+        for (i, (k, e)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                a.push(',');
+            }
+            a.push_str(&Self::entry_args(k, e));
+        }
+        a.push_str("],true]");
+        a
     }
 
     /// One `STATE_UPDATE` object (raw JSON). An update this hub's version dominates is old
@@ -133,8 +155,8 @@ impl SharedState {
         contract::check_state(&key, value.as_ref().map_or(0, String::len))?;
         let conflict = field("conflict").filter(|c| *c != "null").map(String::from);
         let mutation = string("mutation")?;
-        let answer = mutation.and_then(|m| self.waiting.remove(&m));
-        let known = self.entries.get(&key);
+        let answer = mutation.and_then(|m| self.fail(&m));
+        let known = self.get(&key);
         if let Some(e) = known.filter(|e| dominates(&e.vv, &vv)) {
             // Old news (or a replay): the waiting tab gets what we have.
             let answer = answer.map(|(t, id)| (t, id, Self::entry_args(&key, e)));
@@ -147,7 +169,7 @@ impl SharedState {
         let e = Entry { value, vv, conflict, store };
         self.persist(&key, &e, out);
         let entry = Self::entry_args(&key, &e);
-        self.entries.insert(key, e);
+        self.put(key, e);
         Ok(Some(Change { args: Some(format!("[[{entry}]]")), answer: answer.map(|(t, id)| (t, id, entry)) }))
     }
 
@@ -189,17 +211,24 @@ impl SharedState {
         let key = json::Scanner::new(key).string().map_err(|e| e.to_string())?;
         let vv = parse_vv(vv)?;
         let value = items.get(2).map(|(_, v)| String::from(*v));
-        if self.entries.get(&key).is_none_or(|e| !dominates(&e.vv, &vv)) {
-            self.entries.insert(key, Entry { value, vv, conflict: None, store });
+        if self.get(&key).is_none_or(|e| !dominates(&e.vv, &vv)) {
+            self.put(key, Entry { value, vv, conflict: None, store });
         }
         Ok(())
     }
 
+    fn put(&mut self, key: String, e: Entry) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => *old = e,
+            None => self.entries.push((key, e)),
+        }
+    }
+
     /// Signed out: the local copy goes (memory and storage); waiting tabs are told.
     pub fn clear(&mut self, out: &mut Out) -> Vec<(TabKey, u32)> {
-        for e in core::mem::take(&mut self.entries).into_values() {
+        for (_, e) in core::mem::take(&mut self.entries) {
             out.push(Output::Unpersist { key: e.store });
         }
-        core::mem::take(&mut self.waiting).into_values().collect()
+        core::mem::take(&mut self.waiting).into_iter().map(|(_, tab, id)| (tab, id)).collect()
     }
 }

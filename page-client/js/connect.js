@@ -1,0 +1,32 @@
+// The page client's bootstrap, shared by the bundle's entries (`switchboard.js`,
+// `switchboard-state.js`, `switchboard-compat.js`): load the wasm once, then `connect`.
+import { initSync, create, op, bin, recv } from './switchboard_page.js';
+import { use, open } from './switchboard_page_client.js';
+let ready;
+// The wasm is compiled while it downloads, then instantiated (a small module: the glue's
+// general-purpose loader would cost more bytes than the whole leader API). A failed load is
+// tried again by the next call.
+export function load() {
+  return (ready ??= (async () => {
+    const url = new URL('switchboard_page_bg.wasm', import.meta.url);
+    const module = await WebAssembly.compileStreaming(fetch(url))
+      .catch(() => fetch(url).then((r) => r.arrayBuffer()).then(WebAssembly.compile));
+    initSync({ module });
+    use({ create, op, bin, recv });
+  })().catch((e) => { ready = null; throw e; }));
+}
+// A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle).
+export const attach = (options) => load().then(() => open(options, new URL('./switchboard-worker.js', import.meta.url).href));
+export async function connect(options = {}) {
+  const client = await attach(options);
+  if (options.serviceWorker) register(options.serviceWorker, client);
+  return client;
+}
+// Opt-in background work: ask for a `sync` whenever the connection is down (the service
+// worker delivers the stored queue if every tab is gone by then) and a periodic refresh.
+function register(url, client) {
+  navigator.serviceWorker?.register(url, { type: 'module' }).then((reg) => {
+    reg.periodicSync?.register('switchboard-refresh', { minInterval: 15 * 60e3 }).catch(() => {});
+    client.onStatus((s) => s.status !== 'connected' && reg.sync?.register('switchboard-flush').catch(() => {}));
+  }, (e) => console.warn('switchboard: service worker not registered:', e));
+}
