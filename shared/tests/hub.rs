@@ -1812,3 +1812,35 @@ fn bad_state_input_is_an_error_and_a_plain_server_fails_writes_clearly() {
     s.send(1, ToHub::Subscribe { event: contract::STATE.into() });
     assert_eq!(state_events(&s.take_inbox(1)), ["[[],true]"], "nothing bad was kept");
 }
+
+/// The snapshot lives in storage beside the queue: a new worker reads it, so a tab reads
+/// the state offline after a reload; a queued write is restored and sent once online;
+/// signing out drops the stored copy.
+#[test]
+fn the_state_snapshot_and_queued_writes_survive_a_new_worker() {
+    let mut first = Sim::new();
+    first.hello(1, "http://a:1");
+    first.accept_contract(1);
+    first.server_sends(1, r#"42["STATE_UPDATE",{"key":"cart","value":{"items":2},"version":{"n1":5}}]"#);
+    first.drop_socket(1);
+    first.send(1, set("cart", Some(r#"{"items":3}"#), 4));
+    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
+    assert_eq!(records.len(), 2, "the snapshot entry and the queued write");
+
+    let mut s = Sim::new();
+    s.sb.handle_restore(records, s.now);
+    s.pump();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: contract::STATE.into() });
+    assert_eq!(
+        state_events(&s.take_inbox(1)),
+        [r#"[[["cart",{"items":2},{"n1":5},null,false]],true]"#],
+        "offline, from storage"
+    );
+    s.accept_contract(1);
+    let frames = s.server_frames(1);
+    assert!(
+        frames.iter().any(|f| f.contains(r#""sb:set","cart",{"n1":5},{"items":3}]"#)),
+        "the restored write, with its context: {frames:?}"
+    );
+}

@@ -299,6 +299,12 @@ impl Server {
         self.state.state.register(prefix, f);
     }
 
+    /// The settled value of a shared-state key (`scope` is `user:<name>` or `device:<id>`).
+    pub fn state_value(&self, scope: &str, key: &str) -> Option<Value> {
+        let all = self.state.state.snapshot(scope).ok()?;
+        all.into_iter().find(|u| u.key == key).map(|u| u.value)
+    }
+
     /// Sockets currently in `room` on the default namespace.
     pub fn room_size(&self, room: &str) -> usize {
         self.io.to(room.to_string()).sockets().len()

@@ -1,6 +1,8 @@
 //! A TCP proxy under the test's control between the browser and the server: `cut()` drops
 //! every open connection at once (what a flaky network or a server crash looks like).
 
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +13,9 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// While set, new connections are dropped at once (the network is down).
     pub blocked: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, new connections whose first request is for Socket.IO are dropped (the
+    /// socket cannot connect; pages still load, so a tab can be reloaded "offline").
+    pub sockets_blocked: Arc<std::sync::atomic::AtomicBool>,
     cuts: watch::Sender<u64>,
     pub connections: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -26,6 +31,8 @@ impl Proxy {
         let (tx, count) = (cuts.clone(), connections.clone());
         let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let refuse = blocked.clone();
+        let sockets_blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse_sockets = sockets_blocked.clone();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if refuse.load(Ordering::Relaxed) {
@@ -33,7 +40,15 @@ impl Proxy {
                 }
                 count.fetch_add(1, Ordering::Relaxed);
                 let mut cut = tx.subscribe();
+                let refuse_sockets = refuse_sockets.clone();
                 tokio::spawn(async move {
+                    if refuse_sockets.load(Ordering::Relaxed) {
+                        let mut head = [0u8; 16];
+                        let n = inbound.peek(&mut head).await.unwrap_or(0);
+                        if head[..n].starts_with(b"GET /socket.io") {
+                            return;
+                        }
+                    }
                     let Ok(outbound) = TcpStream::connect(upstream).await else { return };
                     let (mut a, mut b) = (inbound, outbound);
                     tokio::select! {
@@ -43,7 +58,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, blocked, cuts, connections, task }
+        Proxy { addr, blocked, sockets_blocked, cuts, connections, task }
     }
 
     pub fn url(&self) -> String {
