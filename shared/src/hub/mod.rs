@@ -32,6 +32,8 @@ mod session;
 mod signin;
 mod space;
 mod state;
+#[cfg(test)]
+mod state_model;
 mod switchboard;
 mod tabs;
 
