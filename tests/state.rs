@@ -77,6 +77,22 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
         percentile(&mut other, 0.99)
     );
 
+    // Bytes on the wire for one write when all is quiet: the server's side is counted (two
+    // sockets get the update; the writer's hub also gets the receipt); the hub's frame is
+    // the envelope as sent (plus a 6-byte masked WebSocket header).
+    let before = srv.stats.bytes_sent.load(Ordering::Relaxed);
+    one.js(&a[0], "sb.client.state.set('lat', 'x')").await;
+    two.js(&b[1], "sb.until(() => sb.client.state.get('lat') === 'x', 10000, 'x')").await;
+    let down = srv.stats.bytes_sent.load(Ordering::Relaxed) - before;
+    let id = one.js(&a[0], "sb.client.id").await;
+    let version = one.js(&a[0], "sb.changes.filter((c) => c.key === 'lat').pop().version").await;
+    let up =
+        format!("4210[\"sb:emit\",\"{}-99\",\"sb:set\",\"lat\",{version},\"x\"]", id.as_str().unwrap_or("")).len() + 6;
+    println!(
+        "one write: {up} B hub -> server, {down} B server -> hubs (2 sockets); version {version} ({} entry)",
+        version.as_object().map_or(0, |o| o.len())
+    );
+
     // 50 concurrent writes from four tabs, none awaited.
     for i in 0..50 {
         let (br, t) = all[i % 4];

@@ -380,7 +380,7 @@ fn deliver(c: u32, msg: FromHubRef<'_>) {
 }
 
 #[cfg(feature = "rust-api")]
-pub use api::Client;
+pub use api::{Client, State};
 
 #[cfg(feature = "rust-api")]
 mod api {
@@ -481,6 +481,33 @@ mod api {
         /// Detaches this tab from the hub; pending calls are rejected.
         #[wasm_bindgen(method)]
         pub fn close(this: &Client);
+    }
+
+    // Shared state (`page-client/js/state.js`, shipped with the bindings): `client.state`.
+    #[wasm_bindgen(module = "/js/state.js")]
+    extern "C" {
+        /// One state per signed-in user, shared by all their tabs and devices.
+        pub type State;
+        /// Gives `client` its state once the hub's snapshot is in; resolves with the [`State`].
+        #[wasm_bindgen(js_name = attachState)]
+        pub fn attach_state(client: &Client) -> Promise;
+        /// The hub's latest value of `key` (undefined if none).
+        #[wasm_bindgen(method)]
+        pub fn get(this: &State, key: &str) -> JsValue;
+        /// Resolves with the value the server settled on.
+        #[wasm_bindgen(method)]
+        pub fn set(this: &State, key: &str, value: &JsValue) -> Promise;
+        #[wasm_bindgen(method)]
+        pub fn delete(this: &State, key: &str) -> Promise;
+        #[wasm_bindgen(method)]
+        pub fn keys(this: &State) -> Array;
+        /// Calls `f({value, version, conflict})` on every change of `key`; returns a function
+        /// that stops it.
+        #[wasm_bindgen(method)]
+        pub fn subscribe(this: &State, key: &str, f: &Function) -> Function;
+        /// This tab's writes not yet settled.
+        #[wasm_bindgen(method, getter)]
+        pub fn pending(this: &State) -> u32;
     }
 
     #[wasm_bindgen(module = "/js/client.js")]
