@@ -288,3 +288,22 @@ async fn against_a_plain_server_the_hub_elects_among_its_own_tabs() {
     node.stop().await;
     page.stop().await;
 }
+
+/// Shared state needs the contract: against a plain server a write rejects at once with a
+/// clear error, and the state is there (empty) without waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_state_against_a_plain_server_rejects_writes_at_once() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let node = NodeServer::start(0).await;
+    let b = Browser::launch().await;
+    let t = tab(&b, &page.url(), &node).await;
+    b.js(&t, "sb.withState().then(() => {})").await;
+    assert_eq!(b.js(&t, "sb.client.state.keys()").await, json!([]));
+    let err = b.js(&t, "sb.client.state.set('k', 1).then(() => 'settled', (e) => e.message)").await;
+    assert!(err.as_str().is_some_and(|e| e.contains("needs a server that speaks the Switchboard contract")), "{err}");
+    assert_eq!(b.js(&t, "sb.client.state.pending").await, json!(0));
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
