@@ -1484,16 +1484,6 @@ fn lead(term: u64, event: &str, args: &str, id: u32) -> ToHub {
     }
 }
 
-fn acks(msgs: &[FromHub]) -> Vec<Result<u32, String>> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            FromHub::Ack { id, .. } => Some(Ok(*id)),
-            FromHub::AckFailed { reason, .. } => Some(Err(reason.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A server that takes part decides: the hub reports its tabs' priorities, follows
 /// LEADER_ELECTED (a term below one it saw is not followed, and it reports again so the
 /// server moves on), renews its leader's lease at a third of it, passes emitAsLeader as
@@ -1531,21 +1521,21 @@ fn a_server_that_takes_part_decides_the_leader_and_fences_leader_commands() {
 
     // Leader commands: only the leader, only in its term; the server's receipt settles it.
     s.send(1, lead(5, "record", "[1]", 7));
-    assert!(acks(&s.take_inbox(1))[0].as_ref().unwrap_err().contains("does not lead"));
+    assert!(acked(&s.take_inbox(1))[0].1.contains("does not lead"));
     s.send(2, lead(4, "record", "[1]", 8));
-    assert!(acks(&s.take_inbox(2))[0].as_ref().unwrap_err().contains("stale term 4"));
+    assert!(acked(&s.take_inbox(2))[0].1.contains("stale term 4"));
     let mut with_binary = lead(5, "record", r#"[{"_placeholder":true,"num":0}]"#, 10);
     if let ToHub::Emit { bins, .. } = &mut with_binary {
         bins.push(Bytes(vec![1, 2]));
     }
     s.send(2, with_binary);
-    assert!(acks(&s.take_inbox(2))[0].as_ref().unwrap_err().contains("JSON arguments only"));
+    assert!(acked(&s.take_inbox(2))[0].1.contains("JSON arguments only"));
     s.send(2, lead(5, "record", "[1]", 9));
     let sent = frames_of(&s.server_frames(1), contract::LEAD);
     let (id, body) = sent[0][2..].split_once('[').unwrap();
     assert_eq!(body, r#""sb:lead",{"scope":"browser","term":5,"tab":"tab-2"},"record",1]"#);
     s.server_sends(1, &format!(r#"43{id}[{{"error":"stale term 5 (the current term is 6)"}}]"#));
-    assert_eq!(acks(&s.take_inbox(2)), [Err("stale term 5 (the current term is 6)".to_string())]);
+    assert_eq!(acked(&s.take_inbox(2)), [(9, "failed: stale term 5 (the current term is 6)".to_string())]);
 
     // An older term is not followed; the hub reports so the server moves past it.
     s.server_sends(1, r#"42["LEADER_ELECTED",{"scope":"browser","leader":"tab-1","term":3,"leaseMs":9000}]"#);
