@@ -1834,3 +1834,21 @@ fn the_state_snapshot_and_queued_writes_survive_a_new_worker() {
         "the restored write, with its context: {frames:?}"
     );
 }
+
+/// Signing out drops the local copy of the shared state (memory and storage); the tabs
+/// that take part get an empty snapshot.
+#[test]
+fn signing_out_drops_the_local_copy_of_the_state() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: contract::STATE.into() });
+    answer(&mut s, "/auth/session", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    s.accept_contract(1);
+    s.server_sends(1, r#"42["STATE_UPDATE",{"key":"cart","value":[1],"version":{"n1":1}}]"#);
+    assert_eq!(s.persisted_keys().len(), 1);
+    s.take_inbox(1);
+    s.server_sends(1, r#"42["TOKEN_INVALIDATED",{"reason":"logout"}]"#);
+    assert_eq!(state_events(&s.take_inbox(1)), ["[[],true]"]);
+    assert!(s.persisted_keys().is_empty(), "the stored snapshot is gone");
+}
