@@ -84,6 +84,9 @@ impl<S: Clone + Ord> Arbiter<S> {
     /// (to every socket if it changed, else to `sock`).
     pub fn report(&mut self, sock: S, r: &PriorityReport, now: Millis) -> Result<Vec<Say<S>>, String> {
         contract::check_claim(&r.scope, r.term, None)?;
+        if r.tabs.len() > contract::MAX_REPORTED_TABS {
+            return Err(format!("more than {} tabs in one report", contract::MAX_REPORTED_TABS));
+        }
         for Candidate { tab, level } in &r.tabs {
             contract::check_claim(&r.scope, r.term, Some(tab))?;
             if *level > crate::hub::election::ACTIVE {
@@ -270,5 +273,8 @@ mod tests {
         assert!(a.report(1, &r, 0).is_err());
         assert!(a.report(1, &report(1 << 60, &[]), 0).is_err());
         assert!(a.report(1, &report(0, &[("", 1)]), 0).is_err());
+        let many: Vec<(String, u8)> = (0..=contract::MAX_REPORTED_TABS).map(|i| (alloc::format!("t{i}"), 1)).collect();
+        let many: Vec<(&str, u8)> = many.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+        assert!(a.report(1, &report(0, &many), 0).is_err());
     }
 }

@@ -151,6 +151,8 @@ pub const LEASE_MS: u64 = 9_000;
 pub const ELECTION_WAIT_MS: u64 = 1_000;
 /// Tab ids are at most this long (the page client's are 24 hex digits).
 pub const MAX_TAB_ID: usize = 64;
+/// Most tabs one socket may list in a priority or presence report.
+pub const MAX_REPORTED_TABS: usize = 256;
 
 /// Why an election message is refused, if it is: the scope is known, the term is a safe
 /// integer, the tab id is 1..=MAX_TAB_ID bytes.

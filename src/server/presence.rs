@@ -110,6 +110,9 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 if r.tabs.iter().any(|t| t.is_empty() || t.len() > contract::MAX_TAB_ID) {
                     return Err("tab id must be 1..64 bytes".into());
                 }
+                if r.tabs.len() > contract::MAX_REPORTED_TABS {
+                    return Err(format!("more than {} tabs in one report", contract::MAX_REPORTED_TABS));
+                }
                 Ok(r)
             });
             match report {
