@@ -358,6 +358,11 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('status').textContent === 'connected' && document.getElementById('tabcount').textContent === '2'")).await;
     }
+    // The page runs under its Content-Security-Policy: an inline script is blocked, the
+    // bundle (wasm, SharedWorker) works.
+    let inline = "(() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; \
+                  document.body.append(s); return window.inlineRan === true; })()";
+    assert_eq!(b.js(&a, inline).await, json!(false), "the CSP is in force");
     // One of the two tabs leads and shows the badge.
     for tab in [&a, &c] {
         b.js(tab, &wait("window.client && window.client.leader && window.client.leader.term > 0")).await;

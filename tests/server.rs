@@ -43,12 +43,22 @@ async fn serves_the_bundle_and_the_demo() {
         ("/switchboard_page_bg.wasm", "application/wasm"),
         ("/switchboard_hub_bg.wasm", "application/wasm"),
         ("/switchboard.d.ts", "application/typescript"),
+        ("/switchboard-state.js", "text/javascript"),
+        ("/demo.js", "text/javascript"),
     ] {
         let res = get(srv.addr, path, None).await;
         assert!(res.starts_with("HTTP/1.1 200"), "{path}: {}", res.lines().next().unwrap_or(""));
         assert!(res.to_ascii_lowercase().contains(&format!("content-type: {ty}")), "{path}");
     }
     assert!(get(srv.addr, "/nope.js", None).await.starts_with("HTTP/1.1 404"));
+    // The demo runs under the Content-Security-Policy the README documents (tests/e2e.rs
+    // drives it in Chromium).
+    let demo = get(srv.addr, "/", None).await.to_ascii_lowercase();
+    assert!(
+        demo.contains("content-security-policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval'"),
+        "{demo}"
+    );
+    assert!(!demo.contains("<script type=\"module\">"), "no inline script in the demo");
     // The server counts what it writes (the benchmark's bytes per broadcast come from this).
     let wasm = switchboard::assets::find("switchboard_hub_bg.wasm").expect("the hub wasm").len() as u64;
     let sent = srv.stats.bytes_sent.load(std::sync::atomic::Ordering::Relaxed);

@@ -81,12 +81,22 @@ pub async fn serve_asset(req: Request, vendor: Option<PathBuf>) -> Response {
     }
 }
 
+/// The Content-Security-Policy a page using the bundle needs (README, "Deploying the
+/// bundle"): scripts from its own origin and WebAssembly compilation, the hub's SharedWorker
+/// from its own origin, connections (the wasm fetch; the hub's socket and sign-in calls
+/// when the page itself makes none) to its own origin. The demo page is served under it.
+pub const DEMO_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+connect-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'";
+
 fn typed(body: Body, name: &str, no_cache: bool) -> Response {
     let mut res = Response::new(body);
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(name)));
     if no_cache {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    if name == "index.html" {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEMO_CSP));
     }
     res
 }

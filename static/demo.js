@@ -1,0 +1,91 @@
+// The demo page's script (static/index.html), a file of its own so the page runs under
+// the Content-Security-Policy the README documents (no inline scripts).
+import { connect } from './switchboard.js';
+const $ = (id) => document.getElementById(id);
+const log = (text) => {
+  const line = document.createElement('div');
+  line.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  $('log').prepend(line);
+};
+try {
+  const client = await connect();
+  window.client = client;
+  client.onStatus((s) => {
+    $('status').textContent = s.status;
+    $('status').className = s.status;
+    $('detail').textContent = s.status === 'reconnecting' ? `attempt ${s.attempt}, retrying in ${(s.delay / 1000).toFixed(1)} s`
+      : s.status === 'disconnected' ? s.reason : s.sid ? `sid ${s.sid}` : '';
+  });
+  // One tab leads (the one you look at; the server decides): it alone shows the badge and
+  // writes heartbeats.
+  client.onLeader((l) => {
+    $('leader').hidden = !l?.isLeader;
+    if (l?.isLeader) log(`this tab leads (term ${l.term}, scope ${l.scope})`);
+  });
+  setInterval(() => client.leader?.isLeader && log(`leader heartbeat (term ${client.leader.term})`), 10000);
+  client.onTabs((tabs) => {
+    $('tabcount').textContent = tabs.length;
+    $('tabs').replaceChildren(...tabs.map((t) => {
+      const li = document.createElement('li');
+      li.textContent = t === client.id ? `${t} (this tab)` : t;
+      if (t === client.id) li.className = 'me';
+      return li;
+    }));
+  });
+  client.onAuth((a) => {
+    $('who').textContent = !a ? 'checking…' : a.user ? `signed in as ${a.user}` : 'signed out';
+    const t = a && a.telemetry;
+    $('authdetail').textContent = !a ? '' : a.user
+      ? `token expires ${new Date(a.expiresAt).toLocaleTimeString()}${a.error ? ' — ' + a.error : ''}; ${t.refreshes} refreshes, mean ${t.meanMs.toFixed(1)} ms`
+      : a.signedOut ? `(${a.signedOut})` : '';
+  });
+  $('login').onsubmit = async (e) => {
+    e.preventDefault();
+    try { await client.login($('user').value, $('pass').value); log('signed in'); } catch (err) { log(`sign-in failed: ${err.message}`); }
+  };
+  $('logout').onclick = () => client.logout().then(() => log('signed out'));
+  $('refresh').onclick = () => client.refresh().then(() => log('token refreshed'), (err) => log(`refresh failed: ${err.message}`));
+  // Rooms the server assigns (user:, session:, device:, tab:) are listed apart from joined ones.
+  const assigned = (r) => /^(user|session|device|tab):/.test(r);
+  const joined = () => client.rooms.filter((r) => !assigned(r));
+  const showRooms = () => {
+    $('rooms').textContent = joined().length ? `in: ${joined().join(', ')}` : 'in no room';
+    $('assigned').textContent = `assigned: ${client.rooms.filter(assigned).join(', ')}`;
+    $('leave').disabled = !joined().length;
+  };
+  showRooms();
+  // (The server assigns rooms on connect and sign-in; the leader is told after them.)
+  for (const on of ['onStatus', 'onAuth', 'onLeader']) client[on](() => showRooms());
+  // Presence: who is in the chat room, by user and device, with their tabs.
+  const showMembers = (list) => {
+    $('members').textContent = list.length
+      ? `here: ${list.map((m) => `${m.user ?? 'guest'} (${m.tabs.length} tab${m.tabs.length > 1 ? 's' : ''})`).join(', ')}`
+      : '';
+  };
+  let watched;
+  const watch = (room) => {
+    if (watched === room) return;
+    watched = room;
+    client.onMembers(room, (list) => watched === room && showMembers(list));
+  };
+  client.on('chat', (m) => log(`[${m.room}] ${m.from}: ${m.text}`));
+  client.on('announce', (m) => log(`[everyone] ${m.from}: ${m.text}`));
+  $('join').onclick = async () => {
+    try { await client.join($('room').value); log(`joined ${$('room').value}`); watch($('room').value); } catch (e) { log(`join failed: ${e.message}`); }
+    showRooms();
+  };
+  $('leave').onclick = async () => {
+    try { await client.leave($('room').value); log(`left ${$('room').value}`); showMembers([]); } catch (e) { log(`leave failed: ${e.message}`); }
+    showRooms();
+  };
+  $('chat').onsubmit = (e) => {
+    e.preventDefault();
+    if (!joined().length) return log('join a room first');
+    client.emit('chat', { room: joined()[0], text: $('text').value, from: client.id.slice(0, 6) });
+    $('text').value = '';
+  };
+  $('announce').onclick = () => client.emit('announce', { text: $('text').value || 'hello', from: client.id.slice(0, 6) });
+} catch (e) {
+  $('status').textContent = 'error';
+  $('detail').textContent = e.message;
+}
