@@ -336,3 +336,86 @@ async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
     assert_eq!((u["value"].clone(), u["version"].clone()), (json!({"items": 2}), json!({"n1": 2})), "applied once");
     srv.stop().await;
 }
+
+/// A POST to the sign-in endpoints as the hub makes it (JSON, the CSRF header, cookies).
+async fn post(addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-switchboard: 1\r\n\
+         Cookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A log sink for one test (this thread's tracing), read as text.
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log sink").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// No password, token or refresh token reaches the backend's log at its default level:
+/// failed and successful logins, a refresh-token replay (which is logged), bearer sockets
+/// and bad messages that carry secrets.
+#[tokio::test]
+async fn no_password_or_token_reaches_the_backends_log() {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,socketioxide=warn,engineioxide=warn"))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let srv = common::server().await;
+    post(srv.addr, "/auth/login", r#"{"username":"alice","password":"WRONG-PASSWORD-1"}"#, "").await;
+    let ok = post(srv.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+    let cookie = |name: &str| -> String {
+        ok.lines()
+            .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+            .find_map(|c| c.split(';').next().filter(|kv| kv.starts_with(name)).map(String::from))
+            .unwrap_or_default()
+    };
+    let (access, refresh) = (cookie("sb_access="), cookie("sb_refresh="));
+    assert!(!access.is_empty() && !refresh.is_empty(), "{ok}");
+    // The refresh token is used, then replayed (a logged security event).
+    post(srv.addr, "/auth/refresh", "{}", &refresh).await;
+    post(srv.addr, "/auth/refresh", "{}", &refresh).await;
+    let session = srv.auth.login("bob", "bob-password").expect("login");
+    let mut s = RawSocket::connect_with(srv.addr, &json!({"token": session.access}).to_string()).await;
+    for bad in [
+        json!(["sb:priority", {"scope": session.access, "term": 0, "tabs": []}]),
+        json!(["sb:presence", {"room": session.refresh, "tabs": []}]),
+        json!(["sb:emit", "x-1", "sb:set", "k", session.access, 1]),
+    ] {
+        s.emit_ack(&bad.to_string()).await;
+    }
+    // sb:auth has no ack: an echo after it shows it was handled.
+    s.send(&format!("42{}", json!(["sb:auth", {"token": session.refresh}]))).await;
+    s.emit_ack(r#"["echo","after sb:auth"]"#).await;
+    s.close().await;
+    srv.stop().await;
+    let logs = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    assert!(logs.contains("refresh token reuse"), "the replay was logged:\n{logs}");
+    let secrets = [
+        "WRONG-PASSWORD-1".to_string(),
+        "alice-password".to_string(),
+        access.trim_start_matches("sb_access=").to_string(),
+        refresh.trim_start_matches("sb_refresh=").to_string(),
+        session.access.clone(),
+        session.refresh.clone(),
+    ];
+    for secret in secrets {
+        assert!(!logs.contains(&secret), "a secret in the log:\n{logs}");
+    }
+}

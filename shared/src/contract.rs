@@ -293,6 +293,52 @@ pub fn joinable(room: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Shortest run of token characters taken for a secret in a log line.
+pub const REDACT_RUN: usize = 32;
+
+/// `line` with every run of [`REDACT_RUN`] or more token characters (letters, digits,
+/// `_-+=.`: hex, base64url and JWT tokens) replaced by `[redacted]`. Both ends pass log
+/// lines that may quote what a peer sent through it, so a token a client or server put in
+/// the wrong place never reaches a log.
+pub fn redact(line: &str) -> alloc::borrow::Cow<'_, str> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "_-+=.".contains(c);
+    let mut out = alloc::string::String::new();
+    let (mut run_start, mut copied) = (None::<usize>, 0);
+    for (i, c) in line.char_indices().chain([(line.len(), ' ')]) {
+        match (token(c) && i < line.len(), run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                if i - start >= REDACT_RUN {
+                    out.push_str(&line[copied..start]);
+                    out.push_str("[redacted]");
+                    copied = i;
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    if copied == 0 {
+        return alloc::borrow::Cow::Borrowed(line);
+    }
+    out.push_str(&line[copied..]);
+    alloc::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_token_runs_are_redacted_and_the_rest_kept() {
+        let t = "aaa060a985fb1fd76a06b67d6dd505e3ec5cc423753646efeab1e6c88669b4c2";
+        assert_eq!(redact(&alloc::format!("bad \"{t}\", expected a map")), "bad \"[redacted]\", expected a map");
+        assert_eq!(redact("socket connected sid=En3khdYbs_6xsJE-"), "socket connected sid=En3khdYbs_6xsJE-");
+        assert_eq!(redact(&alloc::format!("{t}")), "[redacted]");
+        assert_eq!(redact("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc é"), "[redacted] é");
+    }
+}
+
 /// Sign-in endpoints under the endpoint's origin, and the headers the hub sends with them.
 pub const AUTH_PATH: &str = "/auth/";
 pub const CSRF_HEADER: &str = "x-switchboard";

@@ -1852,3 +1852,38 @@ fn signing_out_drops_the_local_copy_of_the_state() {
     assert_eq!(state_events(&s.take_inbox(1)), ["[[],true]"]);
     assert!(s.persisted_keys().is_empty(), "the stored snapshot is gone");
 }
+
+/// No password or token reaches a log line: a bearer-mode sign-in, a refresh, a token on
+/// the socket, bad frames that carry tokens, and a sign-out are all logged without them.
+#[test]
+fn no_password_or_token_is_ever_logged() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello_with(1, "tab-1", "http://a:1", Options { bearer: true, ..Options::default() });
+    answer(&mut s, "/auth/session", 401, "");
+    answer(&mut s, "/auth/refresh", 401, r#"{"error":"no refresh token"}"#);
+    s.send(1, ToHub::Login { req: 1, username: "alice".into(), password: "PASSWORD-xyzzy".into() });
+    answer(&mut s, "/auth/login", 200, r#"{"user":"alice","expires_at":1700000600000,"access_token":"TOKEN-aaa"}"#);
+    // The handshake carries the token (bearer mode), so the socket is opened by hand.
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"sid":"s1"}"#);
+    s.server_sends(1, r#"42["sb:hello",{"v":1}]"#);
+    s.send(1, ToHub::Refresh { req: 2 });
+    answer(&mut s, "/auth/refresh", 200, r#"{"user":"alice","expires_at":1700000900000,"access_token":"TOKEN-bbb"}"#);
+    s.send(1, ToHub::Token { req: 3 });
+    for bad in
+        [r#"40{"token":"TOKEN-ccc"}"#, r#"42["sb:auth",{"token":"TOKEN-ddd"}]"#, r#"43999[{"token":"TOKEN-eee"}]"#]
+    {
+        s.server_sends(1, bad);
+    }
+    s.server_sends(1, r#"42["TOKEN_INVALIDATED",{"reason":"logout"}]"#);
+    let frames = s.server_frames(1).join("\n");
+    assert!(frames.contains("TOKEN-"), "the token did travel (on the socket): the test saw it");
+    let logs = s.logs.join("\n");
+    assert!(s.logs.len() >= 3, "the bad frames were logged: {logs}");
+    for secret in ["PASSWORD-xyzzy", "TOKEN-"] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}

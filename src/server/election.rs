@@ -248,7 +248,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     Receipt::OK
                 }
                 Err(error) => {
-                    tracing::info!(sid = %s.id, %error, "leader command refused");
+                    tracing::info!(sid = %s.id, error = %contract::redact(&error), "leader command refused");
                     Receipt::Error { error }
                 }
             };
@@ -266,7 +266,7 @@ fn claim(v: Value) -> Result<LeaderClaim, String> {
 /// A bad election message: a log line, and an error receipt if the hub asked for an ack.
 fn answer(s: &SocketRef, event: &str, result: Result<(), String>, ack: AckSender) {
     if let Err(error) = result {
-        tracing::warn!(sid = %s.id, event, %error, "bad election message");
+        tracing::warn!(sid = %s.id, event, error = %contract::redact(&error), "bad election message");
         let _ = ack.send(&Receipt::Error { error });
     }
 }

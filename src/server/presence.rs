@@ -126,7 +126,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     tell(&io, s.ns(), m).await;
                 }
                 Err(error) => {
-                    tracing::warn!(sid = %s.id, %error, "bad presence report");
+                    tracing::warn!(sid = %s.id, error = %contract::redact(&error), "bad presence report");
                     let _ = ack.send(&Receipt::Error { error });
                 }
             }

@@ -249,7 +249,7 @@ pub(crate) fn on_connect(socket: &SocketRef, state: Arc<State>) {
 
 /// Bad input answered by the caller with an error receipt; logged here.
 pub fn refused(s: &SocketRef, error: &str) -> Receipt {
-    tracing::info!(sid = %s.id, error, "state write refused");
+    tracing::info!(sid = %s.id, error = %contract::redact(error), "state write refused");
     Receipt::Error { error: error.into() }
 }
 

@@ -83,7 +83,13 @@ impl Out {
         self.queue.pop_front()
     }
 
+    /// A log line; a line may quote what the server or a tab sent, so token-like runs are
+    /// redacted ([`crate::contract::redact`]).
     pub(crate) fn log(&mut self, line: String) {
+        let line = match crate::contract::redact(&line) {
+            alloc::borrow::Cow::Borrowed(_) => line,
+            alloc::borrow::Cow::Owned(redacted) => redacted,
+        };
         self.push(Output::Log(line));
     }
 

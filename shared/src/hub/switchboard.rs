@@ -181,7 +181,7 @@ impl Switchboard {
     }
 
     fn reject(&mut self, tab: TabKey, code: ErrorCode, message: String) {
-        self.out.push_back(Output::Log(format!("tab {tab}: {message}")));
+        self.out.push_back(Output::Log(contract::redact(&format!("tab {tab}: {message}")).into_owned()));
         self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg: FromHub::Error { code, message } });
     }
 
