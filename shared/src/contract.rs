@@ -325,20 +325,6 @@ pub fn redact(line: &str) -> alloc::borrow::Cow<'_, str> {
     alloc::borrow::Cow::Owned(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_token_runs_are_redacted_and_the_rest_kept() {
-        let t = "aaa060a985fb1fd76a06b67d6dd505e3ec5cc423753646efeab1e6c88669b4c2";
-        assert_eq!(redact(&alloc::format!("bad \"{t}\", expected a map")), "bad \"[redacted]\", expected a map");
-        assert_eq!(redact("socket connected sid=En3khdYbs_6xsJE-"), "socket connected sid=En3khdYbs_6xsJE-");
-        assert_eq!(redact(&alloc::format!("{t}")), "[redacted]");
-        assert_eq!(redact("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc é"), "[redacted] é");
-    }
-}
-
 /// Sign-in endpoints under the endpoint's origin, and the headers the hub sends with them.
 pub const AUTH_PATH: &str = "/auth/";
 pub const CSRF_HEADER: &str = "x-switchboard";
@@ -354,3 +340,17 @@ pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
 /// IndexedDB database and store of the durable queue.
 pub const DB_NAME: &str = "switchboard";
 pub const DB_STORE: &str = "queue";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_token_runs_are_redacted_and_the_rest_kept() {
+        let t = "aaa060a985fb1fd76a06b67d6dd505e3ec5cc423753646efeab1e6c88669b4c2";
+        assert_eq!(redact(&alloc::format!("bad \"{t}\", expected a map")), "bad \"[redacted]\", expected a map");
+        assert_eq!(redact("socket connected sid=En3khdYbs_6xsJE-"), "socket connected sid=En3khdYbs_6xsJE-");
+        assert_eq!(redact(t), "[redacted]");
+        assert_eq!(redact("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc é"), "[redacted] é");
+    }
+}
