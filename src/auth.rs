@@ -64,7 +64,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// 32 random bytes from the OS, hex-encoded.
-fn token() -> String {
+pub fn token() -> String {
     let mut buf = [0u8; 32];
     let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
     if !ok {

@@ -419,3 +419,45 @@ async fn no_password_or_token_reaches_the_backends_log() {
         assert!(!logs.contains(&secret), "a secret in the log:\n{logs}");
     }
 }
+
+/// Suspicious activity reaches the user's signed-in sockets: a burst of failed sign-ins on
+/// the account (once per burst), and a sign-in from a device not seen for the user; each
+/// event has its own id, a timestamp, who initiated it and a reason.
+#[tokio::test]
+async fn suspicious_activity_reaches_the_users_other_sockets() {
+    let srv = common::server_with(switchboard::server::Config { suspicious_logins: 3, ..common::config() }).await;
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let mut a = RawSocket::connect_with(srv.addr, &auth).await;
+    let mut bob = RawSocket::connect_with(
+        srv.addr,
+        &json!({"token": srv.auth.login("bob", "bob-password").expect("login").access}).to_string(),
+    )
+    .await;
+    let wrong = r#"{"username":"alice","password":"guess"}"#;
+    for _ in 0..3 {
+        assert!(post(srv.addr, "/auth/login", wrong, "sb_device=dev-attacker").await.starts_with("HTTP/1.1 401"));
+    }
+    // Unknown accounts are not watched (and raise nothing).
+    for _ in 0..3 {
+        post(srv.addr, "/auth/login", r#"{"username":"nobody","password":"x"}"#, "").await;
+    }
+    let e = a.next_event("SECURITY_SUSPICIOUS_ACTIVITY").await;
+    assert_eq!(
+        (e["kind"].clone(), e["device"].clone(), e["action"].clone()),
+        (json!("failed-logins"), json!("dev-attacker"), json!("none"))
+    );
+    assert!(e["id"].as_str().is_some_and(|i| i.len() >= 16) && e["event_timestamp"].as_u64().is_some(), "{e}");
+    assert_eq!(e["initiating_entity"], "policy");
+    assert!(e["reason_user"].as_str().is_some_and(|r| r.contains("3 failed sign-ins")), "{e}");
+    // A sign-in from a first device, then from another one.
+    let good = r#"{"username":"alice","password":"alice-password"}"#;
+    assert!(post(srv.addr, "/auth/login", good, "sb_device=dev-home").await.starts_with("HTTP/1.1 200"));
+    post(srv.addr, "/auth/login", good, "sb_device=dev-new").await;
+    let e2 = a.next_event("SECURITY_SUSPICIOUS_ACTIVITY").await;
+    assert_eq!((e2["kind"].clone(), e2["device"].clone()), (json!("new-device"), json!("dev-new")));
+    assert_ne!(e["id"], e2["id"]);
+    // Bob heard nothing of alice's account.
+    let (_, seen) = bob.emit_ack_seen(r#"["echo","x"]"#).await;
+    assert!(!seen.iter().any(|f| f[0] == "SECURITY_SUSPICIOUS_ACTIVITY"), "{seen:?}");
+    srv.stop().await;
+}

@@ -213,6 +213,15 @@ pub struct LeaderClaim {
     pub term: u64,
 }
 
+/// Security events (server → the affected sockets, then to subscribed tabs), in OpenID CAEP's
+/// spirit: each with a unique `id` (the hub drops repeats), `event_timestamp` (ms since the
+/// epoch), `initiating_entity` (`user`, `admin`, `policy`, `system`) and `reason_user`.
+/// `SECURITY_SUSPICIOUS_ACTIVITY {kind, device, at, action}`: `kind` `failed-logins` (a
+/// burst of failed sign-ins on the account) or `new-device` (a sign-in from a device not seen
+/// for this user); `action` `none`, `verify` or `reauth`.
+pub const SECURITY_PREFIX: &str = "SECURITY_";
+pub const SECURITY_SUSPICIOUS_ACTIVITY: &str = "SECURITY_SUSPICIOUS_ACTIVITY";
+
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
 pub const TOKEN_UPDATED: &str = "TOKEN_UPDATED";

@@ -1887,3 +1887,19 @@ fn no_password_or_token_is_ever_logged() {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
 }
+
+/// A security event reaches the tabs that listen once, however often it arrives.
+#[test]
+fn a_security_event_reaches_each_tab_once() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: contract::SECURITY_SUSPICIOUS_ACTIVITY.into() });
+    s.accept_contract(1);
+    s.take_inbox(1);
+    let e = r#"42["SECURITY_SUSPICIOUS_ACTIVITY",{"id":"ev-1","kind":"new-device","action":"none"}]"#;
+    s.server_sends(1, e);
+    s.server_sends(1, e);
+    assert_eq!(events(&s.take_inbox(1)).len(), 1);
+    s.server_sends(1, r#"42["SECURITY_SUSPICIOUS_ACTIVITY",{"id":"ev-2","kind":"failed-logins","action":"none"}]"#);
+    assert_eq!(events(&s.take_inbox(1)).len(), 1);
+}

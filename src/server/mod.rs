@@ -7,7 +7,7 @@
 //! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
 //! (the dedup log), [`election`] (leader election: an arbiter per scope), [`signin`] (auth
 //! over HTTP, the handshake check, token expiry), [`presence`] (who is in each room), [`state`]
-//! (shared state in SQLite), [`app`]
+//! (shared state in SQLite), [`security`] (suspicious activity), [`app`]
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
@@ -18,6 +18,7 @@ mod election;
 mod listener;
 mod ordering;
 mod presence;
+mod security;
 mod signin;
 pub mod state;
 
@@ -68,6 +69,10 @@ pub struct Config {
     pub leader_hysteresis: Duration,
     /// This backend node's name (the shared state's version vectors count writes per node).
     pub node: String,
+    /// Failed sign-ins on one account within `suspicious_window` that raise
+    /// `SECURITY_SUSPICIOUS_ACTIVITY`.
+    pub suspicious_logins: usize,
+    pub suspicious_window: Duration,
 }
 
 impl Default for Config {
@@ -87,6 +92,8 @@ impl Default for Config {
             leader_lease: Duration::from_millis(switchboard_shared::contract::LEASE_MS),
             leader_hysteresis: Duration::from_millis(switchboard_shared::hub::election::HYSTERESIS_MS),
             node: "n1".into(),
+            suspicious_logins: 5,
+            suspicious_window: Duration::from_secs(600),
         }
     }
 }
@@ -111,6 +118,7 @@ pub(crate) struct State {
     elections: Arc<election::Elections>,
     presence: presence::PresenceBook,
     state: state::StateStore,
+    watch: security::Watch,
 }
 
 pub struct Server {
@@ -159,6 +167,7 @@ impl Server {
             )),
             presence: presence::PresenceBook::default(),
             state: store,
+            watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)

@@ -184,9 +184,19 @@ fn refused(status: StatusCode, error: &str) -> Response {
 pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let user = body.get("username").and_then(Value::as_str).unwrap_or("");
     let password = body.get("password").and_then(Value::as_str).unwrap_or("");
+    let device = request_cookie(&headers, auth::DEVICE_COOKIE);
     let Some(s) = web.state.auth.login(user, password) else {
+        // Only accounts that exist are watched (a guesser cannot grow the map).
+        let known = web.state.auth.user_names().iter().any(|u| u == user);
+        let raised = if known { web.state.watch.failed_login(user, device.as_deref()) } else { None };
+        if let Some(e) = raised {
+            super::security::tell(&web.io, user, &e).await;
+        }
         return refused(StatusCode::UNAUTHORIZED, "invalid username or password");
     };
+    if let Some(e) = web.state.watch.signed_in(&s.user, device.as_deref()) {
+        super::security::tell(&web.io, &s.user, &e).await;
+    }
     web.state.expiry.schedule(&s);
     let mut res = signed_in(&headers, &s);
     with_device(&headers, &mut res);

@@ -28,6 +28,7 @@ mod presence;
 mod recovery;
 mod requests;
 mod rooms;
+mod security;
 mod session;
 mod signin;
 mod space;

@@ -18,6 +18,7 @@ use super::presence::Presence;
 use super::recovery::Recovery;
 use super::requests::{Request, Requests};
 use super::rooms::{self, Rooms};
+use super::security::Security;
 use super::session::{self, ContractSession, Routed};
 use super::signin::SignIn;
 use super::state::SharedState;
@@ -91,6 +92,7 @@ pub struct Space {
     requests: Requests,
     rooms: Rooms,
     presence: Presence,
+    security: Security,
     shared_state: SharedState,
     outbox: Outbox,
     contract: ContractSession,
@@ -115,6 +117,7 @@ impl Space {
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
             presence: Presence::default(),
+            security: Security::default(),
             shared_state: SharedState::new(key.clone(), shared.clone()),
             outbox: Outbox::new(key, config, shared),
             contract: ContractSession::default(),
@@ -528,6 +531,9 @@ impl Space {
         };
         if room.is_none() && event.starts_with("TOKEN_") {
             cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
+        }
+        if !self.security.fresh(&event, &args) {
+            return cx.out.log(format!("namespace {}: repeated {event} dropped", self.nsp));
         }
         if room.is_none() && tab.is_none() {
             if event == contract::ASSIGNED {
