@@ -28,6 +28,9 @@ pub struct Session {
     pub refresh_expires_ms: u64,
     /// Refresh tokens this family already used: presenting one again is a replay.
     pub used: Vec<String>,
+    /// When it was created (ms since the epoch) and the device it signed in from.
+    pub created_ms: u64,
+    pub device: Option<String>,
 }
 
 #[derive(Default)]
@@ -102,6 +105,11 @@ impl Auth {
     }
 
     pub fn login(&self, user: &str, password: &str) -> Option<Session> {
+        self.login_from(user, password, None)
+    }
+
+    /// A sign-in from `device` (the device cookie), if the password is right.
+    pub fn login_from(&self, user: &str, password: &str, device: Option<&str>) -> Option<Session> {
         if self.users.get(user).map(String::as_str) != Some(password) {
             self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -116,6 +124,8 @@ impl Auth {
             refresh: token(),
             refresh_expires_ms: now + self.refresh_ttl.as_millis() as u64,
             used: Vec::new(),
+            created_ms: now,
+            device: device.map(String::from),
         };
         self.sessions.lock().ok()?.insert(s.id.clone(), s.clone());
         Some(s)
@@ -157,6 +167,20 @@ impl Auth {
 
     pub fn session(&self, id: &str) -> Option<Session> {
         self.sessions.lock().ok()?.get(id).cloned()
+    }
+
+    /// `user`'s sessions, oldest first.
+    pub fn sessions_of(&self, user: &str) -> Vec<Session> {
+        let Ok(sessions) = self.sessions.lock() else { return Vec::new() };
+        let mut v: Vec<Session> = sessions.values().filter(|s| s.user == user).cloned().collect();
+        v.sort_by_key(|s| (s.created_ms, s.id.clone()));
+        v
+    }
+
+    /// Ends these sessions at once (their refresh families die with them); returns them.
+    pub fn revoke(&self, ids: &[String]) -> Vec<Session> {
+        let Ok(mut sessions) = self.sessions.lock() else { return Vec::new() };
+        ids.iter().filter_map(|id| sessions.remove(id)).collect()
     }
 
     pub fn logout_refresh(&self, refresh_token: &str) -> Option<Session> {

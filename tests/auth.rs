@@ -307,3 +307,46 @@ async fn bearer_mode_keeps_the_token_in_the_hub_and_renews_the_socket_without_re
     b.shutdown().await;
     srv.stop().await;
 }
+
+/// Forced logout from another device: browser B revokes all of alice's sessions; browser A's
+/// three tabs are signed out (the server ended the session first, then told its socket).
+/// Measured from B's HTTP answer to the last of A's tabs hearing it, over 20 runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_all_sessions_from_one_browser_signs_every_tab_of_another_out() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let a = tabs(&one, &srv.url(), 3).await;
+    let b = tabs(&two, &srv.url(), 1).await;
+    let revoke_all = "fetch('/auth/sessions/revoke', { method: 'POST', credentials: 'include', \
+        headers: { 'content-type': 'application/json', 'x-switchboard': '1' }, body: JSON.stringify({ target: 'all' }) })\
+        .then((r) => r.json()).then((j) => [j.revoked, performance.timeOrigin + performance.now()])";
+    let mut times = Vec::new();
+    for run in 0..20 {
+        login(&one, &a).await;
+        login(&two, &b).await;
+        for t in &a {
+            one.js(t, "sb.out = null; sb.client.onAuth((x) => { if (x && !x.user && sb.out === null) { sb.out = performance.timeOrigin + performance.now(); sb.notify(); } })").await;
+        }
+        let answer = two.js(&b[0], revoke_all).await;
+        assert!(answer[0].as_u64().unwrap_or(0) >= 2, "run {run}: both sessions revoked: {answer}");
+        let answered = answer[1].as_f64().unwrap_or(0.0);
+        let mut last: f64 = 0.0;
+        for t in &a {
+            let out = one.js(t, "sb.until(() => sb.out !== null, 10000, 'signed out').then(() => sb.out)").await;
+            last = last.max(out.as_f64().unwrap_or(0.0));
+        }
+        times.push((last - answered).max(0.0));
+        // Enforced on the server: no session of alice is left to reconnect with.
+        assert!(srv.auth.sessions_of("alice").is_empty(), "run {run}");
+    }
+    times.sort_by(|x, y| x.total_cmp(y));
+    println!(
+        "forced logout (revoke all from another browser) -> last of 3 tabs signed out: p50 {:.1} ms, max {:.1} ms (20 runs)",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    one.shutdown().await;
+    two.shutdown().await;
+    srv.stop().await;
+}

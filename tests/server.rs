@@ -461,3 +461,59 @@ async fn suspicious_activity_reaches_the_users_other_sockets() {
     assert!(!seen.iter().any(|f| f[0] == "SECURITY_SUSPICIOUS_ACTIVITY"), "{seen:?}");
     srv.stop().await;
 }
+
+/// A `Cookie:` value from a response's `Set-Cookie` named `name`.
+fn set_cookie(res: &str, name: &str) -> String {
+    res.lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .find_map(|c| c.split(';').next().filter(|kv| kv.starts_with(&format!("{name}="))).map(String::from))
+        .unwrap_or_default()
+}
+
+async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Remote sign-out: a user lists their sessions and revokes the others; the server ends them
+/// first (their refresh tokens die), then tells their sockets (SECURITY_SESSION_REVOKED, then
+/// TOKEN_INVALIDATED) and disconnects them; the revoking session goes on until it revokes all.
+#[tokio::test]
+async fn a_user_revokes_their_other_sessions_and_the_server_enforces_it_first() {
+    let srv = common::server().await;
+    let good = r#"{"username":"alice","password":"alice-password"}"#;
+    let a = post(srv.addr, "/auth/login", good, "sb_device=dev-a").await;
+    let b = post(srv.addr, "/auth/login", good, "sb_device=dev-b").await;
+    let (a_access, b_access, b_refresh) =
+        (set_cookie(&a, "sb_access"), set_cookie(&b, "sb_access"), set_cookie(&b, "sb_refresh"));
+    let b_token = b_access.trim_start_matches("sb_access=").to_string();
+    let mut b_socket = RawSocket::connect_with(srv.addr, &json!({"token": b_token}).to_string()).await;
+    let list: serde_json::Value = serde_json::from_str(
+        get_with(srv.addr, "/auth/sessions", &a_access).await.split("\r\n\r\n").nth(1).unwrap_or(""),
+    )
+    .expect("json");
+    let sessions = list["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), 2, "{list}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(sessions.iter().any(|s| s["device"] == "dev-b"), "{list}");
+    let bad = post(srv.addr, "/auth/sessions/revoke", r#"{"target":"someone-elses"}"#, &a_access).await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let res = post(srv.addr, "/auth/sessions/revoke", r#"{"target":"others"}"#, &a_access).await;
+    assert!(res.starts_with("HTTP/1.1 200") && res.contains(r#""revoked":1"#), "{res}");
+    // Enforced before the answer: b's refresh token is dead, a's session lives.
+    assert!(post(srv.addr, "/auth/refresh", "{}", &b_refresh).await.starts_with("HTTP/1.1 401"));
+    assert!(get_with(srv.addr, "/auth/session", &a_access).await.starts_with("HTTP/1.1 200"));
+    let e = b_socket.next_event("SECURITY_SESSION_REVOKED").await;
+    assert_eq!((e["scope"].clone(), e["initiating_entity"].clone()), (json!("others"), json!("user")));
+    assert!(e["id"].as_str().is_some() && e["event_timestamp"].as_u64().is_some(), "{e}");
+    b_socket.next_event("TOKEN_INVALIDATED").await;
+    // Revoking all ends this session too (its cookies cleared in the answer).
+    let res = post(srv.addr, "/auth/sessions/revoke", r#"{"target":"all"}"#, &a_access).await;
+    assert!(res.contains(r#""revoked":1"#) && res.to_ascii_lowercase().contains("set-cookie: sb_access=;"), "{res}");
+    assert!(get_with(srv.addr, "/auth/session", &a_access).await.starts_with("HTTP/1.1 401"));
+    srv.stop().await;
+}

@@ -221,6 +221,10 @@ pub struct LeaderClaim {
 /// for this user); `action` `none`, `verify` or `reauth`.
 pub const SECURITY_PREFIX: &str = "SECURITY_";
 pub const SECURITY_SUSPICIOUS_ACTIVITY: &str = "SECURITY_SUSPICIOUS_ACTIVITY";
+/// `SECURITY_SESSION_REVOKED {scope}` (`session`, `others`, `all`) to a revoked session's
+/// sockets, after the server ended the session and before it disconnects them (with
+/// `TOKEN_INVALIDATED`).
+pub const SECURITY_SESSION_REVOKED: &str = "SECURITY_SESSION_REVOKED";
 
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";

@@ -88,6 +88,26 @@ fn event(kind: &'static str, device: Option<&str>, by: &'static str, reason_user
     }
 }
 
+/// `SECURITY_SESSION_REVOKED`'s payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub id: String,
+    /// `session` (one), `others` (all but the revoking one) or `all`.
+    pub scope: &'static str,
+    pub event_timestamp: u64,
+    pub initiating_entity: &'static str,
+    pub reason_user: String,
+}
+
+/// The event for a session revoked by its user (`own`: the revoking session itself).
+pub fn revoked(scope: &'static str, own: bool) -> Revoked {
+    let reason_user = match own {
+        true => "you signed this session out".into(),
+        false => "signed out from another of your sessions".into(),
+    };
+    Revoked { id: token()[..24].to_string(), scope, event_timestamp: now_ms(), initiating_entity: "user", reason_user }
+}
+
 /// Tells `user`'s sockets (every namespace).
 pub async fn tell(io: &SocketIo, user: &str, e: &Suspicious) {
     tracing::info!(user, kind = e.kind, id = %e.id, "suspicious activity");

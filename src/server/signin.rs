@@ -185,7 +185,7 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     let user = body.get("username").and_then(Value::as_str).unwrap_or("");
     let password = body.get("password").and_then(Value::as_str).unwrap_or("");
     let device = request_cookie(&headers, auth::DEVICE_COOKIE);
-    let Some(s) = web.state.auth.login(user, password) else {
+    let Some(s) = web.state.auth.login_from(user, password, device.as_deref()) else {
         // Only accounts that exist are watched (a guesser cannot grow the map).
         let known = web.state.auth.user_names().iter().any(|u| u == user);
         let raised = if known { web.state.watch.failed_login(user, device.as_deref()) } else { None };
@@ -236,6 +236,55 @@ pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
     with_cookies(StatusCode::OK, None, json!({"ok": true}))
 }
 
+/// `GET /auth/sessions`: the signed-in user's sessions (device, created, which is this one).
+pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
+    else {
+        return refused(StatusCode::UNAUTHORIZED, "not signed in");
+    };
+    let list: Vec<Value> = web
+        .state
+        .auth
+        .sessions_of(&me.user)
+        .iter()
+        .map(|s| json!({"id": s.id, "device": s.device, "created": s.created_ms, "current": s.id == me.id}))
+        .collect();
+    (StatusCode::OK, Json(json!({ "sessions": list }))).into_response()
+}
+
+/// `POST /auth/sessions/revoke {target}`: `target` a session id of this user, `others` or
+/// `all`. Enforced first (sessions and their refresh families end), then told: each revoked
+/// session's sockets get `SECURITY_SESSION_REVOKED` and `TOKEN_INVALIDATED`, then are
+/// disconnected.
+pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
+    else {
+        return refused(StatusCode::UNAUTHORIZED, "not signed in");
+    };
+    let target = body.get("target").and_then(Value::as_str).unwrap_or("");
+    let mine = web.state.auth.sessions_of(&me.user);
+    let (scope, ids): (&str, Vec<String>) = match target {
+        "all" => ("all", mine.iter().map(|s| s.id.clone()).collect()),
+        "others" => ("others", mine.iter().filter(|s| s.id != me.id).map(|s| s.id.clone()).collect()),
+        id if mine.iter().any(|s| s.id == id) => ("session", vec![id.to_string()]),
+        _ => return refused(StatusCode::BAD_REQUEST, "target must be one of your session ids, 'others' or 'all'"),
+    };
+    let revoked = web.state.auth.revoke(&ids);
+    for s in &revoked {
+        let event = super::security::revoked(scope, &me.id == &s.id);
+        let room = format!("{}{}", contract::SESSION_ROOM, s.id);
+        let _ = web.io.to(room).emit(contract::SECURITY_SESSION_REVOKED, &event).await;
+        invalidate(&web.io, s, "session revoked").await;
+    }
+    let clear = revoked.iter().any(|s| s.id == me.id);
+    let mut res = with_cookies(StatusCode::OK, None, json!({ "revoked": revoked.len() }));
+    if !clear {
+        // This session goes on: keep its cookies.
+        res.headers_mut().remove(header::SET_COOKIE);
+    }
+    res
+}
+
 pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
     let mut res =
         match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
@@ -277,6 +326,8 @@ mod tests {
             refresh: format!("{id}-r"),
             refresh_expires_ms: now + refresh_life,
             used: Vec::new(),
+            created_ms: now,
+            device: None,
         }
     }
 
