@@ -271,7 +271,7 @@ pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json
     };
     let revoked = web.state.auth.revoke(&ids);
     for s in &revoked {
-        let event = super::security::revoked(scope, &me.id == &s.id);
+        let event = super::security::revoked(scope, me.id == s.id);
         let room = format!("{}{}", contract::SESSION_ROOM, s.id);
         let _ = web.io.to(room).emit(contract::SECURITY_SESSION_REVOKED, &event).await;
         invalidate(&web.io, s, "session revoked").await;
