@@ -96,7 +96,13 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
     // 50 concurrent writes from four tabs, none awaited.
     for i in 0..50 {
         let (br, t) = all[i % 4];
-        br.js(t, &format!("(sb.client.state.set('doc', {{ n: {i}, tab: {} }}), 0)", i % 4)).await;
+        // Each outcome is recorded and re-checks the waits (a write settles after its update).
+        let write = format!(
+            "(sb.results ??= [], sb.client.state.set('doc', {{ n: {i}, tab: {} }}).then(() => 'ok', (e) => e.message)\
+             .then((r) => {{ sb.results.push([{i}, r]); sb.notify(); }}), 0)",
+            i % 4
+        );
+        br.js(t, &write).await;
     }
     let last = std::time::Instant::now();
     let settled = |v: &Value| {
@@ -105,8 +111,11 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
     let mut server_value = Value::Null;
     for _ in 0..100 {
         // The server's value once every tab's writes settled (the tabs' pending counts reach 0).
-        for (br, t) in &all {
-            br.js(t, "sb.until(() => sb.client.state.pending === 0, 15000, 'writes settled')").await;
+        for (k, (br, t)) in all.iter().enumerate() {
+            if let Err(e) = br.eval(t, "sb.until(() => sb.client.state.pending === 0, 15000, 'writes settled')").await {
+                let detail = br.js(t, "JSON.stringify([sb.client.state.pending, sb.results, sb.client.status])").await;
+                panic!("tab {k}: {e}: {detail}");
+            }
         }
         server_value = srv.state_value("user:alice", "doc").expect("the server has doc");
         if server_value["n"].as_u64().is_some() {
