@@ -47,7 +47,7 @@ pub struct Telemetry {
 }
 
 pub struct Auth {
-    users: HashMap<String, String>,
+    users: Mutex<HashMap<String, String>>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     sessions: Mutex<HashMap<String, Session>>,
@@ -95,11 +95,17 @@ impl Auth {
             map.insert("alice".into(), "alice-password".into());
             map.insert("bob".into(), "bob-password".into());
         }
-        Auth { users: map, access_ttl, refresh_ttl, sessions: Mutex::default(), telemetry: Telemetry::default() }
+        Auth {
+            users: Mutex::new(map),
+            access_ttl,
+            refresh_ttl,
+            sessions: Mutex::default(),
+            telemetry: Telemetry::default(),
+        }
     }
 
     pub fn user_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.users.keys().cloned().collect();
+        let mut v: Vec<String> = self.users.lock().map(|u| u.keys().cloned().collect()).unwrap_or_default();
         v.sort();
         v
     }
@@ -110,7 +116,7 @@ impl Auth {
 
     /// A sign-in from `device` (the device cookie), if the password is right.
     pub fn login_from(&self, user: &str, password: &str, device: Option<&str>) -> Option<Session> {
-        if self.users.get(user).map(String::as_str) != Some(password) {
+        if !self.password_is(user, password) {
             self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -167,6 +173,27 @@ impl Auth {
 
     pub fn session(&self, id: &str) -> Option<Session> {
         self.sessions.lock().ok()?.get(id).cloned()
+    }
+
+    fn password_is(&self, user: &str, password: &str) -> bool {
+        self.users.lock().is_ok_and(|u| u.get(user).map(String::as_str) == Some(password))
+    }
+
+    /// Changes `user`'s password if `current` is right and `new` is acceptable.
+    pub fn change_password(&self, user: &str, current: &str, new: &str) -> Result<(), &'static str> {
+        if !self.password_is(user, current) {
+            self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
+            return Err("the current password is wrong");
+        }
+        if new.chars().count() < 8 {
+            return Err("the new password must have at least 8 characters");
+        }
+        if new == current {
+            return Err("the new password is the current one");
+        }
+        let mut users = self.users.lock().map_err(|_| "accounts unavailable")?;
+        users.insert(user.to_string(), new.to_string());
+        Ok(())
     }
 
     /// `user`'s sessions, oldest first.

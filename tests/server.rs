@@ -517,3 +517,37 @@ async fn a_user_revokes_their_other_sessions_and_the_server_enforces_it_first() 
     assert!(get_with(srv.addr, "/auth/session", &a_access).await.starts_with("HTTP/1.1 401"));
     srv.stop().await;
 }
+
+/// A password change keeps this session, revokes the user's others (their refresh tokens
+/// refused), tells every socket of the user `SECURITY_CREDENTIAL_CHANGED` and the revoked
+/// ones `SECURITY_SESSION_REVOKED`; the old password stops working.
+#[tokio::test]
+async fn a_password_change_signs_the_other_sessions_out_and_keeps_this_one() {
+    let srv = common::server().await;
+    let good = r#"{"username":"alice","password":"alice-password"}"#;
+    let a = post(srv.addr, "/auth/login", good, "sb_device=dev-a").await;
+    let b = post(srv.addr, "/auth/login", good, "sb_device=dev-b").await;
+    let (a_access, b_refresh) = (set_cookie(&a, "sb_access"), set_cookie(&b, "sb_refresh"));
+    let token = |c: &str| json!({"token": c.split_once('=').map(|(_, v)| v).unwrap_or("")}).to_string();
+    let mut a_socket = RawSocket::connect_with(srv.addr, &token(&a_access)).await;
+    let mut b_socket = RawSocket::connect_with(srv.addr, &token(&set_cookie(&b, "sb_access"))).await;
+    let wrong = post(srv.addr, "/auth/password", r#"{"current":"nope","new":"a-new-password"}"#, &a_access).await;
+    assert!(wrong.starts_with("HTTP/1.1 400") && wrong.contains("current password is wrong"), "{wrong}");
+    let short = post(srv.addr, "/auth/password", r#"{"current":"alice-password","new":"short"}"#, &a_access).await;
+    assert!(short.starts_with("HTTP/1.1 400"), "{short}");
+    let ok =
+        post(srv.addr, "/auth/password", r#"{"current":"alice-password","new":"a-new-password"}"#, &a_access).await;
+    assert!(ok.starts_with("HTTP/1.1 200") && ok.contains(r#""revoked":1"#), "{ok}");
+    assert!(post(srv.addr, "/auth/refresh", "{}", &b_refresh).await.starts_with("HTTP/1.1 401"), "b's refresh is dead");
+    assert!(get_with(srv.addr, "/auth/session", &a_access).await.starts_with("HTTP/1.1 200"), "a goes on");
+    for s in [&mut a_socket, &mut b_socket] {
+        let e = s.next_event("SECURITY_CREDENTIAL_CHANGED").await;
+        assert_eq!((e["credential"].clone(), e["change"].clone()), (json!("password"), json!("update")));
+    }
+    assert_eq!(b_socket.next_event("SECURITY_SESSION_REVOKED").await["scope"], "others");
+    b_socket.next_event("TOKEN_INVALIDATED").await;
+    assert!(post(srv.addr, "/auth/login", good, "").await.starts_with("HTTP/1.1 401"), "the old password");
+    let new = r#"{"username":"alice","password":"a-new-password"}"#;
+    assert!(post(srv.addr, "/auth/login", new, "").await.starts_with("HTTP/1.1 200"));
+    srv.stop().await;
+}

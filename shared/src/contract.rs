@@ -225,6 +225,9 @@ pub const SECURITY_SUSPICIOUS_ACTIVITY: &str = "SECURITY_SUSPICIOUS_ACTIVITY";
 /// sockets, after the server ended the session and before it disconnects them (with
 /// `TOKEN_INVALIDATED`).
 pub const SECURITY_SESSION_REVOKED: &str = "SECURITY_SESSION_REVOKED";
+/// `SECURITY_CREDENTIAL_CHANGED {credential, change}` (`password`, `update`) to every socket
+/// of the user; the other sessions are then revoked (`SECURITY_SESSION_REVOKED`).
+pub const SECURITY_CREDENTIAL_CHANGED: &str = "SECURITY_CREDENTIAL_CHANGED";
 
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";

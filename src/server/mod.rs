@@ -344,6 +344,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .route("/auth/logout", post(signin::logout).with_state(web.clone()))
         .route("/auth/sessions", get(signin::sessions).with_state(web.clone()))
         .route("/auth/sessions/revoke", post(signin::revoke).with_state(web.clone()))
+        .route("/auth/password", post(signin::change_password).with_state(web.clone()))
         .route("/auth/session", get(signin::session_info).with_state(web))
         .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone())))
 }

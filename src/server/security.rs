@@ -99,6 +99,28 @@ pub struct Revoked {
     pub reason_user: String,
 }
 
+/// `SECURITY_CREDENTIAL_CHANGED`'s payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialChanged {
+    pub id: String,
+    pub credential: &'static str,
+    pub change: &'static str,
+    pub event_timestamp: u64,
+    pub initiating_entity: &'static str,
+    pub reason_user: String,
+}
+
+pub fn password_changed() -> CredentialChanged {
+    CredentialChanged {
+        id: token()[..24].to_string(),
+        credential: "password",
+        change: "update",
+        event_timestamp: now_ms(),
+        initiating_entity: "user",
+        reason_user: "your password was changed; your other sessions are signed out".into(),
+    }
+}
+
 /// The event for a session revoked by its user (`own`: the revoking session itself).
 pub fn revoked(scope: &'static str, own: bool) -> Revoked {
     let reason_user = match own {

@@ -285,6 +285,35 @@ pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json
     res
 }
 
+/// `POST /auth/password {current, new}`: the password changes, the user's other sessions are
+/// revoked (enforced first), then every socket of the user hears
+/// `SECURITY_CREDENTIAL_CHANGED` and the revoked ones `SECURITY_SESSION_REVOKED` and
+/// `TOKEN_INVALIDATED` before they are disconnected. This session goes on.
+pub async fn change_password(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
+    else {
+        return refused(StatusCode::UNAUTHORIZED, "not signed in");
+    };
+    let current = body.get("current").and_then(Value::as_str).unwrap_or("");
+    let new = body.get("new").and_then(Value::as_str).unwrap_or("");
+    if let Err(e) = web.state.auth.change_password(&me.user, current, new) {
+        return refused(StatusCode::BAD_REQUEST, e);
+    }
+    let others: Vec<String> =
+        web.state.auth.sessions_of(&me.user).into_iter().filter(|s| s.id != me.id).map(|s| s.id).collect();
+    let revoked = web.state.auth.revoke(&others);
+    let changed = super::security::password_changed();
+    let user_room = format!("{}{}", contract::USER_ROOM, me.user);
+    let _ = web.io.to(user_room).emit(contract::SECURITY_CREDENTIAL_CHANGED, &changed).await;
+    for s in &revoked {
+        let event = super::security::revoked("others", false);
+        let room = format!("{}{}", contract::SESSION_ROOM, s.id);
+        let _ = web.io.to(room).emit(contract::SECURITY_SESSION_REVOKED, &event).await;
+        invalidate(&web.io, s, "password changed").await;
+    }
+    (StatusCode::OK, Json(json!({ "revoked": revoked.len() }))).into_response()
+}
+
 pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
     let mut res =
         match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
