@@ -350,3 +350,40 @@ async fn revoking_all_sessions_from_one_browser_signs_every_tab_of_another_out()
     two.shutdown().await;
     srv.stop().await;
 }
+
+/// A password change in browser A signs browser B out (B's tabs hear
+/// SECURITY_CREDENTIAL_CHANGED, then lose the session) while A stays signed in and can
+/// still refresh; signing in again needs the new password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_in_one_browser_signs_the_other_out() {
+    let _one = exclusive().await;
+    let srv = auth_server(Duration::from_secs(300)).await;
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let a = tabs(&one, &srv.url(), 1).await;
+    let b = tabs(&two, &srv.url(), 2).await;
+    login(&one, &a).await;
+    login(&two, &b).await;
+    for t in &b {
+        two.js(t, "sb.record('SECURITY_CREDENTIAL_CHANGED', 'SECURITY_SESSION_REVOKED')").await;
+    }
+    let change = "fetch('/auth/password', { method: 'POST', credentials: 'include', \
+        headers: { 'content-type': 'application/json', 'x-switchboard': '1' }, \
+        body: JSON.stringify({ current: 'alice-password', new: 'a-new-password' }) }).then((r) => r.status)";
+    assert_eq!(one.js(&a[0], change).await, json!(200));
+    for t in &b {
+        let heard = two
+            .js(t, "sb.until(() => sb.auth && !sb.auth.user, 10000, 'signed out').then(() => sb.events.filter((e) => e.name.startsWith('SECURITY_')).map((e) => e.name))")
+            .await;
+        assert_eq!(heard, json!(["SECURITY_CREDENTIAL_CHANGED", "SECURITY_SESSION_REVOKED"]), "B's tab heard why");
+    }
+    // A goes on: its session refreshes.
+    one.js(&a[0], "sb.client.refresh()").await;
+    assert_eq!(one.js(&a[0], "sb.auth.user").await, json!("alice"));
+    let old = two.js(&b[0], "sb.client.login('alice', 'alice-password').then(() => 'in', (e) => e.message)").await;
+    assert_ne!(old, json!("in"), "the old password no longer works");
+    two.js(&b[0], "sb.client.login('alice', 'a-new-password')").await;
+    two.js(&b[1], "sb.until(() => sb.auth && sb.auth.user === 'alice', 10000, 'signed in again')").await;
+    one.shutdown().await;
+    two.shutdown().await;
+    srv.stop().await;
+}
