@@ -1903,3 +1903,36 @@ fn a_security_event_reaches_each_tab_once() {
     s.server_sends(1, r#"42["SECURITY_SUSPICIOUS_ACTIVITY",{"id":"ev-2","kind":"failed-logins","action":"none"}]"#);
     assert_eq!(events(&s.take_inbox(1)).len(), 1);
 }
+
+/// A revoked session's unsent events are dropped (memory and storage), their tabs told; they
+/// never go out later over a socket that is no longer that user's.
+#[test]
+fn a_revoked_sessions_unsent_events_are_dropped_from_memory_and_storage() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    for i in 0..3 {
+        s.send(1, durable(i, "n", &format!("[{i}]")));
+    }
+    assert_eq!(s.persisted_keys().len(), 3);
+    s.accept_contract(1);
+    assert_eq!(emits(&s.server_frames(1)).len(), 4, "sb:time and the three, waiting for receipts");
+    s.take_inbox(1);
+    s.server_sends(1, r#"42["SECURITY_SESSION_REVOKED",{"id":"r1","scope":"others"}]"#);
+    let refused: Vec<u32> = s
+        .take_inbox(1)
+        .iter()
+        .filter_map(|m| {
+            if let FromHub::Refused { seq, reason } = m {
+                reason.contains("revoked").then_some(*seq)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(refused, [0, 1, 2]);
+    assert!(s.persisted_keys().is_empty(), "gone from storage");
+    s.drop_socket(1);
+    s.advance(5_000);
+    s.accept_contract(1);
+    assert!(emits(&s.server_frames(1)).iter().all(|f| !f.contains(r#""sb:emit""#)), "nothing resent");
+}

@@ -191,6 +191,20 @@ impl Outbox {
         }
     }
 
+    /// The session was revoked: nothing held may go out later under another identity. Every
+    /// queued and in-flight emit is dropped (from storage too) and its tab told why. Returns
+    /// the ids dropped.
+    pub fn drop_all(&mut self, reason: &str, out: &mut Out) -> Vec<String> {
+        let mut all: Vec<Emit> = self.queue.drain(..).collect();
+        all.extend(core::mem::take(&mut self.in_flight).into_values());
+        self.bytes = 0;
+        let ids = all.iter().filter_map(|e| e.durable.as_ref().map(|d| d.id.clone())).collect();
+        for e in all {
+            self.refuse(e, reason.into(), out);
+        }
+        ids
+    }
+
     /// Writes a durable emit to storage so it outlives the worker.
     fn persist(&mut self, e: &mut Emit, out: &mut Out) {
         let Some(d) = e.durable.as_mut().filter(|d| !d.persisted) else { return };

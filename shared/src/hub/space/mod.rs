@@ -542,6 +542,13 @@ impl Space {
             if event == contract::STATE_UPDATE {
                 return self.on_state_updates(&args, false, cx);
             }
+            if event == contract::SECURITY_SESSION_REVOKED {
+                // Revoked: what this session queued must not go out as anyone else later.
+                let reason = "the session was revoked; its unsent events are dropped";
+                for id in self.outbox.drop_all(reason, cx.out) {
+                    self.state_failed(&id, reason.into(), cx.out);
+                }
+            }
             self.on_election_event(&event, &args, cx);
         }
         let (rooms, tabs) = (&self.rooms, &self.tabs);
