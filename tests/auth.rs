@@ -43,6 +43,15 @@ async fn login(b: &Browser, tabs: &[Tab]) {
     }
 }
 
+/// A page's `fetch` POST to a sign-in endpoint (JSON `body` as a JS object literal), as the
+/// hub makes them: cookies and the CSRF header.
+fn post_js(path: &str, body: &str) -> String {
+    format!(
+        "fetch('{path}', {{ method: 'POST', credentials: 'include', \
+         headers: {{ 'content-type': 'application/json', 'x-switchboard': '1' }}, body: JSON.stringify({body}) }})"
+    )
+}
+
 fn refreshes(srv: &Server) -> u64 {
     srv.auth.telemetry.refreshes.load(Ordering::Relaxed)
 }
@@ -318,9 +327,10 @@ async fn revoking_all_sessions_from_one_browser_signs_every_tab_of_another_out()
     let (one, two) = (Browser::launch().await, Browser::launch().await);
     let a = tabs(&one, &srv.url(), 3).await;
     let b = tabs(&two, &srv.url(), 1).await;
-    let revoke_all = "fetch('/auth/sessions/revoke', { method: 'POST', credentials: 'include', \
-        headers: { 'content-type': 'application/json', 'x-switchboard': '1' }, body: JSON.stringify({ target: 'all' }) })\
-        .then((r) => r.json()).then((j) => [j.revoked, performance.timeOrigin + performance.now()])";
+    let revoke_all = format!(
+        "{}.then((r) => r.json()).then((j) => [j.revoked, performance.timeOrigin + performance.now()])",
+        post_js("/auth/sessions/revoke", "{ target: 'all' }")
+    );
     let mut times = Vec::new();
     for run in 0..20 {
         login(&one, &a).await;
@@ -328,7 +338,7 @@ async fn revoking_all_sessions_from_one_browser_signs_every_tab_of_another_out()
         for t in &a {
             one.js(t, "sb.out = null; sb.client.onAuth((x) => { if (x && !x.user && sb.out === null) { sb.out = performance.timeOrigin + performance.now(); sb.notify(); } })").await;
         }
-        let answer = two.js(&b[0], revoke_all).await;
+        let answer = two.js(&b[0], &revoke_all).await;
         assert!(answer[0].as_u64().unwrap_or(0) >= 2, "run {run}: both sessions revoked: {answer}");
         let answered = answer[1].as_f64().unwrap_or(0.0);
         let mut last: f64 = 0.0;
@@ -366,10 +376,8 @@ async fn a_password_change_in_one_browser_signs_the_other_out() {
     for t in &b {
         two.js(t, "sb.record('SECURITY_CREDENTIAL_CHANGED', 'SECURITY_SESSION_REVOKED')").await;
     }
-    let change = "fetch('/auth/password', { method: 'POST', credentials: 'include', \
-        headers: { 'content-type': 'application/json', 'x-switchboard': '1' }, \
-        body: JSON.stringify({ current: 'alice-password', new: 'a-new-password' }) }).then((r) => r.status)";
-    assert_eq!(one.js(&a[0], change).await, json!(200));
+    let change = post_js("/auth/password", "{ current: 'alice-password', new: 'a-new-password' }");
+    assert_eq!(one.js(&a[0], &format!("{change}.then((r) => r.status)")).await, json!(200));
     for t in &b {
         let heard = two
             .js(t, "sb.until(() => sb.auth && !sb.auth.user, 10000, 'signed out').then(() => sb.events.filter((e) => e.name.startsWith('SECURITY_')).map((e) => e.name))")

@@ -10,9 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn get(addr: std::net::SocketAddr, path: &str, origin: Option<&str>) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
     let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n");
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n")).await
+}
+
+/// Sends one raw HTTP/1.1 request and reads the whole answer.
+async fn http(addr: std::net::SocketAddr, req: String) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.expect("read");
@@ -339,16 +343,12 @@ async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
 
 /// A POST to the sign-in endpoints as the hub makes it (JSON, the CSRF header, cookies).
 async fn post(addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-switchboard: 1\r\n\
          Cookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.expect("read");
-    String::from_utf8_lossy(&out).into_owned()
+    http(addr, req).await
 }
 
 /// A log sink for one test (this thread's tracing), read as text.
@@ -471,12 +471,7 @@ fn set_cookie(res: &str, name: &str) -> String {
 }
 
 async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.expect("read");
-    String::from_utf8_lossy(&out).into_owned()
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).await
 }
 
 /// Remote sign-out: a user lists their sessions and revokes the others; the server ends them
