@@ -474,15 +474,22 @@ async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> Strin
     http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).await
 }
 
+/// Alice signs in on two devices (`dev-a`, `dev-b`): the two login answers.
+async fn two_sessions(srv: &switchboard::server::Server) -> (String, String) {
+    let good = r#"{"username":"alice","password":"alice-password"}"#;
+    (
+        post(srv.addr, "/auth/login", good, "sb_device=dev-a").await,
+        post(srv.addr, "/auth/login", good, "sb_device=dev-b").await,
+    )
+}
+
 /// Remote sign-out: a user lists their sessions and revokes the others; the server ends them
 /// first (their refresh tokens die), then tells their sockets (SECURITY_SESSION_REVOKED, then
 /// TOKEN_INVALIDATED) and disconnects them; the revoking session goes on until it revokes all.
 #[tokio::test]
 async fn a_user_revokes_their_other_sessions_and_the_server_enforces_it_first() {
     let srv = common::server().await;
-    let good = r#"{"username":"alice","password":"alice-password"}"#;
-    let a = post(srv.addr, "/auth/login", good, "sb_device=dev-a").await;
-    let b = post(srv.addr, "/auth/login", good, "sb_device=dev-b").await;
+    let (a, b) = two_sessions(&srv).await;
     let (a_access, b_access, b_refresh) =
         (set_cookie(&a, "sb_access"), set_cookie(&b, "sb_access"), set_cookie(&b, "sb_refresh"));
     let b_token = b_access.trim_start_matches("sb_access=").to_string();
@@ -519,9 +526,8 @@ async fn a_user_revokes_their_other_sessions_and_the_server_enforces_it_first() 
 #[tokio::test]
 async fn a_password_change_signs_the_other_sessions_out_and_keeps_this_one() {
     let srv = common::server().await;
+    let (a, b) = two_sessions(&srv).await;
     let good = r#"{"username":"alice","password":"alice-password"}"#;
-    let a = post(srv.addr, "/auth/login", good, "sb_device=dev-a").await;
-    let b = post(srv.addr, "/auth/login", good, "sb_device=dev-b").await;
     let (a_access, b_refresh) = (set_cookie(&a, "sb_access"), set_cookie(&b, "sb_refresh"));
     let token = |c: &str| json!({"token": c.split_once('=').map(|(_, v)| v).unwrap_or("")}).to_string();
     let mut a_socket = RawSocket::connect_with(srv.addr, &token(&a_access)).await;
