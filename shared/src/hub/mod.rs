@@ -95,8 +95,6 @@ pub struct Hub {
     shared: Rc<Shared>,
     linger_until: Option<Millis>,
     retired: bool,
-    /// The user the shared state belongs to (as last published).
-    state_user: Option<String>,
 }
 
 impl Hub {
@@ -124,7 +122,6 @@ impl Hub {
             shared,
             linger_until: None,
             retired: false,
-            state_user: None,
         }
     }
 
@@ -305,16 +302,12 @@ impl Hub {
         while let Some(event) = self.signin.poll_event() {
             match event {
                 signin::Event::Post(tab, msg) => self.out.post_one(tab, msg),
-                signin::Event::Publish => {
-                    self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone()));
-                    // Signed out (or another user): the local copy of the shared state goes.
-                    let user = self.signin.state().user.clone();
-                    if self.state_user.is_some() && user != self.state_user {
-                        for s in &mut self.spaces {
-                            s.clear_state(&mut self.out);
-                        }
+                signin::Event::Publish => self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone())),
+                // What the hub kept for that user (the shared state's local copy) goes.
+                signin::Event::UserLeft => {
+                    for s in &mut self.spaces {
+                        s.clear_state(&mut self.out);
                     }
-                    self.state_user = user;
                 }
                 signin::Event::Http(request) => self.out.push(request),
                 signin::Event::Reauthenticate => self.reauthenticate(now),

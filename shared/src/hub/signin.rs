@@ -21,6 +21,9 @@ pub enum Event {
     Post(TabKey, FromHub),
     /// The auth state changed: tell every tab.
     Publish,
+    /// The user who was signed in is not any more (signed out, or another user signed in):
+    /// what the hub keeps for that user goes (after the `Publish` of the change).
+    UserLeft,
     /// Send this `Output::Http`.
     Http(Output),
     /// The socket's credentials changed (cookies): reconnect so the handshake carries them.
@@ -248,12 +251,16 @@ impl SignIn {
             self.token = field("access_token").and_then(Value::as_str).map(String::from);
         }
         let telemetry = core::mem::take(&mut self.auth.telemetry);
+        let left = self.auth.user.is_some() && self.auth.user != user;
         self.auth = AuthState { user, expires_at, error: None, signed_out: None, telemetry };
         self.supported = Some(true);
         self.failures = 0;
         // Refresh when two thirds of the remaining life (in server time) have passed.
         self.refresh_at = expires_at.map(|e| now + e.saturating_sub(server_now) * 2 / 3);
         self.events.push_back(Event::Publish);
+        if left {
+            self.events.push_back(Event::UserLeft);
+        }
     }
 
     fn signed_out(&mut self, reason: &str) {
@@ -269,6 +276,9 @@ impl SignIn {
         self.supported = Some(true);
         self.refresh_at = None;
         self.events.push_back(Event::Publish);
+        if was {
+            self.events.push_back(Event::UserLeft);
+        }
     }
 
     /// The answer to `Output::Http { id, .. }`.

@@ -322,11 +322,9 @@ impl Space {
         self.end_session(None, cx);
     }
 
-    /// One of the hub's own events (`contract::HUB_*`) to the tabs that subscribed to it.
+    /// An event the hub makes (`contract::HUB_*`, `sb:state`) to the tabs that subscribed to it.
     pub fn notify(&self, event: &str, args: &str, out: &mut Out) {
-        let targets = self.tabs.targets(event, None, |_| true);
-        let msg = FromHub::Event { event: event.into(), room: None, args: args.into(), bins: Vec::new(), reply: None };
-        out.post(targets, msg);
+        out.post(self.tabs.targets(event, None, |_| true), hub_event(event, args.into()));
     }
 
     // --- The namespace's session. ---
@@ -556,11 +554,11 @@ impl Space {
         let in_room = |t: TabKey, r: &String| {
             rooms.member(t, r) || r.strip_prefix(contract::TAB_ROOM).is_some_and(|id| tabs.name(t) == Some(id))
         };
-        let mut targets = self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r)));
-        if let (contract::MEMBERS, Some(r)) = (event.as_str(), &room) {
+        let targets = match (event.as_str(), &room) {
             // Presence reaches every tab in the room, subscribed or not (`client.members`).
-            targets = self.tabs.keys().into_iter().filter(|t| in_room(*t, r)).collect();
-        }
+            (contract::MEMBERS, Some(r)) => self.tabs.keys().into_iter().filter(|t| in_room(*t, r)).collect(),
+            _ => self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r))),
+        };
         let reply = match id {
             Some(server_id) if !targets.is_empty() => Some(self.requests.reply_token(server_id)),
             _ => None,

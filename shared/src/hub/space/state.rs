@@ -3,7 +3,7 @@
 //! the tabs that take part, the writing tab answered with the settled entry, and refusals
 //! passed back. The state itself is [`SharedState`](crate::hub::state::SharedState).
 
-use super::{hub_event, Cx, Space};
+use super::{Cx, Space};
 use crate::contract;
 use crate::hub::out::Out;
 use crate::hub::outbox::Emit;
@@ -91,12 +91,11 @@ impl Space {
             Ok(u) => u,
             Err(e) => return cx.out.log(format!("namespace {}: bad {}: {e}", self.nsp, contract::STATE_UPDATE)),
         };
-        let subscribers = self.tabs.targets(contract::STATE, None, |_| true);
         for raw in updates {
             match self.shared_state.update(raw, cx.out) {
                 Ok(Some(change)) => {
                     if let Some(args) = change.args {
-                        cx.out.post(subscribers.clone(), hub_event(contract::STATE, args));
+                        self.notify(contract::STATE, &args, cx.out);
                     }
                     if let Some((tab, id, entry)) = change.answer {
                         cx.out.post_one(tab, FromHub::Ack { id, args: format!("[{entry}]"), bins: Vec::new() });
@@ -115,8 +114,7 @@ impl Space {
         for (tab, id) in self.shared_state.clear(out) {
             out.post_one(tab, FromHub::AckFailed { id, reason: "signed out before the write settled".into() });
         }
-        let subscribers = self.tabs.targets(contract::STATE, None, |_| true);
-        out.post(subscribers, hub_event(contract::STATE, "[[],true]".into()));
+        self.notify(contract::STATE, "[[],true]", out);
     }
 
     /// A write that will never settle: its tab hears why.
