@@ -6,9 +6,10 @@
 //! Invariants: the terms the tabs are told never fall (the hub reports the highest term it
 //! saw, and the server's next term exceeds it; a local election starts above it); the hub
 //! takes the server's word only for a term at least as high as any it saw; a lease is
-//! renewed only for a leader tab that is not frozen.
+//! renewed while this hub runs and its leader tab is attached (a frozen tab says so in its
+//! priority report; the lease covers a hub that went silent).
 
-use super::election::{Election, Priority, FROZEN};
+use super::election::{Election, Priority};
 use super::tabs::Tabs;
 use super::{Millis, TabKey};
 use crate::contract;
@@ -102,10 +103,6 @@ impl Leadership {
 
     fn tabs(&self) -> Vec<TabKey> {
         self.local.candidates().map(|(t, _)| *t).collect()
-    }
-
-    fn level(&self, tab: TabKey) -> Option<u8> {
-        self.local.candidates().find(|(t, _)| *t == tab).map(|(_, p)| p.level)
     }
 
     /// Who leads now, as the tabs are to be told.
@@ -322,10 +319,12 @@ impl Leadership {
             Mode::Server { lease_ms, .. } => {
                 if self.renew_at.is_some_and(|r| now >= r) {
                     self.renew_at = Some(now + lease_ms / 3);
-                    if let Some((name, term, key)) = self.our_server_leader(tabs) {
-                        if self.online && self.level(key).is_some_and(|l| l > FROZEN) {
-                            acts.push(Action::Send(contract::RENEW, format!("[{}]", self.claim(name, term))));
-                        }
+                    // Renewed while the hub runs and its leader tab is attached, frozen or not: a
+                    // frozen tab has said so in its report (a better tab takes over after the
+                    // hysteresis); not renewing it would only make the server drop and re-elect
+                    // a sole frozen tab every lease. The lease is for a hub that went silent.
+                    if let Some((name, term, _)) = self.our_server_leader(tabs).filter(|_| self.online) {
+                        acts.push(Action::Send(contract::RENEW, format!("[{}]", self.claim(name, term))));
                     }
                 }
             }
