@@ -244,7 +244,7 @@ async fn to_room(s: &SocketRef, args: Vec<Value>) -> Result<(), String> {
     let (Some(room), Some(_event)) = (args.first().and_then(Value::as_str), args.get(1).and_then(Value::as_str)) else {
         return Err(format!("{} needs a room and an event name", contract::TO));
     };
-    if !s.rooms().iter().any(|r| r == room) {
+    if !super::presence::in_room(s, room) {
         return Err(format!("to({room:?}): this socket is not in that room"));
     }
     let _ = s.to(room.to_string()).emit(contract::ROOM, &Spread(&args)).await;

@@ -57,8 +57,7 @@ impl Elections {
 
     /// The scope's key for this socket, and its prefix (namespace and scope).
     fn key(s: &SocketRef, scope: &str) -> (String, String) {
-        let rooms = s.rooms();
-        let room = |prefix: &str| rooms.iter().find(|r| r.starts_with(prefix)).map(|r| r.to_string());
+        let room = |prefix| super::presence::assigned_room(s, prefix);
         let browser = room(contract::DEVICE_ROOM).unwrap_or_else(|| format!("socket:{}", s.id));
         let who = match scope {
             contract::SCOPE_USER => room(contract::USER_ROOM).unwrap_or(browser),
@@ -238,8 +237,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let event = args.next().and_then(|e| e.as_str().map(String::from));
             let checked = claim.and_then(|c| {
                 let event = event.ok_or("an event name must follow the claim")?;
-                let sid = s.id.to_string();
-                let ok = state.elections.with(&s, &c.scope.clone(), |a, _, _| a.lead(&sid, &c).map(|_| Vec::new()));
+                let ok = state.elections.with(&s, &c.scope.clone(), |a, sid, _| a.lead(&sid, &c).map(|_| Vec::new()));
                 ok.map(|_| event)
             });
             let receipt = match checked {

@@ -64,9 +64,19 @@ fn group<'a>(entries: impl Iterator<Item = &'a Member>) -> Vec<Member> {
         .collect()
 }
 
+/// The socket's room that starts with `prefix` (`user:alice` for `user:`), whole.
+pub fn assigned_room(s: &SocketRef, prefix: &str) -> Option<String> {
+    s.rooms().iter().find(|r| r.starts_with(prefix)).map(|r| r.to_string())
+}
+
 /// The part after `prefix` of the socket's room with that prefix (`user:alice` → `alice`).
 pub fn assigned(s: &SocketRef, prefix: &str) -> Option<String> {
-    s.rooms().iter().find_map(|r| r.strip_prefix(prefix).map(String::from))
+    assigned_room(s, prefix).map(|r| r[prefix.len()..].to_string())
+}
+
+/// Whether the socket is in `room`.
+pub fn in_room(s: &SocketRef, room: &str) -> bool {
+    s.rooms().iter().any(|r| r == room)
 }
 
 /// Tells the socket its hierarchy rooms (`sb:rooms`).
@@ -104,7 +114,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         async move {
             let report = serde_json::from_value::<PresenceReport>(v).map_err(|e| e.to_string()).and_then(|r| {
                 contract::valid_room(&r.room)?;
-                if !s.rooms().iter().any(|x| *x == r.room) {
+                if !in_room(&s, &r.room) {
                     return Err(format!("presence for {:?}: this socket is not in that room", r.room));
                 }
                 if r.tabs.iter().any(|t| t.is_empty() || t.len() > contract::MAX_TAB_ID) {

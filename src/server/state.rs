@@ -190,9 +190,8 @@ impl StateStore {
 
 /// The socket's state scope: its user's room, else its device's.
 pub fn scope_room(s: &SocketRef) -> Option<String> {
-    let rooms = s.rooms();
-    let find = |p: &str| rooms.iter().find(|r| r.starts_with(p)).map(|r| r.to_string());
-    find(contract::USER_ROOM).or_else(|| find(contract::DEVICE_ROOM))
+    let room = |p| super::presence::assigned_room(s, p);
+    room(contract::USER_ROOM).or_else(|| room(contract::DEVICE_ROOM))
 }
 
 const NO_SCOPE: &str = "shared state needs a signed-in user or a device id (sign in first)";
