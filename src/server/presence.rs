@@ -71,7 +71,7 @@ pub fn assigned_room(s: &SocketRef, prefix: &str) -> Option<String> {
 
 /// The part after `prefix` of the socket's room with that prefix (`user:alice` → `alice`).
 pub fn assigned(s: &SocketRef, prefix: &str) -> Option<String> {
-    assigned_room(s, prefix).map(|r| r[prefix.len()..].to_string())
+    assigned_room(s, prefix).and_then(|r| r.strip_prefix(prefix).map(String::from))
 }
 
 /// Whether the socket is in `room`.
