@@ -155,7 +155,7 @@ impl Leadership {
     /// The server's leader is one of our tabs: its name.
     fn our_server_leader<'t>(&self, tabs: &'t Tabs) -> Option<(&'t str, u64, TabKey)> {
         let Mode::Server { leader: Some(l), term, .. } = &self.mode else { return None };
-        let key = self.tabs().into_iter().find(|t| tabs.name(*t) == Some(l.as_str()))?;
+        let key = self.local.candidates().map(|(t, _)| *t).find(|t| tabs.name(*t) == Some(l.as_str()))?;
         Some((tabs.name(key)?, *term, key))
     }
 
