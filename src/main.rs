@@ -29,6 +29,13 @@ enum Command {
     },
     /// Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md and
     /// benchmarks.json (only prints the table when --tabs is not the full set).
+    /// Reads a password from standard input (one line; never an argument, which other users
+    /// could see) and prints its argon2id hash, as a `--users` line with --user.
+    HashPassword {
+        /// Print `NAME:hash`, a line for the --users file.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
     Bench {
         /// Tab counts to measure, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,5,20")]
@@ -53,7 +60,8 @@ struct ServeArgs {
     /// An origin allowed to open a socket (repeatable; default: the server's own origin).
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
-    /// A file of `name:password` lines (default: the demo users alice and bob).
+    /// A file of `name:argon2-hash` lines (make them with `switchboard hash-password`; plain
+    /// passwords are refused). Default: the demo users alice and bob.
     #[arg(long, value_name = "FILE")]
     users: Option<PathBuf>,
     /// Access token lifetime in seconds.
@@ -74,6 +82,19 @@ struct ServeArgs {
     /// How long a tab must outrank the leader before it takes over, in ms.
     #[arg(long, value_name = "MS", default_value_t = switchboard_shared::hub::election::HYSTERESIS_MS)]
     leader_hysteresis: u64,
+    /// A sign-in from a device the user has not verified gets a limited session until the
+    /// 6-digit code printed here (the reference backend's "mail") is confirmed.
+    #[arg(long)]
+    verify_new_devices: bool,
+    /// Largest message a socket may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = switchboard_shared::contract::MAX_MESSAGE)]
+    max_message: usize,
+    /// Messages per second a socket may send (sustained).
+    #[arg(long, value_name = "N", default_value_t = switchboard_shared::contract::RATE)]
+    rate: u32,
+    /// Messages a socket may send at once above the rate.
+    #[arg(long, value_name = "N", default_value_t = switchboard_shared::contract::BURST)]
+    burst: u32,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +105,7 @@ fn main() -> ExitCode {
             .map_err(|e| format!("cannot start the runtime: {e}"))
             .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs))),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
         None => serve(cli.serve),
     };
     match result {
@@ -103,9 +125,28 @@ fn bundle(dir: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+fn hash_password(user: Option<&str>) -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    let hash = switchboard::auth::hash_password(password)?;
+    match user {
+        Some(name) => println!("{name}:{hash}"),
+        None => println!("{hash}"),
+    }
+    Ok(())
+}
+
 fn config(args: ServeArgs) -> Result<Config, String> {
     let users = match &args.users {
-        Some(file) => std::fs::read_to_string(file).map_err(|e| format!("--users {}: {e}", file.display()))?,
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("--users {}: {e}", file.display()))?;
+            switchboard::auth::parse_users(&text).map_err(|e| format!("--users {}: {e}", file.display()))?;
+            text
+        }
         None => String::new(),
     };
     Ok(Config {
@@ -120,6 +161,10 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         require_auth: args.require_auth,
         leader_lease: Duration::from_millis(args.leader_lease.max(1_000)),
         leader_hysteresis: Duration::from_millis(args.leader_hysteresis),
+        verify_new_devices: args.verify_new_devices,
+        max_message: args.max_message.max(1024),
+        rate: args.rate.max(1),
+        burst: args.burst.max(1),
         ..Config::default()
     })
 }

@@ -11,14 +11,24 @@ fn run(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn every_subcommand_has_help_and_version() {
-    for sub in [&[][..], &["serve"], &["bundle"], &["bench"]] {
+    for sub in [&[][..], &["serve"], &["bundle"], &["bench"], &["hash-password"]] {
         let (ok, text) = run(&[sub, &["--help"]].concat());
         assert!(ok && text.contains("Usage: switchboard"), "{sub:?} --help: {text}");
         let (ok, text) = run(&[sub, &["--version"]].concat());
         assert!(ok && text.contains(env!("CARGO_PKG_VERSION")), "{sub:?} --version: {text}");
     }
     let (_, text) = run(&["--help"]);
-    for flag in ["--port", "--bind", "--ping-interval", "--ping-timeout", "--allow-origin", "--users", "--access-ttl"] {
+    for flag in [
+        "--port",
+        "--bind",
+        "--ping-interval",
+        "--ping-timeout",
+        "--allow-origin",
+        "--users",
+        "--access-ttl",
+        "--verify-new-devices",
+        "--rate",
+    ] {
         assert!(text.contains(flag), "serve flag {flag} documented: {text}");
     }
     assert!(run(&["bench", "--help"]).1.contains("[default: 1,5,20]"));
@@ -32,4 +42,31 @@ fn bad_arguments_are_refused() {
     assert!(!ok && text.contains("--tabs"), "{text}");
     let (ok, _) = run(&["serve", "--no-such-flag"]);
     assert!(!ok);
+}
+
+/// `hash-password` reads the password from standard input and prints a `--users` line; the
+/// server takes that file and refuses one with a plain password, naming the line, never
+/// quoting the password.
+#[test]
+fn hash_password_makes_users_lines_and_plain_ones_are_refused() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["hash-password", "--user", "carol"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(b"carol-secret-1\n").expect("write");
+    let out = child.wait_with_output().expect("output");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success() && line.starts_with("carol:$argon2id$"), "{line}");
+    assert!(!line.contains("carol-secret-1"));
+    let users = switchboard::auth::parse_users(&line).expect("a valid users line");
+    assert_eq!(users[0].0, "carol");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("users");
+    std::fs::write(&file, "dave:plain-password-here\n").expect("write");
+    let (ok, text) = run(&["--port", "0", "--users", file.to_str().expect("path")]);
+    assert!(!ok && text.contains("line 1") && text.contains("hash-password"), "{text}");
+    assert!(!text.contains("plain-password-here"), "the password is never quoted: {text}");
 }

@@ -228,6 +228,35 @@ pub const SECURITY_SESSION_REVOKED: &str = "SECURITY_SESSION_REVOKED";
 /// `SECURITY_CREDENTIAL_CHANGED {credential, change}` (`password`, `update`) to every socket
 /// of the user; the other sessions are then revoked (`SECURITY_SESSION_REVOKED`).
 pub const SECURITY_CREDENTIAL_CHANGED: &str = "SECURITY_CREDENTIAL_CHANGED";
+/// `SECURITY_DEVICE_VERIFICATION_REQUIRED {challenge, method, expiresAt}` to each socket of a
+/// limited session (a new device, with verification on) when it connects; its `id` is the
+/// challenge's. Until the code is confirmed (`POST /auth/verify`) the socket may connect but
+/// its app events, joins and state writes are refused with [`NOT_VERIFIED`].
+pub const SECURITY_DEVICE_VERIFICATION_REQUIRED: &str = "SECURITY_DEVICE_VERIFICATION_REQUIRED";
+/// `SECURITY_DEVICE_VERIFIED {device}` to the session's sockets once its code was confirmed.
+pub const SECURITY_DEVICE_VERIFIED: &str = "SECURITY_DEVICE_VERIFIED";
+/// The error a limited session's app events, joins and state writes get.
+pub const NOT_VERIFIED: &str = "this device is not verified yet: confirm the code first";
+/// Hub ⇄ tab: the hub's security state (`[state, lastEvent]`, to tabs that subscribe; a new
+/// subscriber gets the current one), and a tab's security request (`emitWithAck('sb:security',
+/// op, arg)`: `sessions`, `revoke` id|`others`|`all`, `password` {current, new}, `verify` code),
+/// which the hub makes over HTTP with the session's credentials and answers with the JSON body.
+pub const SECURITY: &str = "sb:security";
+/// The hub's security states (`client.security.state`).
+pub const SECURITY_STATES: [&str; 5] = ["signed-out", "signed-in", "verification-required", "verifying", "revoked"];
+/// Server → socket: a message over the server's limits (`{error, limit: 'size' | 'rate', max}`),
+/// sent just before the server disconnects the socket.
+pub const LIMIT: &str = "sb:limit";
+/// The reference backend's default limits per socket: message size (bytes, the Engine.IO
+/// `maxPayload` it announces is twice this, so a larger message still gets the error), and
+/// rate (messages per second, with a burst).
+pub const MAX_MESSAGE: usize = 100_000;
+pub const RATE: u32 = 1000;
+pub const BURST: u32 = 2000;
+/// The hub's limit per tab (messages per second and burst); a tab over it gets its messages
+/// refused, never the other tabs'.
+pub const TAB_RATE: u32 = 1000;
+pub const TAB_BURST: u32 = 2000;
 
 /// Token events (server → hub, also delivered to subscribed tabs).
 pub const TOKEN_EXPIRING: &str = "TOKEN_EXPIRING";
@@ -259,6 +288,17 @@ pub struct Hello {
     pub dedup: bool,
     /// The server's wall clock (ms since the Unix epoch).
     pub time: u64,
+    /// The server's limits per socket, which the hub paces itself to (absent: none told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// Limits a server announces in `sb:hello`: largest message (bytes), messages per second, burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub size: usize,
+    pub rate: u32,
+    pub burst: u32,
 }
 
 /// The ack of `sb:emit`, `sb:join` and `sb:leave`: `{"ok": true}` or `{"error": "..."}`.

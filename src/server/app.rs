@@ -4,6 +4,7 @@
 //! static files (demo page, bundle, `/vendor/`).
 
 use super::contract::publish;
+use super::limits::Admit;
 use super::ordering::Ticket;
 use super::{RawArgs, State};
 use crate::assets;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::SocketIo;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use switchboard_shared::contract;
 
@@ -22,21 +24,29 @@ use switchboard_shared::contract;
 pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     for event in ["chat", "announce", "record"] {
         let (io, st) = (io.clone(), state.clone());
-        socket.on(event, move |s: SocketRef, RawArgs(args): RawArgs, ticket: Ticket| {
+        socket.on(event, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ticket: Ticket| {
             let (io, state) = (io.clone(), st.clone());
             async move {
                 let _turn = ticket.wait().await;
+                if super::signin::limited(&s, &state) {
+                    state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
+                    let _ = s.emit(
+                        contract::LIMIT,
+                        &serde_json::json!({ contract::ERROR_FIELD: contract::NOT_VERIFIED, "limit": "unverified" }),
+                    );
+                    return;
+                }
                 let rest = args.into_iter().skip(1).collect();
                 self::event(&io, &s, &state, event, rest).await;
             }
         });
     }
     // bin-echo <binary> -> ack with the same bytes (as a Socket.IO attachment).
-    socket.on("bin-echo", |Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
+    socket.on("bin-echo", |_: Admit, Data(b): Data<bytes::Bytes>, ack: AckSender| async move {
         let _ = ack.send(&b);
     });
     // echo <any> -> ack with the same value.
-    socket.on("echo", |Data(v): Data<Value>, ack: AckSender| async move {
+    socket.on("echo", |_: Admit, Data(v): Data<Value>, ack: AckSender| async move {
         let _ = ack.send(&v);
     });
 }

@@ -5,6 +5,7 @@
 //! Invariant: names and limits come from `switchboard_shared::contract`; a socket's entries
 //! (turns, tabs) go when it disconnects.
 
+use super::limits::Admit;
 use super::ordering::{Ticket, Turns};
 use super::{app, RawArgs, State};
 use crate::auth::now_ms;
@@ -98,6 +99,9 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     socket.extensions.insert(Turns::new(state.drain.clone()));
+    socket.extensions.insert(super::limits::Limiter::new(state.limits, state.stats.sockets_limited.clone()));
+    // Events nobody handles count against the limits too.
+    socket.on_fallback(|_: Admit| async {});
     tracing::info!(sid = %socket.id, "socket connected");
     let (st, disconnect_io) = (state.clone(), io.clone());
     socket.on_disconnect(move |socket: SocketRef| {
@@ -112,10 +116,12 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         async move { super::presence::gone(&io, &st, socket.ns(), &sid).await }
     });
     rooms(&socket, io.clone(), state.clone());
-    let _ = socket.emit(contract::HELLO, &Hello { v: contract::VERSION, dedup: true, time: now_ms() });
+    let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits) };
+    let _ = socket.emit(contract::HELLO, &hello);
     super::presence::tell_assigned(&socket);
+    super::signin::tell_limited(&socket, &state);
     let st = state.clone();
-    socket.on(contract::RESUME, move |s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
+    socket.on(contract::RESUME, move |_: Admit, s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
         async move {
             let (missed, recovered) = state.replay.lock().map(|l| l.after(after)).unwrap_or_default();
@@ -126,7 +132,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         }
     });
     let st = state.clone();
-    socket.on(contract::AUTH, move |s: SocketRef, Data(v): Data<Value>| {
+    socket.on(contract::AUTH, move |_: Admit, s: SocketRef, Data(v): Data<Value>| {
         let state = st.clone();
         async move {
             let token = v.get("token").and_then(Value::as_str);
@@ -137,7 +143,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         }
     });
     let st = state.clone();
-    socket.on(contract::TABS, move |s: SocketRef, Data(tabs): Data<Vec<String>>| {
+    socket.on(contract::TABS, move |_: Admit, s: SocketRef, Data(tabs): Data<Vec<String>>| {
         // Each tab's own room, `tab:{id}`, follows the list (the server assigns it).
         for room in s.rooms().into_iter().filter(|r| r.starts_with(contract::TAB_ROOM)) {
             s.leave(room);
@@ -146,7 +152,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         st.tabs.set(&s.id.to_string(), tabs);
         async {}
     });
-    socket.on(contract::TIME, |ack: AckSender| async move {
+    socket.on(contract::TIME, |_: Admit, ack: AckSender| async move {
         let _ = ack.send(&TimeReply { time: now_ms() });
     });
     durable_emits(&socket, io.clone(), state.clone());
@@ -160,8 +166,12 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
 /// (`user:`, `session:`, `device:`) are the server's alone: a socket cannot join one.
 fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let st = state.clone();
-    socket.on(contract::JOIN, move |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
-        let reply = match join_check(&room) {
+    socket.on(contract::JOIN, move |_: Admit, s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+        let checked = match super::signin::limited(&s, &state) {
+            true => Err(contract::NOT_VERIFIED),
+            false => join_check(&room),
+        };
+        let reply = match checked {
             Ok(()) => {
                 s.join(room);
                 Receipt::OK
@@ -174,7 +184,7 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let _ = ack.send(&reply);
         async {}
     });
-    socket.on(contract::LEAVE, move |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+    socket.on(contract::LEAVE, move |_: Admit, s: SocketRef, Data(room): Data<String>, ack: AckSender| {
         let (io, state) = (io.clone(), st.clone());
         async move {
             if join_check(&room).is_ok() {
@@ -198,7 +208,7 @@ fn join_check(room: &str) -> Result<(), &'static str> {
 /// `sb:emit id event ...args`: the application sees `event(...args)` once per id; the
 /// receipt is acked either way.
 fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
-    socket.on(contract::EMIT, move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
+    socket.on(contract::EMIT, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
         let (io, state) = (io.clone(), state.clone());
         async move {
             let _turn = ticket.wait().await;
@@ -212,6 +222,12 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             // its old socket and its new one may carry the same ids at once (handled on two
             // threads), and a resend on the new socket must not overtake the original.
             // Written before the receipt.
+            if super::signin::limited(&s, &state) {
+                // Refused, not remembered: nothing of an unverified device reaches the app.
+                state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
+                let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
+                return;
+            }
             let handoff = state.handoff.lock().await;
             let fresh = state.dedup.remember(&id);
             let mut receipt = Receipt::OK;

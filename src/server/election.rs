@@ -8,6 +8,7 @@
 //! Invariant: a socket's candidates leave every arbiter when it disconnects; nothing from a
 //! socket can panic here (bad messages are answered with an error and logged).
 
+use super::limits::Admit;
 use super::{app, RawArgs, State};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Data, SocketRef};
@@ -206,7 +207,7 @@ fn resolve(
 /// The election's handlers on a new socket.
 pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let st = state.clone();
-    socket.on(contract::PRIORITY, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+    socket.on(contract::PRIORITY, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
         let report = serde_json::from_value::<PriorityReport>(v).map_err(|e| e.to_string());
         let result = report.and_then(|r| st.elections.with(&s, &r.scope.clone(), |a, sid, now| a.report(sid, &r, now)));
         answer(&s, contract::PRIORITY, result, ack);
@@ -214,7 +215,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     });
     for (event, resign) in [(contract::RENEW, false), (contract::RESIGN, true)] {
         let st = state.clone();
-        socket.on(event, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+        socket.on(event, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
             let result = claim(v).and_then(|c| {
                 st.elections.with(&s, &c.scope.clone(), |a, sid, now| {
                     Ok(match resign {
@@ -229,7 +230,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     }
     // `sb:lead [claim, event, ...args]`: the application sees `event(...args)` only from the
     // current holder in the current term.
-    socket.on(contract::LEAD, move |s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
+    socket.on(contract::LEAD, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
         let (io, state) = (io.clone(), state.clone());
         async move {
             let mut args = args.into_iter().skip(1);

@@ -35,6 +35,10 @@ pub struct Stats {
     pub duplicates_dropped: AtomicU64,
     /// `sb:join` requests the server refused.
     pub joins_refused: AtomicU64,
+    /// Sockets cut off for going over their limits, and messages refused because a limited
+    /// (unverified) session sent them.
+    pub sockets_limited: Arc<AtomicU64>,
+    pub unverified_refused: AtomicU64,
     /// What the demo/test application received through `record` events, in order.
     pub recorded: Mutex<Vec<Value>>,
     /// Woken on every `record`.
@@ -52,6 +56,8 @@ impl Stats {
             "emits_received": self.emits_received.load(Ordering::Relaxed),
             "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
             "joins_refused": self.joins_refused.load(Ordering::Relaxed),
+            "sockets_limited": self.sockets_limited.load(Ordering::Relaxed),
+            "unverified_refused": self.unverified_refused.load(Ordering::Relaxed),
         })
     }
 }

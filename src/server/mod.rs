@@ -7,7 +7,8 @@
 //! contract's handlers per socket), [`ordering`] (per-socket order and drain), [`dedup`]
 //! (the dedup log), [`election`] (leader election: an arbiter per scope), [`signin`] (auth
 //! over HTTP, the handshake check, token expiry), [`presence`] (who is in each room), [`state`]
-//! (shared state in SQLite), [`security`] (suspicious activity), [`app`]
+//! (shared state in SQLite), [`security`] (security events, suspicious activity), [`limits`]
+//! (message size and rate per socket), [`app`]
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
@@ -15,6 +16,7 @@ mod app;
 mod contract;
 mod dedup;
 mod election;
+mod limits;
 mod listener;
 mod ordering;
 mod presence;
@@ -73,6 +75,14 @@ pub struct Config {
     /// `SECURITY_SUSPICIOUS_ACTIVITY`.
     pub suspicious_logins: usize,
     pub suspicious_window: Duration,
+    /// A sign-in from a device the user has not verified gets a limited session until the
+    /// one-time code it was "mailed" is confirmed (`POST /auth/verify`).
+    pub verify_new_devices: bool,
+    /// Per socket: the largest message (bytes), messages per second and burst; a socket over
+    /// them hears `sb:limit` and is disconnected.
+    pub max_message: usize,
+    pub rate: u32,
+    pub burst: u32,
 }
 
 impl Default for Config {
@@ -94,6 +104,10 @@ impl Default for Config {
             node: "n1".into(),
             suspicious_logins: 5,
             suspicious_window: Duration::from_secs(600),
+            verify_new_devices: false,
+            max_message: switchboard_shared::contract::MAX_MESSAGE,
+            rate: switchboard_shared::contract::RATE,
+            burst: switchboard_shared::contract::BURST,
         }
     }
 }
@@ -119,6 +133,8 @@ pub(crate) struct State {
     presence: presence::PresenceBook,
     state: state::StateStore,
     watch: security::Watch,
+    verify_new_devices: bool,
+    limits: switchboard_shared::contract::Limits,
 }
 
 pub struct Server {
@@ -144,12 +160,16 @@ impl Server {
         let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))
             .await
             .map_err(std::io::Error::other)??;
-        let auth = Arc::new(Auth::new(&config.users, config.access_ttl, config.refresh_ttl));
-        let (dir, node) = (config.data_dir.clone(), config.node.clone());
-        let store = tokio::task::spawn_blocking(move || state::StateStore::open(dir.as_deref(), &node))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
+        let (dir, node, users) = (config.data_dir.clone(), config.node.clone(), config.users.clone());
+        let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
+        let (auth, store) = tokio::task::spawn_blocking(move || {
+            let db = crate::auth::open_db(dir.as_deref())?;
+            let auth = Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?;
+            Ok::<_, String>((Arc::new(auth), state::StateStore::open(db, &node)?))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
         let state = Arc::new(State {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
@@ -168,6 +188,12 @@ impl Server {
             presence: presence::PresenceBook::default(),
             state: store,
             watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
+            verify_new_devices: config.verify_new_devices,
+            limits: switchboard_shared::contract::Limits {
+                size: config.max_message,
+                rate: config.rate,
+                burst: config.burst,
+            },
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)
@@ -175,6 +201,8 @@ impl Server {
             // socketioxide drops emits beyond a socket's buffer (128 by default): a hub serving
             // many tabs takes bursts, so allow more before anything is dropped.
             .max_buffer_size(8192)
+            // Twice the message limit: a message between the two still gets its `sb:limit` error.
+            .max_payload(config.max_message.saturating_mul(2) as u64)
             .build_layer();
         let st = state.clone();
         let handler = move |socket: SocketRef, io: SocketIo| {
@@ -345,6 +373,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .route("/auth/sessions", get(signin::sessions).with_state(web.clone()))
         .route("/auth/sessions/revoke", post(signin::revoke).with_state(web.clone()))
         .route("/auth/password", post(signin::change_password).with_state(web.clone()))
+        .route("/auth/verify", post(signin::verify).with_state(web.clone()))
         .route("/auth/session", get(signin::session_info).with_state(web))
         .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone())))
 }

@@ -5,6 +5,7 @@
 //! Invariant: a socket is listed only in rooms it is in; its entries go with a leave or a
 //! disconnect.
 
+use super::limits::Admit;
 use super::State;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Data, SocketRef};
@@ -109,7 +110,7 @@ pub async fn gone(io: &SocketIo, state: &State, nsp: &str, sid: &str) {
 
 /// `sb:presence {room, tabs}` from a hub in `room`.
 pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
-    socket.on(contract::PRESENCE, move |s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
+    socket.on(contract::PRESENCE, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
         let (io, state) = (io.clone(), state.clone());
         async move {
             let report = serde_json::from_value::<PresenceReport>(v).map_err(|e| e.to_string()).and_then(|r| {

@@ -1,15 +1,16 @@
-//! Security events on the server (docs/server-contract.md, "Security events"): so far,
-//! suspicious activity — a burst of failed sign-ins on an account (threshold and window
+//! Security events on the server (docs/server-contract.md, "Security events"): their
+//! payloads (session revoked, credential changed, device verification required and done)
+//! and suspicious activity — a burst of failed sign-ins on an account (threshold and window
 //! configurable) and a sign-in from a device not seen for the user — told to the user's
-//! signed-in sockets as `SECURITY_SUSPICIOUS_ACTIVITY` with a unique id, a timestamp, who
-//! initiated it and a reason a person can read.
+//! signed-in sockets as `SECURITY_SUSPICIOUS_ACTIVITY`. Every event has a unique id, a
+//! timestamp, who initiated it and a reason a person can read (OpenID CAEP's fields).
 //! Invariant: one event per burst (the count starts again after it); the failed password is
 //! never kept or logged, only the time of the failure.
 
-use crate::auth::{now_ms, token};
+use crate::auth::{now_ms, token, Seen};
 use serde::Serialize;
 use socketioxide::SocketIo;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 use switchboard_shared::contract;
@@ -32,13 +33,11 @@ pub struct Watch {
     threshold: usize,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<u64>>>,
-    /// Devices each user signed in from (in memory for now).
-    devices: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl Watch {
     pub fn new(threshold: usize, window: Duration) -> Watch {
-        Watch { threshold: threshold.max(1), window, failures: Mutex::default(), devices: Mutex::default() }
+        Watch { threshold: threshold.max(1), window, failures: Mutex::default() }
     }
 
     /// A failed sign-in for `user`: the event to raise when it completes a burst.
@@ -57,31 +56,35 @@ impl Watch {
         recent.clear();
         let minutes = (self.window.as_secs() / 60).max(1);
         let reason = format!("{} failed sign-ins on your account within {minutes} min", self.threshold);
-        Some(event("failed-logins", device, "policy", reason))
+        Some(event("failed-logins", device, "none", "policy", reason))
     }
 
-    /// A sign-in of `user` from `device`: the event to raise when the user has signed in
-    /// before, never from this device.
-    pub fn signed_in(&self, user: &str, device: Option<&str>) -> Option<Suspicious> {
-        let device = device?;
-        let mut devices = self.devices.lock().ok()?;
-        let known = devices.entry(user.to_string()).or_default();
-        let first_ever = known.is_empty();
-        if !known.insert(device.to_string()) || first_ever {
+    /// A sign-in of `user` from `device` (the account store says whether it knew it): the
+    /// event to raise when the user signed in before, never from this device. `verify`: the
+    /// device must be verified before its session is more than limited.
+    pub fn signed_in(&self, seen: Seen, device: Option<&str>, verify: bool) -> Option<Suspicious> {
+        if seen != Seen::New {
             return None;
         }
-        Some(event("new-device", Some(device), "user", "a sign-in from a device not seen before".into()))
+        let action = if verify { "verify" } else { "none" };
+        Some(event("new-device", device, action, "user", "a sign-in from a device not seen before".into()))
     }
 }
 
-fn event(kind: &'static str, device: Option<&str>, by: &'static str, reason_user: String) -> Suspicious {
+fn event(
+    kind: &'static str,
+    device: Option<&str>,
+    action: &'static str,
+    by: &'static str,
+    reason_user: String,
+) -> Suspicious {
     let at = now_ms();
     Suspicious {
         id: token()[..24].to_string(),
         kind,
         device: device.map(String::from),
         at,
-        action: "none",
+        action,
         event_timestamp: at,
         initiating_entity: by,
         reason_user,
@@ -130,15 +133,65 @@ pub fn revoked(scope: &'static str, own: bool) -> Revoked {
     Revoked { id: token()[..24].to_string(), scope, event_timestamp: now_ms(), initiating_entity: "user", reason_user }
 }
 
+/// `SECURITY_DEVICE_VERIFICATION_REQUIRED`'s payload (`id` is the challenge's: the same
+/// event told again on a new socket is a repeat).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationRequired {
+    pub id: String,
+    pub challenge: String,
+    pub method: &'static str,
+    #[serde(rename = "expiresAt")]
+    pub expires_at: u64,
+    pub event_timestamp: u64,
+    pub initiating_entity: &'static str,
+    pub reason_user: String,
+}
+
+pub fn verification_required(challenge: &str, expires_at: u64) -> VerificationRequired {
+    VerificationRequired {
+        id: challenge.to_string(),
+        challenge: challenge.to_string(),
+        method: "email",
+        expires_at,
+        event_timestamp: now_ms(),
+        initiating_entity: "policy",
+        reason_user: "this device is new: enter the code we sent to confirm it".into(),
+    }
+}
+
+/// `SECURITY_DEVICE_VERIFIED`'s payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceVerified {
+    pub id: String,
+    pub device: Option<String>,
+    pub event_timestamp: u64,
+    pub initiating_entity: &'static str,
+    pub reason_user: String,
+}
+
+pub fn device_verified(device: Option<&str>) -> DeviceVerified {
+    DeviceVerified {
+        id: token()[..24].to_string(),
+        device: device.map(String::from),
+        event_timestamp: now_ms(),
+        initiating_entity: "user",
+        reason_user: "this device is verified".into(),
+    }
+}
+
+/// `event(data)` to `room` in every namespace (a hub may use any of them).
+pub async fn to_room<T: Serialize + ?Sized>(io: &SocketIo, room: &str, event: &str, data: &T) {
+    for nsp in super::NAMESPACES {
+        if let Some(ns) = io.of(nsp) {
+            let _ = ns.to(room.to_string()).emit(event, data).await;
+        }
+    }
+}
+
 /// Tells `user`'s sockets (every namespace).
 pub async fn tell(io: &SocketIo, user: &str, e: &Suspicious) {
     tracing::info!(user, kind = e.kind, id = %e.id, "suspicious activity");
-    for nsp in super::NAMESPACES {
-        if let Some(ns) = io.of(nsp) {
-            let room = format!("{}{user}", contract::USER_ROOM);
-            let _ = ns.to(room).emit(contract::SECURITY_SUSPICIOUS_ACTIVITY, e).await;
-        }
-    }
+    to_room(io, &format!("{}{user}", contract::USER_ROOM), contract::SECURITY_SUSPICIOUS_ACTIVITY, e).await;
 }
 
 #[cfg(test)]
@@ -154,12 +207,13 @@ mod tests {
         assert_eq!((e.kind, e.device.as_deref(), e.initiating_entity), ("failed-logins", Some("d1"), "policy"));
         assert!(w.failed_login("alice", None).is_none(), "the count starts again");
         assert!(w.failed_login("bob", None).is_none(), "per account");
-        assert!(w.signed_in("alice", Some("d1")).is_none(), "the first device is not suspicious");
-        assert!(w.signed_in("alice", Some("d1")).is_none());
-        let e = w.signed_in("alice", Some("d2")).expect("a second device");
-        assert_eq!(e.kind, "new-device");
-        assert!(w.signed_in("alice", None).is_none());
-        let (a, b) = (event("x", None, "system", String::new()), event("x", None, "system", String::new()));
+        assert!(w.signed_in(Seen::First, Some("d1"), false).is_none(), "the first device is not suspicious");
+        assert!(w.signed_in(Seen::Known, Some("d1"), false).is_none());
+        let e = w.signed_in(Seen::New, Some("d2"), true).expect("a second device");
+        assert_eq!((e.kind, e.action), ("new-device", "verify"));
+        assert_eq!(w.signed_in(Seen::New, Some("d3"), false).map(|e| e.action), Some("none"));
+        let (a, b) =
+            (event("x", None, "none", "system", String::new()), event("x", None, "none", "system", String::new()));
         assert_ne!(a.id, b.id, "unique ids");
     }
 }

@@ -5,7 +5,7 @@
 //! not a task per token.
 
 use super::State as ServerState;
-use crate::auth::{self, Refresh, Session};
+use crate::auth::{self, Refresh, Session, VerifyError};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -115,6 +115,7 @@ pub async fn handshake(socket: SocketRef, payload: Value, state: Arc<ServerState
     }
     match token.and_then(|t| state.auth.session_for_access(&t)) {
         Some(session) => {
+            state.auth.touch(&session.id);
             join_session_rooms(&socket, &session);
             Ok(())
         }
@@ -135,8 +136,8 @@ fn bearer(headers: &HeaderMap) -> bool {
 
 /// A signed-in answer: cookies, or in bearer mode the access token in the body and only the
 /// refresh token as a cookie.
-fn signed_in(headers: &HeaderMap, s: &Session) -> Response {
-    let mut body = auth::session_json(s);
+fn signed_in(web: &Web, headers: &HeaderMap, s: &Session) -> Response {
+    let mut body = session_body(web, s);
     if !bearer(headers) {
         return with_cookies(StatusCode::OK, Some(s), body);
     }
@@ -182,25 +183,47 @@ fn refused(status: StatusCode, error: &str) -> Response {
 }
 
 pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let user = body.get("username").and_then(Value::as_str).unwrap_or("");
-    let password = body.get("password").and_then(Value::as_str).unwrap_or("");
-    let device = request_cookie(&headers, auth::DEVICE_COOKIE);
-    let Some(s) = web.state.auth.login_from(user, password, device.as_deref()) else {
+    let user = body.get("username").and_then(Value::as_str).unwrap_or("").to_string();
+    let password = body.get("password").and_then(Value::as_str).unwrap_or("").to_string();
+    let had_device = request_cookie(&headers, auth::DEVICE_COOKIE);
+    let device = had_device.clone().unwrap_or_else(auth::device_id);
+    let (store, verify, u, d) = (web.state.auth.clone(), web.state.verify_new_devices, user.clone(), device.clone());
+    // argon2 is slow by design: off the async threads.
+    let signed =
+        tokio::task::spawn_blocking(move || store.sign_in(&u, &password, Some(&d), verify)).await.ok().flatten();
+    let Some(signed) = signed else {
         // Only accounts that exist are watched (a guesser cannot grow the map).
-        let known = web.state.auth.user_names().iter().any(|u| u == user);
-        let raised = if known { web.state.watch.failed_login(user, device.as_deref()) } else { None };
+        let raised = match web.state.auth.user_exists(&user) {
+            true => web.state.watch.failed_login(&user, Some(&device)),
+            false => None,
+        };
         if let Some(e) = raised {
-            super::security::tell(&web.io, user, &e).await;
+            super::security::tell(&web.io, &user, &e).await;
         }
         return refused(StatusCode::UNAUTHORIZED, "invalid username or password");
     };
-    if let Some(e) = web.state.watch.signed_in(&s.user, device.as_deref()) {
+    let s = &signed.session;
+    if let Some(e) = web.state.watch.signed_in(signed.seen, Some(&device), !s.verified) {
         super::security::tell(&web.io, &s.user, &e).await;
     }
-    web.state.expiry.schedule(&s);
-    let mut res = signed_in(&headers, &s);
-    with_device(&headers, &mut res);
+    web.state.expiry.schedule(s);
+    let mut res = signed_in(&web, &headers, s);
+    if had_device.is_none() {
+        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(&device)) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     res
+}
+
+/// What a tab learns about its session: [`auth::session_json`], and for a limited session
+/// `verification {challenge, method, expiresAt}`.
+fn session_body(web: &Web, s: &Session) -> Value {
+    let mut body = auth::session_json(s);
+    if let Some((challenge, expires)) = web.state.auth.challenge_of(&s.id).filter(|_| !s.verified) {
+        body["verification"] = json!({"challenge": challenge, "method": "email", "expiresAt": expires});
+    }
+    body
 }
 
 pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
@@ -215,7 +238,7 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
             let _ = web.io.to(room).emit(contract::TOKEN_UPDATED, &json!({"expires_at": s.access_expires_ms})).await;
             web.state.expiry.schedule(&s);
-            signed_in(&headers, &s)
+            signed_in(&web, &headers, &s)
         }
         Refresh::Reused(s) => {
             tracing::warn!(session = %s.id, "refresh token reuse: revoking the session");
@@ -233,13 +256,29 @@ pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
     if let Some(s) = token.and_then(|t| web.state.auth.logout_refresh(&t)) {
         invalidate(&web.io, &s, "logout").await;
     }
-    with_cookies(StatusCode::OK, None, json!({"ok": true}))
+    let mut res = with_cookies(StatusCode::OK, None, json!({"ok": true}));
+    // OWASP: the browser drops what it cached for the site. Not "cookies" (that would take
+    // the device id, and a signed-out browser is still the same device) and not "storage"
+    // (the hub's durable queue of other users' sessions lives there; the hub deletes what
+    // belonged to the session itself).
+    res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    res
+}
+
+/// The session of the request's access token.
+fn me(web: &Web, headers: &HeaderMap) -> Option<Session> {
+    let access = request_cookie(headers, auth::ACCESS_COOKIE).or_else(|| {
+        let bearer = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        Some(bearer.trim().to_string())
+    })?;
+    let s = web.state.auth.session_for_access(&access)?;
+    web.state.auth.touch(&s.id);
+    Some(s)
 }
 
 /// `GET /auth/sessions`: the signed-in user's sessions (device, created, which is this one).
 pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
-    else {
+    let Some(me) = me(&web, &headers) else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let list: Vec<Value> = web
@@ -247,7 +286,10 @@ pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
         .auth
         .sessions_of(&me.user)
         .iter()
-        .map(|s| json!({"id": s.id, "device": s.device, "created": s.created_ms, "current": s.id == me.id}))
+        .map(|s| {
+            json!({"id": s.id, "device": s.device, "created": s.created_ms, "lastSeen": s.last_seen_ms,
+                "current": s.id == me.id, "verified": s.verified})
+        })
         .collect();
     (StatusCode::OK, Json(json!({ "sessions": list }))).into_response()
 }
@@ -257,8 +299,7 @@ pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
 /// session's sockets get `SECURITY_SESSION_REVOKED` and `TOKEN_INVALIDATED`, then are
 /// disconnected.
 pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
-    else {
+    let Some(me) = me(&web, &headers) else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let target = body.get("target").and_then(Value::as_str).unwrap_or("");
@@ -269,11 +310,11 @@ pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json
         id if mine.iter().any(|s| s.id == id) => ("session", vec![id.to_string()]),
         _ => return refused(StatusCode::BAD_REQUEST, "target must be one of your session ids, 'others' or 'all'"),
     };
-    let revoked = web.state.auth.revoke(&ids);
+    let revoked = web.state.auth.revoke(&ids, "revoked by the user");
     for s in &revoked {
         let event = super::security::revoked(scope, me.id == s.id);
         let room = format!("{}{}", contract::SESSION_ROOM, s.id);
-        let _ = web.io.to(room).emit(contract::SECURITY_SESSION_REVOKED, &event).await;
+        super::security::to_room(&web.io, &room, contract::SECURITY_SESSION_REVOKED, &event).await;
         invalidate(&web.io, s, "session revoked").await;
     }
     let clear = revoked.iter().any(|s| s.id == me.id);
@@ -290,55 +331,100 @@ pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json
 /// `SECURITY_CREDENTIAL_CHANGED` and the revoked ones `SECURITY_SESSION_REVOKED` and
 /// `TOKEN_INVALIDATED` before they are disconnected. This session goes on.
 pub async fn change_password(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(me) = request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t))
-    else {
+    let Some(me) = me(&web, &headers) else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
-    let current = body.get("current").and_then(Value::as_str).unwrap_or("");
-    let new = body.get("new").and_then(Value::as_str).unwrap_or("");
-    if let Err(e) = web.state.auth.change_password(&me.user, current, new) {
+    let current = body.get("current").and_then(Value::as_str).unwrap_or("").to_string();
+    let new = body.get("new").and_then(Value::as_str).unwrap_or("").to_string();
+    let (store, user) = (web.state.auth.clone(), me.user.clone());
+    let changed = tokio::task::spawn_blocking(move || store.change_password(&user, &current, &new)).await;
+    if let Err(e) = changed.unwrap_or(Err("the password change failed")) {
         return refused(StatusCode::BAD_REQUEST, e);
     }
     let others: Vec<String> =
         web.state.auth.sessions_of(&me.user).into_iter().filter(|s| s.id != me.id).map(|s| s.id).collect();
-    let revoked = web.state.auth.revoke(&others);
+    let revoked = web.state.auth.revoke(&others, "password changed");
     let changed = super::security::password_changed();
     let user_room = format!("{}{}", contract::USER_ROOM, me.user);
-    let _ = web.io.to(user_room).emit(contract::SECURITY_CREDENTIAL_CHANGED, &changed).await;
+    super::security::to_room(&web.io, &user_room, contract::SECURITY_CREDENTIAL_CHANGED, &changed).await;
     for s in &revoked {
         let event = super::security::revoked("others", false);
         let room = format!("{}{}", contract::SESSION_ROOM, s.id);
-        let _ = web.io.to(room).emit(contract::SECURITY_SESSION_REVOKED, &event).await;
+        super::security::to_room(&web.io, &room, contract::SECURITY_SESSION_REVOKED, &event).await;
         invalidate(&web.io, s, "password changed").await;
     }
     (StatusCode::OK, Json(json!({ "revoked": revoked.len() }))).into_response()
 }
 
-pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let mut res =
-        match request_cookie(&headers, auth::ACCESS_COOKIE).and_then(|t| web.state.auth.session_for_access(&t)) {
-            Some(s) => (StatusCode::OK, Json(auth::session_json(&s))).into_response(),
-            None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
-        };
-    // A visitor gets a device id too (its shared state's scope, its `device:` room).
-    with_device(&headers, &mut res);
-    res
-}
-
-/// Adds a device cookie to `res` if the request had none.
-fn with_device(headers: &HeaderMap, res: &mut Response) {
-    if request_cookie(headers, auth::DEVICE_COOKIE).is_none() {
-        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie()) {
-            res.headers_mut().append(header::SET_COOKIE, v);
+/// `POST /auth/verify {code}`: a limited session's device-verification code. Right: the
+/// session becomes full, the device is trusted, and the session's sockets hear
+/// `SECURITY_DEVICE_VERIFIED`. Wrong: 400 with the tries left; the fifth wrong code, or an
+/// expired challenge, kills it (410: sign in again).
+pub async fn verify(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let Some(me) = me(&web, &headers) else {
+        return refused(StatusCode::UNAUTHORIZED, "not signed in");
+    };
+    let code = body.get("code").and_then(Value::as_str).unwrap_or("");
+    match web.state.auth.verify(&me.id, code) {
+        Ok(s) => {
+            let event = super::security::device_verified(s.device.as_deref());
+            let room = format!("{}{}", contract::SESSION_ROOM, s.id);
+            super::security::to_room(&web.io, &room, contract::SECURITY_DEVICE_VERIFIED, &event).await;
+            (StatusCode::OK, Json(json!({"verified": true}))).into_response()
+        }
+        Err(e) => {
+            let (status, left) = match e {
+                VerifyError::Wrong { tries_left } => (StatusCode::BAD_REQUEST, tries_left),
+                VerifyError::Dead | VerifyError::Expired => (StatusCode::GONE, 0),
+                VerifyError::NotPending => (StatusCode::CONFLICT, 0),
+            };
+            (status, Json(json!({ contract::ERROR_FIELD: e.message(), "triesLeft": left }))).into_response()
         }
     }
 }
 
-/// TOKEN_INVALIDATED to the session's sockets, then disconnect them.
+pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let mut res = match me(&web, &headers) {
+        Some(s) => (StatusCode::OK, Json(session_body(&web, &s))).into_response(),
+        None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
+    };
+    // A visitor gets a device id too (its shared state's scope, its `device:` room).
+    if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
+        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(&auth::device_id())) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// TOKEN_INVALIDATED to the session's sockets (every namespace), then disconnect them.
 async fn invalidate(io: &SocketIo, s: &Session, reason: &str) {
     let room = format!("{}{}", contract::SESSION_ROOM, s.id);
-    let _ = io.to(room.clone()).emit(contract::TOKEN_INVALIDATED, &json!({"reason": reason})).await;
-    let _ = io.within(room).disconnect().await;
+    super::security::to_room(io, &room, contract::TOKEN_INVALIDATED, &json!({"reason": reason})).await;
+    for nsp in super::NAMESPACES {
+        if let Some(ns) = io.of(nsp) {
+            let _ = ns.within(room.clone()).disconnect().await;
+        }
+    }
+}
+
+/// A limited session's socket hears why it is limited (the challenge's id is the event's,
+/// so every socket of the session tells its hub the same event once).
+pub fn tell_limited(socket: &SocketRef, state: &ServerState) {
+    let Some(id) = super::presence::assigned(socket, contract::SESSION_ROOM) else { return };
+    if !state.auth.is_limited(&id) {
+        return;
+    }
+    if let Some((challenge, expires)) = state.auth.challenge_of(&id) {
+        let event = super::security::verification_required(&challenge, expires);
+        let _ = socket.emit(contract::SECURITY_DEVICE_VERIFICATION_REQUIRED, &event);
+    }
+}
+
+/// Whether the socket's session is limited (a device waiting for its verification code):
+/// its app events, joins and state writes are refused.
+pub fn limited(socket: &SocketRef, state: &ServerState) -> bool {
+    super::presence::assigned(socket, contract::SESSION_ROOM).is_some_and(|id| state.auth.is_limited(&id))
 }
 
 #[cfg(test)]
@@ -354,9 +440,10 @@ mod tests {
             access_expires_ms: now + access_life,
             refresh: format!("{id}-r"),
             refresh_expires_ms: now + refresh_life,
-            used: Vec::new(),
             created_ms: now,
+            last_seen_ms: now,
             device: None,
+            verified: true,
         }
     }
 

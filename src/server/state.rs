@@ -8,13 +8,14 @@
 //! Invariant: a mutation id is applied at most once; its retry is answered with the current
 //! value; every write's update goes to every socket of the scope.
 
+use super::limits::Admit;
 use super::{RawArgs, State};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::auth::Db;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::SocketIo;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Receipt};
 use switchboard_shared::state::{self as versioning, Versioned, Vv};
@@ -41,7 +42,7 @@ pub type Resolver = Arc<dyn Fn(Option<&Value>, Option<&Value>) -> (Option<Value>
 const MUTATION_WINDOW: i64 = 100_000;
 
 pub struct StateStore {
-    db: Mutex<Connection>,
+    db: Db,
     /// This backend node's name: the version vector's actor.
     node: String,
     resolvers: Mutex<Vec<(String, Resolver)>>,
@@ -61,21 +62,18 @@ fn union(current: Option<&Value>, incoming: Option<&Value>) -> (Option<Value>, O
 }
 
 impl StateStore {
-    pub fn open(dir: Option<&Path>, node: &str) -> Result<StateStore, String> {
-        let db = match dir {
-            Some(d) => Connection::open(d.join("state.sqlite3")),
-            None => Connection::open_in_memory(),
-        }
-        .map_err(|e| format!("state database: {e}"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS state (scope TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,
-                 PRIMARY KEY (scope, key));
-             CREATE TABLE IF NOT EXISTS mutations (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);",
-        )
-        .map_err(|e| format!("state database: {e}"))?;
+    /// The store in `db` (the database the account store shares).
+    pub fn open(db: Db, node: &str) -> Result<StateStore, String> {
+        db.lock()
+            .map_err(|_| "state database unavailable".to_string())?
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS state (scope TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,
+                     PRIMARY KEY (scope, key));
+                 CREATE TABLE IF NOT EXISTS mutations (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);",
+            )
+            .map_err(|e| format!("state database: {e}"))?;
         let resolvers: Vec<(String, Resolver)> = vec![("set:".into(), Arc::new(union))];
-        Ok(StateStore { db: Mutex::new(db), node: node.into(), resolvers: Mutex::new(resolvers) })
+        Ok(StateStore { db, node: node.into(), resolvers: Mutex::new(resolvers) })
     }
 
     /// Concurrent values of keys starting with `prefix` go through `f` (the longest prefix
@@ -231,7 +229,7 @@ pub(crate) async fn write(
 
 /// `sb:state`: every key of the socket's scope.
 pub(crate) fn on_connect(socket: &SocketRef, state: Arc<State>) {
-    socket.on(contract::STATE, move |s: SocketRef, RawArgs(_): RawArgs, ack: AckSender| {
+    socket.on(contract::STATE, move |_: Admit, s: SocketRef, RawArgs(_): RawArgs, ack: AckSender| {
         let state = state.clone();
         async move {
             let all = match scope_room(&s) {
@@ -259,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_write_is_versioned_and_a_retry_is_not_applied_twice() {
-        let s = StateStore::open(None, "n1").unwrap();
+        let s = StateStore::open(crate::auth::open_db(None).unwrap(), "n1").unwrap();
         let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
         assert_eq!((u.value, u.version.get("n1").copied(), retry), (json!(1), Some(1), false));
         let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
