@@ -1936,3 +1936,121 @@ fn a_revoked_sessions_unsent_events_are_dropped_from_memory_and_storage() {
     s.accept_contract(1);
     assert!(emits(&s.server_frames(1)).iter().all(|f| !f.contains(r#""sb:emit""#)), "nothing resent");
 }
+
+fn security_states(msgs: &[FromHub]) -> Vec<String> {
+    events(msgs).into_iter().filter(|(e, _, _)| e == contract::SECURITY).map(|(_, _, args)| args).collect()
+}
+
+/// The hub's security state reaches the tabs that subscribe (the current one at once), and a
+/// tab's verification request goes out over HTTP through sign-in: verification required →
+/// verifying → signed in.
+#[test]
+fn device_verification_moves_the_security_state_every_tab_sees() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    answer(&mut s, "/auth/session", 200, r#"{"user":"alice","session":"s1","expires_at":9999999999999}"#);
+    s.send(2, ToHub::Subscribe { event: contract::SECURITY.into() });
+    assert_eq!(security_states(&s.take_inbox(2)), [r#"["signed-in",null]"#]);
+    s.accept_contract(1);
+    s.server_sends(
+        1,
+        r#"42["SECURITY_DEVICE_VERIFICATION_REQUIRED",{"id":"c1","challenge":"c1","method":"email","expiresAt":5}]"#,
+    );
+    let states = security_states(&s.take_inbox(2));
+    assert!(
+        states
+            .last()
+            .is_some_and(|a| a
+                .starts_with(r#"["verification-required",{"event":"SECURITY_DEVICE_VERIFICATION_REQUIRED","id":"c1""#)),
+        "{states:?}"
+    );
+    s.send(1, emit(contract::SECURITY, r#"["verify","123456"]"#, Some((7, 0))));
+    let call = s.http.iter().find(|c| c.3.ends_with("/auth/verify")).cloned().expect("a verify call");
+    assert_eq!(call.4.as_deref(), Some(r#"{"code":"123456"}"#));
+    assert!(security_states(&s.take_inbox(2)).last().is_some_and(|a| a.starts_with(r#"["verifying""#)));
+    answer(&mut s, "/auth/verify", 200, r#"{"verified":true}"#);
+    assert!(s
+        .take_inbox(1)
+        .iter()
+        .any(|m| matches!(m, FromHub::Ack { id: 7, args, .. } if args == r#"[{"verified":true}]"#)));
+    assert!(security_states(&s.take_inbox(2)).last().is_some_and(|a| a.starts_with(r#"["signed-in""#)));
+    // A bad request is answered at once, without HTTP.
+    s.send(1, emit(contract::SECURITY, r#"["erase-everything"]"#, Some((8, 0))));
+    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::AckFailed { id: 8, .. })));
+}
+
+/// A revocation is final for the session: every tab is signed out and hears `revoked`, the
+/// hub clears the dead cookies (a logout) and reconnects without them.
+#[test]
+fn a_revocation_signs_every_tab_out_and_clears_the_sessions_cookies() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.hello(1, "http://a:1");
+    answer(&mut s, "/auth/session", 200, r#"{"user":"alice","session":"s1","expires_at":9999999999999}"#);
+    s.send(1, ToHub::Subscribe { event: contract::SECURITY.into() });
+    s.accept_contract(1);
+    s.take_inbox(1);
+    s.server_sends(1, r#"42["SECURITY_SESSION_REVOKED",{"id":"r1","scope":"all"}]"#);
+    let inbox = s.take_inbox(1);
+    assert_eq!(auth_of(&inbox).and_then(|a| a.signed_out), Some("session revoked".into()));
+    assert!(security_states(&inbox)
+        .last()
+        .is_some_and(|a| a.starts_with(r#"["revoked",{"event":"SECURITY_SESSION_REVOKED""#)));
+    assert_eq!(answer(&mut s, "/auth/logout", 200, r#"{"ok":true}"#), 1, "the dead cookies are cleared");
+    // The same session reported again (a stale check) does not bring it back.
+    s.server_sends(1, r#"42["SECURITY_DEVICE_VERIFIED",{"id":"v9"}]"#);
+    assert!(security_states(&s.take_inbox(1)).last().is_some_and(|a| a.starts_with(r#"["revoked""#)));
+}
+
+/// A server that announces its limits in sb:hello gets the durable queue at its pace (four
+/// fifths of its rate, half its burst), not all at once; nothing is lost on the way.
+#[test]
+fn the_queue_is_flushed_at_the_pace_the_server_announced() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    for i in 0..10 {
+        s.send(1, durable(i, "n", &format!("[{i}]")));
+    }
+    s.contract.insert(1);
+    s.accept(1);
+    s.server_sends(1, r#"42["sb:hello",{"v":1,"limits":{"size":1000,"rate":10,"burst":4}}]"#);
+    let sent = |frames: Vec<String>| frames.iter().filter(|f| f.contains(r#""sb:emit""#)).count();
+    assert_eq!(sent(s.server_frames(1)), 2, "half the burst at once");
+    s.advance(125);
+    assert_eq!(sent(s.server_frames(1)), 1, "then eight a second");
+    s.advance(1_000);
+    assert_eq!(sent(s.server_frames(1)), 7, "the rest, in time");
+    // And the announced size: a larger emit is refused at the tab.
+    s.take_inbox(1);
+    s.send(1, durable(20, "n", &format!("[\"{}\"]", "x".repeat(2000))));
+    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Refused { seq: 20, .. })));
+}
+
+/// A runaway tab is limited (its messages refused, with a reason) and the others go on.
+#[test]
+fn a_runaway_tab_is_refused_and_the_other_tabs_go_on() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.accept(1);
+    s.take_inbox(1);
+    let n = contract::TAB_BURST + 500;
+    for i in 0..n {
+        s.send(1, emit("spam", "[1]", Some((i, 0))));
+    }
+    let refused = s
+        .take_inbox(1)
+        .iter()
+        .filter(|m| matches!(m, FromHub::AckFailed { reason, .. } if reason.starts_with("rate limit")))
+        .count();
+    assert_eq!(refused as u32, n - contract::TAB_BURST, "the burst passes, the rest is refused");
+    assert!(s.logs.iter().filter(|l| l.contains("over its rate")).count() == 1, "logged once: {:?}", s.logs.len());
+    s.send(2, emit("fine", "[1]", Some((1, 0))));
+    assert!(s.take_inbox(2).iter().all(|m| !matches!(m, FromHub::AckFailed { .. })), "the other tab is not limited");
+    assert!(s.server_frames(1).iter().any(|f| f.contains(r#""fine""#)));
+    s.advance(1_000);
+    s.send(1, emit("spam", "[1]", Some((9_999, 0))));
+    assert!(s.take_inbox(1).iter().all(|m| !matches!(m, FromHub::AckFailed { .. })), "a second later it may go on");
+}

@@ -22,6 +22,7 @@ mod config;
 mod conn;
 pub mod election;
 mod leader;
+mod limits;
 mod out;
 mod outbox;
 mod presence;
@@ -56,6 +57,7 @@ use alloc::vec::Vec;
 use conn::{Connection, End, Inbound};
 use core::cell::Cell;
 use out::Out;
+use security::{Action as SecurityAction, Security};
 use signin::SignIn;
 use space::{Cx, Space};
 
@@ -91,6 +93,7 @@ pub struct Hub {
     /// One per namespace (a handful: a Vec, not another BTreeMap instantiation in the wasm).
     spaces: Vec<Space>,
     signin: SignIn,
+    security: Security,
     out: Out,
     shared: Rc<Shared>,
     linger_until: Option<Millis>,
@@ -113,6 +116,7 @@ impl Hub {
         link.set_online(online, 0, &mut out);
         Hub {
             signin: SignIn::new(id, &key.0.url, config.bearer),
+            security: Security::default(),
             key,
             config,
             rng,
@@ -159,6 +163,11 @@ impl Hub {
 
     pub fn auth_state(&self) -> &AuthState {
         self.signin.state()
+    }
+
+    /// The security state every tab sees (`contract::SECURITY_STATES`).
+    pub fn security_state(&self) -> &'static str {
+        self.security.phase().name()
     }
 
     /// Server clock minus this browser's clock and the round trip of that sample (the best
@@ -217,10 +226,11 @@ impl Hub {
     /// Every namespace and the context they work in.
     fn spaces_cx(&mut self, now: Millis) -> (&mut [Space], Cx<'_>) {
         let server_now = self.server_ms(now);
-        let Hub { key, link, spaces, signin, out, shared, .. } = self;
+        let Hub { key, link, spaces, signin, security, out, shared, .. } = self;
         let cx = Cx {
             out,
             signin,
+            security,
             link_open: link.is_open(),
             max_payload: link.max_payload(),
             auth: key.1.as_deref(),
@@ -259,6 +269,7 @@ impl Hub {
         let Some(i) = self.space_of(tab) else { return };
         let (space, mut cx) = self.space_at(i, now);
         space.detach(tab, &mut cx);
+        self.security.detach(tab);
         if !self.has_tabs() {
             // The whole connection lingers (a reload comes back quickly), then closes.
             self.linger_until = Some(now + self.config.linger_ms);
@@ -297,24 +308,72 @@ impl Hub {
         self.drive_signin(now);
     }
 
-    /// Carries out what sign-in asked for.
+    /// Carries out what sign-in and security asked for (each may ask the other).
     fn drive_signin(&mut self, now: Millis) {
-        while let Some(event) = self.signin.poll_event() {
-            match event {
-                signin::Event::Post(tab, msg) => self.out.post_one(tab, msg),
-                signin::Event::Publish => self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone())),
-                // What the hub kept for that user (the shared state's local copy) goes.
-                signin::Event::UserLeft => {
-                    for s in &mut self.spaces {
-                        s.clear_state(&mut self.out);
-                    }
-                }
-                signin::Event::Http(request) => self.out.push(request),
-                signin::Event::Reauthenticate => self.reauthenticate(now),
-                signin::Event::Renew => self.renew(now),
-                signin::Event::Log(line) => self.out.log(line),
+        loop {
+            if let Some(event) = self.signin.poll_event() {
+                self.signin_event(event, now);
+            } else if let Some(action) = self.security.poll_action() {
+                self.security_action(action, now);
+            } else {
+                return;
             }
         }
+    }
+
+    fn signin_event(&mut self, event: signin::Event, now: Millis) {
+        match event {
+            signin::Event::Post(tab, msg) => self.out.post_one(tab, msg),
+            signin::Event::Publish => {
+                self.out.post(self.all_tabs(), FromHub::Auth(self.signin.state().clone()));
+                self.security.on_auth(self.signin.state().user.as_deref(), self.signin.session());
+            }
+            // What the hub kept for that user (the shared state's local copy) goes.
+            signin::Event::UserLeft => {
+                for s in &mut self.spaces {
+                    s.clear_state(&mut self.out);
+                }
+            }
+            signin::Event::Http(request) => self.out.push(request),
+            signin::Event::Security(call, status, body) => self.security.handle_http(call, status, &body),
+            signin::Event::Reauthenticate => self.reauthenticate(now),
+            signin::Event::Renew => self.renew(now),
+            signin::Event::Log(line) => self.out.log(line),
+        }
+    }
+
+    fn security_action(&mut self, action: SecurityAction, now: Millis) {
+        match action {
+            SecurityAction::Publish => {
+                let tabs =
+                    self.spaces.iter().flat_map(|s| s.tabs.targets(contract::SECURITY, None, |_| true)).collect();
+                let args = self.security.snapshot();
+                self.out.post(
+                    tabs,
+                    FromHub::Event {
+                        event: contract::SECURITY.into(),
+                        room: None,
+                        args,
+                        bins: Vec::new(),
+                        reply: None,
+                    },
+                );
+            }
+            SecurityAction::Revoked => self.revoked(now),
+            SecurityAction::Http { call, post, path, body } => self.signin.security_call(call, post, path, body),
+            SecurityAction::Post(tab, msg) => self.out.post_one(tab, msg),
+        }
+    }
+
+    /// The session was revoked (final for it): what it queued and cached goes, from memory
+    /// and storage; every tab is signed out; its cookies are cleared before the next handshake.
+    fn revoked(&mut self, _now: Millis) {
+        let reason = "the session was revoked; its unsent events are dropped";
+        for s in &mut self.spaces {
+            s.drop_session(reason, &mut self.out);
+        }
+        self.out.log(String::from("session revoked: queued events and cached state deleted; signed out"));
+        self.signin.revoked();
     }
 
     /// Bearer mode: hands the renewed token to every connected namespace (`sb:auth`), or

@@ -59,6 +59,8 @@ pub enum Output {
         body: Option<String>,
         /// Ask for the access token in the body instead of a cookie (bearer mode).
         bearer: bool,
+        /// Bearer mode: the access token, sent as `Authorization: Bearer` (security calls).
+        token: Option<String>,
     },
     Log(String),
 }

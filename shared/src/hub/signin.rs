@@ -26,6 +26,8 @@ pub enum Event {
     UserLeft,
     /// Send this `Output::Http`.
     Http(Output),
+    /// The answer to a security call (`security_call`): its number, status and body.
+    Security(u32, u16, String),
     /// The socket's credentials changed (cookies): reconnect so the handshake carries them.
     Reauthenticate,
     /// Bearer mode: a new token for the open socket (`sb:auth`), or a new handshake.
@@ -40,6 +42,10 @@ enum Call {
     Login(TabKey, u32),
     Logout(TabKey, u32),
     Refresh(u32, Millis),
+    /// A security request's call (its number in [`super::security::Security`]).
+    Security(u32),
+    /// Clears the cookies of a revoked session (a logout nobody waits for).
+    Forget,
 }
 
 #[derive(Debug)]
@@ -63,6 +69,8 @@ pub struct SignIn {
     failures: u32,
     /// Bumped by every login and logout.
     generation: u32,
+    /// The signed-in session's id (as the server named it).
+    session: Option<String>,
     /// Bearer mode: the access token (only ever here and in the tabs that ask for it).
     token: Option<String>,
     token_waiters: Vec<(TabKey, u32)>,
@@ -98,6 +106,7 @@ impl SignIn {
             refresh_at: None,
             failures: 0,
             generation: 0,
+            session: None,
             token: None,
             token_waiters: Vec::new(),
             events: VecDeque::new(),
@@ -114,6 +123,28 @@ impl SignIn {
 
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
+    }
+
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// A security request (`/auth/<path>`), ordered with the other calls; answered with
+    /// [`Event::Security`].
+    pub fn security_call(&mut self, call: u32, post: bool, path: &str, body: Option<String>) {
+        self.http(Call::Security(call), post, path, body);
+    }
+
+    /// The session was revoked: signed out, and its cookies cleared (a logout the server
+    /// answers by expiring them), so the socket never carries them again.
+    pub fn revoked(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        let was = self.auth.user.is_some();
+        self.signed_out("session revoked");
+        self.http(Call::Forget, true, "logout", None);
+        if was {
+            self.events.push_back(Event::Reauthenticate);
+        }
     }
 
     /// The CONNECT payload: the first tab's auth object, plus the token in bearer mode.
@@ -194,8 +225,12 @@ impl SignIn {
         let id = self.next_call;
         self.next_call = self.next_call.wrapping_add(1);
         self.calls.insert(id, call);
+        let token = match call_is_security(&self.calls, id) {
+            true => self.token.clone().filter(|_| self.bearer),
+            false => None,
+        };
         let url = format!("{}{}{what}", self.origin, contract::AUTH_PATH);
-        self.queue.push_back(Output::Http { hub: self.hub, id, post, url, body, bearer: self.bearer });
+        self.queue.push_back(Output::Http { hub: self.hub, id, post, url, body, bearer: self.bearer, token });
         self.next_request();
     }
 
@@ -252,6 +287,7 @@ impl SignIn {
         }
         let telemetry = core::mem::take(&mut self.auth.telemetry);
         let left = self.auth.user.is_some() && self.auth.user != user;
+        self.session = field("session").and_then(Value::as_str).map(String::from);
         self.auth = AuthState { user, expires_at, error: None, signed_out: None, telemetry };
         self.supported = Some(true);
         self.failures = 0;
@@ -272,6 +308,7 @@ impl SignIn {
         }
         self.auth = AuthState { signed_out: Some(reason.into()), telemetry, ..AuthState::default() };
         self.token = None;
+        self.session = None;
         self.answer_token_waiters(Some(String::from("signed out: ") + reason));
         self.supported = Some(true);
         self.refresh_at = None;
@@ -301,6 +338,9 @@ impl SignIn {
                 self.events.push_back(Event::Reauthenticate);
             }
             Call::Refresh(_, started) => self.on_refresh(started, status, body, now, server_now),
+            Call::Security(call) => self.events.push_back(Event::Security(call, status, body.into())),
+            // The dead cookies are gone: a new handshake without them.
+            Call::Forget => self.events.push_back(Event::Reauthenticate),
         }
         self.next_request();
     }
@@ -420,6 +460,10 @@ impl SignIn {
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.refresh_at
     }
+}
+
+fn call_is_security(calls: &BTreeMap<u32, Call>, id: u32) -> bool {
+    matches!(calls.get(&id), Some(Call::Security(_)))
 }
 
 /// The `error` field of a JSON error body, or a description of the status.

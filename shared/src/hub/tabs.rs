@@ -1,7 +1,8 @@
 //! The tabs attached to a hub: their ids (names) and the event names they subscribed to.
 //! Invariant: keyed by the shell's port handle; a tab's name is what its page chose.
 
-use super::TabKey;
+use super::limits::Bucket;
+use super::{Millis, TabKey};
 use crate::contract;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
@@ -11,6 +12,8 @@ use alloc::vec::Vec;
 struct Tab {
     name: String,
     subs: BTreeSet<String>,
+    /// Its message rate (from its first costly message).
+    rate: Option<Bucket>,
 }
 
 #[derive(Debug, Default)]
@@ -20,7 +23,7 @@ pub struct Tabs {
 
 impl Tabs {
     pub fn attach(&mut self, tab: TabKey, name: String) {
-        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new() });
+        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new(), rate: None });
     }
 
     /// False when the tab was not attached.
@@ -46,6 +49,13 @@ impl Tabs {
 
     pub fn name(&self, tab: TabKey) -> Option<&str> {
         self.tabs.get(&tab).map(|t| t.name.as_str())
+    }
+
+    /// Whether the tab may send another message now ([`contract::TAB_RATE`], burst
+    /// [`contract::TAB_BURST`]); `Err(true)` the first time in a row it may not.
+    pub fn admit(&mut self, tab: TabKey, now: Millis) -> Result<(), bool> {
+        let Some(t) = self.tabs.get_mut(&tab) else { return Ok(()) };
+        t.rate.get_or_insert_with(|| Bucket::new(contract::TAB_RATE, contract::TAB_BURST, now)).take(now)
     }
 
     pub fn subscribe(&mut self, tab: TabKey, event: String, on: bool) {

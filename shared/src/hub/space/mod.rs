@@ -12,13 +12,14 @@ mod state;
 use super::conn::End;
 use super::election::{self, ACTIVE};
 use super::leader::{self, Leadership};
+use super::limits::Bucket;
 use super::out::Out;
 use super::outbox::{Emit, Outbox};
 use super::presence::Presence;
 use super::recovery::Recovery;
 use super::requests::{Request, Requests};
 use super::rooms::{self, Rooms};
-use super::security::Security;
+use super::security::{Repeats, Security};
 use super::session::{self, ContractSession, Routed};
 use super::signin::SignIn;
 use super::state::SharedState;
@@ -27,7 +28,7 @@ use super::{HubConfig, HubKey, Millis, Shared, TabKey};
 use crate::backoff::{BackoffConfig, Rng};
 use crate::contract;
 use crate::json::{self, Value};
-use crate::port::{Bytes, FromHub, Status, ToHub, PROTOCOL_VERSION};
+use crate::port::{Bytes, ErrorCode, FromHub, Status, ToHub, PROTOCOL_VERSION};
 use crate::socketio::{self, Kind};
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -44,6 +45,7 @@ pub const INVALID_NAMESPACE: &str = "Invalid namespace";
 pub struct Cx<'a> {
     pub out: &'a mut Out,
     pub signin: &'a mut SignIn,
+    pub security: &'a mut Security,
     /// Engine.IO is open: a CONNECT can go out.
     pub link_open: bool,
     pub max_payload: usize,
@@ -92,7 +94,12 @@ pub struct Space {
     requests: Requests,
     rooms: Rooms,
     presence: Presence,
-    security: Security,
+    repeats: Repeats,
+    /// The pace of what goes to a server that announced its limits, and when to go on.
+    pace: Option<Bucket>,
+    pace_wake: Option<Millis>,
+    /// The largest message the server announced (below the Engine.IO `maxPayload`).
+    max_message: Option<usize>,
     shared_state: SharedState,
     outbox: Outbox,
     contract: ContractSession,
@@ -117,7 +124,10 @@ impl Space {
             requests: Requests::default(),
             rooms: Rooms::new(config.connect_timeout_ms),
             presence: Presence::default(),
-            security: Security::default(),
+            repeats: Repeats::default(),
+            pace: None,
+            pace_wake: None,
+            max_message: None,
             shared_state: SharedState::new(key.clone(), shared.clone()),
             outbox: Outbox::new(key, config, shared),
             contract: ContractSession::default(),
@@ -214,8 +224,28 @@ impl Space {
     }
 
     pub fn handle_tab(&mut self, tab: TabKey, msg: ToHub, cx: &mut Cx) {
+        let costly = matches!(
+            msg,
+            ToHub::Emit { .. } | ToHub::EmitTo { .. } | ToHub::Join { .. } | ToHub::Leave { .. } | ToHub::Reply { .. }
+        );
+        if costly {
+            if let Err(first) = self.tabs.admit(tab, cx.now) {
+                return self.over_rate(tab, msg, first, cx);
+            }
+        }
         match msg {
             ToHub::Hello { .. } | ToHub::Bye => {}
+            ToHub::Subscribe { event } if event == contract::SECURITY => {
+                // The current security state at once, then every change.
+                self.tabs.subscribe(tab, event, true);
+                cx.out.post_one(tab, hub_event(contract::SECURITY, cx.security.snapshot()));
+            }
+            ToHub::Emit { event, args, ack, .. } if event == contract::SECURITY => match ack {
+                Some(a) => cx.security.request(tab, a.id, &args),
+                None => cx
+                    .out
+                    .post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: SECURITY_NEEDS_ACK.into() }),
+            },
             ToHub::Subscribe { event } if event == contract::STATE => {
                 // A tab that takes part in shared state gets the snapshot at once.
                 self.tabs.subscribe(tab, event, true);
@@ -520,6 +550,9 @@ impl Space {
             self.recovery.note_event(&args);
         }
         if event == contract::HELLO {
+            let limits = hello_limits(&args);
+            self.pace = limits.map(|l| Bucket::pace(&l, cx.now));
+            self.max_message = limits.map(|l| l.size);
             return self.on_hello(cx);
         }
         let Routed { event, args, room, tab } = match self.contract.unwrap(event, args) {
@@ -530,7 +563,7 @@ impl Space {
         if room.is_none() && event.starts_with("TOKEN_") {
             cx.signin.on_token_event(&event, &args, cx.now, cx.server_now);
         }
-        if !self.security.fresh(&event, &args) {
+        if !self.repeats.fresh(&event, &args) {
             return cx.out.log(format!("namespace {}: repeated {event} dropped", self.nsp));
         }
         if room.is_none() && tab.is_none() {
@@ -540,13 +573,8 @@ impl Space {
             if event == contract::STATE_UPDATE {
                 return self.on_state_updates(&args, false, cx);
             }
-            if event == contract::SECURITY_SESSION_REVOKED {
-                // Revoked: what this session queued must not go out as anyone else later.
-                let reason = "the session was revoked; its unsent events are dropped";
-                for id in self.outbox.drop_all(reason, cx.out) {
-                    self.state_failed(&id, reason.into(), cx.out);
-                }
-            }
+            // The hub's security state (a revocation ends the session after the tabs heard it).
+            cx.security.on_event(&event, &args);
             self.on_election_event(&event, &args, cx);
         }
         let (rooms, tabs) = (&self.rooms, &self.tabs);
@@ -656,6 +684,9 @@ impl Space {
             self.outbox.withdraw(sio);
             cx.out.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
         }
+        if self.pace_wake.is_some_and(|at| now >= at) {
+            self.flush(cx);
+        }
         let actions = self.rooms.handle_timeout(now);
         self.apply_rooms(actions, cx);
         for i in 0..self.leaders.len() {
@@ -665,6 +696,36 @@ impl Space {
         None
     }
 
+    /// A tab over its rate: this message is refused (the tab hears why; the first refusal
+    /// in a row is logged), the other tabs go on.
+    fn over_rate(&mut self, tab: TabKey, msg: ToHub, first: bool, cx: &mut Cx) {
+        let reason = format!(
+            "rate limit: over {} messages a second (burst {}) from this tab; refused",
+            contract::TAB_RATE,
+            contract::TAB_BURST
+        );
+        if first {
+            let name = self.tabs.name(tab).unwrap_or_default();
+            cx.out.log(format!("tab {name} is over its rate: its messages are refused until it slows down"));
+        }
+        let reply = match msg {
+            ToHub::Emit { ack: Some(a), .. } => FromHub::AckFailed { id: a.id, reason },
+            ToHub::Emit { seq, volatile: false, .. } | ToHub::EmitTo { seq, .. } => FromHub::Refused { seq, reason },
+            ToHub::Join { req, .. } | ToHub::Leave { req, .. } => FromHub::Done { req, error: Some(reason) },
+            _ => FromHub::Error { code: ErrorCode::BufferFull, message: reason },
+        };
+        cx.out.post_one(tab, reply);
+    }
+
+    /// The session was revoked: what it queued (memory and storage) and the state it cached
+    /// go; waiting writers hear why.
+    pub fn drop_session(&mut self, reason: &str, out: &mut Out) {
+        for id in self.outbox.drop_all(reason, out) {
+            self.state_failed(&id, reason.into(), out);
+        }
+        self.clear_state(out);
+    }
+
     pub fn poll_timeout(&self) -> Option<Millis> {
         let state = match self.state {
             State::Joining { deadline } => Some(deadline),
@@ -672,11 +733,32 @@ impl Space {
             _ => None,
         };
         let leaders = self.leaders.iter().filter_map(Leadership::poll_timeout).min();
-        [state, self.requests.poll_timeout(), self.rooms.poll_timeout(), self.contract.poll_timeout(), leaders]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            state,
+            self.requests.poll_timeout(),
+            self.rooms.poll_timeout(),
+            self.contract.poll_timeout(),
+            leaders,
+            self.pace_wake,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
+}
+
+const SECURITY_NEEDS_ACK: &str = "sb:security requests are answered: use emitWithAck";
+
+/// The limits a server announced in `sb:hello` (`[{"limits": {size, rate, burst}}]`).
+fn hello_limits(args: &str) -> Option<contract::Limits> {
+    let Ok(Value::Array(items)) = json::parse(args) else { return None };
+    let l = items.first()?.get("limits")?;
+    let field = |n: &str| l.get(n).and_then(Value::as_u64);
+    Some(contract::Limits {
+        size: field("size")? as usize,
+        rate: field("rate")?.min(u32::MAX as u64) as u32,
+        burst: field("burst")?.min(u32::MAX as u64) as u32,
+    })
 }
 
 /// The `message` of a CONNECT_ERROR payload (an object, or a bare string from old servers).

@@ -7,6 +7,7 @@ use crate::contract;
 use crate::hub::out::Out;
 use crate::hub::outbox::Emit;
 use crate::hub::requests::Request;
+use crate::hub::Millis;
 use crate::hub::TabKey;
 use crate::json;
 use crate::port::{AckRequest, Bytes, ErrorCode, FromHub};
@@ -72,7 +73,7 @@ impl Space {
             Ok(v) => v,
             Err(why) => return fail(cx.out, format!("emitAsLeader: {why}")),
         };
-        if let Err((reason, _)) = Self::check_emit(&e, cx.max_payload) {
+        if let Err((reason, _)) = Self::check_emit(&e, self.max_payload(cx)) {
             return fail(cx.out, reason);
         }
         let Some(leadership) = self.leadership_of(tab) else {
@@ -119,12 +120,12 @@ impl Space {
             };
             out.post_one(tab, msg);
         };
-        if let Err((reason, code)) = Self::check_emit(&e, cx.max_payload) {
+        if let Err((reason, code)) = Self::check_emit(&e, self.max_payload(cx)) {
             return refuse(cx.out, reason, code);
         }
         if volatile {
             // Socket.IO semantics: a volatile event is sent now or never.
-            if self.is_connected() {
+            if self.is_connected() && self.paced(cx.now) {
                 self.send_emit(e, cx.out);
             }
             return;
@@ -155,7 +156,8 @@ impl Space {
             let deadline = (a.timeout_ms > 0).then(|| cx.now + a.timeout_ms as u64);
             self.requests.insert(Request::Tab { tab, id: a.id, deadline })
         });
-        if self.can_send() {
+        // Behind what is queued, and within the server's pace, or queued.
+        if self.can_send() && self.outbox.queued() == 0 && self.paced(cx.now) {
             self.send_queued(e, cx);
         } else {
             self.outbox.push(e, cx.out);
@@ -166,7 +168,7 @@ impl Space {
     /// be in the room; its room-mates on this hub get it at once, the others through the
     /// server (`sb:to` inside the durable envelope).
     pub(super) fn tab_emit_to(&mut self, tab: TabKey, seq: u32, room: String, e: Emit, cx: &mut Cx) {
-        let refused = match Self::check_emit(&e, cx.max_payload) {
+        let refused = match Self::check_emit(&e, self.max_payload(cx)) {
             Err((reason, _)) => Some(reason),
             Ok(()) if !self.rooms.member(tab, &room) => Some(format!("to({room:?}): this tab is not in that room")),
             Ok(()) if self.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
@@ -210,14 +212,35 @@ impl Space {
         self.is_connected() && self.contract.speaks().is_some()
     }
 
-    /// Sends everything queued, oldest first, once the socket can take it.
+    /// Sends what is queued, oldest first, once the socket can take it, at the server's pace
+    /// (when it announced one); the rest when the pace allows (`pace_wake`).
     pub(super) fn flush(&mut self, cx: &mut Cx) {
+        self.pace_wake = None;
         if !self.can_send() {
             return;
         }
-        while let Some(e) = self.outbox.pop() {
+        while self.outbox.queued() > 0 {
+            if !self.paced(cx.now) {
+                return;
+            }
+            let Some(e) = self.outbox.pop() else { return };
             self.send_queued(e, cx);
         }
+    }
+
+    /// Whether one more emit may go now at the server's pace; if not, when to try again.
+    fn paced(&mut self, now: Millis) -> bool {
+        let Some(pace) = self.pace.as_mut() else { return true };
+        if pace.take(now).is_ok() {
+            return true;
+        }
+        self.pace_wake = Some(pace.next_at(now));
+        false
+    }
+
+    /// The largest emit: the Engine.IO `maxPayload`, or less if the server announced less.
+    pub(super) fn max_payload(&self, cx: &Cx) -> usize {
+        cx.max_payload.min(self.max_message.unwrap_or(usize::MAX))
     }
 
     pub(super) fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
