@@ -116,8 +116,9 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
         fs::copy(from, to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
     };
     // Modules the entries share beside the glue they use: the bootstrap, socket.io-client's
-    // API (`switchboard-compat.js`), shared state (`switchboard-state.js`).
-    for module in ["connect.js", "compat.js", "state.js"] {
+    // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
+    // (`switchboard-security.js`).
+    for module in ["connect.js", "compat.js", "state.js", "security.js"] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {

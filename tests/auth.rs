@@ -3,54 +3,12 @@
 
 mod common;
 
-use common::{exclusive, Browser, Tab};
+use common::{auth_server, auth_tabs as tabs, exclusive, login, post_js, Browser};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use switchboard::server::{Config, Server};
+use switchboard::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn auth_server(access_ttl: Duration) -> Server {
-    Server::start(Config {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ping_interval: Duration::from_millis(2_000),
-        ping_timeout: Duration::from_millis(2_000),
-        access_ttl,
-        require_auth: true,
-        ..Config::default()
-    })
-    .await
-    .expect("server")
-}
-
-async fn tabs(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let tab = b.open(&format!("{url}/harness.html")).await;
-        b.js(&tab, "sb.start().then(() => { sb.client.onAuth((a) => { sb.auth = a; sb.events.push({ name: '(auth)', args: [a] }); sb.notify(); }); })").await;
-        out.push(tab);
-    }
-    for tab in &out {
-        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n})")).await;
-    }
-    out
-}
-
-async fn login(b: &Browser, tabs: &[Tab]) {
-    b.js(&tabs[0], "sb.client.login('alice', 'alice-password')").await;
-    for tab in tabs {
-        b.js(tab, "sb.until(() => sb.auth && sb.auth.user === 'alice' && sb.client.status === 'connected', 10000, 'signed in and connected')").await;
-    }
-}
-
-/// A page's `fetch` POST to a sign-in endpoint (JSON `body` as a JS object literal), as the
-/// hub makes them: cookies and the CSRF header.
-fn post_js(path: &str, body: &str) -> String {
-    format!(
-        "fetch('{path}', {{ method: 'POST', credentials: 'include', \
-         headers: {{ 'content-type': 'application/json', 'x-switchboard': '1' }}, body: JSON.stringify({body}) }})"
-    )
-}
 
 fn refreshes(srv: &Server) -> u64 {
     srv.auth.telemetry.refreshes.load(Ordering::Relaxed)

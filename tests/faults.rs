@@ -26,14 +26,7 @@ fn config(bind: SocketAddr, data: &Path) -> Config {
 }
 
 async fn start(bind: SocketAddr, data: &Path) -> Server {
-    // The port of a server that just stopped can take a moment to be free again.
-    for _ in 0..50 {
-        if let Ok(s) = Server::start(config(bind, data)).await {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot restart the server on {bind}");
+    common::start_on(config(bind, data)).await
 }
 
 /// Fast reconnection so a test spends its time on faults, not on backoff.

@@ -6,22 +6,7 @@ use common::sio::RawSocket;
 use serde_json::json;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-async fn get(addr: std::net::SocketAddr, path: &str, origin: Option<&str>) -> String {
-    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
-    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n")).await
-}
-
-/// Sends one raw HTTP/1.1 request and reads the whole answer.
-async fn http(addr: std::net::SocketAddr, req: String) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.expect("read");
-    String::from_utf8_lossy(&out).into_owned()
-}
+use common::http::{get, get_with, post, set_cookie};
 
 #[tokio::test]
 async fn socket_io_refuses_foreign_origins_and_serves_its_own() {
@@ -341,16 +326,6 @@ async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
     srv.stop().await;
 }
 
-/// A POST to the sign-in endpoints as the hub makes it (JSON, the CSRF header, cookies).
-async fn post(addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-switchboard: 1\r\n\
-         Cookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http(addr, req).await
-}
-
 /// A log sink for one test (this thread's tracing), read as text.
 #[derive(Clone, Default)]
 struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -375,9 +350,10 @@ async fn no_password_or_token_reaches_the_backends_log() {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,socketioxide=warn,engineioxide=warn"))
         .with_writer(move || writer.clone())
+        .without_time()
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let srv = common::server().await;
+    let srv = common::server_with(switchboard::server::Config { verify_new_devices: true, ..common::config() }).await;
     post(srv.addr, "/auth/login", r#"{"username":"alice","password":"WRONG-PASSWORD-1"}"#, "").await;
     let ok = post(srv.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
     let cookie = |name: &str| -> String {
@@ -388,6 +364,12 @@ async fn no_password_or_token_reaches_the_backends_log() {
     };
     let (access, refresh) = (cookie("sb_access="), cookie("sb_refresh="));
     assert!(!access.is_empty() && !refresh.is_empty(), "{ok}");
+    // A new device: its verification code is "mailed", tried wrong, then right.
+    let code = srv.auth.last_mail("alice").expect("a code was mailed");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for c in [wrong, code.as_str()] {
+        post(srv.addr, "/auth/verify", &json!({ "code": c }).to_string(), &access).await;
+    }
     // The refresh token is used, then replayed (a logged security event).
     post(srv.addr, "/auth/refresh", "{}", &refresh).await;
     post(srv.addr, "/auth/refresh", "{}", &refresh).await;
@@ -418,6 +400,104 @@ async fn no_password_or_token_reaches_the_backends_log() {
     for secret in secrets {
         assert!(!logs.contains(&secret), "a secret in the log:\n{logs}");
     }
+    // The code as a number of its own anywhere (the log has no timestamps).
+    let digits: Vec<&str> = logs.split(|c: char| !c.is_ascii_digit()).collect();
+    assert!(!digits.contains(&code.as_str()) && !digits.contains(&wrong), "a verification code in the log:\n{logs}");
+}
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Flood: one socket sends 10,000 messages as fast as it can. It is told (`sb:limit`, rate)
+/// and disconnected; another client's round trips keep flowing during the flood (latency
+/// printed); the server's memory stays bounded. A message over the size limit is told too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_socket_is_told_and_cut_off_while_the_others_keep_flowing() {
+    let srv = common::server().await;
+    let before = rss_kb();
+    let mut quiet = RawSocket::connect(srv.addr).await;
+    let mut flood = RawSocket::connect(srv.addr).await;
+    let flooder = tokio::spawn(async move {
+        let mut sent = 0;
+        for i in 0..10_000 {
+            if !flood.try_send(&format!("42{}", json!(["record", {"flood": i}]))).await {
+                break;
+            }
+            sent += 1;
+        }
+        (sent, flood.drain(Duration::from_secs(10)).await)
+    });
+    let mut rtts = Vec::new();
+    while !flooder.is_finished() || rtts.len() < 20 {
+        let t = std::time::Instant::now();
+        assert_eq!(quiet.emit_ack(r#"["echo","still here"]"#).await, r#"["still here"]"#);
+        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
+        if rtts.len() >= 2_000 {
+            break;
+        }
+    }
+    let (sent, frames) = flooder.await.expect("the flooder");
+    let told = frames.iter().find(|f| f.starts_with(r#"42["sb:limit""#)).expect("told why");
+    assert!(told.contains(r#""limit":"rate""#), "{told}");
+    assert!(frames.iter().any(|f| f == "41"), "then disconnected: {frames:?}");
+    let recorded = srv.stats.recorded.lock().map(|r| r.len()).unwrap_or(0);
+    assert!(
+        recorded <= switchboard_shared::contract::BURST as usize + 100,
+        "the flood stopped at its limit: {recorded}"
+    );
+    assert_eq!(srv.stats.sockets_limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let grown = rss_kb().saturating_sub(before);
+    println!(
+        "flood: {sent} of 10000 messages written before the cut, {recorded} reached the application; \
+         another socket's echo during it: p50 {:.2} ms, max {:.2} ms ({} round trips); memory +{grown} kB",
+        rtts[rtts.len() / 2],
+        rtts[rtts.len() - 1],
+        rtts.len()
+    );
+    assert!(grown < 64 * 1024, "memory stays bounded: +{grown} kB");
+    // Over the size limit (below the Engine.IO cap): told, then cut.
+    let mut big = RawSocket::connect(srv.addr).await;
+    big.send(&format!("42{}", json!(["echo", "x".repeat(switchboard_shared::contract::MAX_MESSAGE + 10)]))).await;
+    let frames = big.drain(Duration::from_secs(10)).await;
+    assert!(frames.iter().any(|f| f.starts_with(r#"42["sb:limit""#) && f.contains(r#""limit":"size""#)), "{frames:?}");
+    assert_eq!(frames.last().map(String::as_str), Some("41"), "then disconnected");
+    assert_eq!(quiet.emit_ack(r#"["echo","after"]"#).await, r#"["after"]"#);
+    srv.stop().await;
+}
+
+/// The account store outlives the backend: after a restart on the same data directory a
+/// session still opens sockets and refreshes, and a session revoked before stays revoked (its
+/// handshake and its refresh are refused).
+#[tokio::test]
+async fn sessions_and_revocations_outlive_a_backend_restart() {
+    let data = tempfile::tempdir().expect("dir");
+    let config = switchboard::server::Config {
+        data_dir: Some(data.path().to_path_buf()),
+        require_auth: true,
+        ..common::config()
+    };
+    let srv = common::server_with(config.clone()).await;
+    let (a, b) = two_sessions(&srv).await;
+    let (a_access, a_refresh, b_refresh) =
+        (set_cookie(&a, "sb_access"), set_cookie(&a, "sb_refresh"), set_cookie(&b, "sb_refresh"));
+    let b_body: serde_json::Value = serde_json::from_str(b.split("\r\n\r\n").nth(1).unwrap_or("")).expect("json");
+    let b_token = set_cookie(&b, "sb_access").trim_start_matches("sb_access=").to_string();
+    let revoke = json!({ "target": b_body["session"] }).to_string();
+    assert!(post(srv.addr, "/auth/sessions/revoke", &revoke, &a_access).await.starts_with("HTTP/1.1 200"));
+    let bind = srv.addr;
+    srv.stop().await;
+    let srv = common::start_on(switchboard::server::Config { bind, ..config }).await;
+    let a_token = a_access.trim_start_matches("sb_access=").to_string();
+    assert!(RawSocket::connect_reply(srv.addr, &json!({ "token": a_token }).to_string()).await.starts_with("40"));
+    assert!(post(srv.addr, "/auth/refresh", "{}", &a_refresh).await.starts_with("HTTP/1.1 200"), "still signed in");
+    let refused = RawSocket::connect_reply(srv.addr, &json!({ "token": b_token }).to_string()).await;
+    assert!(refused.starts_with("44") && refused.contains("not authenticated"), "{refused}");
+    assert!(post(srv.addr, "/auth/refresh", "{}", &b_refresh).await.starts_with("HTTP/1.1 401"), "still revoked");
+    srv.stop().await;
 }
 
 /// Suspicious activity reaches the user's signed-in sockets: a burst of failed sign-ins on
@@ -460,18 +540,6 @@ async fn suspicious_activity_reaches_the_users_other_sockets() {
     let (_, seen) = bob.emit_ack_seen(r#"["echo","x"]"#).await;
     assert!(!seen.iter().any(|f| f[0] == "SECURITY_SUSPICIOUS_ACTIVITY"), "{seen:?}");
     srv.stop().await;
-}
-
-/// A `Cookie:` value from a response's `Set-Cookie` named `name`.
-fn set_cookie(res: &str, name: &str) -> String {
-    res.lines()
-        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
-        .find_map(|c| c.split(';').next().filter(|kv| kv.starts_with(&format!("{name}="))).map(String::from))
-        .unwrap_or_default()
-}
-
-async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> String {
-    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).await
 }
 
 /// Alice signs in on two devices (`dev-a`, `dev-b`): the two login answers.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod node;
 pub mod sio;
 
@@ -82,4 +83,61 @@ pub async fn one_leader_per_term(b: &Browser, tabs: &[&Tab]) {
         }
     }
     assert!(!claims.is_empty(), "some tab claimed to lead");
+}
+
+/// A backend that requires sign-in, with this access token lifetime.
+pub async fn auth_server(access_ttl: Duration) -> Server {
+    Server::start(Config {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        ping_interval: Duration::from_millis(2_000),
+        ping_timeout: Duration::from_millis(2_000),
+        access_ttl,
+        require_auth: true,
+        ..Config::default()
+    })
+    .await
+    .expect("server")
+}
+
+/// `n` harness tabs of `url` that journal their auth state (`sb.auth`), once each sees all `n`.
+pub async fn auth_tabs(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let tab = b.open(&format!("{url}/harness.html")).await;
+        b.js(&tab, "sb.start().then(() => { sb.client.onAuth((a) => { sb.auth = a; sb.events.push({ name: '(auth)', args: [a] }); sb.notify(); }); })").await;
+        out.push(tab);
+    }
+    for tab in &out {
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n})")).await;
+    }
+    out
+}
+
+/// Alice signs in from the first tab; every tab sees it and is connected.
+pub async fn login(b: &Browser, tabs: &[Tab]) {
+    b.js(&tabs[0], "sb.client.login('alice', 'alice-password')").await;
+    for tab in tabs {
+        b.js(tab, "sb.until(() => sb.auth && sb.auth.user === 'alice' && sb.client.status === 'connected', 10000, 'signed in and connected')").await;
+    }
+}
+
+/// A page's `fetch` POST to a sign-in endpoint (JSON `body` as a JS object literal), as the
+/// hub makes them: cookies and the CSRF header.
+pub fn post_js(path: &str, body: &str) -> String {
+    format!(
+        "fetch('{path}', {{ method: 'POST', credentials: 'include', \
+         headers: {{ 'content-type': 'application/json', 'x-switchboard': '1' }}, body: JSON.stringify({body}) }})"
+    )
+}
+
+/// Starts a backend on `config.bind`, retrying while the port of one that just stopped is
+/// still taken.
+pub async fn start_on(config: Config) -> Server {
+    for _ in 0..50 {
+        if let Ok(s) = Server::start(config.clone()).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot start the server on {}", config.bind);
 }

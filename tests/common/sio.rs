@@ -32,6 +32,44 @@ impl RawSocket {
         self.ws.send(Message::text(frame)).await.expect("send");
     }
 
+    /// Sends unless the connection is gone (a server that cut it off).
+    pub async fn try_send(&mut self, frame: &str) -> bool {
+        self.ws.send(Message::text(frame)).await.is_ok()
+    }
+
+    /// The reply to a namespace CONNECT with `auth`: `40{..}` accepted, `44{..}` refused.
+    pub async fn connect_reply(addr: std::net::SocketAddr, auth: &str) -> String {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+        let mut s = RawSocket { ws, next_ack: 100 };
+        assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
+        s.send(&format!("40{auth}")).await;
+        s.until(|f| f.starts_with("40") || f.starts_with("44")).await
+    }
+
+    /// Text frames until the namespace is disconnected (`41`) or the connection ends (pings
+    /// answered meanwhile), at most `limit`.
+    pub async fn drain(&mut self, limit: Duration) -> Vec<String> {
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match msg {
+                Message::Text(t) if t.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
+                Message::Text(t) => {
+                    frames.push(t.to_string());
+                    if t.as_str() == "41" {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        frames
+    }
+
     /// The next frame that is not a ping (pings are answered).
     pub async fn recv(&mut self) -> String {
         loop {

@@ -1,0 +1,37 @@
+// Security over a Switchboard client (docs/server-contract.md, "Security events"): the hub's
+// security state (`signed-out`, `signed-in`, `verification-required`, `verifying`,
+// `revoked`) and the last security event, as the hub tells every tab (`sb:security
+// [state, lastEvent]`), and the account's security requests, which the hub makes over HTTP
+// with the session's credentials (`emitWithAck('sb:security', op, ...args)`). Shipped in
+// `switchboard-security.js`, so pages without these screens do not download it.
+
+const SECURITY = 'sb:security';
+
+/** Gives `client` `security`, `onSecurity`, `sessions`, `revokeSession`, `changePassword`
+ * and `verifyDevice`; resolves with `client.security` once the hub told the current state. */
+export function attachSecurity(client) {
+  const handlers = [];
+  const ask = (...args) => client.emitWithAck(SECURITY, ...args.map(String));
+  client.security = { state: 'signed-out', lastEvent: null };
+  client.onSecurity = (fn) => {
+    handlers.push(fn);
+    return () => handlers.splice(handlers.indexOf(fn) >>> 0, 1);
+  };
+  client.sessions = () => ask('sessions').then((body) => body.sessions);
+  client.revokeSession = (target) => ask('revoke', target);
+  client.changePassword = (current, next) => ask('password', current, next);
+  client.verifyDevice = (code) => ask('verify', code);
+  return new Promise((resolve) => {
+    client.on(SECURITY, (state, lastEvent) => {
+      client.security = { state, lastEvent };
+      for (const fn of [...handlers]) {
+        try {
+          fn(client.security);
+        } catch (e) {
+          console.warn('switchboard: a security handler threw', e);
+        }
+      }
+      resolve(client.security);
+    });
+  });
+}

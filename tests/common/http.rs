@@ -1,0 +1,40 @@
+//! Raw HTTP/1.1 for tests that talk to the reference backend without a browser.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub async fn get(addr: std::net::SocketAddr, path: &str, origin: Option<&str>) -> String {
+    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n")).await
+}
+
+/// Sends one raw HTTP/1.1 request and reads the whole answer.
+pub async fn http(addr: std::net::SocketAddr, req: String) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A POST to the sign-in endpoints as the hub makes it (JSON, the CSRF header, cookies).
+pub async fn post(addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-switchboard: 1\r\n\
+         Cookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http(addr, req).await
+}
+
+/// A `Cookie:` value from a response's `Set-Cookie` named `name`.
+pub fn set_cookie(res: &str, name: &str) -> String {
+    res.lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .find_map(|c| c.split(';').next().filter(|kv| kv.starts_with(&format!("{name}="))).map(String::from))
+        .unwrap_or_default()
+}
+
+pub async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> String {
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).await
+}
