@@ -1,6 +1,6 @@
 // The demo page's script (static/index.html), a file of its own so the page runs under
 // the Content-Security-Policy the README documents (no inline scripts).
-import { connect } from './switchboard.js';
+import { connect } from './switchboard-security.js';
 const $ = (id) => document.getElementById(id);
 const log = (text) => {
   const line = document.createElement('div');
@@ -42,6 +42,48 @@ try {
   $('login').onsubmit = async (e) => {
     e.preventDefault();
     try { await client.login($('user').value, $('pass').value); log('signed in'); } catch (err) { log(`sign-in failed: ${err.message}`); }
+  };
+  // Security: the hub's state (the same in every tab), the last event, the account's sessions.
+  const showSecurity = ({ state, lastEvent: e }) => {
+    $('secstate').textContent = state;
+    $('verify').hidden = !(state === 'verification-required' && document.hasFocus());
+    if (e) $('secnotice').textContent = `${e.event.replace('SECURITY_', '').toLowerCase().replaceAll('_', ' ')}: ${e.reason_user ?? ''}`;
+  };
+  showSecurity(client.security);
+  client.onSecurity((s) => {
+    showSecurity(s);
+    if (s.lastEvent?.event === 'SECURITY_SUSPICIOUS_ACTIVITY') log(`suspicious activity (${s.lastEvent.kind}): ${s.lastEvent.reason_user}`);
+  });
+  for (const ev of ['focus', 'blur']) window.addEventListener(ev, () => showSecurity(client.security));
+  $('verify').onsubmit = async (e) => {
+    e.preventDefault();
+    try { await client.verifyDevice($('code').value.trim()); log('device verified'); } catch (err) { log(`verification failed: ${err.message}`); }
+  };
+  const showSessions = async () => {
+    try {
+      const list = await client.sessions();
+      $('sessions').replaceChildren(...list.map((x) => {
+        const li = document.createElement('li');
+        li.textContent = `${x.current ? 'this session' : x.id} — device ${x.device ?? '?'}, since ${new Date(x.created).toLocaleString()}, last seen ${new Date(x.lastSeen).toLocaleTimeString()}${x.verified ? '' : ' (unverified)'} `;
+        if (!x.current) {
+          const b = document.createElement('button');
+          b.textContent = 'Sign out';
+          b.onclick = () => client.revokeSession(x.id).then(showSessions, (err) => log(`sign-out failed: ${err.message}`));
+          li.append(b);
+        }
+        return li;
+      }));
+    } catch (err) { log(`sessions: ${err.message}`); }
+  };
+  $('listsessions').onclick = showSessions;
+  $('revokeothers').onclick = () => client.revokeSession('others').then((r) => { log(`signed out ${r.revoked} other session(s)`); showSessions(); }, (err) => log(err.message));
+  $('password').onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      const r = await client.changePassword($('current').value, $('next').value);
+      log(`password changed; ${r.revoked} other session(s) signed out`);
+      $('current').value = $('next').value = '';
+    } catch (err) { log(`password change failed: ${err.message}`); }
   };
   $('logout').onclick = () => client.logout().then(() => log('signed out'));
   $('refresh').onclick = () => client.refresh().then(() => log('token refreshed'), (err) => log(`refresh failed: ${err.message}`));

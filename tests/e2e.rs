@@ -392,6 +392,16 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('log').textContent.includes('hello from A')")).await;
     }
+    // Security: signed in from one tab, every tab shows it; the sessions list and a refused
+    // password change (wrong current password) in the page.
+    b.js(&a, "document.getElementById('login').requestSubmit()").await;
+    for tab in [&a, &c] {
+        b.js(tab, &wait("document.getElementById('secstate').textContent === 'signed-in'")).await;
+    }
+    b.js(&c, "document.getElementById('listsessions').click()").await;
+    b.js(&c, &wait("document.getElementById('sessions').textContent.includes('this session')")).await;
+    b.js(&c, "document.getElementById('current').value = 'not-it'; document.getElementById('next').value = 'whatever-123'; document.getElementById('password').requestSubmit()").await;
+    b.js(&c, &wait("document.getElementById('log').textContent.includes('password change failed: the current password is wrong')")).await;
     // A picture of the demo for people (not asserted): target/demo.png.
     if let Ok(shot) = b.call(Some(&c.session), "Page.captureScreenshot", json!({"format": "png"})).await {
         if let Some(data) = shot["data"].as_str() {

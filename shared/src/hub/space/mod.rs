@@ -6,15 +6,16 @@
 //! Invariant: a namespace's refusal (CONNECT_ERROR, DISCONNECT) ends only its own session;
 //! the connection and the other namespaces go on.
 
+mod input;
 mod send;
 mod state;
 
 use super::conn::End;
-use super::election::{self, ACTIVE};
+use super::election;
 use super::leader::{self, Leadership};
 use super::limits::Bucket;
 use super::out::Out;
-use super::outbox::{Emit, Outbox};
+use super::outbox::Outbox;
 use super::presence::Presence;
 use super::recovery::Recovery;
 use super::requests::{Request, Requests};
@@ -28,7 +29,7 @@ use super::{HubConfig, HubKey, Millis, Shared, TabKey};
 use crate::backoff::{BackoffConfig, Rng};
 use crate::contract;
 use crate::json::{self, Value};
-use crate::port::{Bytes, ErrorCode, FromHub, Status, ToHub, PROTOCOL_VERSION};
+use crate::port::{Bytes, FromHub, Status, PROTOCOL_VERSION};
 use crate::socketio::{self, Kind};
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -221,95 +222,6 @@ impl Space {
         self.shared_state.detach(tab);
         self.outbox.detach(tab, cx.out);
         self.publish_tabs(cx);
-    }
-
-    pub fn handle_tab(&mut self, tab: TabKey, msg: ToHub, cx: &mut Cx) {
-        let costly = matches!(
-            msg,
-            ToHub::Emit { .. } | ToHub::EmitTo { .. } | ToHub::Join { .. } | ToHub::Leave { .. } | ToHub::Reply { .. }
-        );
-        if costly {
-            if let Err(first) = self.tabs.admit(tab, cx.now) {
-                return self.over_rate(tab, msg, first, cx);
-            }
-        }
-        match msg {
-            ToHub::Hello { .. } | ToHub::Bye => {}
-            ToHub::Subscribe { event } if event == contract::SECURITY => {
-                // The current security state at once, then every change.
-                self.tabs.subscribe(tab, event, true);
-                cx.out.post_one(tab, hub_event(contract::SECURITY, cx.security.snapshot()));
-            }
-            ToHub::Emit { event, args, ack, .. } if event == contract::SECURITY => match ack {
-                Some(a) => cx.security.request(tab, a.id, &args),
-                None => cx
-                    .out
-                    .post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: SECURITY_NEEDS_ACK.into() }),
-            },
-            ToHub::Subscribe { event } if event == contract::STATE => {
-                // A tab that takes part in shared state gets the snapshot at once.
-                self.tabs.subscribe(tab, event, true);
-                cx.out.post_one(tab, hub_event(contract::STATE, self.shared_state.snapshot()));
-            }
-            ToHub::Subscribe { event } => self.tabs.subscribe(tab, event, true),
-            ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
-            ToHub::Emit { seq, event, args, ack, bins, .. } if event == contract::STATE_SET => {
-                self.tab_state_write(tab, seq, &args, !bins.is_empty(), ack, cx)
-            }
-            ToHub::Emit { event, args, ack, bins, .. } if event == contract::LEAD => {
-                self.tab_lead(tab, &args, !bins.is_empty(), ack, cx)
-            }
-            ToHub::Emit { seq, event, args, bins, ack, volatile } => {
-                let emit = Emit { event, args, bins, ack: None, durable: None };
-                self.tab_emit(tab, seq, emit, ack, volatile, cx)
-            }
-            ToHub::Reply { token, args, bins } => self.tab_reply(tab, token, &args, bins, cx),
-            ToHub::EmitTo { seq, room, event, args, bins } => {
-                let emit = Emit { event, args, bins, ack: None, durable: None };
-                self.tab_emit_to(tab, seq, room, emit, cx)
-            }
-            ToHub::Join { req, room } => {
-                let actions = self.rooms.join(tab, req, room, self.is_connected(), cx.now);
-                self.apply_rooms(actions, cx);
-            }
-            ToHub::Leave { req, room } => {
-                let actions = self.rooms.leave(tab, Some(req), &room, self.is_connected(), cx.now);
-                self.apply_rooms(actions, cx);
-            }
-            ToHub::Login { req, username, password } => cx.signin.login(tab, req, &username, &password),
-            ToHub::Logout { req } => cx.signin.logout(tab, req),
-            ToHub::Refresh { req } => cx.signin.refresh(Some((tab, req)), cx.now),
-            ToHub::Token { req } => cx.signin.ask_token(tab, req, cx.now, cx.server_now),
-            ToHub::Priority { level, scope, term } => {
-                let scope = (scope as usize).min(self.leaders.len() - 1);
-                let other = 1 - scope;
-                let mut acts = self.leaders[other].detach(tab, &self.tabs, cx.now);
-                acts.extend(self.leaders[scope].observe(term.min(contract::MAX_TERM), &self.tabs, cx.now));
-                acts.extend(self.leaders[scope].set_level(tab, level.min(ACTIVE), &self.tabs, cx.now));
-                self.apply_leaders(acts, cx);
-            }
-        }
-    }
-
-    /// Carries out what a scope's leadership asks: tell tabs who leads (`sb:leader`), send
-    /// the server an election message, log.
-    fn apply_leaders(&mut self, acts: Vec<leader::Action>, cx: &mut Cx) {
-        for a in acts {
-            match a {
-                leader::Action::Announce(tabs, l) => cx.out.post(tabs, hub_event(contract::HUB_LEADER, l.args())),
-                leader::Action::Send(event, args) => {
-                    if self.is_connected() {
-                        cx.out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[event], &args));
-                    }
-                }
-                leader::Action::Log(line) => cx.out.log(format!("namespace {}: {line}", self.nsp)),
-            }
-        }
-    }
-
-    /// The election scope `tab` takes part in.
-    fn leadership_of(&self, tab: TabKey) -> Option<&Leadership> {
-        self.leaders.iter().find(|l| l.has(tab))
     }
 
     // --- Output to the tabs. ---
@@ -550,7 +462,7 @@ impl Space {
             self.recovery.note_event(&args);
         }
         if event == contract::HELLO {
-            let limits = hello_limits(&args);
+            let limits = send::hello_limits(&args);
             self.pace = limits.map(|l| Bucket::pace(&l, cx.now));
             self.max_message = limits.map(|l| l.size);
             return self.on_hello(cx);
@@ -696,36 +608,6 @@ impl Space {
         None
     }
 
-    /// A tab over its rate: this message is refused (the tab hears why; the first refusal
-    /// in a row is logged), the other tabs go on.
-    fn over_rate(&mut self, tab: TabKey, msg: ToHub, first: bool, cx: &mut Cx) {
-        let reason = format!(
-            "rate limit: over {} messages a second (burst {}) from this tab; refused",
-            contract::TAB_RATE,
-            contract::TAB_BURST
-        );
-        if first {
-            let name = self.tabs.name(tab).unwrap_or_default();
-            cx.out.log(format!("tab {name} is over its rate: its messages are refused until it slows down"));
-        }
-        let reply = match msg {
-            ToHub::Emit { ack: Some(a), .. } => FromHub::AckFailed { id: a.id, reason },
-            ToHub::Emit { seq, volatile: false, .. } | ToHub::EmitTo { seq, .. } => FromHub::Refused { seq, reason },
-            ToHub::Join { req, .. } | ToHub::Leave { req, .. } => FromHub::Done { req, error: Some(reason) },
-            _ => FromHub::Error { code: ErrorCode::BufferFull, message: reason },
-        };
-        cx.out.post_one(tab, reply);
-    }
-
-    /// The session was revoked: what it queued (memory and storage) and the state it cached
-    /// go; waiting writers hear why.
-    pub fn drop_session(&mut self, reason: &str, out: &mut Out) {
-        for id in self.outbox.drop_all(reason, out) {
-            self.state_failed(&id, reason.into(), out);
-        }
-        self.clear_state(out);
-    }
-
     pub fn poll_timeout(&self) -> Option<Millis> {
         let state = match self.state {
             State::Joining { deadline } => Some(deadline),
@@ -745,20 +627,6 @@ impl Space {
         .flatten()
         .min()
     }
-}
-
-const SECURITY_NEEDS_ACK: &str = "sb:security requests are answered: use emitWithAck";
-
-/// The limits a server announced in `sb:hello` (`[{"limits": {size, rate, burst}}]`).
-fn hello_limits(args: &str) -> Option<contract::Limits> {
-    let Ok(Value::Array(items)) = json::parse(args) else { return None };
-    let l = items.first()?.get("limits")?;
-    let field = |n: &str| l.get(n).and_then(Value::as_u64);
-    Some(contract::Limits {
-        size: field("size")? as usize,
-        rate: field("rate")?.min(u32::MAX as u64) as u32,
-        burst: field("burst")?.min(u32::MAX as u64) as u32,
-    })
 }
 
 /// The `message` of a CONNECT_ERROR payload (an object, or a bare string from old servers).

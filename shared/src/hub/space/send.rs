@@ -9,7 +9,7 @@ use crate::hub::outbox::Emit;
 use crate::hub::requests::Request;
 use crate::hub::Millis;
 use crate::hub::TabKey;
-use crate::json;
+use crate::json::{self, Value};
 use crate::port::{AckRequest, Bytes, ErrorCode, FromHub};
 use crate::socketio;
 use alloc::format;
@@ -207,6 +207,15 @@ impl Space {
         self.outbox.persisted(keys, out);
     }
 
+    /// The session was revoked: what it queued (memory and storage) and the state it cached
+    /// go; waiting writers hear why.
+    pub fn drop_session(&mut self, reason: &str, out: &mut Out) {
+        for id in self.outbox.drop_all(reason, out) {
+            self.state_failed(&id, reason.into(), out);
+        }
+        self.clear_state(out);
+    }
+
     /// Durable emits may go on the wire: connected, and the server's kind is known.
     pub(super) fn can_send(&self) -> bool {
         self.is_connected() && self.contract.speaks().is_some()
@@ -317,4 +326,16 @@ fn prepend(array: &str, items: &str) -> String {
         true => format!("[{items}]"),
         false => format!("[{items},{inner}"),
     }
+}
+
+/// The limits a server announced in `sb:hello` (`[{"limits": {size, rate, burst}}]`).
+pub(super) fn hello_limits(args: &str) -> Option<contract::Limits> {
+    let Ok(Value::Array(items)) = json::parse(args) else { return None };
+    let l = items.first()?.get("limits")?;
+    let field = |n: &str| l.get(n).and_then(Value::as_u64);
+    Some(contract::Limits {
+        size: field("size")? as usize,
+        rate: field("rate")?.min(u32::MAX as u64) as u32,
+        burst: field("burst")?.min(u32::MAX as u64) as u32,
+    })
 }
