@@ -620,3 +620,18 @@ async fn a_password_change_signs_the_other_sessions_out_and_keeps_this_one() {
     assert!(post(srv.addr, "/auth/login", new, "").await.starts_with("HTTP/1.1 200"));
     srv.stop().await;
 }
+
+/// Logout ends the session on the server and answers with `Clear-Site-Data` (the cache; not
+/// the cookies, which would take the device id, nor the storage, which the hub tends).
+#[tokio::test]
+async fn logout_clears_the_site_cache_and_ends_the_session() {
+    let srv = common::server().await;
+    let (a, _) = two_sessions(&srv).await;
+    let refresh = set_cookie(&a, "sb_refresh");
+    let out = post(srv.addr, "/auth/logout", "{}", &format!("{refresh}; sb_device=dev-a")).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.to_ascii_lowercase().contains("clear-site-data: \"cache\""), "{out}");
+    assert!(set_cookie(&out, "sb_device").is_empty(), "the device id stays");
+    assert!(post(srv.addr, "/auth/refresh", "{}", &refresh).await.starts_with("HTTP/1.1 401"));
+    srv.stop().await;
+}
