@@ -12,17 +12,8 @@ use switchboard_shared::port::{ErrorCode, FromHub};
 use switchboard_shared::wire;
 
 async fn open_clients(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
-    let mut tabs = Vec::new();
-    for _ in 0..n {
-        let tab = b.open(&format!("{url}/harness.html")).await;
-        b.js(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))").await;
-        tabs.push(tab);
-    }
-    // Every tab sees all the others: each is attached to the hub.
-    for tab in &tabs {
-        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')")).await;
-    }
-    tabs
+    let start = "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))";
+    common::open_tabs(b, url, n, start).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

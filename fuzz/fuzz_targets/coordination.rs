@@ -6,8 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use switchboard_shared::arbiter::Arbiter;
 use switchboard_shared::contract::{Candidate, LeaderClaim, PriorityReport};
-use switchboard_shared::hub::{HubConfig, Switchboard};
-use switchboard_shared::port::{self, Endpoint, Options, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::port::{self, ToHub};
+
+mod common;
 
 const EVENTS: [&str; 10] = [
     "LEADER_ELECTED",
@@ -23,15 +24,8 @@ const EVENTS: [&str; 10] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let mut sb = Switchboard::new(HubConfig::default(), 7);
-    let endpoint = Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() };
-    let hello = ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint, auth: None, options: Options::default() };
-    sb.handle_port_message(1, &port::encode(&hello), 0);
-    sb.handle_port_message(1, &port::encode(&ToHub::Priority { level: 3, scope: 0, term: 0 }), 0);
-    sb.handle_port_message(1, &port::encode(&ToHub::Subscribe { event: "sb:state".into() }), 0);
-    sb.handle_socket_text(1, 1, r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#, 0);
-    sb.handle_socket_text(1, 1, r#"40{"sid":"s"}"#, 0);
-    sb.handle_socket_text(1, 1, r#"42["sb:hello",{"v":1}]"#, 0);
+    let extra = [ToHub::Priority { level: 3, scope: 0, term: 0 }, ToHub::Subscribe { event: "sb:state".into() }];
+    let mut sb = common::connected_hub(7, &extra, r#"{"v":1}"#);
     let mut arbiter = Arbiter::<u8>::new("user", 9_000);
     let mut now = 0u64;
     for chunk in data.split(|b| *b == 0xff) {

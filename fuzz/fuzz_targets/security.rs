@@ -4,8 +4,10 @@
 //! order, against a hub that speaks the contract. Nothing may panic, whatever arrives.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use switchboard_shared::hub::{HubConfig, Output, Switchboard};
-use switchboard_shared::port::{self, AckRequest, Endpoint, Options, ToHub, PROTOCOL_VERSION};
+use switchboard_shared::hub::Output;
+use switchboard_shared::port::{self, AckRequest, ToHub};
+
+mod common;
 
 const EVENTS: [&str; 10] = [
     "SECURITY_SESSION_REVOKED",
@@ -21,14 +23,8 @@ const EVENTS: [&str; 10] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let mut sb = Switchboard::new(HubConfig::default(), 11);
-    let endpoint = Endpoint { url: "http://h:1".into(), path: "/socket.io".into(), namespace: "/".into(), query: String::new() };
-    let hello = ToHub::Hello { version: PROTOCOL_VERSION, tab: "t".into(), endpoint, auth: None, options: Options::default() };
-    sb.handle_port_message(1, &port::encode(&hello), 0);
-    sb.handle_port_message(1, &port::encode(&ToHub::Subscribe { event: "sb:security".into() }), 0);
-    sb.handle_socket_text(1, 1, r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#, 0);
-    sb.handle_socket_text(1, 1, r#"40{"sid":"s"}"#, 0);
-    sb.handle_socket_text(1, 1, r#"42["sb:hello",{"v":1,"limits":{"size":1000,"rate":5,"burst":2}}]"#, 0);
+    let extra = [ToHub::Subscribe { event: "sb:security".into() }];
+    let mut sb = common::connected_hub(11, &extra, r#"{"v":1,"limits":{"size":1000,"rate":5,"burst":2}}"#);
     let mut calls: Vec<(u32, u32)> = Vec::new();
     let mut now = 0u64;
     for chunk in data.split(|b| *b == 0xff) {

@@ -99,18 +99,25 @@ pub async fn auth_server(access_ttl: Duration) -> Server {
     .expect("server")
 }
 
-/// `n` harness tabs of `url` that journal their auth state (`sb.auth`), once each sees all `n`.
-pub async fn auth_tabs(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
+/// `n` harness tabs of `url`, each started with the JS `start`, once every tab sees all `n`
+/// (each is attached to the hub).
+pub async fn open_tabs(b: &Browser, url: &str, n: usize, start: &str) -> Vec<Tab> {
     let mut out = Vec::new();
     for _ in 0..n {
         let tab = b.open(&format!("{url}/harness.html")).await;
-        b.js(&tab, "sb.start().then(() => { sb.client.onAuth((a) => { sb.auth = a; sb.events.push({ name: '(auth)', args: [a] }); sb.notify(); }); })").await;
+        b.js(&tab, start).await;
         out.push(tab);
     }
     for tab in &out {
-        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n})")).await;
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 10000, 'all tabs attached')")).await;
     }
     out
+}
+
+/// `n` harness tabs of `url` that journal their auth state (`sb.auth`).
+pub async fn auth_tabs(b: &Browser, url: &str, n: usize) -> Vec<Tab> {
+    let start = "sb.start().then(() => { sb.client.onAuth((a) => { sb.auth = a; sb.events.push({ name: '(auth)', args: [a] }); sb.notify(); }); })";
+    open_tabs(b, url, n, start).await
 }
 
 /// Alice signs in from the first tab; every tab sees it and is connected.

@@ -19,12 +19,18 @@ impl RawSocket {
     /// Opens the WebSocket and connects the main namespace with this CONNECT payload (the
     /// auth object, e.g. `{"token":"..."}`).
     pub async fn connect_with(addr: std::net::SocketAddr, auth: &str) -> RawSocket {
+        let mut s = RawSocket::open(addr, auth).await;
+        s.until(|f| f.starts_with("40")).await;
+        s
+    }
+
+    /// The WebSocket open, Engine.IO's handshake read and the namespace CONNECT sent.
+    async fn open(addr: std::net::SocketAddr, auth: &str) -> RawSocket {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
         let mut s = RawSocket { ws, next_ack: 100 };
         assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
         s.send(&format!("40{auth}")).await;
-        s.until(|f| f.starts_with("40")).await;
         s
     }
 
@@ -39,12 +45,7 @@ impl RawSocket {
 
     /// The reply to a namespace CONNECT with `auth`: `40{..}` accepted, `44{..}` refused.
     pub async fn connect_reply(addr: std::net::SocketAddr, auth: &str) -> String {
-        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
-        let mut s = RawSocket { ws, next_ack: 100 };
-        assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
-        s.send(&format!("40{auth}")).await;
-        s.until(|f| f.starts_with("40") || f.starts_with("44")).await
+        RawSocket::open(addr, auth).await.until(|f| f.starts_with("40") || f.starts_with("44")).await
     }
 
     /// Text frames until the namespace is disconnected (`41`) or the connection ends (pings
