@@ -525,4 +525,24 @@ mod tests {
         assert_eq!(s.connect_payload(Some(r#"{"a":1}"#)), r#"{"a":1,"token":"t\"1"}"#);
         assert_eq!(s.connect_payload(None), r#"{"token":"t\"1"}"#);
     }
+
+    /// Security calls carry the bearer token (the server has no access cookie in bearer
+    /// mode); the sign-in calls never do; the answer goes back as `Event::Security`.
+    #[test]
+    fn security_calls_carry_the_bearer_token_and_come_back_as_security_events() {
+        let mut s = SignIn::new(1, "ws://h", true);
+        s.token = Some("tok".into());
+        s.security_call(4, true, "sessions/revoke", Some("{}".into()));
+        let sent: Vec<_> = core::iter::from_fn(|| s.poll_event()).collect();
+        let [Event::Http(Output::Http { id, url, token, .. })] = &sent[..] else { panic!("{sent:?}") };
+        assert_eq!((url.as_str(), token.as_deref()), ("http://h/auth/sessions/revoke", Some("tok")));
+        s.handle_http(*id, 200, r#"{"revoked":1}"#, 0, 0);
+        assert_eq!(s.poll_event(), Some(Event::Security(4, 200, r#"{"revoked":1}"#.into())));
+        s.refresh(None, 0);
+        let [Event::Http(Output::Http { token: None, .. })] =
+            &core::iter::from_fn(|| s.poll_event()).collect::<Vec<_>>()[..]
+        else {
+            panic!("a refresh sends no bearer token")
+        };
+    }
 }
