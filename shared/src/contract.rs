@@ -244,6 +244,16 @@ pub const NOT_VERIFIED: &str = "this device is not verified yet: confirm the cod
 pub const SECURITY: &str = "sb:security";
 /// The hub's security states (`client.security.state`).
 pub const SECURITY_STATES: [&str; 5] = ["signed-out", "signed-in", "verification-required", "verifying", "revoked"];
+/// Hub ⇄ tab, debugging (never sent to a server): a tab's `emitWithAck('sb:debug', op, arg)`
+/// — `on` `{capacity, payloads}`, `off`, `log` (the event log, a JSON array), `inspect` (the
+/// hub's view, a JSON object), `clear` — and, while debug mode is on, the entries streamed to
+/// tabs that subscribe (`sb:debug [entry, ...]`) and the hub's log lines (`sb:log [level, line]`).
+pub const DEBUG: &str = "sb:debug";
+pub const LOG: &str = "sb:log";
+/// The event log's default capacity (entries), its largest, and the largest payload kept.
+pub const DEBUG_LOG_SIZE: usize = 1000;
+pub const MAX_DEBUG_LOG_SIZE: usize = 100_000;
+pub const MAX_DEBUG_PAYLOAD: usize = 64 * 1024;
 /// Server → socket: a message over the server's limits (`{error, limit: 'size' | 'rate', max}`),
 /// sent just before the server disconnects the socket.
 pub const LIMIT: &str = "sb:limit";

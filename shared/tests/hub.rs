@@ -2054,3 +2054,98 @@ fn a_runaway_tab_is_refused_and_the_other_tabs_go_on() {
     s.send(1, emit("spam", "[1]", Some((9_999, 0))));
     assert!(s.take_inbox(1).iter().all(|m| !matches!(m, FromHub::AckFailed { .. })), "a second later it may go on");
 }
+
+fn ack_json(msgs: &[FromHub], id: u32) -> serde_json::Value {
+    let args = msgs
+        .iter()
+        .find_map(|m| match m {
+            FromHub::Ack { id: i, args, .. } if *i == id => Some(args.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no ack {id} in {msgs:?}"));
+    serde_json::from_str::<serde_json::Value>(&args).expect("JSON")[0].clone()
+}
+
+/// Debug mode: off, nothing is recorded; on, an emit and its ack appear in the event log with
+/// the time to ack and one trace id, entries stream to subscribed tabs and log lines reach
+/// their consoles; the inspector shows the tabs, rooms and queue.
+#[test]
+fn the_debug_log_records_an_emit_and_its_ack_and_the_inspector_shows_the_hub() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.accept_contract(1);
+    s.send(1, emit("before", "[0]", Some((1, 0))));
+    s.send(2, emit(contract::DEBUG, r#"["log"]"#, Some((50, 0))));
+    assert_eq!(ack_json(&s.take_inbox(2), 50), serde_json::json!([]), "off: nothing recorded");
+    s.send(2, ToHub::Subscribe { event: contract::DEBUG.into() });
+    s.send(2, ToHub::Subscribe { event: contract::LOG.into() });
+    s.send(2, emit(contract::DEBUG, r#"["on",{"capacity":100}]"#, Some((51, 0))));
+    s.send(1, ToHub::Join { req: 3, room: "lobby".into() });
+    let join = s.server_frames(1).into_iter().find(|f| f.contains("sb:join")).expect("a join");
+    let join_id: u64 = join[2..].split('[').next().and_then(|n| n.parse().ok()).expect("an ack id");
+    s.server_sends(1, &format!(r#"43{join_id}[{{"ok":true}}]"#));
+    s.send(1, emit("ping", "[1]", Some((2, 0))));
+    let frames = s.server_frames(1);
+    let sio_id: u64 = frames
+        .iter()
+        .find(|f| f.contains("\"ping\""))
+        .and_then(|f| f[2..].split('[').next()?.parse().ok())
+        .expect("acked emit sent");
+    s.advance(25);
+    s.server_sends(1, &format!("43{sio_id}[\"pong\"]"));
+    s.send(2, emit(contract::DEBUG, r#"["log"]"#, Some((52, 0))));
+    let inbox = s.take_inbox(2);
+    let log = ack_json(&inbox, 52);
+    let entries = log.as_array().expect("entries");
+    let sent = entries.iter().find(|e| e["event"] == "ping" && e["outcome"] == "sent").expect("the emit");
+    let acked = entries.iter().find(|e| e["event"] == "ping" && e["outcome"] == "acked").expect("its ack");
+    assert_eq!(
+        (sent["dir"].clone(), sent["tab"].clone()),
+        (serde_json::json!("tab→server"), serde_json::json!("tab-1"))
+    );
+    assert_eq!(acked["ackMs"], 25, "time to ack");
+    assert!(sent["trace"].as_str().is_some_and(|t| t.starts_with("00-") && t.len() == 55));
+    assert_eq!(sent["trace"], acked["trace"], "one trace id");
+    assert!(!entries.iter().any(|e| e["event"] == "before"), "nothing from before debug mode");
+    let streamed = events(&inbox);
+    assert!(streamed.iter().any(|(e, _, a)| e == contract::DEBUG && a.contains("\"ping\"")), "entries stream");
+    assert!(streamed.iter().any(|(e, _, _)| e == contract::LOG), "log lines reach the console");
+    // The inspector.
+    s.send(2, emit(contract::DEBUG, r#"["inspect"]"#, Some((53, 0))));
+    let view = ack_json(&s.take_inbox(2), 53);
+    let nsp = &view["namespaces"][0];
+    let tabs: Vec<_> = nsp["tabs"].as_array().expect("tabs").iter().map(|t| t["id"].clone()).collect();
+    assert_eq!(tabs, [serde_json::json!("tab-1"), serde_json::json!("tab-2")], "{view}");
+    assert_eq!(nsp["tabs"][0]["rooms"], serde_json::json!(["lobby"]), "{view}");
+    assert_eq!(nsp["rooms"][0]["room"], "lobby");
+    assert_eq!(nsp["queue"]["count"], 0);
+    assert_eq!(view["debug"]["on"], true);
+    // Off again: nothing more is recorded or streamed.
+    s.send(2, emit(contract::DEBUG, r#"["off"]"#, Some((54, 0))));
+    let before = ack_json(
+        &{
+            s.send(2, emit(contract::DEBUG, r#"["log"]"#, Some((55, 0))));
+            s.take_inbox(2)
+        },
+        55,
+    )
+    .as_array()
+    .map(Vec::len);
+    s.send(1, emit("after", "[1]", Some((4, 0))));
+    let after = ack_json(
+        &{
+            s.send(2, emit(contract::DEBUG, r#"["log"]"#, Some((56, 0))));
+            s.take_inbox(2)
+        },
+        56,
+    )
+    .as_array()
+    .map(Vec::len);
+    assert_eq!(before, after);
+    s.send(2, emit(contract::DEBUG, r#"["reboot"]"#, Some((57, 0))));
+    assert!(
+        s.take_inbox(2).iter().any(|m| matches!(m, FromHub::AckFailed { id: 57, .. })),
+        "a bad request is an error"
+    );
+}

@@ -135,6 +135,11 @@ impl Connection {
         &self.url
     }
 
+    /// Sockets opened so far (the first connection and every reconnection attempt).
+    pub fn sockets_opened(&self) -> u32 {
+        self.next_conn
+    }
+
     /// The status before any namespace refines it (an open link is "connecting" until the
     /// namespace's CONNECT reply).
     pub fn status(&self) -> Status {

@@ -20,7 +20,9 @@
 
 mod config;
 mod conn;
+mod debug;
 pub mod election;
+mod inspect;
 mod leader;
 mod limits;
 mod out;
@@ -56,6 +58,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use conn::{Connection, End, Inbound};
 use core::cell::Cell;
+use debug::DebugLog;
 use out::Out;
 use security::{Action as SecurityAction, Security};
 use signin::SignIn;
@@ -94,6 +97,7 @@ pub struct Hub {
     spaces: Vec<Space>,
     signin: SignIn,
     security: Security,
+    debug: DebugLog,
     out: Out,
     shared: Rc<Shared>,
     linger_until: Option<Millis>,
@@ -117,6 +121,7 @@ impl Hub {
         Hub {
             signin: SignIn::new(id, &key.0.url, config.bearer),
             security: Security::default(),
+            debug: DebugLog::new(seed ^ 0x5eed),
             key,
             config,
             rng,
@@ -193,7 +198,16 @@ impl Hub {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+        if !self.debug.is_on() {
+            return self.out.pop();
+        }
+        self.stream_debug(None);
+        let o = self.out.pop()?;
+        if let Output::Log(line) = &o {
+            let line = line.clone();
+            self.stream_debug(Some(&line));
+        }
+        Some(o)
     }
 
     /// Wall-clock ms now, corrected to the server's clock when an offset is known.
@@ -226,11 +240,12 @@ impl Hub {
     /// Every namespace and the context they work in.
     fn spaces_cx(&mut self, now: Millis) -> (&mut [Space], Cx<'_>) {
         let server_now = self.server_ms(now);
-        let Hub { key, link, spaces, signin, security, out, shared, .. } = self;
+        let Hub { key, link, spaces, signin, security, debug, out, shared, .. } = self;
         let cx = Cx {
             out,
             signin,
             security,
+            debug,
             link_open: link.is_open(),
             max_payload: link.max_payload(),
             auth: key.1.as_deref(),
@@ -284,6 +299,11 @@ impl Hub {
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
         let Some(i) = self.space_of(tab) else { return };
+        if let ToHub::Emit { event, args, ack: Some(a), .. } = &msg {
+            if event == contract::DEBUG {
+                return self.debug_request(tab, a.id, args, now);
+            }
+        }
         let (space, mut cx) = self.space_at(i, now);
         space.handle_tab(tab, msg, &mut cx);
         self.drive_signin(now);
@@ -433,6 +453,9 @@ impl Hub {
             End::Stopped(reason) => self.out.log(format!("disconnected: {reason}")),
             End::Idle => {}
         }
+        if let End::Lost(reason) | End::Stopped(reason) = &end {
+            self.journal_hub(format!("connection ended: {reason}"), "ended", now);
+        }
         let (spaces, mut cx) = self.spaces_cx(now);
         spaces.iter_mut().for_each(|s| s.end_session(None, &mut cx));
         let tabs = self.has_tabs();
@@ -440,9 +463,10 @@ impl Hub {
         self.publish_status();
     }
 
-    fn handle_socket_open(&mut self, conn: u32, _now: Millis) {
+    fn handle_socket_open(&mut self, conn: u32, now: Millis) {
         if self.link.current() == Some(conn) {
             self.out.log(format!("websocket open: {}", self.link.url()));
+            self.journal_hub(format!("websocket open ({})", self.link.url()), "open", now);
         }
     }
 

@@ -83,6 +83,24 @@ impl Outbox {
         self.queue.len() + self.in_flight.len()
     }
 
+    /// Bytes queued, and when the oldest queued durable emit was made (server ms).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn oldest(&self) -> Option<u64> {
+        self.queue.iter().filter_map(|e| e.durable.as_ref()).map(|d| d.created_ms).min()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The id of the durable emit sent with receipt request `sio`.
+    pub fn in_flight_id(&self, sio: u64) -> Option<String> {
+        self.in_flight.get(&sio).and_then(|e| e.durable.as_ref()).map(|d| d.id.clone())
+    }
+
     pub fn holds(&self, id: &str) -> bool {
         self.held.contains(id)
     }

@@ -51,6 +51,11 @@ impl Tabs {
         self.tabs.get(&tab).map(|t| t.name.as_str())
     }
 
+    /// The events `tab` subscribed to.
+    pub fn subscriptions(&self, tab: TabKey) -> Vec<String> {
+        self.tabs.get(&tab).map(|t| t.subs.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// Whether the tab may send another message now ([`contract::TAB_RATE`], burst
     /// [`contract::TAB_BURST`]); `Err(true)` the first time in a row it may not.
     pub fn admit(&mut self, tab: TabKey, now: Millis) -> Result<(), bool> {

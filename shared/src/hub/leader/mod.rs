@@ -101,6 +101,11 @@ impl Leadership {
         self.local.candidates().any(|(t, _)| *t == tab)
     }
 
+    /// A tab's Page Lifecycle level in this scope (`election::ACTIVE` … `FROZEN`).
+    pub fn level(&self, tab: TabKey) -> Option<u8> {
+        self.local.candidates().find(|(t, _)| *t == tab).map(|(_, p)| p.level)
+    }
+
     fn tabs(&self) -> Vec<TabKey> {
         self.local.candidates().map(|(t, _)| *t).collect()
     }

@@ -7,10 +7,12 @@
 //! the connection and the other namespaces go on.
 
 mod input;
+mod journal;
 mod send;
 mod state;
 
 use super::conn::End;
+use super::debug::DebugLog;
 use super::election;
 use super::leader::{self, Leadership};
 use super::limits::Bucket;
@@ -47,6 +49,7 @@ pub struct Cx<'a> {
     pub out: &'a mut Out,
     pub signin: &'a mut SignIn,
     pub security: &'a mut Security,
+    pub debug: &'a mut DebugLog,
     /// Engine.IO is open: a CONNECT can go out.
     pub link_open: bool,
     pub max_payload: usize,
@@ -499,6 +502,7 @@ impl Space {
             (contract::MEMBERS, Some(r)) => self.tabs.keys().into_iter().filter(|t| in_room(*t, r)).collect(),
             _ => self.tabs.targets(&event, tab.as_deref(), |t| room.as_ref().is_none_or(|r| in_room(t, r))),
         };
+        self.journal_in(&event, room.as_deref(), &args, targets.len(), cx);
         let reply = match id {
             Some(server_id) if !targets.is_empty() => Some(self.requests.reply_token(server_id)),
             _ => None,
@@ -531,7 +535,12 @@ impl Space {
     fn on_ack(&mut self, id: u64, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
         match self.requests.take(id) {
             Some(Request::Receipt) => {
-                if let Some((id, reason)) = self.outbox.receipt(id, session::refusal(data), cx.out) {
+                let durable = self.outbox.in_flight_id(id);
+                let refused = self.outbox.receipt(id, session::refusal(data), cx.out);
+                if let Some(key) = durable {
+                    self.journal_answer(&key, if refused.is_some() { "refused" } else { "delivered" }, cx);
+                }
+                if let Some((id, reason)) = refused {
                     self.state_failed(&id, reason, cx.out);
                 }
             }
@@ -551,7 +560,10 @@ impl Space {
                 }
                 cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
             }
-            Some(Request::Tab { tab, id, .. }) => cx.out.post_one(tab, FromHub::Ack { id, args: data.into(), bins }),
+            Some(Request::Tab { tab, id: call, .. }) => {
+                self.journal_answer(&format!("ack{id}"), "acked", cx);
+                cx.out.post_one(tab, FromHub::Ack { id: call, args: data.into(), bins })
+            }
             Some(Request::Lead { tab, id }) => match session::refusal(data) {
                 Some(reason) => cx.out.post_one(tab, FromHub::AckFailed { id, reason }),
                 None => cx.out.post_one(tab, FromHub::Ack { id, args: "[]".into(), bins: Vec::new() }),
@@ -594,6 +606,7 @@ impl Space {
         for (sio, tab, id) in self.requests.expired(now) {
             // An emit still in the offline queue is withdrawn, as socket.io-client does.
             self.outbox.withdraw(sio);
+            self.journal_answer(&format!("ack{sio}"), "timed out", cx);
             cx.out.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
         }
         if self.pace_wake.is_some_and(|at| now >= at) {

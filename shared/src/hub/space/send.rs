@@ -121,11 +121,14 @@ impl Space {
             out.post_one(tab, msg);
         };
         if let Err((reason, code)) = Self::check_emit(&e, self.max_payload(cx)) {
+            self.journal_out(tab, &e, "refused", cx);
             return refuse(cx.out, reason, code);
         }
         if volatile {
             // Socket.IO semantics: a volatile event is sent now or never.
-            if self.is_connected() && self.paced(cx.now) {
+            let now = self.is_connected() && self.paced(cx.now);
+            self.journal_out(tab, &e, if now { "sent" } else { "dropped (volatile)" }, cx);
+            if now {
                 self.send_emit(e, cx.out);
             }
             return;
@@ -143,6 +146,7 @@ impl Space {
         }
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
             let reason = format!("{why}: emit {:?} was not queued", e.event);
+            self.journal_out(tab, &e, "refused", cx);
             let msg = match ack {
                 Some(a) => FromHub::AckFailed { id: a.id, reason },
                 None => FromHub::Refused { seq, reason },
@@ -158,8 +162,10 @@ impl Space {
         });
         // Behind what is queued, and within the server's pace, or queued.
         if self.can_send() && self.outbox.queued() == 0 && self.paced(cx.now) {
+            self.journal_out(tab, &e, "sent", cx);
             self.send_queued(e, cx);
         } else {
+            self.journal_out(tab, &e, "queued", cx);
             self.outbox.push(e, cx.out);
         }
     }

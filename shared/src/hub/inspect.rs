@@ -1,0 +1,153 @@
+//! The hub's debugging surface, wired to [`super::debug`]: a tab's `sb:debug` requests (debug
+//! mode on/off, the event log, the inspector, clear), the inspector's view of the whole hub
+//! (`client.inspect()`), and while debug mode is on, new log entries and the hub's log lines
+//! streamed to the tabs that subscribed (`sb:debug`, `sb:log`).
+//! Invariant: none of this reaches the server; with debug mode off, a drive costs one check.
+
+use super::debug::{self, Dir, Entry};
+use super::{Hub, Millis, TabKey};
+use crate::contract;
+use crate::json::{self, Value};
+use crate::port::{FromHub, Status};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+fn hub_event(event: &str, args: String) -> FromHub {
+    FromHub::Event { event: event.into(), room: None, args, bins: Vec::new(), reply: None }
+}
+
+impl Hub {
+    /// A tab's `emitWithAck('sb:debug', op, arg)`, answered at once.
+    pub(super) fn debug_request(&mut self, tab: TabKey, ack: u32, args: &str, now: Millis) {
+        let items = match json::parse(args) {
+            Ok(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let opt = |name: &str| items.get(1).and_then(|o| o.get(name)).and_then(Value::as_u64);
+        let answer = match items.first().and_then(Value::as_str) {
+            Some("on") => {
+                let capacity = opt("capacity").map_or(contract::DEBUG_LOG_SIZE, |c| c as usize);
+                self.debug.set(true, capacity, opt("payloads").unwrap_or(0) as usize);
+                self.out.log(format!("debug mode on (log of {capacity} entries)"));
+                Ok("true".to_string())
+            }
+            Some("off") => {
+                self.debug.set(false, contract::DEBUG_LOG_SIZE, 0);
+                Ok("false".to_string())
+            }
+            Some("log") => Ok(self.debug.to_json()),
+            Some("inspect") => Ok(self.inspect(now)),
+            Some("clear") => {
+                let on = self.debug.is_on();
+                self.debug = debug::DebugLog::new(now ^ 0x5eed);
+                self.debug.set(on, contract::DEBUG_LOG_SIZE, 0);
+                Ok("true".to_string())
+            }
+            other => Err(format!("unknown debug request {:?}: on, off, log, inspect, clear", other.unwrap_or(""))),
+        };
+        let msg = match answer {
+            Ok(json) => FromHub::Ack { id: ack, args: format!("[{json}]"), bins: Vec::new() },
+            Err(reason) => FromHub::AckFailed { id: ack, reason },
+        };
+        self.out.post_one(tab, msg);
+    }
+
+    /// The hub as the inspector shows it.
+    pub(super) fn inspect(&self, now: Millis) -> String {
+        let mut s = String::from("{\"server\":");
+        json::write_string(&mut s, self.link.url());
+        let status = match self.status() {
+            Status::Connecting => "connecting",
+            Status::Connected { .. } => "connected",
+            Status::Offline => "offline",
+            Status::Reconnecting { .. } => "reconnecting",
+            Status::Disconnected { .. } => "disconnected",
+        };
+        s.push_str(&format!(",\"status\":\"{status}\""));
+        let clock = self.clock_offset();
+        let (offset, rtt) = clock.map_or(("null".into(), "null".into()), |(o, r)| (format!("{o}"), format!("{r}")));
+        s.push_str(&format!(
+            ",\"sockets\":{},\"clockOffset\":{offset},\"rtt\":{rtt},\"serverTime\":{}",
+            self.link.sockets_opened(),
+            self.server_ms(now)
+        ));
+        let auth = self.signin.state();
+        s.push_str(",\"auth\":{\"user\":");
+        match &auth.user {
+            Some(u) => json::write_string(&mut s, u),
+            None => s.push_str("null"),
+        }
+        let t = &auth.telemetry;
+        s.push_str(&format!(
+            ",\"expiresAt\":{},\"refreshes\":{},\"lastMs\":{},\"maxMs\":{}}}",
+            auth.expires_at.map_or("null".into(), |e| format!("{e}")),
+            t.refreshes,
+            t.last_ms,
+            t.max_ms
+        ));
+        s.push_str(",\"security\":");
+        json::write_string(&mut s, self.security.phase().name());
+        s.push_str(&format!(
+            ",\"debug\":{{\"on\":{},\"entries\":{}}},\"namespaces\":[",
+            self.debug.is_on(),
+            self.debug.len()
+        ));
+        for (i, space) in self.spaces.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&space.inspect());
+        }
+        s.push_str("]}");
+        s
+    }
+
+    /// A hub entry of the debug log (a connection opened or lost).
+    pub(super) fn journal_hub(&mut self, event: String, outcome: &'static str, now: Millis) {
+        if !self.debug.is_on() {
+            return;
+        }
+        let entry = Entry {
+            seq: 0,
+            at: self.server_ms(now),
+            dir: Dir::Hub,
+            nsp: String::new(),
+            tab: None,
+            tabs: 0,
+            event,
+            room: None,
+            bytes: 0,
+            ack: None,
+            ack_ms: None,
+            trace: None,
+            outcome,
+            payload: None,
+        };
+        self.debug.record(entry, None);
+    }
+
+    fn subscribers(&self, event: &str) -> Vec<TabKey> {
+        self.spaces.iter().flat_map(|s| s.tabs.targets(event, None, |_| true)).collect()
+    }
+
+    /// While debug mode is on: new entries to `sb:debug` subscribers, and a log line to
+    /// `sb:log` subscribers (the tabs' consoles).
+    pub(super) fn stream_debug(&mut self, log_line: Option<&str>) {
+        if !self.debug.is_on() {
+            return;
+        }
+        let fresh = self.debug.take_new();
+        if !fresh.is_empty() {
+            let tabs = self.subscribers(contract::DEBUG);
+            self.out.post(tabs, hub_event(contract::DEBUG, format!("[{}]", fresh.join(","))));
+        }
+        if let Some(line) = log_line {
+            let tabs = self.subscribers(contract::LOG);
+            let mut args = format!("[\"{}\",", debug::level(line));
+            json::write_string(&mut args, line);
+            args.push(']');
+            self.out.post(tabs, hub_event(contract::LOG, args));
+        }
+    }
+}
