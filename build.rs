@@ -117,8 +117,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     };
     // Modules the entries share beside the glue they use: the bootstrap, socket.io-client's
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
-    // (`switchboard-security.js`).
-    for module in ["connect.js", "compat.js", "state.js", "security.js"] {
+    // (`switchboard-security.js`), debugging (`switchboard-debug.js`).
+    for module in ["connect.js", "compat.js", "state.js", "security.js", "debug.js"] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {

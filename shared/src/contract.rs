@@ -244,6 +244,17 @@ pub const NOT_VERIFIED: &str = "this device is not verified yet: confirm the cod
 pub const SECURITY: &str = "sb:security";
 /// The hub's security states (`client.security.state`).
 pub const SECURITY_STATES: [&str; 5] = ["signed-out", "signed-in", "verification-required", "verifying", "revoked"];
+/// The W3C `traceparent` of durable emit `id` (version 00, sampled): derived from the id on
+/// both ends (two FNV-1a hashes for the trace id, a third for the parent span), so the hub's
+/// debug log and the server's log lines name the same trace without a byte more on the wire,
+/// and every resend of the emit carries the same one.
+pub fn traceparent(id: &str) -> alloc::string::String {
+    let fnv = |seed: u64| {
+        id.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    alloc::format!("00-{:016x}{:016x}-{:016x}-01", fnv(1), fnv(2), fnv(3).max(1))
+}
+
 /// Hub ⇄ tab, debugging (never sent to a server): a tab's `emitWithAck('sb:debug', op, arg)`
 /// — `on` `{capacity, payloads}`, `off`, `log` (the event log, a JSON array), `inspect` (the
 /// hub's view, a JSON object), `clear` — and, while debug mode is on, the entries streamed to
@@ -409,6 +420,16 @@ pub const DB_STORE: &str = "queue";
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_durable_emits_traceparent_is_its_ids_on_both_ends() {
+        let t = traceparent("tab-1-7");
+        assert_eq!((t.len(), &t[..3], &t[52..]), (55, "00-", "-01"), "{t}");
+        assert!(t[3..].chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+        assert_eq!(t, traceparent("tab-1-7"), "stable");
+        assert_ne!(t, traceparent("tab-1-8"));
+    }
+
     use super::*;
 
     #[test]

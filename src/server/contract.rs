@@ -218,6 +218,9 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 return;
             };
             state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
+            // The trace the hub's debug log shows for this emit (derived from its id).
+            let trace = contract::traceparent(&id);
+            tracing::debug!(sid = %s.id, %id, %event, traceparent = %trace, "durable emit");
             // Remembered and handed to the application in one step: while a hub reconnects,
             // its old socket and its new one may carry the same ids at once (handled on two
             // threads), and a resend on the new socket must not overtake the original.

@@ -33,7 +33,11 @@ impl Space {
             bytes: e.size(),
             ack: e.ack,
             ack_ms: None,
-            trace: cx.debug.trace(),
+            // A durable emit's trace is its id's (the server derives the same); others' are new.
+            trace: match &e.durable {
+                Some(d) => Some(crate::contract::traceparent(&d.id)),
+                None => cx.debug.trace(),
+            },
             outcome,
             payload: cx.debug.payload(&e.args),
         };

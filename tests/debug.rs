@@ -1,0 +1,101 @@
+//! Debugging end to end, in headless Chromium against the reference backend: debug mode
+//! forwards the hub's log lines to a tab's console; the event log shows an emit and its ack
+//! with the time to ack and one trace id, which the server's log line for that event names
+//! too; the inspector reports the tabs, rooms and queue after a known sequence.
+
+mod common;
+
+use common::{exclusive, open_tabs, Browser};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The server's log (this binary's global subscriber), read as text.
+#[derive(Clone, Default)]
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log sink").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> LogSink {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("switchboard=debug,socketioxide=warn,engineioxide=warn"))
+        .with_writer(move || writer.clone())
+        .without_time()
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test binary");
+    sink
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows_the_hub() {
+    let _one = exclusive().await;
+    let logs = capture_logs();
+    let srv = common::server().await;
+    let b = Browser::launch().await;
+    let start = "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 10000, 'connected'))";
+    let t = open_tabs(&b, &srv.url(), 2, start).await;
+    b.js(&t[0], "sb.withDebug({ debug: true })").await;
+    // The hub's own line about debug mode reached this tab's console.
+    b.js(&t[0], "sb.until(() => sb.consoleLines.some(([, l]) => l.includes('debug mode on')), 10000, 'console line')")
+        .await;
+    b.js(&t[1], "sb.client.join('team:1')").await;
+    b.js(&t[1], "sb.client.emit('record', { n: 1 })").await;
+    assert_eq!(b.js(&t[1], "sb.client.emitWithAck('echo', 'x')").await, json!("x"));
+    assert_eq!(srv.recorded_at_least(1, Duration::from_secs(10)).await, vec![json!({"n": 1})]);
+    let until_delivered = "sb.until(() => sb.debugEntries.some((e) => e.event === 'record' && e.outcome === 'delivered'), 10000, 'the receipt')";
+    b.js(&t[0], until_delivered).await;
+    let log = b.js(&t[0], "sb.client.debugLog()").await;
+    let entries = log.as_array().expect("entries");
+    let find = |event: &str, outcome: &str| -> Value {
+        entries
+            .iter()
+            .find(|e| e["event"] == event && e["outcome"] == outcome)
+            .cloned()
+            .unwrap_or_else(|| panic!("{event} {outcome} in {log}"))
+    };
+    let (sent, delivered) = (find("record", "sent"), find("record", "delivered"));
+    assert_eq!(sent["dir"], "tab→server");
+    assert_eq!(sent["trace"], delivered["trace"], "one trace id from emit to receipt");
+    assert!(delivered["ackMs"].as_u64().is_some(), "time to the receipt: {delivered}");
+    let (echo, echoed) = (find("echo", "sent"), find("echo", "acked"));
+    assert_eq!(echo["trace"], echoed["trace"]);
+    assert!(echoed["ackMs"].as_u64().is_some());
+    let trace = sent["trace"].as_str().expect("a traceparent").to_string();
+    let server_log = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
+    let line = server_log.lines().find(|l| l.contains("durable emit") && l.contains("record")).unwrap_or_default();
+    assert!(line.contains(&trace), "the server's line for the event names trace {trace}:\n{line}");
+    // The inspector after the sequence: two tabs, one in team:1, nothing queued.
+    let view = b.js(&t[0], "sb.client.inspect()").await;
+    let nsp = &view["namespaces"][0];
+    let (id0, id1) = (b.js(&t[0], "sb.client.id").await, b.js(&t[1], "sb.client.id").await);
+    let tabs = nsp["tabs"].as_array().expect("tabs");
+    let mut ids: Vec<String> = tabs.iter().map(|x| x["id"].to_string()).collect();
+    let mut expected = vec![id0.to_string(), id1.to_string()];
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected, "{view}");
+    let in_team: Vec<&Value> = tabs.iter().filter(|x| x["rooms"] == json!(["team:1"])).map(|x| &x["id"]).collect();
+    assert_eq!(in_team, vec![&id1], "{view}");
+    assert_eq!(
+        (nsp["queue"]["count"].clone(), nsp["inFlight"].clone(), nsp["contract"].clone()),
+        (json!(0), json!(0), json!(true))
+    );
+    assert_eq!((view["status"].clone(), view["debug"]["on"].clone()), (json!("connected"), json!(true)));
+    // Off: the log stops growing.
+    b.js(&t[0], "sb.client.debug(false)").await;
+    let before = b.js(&t[0], "sb.client.debugLog().then((l) => l.length)").await;
+    assert_eq!(b.js(&t[1], "sb.client.emitWithAck('echo', 'y')").await, json!("y"));
+    assert_eq!(b.js(&t[0], "sb.client.debugLog().then((l) => l.length)").await, before);
+    b.shutdown().await;
+    srv.stop().await;
+}
