@@ -95,6 +95,16 @@ struct ServeArgs {
     /// Messages a socket may send at once above the rate.
     #[arg(long, value_name = "N", default_value_t = switchboard_shared::contract::BURST)]
     burst: u32,
+    /// Serve the Socket.IO Admin UI's `/admin` namespace to this user (the password is kept
+    /// only as a hash). The UI itself is at /admin-ui/ when npm's @socket.io/admin-ui is in tools/.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    admin: Option<String>,
+    /// The admin may look but not act (no emit, join, leave or disconnect).
+    #[arg(long)]
+    admin_readonly: bool,
+    /// `development` lists sockets, rooms and events; `production` only aggregated stats.
+    #[arg(long, value_name = "MODE", default_value = "development", value_parser = ["development", "production"])]
+    admin_mode: String,
 }
 
 fn main() -> ExitCode {
@@ -149,6 +159,13 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         }
         None => String::new(),
     };
+    let admin = args
+        .admin
+        .as_deref()
+        .map(|spec| {
+            switchboard::server::AdminConfig::parse(spec, args.admin_readonly, args.admin_mode == "development")
+        })
+        .transpose()?;
     Ok(Config {
         bind: SocketAddr::new(args.bind, args.port),
         ping_interval: Duration::from_millis(args.ping_interval),
@@ -165,6 +182,7 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         max_message: args.max_message.max(1024),
         rate: args.rate.max(1),
         burst: args.burst.max(1),
+        admin,
         ..Config::default()
     })
 }

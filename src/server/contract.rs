@@ -75,6 +75,16 @@ impl TabDirectory {
         }
     }
 
+    /// The tabs a socket serves.
+    pub fn tabs_of(&self, sid: &str) -> Vec<String> {
+        let mut tabs: Vec<String> = match self.by_tab.lock() {
+            Ok(map) => map.iter().filter(|(_, s)| *s == sid).map(|(t, _)| t.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        tabs.sort();
+        tabs
+    }
+
     pub fn socket_of(&self, tab: &str) -> Option<String> {
         self.by_tab.lock().ok()?.get(tab).cloned()
     }
@@ -99,14 +109,19 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     socket.extensions.insert(Turns::new(state.drain.clone()));
-    socket.extensions.insert(super::limits::Limiter::new(state.limits, state.stats.sockets_limited.clone()));
+    let tap = state.admin.as_ref().map(|admin| super::admin::tap(&io, admin));
+    socket
+        .extensions
+        .insert(super::limits::Limiter::new(state.limits, state.stats.sockets_limited.clone()).with_tap(tap));
     // Events nobody handles count against the limits too.
     socket.on_fallback(|_: Admit| async {});
     tracing::info!(sid = %socket.id, "socket connected");
     let (st, disconnect_io) = (state.clone(), io.clone());
-    socket.on_disconnect(move |socket: SocketRef| {
+    socket.on_disconnect(move |socket: SocketRef, reason: socketioxide::socket::DisconnectReason| {
         st.stats.sockets_now.fetch_sub(1, Ordering::Relaxed);
+        st.stats.sockets_disconnected.fetch_add(1, Ordering::Relaxed);
         let sid = socket.id.to_string();
+        super::admin::socket_disconnected(&disconnect_io, &st, socket.ns(), &sid, &reason.to_string());
         st.tabs.forget(&sid);
         st.elections.leave(&sid);
         // The socket's turns stay until the socket itself is dropped: frames it received
@@ -120,6 +135,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     let _ = socket.emit(contract::HELLO, &hello);
     super::presence::tell_assigned(&socket);
     super::signin::tell_limited(&socket, &state);
+    super::admin::socket_connected(&io, &state, &socket);
     let st = state.clone();
     socket.on(contract::RESUME, move |_: Admit, s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
@@ -143,13 +159,21 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         }
     });
     let st = state.clone();
+    let tabs_io = io.clone();
     socket.on(contract::TABS, move |_: Admit, s: SocketRef, Data(tabs): Data<Vec<String>>| {
         // Each tab's own room, `tab:{id}`, follows the list (the server assigns it).
+        let sid = s.id.to_string();
         for room in s.rooms().into_iter().filter(|r| r.starts_with(contract::TAB_ROOM)) {
+            super::admin::room(&tabs_io, &st, s.ns(), &room, &sid, false);
             s.leave(room);
         }
-        s.join(tabs.iter().map(|t| format!("{}{t}", contract::TAB_ROOM)).collect::<Vec<_>>());
-        st.tabs.set(&s.id.to_string(), tabs);
+        let rooms: Vec<String> = tabs.iter().map(|t| format!("{}{t}", contract::TAB_ROOM)).collect();
+        for room in &rooms {
+            super::admin::room(&tabs_io, &st, s.ns(), room, &sid, true);
+        }
+        s.join(rooms);
+        st.tabs.set(&sid, tabs);
+        super::admin::socket_updated(&tabs_io, &st, &s);
         async {}
     });
     socket.on(contract::TIME, |_: Admit, ack: AckSender| async move {
@@ -166,6 +190,7 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
 /// (`user:`, `session:`, `device:`) are the server's alone: a socket cannot join one.
 fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let st = state.clone();
+    let join_io = io.clone();
     socket.on(contract::JOIN, move |_: Admit, s: SocketRef, Data(room): Data<String>, ack: AckSender| {
         let checked = match super::signin::limited(&s, &state) {
             true => Err(contract::NOT_VERIFIED),
@@ -173,6 +198,7 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         };
         let reply = match checked {
             Ok(()) => {
+                super::admin::room(&join_io, &state, s.ns(), &room, &s.id.to_string(), true);
                 s.join(room);
                 Receipt::OK
             }
@@ -188,6 +214,7 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let (io, state) = (io.clone(), st.clone());
         async move {
             if join_check(&room).is_ok() {
+                super::admin::room(&io, &state, s.ns(), &room, &s.id.to_string(), false);
                 s.leave(room.clone());
                 super::presence::left(&io, &state, &s, &room).await;
             }
@@ -271,7 +298,7 @@ async fn to_room(s: &SocketRef, args: Vec<Value>) -> Result<(), String> {
 }
 
 /// Arguments sent as they are, each its own Socket.IO argument (socketioxide spreads tuples).
-struct Spread<'a>(&'a [Value]);
+pub(super) struct Spread<'a>(pub(super) &'a [Value]);
 
 impl serde::Serialize for Spread<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

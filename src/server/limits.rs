@@ -50,12 +50,19 @@ pub struct Limiter {
     tripped: Arc<AtomicBool>,
     /// The server's count of sockets cut off (shared by every socket's limiter).
     cut: Arc<AtomicU64>,
+    /// Shown every admitted message (the admin UI's `event_received`), if set.
+    tap: Option<super::admin::Tap>,
 }
 
 impl Limiter {
     pub fn new(limits: Limits, cut: Arc<AtomicU64>) -> Limiter {
         let bucket = Bucket::new(limits.rate, limits.burst, Instant::now());
-        Limiter { limits, bucket: Arc::new(Mutex::new(bucket)), tripped: Arc::default(), cut }
+        Limiter { limits, bucket: Arc::new(Mutex::new(bucket)), tripped: Arc::default(), cut, tap: None }
+    }
+
+    pub fn with_tap(mut self, tap: Option<super::admin::Tap>) -> Limiter {
+        self.tap = tap;
+        self
     }
 
     /// Why a message of `size` bytes is over the limits, if it is.
@@ -99,7 +106,12 @@ impl<A: Adapter> FromMessageParts<A> for Admit {
                 _ => 0,
             };
         let (limit, max) = match limiter.check(size) {
-            Ok(()) => return Ok(Admit),
+            Ok(()) => {
+                if let (Some(tap), RawValue::Str(raw, _)) = (&limiter.tap, &*v) {
+                    tap(s.ns(), &s.id.to_string(), raw);
+                }
+                return Ok(Admit);
+            }
             Err(over) => over,
         };
         if limit == "closed" || limiter.tripped.swap(true, Ordering::Relaxed) {

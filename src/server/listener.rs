@@ -26,6 +26,7 @@ pub struct Stats {
     /// Socket.IO sockets connected now, and ever.
     pub sockets_now: AtomicI64,
     pub sockets_total: AtomicU64,
+    pub sockets_disconnected: AtomicU64,
     /// Requests refused for their Origin.
     pub origin_refused: AtomicU64,
     /// Bytes written to every connection (HTTP and WebSocket, as TCP payload).

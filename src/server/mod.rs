@@ -12,6 +12,7 @@
 //! (the demo application and static files). Invariant: all state is in one [`State`] per
 //! [`Server`]; two servers in one process share nothing.
 
+mod admin;
 mod app;
 mod contract;
 mod dedup;
@@ -24,6 +25,7 @@ mod security;
 mod signin;
 pub mod state;
 
+pub use admin::AdminConfig;
 pub use dedup::Dedup;
 pub use listener::Stats;
 
@@ -83,6 +85,8 @@ pub struct Config {
     pub max_message: usize,
     pub rate: u32,
     pub burst: u32,
+    /// The Socket.IO Admin UI's `/admin` namespace (None: not served).
+    pub admin: Option<admin::AdminConfig>,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             max_message: switchboard_shared::contract::MAX_MESSAGE,
             rate: switchboard_shared::contract::RATE,
             burst: switchboard_shared::contract::BURST,
+            admin: None,
         }
     }
 }
@@ -135,6 +140,7 @@ pub(crate) struct State {
     watch: security::Watch,
     verify_new_devices: bool,
     limits: switchboard_shared::contract::Limits,
+    admin: Option<Arc<admin::Admin>>,
 }
 
 pub struct Server {
@@ -151,6 +157,7 @@ pub struct Server {
     task: JoinHandle<()>,
     expiry: JoinHandle<()>,
     elections: JoinHandle<()>,
+    admin_stats: JoinHandle<()>,
 }
 
 impl Server {
@@ -194,6 +201,7 @@ impl Server {
                 rate: config.rate,
                 burst: config.burst,
             },
+            admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
         });
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)
@@ -219,6 +227,19 @@ impl Server {
         for nsp in NAMESPACES {
             io.ns(nsp, handler.clone().with(authenticate.clone()));
         }
+        if state.admin.is_some() {
+            let st = state.clone();
+            let on_admin = move |socket: SocketRef, io: SocketIo| {
+                let st = st.clone();
+                async move { admin::on_connect(socket, io, st) }
+            };
+            let st = state.clone();
+            let admin_auth = move |socket: SocketRef, Data(payload): Data<Value>| {
+                let st = st.clone();
+                async move { admin::authenticate(socket, Data(payload), st).await }
+            };
+            io.ns(admin::NAMESPACE, on_admin.with(admin_auth));
+        }
         let app = router(&config, &state, &io).layer(layer).layer(middleware::from_fn_with_state(
             Arc::new(listener::Guard { allowed: config.allowed_origins.clone(), stats: state.stats.clone() }),
             listener::origin_guard,
@@ -237,6 +258,7 @@ impl Server {
         });
         let expiry = tokio::spawn(signin::run_expiry(state.clone(), io.clone()));
         let elections = tokio::spawn(state.elections.clone().run());
+        let admin_stats = tokio::spawn(admin::run_stats(state.clone(), io.clone()));
         Ok(Server {
             addr,
             auth,
@@ -249,6 +271,7 @@ impl Server {
             task,
             expiry,
             elections,
+            admin_stats,
         })
     }
 
@@ -271,6 +294,7 @@ impl Server {
         self.state.drain.wait(Duration::from_secs(5)).await;
         self.expiry.abort();
         self.elections.abort();
+        self.admin_stats.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
     }

@@ -88,14 +88,17 @@ impl RawSocket {
         }
     }
 
-    /// Reads frames until one matches; returns it.
+    /// Reads frames until one matches (30 s at most: pings alone never end the wait).
     pub async fn until(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let f = self.recv().await;
-            if pred(&f) {
-                return f;
+        let wait = async {
+            loop {
+                let f = self.recv().await;
+                if pred(&f) {
+                    return f;
+                }
             }
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the awaited frame within 30 s")
     }
 
     /// Emits `args` (a JSON array, event name first) with an ack id and returns the ack's

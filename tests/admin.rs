@@ -1,0 +1,163 @@
+//! The Socket.IO Admin UI's server protocol on the reference backend, driven by the official
+//! `socket.io-client` from npm the way the UI connects (`tests/node/admin-client.mjs`):
+//! credentials required, then `config`, the sockets with their rooms and data, events,
+//! `server_stats`, and the actions; read-only refuses them; malformed ones get an error.
+
+mod common;
+
+use common::sio::RawSocket;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::Duration;
+use switchboard::server::{AdminConfig, Config, Server};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+struct AdminClient {
+    _child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    stdin: ChildStdin,
+}
+
+impl AdminClient {
+    async fn start(srv: &Server, auth: Value) -> AdminClient {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/admin-client.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(srv.url())
+            .arg(auth.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node (installed by scripts/setup)");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let stdin = child.stdin.take().expect("stdin");
+        AdminClient { _child: child, lines, stdin }
+    }
+
+    /// The arguments of the next `event` (10 s at most); other events are skipped.
+    async fn next(&mut self, event: &str) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {event} within 10 s"))
+                .expect("stdout")
+                .unwrap_or_else(|| panic!("the client ended before {event}"));
+            let v: Value = serde_json::from_str(&line).expect("a JSON line");
+            if v["event"] == event {
+                return v["args"].as_array().cloned().unwrap_or_default();
+            }
+        }
+    }
+
+    /// The next of `events` to arrive: its name and arguments.
+    async fn next_of(&mut self, events: &[&str]) -> (String, Vec<Value>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .expect("an event within 10 s")
+                .expect("stdout")
+                .expect("a line");
+            let v: Value = serde_json::from_str(&line).expect("a JSON line");
+            if let Some(name) = events.iter().find(|e| v["event"] == **e) {
+                return (name.to_string(), v["args"].as_array().cloned().unwrap_or_default());
+            }
+        }
+    }
+
+    /// Emits `[event, ...args]` (the UI's actions).
+    async fn send(&mut self, args: Value) {
+        self.stdin.write_all(format!("{args}\n").as_bytes()).await.expect("stdin");
+    }
+}
+
+async fn admin_server(readonly: bool, development: bool) -> Server {
+    let admin = AdminConfig::parse("admin:admin-password-1", readonly, development).expect("admin config");
+    common::server_with(Config { admin: Some(admin), ..common::config() }).await
+}
+
+const CREDENTIALS: &str = r#"{"username":"admin","password":"admin-password-1"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_sees_sockets_rooms_events_and_acts_on_them() {
+    let srv = admin_server(false, true).await;
+    // No credentials, wrong ones: refused.
+    for auth in [json!({}), json!({"username": "admin", "password": "wrong-password"})] {
+        let mut c = AdminClient::start(&srv, auth).await;
+        assert_eq!(c.next("connect_error").await, [json!("invalid credentials")]);
+    }
+    let mut app = RawSocket::connect(srv.addr).await;
+    app.send(r#"42["sb:tabs",["tab-a","tab-b"]]"#).await;
+    assert_eq!(srv.known_tabs_reach(2, Duration::from_secs(10)).await, 2);
+    let mut admin = AdminClient::start(&srv, serde_json::from_str(CREDENTIALS).expect("json")).await;
+    let session = admin.next("session").await;
+    let features = admin.next("config").await[0]["supportedFeatures"].clone();
+    for f in ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "AGGREGATED_EVENTS", "ALL_EVENTS"] {
+        assert!(features.as_array().is_some_and(|a| a.contains(&json!(f))), "{f} in {features}");
+    }
+    let all = admin.next("all_sockets").await;
+    let sockets = all[0].as_array().expect("a list");
+    let me = sockets
+        .iter()
+        .find(|s| s["nsp"] == "/" && s["data"]["tabs"] == json!(["tab-a", "tab-b"]))
+        .expect("the hub's socket, its tabs in data");
+    let sid = me["id"].as_str().expect("an id").to_string();
+    assert!(me["rooms"].as_array().is_some_and(|r| r.contains(&json!("tab:tab-a"))), "{me}");
+    assert!(me["handshake"]["headers"].get("cookie").is_none());
+    // An event, a room: seen as they happen.
+    app.send(r#"42["record",{"x":1}]"#).await;
+    let e = admin.next("event_received").await;
+    assert_eq!((e[0].clone(), e[1].clone(), e[2].clone()), (json!("/"), json!(sid), json!(["record", {"x": 1}])));
+    assert!(e[3].as_str().is_some_and(|t| t.ends_with('Z')), "a date: {e:?}");
+    app.emit_ack(r#"["sb:join","team:9"]"#).await;
+    assert_eq!(admin.next("room_joined").await[..3], [json!("/"), json!("team:9"), json!(sid)]);
+    let other = RawSocket::connect(srv.addr).await;
+    let connected = admin.next("socket_connected").await;
+    assert_eq!(connected[0]["nsp"], "/");
+    assert_ne!(connected[0]["id"], json!(sid));
+    let stats = admin.next("server_stats").await;
+    assert!(stats[0]["clientsCount"].as_u64().is_some_and(|n| n >= 2), "{stats:?}");
+    assert!(stats[0]["namespaces"].as_array().is_some_and(|n| n.iter().any(|x| x["name"] == "/admin")), "{stats:?}");
+    // Actions: everyone in `/` joins a room; an event to the room.
+    admin.send(json!(["join", "/", "from-admin"])).await;
+    for _ in 0..2 {
+        assert_eq!(admin.next("room_joined").await[1], "from-admin");
+    }
+    assert_eq!(srv.room_size("from-admin"), 2, "both sockets of / joined");
+    admin.send(json!(["emit", "/", "from-admin", "news", {"a": 1}])).await;
+    assert_eq!(app.next_event("news").await, json!({"a": 1}));
+    // Malformed: an error, never a panic; the server goes on.
+    admin.send(json!(["join", 42])).await;
+    let err = admin.next("sb:admin_error").await;
+    assert!(err[0]["error"].as_str().is_some_and(|m| m.contains("namespace")), "{err:?}");
+    assert_eq!(app.emit_ack(r#"["echo","still"]"#).await, r#"["still"]"#);
+    // The session id it was given signs in again without the password.
+    let mut again = AdminClient::start(&srv, json!({"sessionId": session[0]})).await;
+    again.next("config").await;
+    other.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_admin_looks_but_cannot_act_and_production_mode_lists_no_sockets() {
+    let srv = admin_server(true, true).await;
+    let mut app = RawSocket::connect(srv.addr).await;
+    let mut admin = AdminClient::start(&srv, serde_json::from_str(CREDENTIALS).expect("json")).await;
+    assert_eq!(admin.next("config").await[0]["supportedFeatures"], json!(["AGGREGATED_EVENTS", "ALL_EVENTS"]));
+    admin.send(json!(["join", "/", "nope"])).await;
+    let err = admin.next("sb:admin_error").await;
+    assert!(err[0]["error"].as_str().is_some_and(|m| m.contains("read-only")), "{err:?}");
+    assert_eq!(srv.room_size("nope"), 0);
+    assert_eq!(app.emit_ack(r#"["echo",1]"#).await, "[1]");
+    srv.stop().await;
+    let srv = admin_server(false, false).await;
+    let mut admin = AdminClient::start(&srv, serde_json::from_str(CREDENTIALS).expect("json")).await;
+    let features = admin.next("config").await[0]["supportedFeatures"].clone();
+    assert!(!features.as_array().is_some_and(|a| a.contains(&json!("ALL_EVENTS"))), "{features}");
+    let (first, _) = admin.next_of(&["all_sockets", "server_stats"]).await;
+    assert_eq!(first, "server_stats", "production mode: aggregated stats only");
+    srv.stop().await;
+}
