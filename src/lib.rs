@@ -26,3 +26,9 @@ pub fn gzip_len(bytes: &[u8]) -> usize {
     let _ = enc.write_all(bytes);
     enc.finish().map(|v| v.len()).unwrap_or(0)
 }
+
+/// Where `scripts/setup` installs the official Socket.IO Admin UI's static files (npm
+/// `@socket.io/admin-ui`, `ui/dist`).
+pub fn admin_ui_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/node_modules/@socket.io/admin-ui/ui/dist")
+}

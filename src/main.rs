@@ -182,6 +182,7 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         max_message: args.max_message.max(1024),
         rate: args.rate.max(1),
         burst: args.burst.max(1),
+        admin_ui: admin.as_ref().map(|_| switchboard::admin_ui_dir()).filter(|d| d.is_dir()),
         admin,
         ..Config::default()
     })
@@ -190,6 +191,7 @@ fn config(args: ServeArgs) -> Result<Config, String> {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config(args)?;
     let demo_users = config.users.trim().is_empty();
+    let admin_ui = config.admin_ui.is_some();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -204,6 +206,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("demo users: alice / alice-password, bob / bob-password");
         } else {
             println!("users from --users: {}", server.auth.user_names().join(", "));
+        }
+        if admin_ui {
+            println!("Socket.IO Admin UI: {}/admin-ui/ (server URL {}, WebSocket only)", server.url(), server.url());
         }
         let _ = tokio::signal::ctrl_c().await;
         server.stop().await;

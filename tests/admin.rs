@@ -161,3 +161,52 @@ async fn a_read_only_admin_looks_but_cannot_act_and_production_mode_lists_no_soc
     assert_eq!(first, "server_stats", "production mode: aggregated stats only");
     srv.stop().await;
 }
+
+/// The official Admin UI (npm `@socket.io/admin-ui`'s `ui/dist`, served by the dev server at
+/// `/admin-ui/`) in headless Chromium shows the backend's server, a hub's socket with its
+/// rooms, and its events. Screenshots: target/admin-ui-sockets.png, target/admin-ui-events.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_admin_ui_shows_the_server_its_sockets_rooms_and_events() {
+    let admin = AdminConfig::parse("admin:admin-password-1", false, true).expect("admin config");
+    let config = Config { admin: Some(admin), admin_ui: Some(switchboard::admin_ui_dir()), ..common::config() };
+    let srv = common::server_with(config).await;
+    let b = common::Browser::launch().await;
+    let hub = common::harness_tab(&b, &srv.url(), "{}", common::CONNECTED, "connected").await;
+    b.js(&hub, "sb.client.join('team:ui')").await;
+    let sid = b.js(&hub, "sb.client.statusDetail.sid").await.as_str().expect("a sid").to_string();
+    let mut c = AdminClient::start(&srv, serde_json::from_str(CREDENTIALS).expect("json")).await;
+    let session = c.next("session").await[0].as_str().expect("a session id").to_string();
+    // Where the UI finds its server and session (as it saves them after a sign-in), then the UI.
+    let setup = b.open(&format!("{}/admin-ui/", srv.url())).await;
+    let url = srv.url();
+    b.js(
+        &setup,
+        &format!(
+            "localStorage.setItem('server_url', '{url}'); localStorage.setItem('ws_only', 'true'); \
+         localStorage.setItem('session_id', '{session}'); true"
+        ),
+    )
+    .await;
+    let ui = b.open(&format!("{url}/admin-ui/#/sockets/")).await;
+    // Event-driven: re-check on every DOM change.
+    let shows = |text: &str| {
+        format!(
+            "new Promise((ok, fail) => {{ const check = () => {{ if (document.body && document.body.innerText.includes({text:?})) {{ obs.disconnect(); clearTimeout(t); ok(true); }} }}; \
+             const obs = new MutationObserver(check); obs.observe(document.documentElement, {{ subtree: true, childList: true, characterData: true }}); \
+             const t = setTimeout(() => {{ obs.disconnect(); fail(new Error('the UI does not show ' + {text:?})); }}, 15000); check(); }})"
+        )
+    };
+    b.js(&ui, &shows(&sid)).await;
+    common::screenshot(&b, &ui, "admin-ui-sockets").await;
+    // The socket's page: its rooms (the one it joined, its tab's own) and its events.
+    b.js(&ui, &format!("location.hash = '#/n/%2F/sockets/{sid}'; true")).await;
+    b.js(&ui, &shows("team:ui")).await;
+    b.js(&hub, "sb.client.emit('record', { from: 'the admin ui test' })").await;
+    b.js(&ui, "location.hash = '#/events/'; true").await;
+    b.js(&ui, &shows("record")).await;
+    common::screenshot(&b, &ui, "admin-ui-events").await;
+    b.js(&ui, "location.hash = '#/servers/'; true").await;
+    b.js(&ui, &shows(&format!("{}", std::process::id()))).await;
+    b.shutdown().await;
+    srv.stop().await;
+}

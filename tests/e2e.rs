@@ -394,30 +394,9 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     b.js(&c, "document.getElementById('current').value = 'not-it'; document.getElementById('next').value = 'whatever-123'; document.getElementById('password').requestSubmit()").await;
     b.js(&c, &wait("document.getElementById('log').textContent.includes('password change failed: the current password is wrong')")).await;
     // A picture of the demo for people (not asserted): target/demo.png.
-    if let Ok(shot) = b.call(Some(&c.session), "Page.captureScreenshot", json!({"format": "png"})).await {
-        if let Some(data) = shot["data"].as_str() {
-            let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo.png"), base64_decode(data));
-        }
-    }
+    common::screenshot(&b, &c, "demo").await;
     b.shutdown().await;
     srv.stop().await;
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | (val(c) as u32) << (18 - 6 * i));
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
 }
 
 /// `client.to(room).emit(...)`: the other members of the room get it, on this browser's hub

@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use switchboard_shared::contract;
 
 pub const NAMESPACE: &str = "/admin";
 /// Sent to an admin whose action was refused (read-only, or malformed).
@@ -136,7 +137,7 @@ pub fn serialize(s: &SocketRef, state: &State) -> Value {
     rooms.push(s.id.to_string());
     let sid = s.id.to_string();
     let tabs = state.tabs.tabs_of(&sid);
-    let user = super::presence::assigned(s, switchboard_shared::contract::USER_ROOM);
+    let user = super::presence::assigned(s, contract::USER_ROOM);
     json!({
         "id": sid,
         "clientId": client_id(s),
@@ -203,7 +204,11 @@ pub fn tap(io: &SocketIo, admin: &Arc<Admin>) -> Tap {
     Arc::new(move |nsp: &str, sid: &str, raw: &str| {
         admin.packets_in.fetch_add(1, Ordering::Relaxed);
         if admin.watched() {
-            let args: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            let mut args: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            // A durable emit shows as the application event it carries (its id dropped).
+            if let Some(items) = args.as_array_mut().filter(|a| a.len() >= 3 && a[0] == contract::EMIT) {
+                items.drain(..2);
+            }
             tell(&io, "event_received", vec![json!(nsp), json!(sid), args, json!(iso(now_ms()))]);
         }
     })

@@ -71,9 +71,13 @@ pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str
     }
 }
 
-/// The demo page and the bundle (embedded), and files under `/vendor/` from `vendor`.
-pub async fn serve_asset(req: Request, vendor: Option<PathBuf>) -> Response {
+/// The demo page and the bundle (embedded), files under `/vendor/` from `vendor`, and the
+/// Socket.IO Admin UI under `/admin-ui/` from `admin_ui` (its `ui/dist`).
+pub async fn serve_asset(req: Request, vendor: Option<PathBuf>, admin_ui: Option<PathBuf>) -> Response {
     let path = req.uri().path().trim_start_matches('/');
+    if let (Some(dir), Some(file)) = (admin_ui, path.strip_prefix("admin-ui/")) {
+        return serve_admin_ui(dir, file).await;
+    }
     if let (Some(dir), Some(file)) = (vendor, path.strip_prefix("vendor/")) {
         if file.contains('/') || file.contains("..") {
             return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -89,6 +93,26 @@ pub async fn serve_asset(req: Request, vendor: Option<PathBuf>) -> Response {
         Some(bytes) => typed(Body::from(bytes), name, true),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// A file of the Admin UI. Its `index.html` loads fonts and icons from two CDNs: those links
+/// are taken out (the dev server and its tests stay on loopback; the UI works without them).
+async fn serve_admin_ui(dir: PathBuf, file: &str) -> Response {
+    if file.split('/').any(|part| part == ".." || part.starts_with('.')) {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    let name = if file.is_empty() { "index.html" } else { file }.to_string();
+    let path = dir.join(&name);
+    let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || std::fs::read(path)).await else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    if name != "index.html" {
+        return typed(bytes.into(), &name, false);
+    }
+    let html = String::from_utf8_lossy(&bytes);
+    let local: String = html.split('<').filter(|tag| !tag.contains("href=\"https://")).collect::<Vec<_>>().join("<");
+    // (Not named index.html: the demo's CSP is not the UI's.)
+    typed(Body::from(local), "admin-ui.html", false)
 }
 
 /// The Content-Security-Policy a page using the bundle needs (README, "Deploying the

@@ -87,6 +87,9 @@ pub struct Config {
     pub burst: u32,
     /// The Socket.IO Admin UI's `/admin` namespace (None: not served).
     pub admin: Option<admin::AdminConfig>,
+    /// The Admin UI's static files (npm `@socket.io/admin-ui`'s `ui/dist`), served at
+    /// `/admin-ui/`.
+    pub admin_ui: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             rate: switchboard_shared::contract::RATE,
             burst: switchboard_shared::contract::BURST,
             admin: None,
+            admin_ui: None,
         }
     }
 }
@@ -380,7 +384,7 @@ impl Server {
 /// The HTTP routes: metrics, sign-in, static files.
 fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
     let metrics = state.clone();
-    let vendor = config.vendor_dir.clone();
+    let (vendor, admin_ui) = (config.vendor_dir.clone(), config.admin_ui.clone());
     let web = signin::Web { state: state.clone(), io: io.clone() };
     Router::new()
         .route(
@@ -399,7 +403,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .route("/auth/password", post(signin::change_password).with_state(web.clone()))
         .route("/auth/verify", post(signin::verify).with_state(web.clone()))
         .route("/auth/session", get(signin::session_info).with_state(web))
-        .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone())))
+        .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone(), admin_ui.clone())))
 }
 
 /// Every argument of an event, event name first, as JSON values (binary attachments stay

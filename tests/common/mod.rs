@@ -148,3 +148,29 @@ pub async fn start_on(config: Config) -> Server {
     }
     panic!("cannot start the server on {}", config.bind);
 }
+
+/// A picture of `tab` for people (not asserted): `target/{name}.png`.
+pub async fn screenshot(b: &Browser, tab: &Tab, name: &str) {
+    if let Ok(shot) = b.call(Some(&tab.session), "Page.captureScreenshot", json!({"format": "png"})).await {
+        if let Some(data) = shot["data"].as_str() {
+            let _ = std::fs::write(format!("{}/target/{name}.png", env!("CARGO_MANIFEST_DIR")), base64_decode(data));
+        }
+    }
+}
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | (val(c) as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
