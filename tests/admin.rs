@@ -210,3 +210,29 @@ async fn the_official_admin_ui_shows_the_server_its_sockets_rooms_and_events() {
     b.shutdown().await;
     srv.stop().await;
 }
+
+/// `/metrics` in the Prometheus text format; behind the admin credentials when they are set.
+#[tokio::test]
+async fn metrics_in_the_prometheus_format_behind_the_admin_credentials() {
+    let open = common::server().await;
+    let text = common::http::get(open.addr, "/metrics", None).await;
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("application/openmetrics-text"), "{text}");
+    assert!(text.contains("# TYPE switchboard_sockets_connected gauge"), "{text}");
+    assert!(text.contains("switchboard_auth_logins_total 0"), "{text}");
+    open.stop().await;
+    let srv = admin_server(false, true).await;
+    assert!(common::http::get(srv.addr, "/metrics", None).await.starts_with("HTTP/1.1 401"));
+    let ask = |auth: &str| {
+        let addr = srv.addr;
+        common::http::http(
+            addr,
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    // admin:wrong-password, then admin:admin-password-1.
+    assert!(ask("YWRtaW46d3JvbmctcGFzc3dvcmQ=").await.starts_with("HTTP/1.1 401"));
+    assert!(ask("YWRtaW46YWRtaW4tcGFzc3dvcmQtMQ==").await.contains("switchboard_websocket_upgrades_total"));
+    srv.stop().await;
+}

@@ -71,6 +71,15 @@ impl Admin {
         }
     }
 
+    /// Whether these are the admin's credentials (argon2: slow by design, call it off the
+    /// async threads). The hash is checked even for a wrong user name.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let good = PasswordHash::new(&self.config.hash)
+            .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        good && user == self.config.user
+    }
+
     fn watched(&self) -> bool {
         self.config.development && self.watchers.load(Ordering::Relaxed) > 0
     }
@@ -225,17 +234,8 @@ pub async fn authenticate(s: SocketRef, Data(auth): Data<Value>, state: Arc<Stat
     }
     let user = auth.get("username").and_then(Value::as_str).unwrap_or("").to_string();
     let password = auth.get("password").and_then(Value::as_str).unwrap_or("").to_string();
-    let (config, name) = (admin.config.clone(), user.clone());
-    let ok = tokio::task::spawn_blocking(move || {
-        let known = name == config.user;
-        let good = argon2::password_hash::PasswordHash::new(&config.hash).is_ok_and(|h| {
-            use argon2::password_hash::PasswordVerifier;
-            argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok()
-        });
-        known && good
-    })
-    .await
-    .unwrap_or(false);
+    let (checker, name) = (admin.clone(), user.clone());
+    let ok = tokio::task::spawn_blocking(move || checker.check(&name, &password)).await.unwrap_or(false);
     if !ok {
         tracing::warn!(user = %user, "admin UI: invalid credentials");
         return Err("invalid credentials");

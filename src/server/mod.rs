@@ -19,6 +19,7 @@ mod dedup;
 mod election;
 mod limits;
 mod listener;
+mod metrics;
 mod ordering;
 mod presence;
 mod security;
@@ -395,6 +396,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
                 Json(m)
             }),
         )
+        .route("/metrics", get(metrics::prometheus).with_state(state.clone()))
         .route("/auth/login", post(signin::login).with_state(web.clone()))
         .route("/auth/refresh", post(signin::refresh).with_state(web.clone()))
         .route("/auth/logout", post(signin::logout).with_state(web.clone()))
