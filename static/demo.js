@@ -1,6 +1,7 @@
 // The demo page's script (static/index.html), a file of its own so the page runs under
 // the Content-Security-Policy the README documents (no inline scripts).
 import { connect } from './switchboard-security.js';
+import { attachDebug } from './switchboard-debug.js';
 const $ = (id) => document.getElementById(id);
 const log = (text) => {
   const line = document.createElement('div');
@@ -10,12 +11,66 @@ const log = (text) => {
 try {
   const client = await connect();
   window.client = client;
-  client.onStatus((s) => {
+  await attachDebug(client);
+  // One indicator for every state a person can be in, with what happened and what to do.
+  let retryAt = 0;
+  const HELP = {
+    connecting: 'Connecting to the server…',
+    reconnecting: 'The server cannot be reached. What you send is kept and goes out when it is back.',
+    offline: 'This device is offline. What you send is kept and goes out when it reconnects.',
+    disconnected: 'The server closed the connection. Sign in again, or reload the page.',
+  };
+  const ACCOUNT = {
+    'signed-out': 'You are signed out: sign in below to continue.',
+    'verification-required': 'This device needs verification: enter the code we sent (in the Security section).',
+    revoked: 'This session was signed out from elsewhere: sign in again.',
+  };
+  const showStatus = async () => {
+    const s = client.statusDetail;
     $('status').textContent = s.status;
     $('status').className = s.status;
-    $('detail').textContent = s.status === 'reconnecting' ? `attempt ${s.attempt}, retrying in ${(s.delay / 1000).toFixed(1)} s`
+    const left = Math.max(0, (retryAt - Date.now()) / 1000);
+    $('detail').textContent = s.status === 'reconnecting' ? `attempt ${s.attempt}, retrying in ${left.toFixed(0)} s`
       : s.status === 'disconnected' ? s.reason : s.sid ? `sid ${s.sid}` : '';
+    $('retry').hidden = s.status !== 'reconnecting';
+    let help = HELP[s.status] ?? '';
+    if (s.status === 'offline' || s.status === 'reconnecting') {
+      const view = await client.inspect().catch(() => null);
+      const queued = view ? view.namespaces.reduce((n, x) => n + x.queue.count, 0) : 0;
+      if (queued) help += ` (${queued} event${queued > 1 ? 's' : ''} queued)`;
+    }
+    $('help').textContent = [help, ACCOUNT[client.security.state] ?? ''].filter(Boolean).join(' ');
+  };
+  client.onStatus((s) => {
+    if (s.status === 'reconnecting') retryAt = Date.now() + s.delay;
+    showStatus();
   });
+  setInterval(() => client.status === 'reconnecting' && showStatus(), 1000);
+  $('retry').onclick = () => client.retryNow().then((done) => log(done ? 'retrying now' : 'already connecting'));
+  // The debug panel: debug mode, the hub's event log as it happens, its inspector tree.
+  const entryLine = (e) => `${new Date(e.at).toLocaleTimeString()} ${e.dir} ${e.event}${e.room ? ' @' + e.room : ''} ${e.outcome}` +
+    `${e.ackMs !== null ? ` in ${e.ackMs} ms` : ''}${e.tab ? ` (tab ${e.tab.slice(0, 6)})` : ''}${e.trace ? ` trace ${e.trace.slice(3, 11)}` : ''}`;
+  const showInspector = async () => {
+    if (!$('debugon').checked) return;
+    $('inspector').textContent = JSON.stringify(await client.inspect(), null, 1);
+  };
+  client.onDebug((e) => {
+    const line = document.createElement('div');
+    line.textContent = entryLine(e);
+    $('debuglog').prepend(line);
+    showInspector();
+  });
+  $('debugon').onchange = async () => {
+    const on = $('debugon').checked;
+    await client.debug(on);
+    if (on) {
+      const past = await client.debugLog();
+      $('debuglog').replaceChildren(...past.reverse().map((e) => Object.assign(document.createElement('div'), { textContent: entryLine(e) })));
+      showInspector();
+    } else {
+      $('inspector').textContent = '';
+    }
+  };
   // One tab leads (the one you look at; the server decides): it alone shows the badge and
   // writes heartbeats.
   client.onLeader((l) => {
@@ -52,6 +107,7 @@ try {
   showSecurity(client.security);
   client.onSecurity((s) => {
     showSecurity(s);
+    showStatus();
     if (s.lastEvent?.event === 'SECURITY_SUSPICIOUS_ACTIVITY') log(`suspicious activity (${s.lastEvent.kind}): ${s.lastEvent.reason_user}`);
   });
   for (const ev of ['focus', 'blur']) window.addEventListener(ev, () => showSecurity(client.security));

@@ -395,6 +395,24 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     b.js(&c, &wait("document.getElementById('log').textContent.includes('password change failed: the current password is wrong')")).await;
     // A picture of the demo for people (not asserted): target/demo.png.
     common::screenshot(&b, &c, "demo").await;
+    // The debug panel: debug mode on, a chat message and its receipt in the live log, the
+    // inspector tree with this browser's tabs. Picture: target/demo-debug.png.
+    b.js(&c, "document.getElementById('debugon').click()").await;
+    b.js(&c, &wait("document.getElementById('inspector').textContent.includes('\"tabs\"')")).await;
+    b.js(&c, "document.getElementById('text').value = 'traced'; document.getElementById('chat').requestSubmit()").await;
+    b.js(&c, &wait("/chat delivered in \\d+ ms/.test(document.getElementById('debuglog').textContent)")).await;
+    let tab_ids = b.js(&c, "window.client.tabs").await;
+    let inspector = b.js(&c, "document.getElementById('inspector').textContent").await;
+    for id in tab_ids.as_array().expect("tab ids") {
+        assert!(inspector.as_str().is_some_and(|t| t.contains(id.as_str().unwrap_or("?"))), "{id} in {inspector}");
+    }
+    assert_eq!(
+        b.js(&c, "document.getElementById('help').textContent").await,
+        json!(""),
+        "connected and signed in: nothing to do"
+    );
+    b.js(&c, "document.getElementById('debugon').scrollIntoView(); true").await;
+    common::screenshot(&b, &c, "demo-debug").await;
     b.shutdown().await;
     srv.stop().await;
 }

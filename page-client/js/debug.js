@@ -16,6 +16,8 @@ export async function attachDebug(client, options = {}) {
   client.debugLog = () => ask('log');
   client.clearDebugLog = () => ask('clear');
   client.inspect = () => ask('inspect');
+  // Skips the rest of a reconnection backoff (resolves false when none was under way).
+  client.retryNow = () => ask('retry');
   client.onDebug = (fn) => client.on(DEBUG, (...entries) => entries.forEach((e) => fn(e)));
   client.on('sb:log', (level, line) => (level === 'warn' ? console.warn : console.info)('switchboard:', line));
   let stored = null;

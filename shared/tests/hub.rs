@@ -2149,3 +2149,20 @@ fn the_debug_log_records_an_emit_and_its_ack_and_the_inspector_shows_the_hub() {
         "a bad request is an error"
     );
 }
+
+/// "Retry now" (a status indicator's button) skips the rest of a reconnection backoff, and is
+/// a no-op while connected.
+#[test]
+fn retry_now_skips_the_backoff() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.send(1, emit(contract::DEBUG, r#"["retry"]"#, Some((1, 0))));
+    assert_eq!(ack_json(&s.take_inbox(1), 1), serde_json::json!(false), "connected: nothing to skip");
+    s.drop_socket(1);
+    let opens = s.opens.len();
+    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { .. })));
+    s.send(1, emit(contract::DEBUG, r#"["retry"]"#, Some((2, 0))));
+    assert_eq!(ack_json(&s.take_inbox(1), 2), serde_json::json!(true));
+    assert_eq!(s.opens.len(), opens + 1, "a new socket at once");
+}

@@ -44,6 +44,8 @@ export interface DebugClient extends BaseClient {
   /** The hub's view: server, status, auth, security, and per namespace its tabs (visibility,
    * leader, rooms, subscriptions), rooms, queue and emits in flight. */
   inspect(): Promise<Record<string, unknown>>;
+  /** Skips the rest of a reconnection backoff; false when none was under way. */
+  retryNow(): Promise<boolean>;
 }
 
 export function connect(options?: ConnectOptions & { debug?: boolean | DebugOptions }): Promise<DebugClient>;

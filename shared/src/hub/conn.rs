@@ -155,6 +155,11 @@ impl Connection {
         }
     }
 
+    /// Waiting before the next attempt (a "retry now" can skip the wait).
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Backoff { .. })
+    }
+
     /// The browser's network state; back online skips the rest of a backoff.
     pub fn set_online(&mut self, online: bool, now: Millis, out: &mut Out) {
         self.online = online;

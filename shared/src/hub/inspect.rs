@@ -38,13 +38,25 @@ impl Hub {
             }
             Some("log") => Ok(self.debug.to_json()),
             Some("inspect") => Ok(self.inspect(now)),
+            // "Retry now" from a status indicator: the rest of a backoff is skipped.
+            Some("retry") => {
+                let waiting = self.link.is_waiting();
+                if waiting {
+                    self.out.log(String::from("retrying now (asked by a tab)"));
+                    self.link.start(false, now, &mut self.out);
+                    self.publish_status();
+                }
+                Ok(format!("{waiting}"))
+            }
             Some("clear") => {
                 let on = self.debug.is_on();
                 self.debug = debug::DebugLog::new(now ^ 0x5eed);
                 self.debug.set(on, contract::DEBUG_LOG_SIZE, 0);
                 Ok("true".to_string())
             }
-            other => Err(format!("unknown debug request {:?}: on, off, log, inspect, clear", other.unwrap_or(""))),
+            other => {
+                Err(format!("unknown debug request {:?}: on, off, log, inspect, clear, retry", other.unwrap_or("")))
+            }
         };
         let msg = match answer {
             Ok(json) => FromHub::Ack { id: ack, args: format!("[{json}]"), bins: Vec::new() },
