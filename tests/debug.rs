@@ -67,6 +67,8 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     assert_eq!(sent["dir"], "tab→server");
     assert_eq!(sent["trace"], delivered["trace"], "one trace id from emit to receipt");
     assert!(delivered["ackMs"].as_u64().is_some(), "time to the receipt: {delivered}");
+    let (join, joined) = (find("sb:join", "sent"), find("sb:join", "joined"));
+    assert_eq!((join["room"].clone(), join["trace"].clone()), (json!("team:1"), joined["trace"].clone()));
     let (echo, echoed) = (find("echo", "sent"), find("echo", "acked"));
     assert_eq!(echo["trace"], echoed["trace"]);
     assert!(echoed["ackMs"].as_u64().is_some());

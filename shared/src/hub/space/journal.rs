@@ -45,6 +45,30 @@ impl Space {
         cx.debug.record(entry, wait);
     }
 
+    /// The hub's join or leave of `room` on the server (`sb:join` / `sb:leave`, ack `ack`).
+    pub(super) fn journal_room(&self, name: &str, room: &str, ack: u64, cx: &mut Cx) {
+        if !cx.debug.is_on() {
+            return;
+        }
+        let entry = Entry {
+            seq: 0,
+            at: cx.server_now,
+            dir: Dir::Out,
+            nsp: self.nsp.clone(),
+            tab: None,
+            tabs: 0,
+            event: name.into(),
+            room: Some(room.into()),
+            bytes: room.len(),
+            ack: Some(ack),
+            ack_ms: None,
+            trace: cx.debug.trace(),
+            outcome: "sent",
+            payload: None,
+        };
+        cx.debug.record(entry, Some((&format!("ack{ack}"), cx.now)));
+    }
+
     /// The answer to a waiting emit: its ack (`ack{id}`) or its receipt (its durable id).
     pub(super) fn journal_answer(&self, key: &str, outcome: &'static str, cx: &mut Cx) {
         if cx.debug.is_on() {

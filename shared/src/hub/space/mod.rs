@@ -402,6 +402,7 @@ impl Space {
                         false => (Request::Leave(room.clone()), contract::LEAVE),
                     };
                     let id = self.contract_request(req, &[name, &room], "[]", cx.out);
+                    self.journal_room(name, &room, id, cx);
                     self.rooms.sent(&room, join, id);
                 }
                 rooms::Action::Done { tab, req, error } => cx.out.post_one(tab, FromHub::Done { req, error }),
@@ -570,6 +571,7 @@ impl Space {
             },
             Some(Request::Join(room)) => {
                 let error = session::refusal(data);
+                self.journal_answer(&format!("ack{id}"), if error.is_some() { "refused" } else { "joined" }, cx);
                 if let Some(e) = &error {
                     cx.out.log(format!("server refused to join {room:?}: {e}"));
                 }
@@ -577,6 +579,7 @@ impl Space {
                 self.apply_rooms(actions, cx);
             }
             Some(Request::Leave(room)) => {
+                self.journal_answer(&format!("ack{id}"), "left", cx);
                 let actions = self.rooms.left(&room);
                 self.apply_rooms(actions, cx);
             }
