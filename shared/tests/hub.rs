@@ -2121,6 +2121,29 @@ fn the_debug_log_records_an_emit_and_its_ack_and_the_inspector_shows_the_hub() {
     assert_eq!(nsp["rooms"][0]["room"], "lobby");
     assert_eq!(nsp["queue"]["count"], 0);
     assert_eq!(view["debug"]["on"], true);
+    // A reconnection is a span: the socket back to the namespace connected.
+    s.drop_socket(1);
+    s.advance(5_000);
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.advance(40);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"sid":"s2"}"#);
+    s.send(2, emit(contract::DEBUG, r#"["log"]"#, Some((60, 0))));
+    let log = ack_json(&s.take_inbox(2), 60);
+    let back = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["outcome"] == "reconnected")
+        .cloned()
+        .expect("a reconnect span");
+    assert_eq!(
+        (back["dir"].clone(), back["ackMs"].clone()),
+        (serde_json::json!("hub"), serde_json::json!(40)),
+        "{back}"
+    );
+    assert!(log.as_array().expect("entries").iter().any(|e| e["outcome"] == "ended"), "the drop too");
     // Off again: nothing more is recorded or streamed.
     s.send(2, emit(contract::DEBUG, r#"["off"]"#, Some((54, 0))));
     let before = ack_json(

@@ -117,9 +117,19 @@ impl Hub {
 
     /// A hub entry of the debug log (a connection opened or lost).
     pub(super) fn journal_hub(&mut self, event: String, outcome: &'static str, now: Millis) {
+        self.journal_entry(event, outcome, None, now);
+    }
+
+    /// A span of the hub's own work (connecting, a refresh): what, how it ended, how long.
+    pub(super) fn journal_span(&mut self, event: String, outcome: &'static str, took: Millis, now: Millis) {
+        self.journal_entry(event, outcome, Some(took), now);
+    }
+
+    fn journal_entry(&mut self, event: String, outcome: &'static str, took: Option<Millis>, now: Millis) {
         if !self.debug.is_on() {
             return;
         }
+        let trace = self.debug.trace();
         let entry = Entry {
             seq: 0,
             at: self.server_ms(now),
@@ -131,8 +141,8 @@ impl Hub {
             room: None,
             bytes: 0,
             ack: None,
-            ack_ms: None,
-            trace: None,
+            ack_ms: took,
+            trace,
             outcome,
             payload: None,
         };

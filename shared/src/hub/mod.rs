@@ -102,6 +102,8 @@ pub struct Hub {
     shared: Rc<Shared>,
     linger_until: Option<Millis>,
     retired: bool,
+    /// When the current connection attempt started (the debug log's connect span).
+    attempt_started: Option<Millis>,
 }
 
 impl Hub {
@@ -131,6 +133,7 @@ impl Hub {
             shared,
             linger_until: None,
             retired: false,
+            attempt_started: None,
         }
     }
 
@@ -356,6 +359,10 @@ impl Hub {
             }
             signin::Event::Http(request) => self.out.push(request),
             signin::Event::Security(call, status, body) => self.security.handle_http(call, status, &body),
+            signin::Event::Refreshed { status, took } => {
+                let outcome = if status == 200 { "refreshed" } else { "refresh failed" };
+                self.journal_span(format!("token refresh (HTTP {status})"), outcome, took, now);
+            }
             signin::Event::Reauthenticate => self.reauthenticate(now),
             signin::Event::Renew => self.renew(now),
             signin::Event::Log(line) => self.out.log(line),
@@ -465,6 +472,7 @@ impl Hub {
 
     fn handle_socket_open(&mut self, conn: u32, now: Millis) {
         if self.link.current() == Some(conn) {
+            self.attempt_started.get_or_insert(now);
             self.out.log(format!("websocket open: {}", self.link.url()));
             self.journal_hub(format!("websocket open ({})", self.link.url()), "open", now);
         }
@@ -504,6 +512,13 @@ impl Hub {
                 let refusal = matches!(p.kind, Kind::ConnectError | Kind::Disconnect);
                 let (space, mut cx) = self.space_at(i, now);
                 space.packet(p.kind, p.id, &p.data, p.bins, &mut cx);
+                if p.kind == Kind::Connect && self.spaces[i].is_connected() {
+                    if let Some(started) = self.attempt_started.take() {
+                        let sockets = self.link.sockets_opened();
+                        let what = if sockets > 1 { "reconnected" } else { "connected" };
+                        self.journal_span(format!("{what} (socket {sockets})"), what, now.saturating_sub(started), now);
+                    }
+                }
                 self.drive_signin(now);
                 if refusal && !self.spaces.iter().any(Space::active) {
                     // No namespace left on the connection (as socket.io-client's Manager).

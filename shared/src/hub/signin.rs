@@ -26,6 +26,11 @@ pub enum Event {
     UserLeft,
     /// Send this `Output::Http`.
     Http(Output),
+    /// A refresh ended (HTTP status, 0 for no answer) after `took` ms (for the debug log).
+    Refreshed {
+        status: u16,
+        took: u64,
+    },
     /// The answer to a security call (`security_call`): its number, status and body.
     Security(u32, u16, String),
     /// The socket's credentials changed (cookies): reconnect so the handshake carries them.
@@ -374,6 +379,7 @@ impl SignIn {
     fn on_refresh(&mut self, started: Millis, status: u16, body: &str, now: Millis, server_now: u64) {
         self.refreshing = false;
         let took = now.saturating_sub(started).min(u32::MAX as u64) as u32;
+        self.events.push_back(Event::Refreshed { status, took: took as u64 });
         let t = &mut self.auth.telemetry;
         match status {
             200 => {
