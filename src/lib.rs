@@ -4,6 +4,7 @@ pub mod assets;
 pub mod auth;
 pub mod bench;
 pub mod cdp;
+pub mod clock;
 pub mod server;
 
 use std::io::Write;

@@ -5,24 +5,9 @@
 
 mod common;
 
-use common::{exclusive, open_tabs, Browser};
+use common::{exclusive, open_tabs, Browser, LogSink};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The server's log (this binary's global subscriber), read as text.
-#[derive(Clone, Default)]
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log sink").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn capture_logs() -> LogSink {
     let sink = LogSink::default();
@@ -73,7 +58,7 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     assert_eq!(echo["trace"], echoed["trace"]);
     assert!(echoed["ackMs"].as_u64().is_some());
     let trace = sent["trace"].as_str().expect("a traceparent").to_string();
-    let server_log = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
+    let server_log = logs.text();
     let line = server_log.lines().find(|l| l.contains("durable emit") && l.contains("record")).unwrap_or_default();
     assert!(line.contains(&trace), "the server's line for the event names trace {trace}:\n{line}");
     // The inspector after the sequence: two tabs, one in team:1, nothing queued.

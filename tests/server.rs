@@ -326,26 +326,12 @@ async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
     srv.stop().await;
 }
 
-/// A log sink for one test (this thread's tracing), read as text.
-#[derive(Clone, Default)]
-struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log sink").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// No password, token or refresh token reaches the backend's log at its default level:
 /// failed and successful logins, a refresh-token replay (which is logged), bearer sockets
 /// and bad messages that carry secrets.
 #[tokio::test]
 async fn no_password_or_token_reaches_the_backends_log() {
-    let sink = LogSink::default();
+    let sink = common::LogSink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,socketioxide=warn,engineioxide=warn"))
@@ -387,7 +373,7 @@ async fn no_password_or_token_reaches_the_backends_log() {
     s.emit_ack(r#"["echo","after sb:auth"]"#).await;
     s.close().await;
     srv.stop().await;
-    let logs = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    let logs = sink.text();
     assert!(logs.contains("refresh token reuse"), "the replay was logged:\n{logs}");
     let secrets = [
         "WRONG-PASSWORD-1".to_string(),

@@ -11,6 +11,7 @@
 
 use super::{RawArgs, State, NAMESPACES};
 use crate::auth::{now_ms, token};
+use crate::clock::iso;
 use serde_json::{json, Map, Value};
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::SocketIo;
@@ -95,23 +96,6 @@ impl Admin {
         }
         f
     }
-}
-
-/// ISO 8601 (UTC, milliseconds) for `ms` since the epoch: what a JS `Date` becomes in JSON.
-pub fn iso(ms: u64) -> String {
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// A short stable id for the WebSocket a socket came in on (one per hub): its namespaces share
@@ -388,13 +372,6 @@ pub async fn run_stats(state: Arc<State>, io: SocketIo) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_what_a_js_date_becomes_in_json() {
-        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso(1_796_045_233_775), "2026-11-30T13:27:13.775Z");
-        assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn admin_credentials_are_hashed_and_checked() {

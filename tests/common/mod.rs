@@ -174,3 +174,23 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Log lines written by `tracing` in a test, read as text.
+#[derive(Clone, Default)]
+pub struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogSink {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log sink")).into_owned()
+    }
+}
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log sink").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
