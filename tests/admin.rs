@@ -129,6 +129,10 @@ async fn the_official_client_sees_sockets_rooms_events_and_acts_on_them() {
     assert_eq!(srv.room_size("from-admin"), 2, "both sockets of / joined");
     admin.send(json!(["emit", "/", "from-admin", "news", {"a": 1}])).await;
     assert_eq!(app.next_event("news").await, json!({"a": 1}));
+    // What the application sends shows too (an announcement to everyone).
+    app.send(r#"42["announce",{"text":"hi"}]"#).await;
+    let sent = admin.next("event_sent").await;
+    assert_eq!(sent[2], json!(["announce", {"text": "hi"}]), "{sent:?}");
     // Malformed: an error, never a panic; the server goes on.
     admin.send(json!(["join", 42])).await;
     let err = admin.next("sb:admin_error").await;

@@ -166,6 +166,17 @@ pub fn socket_connected(io: &SocketIo, state: &State, s: &SocketRef) {
     }
 }
 
+/// An event the application sent to `sockets` (development mode, admins watching): shown
+/// as the application event, without the contract's envelope (`sb:room`, `sb:seq`).
+pub fn sent(io: &SocketIo, state: &State, nsp: &str, sockets: Vec<SocketRef>, args: &[Value]) {
+    if !state.admin.as_ref().is_some_and(|a| a.watched()) {
+        return;
+    }
+    for s in sockets {
+        tell(io, "event_sent", vec![json!(nsp), json!(s.id.to_string()), json!(args), json!(iso(now_ms()))]);
+    }
+}
+
 /// A socket's data changed (its hub's tabs).
 pub fn socket_updated(io: &SocketIo, state: &State, s: &SocketRef) {
     if state.admin.as_ref().is_some_and(|a| a.watched()) {

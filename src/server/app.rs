@@ -58,7 +58,8 @@ pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str
         "chat" => {
             let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
             // To the room in the sender's namespace.
-            let _ = socket.within(room.clone()).emit(contract::ROOM, &(room, "chat", &first)).await;
+            let _ = socket.within(room.clone()).emit(contract::ROOM, &(&room, "chat", &first)).await;
+            super::admin::sent(io, state, socket.ns(), socket.within(room).sockets(), &["chat".into(), first]);
         }
         "announce" => publish(io, state, "announce", &first).await,
         "record" => {

@@ -102,6 +102,7 @@ impl TabDirectory {
 pub async fn publish(io: &SocketIo, state: &State, event: &str, data: &Value) {
     let Ok(n) = state.replay.lock().map(|mut l| l.push(event, data)) else { return };
     let _ = io.emit(contract::SEQ, &(n, event, data)).await;
+    super::admin::sent(io, state, "/", io.sockets(), &[event.into(), data.clone()]);
 }
 
 /// A new socket: its ordering, the contract's handlers, the application's.
