@@ -90,6 +90,8 @@ async fn the_official_client_sees_sockets_rooms_events_and_acts_on_them() {
         assert_eq!(c.next("connect_error").await, [json!("invalid credentials")]);
     }
     let mut app = RawSocket::connect(srv.addr).await;
+    // Like a hub: it answers the server's hello (every handler is registered by then).
+    app.next_event("sb:hello").await;
     app.send(r#"42["sb:tabs",["tab-a","tab-b"]]"#).await;
     assert_eq!(srv.known_tabs_reach(2, Duration::from_secs(10)).await, 2);
     let mut admin = AdminClient::start(&srv, serde_json::from_str(CREDENTIALS).expect("json")).await;

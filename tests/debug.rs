@@ -16,6 +16,7 @@ fn capture_logs() -> LogSink {
         .with_env_filter(tracing_subscriber::EnvFilter::new("switchboard=debug,socketioxide=warn,engineioxide=warn"))
         .with_writer(move || writer.clone())
         .without_time()
+        .with_ansi(false)
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test binary");
     sink
@@ -61,6 +62,10 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     let server_log = logs.text();
     let line = server_log.lines().find(|l| l.contains("durable emit") && l.contains("record")).unwrap_or_default();
     assert!(line.contains(&trace), "the server's line for the event names trace {trace}:\n{line}");
+    // The join's trace travelled with it (debug mode, a server that reads it).
+    let join_trace = join["trace"].as_str().expect("the join's trace");
+    let line = server_log.lines().find(|l| l.contains(": join") && l.contains("room=team:1")).unwrap_or_default();
+    assert!(line.contains(join_trace), "the server's join line names trace {join_trace}:\n{line}");
     // The inspector after the sequence: two tabs, one in team:1, nothing queued.
     let view = b.js(&t[0], "sb.client.inspect()").await;
     let nsp = &view["namespaces"][0];

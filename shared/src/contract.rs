@@ -312,6 +312,10 @@ pub struct Hello {
     /// The server's limits per socket, which the hub paces itself to (absent: none told).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// The server reads a `{traceparent}` after the room of `sb:join` / `sb:leave` and names it
+    /// in its receipt (the hub sends one only in debug mode).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub trace: bool,
 }
 
 /// Limits a server announces in `sb:hello`: largest message (bytes), messages per second, burst.
@@ -326,8 +330,18 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Receipt {
-    Ok { ok: bool },
-    Error { error: alloc::string::String },
+    /// Done, naming the trace the request carried (`sb:join` / `sb:leave` with a
+    /// `traceparent`, to a server that announced `trace` in `sb:hello`).
+    Traced {
+        ok: bool,
+        traceparent: alloc::string::String,
+    },
+    Ok {
+        ok: bool,
+    },
+    Error {
+        error: alloc::string::String,
+    },
 }
 
 impl Receipt {

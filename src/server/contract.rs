@@ -132,11 +132,6 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
         async move { super::presence::gone(&io, &st, socket.ns(), &sid).await }
     });
     rooms(&socket, io.clone(), state.clone());
-    let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits) };
-    let _ = socket.emit(contract::HELLO, &hello);
-    super::presence::tell_assigned(&socket);
-    super::signin::tell_limited(&socket, &state);
-    super::admin::socket_connected(&io, &state, &socket);
     let st = state.clone();
     socket.on(contract::RESUME, move |_: Admit, s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
@@ -184,7 +179,14 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     super::election::on_connect(&socket, io.clone(), state.clone());
     super::presence::on_connect(&socket, io.clone(), state.clone());
     super::state::on_connect(&socket, state.clone());
-    app::on_connect(&socket, io, state);
+    app::on_connect(&socket, io.clone(), state.clone());
+    // Last, once every handler is registered: a hub answers `sb:hello` at once (`sb:tabs`,
+    // `sb:time`, ...), and a message that found no handler yet would be lost.
+    let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true };
+    let _ = socket.emit(contract::HELLO, &hello);
+    super::presence::tell_assigned(&socket);
+    super::signin::tell_limited(&socket, &state);
+    super::admin::socket_connected(&io, &state, &socket);
 }
 
 /// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms
@@ -192,16 +194,18 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
 fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let st = state.clone();
     let join_io = io.clone();
-    socket.on(contract::JOIN, move |_: Admit, s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+    socket.on(contract::JOIN, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
+        let (room, trace) = room_and_trace(&args);
         let checked = match super::signin::limited(&s, &state) {
             true => Err(contract::NOT_VERIFIED),
             false => join_check(&room),
         };
+        tracing::debug!(sid = %s.id, %room, traceparent = trace.as_deref().unwrap_or("-"), ok = checked.is_ok(), "join");
         let reply = match checked {
             Ok(()) => {
                 super::admin::room(&join_io, &state, s.ns(), &room, &s.id.to_string(), true);
                 s.join(room);
-                Receipt::OK
+                traced(trace)
             }
             Err(e) => {
                 state.stats.joins_refused.fetch_add(1, Ordering::Relaxed);
@@ -211,17 +215,34 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let _ = ack.send(&reply);
         async {}
     });
-    socket.on(contract::LEAVE, move |_: Admit, s: SocketRef, Data(room): Data<String>, ack: AckSender| {
+    socket.on(contract::LEAVE, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
         let (io, state) = (io.clone(), st.clone());
+        let (room, trace) = room_and_trace(&args);
         async move {
+            tracing::debug!(sid = %s.id, %room, traceparent = trace.as_deref().unwrap_or("-"), "leave");
             if join_check(&room).is_ok() {
                 super::admin::room(&io, &state, s.ns(), &room, &s.id.to_string(), false);
                 s.leave(room.clone());
                 super::presence::left(&io, &state, &s, &room).await;
             }
-            let _ = ack.send(&Receipt::OK);
+            let _ = ack.send(&traced(trace));
         }
     });
+}
+
+/// `[sb:join, room, {traceparent}?]` → the room and the trace it carried.
+fn room_and_trace(args: &[Value]) -> (String, Option<String>) {
+    let room = args.get(1).and_then(Value::as_str).unwrap_or_default().to_string();
+    let trace = args.get(2).and_then(|t| t.get("traceparent")).and_then(Value::as_str).map(String::from);
+    (room, trace.filter(|t| t.len() <= 64))
+}
+
+/// The receipt of a request, naming its trace if it carried one.
+fn traced(trace: Option<String>) -> Receipt {
+    match trace {
+        Some(traceparent) => Receipt::Traced { ok: true, traceparent },
+        None => Receipt::OK,
+    }
 }
 
 fn join_check(room: &str) -> Result<(), &'static str> {

@@ -46,10 +46,11 @@ impl Space {
     }
 
     /// The hub's join or leave of `room` on the server (`sb:join` / `sb:leave`, ack `ack`).
-    pub(super) fn journal_room(&self, name: &str, room: &str, ack: u64, cx: &mut Cx) {
+    pub(super) fn journal_room(&self, name: &str, room: &str, ack: u64, trace: Option<String>, cx: &mut Cx) {
         if !cx.debug.is_on() {
             return;
         }
+        let trace = trace.or_else(|| cx.debug.trace());
         let entry = Entry {
             seq: 0,
             at: cx.server_now,
@@ -62,7 +63,7 @@ impl Space {
             bytes: room.len(),
             ack: Some(ack),
             ack_ms: None,
-            trace: cx.debug.trace(),
+            trace,
             outcome: "sent",
             payload: None,
         };

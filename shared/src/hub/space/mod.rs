@@ -104,6 +104,8 @@ pub struct Space {
     pace_wake: Option<Millis>,
     /// The largest message the server announced (below the Engine.IO `maxPayload`).
     max_message: Option<usize>,
+    /// The server reads a trace after a join's or leave's room (`sb:hello` said `trace`).
+    server_traces: bool,
     shared_state: SharedState,
     outbox: Outbox,
     contract: ContractSession,
@@ -132,6 +134,7 @@ impl Space {
             pace: None,
             pace_wake: None,
             max_message: None,
+            server_traces: false,
             shared_state: SharedState::new(key.clone(), shared.clone()),
             outbox: Outbox::new(key, config, shared),
             contract: ContractSession::default(),
@@ -401,8 +404,11 @@ impl Space {
                         true => (Request::Join(room.clone()), contract::JOIN),
                         false => (Request::Leave(room.clone()), contract::LEAVE),
                     };
-                    let id = self.contract_request(req, &[name, &room], "[]", cx.out);
-                    self.journal_room(name, &room, id, cx);
+                    // In debug mode, to a server that reads it: the trace travels with the room.
+                    let trace = if self.server_traces { cx.debug.trace() } else { None };
+                    let args = trace.as_ref().map_or("[]".into(), |t| format!("[{{\"traceparent\":\"{t}\"}}]"));
+                    let id = self.contract_request(req, &[name, &room], &args, cx.out);
+                    self.journal_room(name, &room, id, trace, cx);
                     self.rooms.sent(&room, join, id);
                 }
                 rooms::Action::Done { tab, req, error } => cx.out.post_one(tab, FromHub::Done { req, error }),
@@ -469,6 +475,7 @@ impl Space {
             let limits = send::hello_limits(&args);
             self.pace = limits.map(|l| Bucket::pace(&l, cx.now));
             self.max_message = limits.map(|l| l.size);
+            self.server_traces = send::hello_traces(&args);
             return self.on_hello(cx);
         }
         let Routed { event, args, room, tab } = match self.contract.unwrap(event, args) {

@@ -345,3 +345,9 @@ pub(super) fn hello_limits(args: &str) -> Option<contract::Limits> {
         burst: field("burst")?.min(u32::MAX as u64) as u32,
     })
 }
+
+/// Whether the server announced in `sb:hello` that it reads a join's or leave's trace.
+pub(super) fn hello_traces(args: &str) -> bool {
+    let Ok(Value::Array(items)) = json::parse(args) else { return false };
+    items.first().and_then(|h| h.get("trace")).is_some_and(|t| matches!(t, Value::Bool(true)))
+}
