@@ -1,5 +1,6 @@
 //! The security messages with fuzzed payloads: the server's `SECURITY_*`, token and limit
-//! events, `sb:hello` with fuzzed limits, a tab's `sb:security` requests with fuzzed args,
+//! events, `sb:hello` with fuzzed limits, a tab's `sb:security` and `sb:debug` requests with
+//! fuzzed args,
 //! and fuzzed HTTP answers (status and body) to the calls the hub makes for them, in any
 //! order, against a hub that speaks the contract. Nothing may panic, whatever arrives.
 #![no_main]
@@ -39,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
             2 => {
                 let emit = ToHub::Emit {
                     seq: kind as u32,
-                    event: if kind & 16 == 0 { "sb:security".into() } else { "app".into() },
+                    event: match kind & 48 {
+                        0 => "sb:security".into(),
+                        16 => "sb:debug".into(),
+                        _ => "app".into(),
+                    },
                     args: text.into_owned(),
                     bins: Vec::new(),
                     ack: (kind & 32 == 0).then_some(AckRequest { id: kind as u32, timeout_ms: 0 }),
