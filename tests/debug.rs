@@ -66,6 +66,16 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     let join_trace = join["trace"].as_str().expect("the join's trace");
     let line = server_log.lines().find(|l| l.contains(": join") && l.contains("room=team:1")).unwrap_or_default();
     assert!(line.contains(join_trace), "the server's join line names trace {join_trace}:\n{line}");
+    // A sign-in call in debug mode: its traceparent header is in the server's log line.
+    b.js(&t[0], "sb.client.refresh().catch(() => null)").await;
+    let until_answer = "sb.until(() => sb.debugEntries.some((e) => e.event.startsWith('auth/refresh (HTTP')), 10000, 'the refresh answer').then(() => sb.debugEntries.find((e) => e.event.startsWith('auth/refresh (HTTP')))";
+    let refresh = b.js(&t[0], until_answer).await;
+    let refresh_trace = refresh["trace"].as_str().expect("the refresh's trace").to_string();
+    assert!(refresh["ackMs"].as_u64().is_some(), "{refresh}");
+    let server_log = logs.text();
+    let line =
+        server_log.lines().find(|l| l.contains("auth request") && l.contains("/auth/refresh")).unwrap_or_default();
+    assert!(line.contains(&refresh_trace), "the server's line for the refresh names trace {refresh_trace}:\n{line}");
     // The inspector after the sequence: two tabs, one in team:1, nothing queued.
     let view = b.js(&t[0], "sb.client.inspect()").await;
     let nsp = &view["namespaces"][0];

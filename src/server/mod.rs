@@ -406,6 +406,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .route("/auth/verify", post(signin::verify).with_state(web.clone()))
         .route("/auth/session", get(signin::session_info).with_state(web))
         .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone(), admin_ui.clone())))
+        .layer(middleware::from_fn(signin::trace_request))
 }
 
 /// Every argument of an event, event name first, as JSON values (binary attachments stay

@@ -397,6 +397,15 @@ pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Respons
     res
 }
 
+/// Logs a request's W3C `traceparent` (a hub in debug mode sends one with its sign-in calls),
+/// so the hub's debug log and this log name the same trace.
+pub async fn trace_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let Some(t) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| t.len() <= 64) {
+        tracing::debug!(method = %req.method(), path = %req.uri().path(), traceparent = %t, "auth request");
+    }
+    next.run(req).await
+}
+
 /// TOKEN_INVALIDATED to the session's sockets (every namespace), then disconnect them.
 async fn invalidate(io: &SocketIo, s: &Session, reason: &str) {
     let room = format!("{}{}", contract::SESSION_ROOM, s.id);

@@ -6,7 +6,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Returns the status (0 for a network error) and the body text.
-pub async fn fetch(post: bool, url: &str, body: Option<&str>, bearer: bool, token: Option<&str>) -> (u16, String) {
+pub async fn fetch(
+    post: bool,
+    url: &str,
+    body: Option<&str>,
+    bearer: bool,
+    token: Option<&str>,
+    trace: Option<&str>,
+) -> (u16, String) {
     let init = web_sys::RequestInit::new();
     init.set_method(if post { "POST" } else { "GET" });
     init.set_credentials(web_sys::RequestCredentials::Include);
@@ -17,6 +24,9 @@ pub async fn fetch(post: bool, url: &str, body: Option<&str>, bearer: bool, toke
         }
         if let Some(t) = token {
             let _ = headers.set("authorization", &format!("Bearer {t}"));
+        }
+        if let Some(t) = trace {
+            let _ = headers.set("traceparent", t);
         }
         if body.is_some() {
             let _ = headers.set("content-type", "application/json");

@@ -179,9 +179,10 @@ impl State {
                 Output::Watch { tab, lock } => self.locks.watch(tab, &lock),
                 Output::Persist { key, record } => self.storage.put(key, record),
                 Output::Unpersist { key } => self.storage.delete(key),
-                Output::Http { hub, id, post, url, body, bearer, token } => {
+                Output::Http { hub, id, post, url, body, bearer, token, trace } => {
                     wasm_bindgen_futures::spawn_local(async move {
-                        let (status, text) = http::fetch(post, &url, body.as_deref(), bearer, token.as_deref()).await;
+                        let (status, text) =
+                            http::fetch(post, &url, body.as_deref(), bearer, token.as_deref(), trace.as_deref()).await;
                         with_state(|s, now| s.sb.handle_http(hub, id, status, &text, now));
                     })
                 }

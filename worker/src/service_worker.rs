@@ -25,7 +25,7 @@ pub fn service_worker(event: String) -> Promise {
             "periodicsync" => {
                 let origin = scope().location().origin();
                 let url = format!("{origin}{}refresh", contract::AUTH_PATH);
-                let (status, _) = http::fetch(true, &url, None, false, None).await;
+                let (status, _) = http::fetch(true, &url, None, false, None, None).await;
                 log(&format!("background refresh: HTTP {status}"));
                 Ok(JsValue::from(status))
             }

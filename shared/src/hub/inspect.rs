@@ -5,7 +5,7 @@
 //! Invariant: none of this reaches the server; with debug mode off, a drive costs one check.
 
 use super::debug::{self, Dir, Entry};
-use super::{Hub, Millis, TabKey};
+use super::{Hub, Millis, Output, TabKey};
 use crate::contract;
 use crate::json::{self, Value};
 use crate::port::{FromHub, Status};
@@ -117,19 +117,51 @@ impl Hub {
 
     /// A hub entry of the debug log (a connection opened or lost).
     pub(super) fn journal_hub(&mut self, event: String, outcome: &'static str, now: Millis) {
-        self.journal_entry(event, outcome, None, now);
+        self.journal_entry(event, outcome, None, None, now);
     }
 
     /// A span of the hub's own work (connecting, a refresh): what, how it ended, how long.
     pub(super) fn journal_span(&mut self, event: String, outcome: &'static str, took: Millis, now: Millis) {
-        self.journal_entry(event, outcome, Some(took), now);
+        self.journal_entry(event, outcome, Some(took), None, now);
     }
 
-    fn journal_entry(&mut self, event: String, outcome: &'static str, took: Option<Millis>, now: Millis) {
+    /// Debug mode: a sign-in call gets a `traceparent` header and a log entry; its answer is
+    /// recorded with the same trace and its duration (`http_answered`).
+    pub(super) fn trace_http(&mut self, mut request: Output, now: Millis) -> Output {
+        if let Output::Http { id, url, trace, .. } = &mut request {
+            if let Some(t) = self.debug.trace() {
+                let what = url.rsplit(contract::AUTH_PATH).next().unwrap_or_default().to_string();
+                if self.http_traces.len() >= 16 {
+                    self.http_traces.remove(0);
+                }
+                self.http_traces.push((*id, t.clone(), what.clone(), now));
+                *trace = Some(t.clone());
+                self.journal_entry(format!("auth/{what}"), "sent", None, Some(t), now);
+            }
+        }
+        request
+    }
+
+    pub(super) fn http_answered(&mut self, id: u32, status: u16, now: Millis) {
+        let Some(i) = self.http_traces.iter().position(|(i, ..)| *i == id) else { return };
+        let (_, trace, what, sent) = self.http_traces.remove(i);
+        let outcome = if status == 200 { "answered" } else { "refused" };
+        let took = now.saturating_sub(sent);
+        self.journal_entry(format!("auth/{what} (HTTP {status})"), outcome, Some(took), Some(trace), now);
+    }
+
+    fn journal_entry(
+        &mut self,
+        event: String,
+        outcome: &'static str,
+        took: Option<Millis>,
+        trace: Option<String>,
+        now: Millis,
+    ) {
         if !self.debug.is_on() {
             return;
         }
-        let trace = self.debug.trace();
+        let trace = trace.or_else(|| self.debug.trace());
         let entry = Entry {
             seq: 0,
             at: self.server_ms(now),

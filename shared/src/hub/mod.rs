@@ -104,6 +104,8 @@ pub struct Hub {
     retired: bool,
     /// When the current connection attempt started (the debug log's connect span).
     attempt_started: Option<Millis>,
+    /// Debug mode: sign-in calls in the air with their trace (id, trace, what, sent at).
+    http_traces: Vec<(u32, String, String, Millis)>,
 }
 
 impl Hub {
@@ -134,6 +136,7 @@ impl Hub {
             linger_until: None,
             retired: false,
             attempt_started: None,
+            http_traces: Vec::new(),
         }
     }
 
@@ -326,6 +329,7 @@ impl Hub {
     // --- Sign-in. ---
 
     fn handle_http(&mut self, id: u32, status: u16, body: &str, now: Millis) {
+        self.http_answered(id, status, now);
         let server_now = self.server_ms(now);
         self.signin.handle_http(id, status, body, now, server_now);
         self.drive_signin(now);
@@ -357,7 +361,10 @@ impl Hub {
                     s.clear_state(&mut self.out);
                 }
             }
-            signin::Event::Http(request) => self.out.push(request),
+            signin::Event::Http(request) => {
+                let request = self.trace_http(request, now);
+                self.out.push(request)
+            }
             signin::Event::Security(call, status, body) => self.security.handle_http(call, status, &body),
             signin::Event::Refreshed { status, took } => {
                 let outcome = if status == 200 { "refreshed" } else { "refresh failed" };

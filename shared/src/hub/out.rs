@@ -61,6 +61,8 @@ pub enum Output {
         bearer: bool,
         /// Bearer mode: the access token, sent as `Authorization: Bearer` (security calls).
         token: Option<String>,
+        /// Debug mode: a W3C `traceparent` header for the server's log.
+        trace: Option<String>,
     },
     Log(String),
 }

@@ -235,7 +235,16 @@ impl SignIn {
             false => None,
         };
         let url = format!("{}{}{what}", self.origin, contract::AUTH_PATH);
-        self.queue.push_back(Output::Http { hub: self.hub, id, post, url, body, bearer: self.bearer, token });
+        self.queue.push_back(Output::Http {
+            hub: self.hub,
+            id,
+            post,
+            url,
+            body,
+            bearer: self.bearer,
+            token,
+            trace: None,
+        });
         self.next_request();
     }
 
