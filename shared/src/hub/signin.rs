@@ -49,8 +49,9 @@ enum Call {
     Refresh(u32, Millis),
     /// A security request's call (its number in [`super::security::Security`]).
     Security(u32),
-    /// Clears the cookies of a revoked session (a logout nobody waits for).
-    Forget,
+    /// Clears the cookies of a revoked session (a logout nobody waits for), made in this
+    /// sign-in generation: after a login it would end the new session, so it is dropped.
+    Forget(u32),
 }
 
 #[derive(Debug)]
@@ -146,7 +147,7 @@ impl SignIn {
         self.generation = self.generation.wrapping_add(1);
         let was = self.auth.user.is_some();
         self.signed_out("session revoked");
-        self.http(Call::Forget, true, "logout", None);
+        self.http(Call::Forget(self.generation), true, "logout", None);
         if was {
             self.events.push_back(Event::Reauthenticate);
         }
@@ -256,7 +257,7 @@ impl SignIn {
             let Output::Http { id, .. } = &out else { continue };
             let id = *id;
             match self.calls.get(&id) {
-                Some(Call::Session(gen) | Call::Refresh(gen, _)) if *gen != self.generation => {
+                Some(Call::Session(gen) | Call::Refresh(gen, _) | Call::Forget(gen)) if *gen != self.generation => {
                     if let Some(Call::Refresh(..)) = self.calls.remove(&id) {
                         self.overtaken_refresh();
                     }
@@ -354,7 +355,7 @@ impl SignIn {
             Call::Refresh(_, started) => self.on_refresh(started, status, body, now, server_now),
             Call::Security(call) => self.events.push_back(Event::Security(call, status, body.into())),
             // The dead cookies are gone: a new handshake without them.
-            Call::Forget => self.events.push_back(Event::Reauthenticate),
+            Call::Forget(_) => self.events.push_back(Event::Reauthenticate),
         }
         self.next_request();
     }
@@ -559,5 +560,19 @@ mod tests {
         else {
             panic!("a refresh sends no bearer token")
         };
+    }
+
+    /// A revocation learnt while a login is in the air: the login wins; the forget it queued
+    /// (a logout) is dropped, or it would end the new session.
+    #[test]
+    fn a_revocation_behind_a_login_does_not_end_the_new_session() {
+        let mut s = SignIn::new(1, "ws://h", false);
+        s.login(1, 7, "alice", "pw");
+        let login = http_ids(&mut s);
+        s.revoked();
+        assert!(http_ids(&mut s).is_empty(), "the forget waits behind the login");
+        s.handle_http(login[0].0, 200, r#"{"user":"alice","session":"s2"}"#, 0, 0);
+        assert!(http_ids(&mut s).is_empty(), "no logout after the login");
+        assert_eq!(s.state().user.as_deref(), Some("alice"));
     }
 }
