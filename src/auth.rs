@@ -173,7 +173,8 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| format!("hash: {e}"))
 }
 
-fn verify_hash(hash: &str, password: &str) -> bool {
+/// Whether `password` matches the argon2 PHC `hash` (slow by design).
+pub fn verify_hash(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 

@@ -75,10 +75,7 @@ impl Admin {
     /// Whether these are the admin's credentials (argon2: slow by design, call it off the
     /// async threads). The hash is checked even for a wrong user name.
     pub fn check(&self, user: &str, password: &str) -> bool {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        let good = PasswordHash::new(&self.config.hash)
-            .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
-        good && user == self.config.user
+        crate::auth::verify_hash(&self.config.hash, password) && user == self.config.user
     }
 
     fn watched(&self) -> bool {
@@ -273,7 +270,7 @@ pub fn on_connect(s: SocketRef, io: SocketIo, state: Arc<State>) {
         s.on(action, move |s: SocketRef, RawArgs(args): RawArgs| {
             let (io, admin) = (io.clone(), admin.clone());
             async move {
-                if let Err(e) = act(&io, &admin, action, &args[1..]).await {
+                if let Err(e) = act(&io, &admin, action, args.get(1..).unwrap_or_default()).await {
                     tracing::warn!(action, "admin UI: {e}");
                     let _ = s.emit(ERROR_EVENT, &json!({ "action": action, "error": e }));
                 }

@@ -209,11 +209,16 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     web.state.expiry.schedule(s);
     let mut res = signed_in(&web, &headers, s);
     if had_device.is_none() {
-        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(&device)) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+        set_device(&mut res, &device);
     }
     res
+}
+
+/// Gives the browser device id `id` (its cookie).
+fn set_device(res: &mut Response, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(id)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 /// What a tab learns about its session: [`auth::session_json`], and for a limited session
@@ -390,9 +395,7 @@ pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Respons
     };
     // A visitor gets a device id too (its shared state's scope, its `device:` room).
     if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
-        if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(&auth::device_id())) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+        set_device(&mut res, &auth::device_id());
     }
     res
 }

@@ -5,6 +5,7 @@
 //! Invariant: none of this reaches the server; with debug mode off, a drive costs one check.
 
 use super::debug::{self, Dir, Entry};
+use super::space::hub_event;
 use super::{Hub, Millis, Output, TabKey};
 use crate::contract;
 use crate::json::{self, Value};
@@ -12,10 +13,6 @@ use crate::port::{FromHub, Status};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-
-fn hub_event(event: &str, args: String) -> FromHub {
-    FromHub::Event { event: event.into(), room: None, args, bins: Vec::new(), reply: None }
-}
 
 impl Hub {
     /// A tab's `emitWithAck('sb:debug', op, arg)`, answered at once.
@@ -181,7 +178,8 @@ impl Hub {
         self.debug.record(entry, None);
     }
 
-    fn subscribers(&self, event: &str) -> Vec<TabKey> {
+    /// The tabs subscribed to `event`, in every namespace.
+    pub(super) fn subscribers(&self, event: &str) -> Vec<TabKey> {
         self.spaces.iter().flat_map(|s| s.tabs.targets(event, None, |_| true)).collect()
     }
 

@@ -379,19 +379,8 @@ impl Hub {
     fn security_action(&mut self, action: SecurityAction, now: Millis) {
         match action {
             SecurityAction::Publish => {
-                let tabs =
-                    self.spaces.iter().flat_map(|s| s.tabs.targets(contract::SECURITY, None, |_| true)).collect();
-                let args = self.security.snapshot();
-                self.out.post(
-                    tabs,
-                    FromHub::Event {
-                        event: contract::SECURITY.into(),
-                        room: None,
-                        args,
-                        bins: Vec::new(),
-                        reply: None,
-                    },
-                );
+                let tabs = self.subscribers(contract::SECURITY);
+                self.out.post(tabs, space::hub_event(contract::SECURITY, self.security.snapshot()));
             }
             SecurityAction::Revoked => self.revoked(now),
             SecurityAction::Http { call, post, path, body } => self.signin.security_call(call, post, path, body),
