@@ -8,21 +8,23 @@
 //! checked only against its hash (an unknown user costs the same hash as a known one); a
 //! revoked session is deleted with its refresh family in one transaction.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const ACCESS_COOKIE: &str = "sb_access";
-pub const REFRESH_COOKIE: &str = "sb_refresh";
-/// A long-lived id for this browser (the `device:<id>` room).
-pub const DEVICE_COOKIE: &str = "sb_device";
+mod cookies;
+mod secrets;
+
+pub use cookies::{
+    cookie, device_cookie, device_id, session_json, set_cookies, ACCESS_COOKIE, DEVICE_COOKIE, REFRESH_COOKIE,
+};
+use secrets::{challenge_code, same};
+pub use secrets::{hash_password, parse_users, token, verify_hash};
+
 /// Header every state-changing auth request must carry (a cross-site form cannot set it,
 /// and a cross-origin script must pass a CORS preflight to): the CSRF guard, with the
 /// SameSite=Strict cookies and the Origin check.
@@ -142,65 +144,6 @@ pub enum Refresh {
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-fn random(buf: &mut [u8]) {
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf)).is_ok();
-    if !ok {
-        // Never expected on Linux; fall back to std's randomly keyed hasher.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buf.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-            let bytes = h.finish().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
-}
-
-/// 32 random bytes from the OS, hex-encoded.
-pub fn token() -> String {
-    let mut buf = [0u8; 32];
-    random(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// An argon2id hash (PHC string, random salt, the crate's defaults: 19 MiB, 2 passes).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    random(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| format!("salt: {e}"))?;
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| format!("hash: {e}"))
-}
-
-/// Whether `password` matches the argon2 PHC `hash` (slow by design).
-pub fn verify_hash(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
-
-/// The `--users` file: `name:hash` lines (`#` comments and blank lines skipped). A line
-/// whose password is not an argon2 PHC hash is refused (the error never quotes it).
-pub fn parse_users(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut users = Vec::new();
-    for (n, line) in text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((user, hash)) = line.split_once(':').map(|(u, h)| (u.trim(), h.trim())) else {
-            return Err(format!("line {n}: expected `name:argon2-hash`"));
-        };
-        if user.is_empty() {
-            return Err(format!("line {n}: no user name"));
-        }
-        if !hash.starts_with("$argon2") || PasswordHash::new(hash).is_err() {
-            return Err(format!(
-                "line {n}: the password of {user:?} is not an argon2 hash (plain passwords are refused); \
-                 make one with `switchboard hash-password`"
-            ));
-        }
-        users.push((user.to_string(), hash.to_string()));
-    }
-    Ok(users)
 }
 
 const SCHEMA: &str = "
@@ -663,66 +606,6 @@ fn revoke_in(tx: &rusqlite::Transaction, id: &str, reason: &str, now: u64) -> ru
     tx.execute("DELETE FROM challenges WHERE session = ?1", [id])?;
     tx.execute("INSERT OR REPLACE INTO revocations VALUES (?1, ?2, ?3, ?4)", params![id, s.user, now as i64, reason])?;
     Ok(Some(s))
-}
-
-/// A code of [`CODE_DIGITS`] digits.
-fn challenge_code() -> String {
-    let mut b = [0u8; 8];
-    random(&mut b);
-    format!("{:06}", u64::from_le_bytes(b) % 1_000_000)
-}
-
-/// Equal strings, compared in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').filter_map(|c| c.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
-}
-
-/// `Set-Cookie` values for a signed-in session (or, with None, clearing both).
-pub fn set_cookies(s: Option<&Session>, secure: bool) -> [String; 2] {
-    let sec = if secure { "; Secure" } else { "" };
-    match s {
-        Some(s) => {
-            let now = now_ms();
-            let access_age = s.access_expires_ms.saturating_sub(now) / 1000;
-            let refresh_age = s.refresh_expires_ms.saturating_sub(now) / 1000;
-            [
-                format!(
-                    "{ACCESS_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{sec}",
-                    s.access,
-                    access_age.max(1)
-                ),
-                format!(
-                    "{REFRESH_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/auth; Max-Age={}{sec}",
-                    s.refresh,
-                    refresh_age.max(1)
-                ),
-            ]
-        }
-        None => [
-            format!("{ACCESS_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{sec}"),
-            format!("{REFRESH_COOKIE}=; HttpOnly; SameSite=Strict; Path=/auth; Max-Age=0{sec}"),
-        ],
-    }
-}
-
-/// What the client learns about a session (never a token).
-pub fn session_json(s: &Session) -> Value {
-    json!({"user": s.user, "session": s.id, "expires_at": s.access_expires_ms, "refresh_expires_at": s.refresh_expires_ms})
-}
-
-/// A new device id.
-pub fn device_id() -> String {
-    token()[..16].to_string()
-}
-
-/// `Set-Cookie` for device id `id` (a year, HttpOnly).
-pub fn device_cookie(id: &str) -> String {
-    format!("{DEVICE_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000")
 }
 
 #[cfg(test)]
