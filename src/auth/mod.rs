@@ -367,6 +367,12 @@ impl Auth {
         self.limited.lock().is_ok_and(|l| l.contains(id))
     }
 
+    /// Whether any session is limited (checked before finding a socket's session, which is
+    /// the costlier part, on every message).
+    pub fn any_limited(&self) -> bool {
+        self.limited.lock().is_ok_and(|l| !l.is_empty())
+    }
+
     /// The pending challenge of a limited session: `(id, expires at)`.
     pub fn challenge_of(&self, session: &str) -> Option<(String, u64)> {
         self.with(|c| {

@@ -436,7 +436,8 @@ pub fn tell_limited(socket: &SocketRef, state: &ServerState) {
 /// Whether the socket's session is limited (a device waiting for its verification code):
 /// its app events, joins and state writes are refused.
 pub fn limited(socket: &SocketRef, state: &ServerState) -> bool {
-    super::presence::assigned(socket, contract::SESSION_ROOM).is_some_and(|id| state.auth.is_limited(&id))
+    state.auth.any_limited()
+        && super::presence::assigned(socket, contract::SESSION_ROOM).is_some_and(|id| state.auth.is_limited(&id))
 }
 
 #[cfg(test)]
