@@ -62,6 +62,11 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     let server_log = logs.text();
     let line = server_log.lines().find(|l| l.contains("durable emit") && l.contains("record")).unwrap_or_default();
     assert!(line.contains(&trace), "the server's line for the event names trace {trace}:\n{line}");
+    assert!(line.contains("traced{"), "handled in the trace's span:\n{line}");
+    // The acked emit's trace was announced before it (`sb:trace`): the server's line names it.
+    let echo_trace = echo["trace"].as_str().expect("the echo's trace");
+    let line = server_log.lines().find(|l| l.contains("traced event") && l.contains("echo")).unwrap_or_default();
+    assert!(line.contains(echo_trace), "the server's line for the echo names trace {echo_trace}:\n{server_log}");
     // The join's trace travelled with it (debug mode, a server that reads it).
     let join_trace = join["trace"].as_str().expect("the join's trace");
     let line = server_log.lines().find(|l| l.contains(": join") && l.contains("room=team:1")).unwrap_or_default();

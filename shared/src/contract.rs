@@ -255,6 +255,13 @@ pub fn traceparent(id: &str) -> alloc::string::String {
     alloc::format!("00-{:016x}{:016x}-{:016x}-01", fnv(1), fnv(2), fnv(3).max(1))
 }
 
+/// Hub → server, debug mode only, to a server that announced [`Hello::trace`]: `sb:trace
+/// [traceparent]` just before a tab's event (plain, acked or a durable `sb:emit`); the server
+/// continues that W3C trace for the next event it gets on the socket (its span and log line),
+/// and a durable emit's receipt names it ([`Receipt::Traced`]). A join's or leave's trace
+/// travels inside `sb:join` / `sb:leave` instead.
+pub const TRACE: &str = "sb:trace";
+
 /// Hub ⇄ tab, debugging (never sent to a server): a tab's `emitWithAck('sb:debug', op, arg)`
 /// — `on` `{capacity, payloads}`, `off`, `log` (the event log, a JSON array), `inspect` (the
 /// hub's view, a JSON object), `clear` — and, while debug mode is on, the entries streamed to
@@ -313,7 +320,8 @@ pub struct Hello {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
     /// The server reads a `{traceparent}` after the room of `sb:join` / `sb:leave` and names it
-    /// in its receipt (the hub sends one only in debug mode).
+    /// in its receipt, and reads [`TRACE`] before an event (the hub sends them only in debug
+    /// mode).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub trace: bool,
 }
@@ -331,7 +339,8 @@ pub struct Limits {
 #[serde(untagged)]
 pub enum Receipt {
     /// Done, naming the trace the request carried (`sb:join` / `sb:leave` with a
-    /// `traceparent`, to a server that announced `trace` in `sb:hello`).
+    /// `traceparent`, or `sb:emit` after an `sb:trace`, to a server that announced `trace` in
+    /// `sb:hello`).
     Traced {
         ok: bool,
         traceparent: alloc::string::String,

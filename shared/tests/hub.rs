@@ -2140,8 +2140,8 @@ fn the_debug_log_records_an_emit_and_its_ack_and_the_inspector_shows_the_hub() {
         .expect("a reconnect span");
     assert_eq!(
         (back["dir"].clone(), back["ackMs"].clone()),
-        (serde_json::json!("hub"), serde_json::json!(40)),
-        "{back}"
+        (serde_json::json!("hub"), serde_json::json!(5_040)),
+        "from the loss, the backoff included: {back}"
     );
     assert!(log.as_array().expect("entries").iter().any(|e| e["outcome"] == "ended"), "the drop too");
     // Off again: nothing more is recorded or streamed.
@@ -2171,6 +2171,76 @@ fn the_debug_log_records_an_emit_and_its_ack_and_the_inspector_shows_the_hub() {
         s.take_inbox(2).iter().any(|m| matches!(m, FromHub::AckFailed { id: 57, .. })),
         "a bad request is an error"
     );
+}
+
+/// The id of the acked event `event` the server got, and the frame just before it.
+fn sent_with_previous(frames: &[String], event: &str) -> (u64, String) {
+    let i = frames.iter().position(|f| f.contains(&format!("[\"{event}\""))).expect("sent");
+    let id = frames[i][2..].split('[').next().and_then(|n| n.parse().ok()).expect("an ack id");
+    (id, frames[i - 1].clone())
+}
+
+/// Debug mode against a server that announced `trace`: every tab event is preceded by
+/// `sb:trace [traceparent]` naming the debug log's trace (a durable emit's is its id's); a
+/// server that did not announce it gets none; a connect span starts at the first attempt; each
+/// Engine.IO ping brings an `sb:time` probe whose round trip is the inspector's ping RTT.
+#[test]
+fn debug_mode_announces_traces_to_a_server_that_reads_them_and_times_pings() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, emit(contract::DEBUG, r#"["on"]"#, Some((50, 0))));
+    s.advance(30);
+    s.contract.insert(1);
+    s.accept(1);
+    s.server_sends(1, r#"42["sb:hello",{"v":1,"trace":true}]"#);
+    s.send(1, emit(contract::DEBUG, r#"["log"]"#, Some((51, 0))));
+    let log = ack_json(&s.take_inbox(1), 51);
+    let span = log.as_array().expect("entries").iter().find(|e| e["outcome"] == "connected").cloned();
+    assert_eq!(span.expect("a connect span")["ackMs"], 30, "from the attempt, not the socket's open");
+    s.send(1, emit("ask", "[1]", Some((2, 0))));
+    s.send(1, durable(7, "record", "[2]"));
+    let frames = s.server_frames(1);
+    let (ask_id, before_ask) = sent_with_previous(&frames, "ask");
+    let (_, before_record) = sent_with_previous(&frames, contract::EMIT);
+    s.server_sends(1, &format!("43{ask_id}[\"ok\"]"));
+    s.send(1, emit(contract::DEBUG, r#"["log"]"#, Some((52, 0))));
+    let log = ack_json(&s.take_inbox(1), 52);
+    let entries = log.as_array().expect("entries");
+    let trace_of = |event: &str| {
+        let e = entries.iter().find(|e| e["event"] == event).unwrap_or_else(|| panic!("{event} in {log}"));
+        e["trace"].as_str().expect("a trace").to_string()
+    };
+    assert_eq!(before_ask, format!("42[\"sb:trace\",\"{}\"]", trace_of("ask")), "the acked emit's trace");
+    assert_eq!(before_record, format!("42[\"sb:trace\",\"{}\"]", contract::traceparent("tab-1-7")));
+    assert_eq!(trace_of("record"), contract::traceparent("tab-1-7"), "a durable emit's is its id's");
+    // An Engine.IO ping: a probe, its round trip in the log and the inspector.
+    s.server_sends(1, "2");
+    let probe = s.server_frames(1).into_iter().rev().find(|f| f.contains(contract::TIME)).expect("a probe");
+    let probe_id: u64 = probe[2..].split('[').next().and_then(|n| n.parse().ok()).expect("an ack id");
+    s.advance(12);
+    s.server_sends(1, &format!("43{probe_id}[{{\"time\":1700000000000}}]"));
+    s.send(1, emit(contract::DEBUG, r#"["log"]"#, Some((53, 0))));
+    let log = ack_json(&s.take_inbox(1), 53);
+    let ping = log.as_array().expect("entries").iter().rev().find(|e| e["outcome"] == "ping").cloned();
+    assert_eq!(ping.expect("a ping span")["ackMs"], 12, "{log}");
+    s.send(1, emit(contract::DEBUG, r#"["inspect"]"#, Some((54, 0))));
+    assert_eq!(ack_json(&s.take_inbox(1), 54)["namespaces"][0]["pingRtt"], 12);
+    // Off: no trace, no probe.
+    s.send(1, emit(contract::DEBUG, r#"["off"]"#, Some((55, 0))));
+    let _ = s.server_frames(1);
+    s.server_sends(1, "2");
+    s.send(1, emit("quiet", "[1]", None));
+    let after = s.server_frames(1);
+    assert_eq!(after.len(), 2, "the pong and the event only: {after:?}");
+    assert!(after.iter().all(|f| !f.contains(contract::TRACE) && !f.contains(contract::TIME)), "{after:?}");
+    // A server that did not announce `trace` never hears sb:trace.
+    let mut p = Sim::new();
+    p.hello(1, "http://a:1");
+    p.send(1, emit(contract::DEBUG, r#"["on"]"#, Some((50, 0))));
+    p.accept_contract(1);
+    p.send(1, emit("ask", "[1]", Some((2, 0))));
+    p.send(1, durable(8, "record", "[2]"));
+    assert!(p.server_frames(1).iter().all(|f| !f.contains(contract::TRACE)), "{:?}", p.server_frames(1));
 }
 
 /// "Retry now" (a status indicator's button) skips the rest of a reconnection backoff, and is

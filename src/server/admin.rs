@@ -57,7 +57,7 @@ pub struct Admin {
     watchers: AtomicUsize,
     /// Counters for `aggregatedEvents`, and their values at the last `server_stats`.
     pub packets_in: AtomicU64,
-    last: Mutex<(u64, u64, u64, u64)>,
+    last: Mutex<(u64, u64, u64, u64, u64)>,
 }
 
 impl Admin {
@@ -343,6 +343,7 @@ pub async fn run_stats(state: Arc<State>, io: SocketIo) {
             stats.bytes_sent.load(Ordering::Relaxed),
             admin.packets_in.load(Ordering::Relaxed),
             stats.sockets_disconnected.load(Ordering::Relaxed),
+            stats.bytes_received.load(Ordering::Relaxed),
         );
         let before = admin.last.lock().map(|mut l| std::mem::replace(&mut *l, now)).unwrap_or_default();
         let at = now_ms() / 1000 * 1000;
@@ -352,6 +353,7 @@ pub async fn run_stats(state: Arc<State>, io: SocketIo) {
             ("bytesOut", now.1 - before.1),
             ("packetsIn", now.2 - before.2),
             ("rawDisconnection", now.3 - before.3),
+            ("bytesIn", now.4 - before.4),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)

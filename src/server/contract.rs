@@ -234,7 +234,7 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
 fn room_and_trace(args: &[Value]) -> (String, Option<String>) {
     let room = args.get(1).and_then(Value::as_str).unwrap_or_default().to_string();
     let trace = args.get(2).and_then(|t| t.get("traceparent")).and_then(Value::as_str).map(String::from);
-    (room, trace.filter(|t| t.len() <= 64))
+    (room, trace.filter(|t| super::trace::valid(t)))
 }
 
 /// The receipt of a request, naming its trace if it carried one.
@@ -257,53 +257,60 @@ fn join_check(room: &str) -> Result<(), &'static str> {
 /// `sb:emit id event ...args`: the application sees `event(...args)` once per id; the
 /// receipt is acked either way.
 fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
-    socket.on(contract::EMIT, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
-        let (io, state) = (io.clone(), state.clone());
-        async move {
-            let _turn = ticket.wait().await;
-            let Some((id, event, rest)) = split_envelope(&args) else {
-                let error = format!("{} needs an id and an event name", contract::EMIT);
-                let _ = ack.send(&Receipt::Error { error });
-                return;
+    socket.on(
+        contract::EMIT,
+        move |admit: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender, ticket: Ticket| {
+            let (io, state) = (io.clone(), state.clone());
+            // Handled inside the trace the hub announced (`sb:trace`), if it did.
+            let span =
+                admit.trace.as_deref().map_or_else(tracing::Span::none, |t| super::trace::span(&s.id.to_string(), t));
+            let fut = async move {
+                let _turn = ticket.wait().await;
+                let Some((id, event, rest)) = split_envelope(&args) else {
+                    let error = format!("{} needs an id and an event name", contract::EMIT);
+                    let _ = ack.send(&Receipt::Error { error });
+                    return;
+                };
+                state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
+                // The trace the hub's debug log shows for this emit (derived from its id).
+                let trace = contract::traceparent(&id);
+                tracing::debug!(sid = %s.id, %id, %event, traceparent = %trace, "durable emit");
+                // Remembered and handed to the application in one step: while a hub reconnects,
+                // its old socket and its new one may carry the same ids at once (handled on two
+                // threads), and a resend on the new socket must not overtake the original.
+                // Written before the receipt.
+                if super::signin::limited(&s, &state) {
+                    // Refused, not remembered: nothing of an unverified device reaches the app.
+                    state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
+                    let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
+                    return;
+                }
+                let handoff = state.handoff.lock().await;
+                let fresh = state.dedup.remember(&id);
+                let mut receipt = traced(admit.trace);
+                if event == contract::STATE_SET {
+                    // Shared state dedups by its own (durable) mutation window.
+                    if let Err(error) = super::state::write(&io, &s, &state, &id, rest).await {
+                        receipt = super::state::refused(&s, &error);
+                    }
+                } else if fresh && event == contract::TO {
+                    if let Err(error) = to_room(&s, rest).await {
+                        receipt = Receipt::Error { error };
+                    }
+                } else if fresh {
+                    app::event(&io, &s, &state, &event, rest).await;
+                }
+                drop(handoff);
+                if fresh {
+                    state.dedup.persist(&id).await;
+                } else {
+                    state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = ack.send(&receipt);
             };
-            state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
-            // The trace the hub's debug log shows for this emit (derived from its id).
-            let trace = contract::traceparent(&id);
-            tracing::debug!(sid = %s.id, %id, %event, traceparent = %trace, "durable emit");
-            // Remembered and handed to the application in one step: while a hub reconnects,
-            // its old socket and its new one may carry the same ids at once (handled on two
-            // threads), and a resend on the new socket must not overtake the original.
-            // Written before the receipt.
-            if super::signin::limited(&s, &state) {
-                // Refused, not remembered: nothing of an unverified device reaches the app.
-                state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
-                let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
-                return;
-            }
-            let handoff = state.handoff.lock().await;
-            let fresh = state.dedup.remember(&id);
-            let mut receipt = Receipt::OK;
-            if event == contract::STATE_SET {
-                // Shared state dedups by its own (durable) mutation window.
-                if let Err(error) = super::state::write(&io, &s, &state, &id, rest).await {
-                    receipt = super::state::refused(&s, &error);
-                }
-            } else if fresh && event == contract::TO {
-                if let Err(error) = to_room(&s, rest).await {
-                    receipt = Receipt::Error { error };
-                }
-            } else if fresh {
-                app::event(&io, &s, &state, &event, rest).await;
-            }
-            drop(handoff);
-            if fresh {
-                state.dedup.persist(&id).await;
-            } else {
-                state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            let _ = ack.send(&receipt);
-        }
-    });
+            tracing::Instrument::instrument(fut, span)
+        },
+    );
 }
 
 /// `sb:to room event ...args` (inside a durable envelope): `event(...args)` to the other

@@ -52,12 +52,21 @@ pub struct Limiter {
     cut: Arc<AtomicU64>,
     /// Shown every admitted message (the admin UI's `event_received`), if set.
     tap: Option<super::admin::Tap>,
+    /// The trace announced for the next message (`sb:trace`).
+    trace: super::trace::Pending,
 }
 
 impl Limiter {
     pub fn new(limits: Limits, cut: Arc<AtomicU64>) -> Limiter {
         let bucket = Bucket::new(limits.rate, limits.burst, Instant::now());
-        Limiter { limits, bucket: Arc::new(Mutex::new(bucket)), tripped: Arc::default(), cut, tap: None }
+        Limiter {
+            limits,
+            bucket: Arc::new(Mutex::new(bucket)),
+            tripped: Arc::default(),
+            cut,
+            tap: None,
+            trace: Default::default(),
+        }
     }
 
     pub fn with_tap(mut self, tap: Option<super::admin::Tap>) -> Limiter {
@@ -82,8 +91,12 @@ impl Limiter {
 }
 
 /// The extractor that admits a message within the socket's limits (a socket without a
-/// limiter — none is ever missing — is admitted).
-pub struct Admit;
+/// limiter — none is ever missing — is admitted), with the trace announced for it, if any
+/// (`sb:trace`, see `trace.rs`: the one place that sees every message in order).
+#[derive(Default)]
+pub struct Admit {
+    pub trace: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct OverLimit(&'static str);
@@ -98,8 +111,8 @@ impl std::error::Error for OverLimit {}
 
 impl<A: Adapter> FromMessageParts<A> for Admit {
     type Error = OverLimit;
-    fn from_message_parts(s: &Arc<Socket<A>>, v: &mut RawValue, _: &Option<i64>) -> Result<Self, Self::Error> {
-        let Some(limiter) = s.extensions.get::<Limiter>() else { return Ok(Admit) };
+    fn from_message_parts(s: &Arc<Socket<A>>, v: &mut RawValue, ack: &Option<i64>) -> Result<Self, Self::Error> {
+        let Some(limiter) = s.extensions.get::<Limiter>() else { return Ok(Admit::default()) };
         let size = v.len()
             + match v {
                 RawValue::Str(_, Some(bins)) => bins.iter().map(|b| b.len()).sum(),
@@ -107,10 +120,23 @@ impl<A: Adapter> FromMessageParts<A> for Admit {
             };
         let (limit, max) = match limiter.check(size) {
             Ok(()) => {
-                if let (Some(tap), RawValue::Str(raw, _)) = (&limiter.tap, &*v) {
+                use super::trace::Observed;
+                let RawValue::Str(raw, _) = &*v else { return Ok(Admit::default()) };
+                let trace = match limiter.trace.observe(raw) {
+                    Observed::Announce => return Ok(Admit::default()),
+                    Observed::Malformed => {
+                        tracing::warn!(sid = %s.id, "{} without a valid traceparent: ignored", contract::TRACE);
+                        return Ok(Admit::default());
+                    }
+                    Observed::Event(trace) => trace,
+                };
+                if let Some(t) = &trace {
+                    super::trace::log(&s.id.to_string(), t, raw, *ack);
+                }
+                if let Some(tap) = &limiter.tap {
                     tap(s.ns(), &s.id.to_string(), raw);
                 }
-                return Ok(Admit);
+                return Ok(Admit { trace });
             }
             Err(over) => over,
         };

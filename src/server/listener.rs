@@ -1,5 +1,5 @@
 //! The listener and its metrics: a TCP listener whose connections count the bytes written
-//! (the benchmark's bytes per broadcast) and which drops new connections once the server is
+//! (the benchmark's bytes per broadcast) and read and which drops new connections once the server is
 //! closing; the counters `/debug/metrics` shows; the Origin and CSRF guard in front of
 //! Socket.IO and the sign-in endpoints.
 
@@ -31,6 +31,8 @@ pub struct Stats {
     pub origin_refused: AtomicU64,
     /// Bytes written to every connection (HTTP and WebSocket, as TCP payload).
     pub bytes_sent: Arc<AtomicU64>,
+    /// Bytes read from every connection (the Admin UI's `bytesIn`).
+    pub bytes_received: Arc<AtomicU64>,
     /// `sb:emit` envelopes received, and duplicates dropped.
     pub emits_received: AtomicU64,
     pub duplicates_dropped: AtomicU64,
@@ -54,6 +56,7 @@ impl Stats {
             "sockets_total": self.sockets_total.load(Ordering::Relaxed),
             "origin_refused": self.origin_refused.load(Ordering::Relaxed),
             "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
+            "bytes_received": self.bytes_received.load(Ordering::Relaxed),
             "emits_received": self.emits_received.load(Ordering::Relaxed),
             "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
             "joins_refused": self.joins_refused.load(Ordering::Relaxed),
@@ -65,13 +68,13 @@ impl Stats {
 
 pub(super) struct Counting {
     inner: TcpListener,
-    sent: Arc<AtomicU64>,
+    stats: Arc<Stats>,
     closing: Arc<AtomicBool>,
 }
 
 impl Counting {
-    pub(super) async fn bind(addr: SocketAddr, sent: Arc<AtomicU64>, closing: Arc<AtomicBool>) -> io::Result<Self> {
-        Ok(Counting { inner: TcpListener::bind(addr).await?, sent, closing })
+    pub(super) async fn bind(addr: SocketAddr, stats: Arc<Stats>, closing: Arc<AtomicBool>) -> io::Result<Self> {
+        Ok(Counting { inner: TcpListener::bind(addr).await?, stats, closing })
     }
 }
 
@@ -83,7 +86,8 @@ impl axum::serve::Listener for Counting {
         loop {
             let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
             if !self.closing.load(Ordering::SeqCst) {
-                return (CountingStream { io, sent: self.sent.clone() }, addr);
+                let (sent, received) = (self.stats.bytes_sent.clone(), self.stats.bytes_received.clone());
+                return (CountingStream { io, sent, received }, addr);
             }
         }
     }
@@ -96,6 +100,7 @@ impl axum::serve::Listener for Counting {
 pub(super) struct CountingStream {
     io: TcpStream,
     sent: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
 }
 
 impl CountingStream {
@@ -109,7 +114,12 @@ impl CountingStream {
 
 impl AsyncRead for CountingStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            self.received.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        }
+        r
     }
 }
 

@@ -25,6 +25,7 @@ mod presence;
 mod security;
 mod signin;
 pub mod state;
+mod trace;
 
 pub use admin::AdminConfig;
 pub use dedup::Dedup;
@@ -250,7 +251,7 @@ impl Server {
             listener::origin_guard,
         ));
         let closing = Arc::new(AtomicBool::new(false));
-        let listener = listener::Counting::bind(config.bind, state.stats.bytes_sent.clone(), closing.clone()).await?;
+        let listener = listener::Counting::bind(config.bind, state.stats.clone(), closing.clone()).await?;
         let addr = axum::serve::Listener::local_addr(&listener)?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -430,6 +430,8 @@ impl Hub {
 
     /// Starts a fresh attempt (attempt count reset).
     fn connect(&mut self, now: Millis) {
+        // The debug log's connect span starts at the first attempt.
+        self.attempt_started = Some(now);
         self.link.start(true, now, &mut self.out);
         self.publish_status();
     }
@@ -459,6 +461,8 @@ impl Hub {
         if let End::Lost(reason) | End::Stopped(reason) = &end {
             self.journal_hub(format!("connection ended: {reason}"), "ended", now);
         }
+        // A reconnect span runs from the loss (backoffs and failed attempts included).
+        self.attempt_started = matches!(end, End::Lost(_)).then_some(now);
         let (spaces, mut cx) = self.spaces_cx(now);
         spaces.iter_mut().for_each(|s| s.end_session(None, &mut cx));
         let tabs = self.has_tabs();
@@ -468,7 +472,6 @@ impl Hub {
 
     fn handle_socket_open(&mut self, conn: u32, now: Millis) {
         if self.link.current() == Some(conn) {
-            self.attempt_started.get_or_insert(now);
             self.out.log(format!("websocket open: {}", self.link.url()));
             self.journal_hub(format!("websocket open ({})", self.link.url()), "open", now);
         }
@@ -500,7 +503,15 @@ impl Hub {
                 spaces.iter_mut().filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
             }
             Inbound::Ended(end) => return self.end_session(end, now),
-            Inbound::Ping => return self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out)),
+            Inbound::Ping => {
+                self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out));
+                if self.debug.is_on() {
+                    // One probe for the connection: the first namespace that can take it.
+                    let (spaces, mut cx) = self.spaces_cx(now);
+                    let _ = spaces.iter_mut().any(|s| s.probe_rtt(&mut cx));
+                }
+                return;
+            }
             Inbound::Packet(p) => {
                 let Some(i) = self.spaces.iter().position(|s| s.nsp() == p.nsp) else {
                     return self.out.log(format!("packet for namespace {:?}, which no tab uses; ignored", p.nsp));

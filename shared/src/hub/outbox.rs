@@ -21,6 +21,8 @@ pub struct Emit {
     /// The ack id of a tab's emitWithAck.
     pub ack: Option<u64>,
     pub durable: Option<Durable>,
+    /// Debug mode: the W3C `traceparent` the debug log gave it (a durable one's is its id's).
+    pub trace: Option<String>,
 }
 
 #[derive(Debug)]
@@ -274,7 +276,14 @@ impl Outbox {
                 continue;
             }
             let durable = Durable { key, id: rec.id, tab: None, created_ms: rec.created_ms, persisted: true };
-            let e = Emit { event: rec.event, args: rec.args, bins: rec.bins, ack: None, durable: Some(durable) };
+            let e = Emit {
+                event: rec.event,
+                args: rec.args,
+                bins: rec.bins,
+                ack: None,
+                durable: Some(durable),
+                trace: None,
+            };
             self.bytes += e.size();
             restored.push_back(e);
         }
@@ -342,7 +351,7 @@ mod tests {
 
     fn emit(o: &mut Outbox, tab: TabKey, seq: u32) -> Emit {
         let durable = Some(o.durable(format!("t{tab}-{seq}"), tab, seq, 0));
-        Emit { event: "e".into(), args: "[1]".into(), bins: Vec::new(), ack: None, durable }
+        Emit { event: "e".into(), args: "[1]".into(), bins: Vec::new(), ack: None, durable, trace: None }
     }
 
     fn persisted(out: &mut Out) -> usize {

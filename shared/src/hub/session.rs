@@ -36,6 +36,8 @@ pub struct ContractSession {
     seen_seq: BTreeSet<u64>,
     /// Best clock sample: (server minus wall clock, round trip).
     clock: Option<(i64, u64)>,
+    /// The round trip of the latest `sb:time` probe (the inspector's ping RTT).
+    last_rtt: Option<u64>,
 }
 
 impl ContractSession {
@@ -46,6 +48,10 @@ impl ContractSession {
 
     pub fn clock(&self) -> Option<(i64, u64)> {
         self.clock
+    }
+
+    pub fn last_rtt(&self) -> Option<u64> {
+        self.last_rtt
     }
 
     /// A session started: wait for `sb:hello` if we do not know the server yet.
@@ -88,6 +94,7 @@ impl ContractSession {
         });
         let server = server.ok_or(())?;
         let rtt = now.saturating_sub(sent);
+        self.last_rtt = Some(rtt);
         let wall_at_midpoint = sent as i64 + wall_offset + (rtt / 2) as i64;
         let offset = server as i64 - wall_at_midpoint;
         if self.clock.is_some_and(|(_, best)| rtt >= best) {

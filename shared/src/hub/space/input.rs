@@ -45,12 +45,12 @@ impl Space {
                 self.tab_lead(tab, &args, !bins.is_empty(), ack, cx)
             }
             ToHub::Emit { seq, event, args, bins, ack, volatile } => {
-                let emit = Emit { event, args, bins, ack: None, durable: None };
+                let emit = Emit { event, args, bins, ack: None, durable: None, trace: None };
                 self.tab_emit(tab, seq, emit, ack, volatile, cx)
             }
             ToHub::Reply { token, args, bins } => self.tab_reply(tab, token, &args, bins, cx),
             ToHub::EmitTo { seq, room, event, args, bins } => {
-                let emit = Emit { event, args, bins, ack: None, durable: None };
+                let emit = Emit { event, args, bins, ack: None, durable: None, trace: None };
                 self.tab_emit_to(tab, seq, room, emit, cx)
             }
             ToHub::Join { req, room } => {

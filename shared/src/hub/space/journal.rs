@@ -12,7 +12,7 @@ use alloc::string::String;
 
 impl Space {
     /// A tab's emit: `outcome`; a durable or acked one then waits for its receipt or ack.
-    pub(super) fn journal_out(&self, tab: TabKey, e: &Emit, outcome: &'static str, cx: &mut Cx) {
+    pub(super) fn journal_out(&self, tab: TabKey, e: &mut Emit, outcome: &'static str, cx: &mut Cx) {
         if !cx.debug.is_on() {
             return;
         }
@@ -20,6 +20,11 @@ impl Space {
             (Some(d), _) => Some(d.id.clone()),
             (None, Some(ack)) => Some(format!("ack{ack}")),
             _ => None,
+        };
+        // A durable emit's trace is its id's (the server derives the same); others' are new.
+        e.trace = match &e.durable {
+            Some(d) => Some(crate::contract::traceparent(&d.id)),
+            None => cx.debug.trace(),
         };
         let entry = Entry {
             seq: 0,
@@ -33,11 +38,7 @@ impl Space {
             bytes: e.size(),
             ack: e.ack,
             ack_ms: None,
-            // A durable emit's trace is its id's (the server derives the same); others' are new.
-            trace: match &e.durable {
-                Some(d) => Some(crate::contract::traceparent(&d.id)),
-                None => cx.debug.trace(),
-            },
+            trace: e.trace.clone(),
             outcome,
             payload: cx.debug.payload(&e.args),
         };
@@ -75,6 +76,27 @@ impl Space {
         if cx.debug.is_on() {
             cx.debug.answered(&self.nsp, key, outcome, cx.now, cx.server_now);
         }
+    }
+
+    /// An `sb:time` probe's round trip (a ping span).
+    pub(super) fn journal_ping(&self, rtt: u64, cx: &mut Cx) {
+        let entry = Entry {
+            seq: 0,
+            at: cx.server_now,
+            dir: Dir::Hub,
+            nsp: self.nsp.clone(),
+            tab: None,
+            tabs: 0,
+            event: crate::contract::TIME.into(),
+            room: None,
+            bytes: 0,
+            ack: None,
+            ack_ms: Some(rtt),
+            trace: cx.debug.trace(),
+            outcome: "ping",
+            payload: None,
+        };
+        cx.debug.record(entry, None);
     }
 
     /// A server event and the tabs it reached.
@@ -137,7 +159,8 @@ impl Space {
             None => s.push_str("null"),
         }
         let contract = self.contract.speaks().map_or("null", |b| if b { "true" } else { "false" });
-        s.push_str(&format!(",\"contract\":{contract},\"tabs\":["));
+        let rtt = self.contract.last_rtt().map_or("null".into(), |r| format!("{r}"));
+        s.push_str(&format!(",\"contract\":{contract},\"pingRtt\":{rtt},\"tabs\":["));
         let held = self.rooms.held();
         for (i, tab) in self.tabs.keys().into_iter().enumerate() {
             if i > 0 {

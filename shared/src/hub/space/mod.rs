@@ -193,6 +193,17 @@ impl Space {
         self.contract.clock()
     }
 
+    /// Debug mode, at each Engine.IO ping: an `sb:time` probe, whose round trip is the
+    /// inspector's ping RTT (Engine.IO v4 pings come from the server; a client cannot time
+    /// them). Only to a server that speaks the contract.
+    pub fn probe_rtt(&mut self, cx: &mut Cx) -> bool {
+        if !self.can_send() {
+            return false;
+        }
+        self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
+        true
+    }
+
     // --- Tabs. ---
 
     pub fn attach(&mut self, tab: TabKey, name: String, link: Status, cx: &mut Cx) {
@@ -553,14 +564,20 @@ impl Space {
                 }
             }
             Some(Request::StateSync) => self.on_state_updates(data, true, cx),
-            Some(Request::Time { sent }) => match self.contract.time(sent, data, cx.now, cx.wall_offset) {
-                Ok(Some((offset_ms, rtt))) => {
-                    let rtt_ms = rtt.min(u32::MAX as u64) as u32;
-                    cx.out.post(self.tabs.keys(), FromHub::Clock { offset_ms, rtt_ms });
+            Some(Request::Time { sent }) => {
+                let sample = self.contract.time(sent, data, cx.now, cx.wall_offset);
+                if let (Ok(_), Some(rtt), true) = (&sample, self.contract.last_rtt(), cx.debug.is_on()) {
+                    self.journal_ping(rtt, cx);
                 }
-                Ok(None) => {}
-                Err(()) => cx.out.log(format!("{} ack without a time; ignored", contract::TIME)),
-            },
+                match sample {
+                    Ok(Some((offset_ms, rtt))) => {
+                        let rtt_ms = rtt.min(u32::MAX as u64) as u32;
+                        cx.out.post(self.tabs.keys(), FromHub::Clock { offset_ms, rtt_ms });
+                    }
+                    Ok(None) => {}
+                    Err(()) => cx.out.log(format!("{} ack without a time; ignored", contract::TIME)),
+                }
+            }
             Some(Request::Resume) => {
                 let recovered = session::resumed(data);
                 if !recovered {

@@ -106,7 +106,7 @@ impl Space {
         &mut self,
         tab: TabKey,
         seq: u32,
-        e: Emit,
+        mut e: Emit,
         ack: Option<AckRequest>,
         volatile: bool,
         cx: &mut Cx,
@@ -121,13 +121,13 @@ impl Space {
             out.post_one(tab, msg);
         };
         if let Err((reason, code)) = Self::check_emit(&e, self.max_payload(cx)) {
-            self.journal_out(tab, &e, "refused", cx);
+            self.journal_out(tab, &mut e, "refused", cx);
             return refuse(cx.out, reason, code);
         }
         if volatile {
             // Socket.IO semantics: a volatile event is sent now or never.
             let now = self.is_connected() && self.paced(cx.now);
-            self.journal_out(tab, &e, if now { "sent" } else { "dropped (volatile)" }, cx);
+            self.journal_out(tab, &mut e, if now { "sent" } else { "dropped (volatile)" }, cx);
             if now {
                 self.send_emit(e, cx.out);
             }
@@ -146,7 +146,7 @@ impl Space {
         }
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
             let reason = format!("{why}: emit {:?} was not queued", e.event);
-            self.journal_out(tab, &e, "refused", cx);
+            self.journal_out(tab, &mut e, "refused", cx);
             let msg = match ack {
                 Some(a) => FromHub::AckFailed { id: a.id, reason },
                 None => FromHub::Refused { seq, reason },
@@ -162,10 +162,10 @@ impl Space {
         });
         // Behind what is queued, and within the server's pace, or queued.
         if self.can_send() && self.outbox.queued() == 0 && self.paced(cx.now) {
-            self.journal_out(tab, &e, "sent", cx);
+            self.journal_out(tab, &mut e, "sent", cx);
             self.send_queued(e, cx);
         } else {
-            self.journal_out(tab, &e, "queued", cx);
+            self.journal_out(tab, &mut e, "queued", cx);
             self.outbox.push(e, cx.out);
         }
     }
@@ -202,7 +202,7 @@ impl Space {
             args.push(',');
         }
         args.push_str(rest);
-        let wrapped = Emit { event: contract::TO.into(), args, bins: e.bins, ack: None, durable: None };
+        let wrapped = Emit { event: contract::TO.into(), args, bins: e.bins, ack: None, durable: None, trace: None };
         self.accept(tab, seq, wrapped, None, cx);
     }
 
@@ -270,6 +270,10 @@ impl Space {
             return self.outbox.expire(e, cx.out);
         }
         if self.contract.speaks() == Some(true) {
+            if self.server_traces && cx.debug.is_on() {
+                // Its trace is derived from its id: announced so the receipt names it.
+                self.send_trace(&contract::traceparent(&d.id), cx.out);
+            }
             let sio = self.requests.insert(Request::Receipt);
             let names = [contract::EMIT, d.id.as_str(), e.event.as_str()];
             cx.out.send_sio(&socketio::encode_event(&self.nsp, e.bins.len(), Some(sio), &names, &e.args));
@@ -283,20 +287,42 @@ impl Space {
         } else {
             // A plain server gives no receipt: written to the socket is as far as we know.
             let bins = core::mem::take(&mut e.bins);
-            self.send_raw_emit(&e.event, &e.args, bins, None, cx.out);
+            self.send_raw_emit(&e.event, &e.args, bins, None, None, cx.out);
             self.outbox.delivered(e, cx.out);
         }
     }
 
     fn send_emit(&mut self, e: Emit, out: &mut Out) {
-        self.send_raw_emit(&e.event, &e.args, e.bins, e.ack, out);
+        self.send_raw_emit(&e.event, &e.args, e.bins, e.ack, e.trace.as_deref(), out);
     }
 
-    fn send_raw_emit(&mut self, event: &str, args: &str, bins: Vec<Bytes>, ack: Option<u64>, out: &mut Out) {
+    fn send_raw_emit(
+        &mut self,
+        event: &str,
+        args: &str,
+        bins: Vec<Bytes>,
+        ack: Option<u64>,
+        trace: Option<&str>,
+        out: &mut Out,
+    ) {
+        if let Some(t) = trace.filter(|_| self.server_traces) {
+            self.send_trace(t, out);
+        }
         out.send_sio(&socketio::encode_event(&self.nsp, bins.len(), ack, &[event], args));
         for b in bins {
             out.send_binary(b.0);
         }
+    }
+}
+
+impl Space {
+    /// `sb:trace [traceparent]`: the server continues this trace for the next event it gets
+    /// on this socket (debug mode, to a server that announced `trace`).
+    fn send_trace(&self, trace: &str, out: &mut Out) {
+        let mut args = String::from("[");
+        crate::json::write_string(&mut args, trace);
+        args.push(']');
+        out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[contract::TRACE], &args));
     }
 }
 
@@ -322,7 +348,7 @@ fn split_lead(args: &str) -> Result<(u64, Emit), String> {
     let rest = format!("[{}", &args[s.pos..]);
     let (mut names, args) = socketio::split_leading_strings(&rest, 1).map_err(|e| format!("{e}"))?;
     let event = names.pop().unwrap_or_default();
-    Ok((term, Emit { event, args, bins: Vec::new(), ack: None, durable: None }))
+    Ok((term, Emit { event, args, bins: Vec::new(), ack: None, durable: None, trace: None }))
 }
 
 /// `items` (JSON text, comma-separated) put in front of a JSON array's elements.

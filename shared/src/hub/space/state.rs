@@ -63,7 +63,14 @@ impl Space {
         }
         a.push(']');
         let mutation = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
-        let e = Emit { event: contract::STATE_SET.into(), args: a, bins: Vec::new(), ack: None, durable: None };
+        let e = Emit {
+            event: contract::STATE_SET.into(),
+            args: a,
+            bins: Vec::new(),
+            ack: None,
+            durable: None,
+            trace: None,
+        };
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
             return fail(cx.out, format!("{why}: state write {key:?} was not queued"));
         }
