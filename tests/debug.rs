@@ -71,6 +71,7 @@ async fn the_debug_log_traces_an_emit_to_the_servers_log_and_the_inspector_shows
     let join_trace = join["trace"].as_str().expect("the join's trace");
     let line = server_log.lines().find(|l| l.contains(": join") && l.contains("room=team:1")).unwrap_or_default();
     assert!(line.contains(join_trace), "the server's join line names trace {join_trace}:\n{line}");
+    assert!(line.contains("traced{"), "in the trace's span:\n{line}");
     // A sign-in call in debug mode: its traceparent header is in the server's log line.
     b.js(&t[0], "sb.client.refresh().catch(() => null)").await;
     let until_answer = "sb.until(() => sb.debugEntries.some((e) => e.event.startsWith('auth/refresh (HTTP')), 10000, 'the refresh answer').then(() => sb.debugEntries.find((e) => e.event.startsWith('auth/refresh (HTTP')))";

@@ -200,6 +200,8 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             true => Err(contract::NOT_VERIFIED),
             false => join_check(&room),
         };
+        let span = trace.as_deref().map_or_else(tracing::Span::none, |t| super::trace::span(&s.id.to_string(), t));
+        let _in_trace = span.enter();
         tracing::debug!(sid = %s.id, %room, traceparent = trace.as_deref().unwrap_or("-"), ok = checked.is_ok(), "join");
         let reply = match checked {
             Ok(()) => {
@@ -218,7 +220,8 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     socket.on(contract::LEAVE, move |_: Admit, s: SocketRef, RawArgs(args): RawArgs, ack: AckSender| {
         let (io, state) = (io.clone(), st.clone());
         let (room, trace) = room_and_trace(&args);
-        async move {
+        let span = trace.as_deref().map_or_else(tracing::Span::none, |t| super::trace::span(&s.id.to_string(), t));
+        let fut = async move {
             tracing::debug!(sid = %s.id, %room, traceparent = trace.as_deref().unwrap_or("-"), "leave");
             if join_check(&room).is_ok() {
                 super::admin::room(&io, &state, s.ns(), &room, &s.id.to_string(), false);
@@ -226,7 +229,8 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 super::presence::left(&io, &state, &s, &room).await;
             }
             let _ = ack.send(&traced(trace));
-        }
+        };
+        tracing::Instrument::instrument(fut, span)
     });
 }
 
