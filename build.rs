@@ -81,6 +81,7 @@ fn main() {
         bindgen.web(true).expect("wasm-bindgen: web target");
         bindgen.generate(&pkg).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
         flatten_snippets(&pkg, name);
+        drop_deprecation_warning(&pkg.join(format!("{name}.js")));
         if let Some(opt) = &wasm_opt {
             let wasm = pkg.join(format!("{name}_bg.wasm"));
             let status = Command::new(opt)
@@ -117,8 +118,9 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     };
     // Modules the entries share beside the glue they use: the bootstrap, socket.io-client's
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
-    // (`switchboard-security.js`), debugging (`switchboard-debug.js`).
-    for module in ["connect.js", "compat.js", "state.js", "security.js", "debug.js"] {
+    // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the modes without a
+    // SharedWorker (`switchboard-reach.js`).
+    for module in ["connect.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js"] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {
@@ -142,6 +144,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
         let status = Command::new(esbuild)
             .arg(&staged)
             .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none", "--log-level=warning"])
+            // Loaded on demand where SharedWorker is missing: its own file, never inlined.
+            .arg("--external:./switchboard-reach.js")
             // Private members end in `_` (page-client/js/client.js): shortened, the API kept.
             .arg(format!("--mangle-props={MANGLED}"))
             .arg(format!("--outfile={}", dist.join(&name).display()))
@@ -149,6 +153,16 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
             .expect("cannot run esbuild");
         assert!(status.success(), "esbuild failed on {name}");
         fs::remove_file(&staged).expect("cannot remove a staged entry");
+    }
+}
+
+/// The glue's warning for a call form the bootstrap never uses (`initSync(module)`): dead
+/// bytes every tab would download. Left as is if this wasm-bindgen words it otherwise.
+fn drop_deprecation_warning(glue: &Path) {
+    const WARNING: &str = "console.warn('using deprecated parameters for `initSync()`; pass a single object instead')";
+    let Ok(js) = fs::read_to_string(glue) else { return };
+    if js.contains(WARNING) {
+        fs::write(glue, js.replace(WARNING, "")).expect("cannot write the glue");
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Browser {
     pending: Pending,
     next_id: AtomicU64,
     events: broadcast::Sender<Value>,
+    /// Run in every page `open` opens, before its own scripts (`set_init_script`).
+    init_script: std::sync::Mutex<Option<String>>,
 }
 
 /// A page target with its flat CDP session.
@@ -128,7 +130,15 @@ impl Browser {
                 }
             });
         }
-        Browser { child, _profile: profile, tx, pending, next_id: AtomicU64::new(1), events }
+        Browser {
+            child,
+            _profile: profile,
+            tx,
+            pending,
+            next_id: AtomicU64::new(1),
+            events,
+            init_script: std::sync::Mutex::new(None),
+        }
     }
 
     /// Sends a CDP command (to the browser, or to `session`) and waits for its result.
@@ -151,6 +161,14 @@ impl Browser {
         self.events.subscribe()
     }
 
+    /// A script every page opened from now on runs before its own (e.g. one that removes
+    /// `SharedWorker`, as a browser without it).
+    pub fn set_init_script(&self, script: &str) {
+        if let Ok(mut s) = self.init_script.lock() {
+            *s = Some(script.to_string());
+        }
+    }
+
     /// Opens `url` in a new tab and waits for its load event (module scripts have run).
     pub async fn open(&self, url: &str) -> Tab {
         let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"})).await.expect("createTarget");
@@ -164,6 +182,12 @@ impl Browser {
         let mut events = self.subscribe();
         self.call(Some(&tab.session), "Page.enable", json!({})).await.expect("Page.enable");
         self.call(Some(&tab.session), "Runtime.enable", json!({})).await.expect("Runtime.enable");
+        let init = self.init_script.lock().ok().and_then(|s| s.clone());
+        if let Some(source) = init {
+            self.call(Some(&tab.session), "Page.addScriptToEvaluateOnNewDocument", json!({"source": source}))
+                .await
+                .expect("addScriptToEvaluateOnNewDocument");
+        }
         self.call(Some(&tab.session), "Page.navigate", json!({"url": url})).await.expect("Page.navigate");
         tokio::time::timeout(Duration::from_secs(30), async {
             loop {

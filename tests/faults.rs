@@ -372,3 +372,41 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     b.shutdown().await;
     server.stop().await;
 }
+
+/// A browser re-running the hub under its open ports (WebKit bug 318873), simulated: the
+/// worker's hub state is dropped mid-stream and started again from storage on the same
+/// ports (the `simulateRerun` hook). Both tabs attach again — the emitting one and an idle
+/// one that only listens — and every event reaches the application once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_run_again_under_open_ports_loses_nothing() {
+    let _one = exclusive().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(config("127.0.0.1:0".parse().expect("addr"), data.path())).await.expect("server");
+    let b = Browser::launch().await;
+    let tabs = [client(&b, &server.url()).await, client(&b, &server.url()).await];
+    b.js(&tabs[1], "sb.record('announce')").await;
+    let worker = shared_worker_targets(&b).await.pop().expect("the hub");
+    let session = b.attach(&worker).await;
+    let script = emit_numbered("R", 200);
+    let emitting = b.js(&tabs[0], &script);
+    let rerun = async {
+        server.recorded_at_least(50, Duration::from_secs(20)).await;
+        let r =
+            b.call(Some(&session), "Runtime.evaluate", json!({"expression": "self.switchboard.simulateRerun()"})).await;
+        assert!(r.as_ref().is_ok_and(|v| v.get("exceptionDetails").is_none()), "the hook ran: {r:?}");
+    };
+    tokio::join!(emitting, rerun);
+    let records = server.recorded_at_least(200, Duration::from_secs(30)).await;
+    assert_eq!(by_tab(&records).get("R").cloned().unwrap_or_default(), (0..200).collect::<Vec<u64>>());
+    // The idle tab attached again too: a broadcast after the re-run reaches it.
+    for tab in &tabs {
+        b.js(tab, "sb.until(() => sb.client.status === 'connected', 10000, 'connected again')").await;
+    }
+    server.publish("announce", &json!("after the re-run")).await;
+    b.js(&tabs[1], "sb.until(() => sb.events.some((e) => e.args[0] === 'after the re-run'), 10000, 'the broadcast')")
+        .await;
+    let statuses = b.js(&tabs[1], "sb.statuses").await;
+    assert!(statuses.as_array().is_some_and(|s| s.len() >= 3), "the idle tab re-attached: {statuses}");
+    b.shutdown().await;
+    server.stop().await;
+}

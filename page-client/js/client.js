@@ -9,8 +9,8 @@
 
 // Browser-side names, as in switchboard_shared::contract (a test checks they match). The
 // worker's name carries the protocol version: a deploy that changes it gets a new hub.
-const WORKER_NAME = 'switchboard-v3';
-const HUB_LOCK = 'switchboard-hub-v3';
+const WORKER_NAME = 'switchboard-v4';
+const HUB_LOCK = 'switchboard-hub-v4';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
@@ -46,13 +46,14 @@ export function h(c, kind, n, m, a, b) {
     warn('internal error', e);
   }
 }
-// `connect(options)` once `use` was called; `workerUrl`: the hub bootstrap script.
-export function open(options, workerUrl) {
-  return new Promise((resolve, reject) => new Client(options ?? {}, workerUrl, resolve, reject));
+// `connect(options)` once `use` was called; `workerUrl`: the hub bootstrap script; `reach`:
+// the mode and transport where the hub is not a SharedWorker (see reach.js).
+export function open(options, workerUrl, reach) {
+  return new Promise((resolve, reject) => new Client(options ?? {}, workerUrl, resolve, reject, reach));
 }
 
 export class Client {
-  constructor(o, workerUrl, resolve, reject) {
+  constructor(o, workerUrl, resolve, reject, reach) {
     const fail = (m) => reject(new Error('switchboard: ' + m));
     if (typeof window == 'undefined') return fail('connect() must run in a page');
     let base;
@@ -63,6 +64,8 @@ export class Client {
     }
     this.id = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b + 256).toString(16).slice(1)).join('');
     this.workerUrl_ = workerUrl;
+    this.mode = reach?.mode ?? 'shared-worker';
+    this.transport_ = reach?.port;
     this.ready_ = [resolve, reject];
     this.handlers_ = new Map();
     this.anyFns_ = [];
@@ -98,7 +101,7 @@ export class Client {
     try {
       this.port_ = this.startWorker_();
     } catch {
-      return fail('SharedWorker is not available in this browser');
+      return fail('SharedWorker unavailable');
     }
     // pagehide: say goodbye (the tab lock covers tabs that die without it); pageshow after
     // a back/forward-cache restore: attach again.
@@ -141,7 +144,9 @@ export class Client {
   op_(kind, a = '', b = '', token = 0) { return core.op(this.core_, kind, token, utf8(a), utf8(b)); }
 
   startWorker_() {
-    const port = new SharedWorker(this.workerUrl_, { type: 'module', name: WORKER_NAME }).port;
+    const port = this.transport_
+      ? this.transport_(this, this.workerUrl_, () => this.reattach_())
+      : new SharedWorker(this.workerUrl_, { type: 'module', name: WORKER_NAME }).port;
     port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.core_, e.data);
     return port;
   }
@@ -273,6 +278,11 @@ export class Client {
         warn(text(a) + text(b));
         break;
       case ERROR: {
+        // NotAttached: a new hub under this tab; a tab it never welcomed ignores it.
+        if (n == 6) {
+          if (!this.ready_) this.reattach_();
+          break;
+        }
         const e = 'switchboard hub: ' + text(a), ready = this.ready_;
         warn(e);
         this.ready_ = null;
@@ -312,7 +322,7 @@ export class Client {
 
   // Waits on the hub's lifetime lock: granted means the hub (the SharedWorker) died.
   watchHub_() {
-    if (this.watching_ || !navigator.locks) return;
+    if (this.watching_ || !navigator.locks || this.transport_) return;
     this.watching_ = true;
     navigator.locks.request(HUB_LOCK, () => {
       this.watching_ = false;
@@ -320,18 +330,23 @@ export class Client {
     });
   }
 
-  // Start a new hub, attach again and resend every emit the old one had not confirmed;
-  // calls that waited on the old hub fail.
+  // Start a new hub, then attach to it.
   hubDied_() {
     if (this.closed_) return;
-    warn('the hub stopped; starting another');
+    warn('hub died; starting another');
     this.port_.onmessage = null;
     this.port_.close();
     try {
       this.port_ = this.startWorker_();
     } catch {
-      return warn('cannot start a new hub');
+      return warn('no new hub');
     }
+    this.reattach_();
+  }
+
+  // A new hub: attach again and resend every emit the old one had not confirmed; calls
+  // that waited on the old hub fail.
+  reattach_() {
     for (const id of [...this.calls_.keys()]) this.fail_(id, 'the hub restarted before answering');
     this.attach_(RESTART);
     this.setStatus_({ status: 'connecting' });

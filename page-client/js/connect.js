@@ -15,8 +15,15 @@ export function load() {
     use({ create, op, bin, recv });
   })().catch((e) => { ready = null; throw e; }));
 }
-// A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle).
-export const attach = (options) => load().then(() => open(options, new URL('./switchboard-worker.js', import.meta.url).href));
+// A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle), in
+// the best mode the browser has (or `options.mode`): a SharedWorker, else a leader tab's
+// worker (Web Locks), else one per tab; the last two load `switchboard-reach.js`.
+export async function attach(options = {}) {
+  await load();
+  const { mode } = options, other = mode ? mode != 'shared-worker' : !self.SharedWorker;
+  const reach = other && (await import('./switchboard-reach.js')).transport(mode);
+  return open(options, new URL('./switchboard-worker.js', import.meta.url).href, reach);
+}
 export async function connect(options = {}) {
   const client = await attach(options);
   if (options.serviceWorker) register(options.serviceWorker, client);
@@ -28,5 +35,5 @@ function register(url, client) {
   navigator.serviceWorker?.register(url, { type: 'module' }).then((reg) => {
     reg.periodicSync?.register('switchboard-refresh', { minInterval: 15 * 60e3 }).catch(() => {});
     client.onStatus((s) => s.status !== 'connected' && reg.sync?.register('switchboard-flush').catch(() => {}));
-  }, (e) => console.warn('switchboard: service worker not registered:', e));
+  }, (e) => console.warn('switchboard: no service worker:', e));
 }

@@ -375,7 +375,7 @@ fn deliver(c: u32, msg: FromHubRef<'_>) {
             }
             call(to_js::AUTH, a.failures.n as f64, 0.0, &[], &[]);
         }
-        FromHubRef::Error { message, .. } => call(to_js::ERROR, 0.0, 0.0, message.as_bytes(), &[]),
+        FromHubRef::Error { code, message } => call(to_js::ERROR, code as f64, 0.0, message.as_bytes(), &[]),
     }
 }
 

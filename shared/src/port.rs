@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the types below. Also part of the worker's name, so
 /// pages of a new deploy get a new SharedWorker rather than talking to an old one.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Largest port message either side accepts (and the largest payload a tab may emit).
 pub const MAX_PORT_MESSAGE: usize = 16 << 20;
@@ -228,17 +228,23 @@ pub enum ErrorCode {
     BadEndpoint,
     /// The hub's buffer for offline emits is full.
     BufferFull,
+    /// This hub has no Hello for the port: it was started again under the tab (WebKit re-runs
+    /// a SharedWorker on the old ports; a leader-tab failover). A tab that was welcomed before
+    /// attaches again (`Page::restart`); sent once per port until its Hello, and to every port
+    /// the hub is handed.
+    NotAttached,
 }
 
 impl ErrorCode {
     /// Every code, in wire order (the variant index is the position here).
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::BadMessage,
         ErrorCode::VersionMismatch,
         ErrorCode::OutOfOrder,
         ErrorCode::BadPayload,
         ErrorCode::BadEndpoint,
         ErrorCode::BufferFull,
+        ErrorCode::NotAttached,
     ];
 }
 

@@ -2259,3 +2259,40 @@ fn retry_now_skips_the_backoff() {
     assert_eq!(ack_json(&s.take_inbox(1), 2), serde_json::json!(true));
     assert_eq!(s.opens.len(), opens + 1, "a new socket at once");
 }
+
+fn not_attached(msgs: &[FromHub]) -> usize {
+    msgs.iter().filter(|m| matches!(m, FromHub::Error { code: ErrorCode::NotAttached, .. })).count()
+}
+
+/// A hub started again under open ports (WebKit re-runs a SharedWorker on the old ports; a
+/// leader-tab failover relays old tabs to a new hub): a port it is handed is told
+/// `NotAttached` once; a port that speaks without a Hello is told once too, and what it
+/// sends meanwhile is dropped; after its Hello (a tab's `restart`) all is as usual.
+#[test]
+fn a_hub_started_under_open_ports_tells_each_tab_to_attach_again() {
+    let mut s = Sim::new();
+    s.sb.handle_port_opened(1);
+    s.pump();
+    assert_eq!(not_attached(&s.take_inbox(1)), 1, "a port handed over is told at once");
+    s.send(1, emit("lost", "[1]", Some((1, 0))));
+    s.send(1, ToHub::Subscribe { event: "news".into() });
+    assert_eq!(not_attached(&s.take_inbox(1)), 0, "told once until its Hello");
+    s.send(2, emit("early", "[1]", None));
+    s.send(2, emit("early", "[2]", None));
+    let inbox = s.take_inbox(2);
+    assert_eq!((not_attached(&inbox), inbox.len()), (1, 1), "a port that speaks first: told once: {inbox:?}");
+    assert!(s.logs.iter().any(|l| l.contains("attach again")), "logged");
+    // The tab attaches again (Page::restart: Hello, subscriptions, rooms, unconfirmed emits).
+    s.hello(2, "http://a:1");
+    s.accept_contract(1);
+    s.send(2, durable(0, "early", "[1]"));
+    let inbox = s.take_inbox(2);
+    assert!(inbox.iter().any(|m| matches!(m, FromHub::Welcome { .. })), "{inbox:?}");
+    assert_eq!(not_attached(&inbox), 0);
+    let sent = frames_of(&s.server_frames(1), contract::EMIT);
+    assert_eq!(sent.len(), 1, "its resent emit goes out once: {sent:?}");
+    // A second hub start under the same port: told again.
+    s.sb.handle_tab_gone(2, s.now);
+    s.send(2, emit("again", "[1]", None));
+    assert_eq!(not_attached(&s.take_inbox(2)), 1);
+}

@@ -10,7 +10,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,10 +129,17 @@ pub struct Auth {
     limited: Mutex<HashSet<String>>,
     /// Codes "mailed" (the reference backend's outbox, for the demo and tests).
     mailbox: Mutex<Vec<(String, String)>>,
+    /// Refresh tokens rotated in the last [`REUSE_GRACE_MS`], with when (memory only: after a
+    /// restart every reuse is a replay).
+    rotated: Mutex<HashMap<String, u64>>,
     /// Checked for an unknown user, so a guess costs the same either way.
     decoy: String,
     pub telemetry: Telemetry,
 }
+
+/// How long a rotated refresh token may come back from its own device without counting as a
+/// replay (docs/server-contract.md, "Sign-in").
+pub const REUSE_GRACE_MS: u64 = 10_000;
 
 pub enum Refresh {
     Ok(Session),
@@ -224,6 +231,7 @@ impl Auth {
             refresh_ttl,
             limited: Mutex::new(limited),
             mailbox: Mutex::default(),
+            rotated: Mutex::default(),
             decoy: hash_password(&token())?,
             telemetry: Telemetry::default(),
         })
@@ -431,7 +439,11 @@ impl Auth {
         self.session(session).ok_or(VerifyError::NotPending)
     }
 
-    pub fn refresh(&self, refresh_token: &str) -> Refresh {
+    /// Rotates the session of `refresh_token`. A token rotated less than [`REUSE_GRACE_MS`]
+    /// ago that comes back from the session's own `device` is two refreshers of one browser
+    /// racing (hubs of a `per-tab` client): it gets the session's current tokens. Any other
+    /// reuse is a replay and revokes the family.
+    pub fn refresh(&self, refresh_token: &str, device: Option<&str>) -> Refresh {
         self.telemetry.refresh_requests.fetch_add(1, Ordering::Relaxed);
         self.telemetry.refresh_seen.notify_waiters();
         let now = now_ms();
@@ -454,15 +466,34 @@ impl Auth {
                     )?;
                     (s.access, s.access_expires_ms, s.refresh, s.refresh_expires_ms, s.last_seen_ms) =
                         (access, access_expires, refresh, refresh_expires, now);
+                    if let Ok(mut r) = self.rotated.lock() {
+                        r.retain(|_, at| now.saturating_sub(*at) < REUSE_GRACE_MS);
+                        r.insert(refresh_token.to_string(), now);
+                    }
                     Refresh::Ok(s)
                 }
                 None => {
                     let family: Option<String> = tx
                         .query_row("SELECT session FROM used_refresh WHERE token = ?1", [refresh_token], |r| r.get(0))
                         .optional()?;
-                    match family.map(|id| revoke_in(&tx, &id, "refresh token reuse", now)).transpose()?.flatten() {
-                        Some(s) => Refresh::Reused(s),
-                        None => Refresh::Invalid,
+                    let recent = self.recently_rotated(refresh_token, now);
+                    let current = match (&family, recent) {
+                        (Some(id), true) => tx
+                            .query_row(&format!("SELECT {COLS} FROM sessions WHERE id = ?1"), [id], row)
+                            .optional()?
+                            .filter(|s| device.is_some() && s.device.as_deref() == device),
+                        _ => None,
+                    };
+                    match current {
+                        Some(s) => Refresh::Ok(s),
+                        None => match family
+                            .map(|id| revoke_in(&tx, &id, "refresh token reuse", now))
+                            .transpose()?
+                            .flatten()
+                        {
+                            Some(s) => Refresh::Reused(s),
+                            None => Refresh::Invalid,
+                        },
                     }
                 }
             };
@@ -476,6 +507,14 @@ impl Auth {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         outcome.unwrap_or(Refresh::Invalid)
+    }
+
+    fn recently_rotated(&self, token: &str, now: u64) -> bool {
+        self.rotated
+            .lock()
+            .ok()
+            .and_then(|r| r.get(token).copied())
+            .is_some_and(|at| now.saturating_sub(at) < REUSE_GRACE_MS)
     }
 
     /// The session of a valid (unexpired) access token.
@@ -674,6 +713,27 @@ mod tests {
         assert!(auth.is_limited(&other.session.id));
     }
 
+    /// Two refreshers of one browser racing (per-tab hubs): the second gets the session's
+    /// current tokens within the grace; the same token from another device, or later, is a
+    /// replay that revokes the family.
+    #[test]
+    fn a_refresh_race_from_one_device_is_not_a_replay() {
+        let open = || {
+            Auth::open(open_db(None).expect("db"), "", Duration::from_secs(60), Duration::from_secs(600)).expect("auth")
+        };
+        let auth = open();
+        let s = auth.login_from("alice", "alice-password", Some("d1")).expect("signed in");
+        let Refresh::Ok(first) = auth.refresh(&s.refresh, Some("d1")) else { panic!("refresh") };
+        let Refresh::Ok(second) = auth.refresh(&s.refresh, Some("d1")) else { panic!("the racing refresh") };
+        assert_eq!((second.id.as_str(), second.refresh.as_str()), (first.id.as_str(), first.refresh.as_str()));
+        assert!(matches!(auth.refresh(&s.refresh, None), Refresh::Reused(_)), "no device: a replay");
+        let auth = open();
+        let s = auth.login_from("alice", "alice-password", Some("d1")).expect("signed in");
+        assert!(matches!(auth.refresh(&s.refresh, Some("d1")), Refresh::Ok(_)));
+        assert!(matches!(auth.refresh(&s.refresh, Some("d2")), Refresh::Reused(_)), "another device: a replay");
+        assert!(auth.session_for_access(&s.access).is_none());
+    }
+
     #[test]
     fn sessions_and_revocations_survive_a_restart() {
         let dir = tempfile::tempdir().expect("dir");
@@ -693,11 +753,11 @@ mod tests {
         assert!(auth.session_for_access(&kept.access).is_some(), "still signed in");
         assert!(auth.session_for_access(&gone.access).is_none(), "still revoked");
         assert_eq!(auth.revocation(&gone.id).as_deref(), Some("test"));
-        assert!(matches!(auth.refresh(&gone.refresh), Refresh::Invalid));
+        assert!(matches!(auth.refresh(&gone.refresh, None), Refresh::Invalid));
         assert!(auth.login("alice", "new-password-1").is_some(), "the changed password outlives the restart");
         assert!(auth.login("alice", "alice-password").is_none());
-        let Refresh::Ok(rotated) = auth.refresh(&kept.refresh) else { panic!("refresh") };
-        assert!(matches!(auth.refresh(&kept.refresh), Refresh::Reused(_)), "reuse detected across the restart");
+        let Refresh::Ok(rotated) = auth.refresh(&kept.refresh, None) else { panic!("refresh") };
+        assert!(matches!(auth.refresh(&kept.refresh, None), Refresh::Reused(_)), "reuse detected across the restart");
         assert!(auth.session(&rotated.id).is_none(), "the family is gone");
     }
 }

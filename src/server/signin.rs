@@ -238,7 +238,8 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
     let Some(token) = request_cookie(&headers, auth::REFRESH_COOKIE) else {
         return with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "no refresh token"}));
     };
-    match web.state.auth.refresh(&token) {
+    let device = request_cookie(&headers, auth::DEVICE_COOKIE);
+    match web.state.auth.refresh(&token, device.as_deref()) {
         Refresh::Ok(s) => {
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
             let _ = web.io.to(room).emit(contract::TOKEN_UPDATED, &json!({"expires_at": s.access_expires_ms})).await;

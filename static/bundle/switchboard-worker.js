@@ -1,6 +1,73 @@
-// Switchboard hub bootstrap (SharedWorker). `connect` is registered synchronously: a
-// listener added after the async wasm init misses the first tab (wasm-bindgen#4536).
-import init, { attach } from './switchboard_hub.js';
-let queue = [];
-self.onconnect = (e) => (queue ? queue.push(e.ports[0]) : attach(e.ports[0]));
-init().then(() => { queue.forEach(attach); queue = null; });
+// Switchboard hub bootstrap. As a SharedWorker: `connect` is registered synchronously (a
+// listener added after the async wasm init misses the first tab, wasm-bindgen#4536). As a
+// dedicated worker (no SharedWorker in this browser, see page-client/js/reach.js) the first
+// message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
+// over a BroadcastChannel, one MessageChannel per tab into the hub.
+import init, { attach, setMode, renewLease, debugState, simulateRerun } from './switchboard_hub.js';
+const CHANNEL = 'switchboard-v4', EPOCH_DB = 'switchboard-epoch';
+const BEAT = 1000, LEASE = 3000;
+let queue = [], mode;
+const take = (port) => (queue ? queue.push(port) : attach(port));
+// The mode is set before the first port reaches the hub (it decides how the hub starts).
+const ready = init().then(() => { if (mode) setMode(mode); queue.forEach(attach); queue = null; });
+self.onconnect = (e) => take(e.ports[0]);
+// For DevTools and tests, in this worker's own scope: its state, and a re-run of the hub
+// under its open ports (what WebKit does when the tab that created it closes).
+self.switchboard = { debugState, simulateRerun };
+self.onmessage = (e) => {
+  self.onmessage = null;
+  mode = String(e.data?.mode);
+  if (!queue) setMode(mode);
+  if (mode == 'per-tab') take(e.ports[0]);
+  if (mode == 'leader-tab') nextEpoch().then(serve);
+};
+
+// The fencing number: one more than any hub before (an IndexedDB transaction is atomic).
+function nextEpoch() {
+  return new Promise((resolve) => {
+    const open = indexedDB.open(EPOCH_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('epoch');
+    open.onerror = () => resolve(Date.now());
+    open.onsuccess = () => {
+      const db = open.result, tx = db.transaction('epoch', 'readwrite'), store = tx.objectStore('epoch');
+      let epoch = Date.now();
+      store.get(0).onsuccess = (g) => store.put((epoch = (g.target.result ?? 0) + 1), 0);
+      tx.oncomplete = () => { db.close(); resolve(epoch); };
+      tx.onerror = () => resolve(Date.now());
+    };
+  });
+}
+
+function serve(epoch) {
+  const bc = new BroadcastChannel(CHANNEL), ports = new Map();
+  let last = performance.now();
+  const beat = () => bc.postMessage({ epoch });
+  const stepDown = () => { bc.close(); self.close(); };
+  bc.onmessage = ({ data: m }) => {
+    if (m.epoch > epoch) return stepDown(); // a newer hub took over
+    if (m.from === undefined) return;
+    if (m.epoch !== epoch) return beat(); // a tab that does not know this hub yet
+    let port = ports.get(m.from);
+    if (!port) {
+      const c = new MessageChannel();
+      take(c.port1);
+      port = c.port2;
+      port.onmessage = (e) => bc.postMessage({ epoch, to: m.from, data: e.data });
+      ports.set(m.from, port);
+    }
+    port.postMessage(m.data);
+  };
+  // The heartbeat renews the hub's lease; a beat that comes late (this tab was frozen:
+  // another tab may lead by now) steps down instead, before the hub acts.
+  ready.then(() => {
+    renewLease(LEASE);
+    beat();
+    setInterval(() => {
+      const now = performance.now();
+      if (now - last > LEASE) return stepDown();
+      last = now;
+      renewLease(LEASE);
+      beat();
+    }, BEAT);
+  });
+}

@@ -44,7 +44,14 @@ export interface ConnectOptions {
   /** Leader election scope: "browser" (this browser's tabs of the endpoint, default) or "user"
    * (every tab of the signed-in user, on every device; needs a server that takes part). */
   leaderScope?: 'browser' | 'user';
+  /** Where the hub runs (default: the best this browser has). "shared-worker": one
+   * SharedWorker for every tab of the origin; "leader-tab" (no SharedWorker, Web Locks): one
+   * tab's dedicated worker serves the others over a BroadcastChannel, another takes over when
+   * it closes, crashes or freezes; "per-tab" (neither): each tab its own hub and connection. */
+  mode?: Mode;
 }
+
+export type Mode = 'shared-worker' | 'leader-tab' | 'per-tab';
 
 /** Any JSON value, or binary data (sent as Socket.IO attachments; received as ArrayBuffer). */
 export type Arg = unknown;
@@ -84,6 +91,8 @@ export interface LeaderInfo {
 export interface Client {
   /** This tab's id. */
   readonly id: string;
+  /** Where its hub runs (see `ConnectOptions.mode`). */
+  readonly mode: Mode;
   readonly status: Status;
   readonly statusDetail: StatusDetail;
   /** Ids of every tab sharing this connection. */

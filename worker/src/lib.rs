@@ -13,7 +13,7 @@ mod socket;
 mod storage;
 
 use js_sys::{ArrayBuffer, Function, Object, Reflect, Uint8Array};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use switchboard_shared::hub::{HubConfig, HubId, Millis, Output, Switchboard, TabKey};
 use switchboard_shared::port;
@@ -42,6 +42,68 @@ pub(crate) struct State {
 
 thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    static MODE: Cell<Mode> = const { Cell::new(Mode::Shared) };
+    /// Leader-tab mode: until when this hub may act (`renewLease`).
+    static LEASE: Cell<Option<Millis>> = const { Cell::new(None) };
+}
+
+/// How this worker serves tabs (`client.mode`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A SharedWorker: every tab of the origin on its own port.
+    Shared,
+    /// The leader tab's dedicated worker: every tab relayed over a BroadcastChannel by the
+    /// bootstrap; it steals the hub lock from a frozen predecessor.
+    Leader,
+    /// One tab's own dedicated worker (no Web Locks): its queue lives in memory only, as
+    /// per-tab hubs cannot share storage safely without locks.
+    PerTab,
+}
+
+/// Called by a dedicated worker's bootstrap before any port: `leader-tab` or `per-tab`.
+#[wasm_bindgen(js_name = setMode)]
+pub fn set_mode(mode: &str) {
+    let mode = match mode {
+        "leader-tab" => Mode::Leader,
+        "per-tab" => Mode::PerTab,
+        _ => Mode::Shared,
+    };
+    MODE.with(|m| m.set(mode));
+}
+
+/// Leader-tab mode: this hub may act for `ms` more (the bootstrap renews it with each
+/// heartbeat). A hub that wakes to find its lease run out — its tab was frozen, and the
+/// other tabs may have a new hub by now — steps down before doing anything: it closes its
+/// sockets without sending on them and ends the worker.
+#[wasm_bindgen(js_name = renewLease)]
+pub fn renew_lease(ms: u32) {
+    if LEASE.with(Cell::get) != Some(0) {
+        LEASE.with(|l| l.set(Some(now() + ms as u64)));
+    }
+}
+
+/// Whether the lease ran out (then the hub has stepped down).
+fn fenced(now: Millis) -> bool {
+    let Some(until) = LEASE.with(Cell::get) else { return false };
+    if until != 0 && now <= until {
+        return false;
+    }
+    if until != 0 {
+        LEASE.with(|l| l.set(Some(0)));
+        log("lease run out (this tab was frozen): stepping down without sending");
+        STATE.with(|cell| {
+            if let Ok(mut guard) = cell.try_borrow_mut() {
+                if let Some(s) = guard.as_mut() {
+                    s.sockets.clear();
+                }
+            }
+        });
+        // `close()` of the dedicated worker's scope (not bound for WorkerGlobalScope).
+        if let Ok(close) = Reflect::get(&js_sys::global(), &"close".into()).and_then(|f| f.dyn_into::<Function>()) {
+            let _ = close.call0(&js_sys::global());
+        }
+    }
+    true
 }
 
 fn scope() -> WorkerGlobalScope {
@@ -66,6 +128,9 @@ fn log(msg: &str) {
 
 /// Runs `f` on the worker state, then carries out everything the core asked for.
 fn with_state(f: impl FnOnce(&mut State, Millis)) {
+    if fenced(now()) {
+        return;
+    }
     STATE.with(|cell| {
         let Ok(mut guard) = cell.try_borrow_mut() else {
             // Only reachable if a browser API called back synchronously into us.
@@ -113,17 +178,42 @@ pub fn attach(port: MessagePort) {
             });
         });
         s.mail.add(tab, mail::Port::new(port, onmessage));
+        s.sb.handle_port_opened(tab);
+    });
+}
+
+/// Test hook for a browser re-running the worker under its open ports (WebKit bug 318873):
+/// the hub's state is dropped (its sockets closed) and started again from storage, on the
+/// same ports; each is told to attach again (`NotAttached`).
+#[wasm_bindgen(js_name = simulateRerun)]
+pub fn simulate_rerun() {
+    with_state(|s, _| {
+        log("simulated re-run: the hub starts again under its ports");
+        let tabs = s.mail.tabs();
+        s.sockets.clear();
+        s.locks = locks::TabWatch::default();
+        s.sb = State::new_switchboard();
+        s.ready = false;
+        for tab in tabs {
+            s.sb.handle_port_opened(tab);
+        }
+        wasm_bindgen_futures::spawn_local(restore());
     });
 }
 
 impl State {
-    fn new() -> Self {
+    fn new_switchboard() -> Switchboard {
         let seed = (js_sys::Math::random() * 9.007_199_254_740_991e15) as u64;
         let mut sb = Switchboard::new(HubConfig::default(), seed);
         sb.set_wall_clock(js_sys::Date::now() as u64, now());
         if !scope().navigator().on_line() {
             sb.handle_network(false, now());
         }
+        sb
+    }
+
+    fn new() -> Self {
+        let sb = Self::new_switchboard();
         let online = Closure::<dyn FnMut(JsValue)>::new(|_| with_state(|s, now| s.sb.handle_network(true, now)));
         let offline = Closure::<dyn FnMut(JsValue)>::new(|_| with_state(|s, now| s.sb.handle_network(false, now)));
         scope().set_ononline(Some(online.as_ref().unchecked_ref()));
@@ -176,7 +266,9 @@ impl State {
                         self.mail.send(tab, &bytes);
                     }
                 }
-                Output::Watch { tab, lock } => self.locks.watch(tab, &lock),
+                // A per-tab hub's page holds no lock (it has no Web Locks): nothing to watch.
+                Output::Watch { tab, lock } if MODE.with(Cell::get) != Mode::PerTab => self.locks.watch(tab, &lock),
+                Output::Watch { .. } => {}
                 Output::Persist { key, record } => self.storage.put(key, record),
                 Output::Unpersist { key } => self.storage.delete(key),
                 Output::Http { hub, id, post, url, body, bearer, token, trace } => {
@@ -238,8 +330,21 @@ pub fn debug_state() -> JsValue {
 
 /// Start-up: hold the hub lock, open storage and read the queue, then take port messages.
 async fn start_up() {
-    locks::hold_hub_lock().await;
-    let (db, records) = match storage::open().await {
+    let mode = MODE.with(Cell::get);
+    if mode != Mode::PerTab {
+        locks::hold_hub_lock(mode == Mode::Leader).await;
+    }
+    restore().await;
+}
+
+/// Opens storage (none for a `per-tab` hub), reads the queue into the hub, then lets port
+/// messages in.
+async fn restore() {
+    let opened = match MODE.with(Cell::get) {
+        Mode::PerTab => Ok((None, Vec::new())),
+        _ => storage::open().await,
+    };
+    let (db, records) = match opened {
         Ok(x) => x,
         Err(e) => {
             log(&format!("IndexedDB unavailable, the offline queue lives in memory only: {}", describe(e)));

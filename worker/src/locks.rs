@@ -16,6 +16,9 @@ extern "C" {
     type LockManager;
     #[wasm_bindgen(method, catch)]
     fn request(this: &LockManager, name: &str, callback: &Function) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = request)]
+    fn request_with(this: &LockManager, name: &str, options: &JsValue, callback: &Function)
+        -> Result<Promise, JsValue>;
 }
 
 /// `navigator.locks`, or None where the Web Locks API is missing.
@@ -58,8 +61,9 @@ impl TabWatch {
 }
 
 /// Takes the hub's lifetime lock and holds it until the worker dies. Resolves once held
-/// (at once where Web Locks are missing).
-pub async fn hold_hub_lock() {
+/// (at once where Web Locks are missing). `steal`: a leader tab's hub takes it from a
+/// frozen one (which steps down on its own when it thaws, its lease run out).
+pub async fn hold_hub_lock(steal: bool) {
     let Some(locks) = lock_manager() else { return };
     let mut granted_fn = None;
     let held = Promise::new(&mut |resolve, _| granted_fn = Some(resolve));
@@ -70,7 +74,14 @@ pub async fn hold_hub_lock() {
         let _ = granted.call0(&JsValue::NULL);
         Promise::new(&mut |_, _| {}).into()
     });
-    if let Err(e) = locks.request(contract::HUB_LOCK, hold.unchecked_ref()) {
+    let requested = if steal {
+        let options = js_sys::Object::new();
+        let _ = Reflect::set(&options, &"steal".into(), &JsValue::TRUE);
+        locks.request_with(contract::HUB_LOCK, &options, hold.unchecked_ref())
+    } else {
+        locks.request(contract::HUB_LOCK, hold.unchecked_ref())
+    };
+    if let Err(e) = requested {
         return log(&format!("cannot take the hub lock: {}", describe(e)));
     }
     let _ = wasm_bindgen_futures::JsFuture::from(held).await;

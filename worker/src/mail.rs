@@ -73,6 +73,11 @@ impl Mail {
         self.pending.remove(&tab);
     }
 
+    /// The tabs with a port.
+    pub fn tabs(&self) -> Vec<TabKey> {
+        self.ports.keys().copied().collect()
+    }
+
     pub fn ports(&self) -> usize {
         self.ports.len()
     }

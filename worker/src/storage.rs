@@ -26,19 +26,31 @@ pub struct Storage {
     /// Open write transactions: id -> (keys written, completion callback).
     transactions: BTreeMap<u32, (Vec<u64>, EventCallback)>,
     next_tx: u32,
+    /// Whether the database was opened (or found unavailable): before, operations wait.
+    ready: bool,
 }
 
 impl Storage {
+    /// The database, once open; without one (unavailable, or a `per-tab` hub) the queue
+    /// lives in memory only and nothing waits to be written.
     pub fn set_db(&mut self, db: Option<IdbDatabase>) {
+        if db.is_none() {
+            self.unwritten.clear();
+        }
         self.db = db;
+        self.ready = true;
     }
 
     pub fn put(&mut self, key: u64, record: Vec<u8>) {
-        self.unwritten.push(StoreOp::Put(key, record));
+        if !self.ready || self.db.is_some() {
+            self.unwritten.push(StoreOp::Put(key, record));
+        }
     }
 
     pub fn delete(&mut self, key: u64) {
-        self.unwritten.push(StoreOp::Delete(key));
+        if !self.ready || self.db.is_some() {
+            self.unwritten.push(StoreOp::Delete(key));
+        }
     }
 
     /// Hands the pending operations to one transaction.

@@ -33,7 +33,11 @@ pub struct Switchboard {
     /// Stored emits restored from storage, waiting for a hub of their endpoint.
     parked: BTreeMap<HubKey, Vec<(u64, StoredEmit)>>,
     online: bool,
+    /// Ports without a Hello that were told `NotAttached` (once each, until their Hello).
+    told: alloc::collections::BTreeSet<TabKey>,
 }
+
+const NOT_ATTACHED: &str = "this hub has no Hello from this tab (it was started again): attach again";
 
 /// A Hello's endpoint and auth, checked: the WebSocket URL, or why not.
 fn check_hello(name: &str, endpoint: &Endpoint, auth: Option<&str>) -> Result<String, (ErrorCode, String)> {
@@ -67,6 +71,7 @@ impl Switchboard {
             shared: Rc::default(),
             parked: BTreeMap::new(),
             online: true,
+            told: Default::default(),
         }
     }
 
@@ -206,7 +211,14 @@ impl Switchboard {
                     Err((code, message)) => self.reject(tab, code, message),
                 }
             }
-            (None, _) => self.reject(tab, ErrorCode::OutOfOrder, "the first message on a port must be Hello".into()),
+            // A hub started again under the tab: the tab is told once to attach again; what
+            // it sent meanwhile is dropped (its durable emits are resent with the attach, its
+            // waiting calls fail on its side).
+            (None, _) => {
+                if self.told.insert(tab) {
+                    self.reject(tab, ErrorCode::NotAttached, NOT_ATTACHED.into());
+                }
+            }
             (Some(_), ToHub::Hello { .. }) => {
                 self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into())
             }
@@ -244,9 +256,20 @@ impl Switchboard {
             }
         };
         self.tabs.insert(tab, id);
+        self.told.remove(&tab);
         self.out.push_back(Output::Watch { tab, lock: tab_lock_name(&name) });
         if let Some(h) = self.hubs.get_mut(&id) {
             h.attach(tab, name, nsp, now);
+        }
+    }
+
+    /// A port the hub was handed (a SharedWorker `connect`, a tab relayed by a leader tab):
+    /// told `NotAttached` at once, so a tab that was attached to an earlier hub on this port
+    /// attaches again even if it sends nothing; a new tab, not yet welcomed, ignores it.
+    pub fn handle_port_opened(&mut self, tab: TabKey) {
+        if self.told.insert(tab) {
+            let msg = FromHub::Error { code: ErrorCode::NotAttached, message: NOT_ATTACHED.into() };
+            self.out.push_back(Output::Post { tabs: alloc::vec![tab], msg });
         }
     }
 
@@ -257,6 +280,7 @@ impl Switchboard {
 
     /// The tab is gone without saying Bye (its Web Lock was released, or its port failed).
     pub fn handle_tab_gone(&mut self, tab: TabKey, now: Millis) {
+        self.told.remove(&tab);
         if let Some(id) = self.tabs.get(&tab).copied() {
             self.out.push_back(Output::Log(format!("tab {tab} vanished; detaching it")));
             self.detach(tab, id, now);

@@ -1,0 +1,224 @@
+//! The three modes, one API: the foundation set (tabs sharing a connection, a broadcast,
+//! per-tab acks, rooms, binary, sign-in across tabs) in headless Chromium with the modes a
+//! browser without SharedWorker (`leader-tab`) or without Web Locks too (`per-tab`) gets,
+//! those APIs removed by an init script before the page's own; and the `leader-tab`
+//! failovers: the hub tab closed, crashed and frozen while three tabs emit.
+
+mod common;
+
+use common::{exclusive, server, Browser, Tab};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const NO_SHARED_WORKER: &str = "delete globalThis.SharedWorker;";
+const NO_LOCKS: &str =
+    "delete globalThis.SharedWorker; Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });";
+
+/// Three connected tabs; each lists the tabs sharing its connection (itself only per tab).
+async fn tabs(b: &Browser, url: &str, shared: bool) -> Vec<Tab> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let tab = b.open(&format!("{url}/harness.html")).await;
+        b.js(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
+        out.push(tab);
+    }
+    let n = if shared { 3 } else { 1 };
+    for tab in &out {
+        b.js(tab, &format!("sb.until(() => sb.tabs.length === {n}, 15000, 'the tabs sharing its connection')")).await;
+    }
+    out
+}
+
+/// The foundation set in `mode`: `sockets` WebSockets for three tabs.
+async fn foundation(mode: &str, init: Option<&str>, sockets: u64) {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    if let Some(script) = init {
+        b.set_init_script(script);
+    }
+    let t = tabs(&b, &srv.url(), sockets == 1).await;
+    for tab in &t {
+        assert_eq!(b.js(tab, "sb.client.mode").await, json!(mode));
+        b.js(tab, "sb.record('news', 'chat', 'blob')").await;
+    }
+    // Per-tab acks (also proves each hub has the subscriptions: one channel, in order).
+    for (i, tab) in t.iter().enumerate() {
+        assert_eq!(b.js(tab, &format!("sb.client.emitWithAck('echo', {i})")).await, json!(i));
+    }
+    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), sockets, "WebSockets for three tabs in {mode}");
+    // A broadcast reaches every tab.
+    srv.io.emit("news", &json!({"n": 1})).await.expect("broadcast");
+    for tab in &t {
+        let got = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)").await;
+        assert_eq!(got, json!([{"n": 1}]));
+    }
+    // Rooms: members only.
+    b.js(&t[0], "sb.client.join('r1')").await;
+    b.js(&t[1], "sb.client.join('r1')").await;
+    b.js(&t[0], "sb.client.emit('chat', { room: 'r1', text: 'hi' })").await;
+    for tab in &t[..2] {
+        let got =
+            b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'chat')).then((e) => e.args[0].text)").await;
+        assert_eq!(got, json!("hi"));
+    }
+    srv.io.emit("news", &json!({"n": 2})).await.expect("broadcast");
+    let seen = b
+        .js(&t[2], "sb.until(() => sb.events.some((e) => e.name === 'news' && e.args[0].n === 2)).then(() => sb.events.map((e) => e.name))")
+        .await;
+    assert_eq!(seen, json!(["news", "news"]), "a tab outside r1 gets no r1 event");
+    // Binary both ways.
+    let back = b
+        .js(
+            &t[2],
+            "sb.client.emitWithAck('bin-echo', new Uint8Array([1, 2, 255])).then((r) => Array.from(new Uint8Array(r)))",
+        )
+        .await;
+    assert_eq!(back, json!([1, 2, 255]));
+    srv.io.emit("blob", &bytes::Bytes::from_static(&[9, 8, 7])).await.expect("emit binary");
+    for tab in &t {
+        let got = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'blob')).then((e) => Array.from(new Uint8Array(e.args[0])))").await;
+        assert_eq!(got, json!([9, 8, 7]));
+    }
+    // Sign-in in one tab signs every tab in.
+    for tab in &t {
+        b.js(tab, "sb.client.onAuth((a) => { sb.auth = a; sb.notify(); })").await;
+    }
+    b.js(&t[0], "sb.client.login('alice', 'alice-password')").await;
+    for tab in &t {
+        b.js(tab, "sb.until(() => sb.auth && sb.auth.user === 'alice' && sb.client.status === 'connected', 15000, 'signed in')").await;
+    }
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_foundation_works_with_a_shared_worker() {
+    foundation("shared-worker", None, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_foundation_works_without_shared_worker_through_a_leader_tab() {
+    foundation("leader-tab", Some(NO_SHARED_WORKER), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_foundation_works_without_shared_worker_or_web_locks_one_hub_per_tab() {
+    foundation("per-tab", Some(NO_LOCKS), 3).await;
+}
+
+/// How the `leader-tab` hub's tab goes away.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Close,
+    Crash,
+    Freeze,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// `count` numbered `record` events from a tab, yielding every 10 (a MessageChannel round,
+/// which background tabs do not throttle) so the fault lands mid-stream.
+fn emit_numbered(name: &str, count: u32) -> String {
+    format!(
+        "(async () => {{ for (let n = 0; n < {count}; n++) {{ sb.client.emit('record', {{ tab: '{name}', n }}); \
+         if (n % 10 === 9) await new Promise((r) => {{ const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); }}); }} }})()"
+    )
+}
+
+/// Leader-tab mode: the hub's tab (the first, which took the lock) closes, crashes or
+/// freezes while three other tabs emit 200 numbered events each: all 600 reach the
+/// application once and in order per tab, through a hub another tab starts. A frozen hub tab
+/// that thaws steps down: it opens no WebSocket and its tab follows the new hub.
+async fn failover(fault: Fault) {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    b.set_init_script(NO_SHARED_WORKER);
+    let mut all = tabs(&b, &srv.url(), true).await;
+    all.push(b.open(&format!("{}/harness.html", srv.url())).await);
+    b.js(&all[3], "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
+    for tab in &all {
+        b.js(tab, "sb.until(() => sb.tabs.length === 4, 15000, 'four tabs')").await;
+    }
+    let (hub_tab, emitters) = (all[0].clone(), all[1..].to_vec());
+    let names = ["A", "B", "C"];
+    let scripts: Vec<String> = names.iter().map(|n| emit_numbered(n, 200)).collect();
+    let emitting = futures_util::future::join_all(emitters.iter().zip(&scripts).map(|(tab, script)| b.js(tab, script)));
+    let strike = async {
+        srv.recorded_at_least(90, Duration::from_secs(30)).await;
+        let at = wall_ms();
+        match fault {
+            Fault::Close => b.close_tab(&hub_tab).await,
+            Fault::Crash => b.crash_tab(&hub_tab),
+            Fault::Freeze => {
+                b.call(Some(&hub_tab.session), "Page.setWebLifecycleState", json!({"state": "frozen"}))
+                    .await
+                    .expect("freeze");
+            }
+        }
+        at
+    };
+    let (_, struck) = tokio::join!(emitting, strike);
+    let records = srv.recorded_at_least(600, Duration::from_secs(60)).await;
+    let mut by_tab: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for r in &records {
+        by_tab.entry(r["tab"].as_str().unwrap_or("?").into()).or_default().push(r["n"].as_u64().unwrap_or(u64::MAX));
+    }
+    for name in names {
+        assert_eq!(
+            by_tab.get(name).cloned().unwrap_or_default(),
+            (0..200).collect::<Vec<u64>>(),
+            "{fault:?}: tab {name}"
+        );
+    }
+    assert_eq!(records.len(), 600, "{fault:?}: each event once");
+    // Failover: from the fault to the first emitter connected through the new hub.
+    let mut back = Vec::new();
+    for tab in &emitters {
+        let at = b
+            .js(tab, &format!("sb.until(() => sb.statusTimes.some((t, i) => t >= {struck} && sb.statuses[i] === 'connected'), 30000, 'connected again').then(() => sb.statusTimes.find((t, i) => t >= {struck} && sb.statuses[i] === 'connected'))"))
+            .await;
+        back.push(at.as_u64().unwrap_or(0).saturating_sub(struck));
+    }
+    let failover = back.iter().copied().min().unwrap_or(0);
+    println!(
+        "leader-tab failover after the hub tab was {fault:?}: {failover} ms (slowest tab {} ms)",
+        back.iter().max().unwrap_or(&0)
+    );
+    assert!(failover < 20_000, "{fault:?}: failover took {failover} ms");
+    if let Fault::Freeze = fault {
+        // Thawed, the old hub steps down: no new WebSocket, and its tab follows the new hub.
+        let sockets = srv.stats.ws_upgrades.load(Ordering::Relaxed);
+        b.call(Some(&hub_tab.session), "Page.setWebLifecycleState", json!({"state": "active"})).await.expect("thaw");
+        b.js(&hub_tab, "sb.until(() => sb.client.status === 'connected' && sb.statuses.lastIndexOf('connecting') > 0, 15000, 'following the new hub')").await;
+        b.js(&hub_tab, "sb.record('after'); sb.client.emitWithAck('echo', 1)").await;
+        srv.io.emit("after", &json!("thawed")).await.expect("broadcast");
+        b.js(
+            &hub_tab,
+            "sb.until(() => sb.events.some((e) => e.name === 'after'), 10000, 'a broadcast through the new hub')",
+        )
+        .await;
+        assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), sockets, "the thawed hub opened no WebSocket");
+    }
+    b.shutdown().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_tab_failover_when_the_hub_tab_closes() {
+    failover(Fault::Close).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_tab_failover_when_the_hub_tab_crashes() {
+    failover(Fault::Crash).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_tab_failover_when_the_hub_tab_freezes() {
+    failover(Fault::Freeze).await;
+}
