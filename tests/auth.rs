@@ -353,3 +353,44 @@ async fn a_password_change_in_one_browser_signs_the_other_out() {
     two.shutdown().await;
     srv.stop().await;
 }
+
+/// The usual topology: the page served by one origin (a Vite dev server, a CDN), the backend
+/// on another that allows it (`--allow-origin`). The hub's sign-in calls are cross-origin: the
+/// backend answers their preflight and names the origin with credentials, so a login in one
+/// tab signs every tab in (cookies cover same-site origins: these differ by port only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_from_another_origin_signs_in_across_tabs() {
+    let _one = exclusive().await;
+    let pages = common::server().await;
+    let mut config = common::config();
+    config.require_auth = true;
+    config.allowed_origins = vec![pages.url()];
+    let api = common::server_with(config).await;
+    let b = Browser::launch().await;
+    let start = format!(
+        "sb.start({{ url: '{}' }}).then(() => {{ sb.client.onAuth((a) => {{ sb.auth = a; sb.notify(); }}); }})",
+        api.url()
+    );
+    let t = common::open_tabs(&b, &pages.url(), 2, &start).await;
+    login(&b, &t).await;
+    assert_eq!(api.stats.sockets_now.load(Ordering::Relaxed), 1, "one socket to the backend, signed in");
+    assert_eq!(b.js(&t[1], "sb.client.emitWithAck('echo', 'across')").await, json!("across"));
+    // The preflight, as the browser sends it, and an origin not on the list.
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS /auth/login HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, x-switchboard\r\nConnection: close\r\n\r\n",
+            api.addr
+        )
+    };
+    let allowed = common::http::http(api.addr, preflight(&pages.url())).await;
+    assert!(allowed.starts_with("HTTP/1.1 204"), "{allowed}");
+    let lower = allowed.to_ascii_lowercase();
+    assert!(lower.contains(&format!("access-control-allow-origin: {}", pages.url())), "{allowed}");
+    assert!(lower.contains("access-control-allow-credentials: true"), "{allowed}");
+    assert!(lower.contains("x-switchboard"), "{allowed}");
+    let other = common::http::http(api.addr, preflight("http://127.0.0.1:1")).await;
+    assert!(!other.to_ascii_lowercase().contains("access-control-allow-origin"), "{other}");
+    b.shutdown().await;
+    api.stop().await;
+    pages.stop().await;
+}

@@ -157,10 +157,17 @@ pub(super) struct Guard {
 }
 
 /// Refuses Socket.IO and sign-in requests whose Origin is not allowed (same origin by
-/// default) and sign-in POSTs without the CSRF header, and counts WebSocket upgrades.
+/// default) and sign-in POSTs without the CSRF header, and counts WebSocket upgrades. A
+/// sign-in request from another allowed origin (a page served elsewhere: a Vite dev server,
+/// a CDN) gets CORS with credentials: its preflight is answered here, and its answer names
+/// the origin.
 pub(super) async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let signin = path.starts_with(switchboard_shared::contract::AUTH_PATH);
+    let cors = signin.then(|| cross_origin(&req, &guard.allowed)).flatten();
+    if let (Some(origin), &Method::OPTIONS) = (&cors, req.method()) {
+        return with_cors(StatusCode::NO_CONTENT.into_response(), origin, true);
+    }
     if signin && req.method() == Method::POST && !req.headers().contains_key(auth::CSRF_HEADER) {
         return (StatusCode::FORBIDDEN, "missing the x-switchboard header (CSRF guard)").into_response();
     }
@@ -185,5 +192,48 @@ pub(super) async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, 
             guard.stats.ws_upgrades.fetch_add(1, Ordering::Relaxed);
         }
     }
-    next.run(req).await
+    let res = next.run(req).await;
+    match cors {
+        Some(origin) => with_cors(res, &origin, false),
+        None => res,
+    }
+}
+
+/// The request's Origin, if it is another origin on the `--allow-origin` list.
+fn cross_origin(req: &Request, allowed: &[String]) -> Option<axum::http::HeaderValue> {
+    let origin = req.headers().get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let same = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://")) == Some(host);
+    (!same && allowed.iter().any(|a| a == text || a == "*")).then(|| origin.clone())
+}
+
+/// CORS with credentials for `origin` (never `*`: a credentialed request needs its origin
+/// named); a preflight also lists the methods and the headers the hub sends.
+fn with_cors(mut res: Response, origin: &axum::http::HeaderValue, preflight: bool) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, axum::http::HeaderValue::from_static("true"));
+    h.append(header::VARY, axum::http::HeaderValue::from_static("origin"));
+    if preflight {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, axum::http::HeaderValue::from_static("GET, POST"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, axum::http::HeaderValue::from_static(CORS_HEADERS));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, axum::http::HeaderValue::from_static("600"));
+    }
+    res
+}
+
+/// The request headers the hub's sign-in calls carry (`worker/src/http.rs`).
+const CORS_HEADERS: &str = "content-type, authorization, traceparent, x-switchboard, x-switchboard-mode";
+
+#[cfg(test)]
+mod tests {
+    use switchboard_shared::contract;
+
+    #[test]
+    fn the_preflight_allows_every_header_the_hub_sends() {
+        for h in [contract::CSRF_HEADER, contract::MODE_HEADER, "authorization", "traceparent", "content-type"] {
+            assert!(super::CORS_HEADERS.split(", ").any(|c| c == h), "{h}");
+        }
+    }
 }
