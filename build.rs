@@ -81,7 +81,7 @@ fn main() {
         bindgen.web(true).expect("wasm-bindgen: web target");
         bindgen.generate(&pkg).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
         flatten_snippets(&pkg, name);
-        drop_deprecation_warning(&pkg.join(format!("{name}.js")));
+        fix_glue(&pkg.join(format!("{name}.js")), name);
         if let Some(opt) = &wasm_opt {
             let wasm = pkg.join(format!("{name}_bg.wasm"));
             let status = Command::new(opt)
@@ -156,14 +156,17 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     }
 }
 
-/// The glue's warning for a call form the bootstrap never uses (`initSync(module)`): dead
-/// bytes every tab would download. Left as is if this wasm-bindgen words it otherwise.
-fn drop_deprecation_warning(glue: &Path) {
+/// Two edits to the glue wasm-bindgen writes (each left alone if this version words it
+/// otherwise): its warning for a call form the bootstrap never uses (`initSync(module)`,
+/// dead bytes every tab would download), and its wasm URL made explicitly relative
+/// (`new URL('./x_bg.wasm', import.meta.url)`), the form webpack 5 and Vite copy and
+/// fingerprint.
+fn fix_glue(glue: &Path, name: &str) {
     const WARNING: &str = "console.warn('using deprecated parameters for `initSync()`; pass a single object instead')";
     let Ok(js) = fs::read_to_string(glue) else { return };
-    if js.contains(WARNING) {
-        fs::write(glue, js.replace(WARNING, "")).expect("cannot write the glue");
-    }
+    let bare = format!("new URL('{name}_bg.wasm', import.meta.url)");
+    let relative = format!("new URL('./{name}_bg.wasm', import.meta.url)");
+    fs::write(glue, js.replace(WARNING, "").replace(&bare, &relative)).expect("cannot write the glue");
 }
 
 /// Properties esbuild shortens: lower-case names ending in one `_` (never `__proto__`).

@@ -10,7 +10,8 @@ pub mod server;
 use std::io::Write;
 use std::path::Path;
 
-/// Writes the deployable browser bundle into `dir`.
+/// Writes the deployable browser bundle into `dir`, with the `package.json` that makes it
+/// an npm package (`npm install ./dir`, then `import { connect } from 'switchboard-client'`).
 pub fn write_bundle(dir: &Path) -> std::io::Result<Vec<(String, usize, usize)>> {
     std::fs::create_dir_all(dir)?;
     let mut sizes = Vec::new();
@@ -18,7 +19,50 @@ pub fn write_bundle(dir: &Path) -> std::io::Result<Vec<(String, usize, usize)>> 
         std::fs::write(dir.join(name), bytes)?;
         sizes.push((name.to_string(), bytes.len(), gzip_len(bytes)));
     }
+    let manifest = package_json();
+    std::fs::write(dir.join("package.json"), &manifest)?;
+    sizes.push(("package.json".into(), manifest.len(), gzip_len(manifest.as_bytes())));
     Ok(sizes)
+}
+
+/// The bundle's npm name.
+pub const PACKAGE_NAME: &str = "switchboard-client";
+
+/// The bundle's `package.json`: an ES module package, version from the workspace, whose
+/// `exports` are its entries with their types (`.`, `./compat`, `./state`, `./security`,
+/// `./debug`) and the service worker (`./sw`); the worker, the reach module and the wasm are
+/// reached from the entries through `new URL('./…', import.meta.url)`, which bundlers follow.
+pub fn package_json() -> String {
+    let names: Vec<&str> = assets::bundle().map(|(n, _)| n).collect();
+    let q = |s: &str| serde_json::Value::from(s).to_string();
+    // Written by hand: the order of an export's conditions matters (`types` first).
+    let mut exports = Vec::new();
+    for (key, entry) in [
+        (".", "switchboard"),
+        ("./compat", "switchboard-compat"),
+        ("./state", "switchboard-state"),
+        ("./security", "switchboard-security"),
+        ("./debug", "switchboard-debug"),
+    ] {
+        let (types, js) = (format!("{entry}.d.ts"), format!("./{entry}.js"));
+        let value = if names.contains(&types.as_str()) {
+            format!("{{ \"types\": {}, \"default\": {} }}", q(&format!("./{types}")), q(&js))
+        } else {
+            q(&js)
+        };
+        exports.push(format!("    {}: {value}", q(key)));
+    }
+    exports.push("    \"./sw\": \"./switchboard-sw.js\"".into());
+    exports.push("    \"./package.json\": \"./package.json\"".into());
+    let files: Vec<String> = names.iter().copied().chain(["package.json"]).map(q).collect();
+    format!(
+        "{{\n  \"name\": {},\n  \"version\": {},\n  \"description\": {},\n  \"type\": \"module\",\n  \"main\": \"./switchboard.js\",\n  \"module\": \"./switchboard.js\",\n  \"types\": \"./switchboard.d.ts\",\n  \"exports\": {{\n{}\n  }},\n  \"files\": [{}],\n  \"sideEffects\": [\"./switchboard-worker.js\", \"./switchboard-sw.js\"]\n}}\n",
+        q(PACKAGE_NAME),
+        q(env!("CARGO_PKG_VERSION")),
+        q("One Socket.IO connection for every tab of a web app: a Rust/WebAssembly hub in a SharedWorker (or a leader tab) and a small page client"),
+        exports.join(",\n"),
+        files.join(", ")
+    )
 }
 
 /// Size after `gzip -9`, the measure used for bundle budgets.

@@ -144,9 +144,15 @@ export class Client {
   op_(kind, a = '', b = '', token = 0) { return core.op(this.core_, kind, token, utf8(a), utf8(b)); }
 
   startWorker_() {
+    // The literal `new SharedWorker(new URL('./…', import.meta.url), …)` lets Vite and
+    // webpack bundle the worker and its wasm (`workerUrl` overrides it).
+    const url = this.workerUrl_;
     const port = this.transport_
-      ? this.transport_(this, this.workerUrl_, () => this.reattach_())
-      : new SharedWorker(this.workerUrl_, { type: 'module', name: WORKER_NAME }).port;
+      ? this.transport_(this, url, () => this.reattach_())
+      : (url
+          ? new SharedWorker(url, { type: 'module', name: WORKER_NAME })
+          : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v4' })
+        ).port;
     port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.core_, e.data);
     return port;
   }

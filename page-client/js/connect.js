@@ -8,21 +8,22 @@ let ready;
 // tried again by the next call.
 export function load() {
   return (ready ??= (async () => {
-    const url = new URL('switchboard_page_bg.wasm', import.meta.url);
+    const url = new URL('./switchboard_page_bg.wasm', import.meta.url);
     const module = await WebAssembly.compileStreaming(fetch(url))
       .catch(() => fetch(url).then((r) => r.arrayBuffer()).then(WebAssembly.compile));
     initSync({ module });
     use({ create, op, bin, recv });
   })().catch((e) => { ready = null; throw e; }));
 }
-// A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle), in
-// the best mode the browser has (or `options.mode`): a SharedWorker, else a leader tab's
-// worker (Web Locks), else one per tab; the last two load `switchboard-reach.js`.
+// A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle, or
+// `options.workerUrl`), in the best mode the browser has (or `options.mode`): a SharedWorker,
+// else a leader tab's worker (Web Locks), else one per tab; the last two load
+// `switchboard-reach.js`.
 export async function attach(options = {}) {
   await load();
   const { mode } = options, other = mode ? mode != 'shared-worker' : !self.SharedWorker;
   const reach = other && (await import('./switchboard-reach.js')).transport(mode);
-  return open(options, new URL('./switchboard-worker.js', import.meta.url).href, reach);
+  return open(options, options.workerUrl, reach);
 }
 export async function connect(options = {}) {
   const client = await attach(options);

@@ -13,6 +13,9 @@
 const CHANNEL = 'switchboard-v4', AUTH_CHANNEL = 'switchboard-auth-v4';
 const LEADER_LOCK = 'switchboard-leader-v4';
 const BEAT = 1000, SILENCE = 5000;
+// The literal `new Worker(new URL('./…', import.meta.url), …)` lets bundlers bundle it.
+const spawn = (url) =>
+  url ? new Worker(url, { type: 'module' }) : new Worker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module' });
 
 /** `{ mode, port }` for `mode` (default: `leader-tab` where Web Locks exist, else
  * `per-tab`), where `port(client, workerUrl, onNewHub)` returns what the client needs
@@ -26,7 +29,7 @@ export function transport(mode = navigator.locks ? 'leader-tab' : 'per-tab') {
 // told to the others (`in`: their hubs refresh with the new cookies; `out`: they sign out);
 // their refreshes may race, which a server's reuse grace for one device allows.
 function perTab(client, url) {
-  const worker = new Worker(url, { type: 'module' }), { port1, port2 } = new MessageChannel();
+  const worker = spawn(url), { port1, port2 } = new MessageChannel();
   const bc = new BroadcastChannel(AUTH_CHANNEL), { login, logout } = client;
   worker.postMessage({ mode: 'per-tab' }, [port2]);
   const tell = (what) => (r) => (bc.postMessage(what), r);
@@ -48,7 +51,7 @@ function leaderTab(client, url, onNewHub) {
   const lead = (steal) =>
     navigator.locks.request(LEADER_LOCK, { steal }, () => {
       if (closed || worker) return;
-      worker = new Worker(url, { type: 'module' });
+      worker = spawn(url);
       worker.postMessage({ mode: 'leader-tab' });
       return new Promise(() => {});
     }).catch(() => {

@@ -61,3 +61,23 @@ fn browser_names_match_the_contract() {
         assert!(CLIENT_JS.contains(&format!("const {js} = '{value}';")), "client.js: {js} = '{value}'");
     }
 }
+
+/// The names the modes without a SharedWorker use, spelled out in JS (the tab side and the
+/// worker bootstrap) as in the contract; the literal worker forms bundlers need name the
+/// same worker.
+#[test]
+fn reach_names_match_the_contract() {
+    let reach = include_str!("../js/reach.js");
+    let worker = include_str!("../../static/bundle/switchboard-worker.js");
+    let checks = [
+        (reach, format!("const CHANNEL = '{}'", contract::LEADER_CHANNEL)),
+        (reach, format!("LEADER_LOCK = '{}'", contract::LEADER_LOCK)),
+        (reach, format!("BEAT = {}, SILENCE = {}", contract::LEADER_BEAT_MS, contract::LEADER_SILENCE_MS)),
+        (worker, format!("CHANNEL = '{}', EPOCH_DB = '{}'", contract::LEADER_CHANNEL, contract::EPOCH_DB)),
+        (worker, format!("BEAT = {}, LEASE = {}", contract::LEADER_BEAT_MS, contract::LEADER_LEASE_MS)),
+        (CLIENT_JS, format!("name: '{}' }})", contract::WORKER_NAME)),
+    ];
+    for (js, decl) in checks {
+        assert!(js.contains(&decl), "{decl}");
+    }
+}

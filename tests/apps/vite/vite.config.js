@@ -1,0 +1,2 @@
+// Production defaults; relative base so dist/ works from any path.
+export default { base: './', logLevel: 'warn' };

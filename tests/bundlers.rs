@@ -1,0 +1,115 @@
+//! The npm package through real bundlers: `switchboard bundle` writes the package, `npm pack`
+//! and `npm install` put it in a minimal Vite app and a minimal webpack 5 app (tests/apps/,
+//! their bundler pinned by a lockfile and installed by scripts/setup), each is built in
+//! production mode, and its output folder — the bundler's renamed, fingerprinted files,
+//! nothing copied by hand — is served by a static server on one origin while the reference
+//! backend runs on another: two tabs of each share one WebSocket.
+
+mod common;
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use common::{exclusive, Browser};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+fn apps() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e} (scripts/setup installs Node.js)"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} in {} failed:\n{text}", dir.display());
+    text
+}
+
+/// The package, packed as `npm publish` would: the tarball's path.
+fn pack(tmp: &Path) -> PathBuf {
+    let pkg = tmp.join("package");
+    switchboard::write_bundle(&pkg).expect("the bundle");
+    let name = run(tmp, "npm", &["pack", pkg.to_str().expect("UTF-8"), "--loglevel=error"]);
+    tmp.join(name.trim().lines().last().expect("npm pack names the tarball"))
+}
+
+/// Serves `dir` on 127.0.0.1 (a CDN or a static host of the bundler's output).
+async fn serve(dir: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let dir = dir.clone();
+        async move {
+            let path = uri.path().trim_start_matches('/');
+            let path = if path.is_empty() { "index.html" } else { path };
+            if path.split('/').any(|p| p == "..") {
+                return StatusCode::BAD_REQUEST.into_response();
+            }
+            match std::fs::read(dir.join(path)) {
+                Ok(bytes) => ([(header::CONTENT_TYPE, switchboard::assets::content_type(path))], bytes).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+/// Installs the package into `app`, builds it with `build` (production), serves its `dist/`
+/// and checks two tabs share one WebSocket to a backend on another origin.
+async fn bundled_app(app: &str, build: &[&str]) {
+    let _one = exclusive().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tarball = pack(tmp.path());
+    let dir = apps().join(app);
+    assert!(dir.join("node_modules").is_dir(), "{app}: run scripts/setup (npm ci in tests/apps/{app})");
+    run(&dir, "npm", &["install", "--no-save", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball.to_str().expect("UTF-8")]);
+    let built = run(&dir, "node", build);
+    println!("{app} build:\n{built}");
+    let dist = dir.join("dist");
+    let files: Vec<String> = std::fs::read_dir(dist.join(if app == "vite" { "assets" } else { "" }))
+        .expect("dist")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().filter(|f| f.ends_with(".wasm")).count() == 2, "{app}: both wasm files emitted: {files:?}");
+    assert!(!files.iter().any(|f| f == "switchboard_page_bg.wasm"), "{app}: fingerprinted, not copied: {files:?}");
+    let (origin, static_server) = serve(dist).await;
+    let mut config = common::config();
+    config.allowed_origins = vec![origin.clone()];
+    let srv = common::server_with(config).await;
+    let b = Browser::launch().await;
+    let page = format!("{origin}/index.html?server={}", srv.url());
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let tab = b.open(&page).await;
+        b.js(&tab, "window.app.ready.then(() => new Promise((resolve) => window.app.client.onStatus((s) => s.status === 'connected' && resolve())))").await;
+        tabs.push(tab);
+    }
+    for (i, tab) in tabs.iter().enumerate() {
+        assert_eq!(b.js(tab, &format!("window.app.client.emitWithAck('echo', {i})")).await, json!(i));
+        let n = b.js(tab, "new Promise((resolve) => window.app.client.onTabs((t) => t.length === 2 && resolve(t.length)))").await;
+        assert_eq!(n, json!(2), "{app}: both tabs on one hub");
+    }
+    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "{app}: two tabs, one WebSocket");
+    b.shutdown().await;
+    srv.stop().await;
+    static_server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vite_production_build_finds_the_worker_and_the_wasm() {
+    bundled_app("vite", &["node_modules/vite/bin/vite.js", "build"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webpack_production_build_finds_the_worker_and_the_wasm() {
+    bundled_app("webpack", &["build.mjs"]).await;
+}
