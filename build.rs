@@ -23,7 +23,18 @@ fn main() {
     let target_root = out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| out.clone());
     let nested = target_root.join("wasm");
 
-    for p in ["Cargo.toml", "Cargo.lock", "shared", "worker", "page-client", "static", "tools/package-lock.json"] {
+    for p in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "shared",
+        "worker",
+        "page-client",
+        "static",
+        "tools/package-lock.json",
+        "tests/apps/rust/Cargo.toml",
+        "tests/apps/rust/src",
+        "tests/apps/rust/index.html",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_WASM_OPT");
@@ -100,6 +111,33 @@ fn main() {
     let dist = out.join("dist");
     assemble(&root, &pkg, &dist);
     write_assets(&root, &dist, &out.join("assets.rs"));
+    rust_app(&root, &cargo, &nested, &out.join("apps/rust"));
+}
+
+/// The Rust front end of `tests/apps/rust` (the page client's Rust API in a wasm app), built
+/// the same way beside the bundle (never in it) for `tests/rust_app.rs`, which finds it
+/// through `SWITCHBOARD_RUST_APP`.
+fn rust_app(root: &Path, cargo: &str, nested: &Path, dir: &Path) {
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", WASM_TARGET, "-p", "switchboard-rust-app", "--target-dir"])
+        .arg(nested);
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR"]
+    {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("cannot run cargo for the Rust app's wasm build");
+    assert!(status.success(), "the wasm build of tests/apps/rust failed (see the errors above)");
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).expect("cannot create OUT_DIR/apps/rust");
+    let input = nested.join(WASM_TARGET).join("release/switchboard_rust_app.wasm");
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    bindgen.input_path(&input).typescript(false).omit_default_module_path(false);
+    bindgen.web(true).expect("wasm-bindgen: web target");
+    bindgen.generate(dir).unwrap_or_else(|e| panic!("wasm-bindgen failed on {}: {e}", input.display()));
+    fs::copy(root.join("tests/apps/rust/index.html"), dir.join("index.html")).expect("cannot copy the app's page");
+    println!("cargo:rustc-env=SWITCHBOARD_RUST_APP={}", dir.display());
 }
 
 /// The deployable bundle in `dist`: each entry script of `static/bundle` with the glue it

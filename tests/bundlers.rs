@@ -7,8 +7,6 @@
 
 mod common;
 
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
 use common::{exclusive, Browser};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -38,30 +36,6 @@ fn pack(tmp: &Path) -> PathBuf {
     tmp.join(name.trim().lines().last().expect("npm pack names the tarball"))
 }
 
-/// Serves `dir` on 127.0.0.1 (a CDN or a static host of the bundler's output).
-async fn serve(dir: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-        let dir = dir.clone();
-        async move {
-            let path = uri.path().trim_start_matches('/');
-            let path = if path.is_empty() { "index.html" } else { path };
-            if path.split('/').any(|p| p == "..") {
-                return StatusCode::BAD_REQUEST.into_response();
-            }
-            match std::fs::read(dir.join(path)) {
-                Ok(bytes) => ([(header::CONTENT_TYPE, switchboard::assets::content_type(path))], bytes).into_response(),
-                Err(_) => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
-}
-
 /// Installs the package into `app`, builds it with `build` (production), serves its `dist/`
 /// and checks two tabs share one WebSocket to a backend on another origin.
 async fn bundled_app(app: &str, build: &[&str]) {
@@ -70,7 +44,19 @@ async fn bundled_app(app: &str, build: &[&str]) {
     let tarball = pack(tmp.path());
     let dir = apps().join(app);
     assert!(dir.join("node_modules").is_dir(), "{app}: run scripts/setup (npm ci in tests/apps/{app})");
-    run(&dir, "npm", &["install", "--no-save", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball.to_str().expect("UTF-8")]);
+    run(
+        &dir,
+        "npm",
+        &[
+            "install",
+            "--no-save",
+            "--offline",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            tarball.to_str().expect("UTF-8"),
+        ],
+    );
     let built = run(&dir, "node", build);
     println!("{app} build:\n{built}");
     let dist = dir.join("dist");
@@ -81,7 +67,7 @@ async fn bundled_app(app: &str, build: &[&str]) {
         .collect();
     assert!(files.iter().filter(|f| f.ends_with(".wasm")).count() == 2, "{app}: both wasm files emitted: {files:?}");
     assert!(!files.iter().any(|f| f == "switchboard_page_bg.wasm"), "{app}: fingerprinted, not copied: {files:?}");
-    let (origin, static_server) = serve(dist).await;
+    let (origin, static_server) = common::serve(dist).await;
     let mut config = common::config();
     config.allowed_origins = vec![origin.clone()];
     let srv = common::server_with(config).await;
@@ -95,7 +81,9 @@ async fn bundled_app(app: &str, build: &[&str]) {
     }
     for (i, tab) in tabs.iter().enumerate() {
         assert_eq!(b.js(tab, &format!("window.app.client.emitWithAck('echo', {i})")).await, json!(i));
-        let n = b.js(tab, "new Promise((resolve) => window.app.client.onTabs((t) => t.length === 2 && resolve(t.length)))").await;
+        let n = b
+            .js(tab, "new Promise((resolve) => window.app.client.onTabs((t) => t.length === 2 && resolve(t.length)))")
+            .await;
         assert_eq!(n, json!(2), "{app}: both tabs on one hub");
     }
     assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "{app}: two tabs, one WebSocket");

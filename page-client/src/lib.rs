@@ -12,19 +12,21 @@
 //! hub, or close); `Core` never holds a borrow while it calls its host, so handlers may call
 //! back into the client; nothing from the hub or the page panics (errors are values).
 
-// In the browser the client is no_std: a small allocator and an aborting panic handler keep
-// the bundle within its budget (std's panic and formatting machinery cost ~4 KB gzip).
-#![cfg_attr(target_arch = "wasm32", no_std)]
+// In the JS bundle (built without `rust-api`) the client is no_std: a small allocator and an
+// aborting panic handler keep it within its budget (std's panic and formatting machinery
+// cost ~4 KB gzip). As a library of a Rust front end (`rust-api`) it is an ordinary crate:
+// the app brings std, its allocator and its panic handler.
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "rust-api")), no_std)]
 
 extern crate alloc;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "rust-api")))]
 #[global_allocator]
 // SAFETY: wasm32 without the atomics feature is single-threaded.
 static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "rust-api")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // Nothing here panics on input (errors are values); this is only a last resort.

@@ -194,3 +194,30 @@ impl std::io::Write for LogSink {
         Ok(())
     }
 }
+
+/// Serves the files of `dir` on 127.0.0.1 (a CDN, or a static host of a bundler's output):
+/// its origin, and the task to abort.
+pub async fn serve(dir: std::path::PathBuf) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let dir = dir.clone();
+        async move {
+            let path = uri.path().trim_start_matches('/');
+            let path = if path.is_empty() { "index.html" } else { path };
+            if path.split('/').any(|p| p == "..") {
+                return StatusCode::BAD_REQUEST.into_response();
+            }
+            match std::fs::read(dir.join(path)) {
+                Ok(bytes) => ([(header::CONTENT_TYPE, switchboard::assets::content_type(path))], bytes).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
