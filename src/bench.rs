@@ -53,9 +53,13 @@ pub async fn burst(server: &Server, b: &Browser, tabs: &[Tab], size: usize, coun
     Ok((rate, complete))
 }
 
-/// One configuration: `n` tabs of one client kind in a fresh browser.
-async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String> {
+/// One configuration: `n` tabs of one client kind in a fresh browser (Switchboard in `mode`:
+/// for `leader-tab`, SharedWorker is removed from every page first).
+async fn measure(server: &Server, kind: &str, n: usize, mode: &str) -> Result<Value, String> {
     let b = Browser::launch().await;
+    if kind == "sb" && mode == "leader-tab" {
+        b.set_init_script("delete globalThis.SharedWorker;");
+    }
     let url = format!("{}/bench.html", server.url());
     let upgrades0 = server.stats.ws_upgrades.load(Ordering::Relaxed);
     let mut tabs = Vec::new();
@@ -131,7 +135,7 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
         let targets = b.call(None, "Target.getTargets", json!({})).await.unwrap_or_default();
         let worker = targets["targetInfos"]
             .as_array()
-            .and_then(|a| a.iter().find(|t| t["type"] == "shared_worker"))
+            .and_then(|a| a.iter().find(|t| t["type"] == "shared_worker" || t["type"] == "worker"))
             .and_then(|t| t["targetId"].as_str())
             .map(String::from);
         if let Some(w) = worker {
@@ -143,7 +147,7 @@ async fn measure(server: &Server, kind: &str, n: usize) -> Result<Value, String>
     }
     b.shutdown().await;
     Ok(json!({
-        "client": kind, "tabs": n, "websocket_connections": connections,
+        "client": kind, "mode": if kind == "sb" { mode } else { "-" }, "tabs": n, "websocket_connections": connections,
         "server_sends_per_broadcast": if kind == "sb" { 1 } else { n },
         "server_bytes_per_broadcast": bytes_per_broadcast,
         "fanout_all_tabs": fanout, "ack_rtt": ack, "throughput": throughput,
@@ -195,8 +199,9 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     Ok((hop, format!("headless {}", version["product"].as_str().unwrap_or("Chromium (version unknown)"))))
 }
 
-/// Runs every configuration of `tabs`; only the full set (1, 5, 20) rewrites the reports.
-pub async fn run(root: &Path, tabs: &[usize]) -> Result<(), String> {
+/// Runs every configuration of `tabs` (Switchboard in each of `modes`); only the full set
+/// (1, 5, 20, shared-worker) rewrites the reports.
+pub async fn run(root: &Path, tabs: &[usize], modes: &[String]) -> Result<(), String> {
     let vendor = root.join("tools/node_modules/socket.io-client/dist");
     if !vendor.join("socket.io.esm.min.js").is_file() {
         return Err(format!("{} is missing: run scripts/setup (npm ci --prefix tools)", vendor.display()));
@@ -211,8 +216,11 @@ pub async fn run(root: &Path, tabs: &[usize]) -> Result<(), String> {
     let mut runs = Vec::new();
     for &n in tabs {
         for (kind, name) in CLIENTS {
-            eprintln!("bench: {name}, {n} tab(s)…");
-            runs.push(measure(&server, kind, n).await?);
+            let modes: Vec<&str> = if kind == "sb" { modes.iter().map(String::as_str).collect() } else { vec!["-"] };
+            for mode in modes {
+                eprintln!("bench: {name} ({mode}), {n} tab(s)…");
+                runs.push(measure(&server, kind, n, mode).await?);
+            }
         }
     }
     eprintln!("bench: the page <-> SharedWorker hop alone…");
@@ -238,7 +246,7 @@ pub async fn run(root: &Path, tabs: &[usize]) -> Result<(), String> {
     });
     let md = markdown(&report);
     println!("{md}");
-    if tabs != [1, 5, 20] {
+    if tabs != [1, 5, 20] || modes != ["shared-worker"] {
         return Ok(());
     }
     std::fs::write(root.join("BENCHMARKS.md"), &md).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -263,7 +271,11 @@ fn markdown(r: &Value) -> String {
     for run in r["runs"].as_array().cloned().unwrap_or_default() {
         let f = &run["fanout_all_tabs"];
         let ms = |v: &Value| v.as_f64().map(|x| format!("{:.2}", x / 1000.0)).unwrap_or("-".into());
-        let name = if run["client"] == "sb" { "Switchboard" } else { "socket.io-client" };
+        let name = match (run["client"].as_str(), run["mode"].as_str()) {
+            (Some("sb"), Some("leader-tab")) => "Switchboard (leader-tab)",
+            (Some("sb"), _) => "Switchboard",
+            _ => "socket.io-client",
+        };
         let tp = |k: &str| {
             let t = &run["throughput"][k];
             format!(

@@ -40,6 +40,10 @@ enum Command {
         /// Tab counts to measure, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,5,20")]
         tabs: Vec<usize>,
+        /// Switchboard's modes to measure, comma-separated: `shared-worker` (the report's
+        /// rows), `leader-tab` (SharedWorker removed, as in browsers without it).
+        #[arg(long, value_delimiter = ',', default_value = "shared-worker", value_parser = ["shared-worker", "leader-tab"])]
+        mode: Vec<String>,
     },
 }
 
@@ -111,9 +115,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs))),
+            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode))),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
         None => serve(cli.serve),

@@ -222,3 +222,53 @@ async fn leader_tab_failover_when_the_hub_tab_crashes() {
 async fn leader_tab_failover_when_the_hub_tab_freezes() {
     failover(Fault::Freeze).await;
 }
+
+/// A leader-tab hub kept busy (5 tabs; a burst of 100 events of 16 KB, then an event every
+/// 5 ms for 4 s while a sixth tab joins, as in `switchboard bench`) keeps its lease: only a
+/// gap in its wakes (a freeze) ends it, never load. No failover happens (one WebSocket, no
+/// tab ever back to `connecting`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_leader_tab_hub_keeps_its_lease() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    b.set_init_script(NO_SHARED_WORKER);
+    let mut t = Vec::new();
+    for _ in 0..5 {
+        let tab = b.open(&format!("{}/harness.html", srv.url())).await;
+        b.js(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
+        t.push(tab);
+    }
+    for tab in &t {
+        b.js(tab, "sb.until(() => sb.tabs.length === 5, 15000, 'five tabs')").await;
+        b.js(tab, "sb.record('big', 'tick'); sb.before = sb.statuses.length; sb.client.emitWithAck('echo', 1)").await;
+    }
+    let payload = "x".repeat(16 * 1024);
+    for i in 0..100u32 {
+        srv.io.emit("big", &json!({"i": i, "p": payload})).await.expect("broadcast");
+    }
+    for tab in &t {
+        b.js(tab, "sb.until(() => sb.events.filter((e) => e.name === 'big').length >= 100, 30000, 'the burst')").await;
+    }
+    let ticker = {
+        let io = srv.io.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = io.emit("tick", &0).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let extra = b.open(&format!("{}/harness.html", srv.url())).await;
+    b.js(&extra, "sb.start().then(() => sb.until(() => sb.client.status === 'connected' && sb.tabs.length === 6, 15000, 'joined'))").await;
+    // The hub keeps relaying ticks for a while: a lease that lapsed under load would show.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ticker.abort();
+    for tab in &t {
+        let after = b.js(tab, "sb.statuses.slice(sb.before)").await;
+        assert_eq!(after, json!([]), "no failover: no status change since the load began");
+    }
+    assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "the same hub, the same WebSocket");
+    b.shutdown().await;
+    srv.stop().await;
+}

@@ -46,7 +46,7 @@ function perTab(client, url) {
 function leaderTab(client, url, onNewHub) {
   const { id } = client;
   const bc = new BroadcastChannel(CHANNEL);
-  let epoch = 0, heard = performance.now(), worker = null, closed = false, deliver = null;
+  let epoch = 0, heard = performance.now(), worker = null, closed = false, deliver = null, sent = false;
   // The hub runs here while this tab holds the lock (for the tab's life, or until stolen).
   const lead = (steal) =>
     navigator.locks.request(LEADER_LOCK, { steal }, () => {
@@ -65,7 +65,9 @@ function leaderTab(client, url, onNewHub) {
     heard = performance.now();
     if (m.epoch > epoch) {
       epoch = m.epoch;
-      onNewHub();
+      // A tab that has sent nothing yet attaches with its first message (which carries the
+      // new epoch); one that has attaches again (its earlier messages were dropped).
+      if (sent) onNewHub();
     } else if (m.to === id) deliver?.({ data: m.data });
   };
   const watch = setInterval(() => {
@@ -77,7 +79,10 @@ function leaderTab(client, url, onNewHub) {
   lead(false);
   // Until it knows a hub, a tab's messages carry epoch 0: a hub drops them and beats.
   return {
-    postMessage: (data) => bc.postMessage({ from: id, epoch, data }),
+    postMessage(data) {
+      sent = true;
+      bc.postMessage({ from: id, epoch, data });
+    },
     set onmessage(f) { deliver = f; },
     close() {
       closed = true;

@@ -40,11 +40,19 @@ function nextEpoch() {
 
 function serve(epoch) {
   const bc = new BroadcastChannel(CHANNEL), ports = new Map();
-  let last = performance.now();
   const beat = () => bc.postMessage({ epoch });
   const stepDown = () => { bc.close(); self.close(); };
+  // A wake long after the last one means this tab was frozen (another may lead by now):
+  // step down before acting. A busy hub is always awake; an idle one wakes with each beat.
+  let last = performance.now();
+  const awake = () => {
+    const now = performance.now();
+    if (now - last > LEASE) return stepDown(), false;
+    last = now;
+    return true;
+  };
   bc.onmessage = ({ data: m }) => {
-    if (m.epoch > epoch) return stepDown(); // a newer hub took over
+    if (!awake() || m.epoch > epoch) return stepDown(); // frozen, or a newer hub took over
     if (m.from === undefined) return;
     if (m.epoch !== epoch) return beat(); // a tab that does not know this hub yet
     let port = ports.get(m.from);
@@ -52,22 +60,16 @@ function serve(epoch) {
       const c = new MessageChannel();
       take(c.port1);
       port = c.port2;
-      port.onmessage = (e) => bc.postMessage({ epoch, to: m.from, data: e.data });
+      port.onmessage = (e) => awake() && bc.postMessage({ epoch, to: m.from, data: e.data });
       ports.set(m.from, port);
     }
     port.postMessage(m.data);
   };
-  // The heartbeat renews the hub's lease; a beat that comes late (this tab was frozen:
-  // another tab may lead by now) steps down instead, before the hub acts.
+  // The heartbeat: the tabs hear the hub, and the hub's lease (checked by the wasm on every
+  // wake, see worker/src/lease.rs) is renewed.
   ready.then(() => {
     renewLease(LEASE);
     beat();
-    setInterval(() => {
-      const now = performance.now();
-      if (now - last > LEASE) return stepDown();
-      last = now;
-      renewLease(LEASE);
-      beat();
-    }, BEAT);
+    setInterval(() => awake() && (renewLease(LEASE), beat()), BEAT);
   });
 }

@@ -49,6 +49,10 @@ export interface ConnectOptions {
    * tab's dedicated worker serves the others over a BroadcastChannel, another takes over when
    * it closes, crashes or freezes; "per-tab" (neither): each tab its own hub and connection. */
   mode?: Mode;
+  /** URL of the hub's `switchboard-worker.js` when it is not served beside this module (by
+   * default it is found through `new URL('./switchboard-worker.js', import.meta.url)`, which
+   * Vite and webpack follow). */
+  workerUrl?: string | URL;
 }
 
 export type Mode = 'shared-worker' | 'leader-tab' | 'per-tab';

@@ -1,11 +1,13 @@
 //! The SharedWorker shell: feeds MessagePort messages, WebSocket frames, Web Lock releases,
 //! storage completions and one timer into the sans-IO [`Switchboard`], and carries its
 //! outputs out. One module per platform concern: [`mail`] (ports, batched posts),
-//! [`socket`], [`storage`] (IndexedDB), [`locks`], [`http`], [`service_worker`].
+//! [`socket`], [`storage`] (IndexedDB), [`locks`], [`http`], [`service_worker`], [`lease`]
+//! (leader-tab mode).
 //! Invariant: nothing here trusts its input; a bad message is an error value handed to the
 //! core, which answers it. A panic would kill every tab's connection.
 
 mod http;
+mod lease;
 mod locks;
 mod mail;
 mod service_worker;
@@ -41,10 +43,8 @@ pub(crate) struct State {
 }
 
 thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    pub(crate) static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
     static MODE: Cell<Mode> = const { Cell::new(Mode::Shared) };
-    /// Leader-tab mode: until when this hub may act (`renewLease`).
-    static LEASE: Cell<Option<Millis>> = const { Cell::new(None) };
 }
 
 /// How this worker serves tabs (`client.mode`).
@@ -71,41 +71,6 @@ pub fn set_mode(mode: &str) {
     MODE.with(|m| m.set(mode));
 }
 
-/// Leader-tab mode: this hub may act for `ms` more (the bootstrap renews it with each
-/// heartbeat). A hub that wakes to find its lease run out — its tab was frozen, and the
-/// other tabs may have a new hub by now — steps down before doing anything: it closes its
-/// sockets without sending on them and ends the worker.
-#[wasm_bindgen(js_name = renewLease)]
-pub fn renew_lease(ms: u32) {
-    if LEASE.with(Cell::get) != Some(0) {
-        LEASE.with(|l| l.set(Some(now() + ms as u64)));
-    }
-}
-
-/// Whether the lease ran out (then the hub has stepped down).
-fn fenced(now: Millis) -> bool {
-    let Some(until) = LEASE.with(Cell::get) else { return false };
-    if until != 0 && now <= until {
-        return false;
-    }
-    if until != 0 {
-        LEASE.with(|l| l.set(Some(0)));
-        log("lease run out (this tab was frozen): stepping down without sending");
-        STATE.with(|cell| {
-            if let Ok(mut guard) = cell.try_borrow_mut() {
-                if let Some(s) = guard.as_mut() {
-                    s.sockets.clear();
-                }
-            }
-        });
-        // `close()` of the dedicated worker's scope (not bound for WorkerGlobalScope).
-        if let Ok(close) = Reflect::get(&js_sys::global(), &"close".into()).and_then(|f| f.dyn_into::<Function>()) {
-            let _ = close.call0(&js_sys::global());
-        }
-    }
-    true
-}
-
 fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
@@ -128,7 +93,7 @@ fn log(msg: &str) {
 
 /// Runs `f` on the worker state, then carries out everything the core asked for.
 fn with_state(f: impl FnOnce(&mut State, Millis)) {
-    if fenced(now()) {
+    if lease::fenced(now()) {
         return;
     }
     STATE.with(|cell| {
@@ -145,6 +110,7 @@ fn with_state(f: impl FnOnce(&mut State, Millis)) {
         });
         f(state, now());
         state.drive();
+        lease::touch(now());
     });
 }
 
