@@ -272,3 +272,40 @@ async fn a_busy_leader_tab_hub_keeps_its_lease() {
     b.shutdown().await;
     srv.stop().await;
 }
+
+/// `per-tab` (no Web Locks) keeps the offline queue too: each hub stores it in a database of
+/// its own; a tab that queued 20 events while the server was down and then closed leaves
+/// them there, and another tab's hub adopts them once that hub has gone quiet and delivers
+/// them, once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_tab_hubs_deliver_what_a_closed_tab_queued() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let config = switchboard::server::Config { bind: srv.addr, ..common::config() };
+    let b = Browser::launch().await;
+    b.set_init_script(NO_LOCKS);
+    let fast = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
+    let a = b.open(&format!("{}/harness.html", srv.url())).await;
+    b.js(
+        &a,
+        &format!("sb.start({fast}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
+    )
+    .await;
+    srv.stop().await;
+    b.js(&a, "sb.until(() => sb.client.status === 'reconnecting', 15000, 'reconnecting')").await;
+    b.js(&a, "for (let n = 0; n < 20; n++) sb.client.emit('record', { tab: 'P', n })").await;
+    b.js(&a, "sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored by its hub')").await;
+    b.close_tab(&a).await;
+    let srv = common::start_on(config).await;
+    let other = b.open(&format!("{}/harness.html", srv.url())).await;
+    b.js(
+        &other,
+        &format!("sb.start({fast}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
+    )
+    .await;
+    let records = srv.recorded_at_least(20, Duration::from_secs(30)).await;
+    let ns: Vec<u64> = records.iter().filter(|r| r["tab"] == "P").filter_map(|r| r["n"].as_u64()).collect();
+    assert_eq!(ns, (0..20).collect::<Vec<u64>>(), "adopted and delivered once, in order");
+    b.shutdown().await;
+    srv.stop().await;
+}

@@ -448,6 +448,9 @@ pub const EPOCH_DB: &str = "switchboard-epoch";
 pub const LEADER_BEAT_MS: u32 = 1000;
 pub const LEADER_LEASE_MS: u32 = 3000;
 pub const LEADER_SILENCE_MS: u32 = 5000;
+/// A `per-tab` hub's own queue database: this prefix, then a random id (no Web Locks, so
+/// per-tab hubs cannot share one; a hub adopts the queue of one gone quiet).
+pub const PER_TAB_DB_PREFIX: &str = "switchboard-queue-";
 /// IndexedDB database and store of the durable queue.
 pub const DB_NAME: &str = "switchboard";
 pub const DB_STORE: &str = "queue";

@@ -2,10 +2,11 @@
 //! storage completions and one timer into the sans-IO [`Switchboard`], and carries its
 //! outputs out. One module per platform concern: [`mail`] (ports, batched posts),
 //! [`socket`], [`storage`] (IndexedDB), [`locks`], [`http`], [`service_worker`], [`lease`]
-//! (leader-tab mode).
+//! (leader-tab mode), [`adopt`] (per-tab storage).
 //! Invariant: nothing here trusts its input; a bad message is an error value handed to the
 //! core, which answers it. A panic would kill every tab's connection.
 
+mod adopt;
 mod http;
 mod lease;
 mod locks;
@@ -55,8 +56,8 @@ enum Mode {
     /// The leader tab's dedicated worker: every tab relayed over a BroadcastChannel by the
     /// bootstrap; it steals the hub lock from a frozen predecessor.
     Leader,
-    /// One tab's own dedicated worker (no Web Locks): its queue lives in memory only, as
-    /// per-tab hubs cannot share storage safely without locks.
+    /// One tab's own dedicated worker (no Web Locks): its queue in a database of its own,
+    /// adopted by another per-tab hub once it goes quiet ([`adopt`]).
     PerTab,
 }
 
@@ -303,11 +304,11 @@ async fn start_up() {
     restore().await;
 }
 
-/// Opens storage (none for a `per-tab` hub), reads the queue into the hub, then lets port
-/// messages in.
+/// Opens storage (a `per-tab` hub's own, new database), reads the queue into the hub, then
+/// lets port messages in.
 async fn restore() {
     let opened = match MODE.with(Cell::get) {
-        Mode::PerTab => Ok((None, Vec::new())),
+        Mode::PerTab => adopt::open_own().await.map(|db| (Some(db), Vec::new())),
         _ => storage::open().await,
     };
     let (db, records) = match opened {

@@ -108,7 +108,7 @@ impl Storage {
 
 /// Resolves with the result of an IndexedDB request. Both callbacks are owned by this future
 /// and dropped when it ends, whichever fired.
-async fn request_done(req: &IdbRequest) -> Result<JsValue, JsValue> {
+pub(crate) async fn request_done(req: &IdbRequest) -> Result<JsValue, JsValue> {
     let mut settle = None;
     let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
     let Some((resolve, reject)) = settle else { return Err(JsValue::from_str("Promise executor not called")) };
@@ -129,24 +129,37 @@ async fn request_done(req: &IdbRequest) -> Result<JsValue, JsValue> {
 
 /// Opens the database (creating the store on first use) and reads every stored record.
 pub async fn open() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsValue> {
+    let db = open_named(contract::DB_NAME, &[contract::DB_STORE]).await?;
+    let records = read_records(&db).await?;
+    Ok((Some(db), records))
+}
+
+/// Opens (or creates, with `stores`) the database `name`.
+pub(crate) async fn open_named(name: &str, stores: &'static [&'static str]) -> Result<IdbDatabase, JsValue> {
     let factory = scope().indexed_db()?.ok_or_else(|| JsValue::from_str("no indexedDB"))?;
-    let open = factory.open_with_u32(contract::DB_NAME, 1)?;
+    let open = factory.open_with_u32(name, 1)?;
     let upgrade = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
         let db = Reflect::get(&e, &"target".into())
             .and_then(|t| Reflect::get(&t, &"result".into()))
             .map(|d| d.unchecked_into::<IdbDatabase>());
         if let Ok(db) = db {
-            if !db.object_store_names().contains(contract::DB_STORE) {
-                if let Err(e) = db.create_object_store(contract::DB_STORE) {
-                    log(&format!("cannot create the queue store: {}", describe(e)));
+            for store in stores {
+                if !db.object_store_names().contains(store) {
+                    if let Err(e) = db.create_object_store(store) {
+                        log(&format!("cannot create the store {store}: {}", describe(e)));
+                    }
                 }
             }
         }
     });
     open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let db: IdbDatabase = request_done(&open).await?.unchecked_into();
+    let db = request_done(&open).await.map(|d| d.unchecked_into::<IdbDatabase>());
     open.set_onupgradeneeded(None);
-    drop(upgrade);
+    db
+}
+
+/// Every record of the queue store, in key order (the order of emission).
+async fn read_records(db: &IdbDatabase) -> Result<Vec<(u64, Vec<u8>)>, JsValue> {
     let tx = db.transaction_with_str(contract::DB_STORE)?;
     let store = tx.object_store(contract::DB_STORE)?;
     let keys = request_done(&store.get_all_keys()?).await?;
@@ -161,5 +174,5 @@ pub async fn open() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsValu
             _ => log("ignored a stored record with a foreign key"),
         }
     }
-    Ok((Some(db), records))
+    Ok(records)
 }

@@ -111,6 +111,20 @@ impl Switchboard {
         }
     }
 
+    /// Durable emits taken over from another hub's storage (a `per-tab` hub that is gone):
+    /// each gets a new key here and is written to this hub's storage, then handled as if
+    /// restored (sent when a hub of its endpoint runs).
+    pub fn handle_adopt(&mut self, records: Vec<Vec<u8>>, now: Millis) {
+        let mut keyed = Vec::with_capacity(records.len());
+        for record in records {
+            let key = self.shared.next_key.get();
+            self.shared.next_key.set(key + 1);
+            self.out.push_back(Output::Persist { key, record: record.clone() });
+            keyed.push((key, record));
+        }
+        self.handle_restore(keyed, now);
+    }
+
     /// Storage confirmed the records `keys` are written.
     pub fn handle_persisted(&mut self, keys: &[u64]) {
         for h in self.hubs.values_mut() {
