@@ -2296,3 +2296,28 @@ fn a_hub_started_under_open_ports_tells_each_tab_to_attach_again() {
     s.send(2, emit("again", "[1]", None));
     assert_eq!(not_attached(&s.take_inbox(2)), 1);
 }
+
+/// A per-tab hub adopting the queue of one that is gone: the records get keys of this hub's
+/// (above its own), are written to its storage, and go out once its socket can take them.
+#[test]
+fn adopted_records_get_new_keys_are_stored_and_delivered() {
+    let mut gone = Sim::new();
+    gone.hello(1, "http://a:1");
+    for i in 0..3 {
+        gone.send(1, durable(i, "n", &format!("[{i}]")));
+    }
+    let records: Vec<Vec<u8>> = gone.store.values().cloned().collect();
+    assert_eq!(records.len(), 3);
+    let mut s = Sim::new();
+    s.hello_with(1, "another-tab", "http://a:1", Options::default());
+    s.send(1, durable(0, "own", "[0]"));
+    let own = s.persisted_keys();
+    s.sb.handle_adopt(records, s.now);
+    s.pump();
+    let keys = s.persisted_keys();
+    assert_eq!(keys.len(), 4, "written to this hub's storage: {keys:?}");
+    assert!(keys.iter().filter(|k| !own.contains(k)).all(|k| *k > own[0]), "new keys above its own: {keys:?}");
+    s.accept_contract(1);
+    let sent = frames_of(&s.server_frames(1), contract::EMIT);
+    assert_eq!(sent.len(), 4, "its own emit and the three adopted: {sent:?}");
+}
