@@ -67,10 +67,7 @@ async fn bundled_app(app: &str, build: &[&str]) {
         .collect();
     assert!(files.iter().filter(|f| f.ends_with(".wasm")).count() == 2, "{app}: both wasm files emitted: {files:?}");
     assert!(!files.iter().any(|f| f == "switchboard_page_bg.wasm"), "{app}: fingerprinted, not copied: {files:?}");
-    let (origin, static_server) = common::serve(dist).await;
-    let mut config = common::config();
-    config.allowed_origins = vec![origin.clone()];
-    let srv = common::server_with(config).await;
+    let (origin, static_server, srv) = common::site_and_backend(dist).await;
     let b = Browser::launch().await;
     let page = format!("{origin}/index.html?server={}", srv.url());
     let mut tabs = Vec::new();

@@ -282,7 +282,9 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
                 let wake;
                 w.port.onmessage = (e) => { replies.push(Array.from(e.data)); wake && wake(); };
                 w.port.start();
-                // One at a time: each gets its answer before the next goes.
+                // A new port first hears NotAttached (a tab the hub welcomed before would attach
+                // again); then one junk message at a time, each answered before the next goes.
+                while (replies.length === 0) await new Promise((r) => (wake = r));
                 for (const junk of [new Uint8Array([255, 1, 2, 3]), 'hello', { a: 1 }, new Uint8Array(0), new Uint8Array([0, 1])]) {
                     const before = replies.length;
                     w.port.postMessage(junk);
@@ -294,7 +296,12 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
         .await;
     // A port message from the hub carries one or more messages back to back.
     let mut errors = 0;
-    for r in replies.as_array().expect("an array of replies") {
+    let replies = replies.as_array().expect("an array of replies");
+    let nudge: Vec<u8> =
+        replies[0].as_array().expect("bytes").iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
+    let (first, _) = wire::take_from_hub(&nudge).expect("decodes");
+    assert!(matches!(first.to_owned(), FromHub::Error { code: ErrorCode::NotAttached, .. }), "{nudge:?}");
+    for r in &replies[1..] {
         let bytes: Vec<u8> = r.as_array().expect("bytes").iter().map(|b| b.as_u64().expect("byte") as u8).collect();
         let mut rest = &bytes[..];
         while !rest.is_empty() {

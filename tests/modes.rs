@@ -145,6 +145,10 @@ async fn failover(fault: Fault) {
         b.js(tab, "sb.until(() => sb.tabs.length === 4, 15000, 'four tabs')").await;
     }
     let (hub_tab, emitters) = (all[0].clone(), all[1..].to_vec());
+    // What a new hub must learn again from each tab: its subscriptions and its rooms.
+    for tab in &emitters {
+        b.js(tab, "sb.record('news', 'chat'); sb.client.join('kept')").await;
+    }
     let names = ["A", "B", "C"];
     let scripts: Vec<String> = names.iter().map(|n| emit_numbered(n, 200)).collect();
     let emitting = futures_util::future::join_all(emitters.iter().zip(&scripts).map(|(tab, script)| b.js(tab, script)));
@@ -190,6 +194,16 @@ async fn failover(fault: Fault) {
         back.iter().max().unwrap_or(&0)
     );
     assert!(failover < 20_000, "{fault:?}: failover took {failover} ms");
+    // The new hub joined the room again (a chat sent after it reaches the room) and has the
+    // tabs' subscriptions (a broadcast reaches them).
+    b.js(&emitters[0], "sb.client.emit('chat', { room: 'kept', text: 'after' })").await;
+    srv.io.emit("news", &json!("after the failover")).await.expect("broadcast");
+    for tab in &emitters {
+        b.js(tab, "sb.until(() => sb.events.some((e) => e.name === 'news'), 10000, 'subscribed again')").await;
+    }
+    for tab in &emitters[1..] {
+        b.js(tab, "sb.until(() => sb.events.some((e) => e.name === 'chat'), 10000, 'in the room again')").await;
+    }
     if let Fault::Freeze = fault {
         // Thawed, the old hub steps down: no new WebSocket, and its tab follows the new hub.
         let sockets = srv.stats.ws_upgrades.load(Ordering::Relaxed);

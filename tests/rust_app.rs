@@ -27,10 +27,7 @@ async fn a_rust_front_end_shares_one_websocket_between_two_tabs() {
     let site = tempfile::tempdir().expect("site");
     switchboard::write_bundle(site.path()).expect("the bundle");
     copy_dir(Path::new(env!("SWITCHBOARD_RUST_APP")), site.path());
-    let (origin, pages) = common::serve(site.path().to_path_buf()).await;
-    let mut config = common::config();
-    config.allowed_origins = vec![origin.clone()];
-    let srv = common::server_with(config).await;
+    let (origin, pages, srv) = common::site_and_backend(site.path().to_path_buf()).await;
     let b = Browser::launch().await;
     let page = format!("{origin}/index.html?server={}", srv.url());
     let mut tabs = Vec::new();

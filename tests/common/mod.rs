@@ -221,3 +221,12 @@ pub async fn serve(dir: std::path::PathBuf) -> (String, tokio::task::JoinHandle<
     });
     (url, task)
 }
+
+/// `dir` served on one origin (`serve`) and a reference backend on another that allows it:
+/// the page origin, the static server's task and the backend.
+pub async fn site_and_backend(dir: std::path::PathBuf) -> (String, tokio::task::JoinHandle<()>, Server) {
+    let (origin, site) = serve(dir).await;
+    let mut config = config();
+    config.allowed_origins = vec![origin.clone()];
+    (origin, site, server_with(config).await)
+}
