@@ -53,19 +53,32 @@ pub async fn burst(server: &Server, b: &Browser, tabs: &[Tab], size: usize, coun
     Ok((rate, complete))
 }
 
+/// Where the browser reaches the server: a name for the report and the origin.
+pub struct Profile {
+    pub name: String,
+    pub origin: String,
+    /// emitWithAck round trips to time (fewer when each costs a network round trip).
+    pub acks: usize,
+}
+
 /// One configuration: `n` tabs of one client kind in a fresh browser (Switchboard in `mode`:
-/// for `leader-tab`, SharedWorker is removed from every page first).
-async fn measure(server: &Server, kind: &str, n: usize, mode: &str) -> Result<Value, String> {
+/// for `leader-tab`, SharedWorker is removed from every page first), through `profile`.
+async fn measure(server: &Server, profile: &Profile, kind: &str, n: usize, mode: &str) -> Result<Value, String> {
     let b = Browser::launch().await;
     if kind == "sb" && mode == "leader-tab" {
         b.set_init_script("delete globalThis.SharedWorker;");
     }
-    let url = format!("{}/bench.html", server.url());
+    let url = format!("{}/bench.html", profile.origin);
     let upgrades0 = server.stats.ws_upgrades.load(Ordering::Relaxed);
     let mut tabs = Vec::new();
+    let mut first_tab = Value::Null;
     for _ in 0..n {
         let tab = b.open(&url).await;
         js(&b, &tab, &format!("bench.start('{kind}')")).await?;
+        if tabs.is_empty() {
+            // The first tab of a fresh browser: a cold start (for Switchboard, the hub too).
+            first_tab = js(&b, &tab, "bench.phases").await?;
+        }
         tabs.push(tab);
     }
     let connections = server.stats.ws_upgrades.load(Ordering::Relaxed) - upgrades0;
@@ -98,7 +111,7 @@ async fn measure(server: &Server, kind: &str, n: usize, mode: &str) -> Result<Va
     let fanout = json!({"p50_us": pct(&all_tabs, 0.5), "p99_us": pct(&all_tabs, 0.99), "max_us": all_tabs.last()});
 
     // emitWithAck round trip, from the first tab.
-    let rtts = js(&b, &tabs[0], "bench.acks(300)").await?;
+    let rtts = js(&b, &tabs[0], &format!("bench.acks({})", profile.acks)).await?;
     let mut rtts: Vec<f64> = rtts.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
     rtts.sort_by(|a, c| a.total_cmp(c));
     let ack = json!({"p50_ms": pct(&rtts, 0.5), "p99_ms": pct(&rtts, 0.99)});
@@ -125,7 +138,7 @@ async fn measure(server: &Server, kind: &str, n: usize, mode: &str) -> Result<Va
     let extra = b.open(&url).await;
     js(&b, &extra, &format!("bench.start('{kind}')")).await?;
     let first = js(&b, &extra, "bench.until(() => bench.firstTick !== undefined).then(() => bench.firstTick)").await?;
-    // Switchboard only: when import, connect() and the subscription finished (ms from start).
+    // Its phases (ms from the start): import, wasm, attached, connected, subscribed, first.
     let phases = js(&b, &extra, "bench.phases ?? null").await.unwrap_or(Value::Null);
     ticker.abort();
 
@@ -147,7 +160,8 @@ async fn measure(server: &Server, kind: &str, n: usize, mode: &str) -> Result<Va
     }
     b.shutdown().await;
     Ok(json!({
-        "client": kind, "mode": if kind == "sb" { mode } else { "-" }, "tabs": n, "websocket_connections": connections,
+        "client": kind, "mode": if kind == "sb" { mode } else { "-" }, "profile": profile.name, "tabs": n,
+        "websocket_connections": connections, "first_tab_phases_ms": first_tab,
         "server_sends_per_broadcast": if kind == "sb" { 1 } else { n },
         "server_bytes_per_broadcast": bytes_per_broadcast,
         "fanout_all_tabs": fanout, "ack_rtt": ack, "throughput": throughput,
@@ -199,9 +213,10 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     Ok((hop, format!("headless {}", version["product"].as_str().unwrap_or("Chromium (version unknown)"))))
 }
 
-/// Runs every configuration of `tabs` (Switchboard in each of `modes`); only the full set
-/// (1, 5, 20, shared-worker) rewrites the reports.
-pub async fn run(root: &Path, tabs: &[usize], modes: &[String]) -> Result<(), String> {
+/// Runs every configuration of `tabs` (Switchboard in each of `modes`) on loopback and, with
+/// `latency_ms` > 0, again through a delay proxy (`latency_ms` each way); only the full set
+/// (1, 5, 20, shared-worker, 25 ms) rewrites the reports.
+pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64) -> Result<(), String> {
     let vendor = root.join("tools/node_modules/socket.io-client/dist");
     if !vendor.join("socket.io.esm.min.js").is_file() {
         return Err(format!("{} is missing: run scripts/setup (npm ci --prefix tools)", vendor.display()));
@@ -213,21 +228,39 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String]) -> Result<(), St
     })
     .await
     .map_err(|e| format!("cannot start the server: {e}"))?;
+    let mut profiles = vec![Profile { name: "loopback".into(), origin: server.url(), acks: 300 }];
+    let proxy = match latency_ms {
+        0 => None,
+        ms => Some(
+            crate::delay::DelayProxy::start(server.addr, Duration::from_millis(ms))
+                .await
+                .map_err(|e| format!("cannot start the delay proxy: {e}"))?,
+        ),
+    };
+    if let Some(p) = &proxy {
+        profiles.push(Profile { name: format!("{latency_ms} ms each way"), origin: p.url(), acks: 60 });
+    }
     let mut runs = Vec::new();
-    for &n in tabs {
-        for (kind, name) in CLIENTS {
-            let modes: Vec<&str> = if kind == "sb" { modes.iter().map(String::as_str).collect() } else { vec!["-"] };
-            for mode in modes {
-                eprintln!("bench: {name} ({mode}), {n} tab(s)…");
-                runs.push(measure(&server, kind, n, mode).await?);
+    for profile in &profiles {
+        for &n in tabs {
+            for (kind, name) in CLIENTS {
+                let modes: Vec<&str> =
+                    if kind == "sb" { modes.iter().map(String::as_str).collect() } else { vec!["-"] };
+                for mode in modes {
+                    eprintln!("bench: {name} ({mode}), {n} tab(s), {}…", profile.name);
+                    runs.push(measure(&server, profile, kind, n, mode).await?);
+                }
             }
         }
     }
+    drop(proxy);
     eprintln!("bench: the page <-> SharedWorker hop alone…");
     let (hop, chromium) = hop(&server).await?;
     let read = |f: &str| std::fs::read(vendor.join(f)).unwrap_or_default();
+    let first_visit: Vec<&str> = crate::assets::PAGE_CLIENT.iter().chain(&crate::assets::HUB).copied().collect();
     let sizes = json!({
         "switchboard_page_client": bundle_size(&crate::assets::PAGE_CLIENT), "switchboard_hub": bundle_size(&crate::assets::HUB),
+        "switchboard_first_visit": bundle_size(&first_visit),
         "socket_io_client_esm": size_of(&read("socket.io.esm.min.js")), "socket_io_client_umd": size_of(&read("socket.io.min.js")),
     });
     server.stop().await;
@@ -246,7 +279,7 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String]) -> Result<(), St
     });
     let md = markdown(&report);
     println!("{md}");
-    if tabs != [1, 5, 20] || modes != ["shared-worker"] {
+    if tabs != [1, 5, 20] || modes != ["shared-worker"] || latency_ms != 25 {
         return Ok(());
     }
     std::fs::write(root.join("BENCHMARKS.md"), &md).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -266,8 +299,8 @@ fn markdown(r: &Value) -> String {
         r["switchboard"].as_str().unwrap_or("?"),
         r["socket_io_client"].as_str().unwrap_or("?"),
     );
-    s.push_str("| client | tabs | WebSockets | server sends / bytes per broadcast | fan-out p50 / p99 / max (ms) | ack RTT p50 / p99 (ms) | 100 B events/s | 16 KB events/s | new tab → first event (ms) | hub heap |\n");
-    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    s.push_str("| network | client | tabs | WebSockets | server sends / bytes per broadcast | fan-out p50 / p99 / max (ms) | ack RTT p50 / p99 (ms) | 100 B events/s | 16 KB events/s | new tab → first event (ms) | hub heap |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for run in r["runs"].as_array().cloned().unwrap_or_default() {
         let f = &run["fanout_all_tabs"];
         let ms = |v: &Value| v.as_f64().map(|x| format!("{:.2}", x / 1000.0)).unwrap_or("-".into());
@@ -286,7 +319,8 @@ fn markdown(r: &Value) -> String {
         };
         let _ = writeln!(
             s,
-            "| {name} | {} | {} | {} / {:.0} B | {} / {} / {} | {:.2} / {:.2} | {} | {} | {:.1} | {} |",
+            "| {} | {name} | {} | {} | {} / {:.0} B | {} / {} / {} | {:.2} / {:.2} | {} | {} | {:.1} | {} |",
+            run["profile"].as_str().unwrap_or("loopback"),
             run["tabs"],
             run["websocket_connections"],
             run["server_sends_per_broadcast"],
@@ -302,6 +336,8 @@ fn markdown(r: &Value) -> String {
             run["hub_heap_bytes"].as_f64().map(|b| format!("{:.0} KB", b / 1024.0)).unwrap_or("-".into()),
         );
     }
+    ratios(&mut s, r);
+    phases(&mut s, r);
     let h = &r["hop"];
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let _ = writeln!(
@@ -318,12 +354,149 @@ fn markdown(r: &Value) -> String {
     for (k, label) in [
         ("switchboard_page_client", "Switchboard page client (wasm + JS: bootstrap, glue, client)"),
         ("switchboard_hub", "Switchboard hub (wasm + JS: bootstrap, glue)"),
+        ("switchboard_first_visit", "Switchboard first visit (page client + hub)"),
         ("socket_io_client_esm", "socket.io-client ESM (min)"),
         ("socket_io_client_umd", "socket.io-client UMD (min)"),
     ] {
         let _ = writeln!(s, "| {label} | {} B | {} B |", r["sizes"][k]["raw"], r["sizes"][k]["gzip"]);
     }
     s
+}
+
+/// The Switchboard run (shared-worker) and the socket.io-client run of each network and tab
+/// count, side by side.
+fn pairs(r: &Value) -> Vec<(Value, Value)> {
+    let runs = r["runs"].as_array().cloned().unwrap_or_default();
+    let same = |a: &Value, b: &Value| a["profile"] == b["profile"] && a["tabs"] == b["tabs"];
+    runs.iter()
+        .filter(|x| x["client"] == "sb" && x["mode"] != "leader-tab")
+        .filter_map(|sb| runs.iter().find(|x| x["client"] == "sio" && same(x, sb)).map(|sio| (sb.clone(), sio.clone())))
+        .collect()
+}
+
+/// Switchboard ÷ socket.io-client per network and tab count (times: below 1 is faster;
+/// rates: above 1 is more).
+fn ratios(s: &mut String, r: &Value) {
+    s.push_str("\nSwitchboard ÷ socket.io-client in the same run (times: < 1 is faster; rates: > 1 is more):\n\n");
+    s.push_str("| network | tabs | fan-out p50 | fan-out p99 | ack RTT p50 | 100 B events/s | 16 KB events/s | new tab → first event |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let get = |v: &Value, path: &[&str]| path.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN);
+    for (sb, sio) in pairs(r) {
+        let ratio = |path: &[&str]| format!("{:.2}", get(&sb, path) / get(&sio, path));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            sb["profile"].as_str().unwrap_or("loopback"),
+            sb["tabs"],
+            ratio(&["fanout_all_tabs", "p50_us"]),
+            ratio(&["fanout_all_tabs", "p99_us"]),
+            ratio(&["ack_rtt", "p50_ms"]),
+            ratio(&["throughput", "100B", "events_per_s"]),
+            ratio(&["throughput", "16KB", "events_per_s"]),
+            ratio(&["new_tab_first_event_ms"]),
+        );
+    }
+}
+
+/// The phases of the first tab of a fresh browser (a cold start) and of a new tab joining
+/// the others, for both clients (ms from the start of `bench.start`).
+fn phases(s: &mut String, r: &Value) {
+    s.push_str("\nPhases (ms from the start; Switchboard: module imported, wasm ready, attached to the hub, connected, subscribed, first event; socket.io-client: imported, connected, subscribed, first event):\n\n");
+    s.push_str(
+        "| network | tabs | client | first tab of a fresh browser | new tab |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let show = |p: &Value| {
+        ["imported", "wasm", "attached", "connected", "subscribed", "first"]
+            .iter()
+            .filter_map(|k| p[*k].as_f64().map(|v| format!("{k} {v:.0}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (sb, sio) in pairs(r) {
+        for run in [&sb, &sio] {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                run["profile"].as_str().unwrap_or("loopback"),
+                run["tabs"],
+                if run["client"] == "sb" { "Switchboard" } else { "socket.io-client" },
+                show(&run["first_tab_phases_ms"]),
+                show(&run["new_tab_phases_ms"]),
+            );
+        }
+    }
+}
+
+/// A context's JS heap after a full garbage collection (bytes).
+async fn heap(b: &Browser, session: &str) -> Value {
+    let _ = b.call(Some(session), "HeapProfiler.collectGarbage", json!({})).await;
+    b.call(Some(session), "Runtime.getHeapUsage", json!({})).await.map(|h| h["usedSize"].clone()).unwrap_or(Value::Null)
+}
+
+/// `switchboard bench --soak SECS`: 20 tabs on one hub receive 1,000 events/s for `secs`;
+/// prints the events each tab missed (none expected) and the hub's and a page's heap, after
+/// a garbage collection, at the start and the end. Not in CI.
+pub async fn soak(_root: &Path, secs: u64) -> Result<(), String> {
+    let server =
+        Server::start(Config { bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, ..Config::default() })
+            .await
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+    let b = Browser::launch().await;
+    let url = format!("{}/bench.html", server.url());
+    let mut tabs = Vec::new();
+    for _ in 0..20 {
+        let tab = b.open(&url).await;
+        js(&b, &tab, "bench.start('sb').then(() => bench.soak())").await?;
+        tabs.push(tab);
+    }
+    let targets = b.call(None, "Target.getTargets", json!({})).await.unwrap_or_default();
+    let worker = targets["targetInfos"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["type"] == "shared_worker"))
+        .and_then(|t| t["targetId"].as_str())
+        .map(String::from)
+        .ok_or("no hub (SharedWorker) found")?;
+    let hub = b.attach(&worker).await;
+    let start = json!({"hub": heap(&b, &hub).await, "page": heap(&b, &tabs[0].session).await});
+    eprintln!("soak: 20 tabs, 1,000 events/s for {secs} s…");
+    let total = secs * 1000;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let t0 = Instant::now();
+    for i in 0..total / 10 {
+        tick.tick().await;
+        for j in 0..10 {
+            let _ = server.io.emit("s", &(i * 10 + j)).await;
+        }
+    }
+    let sent_in = t0.elapsed();
+    let mut missed = Vec::new();
+    for tab in &tabs {
+        let got = js(
+            &b,
+            tab,
+            &format!("bench.until(() => bench.count >= {total}, 60000).catch(() => null).then(() => bench.count)"),
+        )
+        .await?;
+        missed.push(total.saturating_sub(got.as_u64().unwrap_or(0)));
+    }
+    let end = json!({"hub": heap(&b, &hub).await, "page": heap(&b, &tabs[0].session).await});
+    b.shutdown().await;
+    server.stop().await;
+    let report = json!({"tabs": 20, "events": total, "sent_in_s": sent_in.as_secs_f64(), "missed_per_tab": missed, "heap_start": start, "heap_end": end});
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    let change = |k: &str| {
+        let (a, z) = (start[k].as_f64().unwrap_or(f64::NAN), end[k].as_f64().unwrap_or(f64::NAN));
+        format!("{:.0} KB → {:.0} KB ({:+.1}%)", a / 1024.0, z / 1024.0, (z - a) / a * 100.0)
+    };
+    println!(
+        "soak: {total} events to 20 tabs in {:.1} s, missed {}; hub heap {}, page heap {}",
+        sent_in.as_secs_f64(),
+        missed.iter().sum::<u64>(),
+        change("hub"),
+        change("page")
+    );
+    Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for a unix time (the civil-from-days algorithm; no date crate).

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bench;
 pub mod cdp;
 pub mod clock;
+pub mod delay;
 pub mod server;
 
 use std::io::Write;

@@ -44,6 +44,14 @@ enum Command {
         /// rows), `leader-tab` (SharedWorker removed, as in browsers without it).
         #[arg(long, value_delimiter = ',', default_value = "shared-worker", value_parser = ["shared-worker", "leader-tab"])]
         mode: Vec<String>,
+        /// The network profile's one-way delay in ms (a delay proxy in front of the server);
+        /// its rows follow the loopback ones. 0: loopback only.
+        #[arg(long, default_value_t = 25, value_name = "MS")]
+        latency: u64,
+        /// Instead: the soak run — 20 tabs receiving 1,000 events/s for this many seconds (no
+        /// loss; hub and page heap at the start and the end).
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+        soak: Option<u64>,
     },
 }
 
@@ -115,9 +123,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, soak }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode))),
+            .and_then(|rt| match soak {
+                Some(secs) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
+                None => rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency)),
+            }),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
         None => serve(cli.serve),

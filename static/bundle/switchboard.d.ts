@@ -155,3 +155,6 @@ export interface Client {
 }
 
 export function connect(options?: ConnectOptions): Promise<Client>;
+
+/** Fetches and compiles the page client's wasm ahead of `connect()` (which does it too). */
+export function load(): Promise<void>;
