@@ -85,6 +85,9 @@ impl axum::serve::Listener for Counting {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            // Small frames go out at once: with Nagle's algorithm a frame written while the
+            // previous one is unacknowledged waits for the peer's delayed ACK (40 ms here).
+            let _ = io.set_nodelay(true);
             if !self.closing.load(Ordering::SeqCst) {
                 let (sent, received) = (self.stats.bytes_sent.clone(), self.stats.bytes_received.clone());
                 return (CountingStream { io, sent, received }, addr);
