@@ -224,6 +224,9 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64)
     let server = Server::start(Config {
         bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         vendor_dir: Some(vendor.clone()),
+        // As deployed: a new tab finds the files the open tabs loaded in the cache (both
+        // clients alike); each configuration is a fresh browser, so its first tab loads all.
+        cache_max_age: Some(3600),
         ..Config::default()
     })
     .await

@@ -74,7 +74,12 @@ pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str
 
 /// The demo page and the bundle (embedded), files under `/vendor/` from `vendor`, and the
 /// Socket.IO Admin UI under `/admin-ui/` from `admin_ui` (its `ui/dist`).
-pub async fn serve_asset(req: Request, vendor: Option<PathBuf>, admin_ui: Option<PathBuf>) -> Response {
+pub async fn serve_asset(
+    req: Request,
+    vendor: Option<PathBuf>,
+    admin_ui: Option<PathBuf>,
+    max_age: Option<u32>,
+) -> Response {
     let path = req.uri().path().trim_start_matches('/');
     if let (Some(dir), Some(file)) = (admin_ui, path.strip_prefix("admin-ui/")) {
         return serve_admin_ui(dir, file).await;
@@ -85,15 +90,25 @@ pub async fn serve_asset(req: Request, vendor: Option<PathBuf>, admin_ui: Option
         }
         let path = dir.join(file);
         return match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-            Ok(Ok(bytes)) => typed(bytes.into(), file, false),
+            Ok(Ok(bytes)) => cached(typed(bytes.into(), file, false), max_age),
             _ => (StatusCode::NOT_FOUND, "not found").into_response(),
         };
     }
     let name = if path.is_empty() { "index.html" } else { path };
     match assets::find(name) {
-        Some(bytes) => typed(Body::from(bytes), name, true),
+        Some(bytes) => cached(typed(Body::from(bytes), name, max_age.is_none()), max_age),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// `Cache-Control: max-age` when the server was told one.
+fn cached(mut res: Response, max_age: Option<u32>) -> Response {
+    if let Some(secs) = max_age {
+        if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={secs}")) {
+            res.headers_mut().insert(header::CACHE_CONTROL, v);
+        }
+    }
+    res
 }
 
 /// A file of the Admin UI. Its `index.html` loads fonts and icons from two CDNs: those links

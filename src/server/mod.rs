@@ -69,6 +69,10 @@ pub struct Config {
     pub require_auth: bool,
     /// Files served under `/vendor/` from this directory (the benchmark's peer client).
     pub vendor_dir: Option<PathBuf>,
+    /// Static files (the pages, the bundle, `/vendor/`) may be cached this long (seconds), as
+    /// a deployment serves them; none (the dev server): revalidated on every load. The
+    /// benchmark sets it, so a new tab finds what the open ones loaded, for both clients.
+    pub cache_max_age: Option<u32>,
     /// A leader's lease: its hub renews it at a third of this; unrenewed, another tab leads.
     pub leader_lease: Duration,
     /// How long a tab must outrank the leader before it takes over.
@@ -108,6 +112,7 @@ impl Default for Config {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             require_auth: false,
             vendor_dir: None,
+            cache_max_age: None,
             leader_lease: Duration::from_millis(switchboard_shared::contract::LEASE_MS),
             leader_hysteresis: Duration::from_millis(switchboard_shared::hub::election::HYSTERESIS_MS),
             node: "n1".into(),
@@ -386,7 +391,7 @@ impl Server {
 /// The HTTP routes: metrics, sign-in, static files.
 fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
     let metrics = state.clone();
-    let (vendor, admin_ui) = (config.vendor_dir.clone(), config.admin_ui.clone());
+    let (vendor, admin_ui, max_age) = (config.vendor_dir.clone(), config.admin_ui.clone(), config.cache_max_age);
     let web = signin::Web { state: state.clone(), io: io.clone() };
     Router::new()
         .route(
@@ -406,7 +411,7 @@ fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
         .route("/auth/password", post(signin::change_password).with_state(web.clone()))
         .route("/auth/verify", post(signin::verify).with_state(web.clone()))
         .route("/auth/session", get(signin::session_info).with_state(web))
-        .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone(), admin_ui.clone())))
+        .fallback(get(move |req: Request| app::serve_asset(req, vendor.clone(), admin_ui.clone(), max_age)))
         .layer(middleware::from_fn(signin::trace_request))
 }
 
