@@ -9,7 +9,7 @@
 use crate::contract::{self, Candidate, Elected, LeaderClaim, PriorityReport};
 use crate::hub::election::{Election, Priority, HYSTERESIS_MS};
 use crate::hub::Millis;
-use alloc::collections::BTreeSet;
+use crate::vecmap::VecSet;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -34,7 +34,7 @@ pub struct Arbiter<S> {
     election: Election<(S, String)>,
     lease_until: Option<Millis>,
     /// Sockets with candidates here (they hear every change).
-    members: BTreeSet<S>,
+    members: VecSet<S>,
 }
 
 impl<S: Clone + Ord> Arbiter<S> {
@@ -48,7 +48,7 @@ impl<S: Clone + Ord> Arbiter<S> {
             lease_ms,
             election: Election::new(hysteresis_ms),
             lease_until: None,
-            members: BTreeSet::new(),
+            members: VecSet::new(),
         }
     }
 

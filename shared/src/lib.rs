@@ -18,4 +18,5 @@ pub mod page;
 pub mod port;
 pub mod socketio;
 pub mod state;
+pub mod vecmap;
 pub mod wire;

@@ -17,9 +17,9 @@ mod storage;
 
 use js_sys::{ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use switchboard_shared::hub::{HubConfig, HubId, Millis, Output, Switchboard, TabKey};
 use switchboard_shared::port;
+use switchboard_shared::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, WorkerGlobalScope};
@@ -37,7 +37,7 @@ pub(crate) struct State {
     flush_waiter: Option<Function>,
     mail: mail::Mail,
     locks: locks::TabWatch,
-    sockets: BTreeMap<HubId, socket::Socket>,
+    sockets: VecMap<HubId, socket::Socket>,
     next_tab: TabKey,
     timer: Option<(i32, Millis)>,
     on_timer: Closure<dyn FnMut()>,
@@ -194,7 +194,7 @@ impl State {
             flush_waiter: None,
             mail: mail::Mail::new(),
             locks: locks::TabWatch::default(),
-            sockets: BTreeMap::new(),
+            sockets: VecMap::new(),
             next_tab: 1,
             timer: None,
             on_timer: Closure::new(|| {

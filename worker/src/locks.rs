@@ -3,9 +3,9 @@
 
 use crate::{describe, log, scope, with_state};
 use js_sys::{Function, Promise, Reflect};
-use std::collections::BTreeMap;
 use switchboard_shared::contract;
 use switchboard_shared::hub::TabKey;
+use switchboard_shared::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -30,7 +30,7 @@ fn lock_manager() -> Option<LockManager> {
 /// The callbacks waiting for tabs' locks, by tab.
 #[derive(Default)]
 pub struct TabWatch {
-    waiting: BTreeMap<TabKey, Closure<dyn FnMut(JsValue)>>,
+    waiting: VecMap<TabKey, Closure<dyn FnMut(JsValue)>>,
 }
 
 impl TabWatch {

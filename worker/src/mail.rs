@@ -6,8 +6,8 @@
 
 use crate::{log, with_state};
 use js_sys::Uint8Array;
-use std::collections::BTreeMap;
 use switchboard_shared::hub::TabKey;
+use switchboard_shared::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageChannel, MessageEvent, MessagePort};
@@ -37,8 +37,8 @@ impl Drop for Port {
 }
 
 pub struct Mail {
-    ports: BTreeMap<TabKey, Port>,
-    pending: BTreeMap<TabKey, Vec<u8>>,
+    ports: VecMap<TabKey, Port>,
+    pending: VecMap<TabKey, Vec<u8>>,
     window: bool,
     /// Schedules the window's end; without it every message goes out at once.
     channel: Option<MessageChannel>,
@@ -60,7 +60,7 @@ impl Mail {
         if let Some(c) = &channel {
             c.port1().set_onmessage(Some(on_flush.as_ref().unchecked_ref()));
         }
-        Mail { ports: BTreeMap::new(), pending: BTreeMap::new(), window: false, channel, _on_flush: on_flush }
+        Mail { ports: VecMap::new(), pending: VecMap::new(), window: false, channel, _on_flush: on_flush }
     }
 
     pub fn add(&mut self, tab: TabKey, port: Port) {
@@ -96,7 +96,7 @@ impl Mail {
             self.open_window();
             return;
         }
-        let batch = self.pending.entry(tab).or_default();
+        let batch = self.pending.get_or_insert_with(tab, Vec::new);
         batch.extend_from_slice(bytes);
         if batch.len() >= MAX_BATCH {
             post(&p.port, tab, &std::mem::take(batch));

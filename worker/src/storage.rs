@@ -4,8 +4,8 @@
 
 use crate::{describe, log, scope, with_state};
 use js_sys::{Promise, Reflect, Uint8Array};
-use std::collections::BTreeMap;
 use switchboard_shared::contract;
+use switchboard_shared::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
@@ -24,7 +24,7 @@ pub struct Storage {
     /// Operations not yet handed to a transaction (the database is still opening).
     unwritten: Vec<StoreOp>,
     /// Open write transactions: id -> (keys written, completion callback).
-    transactions: BTreeMap<u32, (Vec<u64>, EventCallback)>,
+    transactions: VecMap<u32, (Vec<u64>, EventCallback)>,
     next_tx: u32,
     /// Whether the database was opened (or found unavailable): before, operations wait.
     ready: bool,

@@ -4,6 +4,7 @@
 //! of its session; ids stay below 2^53 so a JavaScript server reads them exactly.
 
 use super::{Millis, TabKey};
+use crate::vecmap::VecMap;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -47,7 +48,7 @@ pub struct Requests {
     pending: BTreeMap<u64, Request>,
     next_ack: u64,
     /// Reply tokens handed to tabs for server acks: token -> server ack id.
-    replies: BTreeMap<u32, u64>,
+    replies: VecMap<u32, u64>,
     next_token: u32,
 }
 

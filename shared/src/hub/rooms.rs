@@ -5,7 +5,7 @@
 
 use super::{Millis, TabKey};
 use crate::contract;
-use alloc::collections::{BTreeMap, BTreeSet};
+use crate::vecmap::{VecMap, VecSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -20,7 +20,7 @@ enum Server {
 
 #[derive(Debug)]
 struct Room {
-    members: BTreeSet<TabKey>,
+    members: VecSet<TabKey>,
     server: Server,
     /// Tabs waiting for the server to confirm (join) or release (leave) this room.
     waiters: Vec<Waiter>,
@@ -44,7 +44,7 @@ pub enum Action {
 
 #[derive(Debug)]
 pub struct Rooms {
-    rooms: BTreeMap<String, Room>,
+    rooms: VecMap<String, Room>,
     /// How long a tab waits for the server's confirmation.
     timeout_ms: u64,
 }
@@ -55,7 +55,7 @@ fn done(tab: TabKey, req: u32) -> Action {
 
 impl Rooms {
     pub fn new(timeout_ms: u64) -> Rooms {
-        Rooms { rooms: BTreeMap::new(), timeout_ms }
+        Rooms { rooms: VecMap::new(), timeout_ms }
     }
 
     /// Whether `tab` is in `room` (for routing `sb:room` events).
@@ -88,8 +88,8 @@ impl Rooms {
         if let Err(e) = contract::joinable(&room) {
             return alloc::vec![Action::Done { tab, req, error: Some(e.to_string()) }];
         }
-        let r = self.rooms.entry(room.clone()).or_insert(Room {
-            members: BTreeSet::new(),
+        let r = self.rooms.get_or_insert_with(room.clone(), || Room {
+            members: VecSet::new(),
             server: Server::Out,
             waiters: Vec::new(),
         });

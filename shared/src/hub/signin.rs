@@ -10,7 +10,8 @@ use super::{HubId, Millis, TabKey};
 use crate::contract;
 use crate::json::{self, Value};
 use crate::port::{AuthState, AuthTelemetry, FromHub};
-use alloc::collections::{BTreeMap, VecDeque};
+use crate::vecmap::VecMap;
+use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -63,7 +64,7 @@ pub struct SignIn {
     auth: AuthState,
     /// Whether the server offers the sign-in endpoints (None until the first answer).
     supported: Option<bool>,
-    calls: BTreeMap<u32, Call>,
+    calls: VecMap<u32, Call>,
     next_call: u32,
     /// Requests waiting while another is in the air.
     queue: VecDeque<Output>,
@@ -102,7 +103,7 @@ impl SignIn {
             bearer,
             auth: AuthState::default(),
             supported: None,
-            calls: BTreeMap::new(),
+            calls: VecMap::new(),
             next_call: 0,
             queue: VecDeque::new(),
             busy: false,
@@ -478,7 +479,7 @@ impl SignIn {
     }
 }
 
-fn call_is_security(calls: &BTreeMap<u32, Call>, id: u32) -> bool {
+fn call_is_security(calls: &VecMap<u32, Call>, id: u32) -> bool {
     matches!(calls.get(&id), Some(Call::Security(_)))
 }
 

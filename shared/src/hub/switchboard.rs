@@ -10,7 +10,8 @@ use crate::contract;
 use crate::engineio;
 use crate::json::{self, Value};
 use crate::port::{self, Endpoint, ErrorCode, FromHub, Options, StoredEmit, ToHub, PROTOCOL_VERSION, STORE_VERSION};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::vecmap::{VecMap, VecSet};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -25,16 +26,16 @@ pub fn tab_lock_name(tab: &str) -> String {
 pub struct Switchboard {
     config: HubConfig,
     rng: Rng,
-    hubs: BTreeMap<HubId, Hub>,
-    tabs: BTreeMap<TabKey, HubId>,
+    hubs: VecMap<HubId, Hub>,
+    tabs: VecMap<TabKey, HubId>,
     next_hub: HubId,
     out: VecDeque<Output>,
     shared: Rc<Shared>,
     /// Stored emits restored from storage, waiting for a hub of their endpoint.
-    parked: BTreeMap<HubKey, Vec<(u64, StoredEmit)>>,
+    parked: VecMap<HubKey, Vec<(u64, StoredEmit)>>,
     online: bool,
     /// Ports without a Hello that were told `NotAttached` (once each, until their Hello).
-    told: alloc::collections::BTreeSet<TabKey>,
+    told: VecSet<TabKey>,
 }
 
 const NOT_ATTACHED: &str = "this hub has no Hello from this tab (it was started again): attach again";
@@ -64,12 +65,12 @@ impl Switchboard {
         Switchboard {
             config,
             rng: Rng::new(seed),
-            hubs: BTreeMap::new(),
-            tabs: BTreeMap::new(),
+            hubs: VecMap::new(),
+            tabs: VecMap::new(),
             next_hub: 1,
             out: VecDeque::new(),
             shared: Rc::default(),
-            parked: BTreeMap::new(),
+            parked: VecMap::new(),
             online: true,
             told: Default::default(),
         }
@@ -94,9 +95,10 @@ impl Switchboard {
         for (key, bytes) in records {
             max = max.max(key + 1);
             match port::decode::<StoredEmit>(&bytes) {
-                Ok(rec) if rec.version == STORE_VERSION => {
-                    self.parked.entry((server_of(&rec.endpoint), rec.auth.clone())).or_default().push((key, rec))
-                }
+                Ok(rec) if rec.version == STORE_VERSION => self
+                    .parked
+                    .get_or_insert_with((server_of(&rec.endpoint), rec.auth.clone()), Vec::new)
+                    .push((key, rec)),
                 _ => {
                     self.out.push_back(Output::Log(format!("stored emit {key} is unreadable; deleted")));
                     self.out.push_back(Output::Unpersist { key });

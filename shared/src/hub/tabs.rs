@@ -4,26 +4,26 @@
 use super::limits::Bucket;
 use super::{Millis, TabKey};
 use crate::contract;
-use alloc::collections::{BTreeMap, BTreeSet};
+use crate::vecmap::{VecMap, VecSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
 #[derive(Debug)]
 struct Tab {
     name: String,
-    subs: BTreeSet<String>,
+    subs: VecSet<String>,
     /// Its message rate (from its first costly message).
     rate: Option<Bucket>,
 }
 
 #[derive(Debug, Default)]
 pub struct Tabs {
-    tabs: BTreeMap<TabKey, Tab>,
+    tabs: VecMap<TabKey, Tab>,
 }
 
 impl Tabs {
     pub fn attach(&mut self, tab: TabKey, name: String) {
-        self.tabs.insert(tab, Tab { name, subs: BTreeSet::new(), rate: None });
+        self.tabs.insert(tab, Tab { name, subs: VecSet::new(), rate: None });
     }
 
     /// False when the tab was not attached.

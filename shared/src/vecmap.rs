@@ -1,0 +1,341 @@
+//! Small ordered maps and sets on a sorted `Vec` (binary search): the hub's tables of tabs,
+//! rooms, hubs, calls and ports hold a handful to a few hundred entries, where a `Vec` is as
+//! fast as a B-tree, and each `BTreeMap<K, V>` instantiation costs the wasm kilobytes of node
+//! code (a quarter of the hub's code was B-tree code). Iteration is in key order, as with
+//! the B-tree, so behaviour does not change. Tables that grow to thousands and shrink from
+//! the front (the outbox, requests in flight, the `sb:seq` window) keep their B-trees.
+
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+
+/// A map ordered by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VecMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
+        VecMap { entries: Vec::new() }
+    }
+}
+
+impl<K: Ord, V> VecMap<K, V> {
+    pub const fn new() -> Self {
+        VecMap { entries: Vec::new() }
+    }
+
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    /// Inserts, returning the value it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// The value of `key`, inserted with `f` if missing.
+    pub fn get_or_insert_with(&mut self, key: K, f: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (key, f()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    // Concrete iterator types (not `impl Trait`): a borrow checked like the B-tree's, which
+    // ends with the iterator's last use.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        self.entries.iter().map(pair)
+    }
+
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        self.entries.iter_mut().map(pair_mut)
+    }
+
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        self.entries.iter().map(key)
+    }
+
+    pub fn values(&self) -> Values<'_, K, V> {
+        self.entries.iter().map(value)
+    }
+
+    pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
+        self.entries.iter_mut().map(value_mut)
+    }
+
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
+        self.entries.into_iter().map(|(_, v)| v)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    pub fn pop_first(&mut self) -> Option<(K, V)> {
+        (!self.entries.is_empty()).then(|| self.entries.remove(0))
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
+    (k, v)
+}
+fn pair_mut<K, V>((k, v): &mut (K, V)) -> (&K, &mut V) {
+    (k, v)
+}
+fn key<K, V>((k, _): &(K, V)) -> &K {
+    k
+}
+fn value<K, V>((_, v): &(K, V)) -> &V {
+    v
+}
+fn value_mut<K, V>((_, v): &mut (K, V)) -> &mut V {
+    v
+}
+pub type Iter<'a, K, V> = core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+pub type IterMut<'a, K, V> =
+    core::iter::Map<core::slice::IterMut<'a, (K, V)>, fn(&'a mut (K, V)) -> (&'a K, &'a mut V)>;
+pub type Keys<'a, K, V> = core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> &'a K>;
+pub type Values<'a, K, V> = core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> &'a V>;
+pub type ValuesMut<'a, K, V> = core::iter::Map<core::slice::IterMut<'a, (K, V)>, fn(&'a mut (K, V)) -> &'a mut V>;
+
+impl<K, V> IntoIterator for VecMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = alloc::vec::IntoIter<(K, V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = VecMap::new();
+        m.extend(iter);
+        m
+    }
+}
+
+impl<K: Ord, V> Extend<(K, V)> for VecMap<K, V> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(pair)
+    }
+}
+
+/// A set ordered by value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VecSet<T> {
+    items: Vec<T>,
+}
+
+impl<T> Default for VecSet<T> {
+    fn default() -> Self {
+        VecSet { items: Vec::new() }
+    }
+}
+
+impl<T: Ord> VecSet<T> {
+    pub const fn new() -> Self {
+        VecSet { items: Vec::new() }
+    }
+
+    fn find<Q: Ord + ?Sized>(&self, item: &Q) -> Result<usize, usize>
+    where
+        T: Borrow<Q>,
+    {
+        self.items.binary_search_by(|x| x.borrow().cmp(item))
+    }
+
+    /// Inserts; false if it was there.
+    pub fn insert(&mut self, item: T) -> bool {
+        match self.find(&item) {
+            Ok(_) => false,
+            Err(i) => {
+                self.items.insert(i, item);
+                true
+            }
+        }
+    }
+
+    pub fn contains<Q: Ord + ?Sized>(&self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        self.find(item).is_ok()
+    }
+
+    /// Removes; false if it was not there.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        match self.find(item) {
+            Ok(i) => {
+                self.items.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, T> {
+        self.items.iter()
+    }
+
+    pub fn first(&self) -> Option<&T> {
+        self.items.first()
+    }
+
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.items.retain(keep);
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+impl<T: Ord> FromIterator<T> for VecSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut s = VecSet::new();
+        s.extend(iter);
+        s
+    }
+}
+
+impl<T: Ord> Extend<T> for VecSet<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for item in iter {
+            self.insert(item);
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a VecSet<T> {
+    type Item = &'a T;
+    type IntoIter = core::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<T> IntoIterator for VecSet<T> {
+    type Item = T;
+    type IntoIter = alloc::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::{BTreeMap, BTreeSet};
+
+    /// Against the B-tree, on a pseudo-random sequence of operations.
+    #[test]
+    fn it_behaves_as_the_btree() {
+        let (mut m, mut b) = (VecMap::new(), BTreeMap::new());
+        let (mut s, mut bs) = (VecSet::new(), BTreeSet::new());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = (x % 64) as u32;
+            match x % 5 {
+                0 | 1 => {
+                    assert_eq!(m.insert(key, x), b.insert(key, x));
+                    assert_eq!(s.insert(key), bs.insert(key));
+                }
+                2 => {
+                    assert_eq!(m.remove(&key), b.remove(&key));
+                    assert_eq!(s.remove(&key), bs.remove(&key));
+                }
+                3 => {
+                    *m.get_or_insert_with(key, || 1) += 1;
+                    *b.entry(key).or_insert_with(|| 1) += 1;
+                }
+                _ => {
+                    m.retain(|k, _| k % 7 != (x % 7) as u32);
+                    b.retain(|k, _| k % 7 != (x % 7) as u32);
+                    assert_eq!(m.pop_first(), b.pop_first());
+                }
+            }
+            assert!(m.iter().eq(b.iter()));
+            assert!(s.iter().eq(bs.iter()));
+            assert_eq!((m.len(), m.get(&key), m.contains_key(&key)), (b.len(), b.get(&key), b.contains_key(&key)));
+            assert_eq!(s.contains(&key), bs.contains(&key));
+        }
+    }
+}
