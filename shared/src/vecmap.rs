@@ -2,8 +2,10 @@
 //! rooms, hubs, calls and ports hold a handful to a few hundred entries, where a `Vec` is as
 //! fast as a B-tree, and each `BTreeMap<K, V>` instantiation costs the wasm kilobytes of node
 //! code (a quarter of the hub's code was B-tree code). Iteration is in key order, as with
-//! the B-tree, so behaviour does not change. Tables that grow to thousands and shrink from
-//! the front (the outbox, requests in flight, the `sb:seq` window) keep their B-trees.
+//! the B-tree, so behaviour does not change. Tables keyed by a growing number that can hold
+//! thousands and empty from the front (the outbox's emits in flight, requests in flight, the
+//! `sb:seq` window) use [`DequeMap`]: the same on a `VecDeque`, appends and removals at the
+//! front in constant time.
 
 use alloc::vec::Vec;
 use core::borrow::Borrow;
@@ -184,6 +186,95 @@ impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
     }
 }
 
+/// A map ordered by key on a `VecDeque`: for keys that mostly arrive in increasing order and
+/// leave from the front (ack ids, storage keys, sequence numbers).
+#[derive(Debug, Clone)]
+pub struct DequeMap<K, V> {
+    entries: alloc::collections::VecDeque<(K, V)>,
+}
+
+impl<K, V> Default for DequeMap<K, V> {
+    fn default() -> Self {
+        DequeMap { entries: alloc::collections::VecDeque::new() }
+    }
+}
+
+impl<K: Ord, V> DequeMap<K, V> {
+    pub const fn new() -> Self {
+        DequeMap { entries: alloc::collections::VecDeque::new() }
+    }
+
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        match self.entries.back() {
+            Some((last, _)) if last < key => Err(self.entries.len()),
+            _ => self.entries.binary_search_by(|(k, _)| k.cmp(key)),
+        }
+    }
+
+    /// Inserts, returning the value it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.find(key).is_ok()
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.find(key).ok().and_then(|i| self.entries.remove(i)).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + '_ {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + '_ {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
+        self.entries.into_iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + '_ {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    pub fn pop_first(&mut self) -> Option<(K, V)> {
+        self.entries.pop_front()
+    }
+}
+
+impl<K, V> IntoIterator for DequeMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = alloc::collections::vec_deque::IntoIter<(K, V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
 /// A set ordered by value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VecSet<T> {
@@ -306,6 +397,7 @@ mod tests {
     #[test]
     fn it_behaves_as_the_btree() {
         let (mut m, mut b) = (VecMap::new(), BTreeMap::new());
+        let mut d = DequeMap::new();
         let (mut s, mut bs) = (VecSet::new(), BTreeSet::new());
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..5_000 {
@@ -315,24 +407,31 @@ mod tests {
             let key = (x % 64) as u32;
             match x % 5 {
                 0 | 1 => {
+                    assert_eq!(d.insert(key, x), b.get(&key).copied());
                     assert_eq!(m.insert(key, x), b.insert(key, x));
                     assert_eq!(s.insert(key), bs.insert(key));
                 }
                 2 => {
+                    assert_eq!(d.remove(&key), b.get(&key).copied());
                     assert_eq!(m.remove(&key), b.remove(&key));
                     assert_eq!(s.remove(&key), bs.remove(&key));
                 }
                 3 => {
                     *m.get_or_insert_with(key, || 1) += 1;
                     *b.entry(key).or_insert_with(|| 1) += 1;
+                    d.insert(key, *b.get(&key).expect("inserted"));
                 }
                 _ => {
                     m.retain(|k, _| k % 7 != (x % 7) as u32);
                     b.retain(|k, _| k % 7 != (x % 7) as u32);
+                    d.retain(|k, _| k % 7 != (x % 7) as u32);
+                    assert_eq!(d.pop_first(), b.first_key_value().map(|(k, v)| (*k, *v)));
                     assert_eq!(m.pop_first(), b.pop_first());
                 }
             }
             assert!(m.iter().eq(b.iter()));
+            assert!(d.values().eq(b.values()), "the deque map");
+            assert_eq!(d.len(), b.len());
             assert!(s.iter().eq(bs.iter()));
             assert_eq!((m.len(), m.get(&key), m.contains_key(&key)), (b.len(), b.get(&key), b.contains_key(&key)));
             assert_eq!(s.contains(&key), bs.contains(&key));

@@ -6,7 +6,8 @@
 use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
 use crate::port::{self, Bytes, FromHub, StoredEmit, STORE_VERSION};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::vecmap::DequeMap;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -53,11 +54,11 @@ pub struct Outbox {
     queue: VecDeque<Emit>,
     bytes: usize,
     /// Durable emits sent with a receipt request, by ack id.
-    in_flight: BTreeMap<u64, Emit>,
+    in_flight: DequeMap<u64, Emit>,
     /// Ids of durable emits held (queued or in flight), to drop a page's resend.
     held: BTreeSet<String>,
     /// Persist requests not yet confirmed: key -> (tab, seq) to answer `Stored`.
-    awaiting_store: BTreeMap<u64, (TabKey, u32)>,
+    awaiting_store: DequeMap<u64, (TabKey, u32)>,
 }
 
 impl Outbox {
@@ -70,9 +71,9 @@ impl Outbox {
             max_age_ms: config.max_age_ms,
             queue: VecDeque::new(),
             bytes: 0,
-            in_flight: BTreeMap::new(),
+            in_flight: DequeMap::new(),
             held: BTreeSet::new(),
-            awaiting_store: BTreeMap::new(),
+            awaiting_store: DequeMap::new(),
         }
     }
 

@@ -4,8 +4,7 @@
 //! of its session; ids stay below 2^53 so a JavaScript server reads them exactly.
 
 use super::{Millis, TabKey};
-use crate::vecmap::VecMap;
-use alloc::collections::BTreeMap;
+use crate::vecmap::{DequeMap, VecMap};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -45,7 +44,7 @@ const ACK_ID_WRAP: u64 = 1_000_000_000_000;
 
 #[derive(Debug, Default)]
 pub struct Requests {
-    pending: BTreeMap<u64, Request>,
+    pending: DequeMap<u64, Request>,
     next_ack: u64,
     /// Reply tokens handed to tabs for server acks: token -> server ack id.
     replies: VecMap<u32, u64>,

@@ -7,7 +7,7 @@ use super::Millis;
 use crate::contract;
 use crate::json::{self, Value};
 use crate::socketio;
-use alloc::collections::BTreeSet;
+use crate::vecmap::DequeMap;
 use alloc::format;
 use alloc::string::String;
 
@@ -33,7 +33,7 @@ pub struct ContractSession {
     speaks: Option<bool>,
     hello_deadline: Option<Millis>,
     last_seq: Option<u64>,
-    seen_seq: BTreeSet<u64>,
+    seen_seq: DequeMap<u64, ()>,
     /// Best clock sample: (server minus wall clock, round trip).
     clock: Option<(i64, u64)>,
     /// The round trip of the latest `sb:time` probe (the inspector's ping RTT).
@@ -75,7 +75,7 @@ impl ContractSession {
     /// `["sb:seq", n, event, ...args]`.
     pub fn numbered(&mut self, args: &str) -> Numbered {
         let Some((n, event, rest)) = split_seq(args) else { return Numbered::Malformed };
-        if !self.seen_seq.insert(n) {
+        if self.seen_seq.insert(n, ()).is_some() {
             return Numbered::Seen;
         }
         self.last_seq = Some(self.last_seq.map_or(n, |l| l.max(n)));
