@@ -20,3 +20,4 @@ pub mod socketio;
 pub mod state;
 pub mod vecmap;
 pub mod wire;
+pub mod wire_hub;

@@ -17,7 +17,7 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -25,12 +25,12 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
-fn opt_str(out: &mut Vec<u8>, s: &Option<String>) {
+pub(crate) fn opt_str(out: &mut Vec<u8>, s: &Option<String>) {
     match s {
         Some(s) => {
             out.push(1);
@@ -40,7 +40,7 @@ fn opt_str(out: &mut Vec<u8>, s: &Option<String>) {
     }
 }
 
-fn bins(out: &mut Vec<u8>, list: &[Bytes]) {
+pub(crate) fn bins(out: &mut Vec<u8>, list: &[Bytes]) {
     varint(out, list.len() as u64);
     for b in list {
         bytes(out, &b.0);
@@ -131,19 +131,19 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
 
 /// Reads postcard values. Errors are sticky: after the first one every read returns a
 /// default and `bad` is set, so decoding is straight-line code checked once at the end.
-struct Reader<'a> {
-    b: &'a [u8],
-    bad: bool,
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) bad: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn fail<T: Default>(&mut self) -> T {
+    pub(crate) fn fail<T: Default>(&mut self) -> T {
         self.bad = true;
         self.b = &[];
         T::default()
     }
 
-    fn byte(&mut self) -> u8 {
+    pub(crate) fn byte(&mut self) -> u8 {
         match self.b.split_first() {
             Some((&first, rest)) => {
                 self.b = rest;
@@ -154,7 +154,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint of at most `bits` bits, checked like postcard checks it.
-    fn varint(&mut self, bits: u32) -> u64 {
+    pub(crate) fn varint(&mut self, bits: u32) -> u64 {
         let max = bits.div_ceil(7);
         let mut out = 0u64;
         for i in 0..max {
@@ -170,11 +170,11 @@ impl<'a> Reader<'a> {
         self.fail()
     }
 
-    fn u32(&mut self) -> u32 {
+    pub(crate) fn u32(&mut self) -> u32 {
         self.varint(32) as u32
     }
 
-    fn flag(&mut self) -> bool {
+    pub(crate) fn flag(&mut self) -> bool {
         match self.byte() {
             0 => false,
             1 => true,
@@ -183,7 +183,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length; every element takes at least one byte, so a longer one is a lie.
-    fn len(&mut self) -> usize {
+    pub(crate) fn len(&mut self) -> usize {
         let n = self.varint(usize::BITS);
         if n > self.b.len() as u64 {
             return self.fail();
@@ -191,7 +191,7 @@ impl<'a> Reader<'a> {
         n as usize
     }
 
-    fn bytes(&mut self) -> &'a [u8] {
+    pub(crate) fn bytes(&mut self) -> &'a [u8] {
         let n = self.len();
         // `len` checked n against what is left; no panicking path (its message would pull
         // core::fmt into the page's wasm).
@@ -200,14 +200,14 @@ impl<'a> Reader<'a> {
         head
     }
 
-    fn str(&mut self) -> &'a str {
+    pub(crate) fn str(&mut self) -> &'a str {
         match core::str::from_utf8(self.bytes()) {
             Ok(s) => s,
             Err(_) => self.fail(),
         }
     }
 
-    fn opt_str(&mut self) -> Option<&'a str> {
+    pub(crate) fn opt_str(&mut self) -> Option<&'a str> {
         if self.flag() {
             Some(self.str())
         } else {

@@ -18,7 +18,6 @@ mod storage;
 use js_sys::{ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
 use switchboard_shared::hub::{HubConfig, HubId, Millis, Output, Switchboard, TabKey};
-use switchboard_shared::port;
 use switchboard_shared::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -228,7 +227,7 @@ impl State {
                     self.sockets.remove(&hub);
                 }
                 Output::Post { tabs, msg } => {
-                    let bytes = port::encode(&msg);
+                    let bytes = switchboard_shared::wire_hub::encode_from_hub(&msg);
                     for tab in tabs {
                         self.mail.send(tab, &bytes);
                     }

@@ -5,7 +5,7 @@
 
 use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
-use crate::port::{self, Bytes, FromHub, StoredEmit, STORE_VERSION};
+use crate::port::{Bytes, FromHub, StoredEmit, STORE_VERSION};
 use crate::vecmap::DequeMap;
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
@@ -243,7 +243,7 @@ impl Outbox {
         if let Some(t) = d.tab {
             self.awaiting_store.insert(d.key, t);
         }
-        out.push(Output::Persist { key: d.key, record: port::encode(&rec) });
+        out.push(Output::Persist { key: d.key, record: crate::wire_hub::encode_stored(&rec) });
     }
 
     /// Storage confirmed `keys`: their tabs may let go.

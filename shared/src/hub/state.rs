@@ -10,7 +10,7 @@ use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
 use crate::contract;
 use crate::json;
-use crate::port::{self, StoredEmit, STORE_VERSION};
+use crate::port::{StoredEmit, STORE_VERSION};
 // Vecs, not BTreeMaps: each BTreeMap instantiation costs the hub's wasm kilobytes, and a
 // scope has at most `MAX_STATE_KEYS` keys and a version one entry per backend node.
 use alloc::format;
@@ -199,7 +199,7 @@ impl SharedState {
             bins: Vec::new(),
             created_ms: 0,
         };
-        out.push(Output::Persist { key: e.store, record: port::encode(&rec) });
+        out.push(Output::Persist { key: e.store, record: crate::wire_hub::encode_stored(&rec) });
     }
 
     /// A snapshot entry from storage (`[key, version, value?]`).

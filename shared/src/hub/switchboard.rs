@@ -9,7 +9,7 @@ use crate::backoff::Rng;
 use crate::contract;
 use crate::engineio;
 use crate::json::{self, Value};
-use crate::port::{self, Endpoint, ErrorCode, FromHub, Options, StoredEmit, ToHub, PROTOCOL_VERSION, STORE_VERSION};
+use crate::port::{Endpoint, ErrorCode, FromHub, Options, StoredEmit, ToHub, PROTOCOL_VERSION, STORE_VERSION};
 use crate::vecmap::{VecMap, VecSet};
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
@@ -94,7 +94,7 @@ impl Switchboard {
         let mut max = self.shared.next_key.get();
         for (key, bytes) in records {
             max = max.max(key + 1);
-            match port::decode::<StoredEmit>(&bytes) {
+            match crate::wire_hub::decode_stored(&bytes) {
                 Ok(rec) if rec.version == STORE_VERSION => self
                     .parked
                     .get_or_insert_with((server_of(&rec.endpoint), rec.auth.clone()), Vec::new)
@@ -208,7 +208,7 @@ impl Switchboard {
 
     /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
     pub fn handle_port_message(&mut self, tab: TabKey, bytes: &[u8], now: Millis) {
-        let msg = match port::decode::<ToHub>(bytes) {
+        let msg = match crate::wire_hub::decode_to_hub(bytes) {
             Ok(m) => m,
             Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
         };
