@@ -286,6 +286,7 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64)
         return Ok(());
     }
     std::fs::write(root.join("BENCHMARKS.md"), &md).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    readme_section(&root.join("README.md"), &md)?;
     std::fs::write(root.join("benchmarks.json"), serde_json::to_string_pretty(&report).unwrap_or_default())
         .map_err(|e| format!("benchmarks.json: {e}"))?;
     Ok(())
@@ -428,6 +429,19 @@ fn phases(s: &mut String, r: &Value) {
             );
         }
     }
+}
+
+/// Rewrites README.md's generated section (between its `bench:begin` and `bench:end`
+/// markers) with the report, title line left out: the README's numbers are the benchmark's.
+fn readme_section(path: &Path, md: &str) -> Result<(), String> {
+    let readme = std::fs::read_to_string(path).map_err(|e| format!("README.md: {e}"))?;
+    let (Some(begin), Some(end)) = (readme.find("<!-- bench:begin"), readme.find("<!-- bench:end -->")) else {
+        return Err("README.md has no bench:begin / bench:end markers".into());
+    };
+    let open = begin + readme[begin..].find("-->").map_or(0, |i| i + 3);
+    let body = md.split_once('\n').map_or(md, |(_, rest)| rest).trim();
+    let updated = format!("{}\n{body}\n{}", &readme[..open], &readme[end..]);
+    std::fs::write(path, updated).map_err(|e| format!("README.md: {e}"))
 }
 
 /// A context's JS heap after a full garbage collection (bytes).
