@@ -1,7 +1,7 @@
 //! Postcard's wire format, written out by hand for the page's two directions: encoding
-//! `ToHub` and decoding `FromHub`. The hub speaks the same bytes through serde + postcard
-//! (`port::encode`/`port::decode`); the page client uses this module instead because serde's
-//! generic visitors cost the page bundle several KB. Invariant: for every message,
+//! `ToHub` and decoding `FromHub` (the hub's two, `wire_hub.rs`, share the `Reader`). serde +
+//! postcard (`port::encode`/`port::decode`) remain the reference the tests hold both to;
+//! neither wasm carries them, as serde's generic visitors cost several KB. Invariant: for every message,
 //! `encode_to_hub(m) == port::encode(m)` and `decode_from_hub(b)` accepts exactly what
 //! `port::decode::<FromHub>(b)` accepts, with the same value (tested against postcard).
 //! `read_from_hub` is the page's zero-copy form: a `FromHubRef` borrowing from the bytes.
