@@ -10,6 +10,31 @@
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 
+/// What both sorted maps share: their entries are `(K, V)` pairs in key order, found with
+/// `find` (Ok: where it is; Err: where it goes).
+macro_rules! sorted_entries {
+    () => {
+        /// Inserts, returning the value it replaced.
+        pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+            match self.find(&key) {
+                Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
+                Err(i) => {
+                    self.entries.insert(i, (key, value));
+                    None
+                }
+            }
+        }
+
+        pub fn len(&self) -> usize {
+            self.entries.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.entries.is_empty()
+        }
+    };
+}
+
 /// A map ordered by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VecMap<K, V> {
@@ -34,16 +59,7 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
-    /// Inserts, returning the value it replaced.
-    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match self.find(&key) {
-            Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
-            Err(i) => {
-                self.entries.insert(i, (key, value));
-                None
-            }
-        }
-    }
+    sorted_entries!();
 
     pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
     where
@@ -83,14 +99,6 @@ impl<K: Ord, V> VecMap<K, V> {
             }
         };
         &mut self.entries[i].1
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     // Concrete iterator types (not `impl Trait`): a borrow checked like the B-tree's, which
@@ -211,16 +219,7 @@ impl<K: Ord, V> DequeMap<K, V> {
         }
     }
 
-    /// Inserts, returning the value it replaced.
-    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match self.find(&key) {
-            Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
-            Err(i) => {
-                self.entries.insert(i, (key, value));
-                None
-            }
-        }
-    }
+    sorted_entries!();
 
     pub fn get(&self, key: &K) -> Option<&V> {
         self.find(key).ok().map(|i| &self.entries[i].1)
@@ -232,14 +231,6 @@ impl<K: Ord, V> DequeMap<K, V> {
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.find(key).ok().and_then(|i| self.entries.remove(i)).map(|(_, v)| v)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + '_ {
