@@ -142,7 +142,8 @@ async fn measure(server: &Server, profile: &Profile, kind: &str, n: usize, mode:
     let phases = js(&b, &extra, "bench.phases ?? null").await.unwrap_or(Value::Null);
     ticker.abort();
 
-    // Hub memory (Switchboard only): the SharedWorker's JS heap.
+    // Hub memory (Switchboard only): the hub worker's live JS heap (after a garbage
+    // collection, as in the soak run).
     let mut hub_heap = Value::Null;
     if kind == "sb" {
         let targets = b.call(None, "Target.getTargets", json!({})).await.unwrap_or_default();
@@ -153,9 +154,7 @@ async fn measure(server: &Server, profile: &Profile, kind: &str, n: usize, mode:
             .map(String::from);
         if let Some(w) = worker {
             let session = b.attach(&w).await;
-            if let Ok(h) = b.call(Some(&session), "Runtime.getHeapUsage", json!({})).await {
-                hub_heap = h["usedSize"].clone();
-            }
+            hub_heap = heap(&b, &session).await;
         }
     }
     b.shutdown().await;
