@@ -225,7 +225,7 @@ export class Client {
           this.memberFns_.forEach(([r, f]) => r == room && guard(f, this.members(room)));
         }
         for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
-          try { f(...args); } catch (e) { warn('an event handler threw', e); }
+          try { f(...args); } catch (e) { warn('handler threw', e); }
         }
         break;
       }
@@ -353,7 +353,7 @@ export class Client {
   // A new hub: attach again and resend every emit the old one had not confirmed; calls
   // that waited on the old hub fail.
   reattach_() {
-    for (const id of [...this.calls_.keys()]) this.fail_(id, 'the hub restarted before answering');
+    for (const id of [...this.calls_.keys()]) this.fail_(id, 'hub restarted');
     this.attach_(RESTART);
     this.setStatus_({ status: 'connecting' });
   }
