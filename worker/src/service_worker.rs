@@ -35,8 +35,18 @@ pub fn service_worker(event: String) -> Promise {
 }
 
 async fn flush() -> Result<JsValue, JsValue> {
-    if locks::hub_alive().await {
-        return Ok(JsValue::from_str("a hub is running and delivers the queue itself"));
+    // A hub that is ending (its last tab just closed) may hold its lock a moment longer:
+    // look again for up to 3 s before leaving the queue to it.
+    let mut looks = 0;
+    while locks::hub_alive().await {
+        looks += 1;
+        if looks > 30 {
+            return Ok(JsValue::from_str("a hub is running and delivers the queue itself"));
+        }
+        let pause = Promise::new(&mut |resolve, _| {
+            let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 100);
+        });
+        wasm_bindgen_futures::JsFuture::from(pause).await?;
     }
     let (db, records) = storage::open().await?;
     let count = records.len();
