@@ -443,6 +443,42 @@ fn readme_section(path: &Path, md: &str) -> Result<(), String> {
     std::fs::write(path, updated).map_err(|e| format!("README.md: {e}"))
 }
 
+/// `switchboard bench --cold N`: the first tab of a fresh browser (a new profile: nothing
+/// cached, no hub running), `N` times per client; prints the median and the slowest time to
+/// connected (Switchboard: module, wasm, the hub's worker and its wasm, attach, connect).
+pub async fn cold(n: usize) -> Result<(), String> {
+    let vendor = root().join("tools/node_modules/socket.io-client/dist");
+    let server = Server::start(Config {
+        bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        vendor_dir: Some(vendor),
+        ..Config::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the server: {e}"))?;
+    let url = format!("{}/bench.html", server.url());
+    let mut report = serde_json::Map::new();
+    for (kind, name) in CLIENTS {
+        let mut times = Vec::new();
+        for _ in 0..n {
+            let b = Browser::launch().await;
+            let tab = b.open(&url).await;
+            let phases = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
+            times.push(phases["connected"].as_f64().unwrap_or(f64::NAN));
+            b.shutdown().await;
+        }
+        times.sort_by(|a, c| a.total_cmp(c));
+        println!(
+            "cold start, {name}: connect → connected median {:.0} ms, slowest {:.0} ms ({n} fresh browsers)",
+            pct(&times, 0.5),
+            times.last().copied().unwrap_or(f64::NAN)
+        );
+        report.insert(kind.into(), json!({"median_ms": pct(&times, 0.5), "max_ms": times.last(), "runs": times}));
+    }
+    server.stop().await;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    Ok(())
+}
+
 /// A context's JS heap after a full garbage collection (bytes).
 async fn heap(b: &Browser, session: &str) -> Value {
     let _ = b.call(Some(session), "HeapProfiler.collectGarbage", json!({})).await;

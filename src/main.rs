@@ -52,6 +52,10 @@ enum Command {
         /// loss; hub and page heap at the start and the end).
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
         soak: Option<u64>,
+        /// Instead: the cold start — the first tab of N fresh browsers per client, connect()
+        /// to connected (median and slowest).
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
+        cold: Option<usize>,
     },
 }
 
@@ -123,11 +127,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, soak }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, soak, cold }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| match soak {
-                Some(secs) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
-                None => rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency)),
+            .and_then(|rt| match (soak, cold) {
+                (Some(secs), _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
+                (None, Some(n)) => rt.block_on(switchboard::bench::cold(n)),
+                (None, None) => {
+                    rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency))
+                }
             }),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
