@@ -467,6 +467,19 @@ pub fn raw_items(src: &str, open: u8) -> Result<Vec<(String, &str)>, JsonError> 
     Ok(items)
 }
 
+/// A JSON array of strings.
+pub fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut s = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        write_string(&mut s, item);
+    }
+    s.push(']');
+    s
+}
+
 /// Appends `s` to `out` as a JSON string literal.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');

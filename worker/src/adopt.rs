@@ -27,7 +27,7 @@ const ORPHAN_MS: f64 = 6_000.0;
 /// Opens this hub's own database, stamps it alive from now on, and starts looking for
 /// orphans. Its queue starts empty (a new hub's database is new).
 pub async fn open_own() -> Result<IdbDatabase, JsValue> {
-    let name = format!("{}{:016x}", contract::PER_TAB_DB_PREFIX, (js_sys::Math::random() * 9.007e15) as u64);
+    let name = format!("{}{:016x}", contract::PER_TAB_DB_PREFIX, crate::random_u64());
     let db = open_named(&name, &STORES).await?;
     stamp(&db);
     let own = db.clone();

@@ -75,6 +75,11 @@ fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
+/// A random number up to 2^53 (`Math.random`; no crypto needed: seeds and names).
+fn random_u64() -> u64 {
+    (js_sys::Math::random() * 9.007_199_254_740_991e15) as u64
+}
+
 fn now() -> Millis {
     scope().performance().map(|p| p.now() as Millis).unwrap_or(0)
 }
@@ -169,7 +174,7 @@ pub fn simulate_rerun() {
 
 impl State {
     fn new_switchboard() -> Switchboard {
-        let seed = (js_sys::Math::random() * 9.007_199_254_740_991e15) as u64;
+        let seed = random_u64();
         let mut sb = Switchboard::new(HubConfig::default(), seed);
         sb.set_wall_clock(js_sys::Date::now() as u64, now());
         if !scope().navigator().on_line() {

@@ -449,9 +449,7 @@ impl Hub {
             End::Lost(reason) => {
                 self.out.log(format!("connection lost: {reason}"));
                 if self.link.is_open() {
-                    let mut args = String::from("[");
-                    json::write_string(&mut args, reason);
-                    args.push(']');
+                    let args = json::strings([reason.as_str()]);
                     self.spaces.iter().for_each(|s| s.notify(contract::HUB_LOST, &args, &mut self.out));
                 }
             }

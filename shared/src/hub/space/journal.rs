@@ -124,19 +124,6 @@ impl Space {
     }
 }
 
-/// A JSON array of strings.
-fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let mut s = String::from("[");
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        crate::json::write_string(&mut s, item);
-    }
-    s.push(']');
-    s
-}
-
 const LEVELS: [&str; 4] = ["frozen", "hidden", "passive", "active"];
 
 impl Space {
@@ -173,10 +160,12 @@ impl Space {
             let leads =
                 self.leaders.iter().any(|l| l.has(tab) && l.current(&self.tabs).tab.as_deref() == self.tabs.name(tab));
             s.push_str(&format!(",\"leader\":{leads},\"rooms\":"));
-            s.push_str(&strings(held.iter().filter(|(_, tabs)| tabs.contains(&tab)).map(|(r, _)| r.as_str())));
+            s.push_str(&crate::json::strings(
+                held.iter().filter(|(_, tabs)| tabs.contains(&tab)).map(|(r, _)| r.as_str()),
+            ));
             s.push_str(",\"subscriptions\":");
             let subs = self.tabs.subscriptions(tab);
-            s.push_str(&strings(subs.iter().map(String::as_str)));
+            s.push_str(&crate::json::strings(subs.iter().map(String::as_str)));
             s.push('}');
         }
         s.push_str("],\"rooms\":[");
@@ -187,7 +176,7 @@ impl Space {
             s.push_str("{\"room\":");
             write_string(&mut s, room);
             s.push_str(",\"tabs\":");
-            s.push_str(&strings(tabs.iter().filter_map(|t| self.tabs.name(*t))));
+            s.push_str(&crate::json::strings(tabs.iter().filter_map(|t| self.tabs.name(*t))));
             s.push('}');
         }
         let oldest = self.outbox.oldest().map_or("null".into(), |t| format!("{t}"));

@@ -319,9 +319,7 @@ impl Space {
     /// `sb:trace [traceparent]`: the server continues this trace for the next event it gets
     /// on this socket (debug mode, to a server that announced `trace`).
     fn send_trace(&self, trace: &str, out: &mut Out) {
-        let mut args = String::from("[");
-        crate::json::write_string(&mut args, trace);
-        args.push(']');
+        let args = crate::json::strings([trace]);
         out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[contract::TRACE], &args));
     }
 }
