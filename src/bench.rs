@@ -458,19 +458,31 @@ pub async fn cold(n: usize) -> Result<(), String> {
     let url = format!("{}/bench.html", server.url());
     let mut report = serde_json::Map::new();
     for (kind, name) in CLIENTS {
-        let mut times = Vec::new();
+        let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
         for _ in 0..n {
             let b = Browser::launch().await;
             let tab = b.open(&url).await;
-            let phases = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
-            times.push(phases["connected"].as_f64().unwrap_or(f64::NAN));
+            let got = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
+            for (phase, ms) in got.as_object().into_iter().flatten() {
+                let ms = ms.as_f64().unwrap_or(f64::NAN);
+                match phases.iter_mut().find(|(p, _)| p == phase) {
+                    Some((_, v)) => v.push(ms),
+                    None => phases.push((phase.clone(), vec![ms])),
+                }
+            }
             b.shutdown().await;
         }
+        for (_, v) in &mut phases {
+            v.sort_by(|a, c| a.total_cmp(c));
+        }
+        let mut times = phases.iter().find(|(p, _)| p == "connected").map(|(_, v)| v.clone()).unwrap_or_default();
         times.sort_by(|a, c| a.total_cmp(c));
+        let medians: Vec<String> = phases.iter().map(|(p, v)| format!("{p} {:.0}", pct(v, 0.5))).collect();
         println!(
-            "cold start, {name}: connect → connected median {:.0} ms, slowest {:.0} ms ({n} fresh browsers)",
+            "cold start, {name}: connect → connected median {:.0} ms, slowest {:.0} ms ({n} fresh browsers); phase medians (ms from the start): {}",
             pct(&times, 0.5),
-            times.last().copied().unwrap_or(f64::NAN)
+            times.last().copied().unwrap_or(f64::NAN),
+            medians.join(", ")
         );
         report.insert(kind.into(), json!({"median_ms": pct(&times, 0.5), "max_ms": times.last(), "runs": times}));
     }

@@ -27,8 +27,6 @@ enum Command {
         /// Where to write the files.
         dir: PathBuf,
     },
-    /// Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md and
-    /// benchmarks.json (only prints the table when --tabs is not the full set).
     /// Reads a password from standard input (one line; never an argument, which other users
     /// could see) and prints its argon2id hash, as a `--users` line with --user.
     HashPassword {
@@ -36,6 +34,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
     },
+    /// Switchboard vs socket.io-client in headless Chromium; writes BENCHMARKS.md and
+    /// benchmarks.json (only prints the table when --tabs is not the full set).
     Bench {
         /// Tab counts to measure, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,5,20")]

@@ -341,17 +341,25 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     .await
     .expect("the hub ends with its last tab");
     let server = start(bind, data.path()).await;
-    // The browser fires `sync` when it sees fit; the DevTools protocol fires it now.
+    // The browser fires `sync` when it sees fit; the DevTools protocol fires it now. A sync
+    // that finds the ending hub still holding its lock for 3 s leaves the queue to it: fired
+    // once more after 10 s, as the browser would on its next chance (the CI run met it once).
     let blank = b.open("about:blank").await;
     let registration = service_worker_registration(&b, &blank.session).await;
-    b.call(
-        Some(&blank.session),
-        "ServiceWorker.dispatchSyncEvent",
-        json!({"origin": origin, "registrationId": registration, "tag": "switchboard-flush", "lastChance": false}),
-    )
-    .await
-    .expect("dispatch sync");
-    let records = server.recorded_at_least(10, Duration::from_secs(30)).await;
+    let mut records = Vec::new();
+    for _ in 0..2 {
+        b.call(
+            Some(&blank.session),
+            "ServiceWorker.dispatchSyncEvent",
+            json!({"origin": origin, "registrationId": registration, "tag": "switchboard-flush", "lastChance": false}),
+        )
+        .await
+        .expect("dispatch sync");
+        records = server.recorded_at_least(10, Duration::from_secs(10)).await;
+        if records.len() >= 10 {
+            break;
+        }
+    }
     assert_eq!(
         by_tab(&records).get("sw").cloned().unwrap_or_default(),
         (0..10).collect::<Vec<u64>>(),

@@ -47,13 +47,22 @@ export function h(c, kind, n, m, a, b) {
   }
 }
 // `connect(options)` once `use` was called; `workerUrl`: the hub bootstrap script; `reach`:
-// the mode and transport where the hub is not a SharedWorker (see reach.js).
-export function open(options, workerUrl, reach) {
-  return new Promise((resolve, reject) => new Client(options ?? {}, workerUrl, resolve, reject, reach));
+// the mode and transport where the hub is not a SharedWorker (see reach.js); `port`: the
+// hub's port if `hubPort` opened it already (while the wasm loaded).
+export function open(options, workerUrl, reach, port) {
+  return new Promise((resolve, reject) => new Client(options ?? {}, workerUrl, resolve, reject, reach, port));
 }
 
+// A port to the hub's SharedWorker. The literal `new SharedWorker(new URL('./…',
+// import.meta.url), …)` lets Vite and webpack bundle the worker and its wasm (`url` overrides).
+export const hubPort = (url) =>
+  (url
+    ? new SharedWorker(url, { type: 'module', name: WORKER_NAME })
+    : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v4' })
+  ).port;
+
 export class Client {
-  constructor(o, workerUrl, resolve, reject, reach) {
+  constructor(o, workerUrl, resolve, reject, reach, port) {
     const fail = (m) => reject(new Error('switchboard: ' + m));
     if (typeof window == 'undefined') return fail('connect() must run in a page');
     let base;
@@ -99,7 +108,7 @@ export class Client {
     );
     clients[this.core_] = this;
     try {
-      this.port_ = this.startWorker_();
+      this.port_ = this.startWorker_(port);
     } catch {
       return fail('SharedWorker unavailable');
     }
@@ -143,16 +152,9 @@ export class Client {
   // Asks the core; returns the id the answer will carry (see `op` in src/lib.rs).
   op_(kind, a = '', b = '', token = 0) { return core.op(this.core_, kind, token, utf8(a), utf8(b)); }
 
-  startWorker_() {
-    // The literal `new SharedWorker(new URL('./…', import.meta.url), …)` lets Vite and
-    // webpack bundle the worker and its wasm (`workerUrl` overrides it).
-    const url = this.workerUrl_;
-    const port = this.transport_
-      ? this.transport_(this, url, () => this.reattach_())
-      : (url
-          ? new SharedWorker(url, { type: 'module', name: WORKER_NAME })
-          : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v4' })
-        ).port;
+  // `first`: the port `hubPort` opened while the wasm loaded (see connect.js).
+  startWorker_(first) {
+    const port = this.transport_ ? this.transport_(this, this.workerUrl_, () => this.reattach_()) : first ?? hubPort(this.workerUrl_);
     port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.core_, e.data);
     return port;
   }
@@ -225,7 +227,7 @@ export class Client {
           this.memberFns_.forEach(([r, f]) => r == room && guard(f, this.members(room)));
         }
         for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
-          try { f(...args); } catch (e) { warn('handler threw', e); }
+          guard((v) => f(...v), args);
         }
         break;
       }
@@ -339,7 +341,7 @@ export class Client {
   // Start a new hub, then attach to it.
   hubDied_() {
     if (this.closed_) return;
-    warn('hub died; starting another');
+    warn('hub died, restarting');
     this.port_.onmessage = null;
     this.port_.close();
     try {

@@ -1,7 +1,7 @@
 // The page client's bootstrap, shared by the bundle's entries (`switchboard.js`,
 // `switchboard-state.js`, `switchboard-compat.js`): load the wasm once, then `connect`.
 import { initSync, create, op, bin, recv } from './switchboard_page.js';
-import { use, open } from './switchboard_page_client.js';
+import { use, open, hubPort } from './switchboard_page_client.js';
 let ready;
 // The wasm is compiled while it downloads, then instantiated (a small module: the glue's
 // general-purpose loader would cost more bytes than the whole leader API). A failed load is
@@ -20,10 +20,20 @@ export function load() {
 // else a leader tab's worker (Web Locks), else one per tab; the last two load
 // `switchboard-reach.js`.
 export async function attach(options = {}) {
-  await load();
-  const { mode } = options, other = mode ? mode != 'shared-worker' : !self.SharedWorker;
-  const reach = other && (await import('./switchboard-reach.js')).transport(mode);
-  return open(options, options.workerUrl, reach);
+  const { mode, workerUrl } = options, other = mode ? mode != 'shared-worker' : !self.SharedWorker;
+  // The hub's worker starts while this tab's wasm loads (its port keeps what the hub says);
+  // a tab that does not connect closes it.
+  let port;
+  try {
+    if (!other) port = hubPort(workerUrl);
+  } catch {}
+  try {
+    await load();
+    return await open(options, workerUrl, other && (await import('./switchboard-reach.js')).transport(mode), port);
+  } catch (e) {
+    port?.close();
+    throw e;
+  }
 }
 export async function connect(options = {}) {
   const client = await attach(options);

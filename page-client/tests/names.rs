@@ -75,6 +75,7 @@ fn reach_names_match_the_contract() {
         (reach, format!("BEAT = {}, SILENCE = {}", contract::LEADER_BEAT_MS, contract::LEADER_SILENCE_MS)),
         (worker, format!("CHANNEL = '{}', EPOCH_DB = '{}'", contract::LEADER_CHANNEL, contract::EPOCH_DB)),
         (worker, format!("BEAT = {}, LEASE = {}", contract::LEADER_BEAT_MS, contract::LEADER_LEASE_MS)),
+        (worker, format!("DB = '{}', STORE = '{}'", contract::DB_NAME, contract::DB_STORE)),
         (CLIENT_JS, format!("name: '{}' }})", contract::WORKER_NAME)),
     ];
     for (js, decl) in checks {

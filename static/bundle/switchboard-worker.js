@@ -3,13 +3,21 @@
 // dedicated worker (no SharedWorker in this browser, see page-client/js/reach.js) the first
 // message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
 // over a BroadcastChannel, one MessageChannel per tab into the hub.
-import init, { attach, setMode, renewLease, debugState, simulateRerun } from './switchboard_hub.js';
-const CHANNEL = 'switchboard-v4', EPOCH_DB = 'switchboard-epoch';
+import init, { attach, setMode, renewLease, debugState, simulateRerun, useDatabase } from './switchboard_hub.js';
+const CHANNEL = 'switchboard-v4', EPOCH_DB = 'switchboard-epoch', DB = 'switchboard', STORE = 'queue';
 const BEAT = 1000, LEASE = 3000;
 let queue = [], mode;
 const take = (port) => (queue ? queue.push(port) : attach(port));
 // The mode is set before the first port reaches the hub (it decides how the hub starts).
-const ready = init().then(() => { if (mode) setMode(mode); queue.forEach(attach); queue = null; });
+// A SharedWorker's queue database opens while the wasm loads (a dedicated worker's mode
+// decides which database it uses).
+const early = 'onconnect' in self && new Promise((resolve) => {
+  const open = indexedDB.open(DB, 1);
+  open.onupgradeneeded = () => open.result.objectStoreNames.contains(STORE) || open.result.createObjectStore(STORE);
+  open.onsuccess = () => resolve(open.result);
+  open.onerror = () => resolve(null);
+});
+const ready = init().then(() => { if (early) useDatabase(early.catch(() => null)); if (mode) setMode(mode); queue.forEach(attach); queue = null; });
 self.onconnect = (e) => take(e.ports[0]);
 // For DevTools and tests, in this worker's own scope: its state, and a re-run of the hub
 // under its open ports (what WebKit does when the tab that created it closes).

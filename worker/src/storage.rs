@@ -127,9 +127,29 @@ pub(crate) async fn request_done(req: &IdbRequest) -> Result<JsValue, JsValue> {
     result
 }
 
-/// Opens the database (creating the store on first use) and reads every stored record.
+thread_local! {
+    /// The database a SharedWorker's bootstrap began to open while the wasm loaded.
+    static EARLY: std::cell::RefCell<Option<Promise>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The bootstrap's early open of the queue's database (`contract::DB_NAME`, version 1, the
+/// store created on upgrade): a promise of the database, or of null if it failed.
+#[wasm_bindgen(js_name = useDatabase)]
+pub fn use_database(opening: Promise) {
+    EARLY.with(|e| *e.borrow_mut() = Some(opening));
+}
+
+/// Opens the database (creating the store on first use; the bootstrap's early open if there
+/// was one) and reads every stored record.
 pub async fn open() -> Result<(Option<IdbDatabase>, Vec<(u64, Vec<u8>)>), JsValue> {
-    let db = open_named(contract::DB_NAME, &[contract::DB_STORE]).await?;
+    let early = match EARLY.with(|e| e.borrow_mut().take()) {
+        Some(opening) => wasm_bindgen_futures::JsFuture::from(opening).await.ok().and_then(|d| d.dyn_into().ok()),
+        None => None,
+    };
+    let db = match early {
+        Some(db) => db,
+        None => open_named(contract::DB_NAME, &[contract::DB_STORE]).await?,
+    };
     let records = read_records(&db).await?;
     Ok((Some(db), records))
 }
