@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// (crate name, wasm file stem, bundle name of the glue)
-const CRATES: [(&str, &str, &str); 2] = [
-    ("switchboard-worker", "switchboard_worker", "switchboard_hub"),
-    ("switchboard-page-client", "switchboard_page_client", "switchboard_page"),
-];
+/// (crate name, wasm file stem, bundle name of the glue). A tab loads no wasm: the bundle's
+/// page client is JS (`page-client/js`, its protocol core `core.js`); the page-client crate's
+/// wasm is for Rust front ends (`tests/apps/rust`, built by `rust_app`).
+const CRATES: [(&str, &str, &str); 1] = [("switchboard-worker", "switchboard_worker", "switchboard_hub")];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -43,18 +42,12 @@ fn main() {
 
     ensure_wasm_target();
 
-    // One cargo run per crate: the page client is no_std in the browser, and building it
-    // together with the worker would unify `std` into its wasm-bindgen.
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for (krate, _, _) in CRATES {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&root)
             .args(["build", "--release", "--target", WASM_TARGET, "-p", krate, "--target-dir"])
             .arg(&nested);
-        if krate == "switchboard-page-client" {
-            // The bundle needs no typed Rust API (that is for Rust front ends).
-            cmd.arg("--no-default-features");
-        }
         for var in [
             "RUSTFLAGS",
             "CARGO_ENCODED_RUSTFLAGS",
@@ -70,6 +63,7 @@ fn main() {
     }
 
     let pkg = out.join("pkg");
+    let _ = fs::remove_dir_all(&pkg); // nothing stale (a file an older build wrote) reaches dist
     fs::create_dir_all(&pkg).expect("cannot create OUT_DIR/pkg");
     let wasm_opt = find_tool(&root, "wasm-opt");
     if wasm_opt.is_none() {
@@ -158,9 +152,11 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
     // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the modes without a
     // SharedWorker (`switchboard-reach.js`).
-    for module in ["connect.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js"] {
+    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js"] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
+    // The client (for Rust front ends, a wasm-bindgen snippet of the page-client crate).
+    copy(&root.join("page-client/js/client.js"), &pkg.join("switchboard_page_client.js"));
     for e in fs::read_dir(pkg).expect("cannot read OUT_DIR/pkg").flatten() {
         let name = e.file_name().into_string().expect("UTF-8 names");
         if name.ends_with(".wasm") || esbuild.is_none() {

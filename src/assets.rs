@@ -23,10 +23,9 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// What a tab loads for the page client: the bootstrap (with the glue bundled in when
-/// esbuild was available, else beside it) and the wasm.
-pub const PAGE_CLIENT: [&str; 4] =
-    ["switchboard.js", "switchboard_page.js", "switchboard_page_client.js", "switchboard_page_bg.wasm"];
+/// What a tab loads for the page client: the bootstrap, with the JS core and client bundled
+/// in when esbuild was available (else beside it). No wasm.
+pub const PAGE_CLIENT: [&str; 3] = ["switchboard.js", "core.js", "switchboard_page_client.js"];
 
 /// What the SharedWorker loads for the hub.
 pub const HUB: [&str; 3] = ["switchboard-worker.js", "switchboard_hub.js", "switchboard_hub_bg.wasm"];

@@ -1,34 +1,26 @@
 // The page client's bootstrap, shared by the bundle's entries (`switchboard.js`,
-// `switchboard-state.js`, `switchboard-compat.js`): load the wasm once, then `connect`.
-import { initSync, create, op, bin, recv } from './switchboard_page.js';
-import { use, open, hubPort } from './switchboard_page_client.js';
-let ready;
-// The wasm is compiled while it downloads, then instantiated (a small module: the glue's
-// general-purpose loader would cost more bytes than the whole leader API). A failed load is
-// tried again by the next call.
-export function load() {
-  return (ready ??= (async () => {
-    const url = new URL('./switchboard_page_bg.wasm', import.meta.url);
-    const module = await WebAssembly.compileStreaming(fetch(url))
-      .catch(() => fetch(url).then((r) => r.arrayBuffer()).then(WebAssembly.compile));
-    initSync({ module });
-    use({ create, op, bin, recv });
-  })().catch((e) => { ready = null; throw e; }));
-}
+// `switchboard-state.js`, `switchboard-compat.js`): the JS protocol core (core.js; a tab
+// loads no wasm), then `connect`.
+import { use, open, hubPort, h } from './switchboard_page_client.js';
+import * as core from './core.js';
+core.host(h);
+use(core);
+// Kept for pages that call it: nothing to fetch ahead any more (the hub's worker starts with
+// `connect`).
+export const load = () => Promise.resolve();
 // A client for this tab, attached to the hub (`switchboard-worker.js` beside the bundle, or
 // `options.workerUrl`), in the best mode the browser has (or `options.mode`): a SharedWorker,
 // else a leader tab's worker (Web Locks), else one per tab; the last two load
 // `switchboard-reach.js`.
 export async function attach(options = {}) {
   const { mode, workerUrl } = options, other = mode ? mode != 'shared-worker' : !self.SharedWorker;
-  // The hub's worker starts while this tab's wasm loads (its port keeps what the hub says);
-  // a tab that does not connect closes it.
+  // The hub's port opens first (it keeps what the hub says until the client listens); a tab
+  // that does not connect closes it.
   let port;
   try {
     if (!other) port = hubPort(workerUrl);
   } catch {}
   try {
-    await load();
     return await open(options, workerUrl, other && (await import('./switchboard-reach.js')).transport(mode), port);
   } catch (e) {
     port?.close();

@@ -1,8 +1,9 @@
-//! What a tab loads. Two halves:
+//! The page client for Rust front ends (the JS bundle's tabs load `js/core.js`, the same core
+//! in JS, held to this one by `tests/js_core.rs`). Two halves:
 //! - `Core` (Rust, this file): the tab's protocol state (`switchboard_shared::page::Page`:
 //!   Hello, subscriptions, rooms, the durable outbox) and the postcard codec; it turns calls
 //!   into `ToHub` bytes and `FromHub` bytes into calls on its host.
-//! - `js/client.js` (a wasm-bindgen snippet, shipped inside the JS glue): the `Client` object
+//! - `js/client.js` (a wasm-bindgen snippet, shipped with the bindings): the `Client` object
 //!   pages use, and the platform plumbing (SharedWorker, MessagePort, Web Locks, page
 //!   lifecycle events, JSON with binary attachments, promises and handler lists).
 //!
