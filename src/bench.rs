@@ -138,7 +138,7 @@ async fn measure(server: &Server, profile: &Profile, kind: &str, n: usize, mode:
     let extra = b.open(&url).await;
     js(&b, &extra, &format!("bench.start('{kind}')")).await?;
     let first = js(&b, &extra, "bench.until(() => bench.firstTick !== undefined).then(() => bench.firstTick)").await?;
-    // Its phases (ms from the start): import, wasm, attached, connected, subscribed, first.
+    // Its phases (ms from the start): import, attached, connected, subscribed, first.
     let phases = js(&b, &extra, "bench.phases ?? null").await.unwrap_or(Value::Null);
     ticker.abort();
 
@@ -355,7 +355,7 @@ fn markdown(r: &Value) -> String {
     );
     s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
     for (k, label) in [
-        ("switchboard_page_client", "Switchboard page client (wasm + JS: bootstrap, glue, client)"),
+        ("switchboard_page_client", "Switchboard page client (JS: bootstrap, core, client; no wasm)"),
         ("switchboard_hub", "Switchboard hub (wasm + JS: bootstrap, glue)"),
         ("switchboard_first_visit", "Switchboard first visit (page client + hub)"),
         ("socket_io_client_esm", "socket.io-client ESM (min)"),
@@ -404,12 +404,12 @@ fn ratios(s: &mut String, r: &Value) {
 /// The phases of the first tab of a fresh browser (a cold start) and of a new tab joining
 /// the others, for both clients (ms from the start of `bench.start`).
 fn phases(s: &mut String, r: &Value) {
-    s.push_str("\nPhases (ms from the start; Switchboard: module imported, wasm ready, attached to the hub, connected, subscribed, first event; socket.io-client: imported, connected, subscribed, first event):\n\n");
+    s.push_str("\nPhases (ms from the start; Switchboard: module imported, attached to the hub, connected, subscribed, first event; socket.io-client: imported, connected, subscribed, first event):\n\n");
     s.push_str(
         "| network | tabs | client | first tab of a fresh browser | new tab |\n| --- | --- | --- | --- | --- |\n",
     );
     let show = |p: &Value| {
-        ["imported", "wasm", "attached", "connected", "subscribed", "first"]
+        ["imported", "attached", "connected", "subscribed", "first"]
             .iter()
             .filter_map(|k| p[*k].as_f64().map(|v| format!("{k} {v:.0}")))
             .collect::<Vec<_>>()
@@ -445,7 +445,7 @@ fn readme_section(path: &Path, md: &str) -> Result<(), String> {
 
 /// `switchboard bench --cold N`: the first tab of a fresh browser (a new profile: nothing
 /// cached, no hub running), `N` times per client; prints the median and the slowest time to
-/// connected (Switchboard: module, wasm, the hub's worker and its wasm, attach, connect).
+/// connected (Switchboard: module, the hub's worker and its wasm, attach, connect).
 pub async fn cold(n: usize) -> Result<(), String> {
     let vendor = root().join("tools/node_modules/socket.io-client/dist");
     let server = Server::start(Config {

@@ -31,7 +31,8 @@ const notifyAll = (list, v) => [...list].forEach((f) => guard(f, v));
 const number = (v) => (typeof v == 'number' || typeof v == 'boolean' ? +v : NaN);
 const string = (v, fallback) => (typeof v == 'string' ? v : fallback);
 const encoder = new TextEncoder(), decoder = new TextDecoder();
-const utf8 = (s) => encoder.encode(s), text = (b) => decoder.decode(b);
+// Text from the core: a string (the JS core decodes it) or UTF-8 bytes (the wasm core's).
+const utf8 = (s) => encoder.encode(s), text = (b) => (b.substr ? b : decoder.decode(b));
 const isBinary = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 
 let core;

@@ -17,6 +17,7 @@ const PROTOCOL_VERSION = 4;
 const MAX_PORT_MESSAGE = 16777216;
 const STATUS = ['connecting', 'connected', 'offline', 'reconnecting', 'disconnected'];
 const ERROR_CODES = 7; // ErrorCode::ALL.len()
+const MALFORMED = 'malformed message from the hub';
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 const cores = [];
@@ -69,7 +70,7 @@ export function op(c, kind, token, a, b) {
   const bins = k.bins;
   k.bins = [];
   // The client copies what it posts (a transfer detaches it), so stored bytes stay whole.
-  const post = (bytes) => h(c, 0, 0, 0, bytes, new Uint8Array());
+  const post = (bytes) => h(c, 0, 0, 0, bytes, '');
   const text = (bytes) => new TextDecoder().decode(bytes);
   const remember = (list, name, on) => {
     const s = text(name), i = list.indexOf(s);
@@ -120,142 +121,136 @@ export function op(c, kind, token, a, b) {
   if (durable !== undefined) k.outbox.push([durable, bytes]);
   post(bytes);
   if (kind == 7 || kind == 8) {
-    k.rooms.forEach((r) => h(c, 14, 0, 1, enc.encode(r), new Uint8Array()));
-    h(c, 15, 0, 0, new Uint8Array(), new Uint8Array());
+    k.rooms.forEach((r) => h(c, 14, 0, 1, r, ''));
+    h(c, 15, 0, 0, '', '');
   }
   return req;
 }
 
-// Reader: throws on anything postcard would refuse (see wire::Reader).
-const reader = (buf) => {
-  let at = 0;
-  const r = {
-    get at() { return at; },
-    byte: () => {
-      if (at >= buf.length) throw 0;
-      return buf[at++];
-    },
-    // A varint of at most `bits` bits, checked as postcard checks it.
-    u: (bits = 32) => {
-      const max = Math.ceil(bits / 7);
-      for (let i = 0, out = 0, scale = 1; i < max; i++, scale *= 128) {
-        const b = r.byte();
-        out += (b & 127) * scale;
-        if (b < 128) {
-          if (i == max - 1 && b >= 1 << bits % 7) break;
-          return out;
-        }
-      }
-      throw 0;
-    },
-    flag: () => {
-      const b = r.byte();
-      if (b > 1) throw 0;
-      return b;
-    },
-    bytes: () => {
-      const n = r.u();
-      if (n > buf.length - at) throw 0;
-      return buf.subarray(at, (at += n));
-    },
-    // A string's bytes, checked UTF-8 (not copied: the client decodes them).
-    str: () => {
-      const s = r.bytes();
-      dec.decode(s);
-      return s;
-    },
-    opt: () => (r.flag() ? r.str() : null),
-    list: (item) => {
-      const n = r.u(), out = [];
-      if (n > buf.length - at) throw 0;
-      for (let i = 0; i < n; i++) out.push(item());
+// The reader: over `buf` from `at`; throws on anything postcard would refuse (wire::Reader).
+let buf, at;
+const byte = () => {
+  if (at >= buf.length) throw 0;
+  return buf[at++];
+};
+// A varint of at most `bits` bits, checked as postcard checks it.
+const u = (bits = 32) => {
+  const max = Math.ceil(bits / 7);
+  for (let i = 0, out = 0, scale = 1; i < max; i++, scale *= 128) {
+    const b = byte();
+    out += (b & 127) * scale;
+    if (b < 128) {
+      if (i == max - 1 && b >= 1 << bits % 7) break;
       return out;
-    },
-  };
-  r.status = () => {
-    const kind = r.u();
-    const s = { kind, text: new Uint8Array(), attempt: 0, delay: 0 };
-    if (kind == 1 || kind == 4) s.text = r.str();
-    else if (kind == 3) (s.attempt = r.u()), (s.delay = r.u());
-    else if (kind > 4) throw 0;
-    return s;
-  };
-  return r;
+    }
+  }
+  throw 0;
+};
+const flag = () => {
+  const b = byte();
+  if (b > 1) throw 0;
+  return b;
+};
+const len = () => {
+  const n = u();
+  if (n > buf.length - at) throw 0;
+  return n;
+};
+const bytes = () => {
+  const n = len();
+  return buf.subarray(at, (at += n));
+};
+// Strings are decoded here, once (UTF-8 checked; the client takes text as it comes).
+const str = () => dec.decode(bytes());
+const opt = () => (flag() ? str() : null);
+const list = (item) => {
+  const out = [];
+  for (let n = len(); n--; ) out.push(item());
+  return out;
+};
+const status = () => {
+  const kind = u();
+  const s = { kind, text: '', attempt: 0, delay: 0 };
+  if (kind == 1 || kind == 4) s.text = str();
+  else if (kind == 3) (s.attempt = u()), (s.delay = u());
+  else if (kind > 4) throw 0;
+  return s;
 };
 
-export function recv(c, bytes) {
+export function recv(c, data) {
   const k = cores[c];
   if (!k) return;
-  const none = new Uint8Array();
-  const call = (kind, n, m, a = none, b = none) => h(c, kind, n, m, a, b);
-  const item = (s) => call(14, 0, s ? 1 : 2, s ?? none);
+  const call = (kind, n, m, a = '', b = '') => h(c, kind, n, m, a, b);
+  const item = (s) => call(14, 0, s == null ? 2 : 1, s ?? '');
   const number = (n) => call(14, n, 0);
-  if (bytes.length > MAX_PORT_MESSAGE) return call(12, 0, 0, enc.encode('malformed message from the hub'));
-  const r = reader(bytes);
-  // Each message is read whole before it is delivered, as the Rust core does.
-  while (r.at < bytes.length) {
+  if (data.length > MAX_PORT_MESSAGE) return call(12, 0, 0, MALFORMED);
+  // Each message is read whole before it is delivered, as the Rust core does (a handler may
+  // call back into the core: the reader's place is kept here meanwhile).
+  for (let next = 0; next < data.length; ) {
+    buf = data;
+    at = next;
     let deliver;
     try {
-      const variant = r.u();
+      const variant = u();
       switch (variant) {
         case 0: case 1: { // Welcome (version, status), Status
-          if (!variant) r.u(16);
-          const s = r.status();
+          if (!variant) u(16);
+          const s = status();
           deliver = () => {
-            call(6, s.attempt, s.delay, enc.encode(STATUS[s.kind]), s.text);
+            call(6, s.attempt, s.delay, STATUS[s.kind], s.text);
             if (!variant) call(7, 0, 0);
           };
           break;
         }
         case 2: { // Event: event, room, args, bins, reply
-          const event = r.str();
-          r.opt();
-          const args = r.str(), bins = r.list(r.bytes), reply = r.flag() ? r.u() : NaN;
+          const event = str();
+          opt();
+          const args = str(), bins = list(bytes), reply = flag() ? u() : NaN;
           deliver = () => (bins.forEach((b) => call(1, 0, 0, b)), call(2, reply, 0, event, args));
           break;
         }
         case 3: { // Ack: id, args, bins
-          const id = r.u(), args = r.str(), bins = r.list(r.bytes);
+          const id = u(), args = str(), bins = list(bytes);
           deliver = () => (bins.forEach((b) => call(1, 0, 0, b)), call(3, id, 0, args));
           break;
         }
         case 4: { // AckFailed: id, reason
-          const id = r.u(), reason = r.str();
+          const id = u(), reason = str();
           deliver = () => call(4, id, 0, reason);
           break;
         }
         case 5: { // Done: req, error
-          const req = r.u(), error = r.opt();
-          deliver = () => (error ? call(4, req, 0, error) : call(5, req, 0));
+          const req = u(), error = opt();
+          deliver = () => (error != null ? call(4, req, 0, error) : call(5, req, 0));
           break;
         }
         case 6: { // Tabs
-          const tabs = r.list(r.str);
+          const tabs = list(str);
           deliver = () => (tabs.forEach(item), call(8, 0, 0));
           break;
         }
         case 7: case 8: { // Stored: seq; Refused: seq, reason
-          const seq = r.u(), reason = variant == 8 && r.str();
+          const seq = u(), reason = variant == 8 && str();
           k.outbox = k.outbox.filter(([s]) => s != seq);
-          deliver = () => reason && call(12, 0, 0, enc.encode('an emit was refused: '), reason);
+          deliver = () => variant == 8 && call(12, 0, 0, 'an emit was refused: ', reason);
           break;
         }
         case 9: { // Clock: zigzag offset, rtt
-          const z = r.u(64);
-          r.u();
+          const z = u(64);
+          u();
           deliver = () => call(10, z % 2 ? -(z + 1) / 2 : z / 2, 0);
           break;
         }
         case 10: { // Recovered
-          const rec = r.flag();
+          const rec = flag();
           deliver = () => call(11, rec, 0);
           break;
         }
         case 11: { // Auth
-          const user = r.opt(), expires = r.flag() ? r.u(64) : NaN, error = r.opt(), out = r.opt();
-          const nums = [r.u(), r.u(), r.u(), r.u(64)];
-          const count = () => [r.str(), r.u()];
-          const failures = r.list(count), signOuts = r.list(count);
+          const user = opt(), expires = flag() ? u(64) : NaN, error = opt(), out = opt();
+          const nums = [u(), u(), u(), u(64)];
+          const count = () => [str(), u()];
+          const failures = list(count), signOuts = list(count);
           deliver = () => {
             [user, error, out].forEach(item);
             [expires, ...nums].forEach(number);
@@ -265,22 +260,23 @@ export function recv(c, bytes) {
           break;
         }
         case 12: { // Token: req, token, error
-          const req = r.u(), token = r.opt(), error = r.opt();
-          deliver = () => (token ? call(5, req, 1, token) : call(4, req, 0, error ?? enc.encode('no token')));
+          const req = u(), token = opt(), error = opt();
+          deliver = () => (token != null ? call(5, req, 1, token) : call(4, req, 0, error ?? 'no token'));
           break;
         }
         case 13: { // Error: code, message
-          const code = r.u();
+          const code = u();
           if (code >= ERROR_CODES) throw 0;
-          const message = r.str();
+          const message = str();
           deliver = () => call(13, code, 0, message);
           break;
         }
         default: throw 0;
       }
     } catch {
-      return call(12, 0, 0, enc.encode('malformed message from the hub'));
+      return call(12, 0, 0, MALFORMED);
     }
+    next = at;
     deliver();
   }
 }
