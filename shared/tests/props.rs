@@ -713,3 +713,43 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The hub's JSON numbers: integers exact, everything else within a few ulps of core's
+    /// correctly rounded parse.
+    #[test]
+    fn json_numbers_match_core_s_parse(
+        int in -9_007_199_254_740_991i64..=9_007_199_254_740_991,
+        mantissa in 0u64..10_000_000_000_000_000,
+        fraction in "[0-9]{0,25}",
+        exp in -320i32..320,
+    ) {
+        let text = int.to_string();
+        prop_assert_eq!(json::number(text.as_bytes()), int as f64);
+        for text in [format!("{mantissa}.{fraction}e{exp}"), format!("-{mantissa}E+{}", exp.abs()), format!("{int}.5")] {
+            let text = text.replace(".e", "e").replace(".E", "E");
+            let (ours, core) = (json::number(text.as_bytes()), text.parse::<f64>().unwrap());
+            let close = ours == core || (ours - core).abs() <= core.abs() * 1e-14 || (core.abs() < 1e-300 && ours.abs() < 1e-300);
+            prop_assert!(close, "{}: {} vs {}", text, ours, core);
+        }
+    }
+}
+
+#[test]
+fn json_number_edge_cases() {
+    for (text, want) in [
+        ("0", 0.0),
+        ("-0", -0.0),
+        ("25000", 25000.0),
+        ("1e3", 1000.0),
+        ("1.5", 1.5),
+        ("-2.25E-2", -0.0225),
+        ("123456789012345678901234567890", 1.2345678901234568e29),
+        ("1e400", f64::INFINITY),
+        ("1e-400", 0.0),
+        ("0.000", 0.0),
+    ] {
+        let got = json::number(text.as_bytes());
+        assert!(got == want || (got - want).abs() <= want.abs() * 1e-15, "{text}: {got} vs {want}");
+    }
+}
