@@ -6,7 +6,7 @@
 use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
 use crate::port::{Bytes, FromHub, StoredEmit, STORE_VERSION};
-use crate::vecmap::DequeMap;
+use crate::vecmap::{DequeMap, VecSet};
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
@@ -55,8 +55,9 @@ pub struct Outbox {
     bytes: usize,
     /// Durable emits sent with a receipt request, by ack id.
     in_flight: DequeMap<u64, Emit>,
-    /// Ids of durable emits held (queued or in flight), to drop a page's resend.
-    held: BTreeSet<String>,
+    /// Ids of durable emits held (queued or in flight), to drop a page's resend. (A sorted
+    /// vector: a B-tree instantiation would cost the wasm kilobytes.)
+    held: VecSet<String>,
     /// Persist requests not yet confirmed: key -> (tab, seq) to answer `Stored`.
     awaiting_store: DequeMap<u64, (TabKey, u32)>,
 }
@@ -72,7 +73,7 @@ impl Outbox {
             queue: VecDeque::new(),
             bytes: 0,
             in_flight: DequeMap::new(),
-            held: BTreeSet::new(),
+            held: VecSet::new(),
             awaiting_store: DequeMap::new(),
         }
     }
@@ -328,7 +329,7 @@ impl Outbox {
                 return Err(format!("emit {id} is held twice (queue and in flight)"));
             }
         }
-        if ids != self.held {
+        if !ids.iter().eq(self.held.iter()) {
             return Err(format!("held ids {:?} differ from the queue and in flight {ids:?}", self.held));
         }
         let bytes: usize = self.queue.iter().map(Emit::size).sum();
