@@ -37,7 +37,9 @@ impl fmt::Display for EioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EioError::Empty => f.write_str("empty Engine.IO frame"),
-            EioError::UnknownType(c) => write!(f, "unknown Engine.IO packet type {c:?}"),
+            EioError::UnknownType(c) => {
+                write!(f, "unknown Engine.IO packet type {}", crate::json::Quoted(c.encode_utf8(&mut [0; 4])))
+            }
             EioError::BadHandshake(w) => write!(f, "bad Engine.IO handshake: {w}"),
         }
     }

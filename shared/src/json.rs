@@ -429,6 +429,18 @@ pub fn number(text: &[u8]) -> f64 {
     }
 }
 
+/// `s` as a JSON string literal, for messages and logs: quoted and escaped like `{:?}`, but
+/// without the Unicode tables `{:?}` on strings brings into the wasm.
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        write_string(&mut out, self.0);
+        f.write_str(&out)
+    }
+}
+
 /// Parses a whole document into a [`Value`].
 pub fn parse(src: &str) -> Result<Value, JsonError> {
     let mut s = Scanner::new(src);

@@ -29,7 +29,10 @@ pub fn service_worker(event: String) -> Promise {
                 log(&format!("background refresh: HTTP {status}"));
                 Ok(JsValue::from(status))
             }
-            other => Err(JsValue::from_str(&format!("switchboard service worker: unknown event {other:?}"))),
+            other => Err(JsValue::from_str(&format!(
+                "switchboard service worker: unknown event {}",
+                switchboard_shared::json::Quoted(other)
+            ))),
         }
     })
 }

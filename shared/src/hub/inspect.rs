@@ -8,7 +8,7 @@ use super::debug::{self, Dir, Entry};
 use super::space::hub_event;
 use super::{Hub, Millis, Output, TabKey};
 use crate::contract;
-use crate::json::{self, Value};
+use crate::json::{self, Quoted, Value};
 use crate::port::{FromHub, Status};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -51,9 +51,10 @@ impl Hub {
                 self.debug.set(on, contract::DEBUG_LOG_SIZE, 0);
                 Ok("true".to_string())
             }
-            other => {
-                Err(format!("unknown debug request {:?}: on, off, log, inspect, clear, retry", other.unwrap_or("")))
-            }
+            other => Err(format!(
+                "unknown debug request {}: on, off, log, inspect, clear, retry",
+                Quoted(other.unwrap_or(""))
+            )),
         };
         let msg = match answer {
             Ok(json) => FromHub::Ack { id: ack, args: format!("[{json}]"), bins: Vec::new() },

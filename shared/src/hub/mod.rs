@@ -48,7 +48,7 @@ pub use switchboard::{tab_lock_name, Switchboard};
 
 use crate::backoff::Rng;
 use crate::contract;
-use crate::json;
+use crate::json::{self, Quoted};
 use crate::port::{AuthState, Endpoint, FromHub, Status, StoredEmit, ToHub};
 use crate::socketio::{self, Kind};
 use alloc::collections::BTreeSet;
@@ -512,7 +512,9 @@ impl Hub {
             }
             Inbound::Packet(p) => {
                 let Some(i) = self.spaces.iter().position(|s| s.nsp() == p.nsp) else {
-                    return self.out.log(format!("packet for namespace {:?}, which no tab uses; ignored", p.nsp));
+                    return self
+                        .out
+                        .log(format!("packet for namespace {}, which no tab uses; ignored", Quoted(&p.nsp)));
                 };
                 let refusal = matches!(p.kind, Kind::ConnectError | Kind::Disconnect);
                 let (space, mut cx) = self.space_at(i, now);

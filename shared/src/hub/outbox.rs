@@ -5,6 +5,7 @@
 
 use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
+use crate::json::Quoted;
 use crate::port::{Bytes, FromHub, StoredEmit, STORE_VERSION};
 use crate::vecmap::{DequeMap, VecSet};
 use alloc::collections::{BTreeSet, VecDeque};
@@ -158,7 +159,7 @@ impl Outbox {
 
     /// Too old: dropped with an error to its tab.
     pub fn expire(&mut self, e: Emit, out: &mut Out) {
-        let reason = format!("emit {:?} expired after {} ms offline", e.event, self.max_age_ms);
+        let reason = format!("emit {} expired after {} ms offline", Quoted(&e.event), self.max_age_ms);
         self.refuse(e, reason, out);
     }
 

@@ -5,6 +5,7 @@
 
 use super::{Millis, TabKey};
 use crate::contract;
+use crate::json::Quoted;
 use crate::vecmap::{VecMap, VecSet};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -115,7 +116,7 @@ impl Rooms {
         r.members.remove(&tab);
         // A join of this tab still waiting is over: it left first.
         for w in extract(&mut r.waiters, |w| w.tab == tab) {
-            let error = Some(format!("left room {room:?} before the server confirmed the join"));
+            let error = Some(format!("left room {} before the server confirmed the join", Quoted(room)));
             actions.push(Action::Done { tab: w.tab, req: w.req, error });
         }
         let wait = |r: &mut Room| {
@@ -210,7 +211,7 @@ impl Rooms {
         let mut actions = Vec::new();
         for (name, r) in self.rooms.iter_mut() {
             for w in extract(&mut r.waiters, |w| now >= w.deadline) {
-                let error = Some(format!("server did not confirm room {name:?} in time"));
+                let error = Some(format!("server did not confirm room {} in time", Quoted(name)));
                 actions.push(Action::Done { tab: w.tab, req: w.req, error });
             }
         }

@@ -263,8 +263,8 @@ fn parse_request(args: &str) -> Result<(&'static str, bool, Option<String>, bool
         }
         (Some("verify"), Some(code), _) => Ok(("verify", true, object(&[("code", code)]), true)),
         (op, _, _) => Err(alloc::format!(
-            "unknown or incomplete security request {:?}: sessions, revoke <id|others|all>, password <current> <new>, verify <code>",
-            op.unwrap_or("")
+            "unknown or incomplete security request {}: sessions, revoke <id|others|all>, password <current> <new>, verify <code>",
+            crate::json::Quoted(op.unwrap_or(""))
         )),
     }
 }

@@ -9,7 +9,7 @@
 use super::out::{Out, Output};
 use super::{HubKey, Shared, TabKey};
 use crate::contract;
-use crate::json;
+use crate::json::{self, Quoted};
 use crate::port::{StoredEmit, STORE_VERSION};
 // Vecs, not BTreeMaps: each BTreeMap instantiation costs the hub's wasm kilobytes, and a
 // scope has at most `MAX_STATE_KEYS` keys and a version one entry per backend node.
@@ -66,7 +66,7 @@ fn write_vv(out: &mut String, vv: &Vv) {
 fn parse_vv(raw: &str) -> Result<Vv, String> {
     let mut vv = Vv::new();
     for (node, n) in json::raw_items(raw, b'{').map_err(|e| format!("version: {e}"))? {
-        let n = n.parse::<u64>().map_err(|_| format!("version: {n:?} is not a counter"))?;
+        let n = n.parse::<u64>().map_err(|_| format!("version: {} is not a counter", Quoted(n)))?;
         vv.push((node, n));
     }
     vv.sort();
@@ -163,7 +163,7 @@ impl SharedState {
             return Ok(answer.map(|answer| Change { args: None, answer: Some(answer) }));
         }
         if self.entries.len() >= contract::MAX_STATE_KEYS && known.is_none() {
-            return Err(format!("over {} state keys; {key:?} not kept", contract::MAX_STATE_KEYS));
+            return Err(format!("over {} state keys; {} not kept", contract::MAX_STATE_KEYS, Quoted(&key)));
         }
         let store = known.map(|e| e.store).unwrap_or_else(|| self.next_key());
         let e = Entry { value, vv, conflict, store };

@@ -8,7 +8,7 @@ use super::{server_of, Hub, HubConfig, HubId, HubKey, Millis, Shared, TabKey};
 use crate::backoff::Rng;
 use crate::contract;
 use crate::engineio;
-use crate::json::{self, Value};
+use crate::json::{self, Quoted, Value};
 use crate::port::{Endpoint, ErrorCode, FromHub, Options, StoredEmit, ToHub, PROTOCOL_VERSION, STORE_VERSION};
 use crate::vecmap::{VecMap, VecSet};
 use alloc::collections::{BTreeSet, VecDeque};
@@ -53,7 +53,7 @@ fn check_hello(name: &str, endpoint: &Endpoint, auth: Option<&str>) -> Result<St
         object.map_err(|e| (ErrorCode::BadPayload, format!("auth: {e}")))?;
     }
     let url = engineio::websocket_url(&endpoint.url, &endpoint.path, &endpoint.query)
-        .map_err(|e| (ErrorCode::BadEndpoint, format!("{e} (got {:?})", endpoint.url)))?;
+        .map_err(|e| (ErrorCode::BadEndpoint, format!("{e} (got {})", Quoted(&endpoint.url))))?;
     if !endpoint.namespace.starts_with('/') || endpoint.namespace.contains(',') {
         return Err((ErrorCode::BadEndpoint, "namespace must start with '/' and contain no ','".into()));
     }

@@ -30,7 +30,7 @@ use super::tabs::Tabs;
 use super::{HubConfig, HubKey, Millis, Shared, TabKey};
 use crate::backoff::{BackoffConfig, Rng};
 use crate::contract;
-use crate::json::{self, Value};
+use crate::json::{self, Quoted, Value};
 use crate::port::{Bytes, FromHub, Status, PROTOCOL_VERSION};
 use crate::socketio::{self, Kind};
 use alloc::collections::BTreeSet;
@@ -376,7 +376,7 @@ impl Space {
         let reply = json::parse(data).ok();
         let field = |name: &str| reply.as_ref().and_then(|v| v.get(name));
         let sid = field("sid").and_then(Value::as_str).map(String::from).unwrap_or_else(|| {
-            cx.out.log(format!("CONNECT reply without a sid ({data:?}); connected without one"));
+            cx.out.log(format!("CONNECT reply without a sid ({}); connected without one", Quoted(data)));
             String::new()
         });
         let recovered = self.recovery.connected(field("pid")).unwrap_or_else(|why| {
@@ -597,7 +597,7 @@ impl Space {
                 let error = session::refusal(data);
                 self.journal_answer(&format!("ack{id}"), if error.is_some() { "refused" } else { "joined" }, cx);
                 if let Some(e) = &error {
-                    cx.out.log(format!("server refused to join {room:?}: {e}"));
+                    cx.out.log(format!("server refused to join {}: {e}", Quoted(&room)));
                 }
                 let actions = self.rooms.joined(&room, error);
                 self.apply_rooms(actions, cx);

@@ -9,7 +9,7 @@ use crate::hub::outbox::Emit;
 use crate::hub::requests::Request;
 use crate::hub::Millis;
 use crate::hub::TabKey;
-use crate::json::{self, Value};
+use crate::json::{self, Quoted, Value};
 use crate::port::{AckRequest, Bytes, ErrorCode, FromHub};
 use crate::socketio;
 use alloc::format;
@@ -46,11 +46,11 @@ impl Space {
             || RESERVED.contains(&event.as_str())
             || event.starts_with(contract::PREFIX)
         {
-            return Err((format!("{event:?} is not an event name a tab may emit"), ErrorCode::BadPayload));
+            return Err((format!("{} is not an event name a tab may emit", Quoted(event)), ErrorCode::BadPayload));
         }
-        check_args(&e.args).map_err(|err| (format!("emit {event:?}: {err}"), ErrorCode::BadPayload))?;
+        check_args(&e.args).map_err(|err| (format!("emit {}: {err}", Quoted(event)), ErrorCode::BadPayload))?;
         if e.size() > max_payload {
-            let message = format!("emit {event:?}: {} bytes exceeds the server's maxPayload", e.size());
+            let message = format!("emit {}: {} bytes exceeds the server's maxPayload", Quoted(event), e.size());
             return Err((message, ErrorCode::BadPayload));
         }
         Ok(())
@@ -145,7 +145,7 @@ impl Space {
             return cx.out.post_one(tab, FromHub::Stored { seq });
         }
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
-            let reason = format!("{why}: emit {:?} was not queued", e.event);
+            let reason = format!("{why}: emit {} was not queued", Quoted(&e.event));
             self.journal_out(tab, &mut e, "refused", cx);
             let msg = match ack {
                 Some(a) => FromHub::AckFailed { id: a.id, reason },
@@ -176,7 +176,9 @@ impl Space {
     pub(super) fn tab_emit_to(&mut self, tab: TabKey, seq: u32, room: String, e: Emit, cx: &mut Cx) {
         let refused = match Self::check_emit(&e, self.max_payload(cx)) {
             Err((reason, _)) => Some(reason),
-            Ok(()) if !self.rooms.member(tab, &room) => Some(format!("to({room:?}): this tab is not in that room")),
+            Ok(()) if !self.rooms.member(tab, &room) => {
+                Some(format!("to({}): this tab is not in that room", Quoted(&room)))
+            }
             Ok(()) if self.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
             Ok(()) => None,
         };

@@ -8,7 +8,7 @@ use crate::contract;
 use crate::hub::out::Out;
 use crate::hub::outbox::Emit;
 use crate::hub::TabKey;
-use crate::json;
+use crate::json::{self, Quoted};
 use crate::port::{AckRequest, FromHub, StoredEmit};
 use alloc::format;
 use alloc::string::String;
@@ -51,7 +51,7 @@ impl Space {
         };
         let value = items.get(1).map(|(_, v)| *v);
         if let Err(why) = contract::check_state(&key, value.map_or(0, str::len)) {
-            return fail(cx.out, format!("state write {key:?}: {why}"));
+            return fail(cx.out, format!("state write {}: {why}", Quoted(&key)));
         }
         let mut a = String::from("[");
         json::write_string(&mut a, &key);
@@ -72,7 +72,7 @@ impl Space {
             trace: None,
         };
         if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
-            return fail(cx.out, format!("{why}: state write {key:?} was not queued"));
+            return fail(cx.out, format!("{why}: state write {} was not queued", Quoted(&key)));
         }
         let e = Emit { durable: Some(self.outbox.durable_for_hub(mutation.clone(), cx.server_now)), ..e };
         self.shared_state.wait(mutation, tab, ack.id);
