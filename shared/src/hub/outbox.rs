@@ -272,7 +272,7 @@ impl Outbox {
 
     /// Restored records join the front of the queue, in their original order.
     pub fn adopt(&mut self, mut recs: Vec<(u64, StoredEmit)>, out: &mut Out) {
-        recs.sort_by_key(|(k, _)| *k);
+        crate::vecmap::insertion_sort_by(&mut recs, |a, b| a.0 < b.0); // stored in key order already
         let mut restored = VecDeque::new();
         for (key, rec) in recs {
             if !self.held.insert(rec.id.clone()) {

@@ -63,13 +63,19 @@ fn write_vv(out: &mut String, vv: &Vv) {
     out.push('}');
 }
 
+/// Entries a version vector may have (one per writer the server saw; the sort is quadratic).
+const MAX_VV: usize = 1024;
+
 fn parse_vv(raw: &str) -> Result<Vv, String> {
     let mut vv = Vv::new();
     for (node, n) in json::raw_items(raw, b'{').map_err(|e| format!("version: {e}"))? {
         let n = n.parse::<u64>().map_err(|_| format!("version: {} is not a counter", Quoted(n)))?;
         vv.push((node, n));
+        if vv.len() > MAX_VV {
+            return Err(format!("version: over {MAX_VV} entries"));
+        }
     }
-    vv.sort();
+    crate::vecmap::insertion_sort_by(&mut vv, |a, b| a < b);
     Ok(vv)
 }
 
@@ -230,5 +236,18 @@ impl SharedState {
             out.push(Output::Unpersist { key: e.store });
         }
         core::mem::take(&mut self.waiting).into_iter().map(|(_, tab, id)| (tab, id)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_vector_is_sorted_and_capped() {
+        assert_eq!(parse_vv(r#"{"b":2,"a":1}"#), Ok(alloc::vec![("a".into(), 1), ("b".into(), 2)]));
+        let big: Vec<String> = (0..=MAX_VV).map(|i| format!("\"n{i}\":1")).collect();
+        assert!(parse_vv(&format!("{{{}}}", big.join(","))).is_err_and(|e| e.contains("entries")));
+        assert!(parse_vv(r#"{"a":"x"}"#).is_err());
     }
 }
