@@ -100,6 +100,7 @@ fn main() {
                 .expect("cannot run wasm-opt");
             assert!(status.success(), "wasm-opt failed on {}", wasm.display());
         }
+        shorten_imports(&pkg.join(format!("{name}_bg.wasm")), &pkg.join(format!("{name}.js")), name);
     }
 
     let dist = out.join("dist");
@@ -201,6 +202,112 @@ fn fix_glue(glue: &Path, name: &str) {
     let bare = format!("new URL('{name}_bg.wasm', import.meta.url)");
     let relative = format!("new URL('./{name}_bg.wasm', import.meta.url)");
     fs::write(glue, js.replace(WARNING, "").replace(&bare, &relative)).expect("cannot write the glue");
+}
+
+/// Renames the wasm's imports from its glue (`./<name>_bg.js`, 120-odd functions named
+/// `__wbg_<fn>_<16 hex digits>`) to `a` / `$0`, `$1`, … in the wasm's import section and in
+/// the glue's import object: the hashes do not compress, and both files carry them (4 KB
+/// gzip off a first visit). Every name must be found exactly once as a key of the glue's
+/// import object, or the build stops (a wasm-bindgen that words its glue otherwise).
+fn shorten_imports(wasm: &Path, glue: &Path, name: &str) {
+    let bytes = fs::read(wasm).expect("cannot read the wasm");
+    let mut js = fs::read_to_string(glue).expect("cannot read the glue");
+    let module = format!("./{name}_bg.js");
+    let quoted = format!("\"{module}\": import0");
+    assert_eq!(js.matches(&quoted).count(), 1, "the glue's import object is not `{quoted}`");
+    js = js.replace(&quoted, "a: import0");
+    let mut out = bytes[..8].to_vec();
+    let mut at = 8;
+    let mut renamed = 0;
+    while at < bytes.len() {
+        let id = bytes[at];
+        let (len, body_at) = leb(&bytes, at + 1);
+        let body = &bytes[body_at..body_at + len];
+        at = body_at + len;
+        if id != 2 {
+            out.push(id);
+            put_leb(&mut out, len);
+            out.extend_from_slice(body);
+            continue;
+        }
+        let (count, mut i) = leb(body, 0);
+        let mut section = Vec::new();
+        put_leb(&mut section, count);
+        for _ in 0..count {
+            let (n, j) = leb(body, i);
+            let module_name = &body[j..j + n];
+            let (n, k) = leb(body, j + n);
+            let field = std::str::from_utf8(&body[k..k + n]).expect("UTF-8 import name");
+            let desc_at = k + n;
+            let desc_end = import_desc_end(body, desc_at);
+            if module_name == module.as_bytes() {
+                let short = format!("${renamed:x}");
+                renamed += 1;
+                let key = format!("{field}: ");
+                assert_eq!(js.matches(&key).count(), 1, "the glue names the import {field} other than once");
+                js = js.replace(&key, &format!("{short}: "));
+                put_leb(&mut section, 1);
+                section.push(b'a');
+                put_leb(&mut section, short.len());
+                section.extend_from_slice(short.as_bytes());
+            } else {
+                section.extend_from_slice(&body[i..desc_at]);
+            }
+            section.extend_from_slice(&body[desc_at..desc_end]);
+            i = desc_end;
+        }
+        out.push(id);
+        put_leb(&mut out, section.len());
+        out.extend_from_slice(&section);
+    }
+    fs::write(wasm, out).expect("cannot write the wasm");
+    fs::write(glue, js).expect("cannot write the glue");
+}
+
+/// The end of an import's description (function, table, memory, global or tag).
+fn import_desc_end(b: &[u8], at: usize) -> usize {
+    let limits = |at: usize| {
+        let flags = b[at];
+        let (_, end) = leb(b, at + 1);
+        if flags & 1 == 1 {
+            leb(b, end).1
+        } else {
+            end
+        }
+    };
+    match b[at] {
+        0 => leb(b, at + 1).1, // function: type index
+        1 => limits(at + 2),   // table: reftype, limits
+        2 => limits(at + 1),   // memory: limits
+        3 => at + 3,           // global: valtype, mutability
+        _ => leb(b, at + 2).1, // tag: attribute, type index
+    }
+}
+
+/// An unsigned LEB128 at `at`: (value, the index after it).
+fn leb(b: &[u8], mut at: usize) -> (usize, usize) {
+    let (mut value, mut shift) = (0usize, 0);
+    loop {
+        let byte = b[at];
+        at += 1;
+        value |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte < 0x80 {
+            return (value, at);
+        }
+    }
+}
+
+fn put_leb(out: &mut Vec<u8>, mut v: usize) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// Properties esbuild shortens: lower-case names ending in one `_` (never `__proto__`).
