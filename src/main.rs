@@ -121,6 +121,14 @@ struct ServeArgs {
     /// `development` lists sockets, rooms and events; `production` only aggregated stats.
     #[arg(long, value_name = "MODE", default_value = "development", value_parser = ["development", "production"])]
     admin_mode: String,
+    /// Run as one of several nodes: the Socket.IO adapter over this Redis 7 (RESP3), so
+    /// broadcasts, rooms and acks reach the sockets of every node (README, "Several nodes").
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// This node's name, different on every node (the shared state's version vectors count
+    /// writes per node). Default: `n1`, or `n<port>` with --redis.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -206,6 +214,8 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         burst: args.burst.max(1),
         admin_ui: admin.as_ref().map(|_| switchboard::admin_ui_dir()).filter(|d| d.is_dir()),
         admin,
+        node: args.node.unwrap_or_else(|| if args.redis.is_some() { format!("n{}", args.port) } else { "n1".into() }),
+        redis: args.redis,
         ..Config::default()
     })
 }

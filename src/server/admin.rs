@@ -9,12 +9,13 @@
 //! read-only action is refused with a log line and an `sb:admin_error` event, never a panic;
 //! cookies and authorization headers never reach the UI.
 
+use super::node::SocketIo;
+use super::node::SocketRef;
 use super::{RawArgs, State, NAMESPACES};
 use crate::auth::{now_ms, token};
 use crate::clock::iso;
 use serde_json::{json, Map, Value};
-use socketioxide::extract::{Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::extract::Data;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -292,7 +293,7 @@ async fn act(io: &SocketIo, admin: &Admin, action: &str, args: &[Value]) -> Resu
         _ => 2,
     })
     .map(String::from);
-    let scope = |ns: socketioxide::operators::BroadcastOperators| match &filter {
+    let scope = |ns: socketioxide::operators::BroadcastOperators<super::node::Adapter>| match &filter {
         Some(room) => ns.within(room.clone()),
         None => ns,
     };

@@ -5,6 +5,8 @@
 
 use super::contract::publish;
 use super::limits::Admit;
+use super::node::SocketIo;
+use super::node::{AckSender, SocketRef};
 use super::ordering::Ticket;
 use super::{RawArgs, State};
 use crate::assets;
@@ -13,8 +15,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::extract::Data;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -6,12 +6,13 @@
 //! (turns, tabs) go when it disconnects.
 
 use super::limits::Admit;
+use super::node::SocketIo;
+use super::node::{AckSender, SocketRef};
 use super::ordering::{Ticket, Turns};
 use super::{app, RawArgs, State};
 use crate::auth::now_ms;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::extract::Data;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

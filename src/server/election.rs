@@ -9,10 +9,11 @@
 //! socket can panic here (bad messages are answered with an error and logged).
 
 use super::limits::Admit;
+use super::node::SocketIo;
+use super::node::{AckSender, SocketRef};
 use super::{app, RawArgs, State};
 use serde_json::Value;
-use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::extract::Data;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -20,6 +20,7 @@ mod election;
 mod limits;
 mod listener;
 mod metrics;
+pub mod node;
 mod ordering;
 mod presence;
 mod security;
@@ -36,12 +37,13 @@ use axum::extract::Request;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use node::SocketIo;
+use node::SocketRef;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::Data;
 use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
-use socketioxide::SocketIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,6 +98,9 @@ pub struct Config {
     /// The Admin UI's static files (npm `@socket.io/admin-ui`'s `ui/dist`), served at
     /// `/admin-ui/`.
     pub admin_ui: Option<PathBuf>,
+    /// Redis (`redis://host:port`, Redis 7): the Socket.IO adapter of several nodes
+    /// (`node.rs`). None: this node alone.
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
@@ -124,6 +129,7 @@ impl Default for Config {
             burst: switchboard_shared::contract::BURST,
             admin: None,
             admin_ui: None,
+            redis: None,
         }
     }
 }
@@ -214,7 +220,9 @@ impl Server {
             },
             admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
         });
-        let (layer, io) = SocketIo::builder()
+        let adapter = node::adapter(config.redis.as_deref()).await.map_err(std::io::Error::other)?;
+        let (layer, io) = socketioxide::SocketIo::builder()
+            .with_adapter::<node::Adapter>(adapter)
             .ping_interval(config.ping_interval)
             .ping_timeout(config.ping_timeout)
             // socketioxide drops emits beyond a socket's buffer (128 by default): a hub serving
@@ -236,7 +244,7 @@ impl Server {
         // The main namespace and a second one (`/chat`, the same contract and application),
         // which a hub multiplexes on the same WebSocket.
         for nsp in NAMESPACES {
-            io.ns(nsp, handler.clone().with(authenticate.clone()));
+            io.ns(nsp, handler.clone().with(authenticate.clone())).await.map_err(std::io::Error::other)?;
         }
         if state.admin.is_some() {
             let st = state.clone();
@@ -249,7 +257,7 @@ impl Server {
                 let st = st.clone();
                 async move { admin::authenticate(socket, Data(payload), st).await }
             };
-            io.ns(admin::NAMESPACE, on_admin.with(admin_auth));
+            io.ns(admin::NAMESPACE, on_admin.with(admin_auth)).await.map_err(std::io::Error::other)?;
         }
         let app = router(&config, &state, &io).layer(layer).layer(middleware::from_fn_with_state(
             Arc::new(listener::Guard { allowed: config.allowed_origins.clone(), stats: state.stats.clone() }),

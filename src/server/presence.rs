@@ -6,10 +6,11 @@
 //! disconnect.
 
 use super::limits::Admit;
+use super::node::SocketIo;
+use super::node::{AckSender, SocketRef};
 use super::State;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::extract::Data;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Member, Members, PresenceReport, Receipt};

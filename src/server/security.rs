@@ -7,9 +7,9 @@
 //! Invariant: one event per burst (the count starts again after it); the failed password is
 //! never kept or logged, only the time of the failure.
 
+use super::node::SocketIo;
 use crate::auth::{now_ms, token, Seen};
 use serde::Serialize;
-use socketioxide::SocketIo;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! Expiry runs on one timer per server ([`Expiry`]): a queue of deadlines and one task,
 //! not a task per token.
 
+use super::node::SocketIo;
+use super::node::SocketRef;
 use super::State as ServerState;
 use crate::auth::{self, Refresh, Session, VerifyError};
 use axum::extract::State;
@@ -11,8 +13,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use socketioxide::extract::SocketRef;
-use socketioxide::SocketIo;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

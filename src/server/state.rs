@@ -9,13 +9,13 @@
 //! value; every write's update goes to every socket of the scope.
 
 use super::limits::Admit;
+use super::node::SocketIo;
+use super::node::{AckSender, SocketRef};
 use super::{RawArgs, State};
 use crate::auth::Db;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::SocketIo;
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Receipt};
 use switchboard_shared::state::{self as versioning, Versioned, Vv};

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod node;
+pub mod redis;
 pub mod sio;
 
 use serde_json::json;
