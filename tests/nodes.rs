@@ -6,6 +6,7 @@ mod common;
 use common::redis::Redis;
 use common::sio::RawSocket;
 use serde_json::json;
+use std::time::Instant;
 use switchboard::server::Config;
 
 fn node(name: &str, redis: Option<&Redis>) -> Config {
@@ -45,6 +46,42 @@ async fn two_nodes_on_one_redis_share_rooms_and_broadcasts() {
     }
     let foreign = |f: &String| f.contains("from a") || f.contains(r#""news""#) || f.contains(r#""all""#);
     assert!(!before.iter().any(foreign), "a node alone hears only itself: {before:?}");
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}
+
+/// Prints (asserts nothing about time) how long a server broadcast takes to reach a socket on
+/// the same node and on another node through Redis: 300 sequential broadcasts each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_across_nodes_reports_its_latency() {
+    let redis = Redis::start().await;
+    let a = common::server_with(node("a", Some(&redis))).await;
+    let b = common::server_with(node("b", Some(&redis))).await;
+    let alone = common::server_with(node("alone", None)).await;
+    let mut on_a = RawSocket::connect(a.addr).await;
+    let mut on_b = RawSocket::connect(b.addr).await;
+    let mut on_alone = RawSocket::connect(alone.addr).await;
+    let mut report = Vec::new();
+    // A name per round: the other socket's copies of a round wait, unread, and are skipped.
+    let rounds = [
+        ("a node without Redis", &alone, "tick-0", &mut on_alone),
+        ("same node", &a, "tick-a", &mut on_a),
+        ("across nodes", &a, "tick-b", &mut on_b),
+    ];
+    for (place, from, event, socket) in rounds {
+        let mut ms = Vec::new();
+        for i in 0..300 {
+            let t = Instant::now();
+            from.io.emit(event, &i).await.expect("broadcast");
+            assert_eq!(socket.next_event(event).await, json!(i), "{place}: every broadcast arrives, in order");
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        report.push(format!("{place}: p50 {:.2} ms, p99 {:.2} ms", ms[150], ms[296]));
+    }
+    println!("server broadcast → socket (300 each, loopback, one Redis): {}", report.join("; "));
     for srv in [a, b, alone] {
         srv.stop().await;
     }

@@ -106,10 +106,12 @@ pub async fn publish(io: &SocketIo, state: &State, event: &str, data: &Value) {
     super::admin::sent(io, state, "/", io.sockets(), &[event.into(), data.clone()]);
 }
 
-/// A new socket: its ordering, the contract's handlers, the application's.
-pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
-    state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
-    state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
+/// A new socket's ordering, limits and handlers (the contract's and the application's),
+/// registered by the connect middleware before the CONNECT reply leaves: socketioxide sends
+/// the reply, then spawns the connect handler, so a client's first event (socket.io-client
+/// sends its buffered emits at once) could otherwise find no handler and be lost.
+pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
+    let socket = socket.clone();
     socket.extensions.insert(Turns::new(state.drain.clone()));
     let tap = state.admin.as_ref().map(|admin| super::admin::tap(&io, admin));
     socket
@@ -181,8 +183,14 @@ pub fn on_connect(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     super::presence::on_connect(&socket, io.clone(), state.clone());
     super::state::on_connect(&socket, state.clone());
     app::on_connect(&socket, io.clone(), state.clone());
-    // Last, once every handler is registered: a hub answers `sb:hello` at once (`sb:tabs`,
-    // `sb:time`, ...), and a message that found no handler yet would be lost.
+}
+
+/// The connected socket's greeting, after the CONNECT reply: `sb:hello` (a hub answers it at
+/// once with `sb:tabs`, `sb:time`, …, all of which `register` has a handler for by then), its
+/// assigned rooms, a limited session's notice, the Admin UI's view.
+pub fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
+    state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
+    state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true };
     let _ = socket.emit(contract::HELLO, &hello);
     super::presence::tell_assigned(&socket);

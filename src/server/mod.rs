@@ -234,12 +234,16 @@ impl Server {
         let st = state.clone();
         let handler = move |socket: SocketRef, io: SocketIo| {
             let st = st.clone();
-            async move { contract::on_connect(socket, io, st) }
+            async move { contract::greet(socket, io, st) }
         };
         let st = state.clone();
-        let authenticate = move |socket: SocketRef, Data(payload): Data<Value>| {
+        let authenticate = move |socket: SocketRef, io: SocketIo, Data(payload): Data<Value>| {
             let st = st.clone();
-            async move { signin::handshake(socket, payload, st).await }
+            async move {
+                signin::handshake(socket.clone(), payload, st.clone()).await?;
+                contract::register(&socket, io, st);
+                Ok::<(), &'static str>(())
+            }
         };
         // The main namespace and a second one (`/chat`, the same contract and application),
         // which a hub multiplexes on the same WebSocket.

@@ -114,15 +114,20 @@ impl RawSocket {
         self.send(&format!("42{id}{args}")).await;
         let prefix = format!("43{id}");
         let mut seen = Vec::new();
-        loop {
-            let f = self.recv().await;
-            if let Some(ack) = f.strip_prefix(&prefix) {
-                return (ack.to_string(), seen);
+        // 30 s at most: pings alone never end the wait.
+        let wait = async {
+            loop {
+                let f = self.recv().await;
+                if let Some(ack) = f.strip_prefix(&prefix) {
+                    return ack.to_string();
+                }
+                if let Some(Ok(serde_json::Value::Array(a))) = f.strip_prefix("42").map(serde_json::from_str) {
+                    seen.push(serde_json::Value::Array(a));
+                }
             }
-            if let Some(Ok(serde_json::Value::Array(a))) = f.strip_prefix("42").map(serde_json::from_str) {
-                seen.push(serde_json::Value::Array(a));
-            }
-        }
+        };
+        let ack = tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the ack within 30 s");
+        (ack, seen)
     }
 
     /// The first argument of the next `event` frame (a plain `42["event", arg]`).
