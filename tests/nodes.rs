@@ -7,21 +7,35 @@ use common::redis::Redis;
 use common::sio::RawSocket;
 use serde_json::json;
 use std::time::Instant;
-use switchboard::server::Config;
+use switchboard::server::{Config, Server};
 
 fn node(name: &str, redis: Option<&Redis>) -> Config {
     Config { node: name.into(), redis: redis.map(Redis::url), ..common::config() }
 }
 
+/// Nodes `a` and `b` on one Redis, and a node `alone` without it.
+struct Cluster {
+    redis: Redis,
+    a: Server,
+    b: Server,
+    alone: Server,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let redis = Redis::start().await;
+        let a = common::server_with(node("a", Some(&redis))).await;
+        let b = common::server_with(node("b", Some(&redis))).await;
+        let alone = common::server_with(node("alone", None)).await;
+        Cluster { redis, a, b, alone }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_redis_share_rooms_and_broadcasts() {
-    let redis = Redis::start().await;
-    let a = common::server_with(node("a", Some(&redis))).await;
-    let b = common::server_with(node("b", Some(&redis))).await;
-    let alone = common::server_with(node("alone", None)).await;
-    let mut on_a = RawSocket::connect(a.addr).await;
-    let mut on_b = RawSocket::connect(b.addr).await;
-    let mut on_alone = RawSocket::connect(alone.addr).await;
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let (mut on_a, mut on_b, mut on_alone) =
+        (RawSocket::connect(a.addr).await, RawSocket::connect(b.addr).await, RawSocket::connect(alone.addr).await);
     for s in [&mut on_a, &mut on_b, &mut on_alone] {
         assert_eq!(s.emit_ack(r#"["sb:join","team:1"]"#).await, r#"[{"ok":true}]"#);
     }
@@ -56,13 +70,9 @@ async fn two_nodes_on_one_redis_share_rooms_and_broadcasts() {
 /// the same node and on another node through Redis: 300 sequential broadcasts each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_across_nodes_reports_its_latency() {
-    let redis = Redis::start().await;
-    let a = common::server_with(node("a", Some(&redis))).await;
-    let b = common::server_with(node("b", Some(&redis))).await;
-    let alone = common::server_with(node("alone", None)).await;
-    let mut on_a = RawSocket::connect(a.addr).await;
-    let mut on_b = RawSocket::connect(b.addr).await;
-    let mut on_alone = RawSocket::connect(alone.addr).await;
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let (mut on_a, mut on_b, mut on_alone) =
+        (RawSocket::connect(a.addr).await, RawSocket::connect(b.addr).await, RawSocket::connect(alone.addr).await);
     let mut report = Vec::new();
     // A name per round: the other socket's copies of a round wait, unread, and are skipped.
     let rounds = [
