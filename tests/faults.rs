@@ -281,6 +281,40 @@ async fn events_published_while_the_hub_was_away_are_replayed_on_resume() {
 }
 
 /// The registration id of the page origin's service worker, through a page session.
+/// What the service worker writes to its console from now on (for a failure's message).
+async fn service_worker_console(b: &Browser) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let targets = b.call(None, "Target.getTargets", json!({})).await.unwrap_or_default();
+    let Some(sw) = targets["targetInfos"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["type"] == "service_worker"))
+        .and_then(|t| t["targetId"].as_str())
+        .map(String::from)
+    else {
+        return log;
+    };
+    let mut events = b.subscribe();
+    let session = b.attach(&sw).await;
+    let _ = b.call(Some(&session), "Runtime.enable", json!({})).await;
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if e["method"] == "Runtime.consoleAPICalled" && e["sessionId"] == session.as_str() {
+                let text: Vec<String> = e["params"]["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a["value"].as_str().map(String::from).unwrap_or_else(|| a.to_string()))
+                    .collect();
+                if let Ok(mut l) = sink.lock() {
+                    l.push(text.join(" "));
+                }
+            }
+        }
+    });
+    log
+}
+
 async fn service_worker_registration(b: &Browser, session: &str) -> String {
     let mut events = b.subscribe();
     b.call(Some(session), "ServiceWorker.enable", json!({})).await.expect("ServiceWorker.enable");
@@ -346,6 +380,7 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     // once more after 10 s, as the browser would on its next chance (the CI run met it once).
     let blank = b.open("about:blank").await;
     let registration = service_worker_registration(&b, &blank.session).await;
+    let sw_log = service_worker_console(&b).await;
     let mut records = Vec::new();
     for _ in 0..2 {
         b.call(
@@ -363,7 +398,8 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     assert_eq!(
         by_tab(&records).get("sw").cloned().unwrap_or_default(),
         (0..10).collect::<Vec<u64>>(),
-        "delivered with no tab open"
+        "delivered with no tab open; the service worker said: {:?}; the server recorded {records:?}",
+        sw_log.lock().map(|l| l.clone()).unwrap_or_default()
     );
     // periodicsync: a background refresh request carrying the browser's refresh cookie (the
     // restarted server no longer knows the session, so it refuses it: the request is the point).
