@@ -398,8 +398,10 @@ async fn the_service_worker_delivers_the_queue_when_no_tab_is_open_and_refreshes
     assert_eq!(
         by_tab(&records).get("sw").cloned().unwrap_or_default(),
         (0..10).collect::<Vec<u64>>(),
-        "delivered with no tab open; the service worker said: {:?}; the server recorded {records:?}",
-        sw_log.lock().map(|l| l.clone()).unwrap_or_default()
+        "delivered with no tab open; the service worker said: {:?}; the server recorded {records:?} of {} durable emits received ({} dropped as duplicates)",
+        sw_log.lock().map(|l| l.clone()).unwrap_or_default(),
+        server.stats.emits_received.load(std::sync::atomic::Ordering::Relaxed),
+        server.stats.duplicates_dropped.load(std::sync::atomic::Ordering::Relaxed),
     );
     // periodicsync: a background refresh request carrying the browser's refresh cookie (the
     // restarted server no longer knows the session, so it refuses it: the request is the point).
