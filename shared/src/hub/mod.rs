@@ -463,8 +463,10 @@ impl Hub {
         self.attempt_started = matches!(end, End::Lost(_)).then_some(now);
         let (spaces, mut cx) = self.spaces_cx(now);
         spaces.iter_mut().for_each(|s| s.end_session(None, &mut cx));
-        let tabs = self.has_tabs();
-        self.link.end_session(end, tabs, now, &mut self.out);
+        // A lost connection is retried while tabs use it or durable emits wait for it (a hub
+        // with no tab, as in the service-worker role, still owes them their delivery).
+        let wanted = self.has_tabs() || self.undelivered() > 0;
+        self.link.end_session(end, wanted, now, &mut self.out);
         self.publish_status();
     }
 
