@@ -1158,6 +1158,35 @@ fn with_no_tab_open_a_flush_delivers_stored_emits() {
     assert!(s.store.is_empty(), "delivered and deleted");
 }
 
+/// The service-worker role: a hub with no tab whose connection is lost while it holds stored
+/// emits reconnects (a hub without tabs used to go idle and never deliver them).
+#[test]
+fn with_no_tab_open_a_lost_connection_is_retried_until_the_stored_emits_are_delivered() {
+    let mut first = Sim::new();
+    first.hello(1, "http://a:1");
+    first.send(1, durable(0, "n", "[0]"));
+    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
+    let mut s = Sim::new();
+    s.store = first.store.clone();
+    s.sb.handle_restore(records, s.now);
+    s.sb.handle_flush(s.now);
+    s.pump();
+    s.accept_contract(1);
+    s.drop_socket(1);
+    assert_eq!(s.opens.len(), 1);
+    s.advance(5_000);
+    assert_eq!(s.opens.len(), 2, "reconnected after its backoff");
+    s.accept_contract(1);
+    let frames = s.server_frames(1);
+    assert_eq!(envelope_ids(&frames), ["tab-1-0", "tab-1-0"], "sent, then resent on the new connection");
+    // Its receipt, under the ack id the last envelope carries (`42<id>["sb:emit",…`).
+    let envelope = frames.iter().rev().find(|f| f.contains(r#"["sb:emit","#)).expect("the envelope");
+    let ack_id: String = envelope[2..].chars().take_while(char::is_ascii_digit).collect();
+    s.server_sends(1, &format!(r#"43{ack_id}[{{"ok":true}}]"#));
+    assert_eq!(s.sb.undelivered(), 0);
+    assert!(s.store.is_empty(), "delivered and deleted");
+}
+
 // ---------------------------------------------------------------------------------------
 // One teardown: every way a session ends puts back what it must.
 // ---------------------------------------------------------------------------------------
