@@ -1137,18 +1137,26 @@ fn a_contract_server_learns_the_tabs_and_can_address_one() {
     assert!(s.server_frames(1).contains(&r#"42["sb:tabs",["tab-2"]]"#.to_string()));
 }
 
-#[test]
-fn with_no_tab_open_a_flush_delivers_stored_emits() {
+/// The service-worker role: a switchboard with no tab that restored the `count` emits one
+/// tab stored (`n` 0.., on http://a:1) and was asked to flush them.
+fn flushing(count: u32) -> Sim {
     let mut first = Sim::new();
     first.hello(1, "http://a:1");
-    first.send(1, durable(0, "n", "[0]"));
-    first.send(1, durable(1, "n", "[1]"));
+    for i in 0..count {
+        first.send(1, durable(i, "n", &format!("[{i}]")));
+    }
     let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
     let mut s = Sim::new();
     s.store = first.store.clone();
     s.sb.handle_restore(records, s.now);
     s.sb.handle_flush(s.now);
     s.pump();
+    s
+}
+
+#[test]
+fn with_no_tab_open_a_flush_delivers_stored_emits() {
+    let mut s = flushing(2);
     assert_eq!(s.opens.len(), 1, "a socket for the endpoint with stored emits");
     s.accept_contract(1);
     assert_eq!(s.sb.undelivered(), 2);
@@ -1162,15 +1170,7 @@ fn with_no_tab_open_a_flush_delivers_stored_emits() {
 /// emits reconnects (a hub without tabs used to go idle and never deliver them).
 #[test]
 fn with_no_tab_open_a_lost_connection_is_retried_until_the_stored_emits_are_delivered() {
-    let mut first = Sim::new();
-    first.hello(1, "http://a:1");
-    first.send(1, durable(0, "n", "[0]"));
-    let records: Vec<(u64, Vec<u8>)> = first.store.clone().into_iter().collect();
-    let mut s = Sim::new();
-    s.store = first.store.clone();
-    s.sb.handle_restore(records, s.now);
-    s.sb.handle_flush(s.now);
-    s.pump();
+    let mut s = flushing(1);
     s.accept_contract(1);
     s.drop_socket(1);
     assert_eq!(s.opens.len(), 1);
