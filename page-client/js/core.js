@@ -20,6 +20,7 @@ const ERROR_CODES = 7; // ErrorCode::ALL.len()
 const MALFORMED = 'malformed message from the hub';
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
+const text = ((loose) => (bytes) => loose.decode(bytes))(new TextDecoder()); // the page's own UTF-8
 const cores = [];
 
 // Writer: bytes into a growing array.
@@ -71,7 +72,6 @@ export function op(c, kind, token, a, b) {
   k.bins = [];
   // The client copies what it posts (a transfer detaches it), so stored bytes stay whole.
   const post = (bytes) => h(c, 0, 0, 0, bytes, '');
-  const text = (bytes) => new TextDecoder().decode(bytes);
   const remember = (list, name, on) => {
     const s = text(name), i = list.indexOf(s);
     if (i >= 0) list.splice(i, 1);
