@@ -129,6 +129,10 @@ struct ServeArgs {
     /// writes per node). Default: `n1`, or `n<port>` with --redis.
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
+    /// With --redis: how long (ms) a node's claim on a durable emit holds while it handles it;
+    /// if the node dies meanwhile, another node delivers the emit after this.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    dedup_lease: u64,
 }
 
 fn main() -> ExitCode {
@@ -216,6 +220,7 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         admin,
         node: args.node.unwrap_or_else(|| if args.redis.is_some() { format!("n{}", args.port) } else { "n1".into() }),
         redis: args.redis,
+        dedup_lease: Duration::from_millis(args.dedup_lease),
         ..Config::default()
     })
 }

@@ -38,7 +38,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     return;
                 }
                 let rest = args.into_iter().skip(1).collect();
-                self::event(&io, &s, &state, event, rest).await;
+                self::event(&io, &s, &state, event, rest, None).await;
             }
         });
     }
@@ -52,8 +52,16 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     });
 }
 
-/// One application event, in the socket's order.
-pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str, args: Vec<Value>) {
+/// One application event, in the socket's order; `durable`: the id of the `sb:emit` that
+/// carried it (claimed, not yet marked done).
+pub async fn event(
+    io: &SocketIo,
+    socket: &SocketRef,
+    state: &State,
+    event: &str,
+    args: Vec<Value>,
+    durable: Option<&str>,
+) {
     let first = args.into_iter().next().unwrap_or(Value::Null);
     match event {
         "chat" => {
@@ -64,6 +72,14 @@ pub async fn event(io: &SocketIo, socket: &SocketRef, state: &State, event: &str
         }
         "announce" => publish(io, state, "announce", &first).await,
         "record" => {
+            // Several nodes: the application's record is in Redis, written with the emit's
+            // done mark in one step (`shared::RECORD_DONE`), so a node that dies cannot leave
+            // it recorded but unmarked.
+            if let Some((store, keep)) = state.dedup.shared() {
+                if let Err(e) = store.record(&first.to_string(), durable.map(|id| (id, keep))).await {
+                    return tracing::error!("record: {e}");
+                }
+            }
             if let Ok(mut r) = state.stats.recorded.lock() {
                 r.push(first);
             }

@@ -13,40 +13,10 @@ use super::{app, RawArgs, State};
 use crate::auth::now_ms;
 use serde_json::Value;
 use socketioxide::extract::Data;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Hello, Receipt, ResumeReply, TimeReply};
-
-/// How many numbered events the replay log keeps.
-const REPLAY_KEEP: usize = 1000;
-
-/// The last numbered events sent to everyone, for hubs that come back (`sb:resume`).
-#[derive(Default)]
-pub struct ReplayLog {
-    next: u64,
-    entries: VecDeque<(u64, String, Value)>,
-}
-
-impl ReplayLog {
-    fn push(&mut self, event: &str, data: &Value) -> u64 {
-        self.next += 1;
-        self.entries.push_back((self.next, event.to_string(), data.clone()));
-        while self.entries.len() > REPLAY_KEEP {
-            self.entries.pop_front();
-        }
-        self.next
-    }
-
-    /// Entries after `after`, and whether nothing between `after` and them was dropped.
-    fn after(&self, after: u64) -> (Vec<(u64, String, Value)>, bool) {
-        let missed: Vec<_> = self.entries.iter().filter(|(n, _, _)| *n > after).cloned().collect();
-        let first_kept = self.entries.front().map_or(self.next + 1, |(n, _, _)| *n);
-        // A hub that saw numbers from an earlier server life (after > next) cannot be helped.
-        let recovered = after <= self.next && after + 1 >= first_kept;
-        (missed, recovered)
-    }
-}
 
 /// Which socket serves which tab (from `sb:tabs`).
 #[derive(Default)]
@@ -101,7 +71,10 @@ impl TabDirectory {
 
 /// Sends `event(data)` to every socket as a numbered event, kept for replay.
 pub async fn publish(io: &SocketIo, state: &State, event: &str, data: &Value) {
-    let Ok(n) = state.replay.lock().map(|mut l| l.push(event, data)) else { return };
+    let n = match state.replay.push(event, data).await {
+        Ok(n) => n,
+        Err(e) => return tracing::error!(%event, "not published: {e}"),
+    };
     let _ = io.emit(contract::SEQ, &(n, event, data)).await;
     super::admin::sent(io, state, "/", io.sockets(), &[event.into(), data.clone()]);
 }
@@ -139,7 +112,11 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     socket.on(contract::RESUME, move |_: Admit, s: SocketRef, Data(after): Data<u64>, ack: AckSender| {
         let state = st.clone();
         async move {
-            let (missed, recovered) = state.replay.lock().map(|l| l.after(after)).unwrap_or_default();
+            let (missed, recovered) = match state.replay.after(after).await {
+                Ok(r) => r,
+                // Not acknowledged: the hub asks again on its next connection.
+                Err(e) => return tracing::error!(sid = %s.id, "sb:resume: {e}"),
+            };
             for (n, event, data) in missed {
                 let _ = s.emit(contract::SEQ, &(n, event, data));
             }
@@ -298,8 +275,12 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
                     return;
                 }
-                let handoff = state.handoff.lock().await;
-                let fresh = state.dedup.remember(&id);
+                let claim = match state.dedup.claim(&id).await {
+                    Ok(claim) => claim,
+                    // No receipt: the hub sends the emit again (on its next connection).
+                    Err(e) => return tracing::error!(sid = %s.id, %id, "durable emit not handled: {e}"),
+                };
+                let fresh = claim.fresh;
                 let mut receipt = traced(admit.trace);
                 if event == contract::STATE_SET {
                     // Shared state dedups by its own (durable) mutation window.
@@ -311,13 +292,15 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                         receipt = Receipt::Error { error };
                     }
                 } else if fresh {
-                    app::event(&io, &s, &state, &event, rest).await;
+                    app::event(&io, &s, &state, &event, rest, Some(&id)).await;
                 }
-                drop(handoff);
-                if fresh {
-                    state.dedup.persist(&id).await;
-                } else {
+                drop(claim);
+                if !fresh {
                     state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+                } else if let Err(e) = state.dedup.done(&id).await {
+                    // Handed to the application but not marked: no receipt, so the hub sends
+                    // it again (and, the mark missing, it may be delivered twice).
+                    return tracing::error!(sid = %s.id, %id, "durable emit not marked done: {e}");
                 }
                 let _ = ack.send(&receipt);
             };
@@ -363,18 +346,6 @@ fn split_envelope(args: &[Value]) -> Option<(String, String, Vec<Value>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replay_knows_what_it_can_recover() {
-        let mut log = ReplayLog::default();
-        for i in 0..3 {
-            log.push("tick", &Value::from(i));
-        }
-        let (missed, recovered) = log.after(1);
-        assert_eq!(missed.iter().map(|m| m.0).collect::<Vec<_>>(), [2, 3]);
-        assert!(recovered);
-        assert!(!log.after(7).1, "numbers from an earlier server life");
-    }
 
     #[test]
     fn hierarchy_rooms_are_the_servers() {

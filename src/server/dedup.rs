@@ -1,17 +1,29 @@
 //! The dedup log: the ids of recent `sb:emit` envelopes, so a second delivery of one is
-//! dropped. The window lives in memory; with a data directory it is also appended to a file
-//! (compacted now and then) by a thread of its own, so no handler blocks the executor on a
-//! file write. Invariants: `remember` is synchronous, so a handler that remembers an id and
-//! hands its event to the application does both in one step (a resend of the same id on
-//! another socket cannot overtake it); `persist` returns once the id is written (when there
-//! is a file), and the receipt is sent only after it, so an id the server acknowledged
-//! survives a restart.
+//! dropped. A handler [`Dedup::claim`]s an id, hands a fresh one to the application, marks it
+//! [`Dedup::done`], and only then sends the receipt, so an id the server acknowledged is
+//! remembered.
+//!
+//! One node: the window (the last `cap` ids) lives in memory; with a data directory it is also
+//! appended to a file (compacted now and then) by a thread of its own, so no handler blocks
+//! the executor on a file write. A claim holds the node's hand-off turn until it is dropped:
+//! while a hub reconnects, its old socket and its new one may carry the same id at once
+//! (handled on two threads), and the resend must not be acknowledged before the original
+//! reached the application.
+//!
+//! Several nodes (`--redis`): the window is in Redis (`shared.rs`), kept `keep` (24 h by
+//! default). A claim is a lease: the id is `pending` while its handler runs, `done` after; a
+//! second claim waits while it is pending, and takes it over if the lease lapses (the node
+//! handling it died before it was done), so an emit a dead node never delivered is
+//! delivered by another.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+use super::shared::{self, Shared};
 
 struct Window {
     seen: HashSet<String>,
@@ -39,6 +51,23 @@ type Pending = (String, oneshot::Sender<()>);
 pub struct Dedup {
     window: Mutex<Window>,
     writer: Option<Mutex<mpsc::Sender<Pending>>>,
+    /// One node: a claim's turn (see the module's doc).
+    handoff: tokio::sync::Mutex<()>,
+    shared: Option<InRedis>,
+}
+
+/// The window in Redis: claims last `lease`, done ids are kept `keep`.
+struct InRedis {
+    store: Shared,
+    lease: Duration,
+    keep: Duration,
+}
+
+/// An id claimed by a handler: `fresh` when it is to be handed to the application. Drop it
+/// once the application has it (one node: the next claim waits until then).
+pub struct Claimed<'a> {
+    pub fresh: bool,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 impl Dedup {
@@ -47,7 +76,9 @@ impl Dedup {
     pub fn open(dir: Option<&Path>, cap: usize) -> std::io::Result<Dedup> {
         let cap = cap.max(1);
         let mut window = Window { seen: HashSet::new(), order: VecDeque::new(), cap };
-        let Some(dir) = dir else { return Ok(Dedup { window: Mutex::new(window), writer: None }) };
+        let alone =
+            |window, writer| Dedup { window: Mutex::new(window), writer, handoff: Default::default(), shared: None };
+        let Some(dir) = dir else { return Ok(alone(window, None)) };
         std::fs::create_dir_all(dir)?;
         let path = dir.join("dedup.log");
         let mut lines = 0;
@@ -63,16 +94,61 @@ impl Dedup {
         std::thread::Builder::new()
             .name("dedup-log".into())
             .spawn(move || write_loop(rx, path, file, lines, kept, cap))?;
-        Ok(Dedup { window: Mutex::new(window), writer: Some(Mutex::new(tx)) })
+        Ok(alone(window, Some(Mutex::new(tx))))
+    }
+
+    /// The window in Redis, shared by every node (nothing is kept in this node).
+    pub fn in_redis(store: Shared, lease: Duration, keep: Duration) -> Dedup {
+        let mut d = Dedup::open(None, 1).unwrap_or_else(|_| unreachable!("no file to open"));
+        d.shared = Some(InRedis { store, lease, keep });
+        d
+    }
+
+    /// Claims `id` (waiting while another handler holds it). `Err`: Redis stayed away; the
+    /// caller must not acknowledge the emit (the hub sends it again).
+    pub async fn claim(&self, id: &str) -> Result<Claimed<'_>, String> {
+        let Some(r) = &self.shared else {
+            let turn = self.handoff.lock().await;
+            return Ok(Claimed { fresh: self.remember(id), _turn: Some(turn) });
+        };
+        let give_up = Instant::now() + r.lease + shared::RETRY_FOR;
+        loop {
+            match r.store.claim(id, r.lease).await? {
+                shared::Claim::Fresh => return Ok(Claimed { fresh: true, _turn: None }),
+                shared::Claim::Done => return Ok(Claimed { fresh: false, _turn: None }),
+                shared::Claim::Pending if Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                shared::Claim::Pending => return Err(format!("durable emit {id}: still being handled elsewhere")),
+            }
+        }
+    }
+
+    /// Marks a claimed `id` handled: written to the file (one node, with a data directory) or
+    /// to Redis. Returns once it is; `Err` when Redis stayed away.
+    pub async fn done(&self, id: &str) -> Result<(), String> {
+        match &self.shared {
+            None => {
+                self.persist(id).await;
+                Ok(())
+            }
+            Some(r) => r.store.done(id, r.keep).await,
+        }
+    }
+
+    /// In Redis: the store and how long a done id is kept (for steps that mark an id done
+    /// together with the application's own write).
+    pub fn shared(&self) -> Option<(&Shared, Duration)> {
+        self.shared.as_ref().map(|r| (&r.store, r.keep))
     }
 
     /// True when `id` is new (and now remembered in memory).
-    pub fn remember(&self, id: &str) -> bool {
+    fn remember(&self, id: &str) -> bool {
         self.window.lock().map(|mut w| w.remember(id.to_string())).unwrap_or(true)
     }
 
     /// Writes a remembered `id` to the file (when there is one); returns once it is written.
-    pub async fn persist(&self, id: &str) {
+    async fn persist(&self, id: &str) {
         let sender = self.writer.as_ref().and_then(|w| w.lock().ok().map(|tx| tx.clone()));
         if let Some(tx) = sender {
             let (done, written) = oneshot::channel();

@@ -244,7 +244,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             });
             let receipt = match checked {
                 Ok(event) => {
-                    app::event(&io, &s, &state, &event, args.collect()).await;
+                    app::event(&io, &s, &state, &event, args.collect(), None).await;
                     Receipt::OK
                 }
                 Err(error) => {

@@ -23,7 +23,9 @@ mod metrics;
 pub mod node;
 mod ordering;
 mod presence;
+mod replay;
 mod security;
+mod shared;
 mod signin;
 pub mod state;
 mod trace;
@@ -47,7 +49,7 @@ use socketioxide::socket::Socket;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -61,8 +63,13 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Where the dedup window is kept across restarts; None keeps it in memory only.
     pub data_dir: Option<PathBuf>,
-    /// How many recent `sb:emit` ids are remembered to drop duplicates.
+    /// How many recent `sb:emit` ids are remembered to drop duplicates (one node).
     pub dedup_window: usize,
+    /// Several nodes: how long handled `sb:emit` ids are remembered in Redis.
+    pub dedup_keep: Duration,
+    /// Several nodes: how long a node's claim on an `sb:emit` id holds while it handles it;
+    /// if the node dies meanwhile, another node delivers the emit after this.
+    pub dedup_lease: Duration,
     /// `name:password` lines (empty: the demo users alice and bob).
     pub users: String,
     pub access_ttl: Duration,
@@ -112,6 +119,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             data_dir: None,
             dedup_window: 100_000,
+            dedup_keep: Duration::from_secs(24 * 3600),
+            dedup_lease: Duration::from_secs(10),
             users: String::new(),
             access_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -142,10 +151,7 @@ pub(crate) struct State {
     stats: Arc<Stats>,
     auth: Arc<Auth>,
     dedup: Dedup,
-    /// Held while a durable emit is checked against the dedup window and handed to the
-    /// application (see `contract::durable_emits`).
-    handoff: tokio::sync::Mutex<()>,
-    replay: Mutex<contract::ReplayLog>,
+    replay: replay::ReplayLog,
     tabs: contract::TabDirectory,
     drain: Arc<ordering::Drain>,
     expiry: signin::Expiry,
@@ -180,10 +186,26 @@ pub struct Server {
 impl Server {
     /// Binds and serves in the background of the current tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Server> {
-        let (dir, window) = (config.data_dir.clone(), config.dedup_window);
-        let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))
-            .await
-            .map_err(std::io::Error::other)??;
+        // Several nodes: the adapter and the shared state on one Redis connection.
+        let (driver, store) = match config.redis.as_deref() {
+            None => (node::NodeDriver::Alone, None),
+            Some(url) => {
+                let (driver, conn) = node::connect(url).await.map_err(std::io::Error::other)?;
+                (driver, Some(shared::Shared::new(conn, &config.node)))
+            }
+        };
+        let (dedup, replay) = match store {
+            Some(store) => {
+                (Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep), replay::ReplayLog::Redis(store))
+            }
+            None => {
+                let (dir, window) = (config.data_dir.clone(), config.dedup_window);
+                let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                (dedup, replay::ReplayLog::memory())
+            }
+        };
         let (dir, node, users) = (config.data_dir.clone(), config.node.clone(), config.users.clone());
         let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
         let (auth, store) = tokio::task::spawn_blocking(move || {
@@ -198,8 +220,7 @@ impl Server {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
             dedup,
-            handoff: tokio::sync::Mutex::new(()),
-            replay: Mutex::default(),
+            replay,
             tabs: contract::TabDirectory::default(),
             drain: Arc::default(),
             expiry: signin::Expiry::default(),
@@ -220,7 +241,7 @@ impl Server {
             },
             admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
         });
-        let adapter = node::adapter(config.redis.as_deref()).await.map_err(std::io::Error::other)?;
+        let adapter = node::adapter(driver);
         let (layer, io) = socketioxide::SocketIo::builder()
             .with_adapter::<node::Adapter>(adapter)
             .ping_interval(config.ping_interval)

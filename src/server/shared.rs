@@ -1,0 +1,170 @@
+//! What every node shares, in Redis (`--redis`): each concern's keys and its atomic steps
+//! (Lua scripts, so a step is one round trip and no other node sees it half done). The
+//! concerns keep their own logic (`dedup.rs`, `replay.rs`, `app.rs`); this module only
+//! speaks to Redis. Keys start with `sb:` (docs/server-contract.md, "Several nodes").
+//!
+//! Invariants: a step that fails because Redis is away is retried (the connection
+//! reconnects on its own) until `RETRY_FOR` passes, so a Redis restart delays work but
+//! loses none; after that the caller gets the error and says so (it never acknowledges
+//! what it could not store).
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long a step is retried while Redis is unreachable.
+pub const RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// The dedup window's key for one durable emit id.
+fn dedup_key(id: &str) -> String {
+    format!("sb:dedup:{id}")
+}
+/// The replay log (a list of `"<n> <json [event, data]>"`) and its counter.
+const REPLAY_LOG: &str = "sb:replay";
+const REPLAY_NEXT: &str = "sb:replay:next";
+/// What the demo application's `record` event kept (a list of JSON values), for tests and
+/// the demo: the application's own data, shared by its nodes.
+pub const RECORDED: &str = "sb:app:recorded";
+
+/// A claim on a durable emit id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: nobody handled it; hand it to the application, then mark it done.
+    Fresh,
+    /// Handled already (here or on another node): acknowledge, do not deliver.
+    Done,
+    /// Being handled by another socket or node right now: ask again shortly.
+    Pending,
+}
+
+/// Claims an id for `lease` (unless done or claimed); the claim lapses with its holder.
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == 'done' then return 0 end
+return 2";
+
+/// Numbers an entry and appends it to the log, which keeps its last ARGV[2] entries.
+const REPLAY_PUSH: &str = r"
+local n = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+return n";
+
+/// The last number given, and the entries kept, read together.
+const REPLAY_READ: &str = r"
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('LRANGE', KEYS[2], 0, -1)}";
+
+/// The application's record and the id's `done` mark, in one step: a node that dies after
+/// it cannot have recorded without marking (another node would record it again).
+const RECORD_DONE: &str = r"
+redis.call('RPUSH', KEYS[2], ARGV[1])
+if KEYS[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) end
+return 1";
+
+fn script(cell: &'static OnceLock<Script>, code: &str) -> &'static Script {
+    cell.get_or_init(|| Script::new(code))
+}
+
+/// The shared store: one reconnecting connection, cheap to clone.
+#[derive(Clone)]
+pub struct Shared {
+    conn: ConnectionManager,
+    /// This node's name (written into its claims, for whoever inspects Redis).
+    node: String,
+}
+
+impl Shared {
+    pub fn new(conn: ConnectionManager, node: &str) -> Shared {
+        Shared { conn, node: node.to_string() }
+    }
+
+    /// Runs one step, again while Redis is unreachable (the first failure is logged), for at
+    /// most [`RETRY_FOR`].
+    async fn retry<T, F, Fut>(&self, what: &str, step: F) -> Result<T, String>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let start = Instant::now();
+        let mut logged = false;
+        loop {
+            match step(self.conn.clone()).await {
+                Ok(v) => {
+                    if logged {
+                        tracing::info!("Redis is back: {what} done after {} ms", start.elapsed().as_millis());
+                    }
+                    return Ok(v);
+                }
+                Err(e) if start.elapsed() < RETRY_FOR => {
+                    if !logged {
+                        tracing::warn!("Redis: {what}: {e}; retrying");
+                        logged = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(format!("Redis: {what}: {e} (gave up after {} s)", RETRY_FOR.as_secs())),
+            }
+        }
+    }
+
+    /// Claims `id` for `lease`.
+    pub async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, String> {
+        static S: OnceLock<Script> = OnceLock::new();
+        let (key, lease) = (dedup_key(id), lease.as_millis().max(1) as u64);
+        let n: u8 = self
+            .retry("dedup claim", |mut c| {
+                let (key, node) = (key.clone(), self.node.clone());
+                async move { script(&S, CLAIM).key(key).arg(node).arg(lease).invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(match n {
+            1 => Claim::Fresh,
+            0 => Claim::Done,
+            _ => Claim::Pending,
+        })
+    }
+
+    /// Marks `id` handled, remembered for `keep`.
+    pub async fn done(&self, id: &str, keep: Duration) -> Result<(), String> {
+        let (key, keep) = (dedup_key(id), keep.as_millis().max(1) as u64);
+        self.retry("dedup mark", |mut c| {
+            let key = key.clone();
+            async move { redis::cmd("SET").arg(key).arg("done").arg("PX").arg(keep).query_async::<()>(&mut c).await }
+        })
+        .await
+    }
+
+    /// Appends `value` to the application's record; with a durable emit's id, marks it done
+    /// in the same step.
+    pub async fn record(&self, value: &str, done: Option<(&str, Duration)>) -> Result<(), String> {
+        static S: OnceLock<Script> = OnceLock::new();
+        let key = done.map_or(String::new(), |(id, _)| dedup_key(id));
+        let keep = done.map_or(1, |(_, keep)| keep.as_millis().max(1) as u64);
+        self.retry("record", |mut c| {
+            let key = key.clone();
+            async move {
+                script(&S, RECORD_DONE).key(key).key(RECORDED).arg(value).arg(keep).invoke_async::<()>(&mut c).await
+            }
+        })
+        .await
+    }
+
+    /// Numbers `entry` (JSON `[event, data]`) in the replay log, which keeps `keep` entries.
+    pub async fn replay_push(&self, entry: &str, keep: usize) -> Result<u64, String> {
+        static S: OnceLock<Script> = OnceLock::new();
+        self.retry("replay log", |mut c| async move {
+            script(&S, REPLAY_PUSH).key(REPLAY_NEXT).key(REPLAY_LOG).arg(entry).arg(keep).invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// The last number given and the entries kept (`"<n> <json>"`).
+    pub async fn replay_read(&self) -> Result<(u64, Vec<String>), String> {
+        static S: OnceLock<Script> = OnceLock::new();
+        self.retry("replay log", |mut c| async move {
+            script(&S, REPLAY_READ).key(REPLAY_NEXT).key(REPLAY_LOG).invoke_async(&mut c).await
+        })
+        .await
+    }
+}
