@@ -6,10 +6,9 @@ mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
 
-use common::{exclusive, harness_tab, shared_worker_targets, Browser, Tab, CONNECTED};
+use common::{by_tab, emit_numbered, exclusive, harness_tab, shared_worker_targets, Browser, Tab, CONNECTED};
 use proxy::Proxy;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -34,25 +33,6 @@ const FAST: &str = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
 
 async fn client(b: &Browser, url: &str) -> Tab {
     harness_tab(b, url, FAST, CONNECTED, "connected").await
-}
-
-/// Groups recorded `{tab, n}` events by tab, in arrival order.
-fn by_tab(records: &[Value]) -> BTreeMap<String, Vec<u64>> {
-    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for r in records {
-        out.entry(r["tab"].as_str().unwrap_or("?").to_string()).or_default().push(r["n"].as_u64().unwrap_or(u64::MAX));
-    }
-    out
-}
-
-/// Emits `count` numbered `record` events from `tab`, yielding to the event loop every 10
-/// (a MessageChannel round, which background tabs do not throttle as they do timers) so
-/// faults land mid-stream.
-fn emit_numbered(name: &str, count: u32) -> String {
-    format!(
-        "(async () => {{ for (let n = 0; n < {count}; n++) {{ sb.client.emit('record', {{ tab: '{name}', n }}); \
-         if (n % 10 === 9) await new Promise((r) => {{ const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); }}); }} return sb.client.unconfirmed; }})()"
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

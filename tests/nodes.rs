@@ -160,7 +160,7 @@ async fn numbered_events_have_one_sequence_and_replay_on_any_node() {
 /// acknowledged once it is back, and the adapter carries rooms across nodes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_delays_service_and_loses_nothing_acknowledged() {
-    let Cluster { mut redis, a, b, alone } = Cluster::start().await;
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
     let (mut on_a, mut on_b) = (RawSocket::connect(a.addr).await, RawSocket::connect(b.addr).await);
     assert_eq!(on_a.emit_ack(r#"["sb:emit","r-1","record",{"n":1}]"#).await, r#"[{"ok":true}]"#);
     a.publish("announce", &json!("before")).await;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod http;
 pub mod node;
 pub mod redis;
@@ -230,4 +231,23 @@ pub async fn site_and_backend(dir: std::path::PathBuf) -> (String, tokio::task::
     let mut config = config();
     config.allowed_origins = vec![origin.clone()];
     (origin, site, server_with(config).await)
+}
+
+/// Groups recorded `{tab, n}` events by tab, in arrival order.
+pub fn by_tab(records: &[serde_json::Value]) -> std::collections::BTreeMap<String, Vec<u64>> {
+    let mut out: std::collections::BTreeMap<String, Vec<u64>> = std::collections::BTreeMap::new();
+    for r in records {
+        out.entry(r["tab"].as_str().unwrap_or("?").to_string()).or_default().push(r["n"].as_u64().unwrap_or(u64::MAX));
+    }
+    out
+}
+
+/// Emits `count` numbered `record` events from `tab`, yielding to the event loop every 10
+/// (a MessageChannel round, which background tabs do not throttle as they do timers) so
+/// faults land mid-stream.
+pub fn emit_numbered(name: &str, count: u32) -> String {
+    format!(
+        "(async () => {{ for (let n = 0; n < {count}; n++) {{ sb.client.emit('record', {{ tab: '{name}', n }}); \
+         if (n % 10 === 9) await new Promise((r) => {{ const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); }}); }} return sb.client.unconfirmed; }})()"
+    )
 }

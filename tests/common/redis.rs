@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 pub struct Redis {
-    child: Child,
+    child: tokio::sync::Mutex<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
 }
@@ -20,7 +20,7 @@ impl Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let dir = tempfile::tempdir().expect("a directory for Redis");
         let child = spawn(port, dir.path());
-        let redis = Redis { child, port, dir };
+        let redis = Redis { child: tokio::sync::Mutex::new(child), port, dir };
         redis.until_up().await;
         redis
     }
@@ -46,16 +46,16 @@ impl Redis {
     }
 
     /// Kills Redis (no shutdown save: only its AOF is left) and returns once the port is free.
-    pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+    pub async fn kill(&self) {
+        let _ = self.child.lock().await.kill().await;
         while self.ping().await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Starts it again on the same port, from the same files.
-    pub async fn start_again(&mut self) {
-        self.child = spawn(self.port, self.dir.path());
+    pub async fn start_again(&self) {
+        *self.child.lock().await = spawn(self.port, self.dir.path());
         self.until_up().await;
     }
 
@@ -85,8 +85,8 @@ impl Redis {
         }
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    pub async fn stop(self) {
+        let _ = self.child.lock().await.kill().await;
     }
 }
 

@@ -1,0 +1,184 @@
+//! Three reference-backend nodes, each its own process, on one real Redis, with the real
+//! bundle in headless Chromium: rooms, broadcasts and numbered events cross nodes; a node
+//! killed mid-stream (SIGKILL) and a Redis killed mid-stream lose nothing the tabs emitted,
+//! and deliver nothing twice. The application's record is the demo app's, in Redis.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use common::backend::Backend;
+use common::redis::Redis;
+use common::sio::RawSocket;
+use common::{by_tab, emit_numbered, exclusive, harness_tab, Browser, Tab, CONNECTED};
+use proxy::Proxy;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The demo application's record (`sb:app:recorded`).
+const RECORDED: &str = "sb:app:recorded";
+
+/// Fast reconnection so a test spends its time on faults, not on backoff.
+const FAST: &str = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
+
+struct Three {
+    redis: Redis,
+    a: Backend,
+    b: Backend,
+    c: Backend,
+}
+
+async fn three() -> Three {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let (a, b, c) =
+        tokio::join!(Backend::start("a", &url, &[]), Backend::start("b", &url, &[]), Backend::start("c", &url, &[]));
+    Three { redis, a, b, c }
+}
+
+async fn client(b: &Browser, url: &str) -> Tab {
+    harness_tab(b, url, FAST, CONNECTED, "connected").await
+}
+
+/// The first event named `name` this tab recorded (`sb.record`), its first argument.
+async fn first(b: &Browser, tab: &Tab, name: &str) -> Value {
+    let wait =
+        format!("sb.until(() => sb.events.find((e) => e.name === '{name}'), 15000, '{name}').then((e) => e.args[0])");
+    b.js(tab, &wait).await
+}
+
+/// 600 numbered events from three tabs of one browser (one hub, one WebSocket) through a
+/// proxy to `node`; `fault` runs once the application recorded `at` of them. Asserts each
+/// tab's events reached the application once, in order.
+async fn six_hundred_through<F: std::future::Future<Output = ()>>(
+    redis: &Redis,
+    proxy: &Proxy,
+    at: usize,
+    fault: F,
+) -> Vec<Value> {
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(client(&b, &proxy.url()).await);
+    }
+    let emitting = async {
+        let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
+        tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]))
+    };
+    let faulting = async {
+        let before = redis.list_reaches(RECORDED, at, Duration::from_secs(30)).await.len();
+        fault.await;
+        before
+    };
+    let (emitted, before) = tokio::join!(emitting, faulting);
+    println!("unconfirmed in each tab when it finished emitting: {emitted:?}; recorded before the fault: {before}");
+    assert!(before < 600, "the fault must hit mid-stream (all 600 were recorded before it)");
+    let records = redis.list_reaches(RECORDED, 600, Duration::from_secs(60)).await;
+    if records.len() < 600 {
+        for tab in &tabs {
+            let detail = "JSON.stringify([sb.client.statusDetail, sb.statuses.slice(-12), sb.client.unconfirmed])";
+            println!("tab: {:?}", b.eval(tab, detail).await);
+        }
+    }
+    let got = by_tab(&records);
+    for name in ["A", "B", "C"] {
+        let ns = got.get(name).cloned().unwrap_or_default();
+        assert_eq!(ns, (0..200).collect::<Vec<u64>>(), "tab {name}: every event once, in order");
+    }
+    b.shutdown().await;
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_broadcasts_and_numbered_events_cross_nodes_between_browser_tabs() {
+    let _one = exclusive().await;
+    let Three { redis, a, b: node_b, c } = three().await;
+    let b = Browser::launch().await;
+    // Two origins, two hubs: one on node A, one on node C.
+    let (on_a, on_c) = (client(&b, &a.url()).await, client(&b, &c.url()).await);
+    for tab in [&on_a, &on_c] {
+        b.js(tab, "sb.record('chat', 'announce', 'note')").await;
+        b.js(tab, "sb.client.join('team:1')").await;
+    }
+    // A room event from the tab on A reaches the tab on C.
+    b.js(&on_a, "sb.client.emit('chat', { room: 'team:1', text: 'from a' })").await;
+    assert_eq!(first(&b, &on_c, "chat").await["text"], json!("from a"));
+    // `to(room).emit` from C reaches A.
+    b.js(&on_c, "sb.client.to('team:1').emit('note', { from: 'c' })").await;
+    assert_eq!(first(&b, &on_a, "note").await, json!({ "from": "c" }));
+    // A numbered broadcast published on node B (by a plain Socket.IO client there) reaches both.
+    let mut on_b = RawSocket::connect(node_b.addr).await;
+    on_b.send(r#"42["announce","from b"]"#).await;
+    for tab in [&on_a, &on_c] {
+        assert_eq!(first(&b, tab, "announce").await, json!("from b"));
+    }
+    b.shutdown().await;
+    for node in [a, node_b, c] {
+        node.kill().await;
+    }
+    redis.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_loses_nothing_and_delivers_nothing_twice() {
+    let _one = exclusive().await;
+    let Three { redis, a, b, c } = three().await;
+    let proxy = Proxy::start(a.addr).await;
+    let (log_a, to_b) = (a.log.clone(), b.addr);
+    let kill = async {
+        // Node A's receipts stop reaching the hub while it goes on handling what the hub
+        // sends: 50 more events reach the application unacknowledged, so the hub sends them
+        // again after the crash, to node B, which must know they were handled.
+        proxy.hold_replies(true);
+        redis.list_reaches(RECORDED, 150, Duration::from_secs(30)).await;
+        // The load balancer's node dies: a crash, nothing drained. Its hub reconnects through
+        // the proxy, which now sends it to node B.
+        proxy.route_to(to_b);
+        a.kill().await;
+        proxy.cut();
+        proxy.hold_replies(false);
+    };
+    let records = six_hundred_through(&redis, &proxy, 100, kill).await;
+    println!(
+        "600/600 once in order across a killed node; proxy connections: {}; node a's last lines: {:?}",
+        proxy.connections.load(std::sync::atomic::Ordering::Relaxed),
+        log_a.lock().map(|l| l.iter().rev().take(3).cloned().collect::<Vec<_>>()).unwrap_or_default()
+    );
+    assert_eq!(records.len(), 600);
+    let metrics = common::http::get(b.addr, "/debug/metrics", None).await;
+    let dropped = metrics.split("\r\n\r\n").nth(1).and_then(|body| serde_json::from_str::<Value>(body).ok());
+    let dropped = dropped.map(|m| m["duplicates_dropped"].clone()).unwrap_or_default();
+    println!("node b dropped {dropped} resent emits that node a had handled");
+    assert!(dropped.as_u64().is_some_and(|n| n > 0), "the resends of what node a handled reached node b: {dropped}");
+    for node in [b, c] {
+        node.kill().await;
+    }
+    redis.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_killed_mid_stream_loses_nothing_and_service_resumes() {
+    let _one = exclusive().await;
+    let Three { redis, a, b, c } = three().await;
+    let proxy = Proxy::start(b.addr).await;
+    let restart = async {
+        redis.kill().await;
+        // Down long enough that every node notices (their steps are retried meanwhile).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        redis.start_again().await;
+    };
+    let records = six_hundred_through(&redis, &proxy, 100, restart).await;
+    assert_eq!(records.len(), 600);
+    // Service resumed across nodes: a numbered broadcast from node C reaches a tab on node A.
+    let br = Browser::launch().await;
+    let tab = client(&br, &a.url()).await;
+    br.js(&tab, "sb.record('announce')").await;
+    let mut on_c = RawSocket::connect(c.addr).await;
+    on_c.send(r#"42["announce","after the restart"]"#).await;
+    assert_eq!(first(&br, &tab, "announce").await, json!("after the restart"));
+    br.shutdown().await;
+    for node in [a, b, c] {
+        node.kill().await;
+    }
+    redis.stop().await;
+}
