@@ -242,7 +242,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         if demo_users {
             println!("demo users: alice / alice-password, bob / bob-password");
         } else {
-            println!("users from --users: {}", server.auth.user_names().join(", "));
+            println!("users from --users: {}", server.auth.user_names().await.join(", "));
         }
         if admin_ui {
             println!("Socket.IO Admin UI: {}/admin-ui/ (server URL {}, WebSocket only)", server.url(), server.url());

@@ -258,13 +258,13 @@ async fn bearer_mode_keeps_the_token_in_the_hub_and_renews_the_socket_without_re
     let (a, c) = tokio::join!(b.js(&t[0], ask), b.js(&t[1], ask));
     assert_eq!(a, c, "both tabs get the hub's token");
     let first = a.as_str().expect("a token").to_string();
-    assert!(srv.auth.session_for_access(&first).is_some());
+    assert!(srv.auth.session_for_access(&first).await.is_some());
     let sockets = srv.stats.sockets_total.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(1_100)).await; // past the just-signed-in window
     b.js(&t[0], "sb.client.refresh()").await;
     let second = b.js(&t[1], "sb.client.token()").await.as_str().expect("a token").to_string();
     assert_ne!(first, second, "rotated");
-    assert!(srv.auth.session_for_access(&second).is_some());
+    assert!(srv.auth.session_for_access(&second).await.is_some());
     assert_eq!(
         srv.stats.sockets_total.load(Ordering::Relaxed),
         sockets,
@@ -306,7 +306,7 @@ async fn revoking_all_sessions_from_one_browser_signs_every_tab_of_another_out()
         }
         times.push((last - answered).max(0.0));
         // Enforced on the server: no session of alice is left to reconnect with.
-        assert!(srv.auth.sessions_of("alice").is_empty(), "run {run}");
+        assert!(srv.auth.sessions_of("alice").await.is_empty(), "run {run}");
     }
     times.sort_by(|x, y| x.total_cmp(y));
     println!(

@@ -107,7 +107,7 @@ async fn a_revoked_sessions_queue_is_deleted_and_its_cookies_refused() {
     for t in &a {
         one.js(t, "sb.withSecurity()").await;
     }
-    let before: Vec<_> = srv.auth.sessions_of("alice");
+    let before: Vec<_> = srv.auth.sessions_of("alice").await;
     one.js(&a[0], "for (let i = 0; i < 300; i++) sb.client.emit('record', { i })").await;
     let stored = one.js(&a[0], "sb.poll(async () => { const n = await sb.storedCount(); return n > 100 && n; }, 10000, 'the queue stored')").await.as_u64().unwrap_or(0);
     assert!(stored > 100, "the hub holds the queue in IndexedDB: {stored}");
@@ -126,7 +126,13 @@ async fn a_revoked_sessions_queue_is_deleted_and_its_cookies_refused() {
     let delivered = srv.stats.recorded.lock().map(|r| r.len()).unwrap_or(0);
     assert!(delivered < 300, "the queue was dropped, not delivered: {delivered}");
     // The old credentials are dead at both doors.
-    let old = before.iter().find(|s| srv.auth.session(&s.id).is_none()).expect("A's session was revoked");
+    let mut old = None;
+    for s in &before {
+        if srv.auth.session(&s.id).await.is_none() {
+            old = Some(s);
+        }
+    }
+    let old = old.expect("A's session was revoked");
     let reply = RawSocket::connect_reply(srv.addr, &json!({ "token": old.access }).to_string()).await;
     assert!(reply.starts_with("44"), "handshake refused: {reply}");
     let refresh = post(srv.addr, "/auth/refresh", "{}", &format!("sb_refresh={}", old.refresh)).await;
@@ -187,7 +193,7 @@ async fn tabs_stay_signed_in_across_a_backend_restart() {
     let b = Browser::launch().await;
     let t = auth_tabs(&b, &srv.url(), 2).await;
     login(&b, &t).await;
-    let session = srv.auth.sessions_of("alice").pop().expect("a session").id;
+    let session = srv.auth.sessions_of("alice").await.pop().expect("a session").id;
     let bind = srv.addr;
     srv.stop().await;
     for tab in &t {

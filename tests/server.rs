@@ -109,10 +109,10 @@ fn lead(scope: &str, tab: &str, term: u64, event: &str, arg: serde_json::Value) 
 #[tokio::test]
 async fn two_devices_of_one_user_elect_one_leader_and_stale_terms_are_refused() {
     let srv = common::server().await;
-    let token = |s: &switchboard::server::Server| s.auth.login("alice", "alice-password").expect("login").access;
-    let auth = json!({"token": token(&srv)}).to_string();
+    let token = async |s: &switchboard::server::Server| s.auth.login("alice", "alice-password").await.expect("login").access;
+    let auth = json!({"token": token(&srv).await}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
-    let auth = json!({"token": token(&srv)}).to_string();
+    let auth = json!({"token": token(&srv).await}).to_string();
     let mut b = RawSocket::connect_with(srv.addr, &auth).await;
     a.send(&format!("42{}", report("user", 0, &[("tab-a", 2)]))).await;
     let e = a.next_event("LEADER_ELECTED").await;
@@ -154,7 +154,7 @@ async fn a_leader_that_is_not_renewed_loses_its_lease() {
         ..common::config()
     })
     .await;
-    let auth = json!({"token": srv.auth.login("bob", "bob-password").expect("login").access}).to_string();
+    let auth = json!({"token": srv.auth.login("bob", "bob-password").await.expect("login").access}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     let mut b = RawSocket::connect_with(srv.addr, &auth).await;
     a.send(&format!("42{}", report("user", 0, &[("tab-a", 3)]))).await;
@@ -205,9 +205,9 @@ async fn members(s: &mut RawSocket, room: &str) -> serde_json::Value {
 #[tokio::test]
 async fn presence_tells_the_room_who_is_there_by_user_with_their_tabs() {
     let srv = common::server().await;
-    let token = |user: &str| srv.auth.login(user, &format!("{user}-password")).expect("login").access;
-    let mut a = RawSocket::connect_with(srv.addr, &json!({"token": token("alice")}).to_string()).await;
-    let mut b = RawSocket::connect_with(srv.addr, &json!({"token": token("bob")}).to_string()).await;
+    let token = async |user: &str| srv.auth.login(user, &format!("{user}-password")).await.expect("login").access;
+    let mut a = RawSocket::connect_with(srv.addr, &json!({"token": token("alice").await}).to_string()).await;
+    let mut b = RawSocket::connect_with(srv.addr, &json!({"token": token("bob").await}).to_string()).await;
     let assigned = a.next_event("sb:rooms").await;
     assert!(assigned.as_array().is_some_and(|r| r.iter().any(|r| r == "user:alice")), "{assigned}");
     let refused = a.emit_ack(&json!(["sb:presence", {"room": "team:1", "tabs": ["a1"]}]).to_string()).await;
@@ -247,12 +247,12 @@ fn state_set(id: &str, key: &str, ctx: serde_json::Value, value: Option<serde_js
 #[tokio::test]
 async fn shared_state_is_versioned_deduplicated_and_resolved_on_the_server() {
     let srv = common::server().await;
-    let token = |user: &str| {
-        json!({"token": srv.auth.login(user, &format!("{user}-password")).expect("login").access}).to_string()
+    let token = async |user: &str| {
+        json!({"token": srv.auth.login(user, &format!("{user}-password")).await.expect("login").access}).to_string()
     };
-    let mut a = RawSocket::connect_with(srv.addr, &token("alice")).await;
-    let mut b = RawSocket::connect_with(srv.addr, &token("alice")).await;
-    let mut bob = RawSocket::connect_with(srv.addr, &token("bob")).await;
+    let mut a = RawSocket::connect_with(srv.addr, &token("alice").await).await;
+    let mut b = RawSocket::connect_with(srv.addr, &token("alice").await).await;
+    let mut bob = RawSocket::connect_with(srv.addr, &token("bob").await).await;
     // The update reaches the writer (before its receipt) and the user's other socket.
     let (ack, seen) = a.emit_ack_seen(&state_set("t1-0", "draft", json!({}), Some(json!("one")))).await;
     assert_eq!(ack, r#"[{"ok":true}]"#);
@@ -308,14 +308,14 @@ async fn a_state_write_retried_across_a_backend_restart_is_applied_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = || switchboard::server::Config { data_dir: Some(dir.path().to_path_buf()), ..common::config() };
     let srv = common::server_with(config()).await;
-    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").await.expect("login").access}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     a.emit_ack(&state_set("t1-0", "cart", json!({}), Some(json!({"items": 1})))).await;
     a.emit_ack(&state_set("t1-1", "cart", json!({"n1": 1}), Some(json!({"items": 2})))).await;
     a.close().await;
     srv.stop().await;
     let srv = common::server_with(config()).await;
-    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").await.expect("login").access}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     // The hub never got the receipt of t1-0 and sends it again.
     let (ack, seen) = a.emit_ack_seen(&state_set("t1-0", "cart", json!({}), Some(json!({"items": 1})))).await;
@@ -358,7 +358,7 @@ async fn no_password_or_token_reaches_the_backends_log() {
     // The refresh token is used, then replayed (a logged security event).
     post(srv.addr, "/auth/refresh", "{}", &refresh).await;
     post(srv.addr, "/auth/refresh", "{}", &refresh).await;
-    let session = srv.auth.login("bob", "bob-password").expect("login");
+    let session = srv.auth.login("bob", "bob-password").await.expect("login");
     let mut s = RawSocket::connect_with(srv.addr, &json!({"token": session.access}).to_string()).await;
     for bad in [
         json!(["sb:priority", {"scope": session.access, "term": 0, "tabs": []}]),
@@ -494,11 +494,11 @@ async fn sessions_and_revocations_outlive_a_backend_restart() {
 #[tokio::test]
 async fn suspicious_activity_reaches_the_users_other_sockets() {
     let srv = common::server_with(switchboard::server::Config { suspicious_logins: 3, ..common::config() }).await;
-    let auth = json!({"token": srv.auth.login("alice", "alice-password").expect("login").access}).to_string();
+    let auth = json!({"token": srv.auth.login("alice", "alice-password").await.expect("login").access}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     let mut bob = RawSocket::connect_with(
         srv.addr,
-        &json!({"token": srv.auth.login("bob", "bob-password").expect("login").access}).to_string(),
+        &json!({"token": srv.auth.login("bob", "bob-password").await.expect("login").access}).to_string(),
     )
     .await;
     let wrong = r#"{"username":"alice","password":"guess"}"#;

@@ -128,7 +128,11 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let state = st.clone();
         async move {
             let token = v.get("token").and_then(Value::as_str);
-            if let Some(session) = token.and_then(|t| state.auth.session_for_access(t)) {
+            let session = match token {
+                Some(t) => state.auth.session_for_access(t).await,
+                None => None,
+            };
+            if let Some(session) = session {
                 super::signin::join_session_rooms(&s, &session);
                 super::presence::tell_assigned(&s);
             }
@@ -165,13 +169,13 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
 /// The connected socket's greeting, after the CONNECT reply: `sb:hello` (a hub answers it at
 /// once with `sb:tabs`, `sb:time`, …, all of which `register` has a handler for by then), its
 /// assigned rooms, a limited session's notice, the Admin UI's view.
-pub fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
+pub async fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
     let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true };
     let _ = socket.emit(contract::HELLO, &hello);
     super::presence::tell_assigned(&socket);
-    super::signin::tell_limited(&socket, &state);
+    super::signin::tell_limited(&socket, &state).await;
     super::admin::socket_connected(&io, &state, &socket);
 }
 

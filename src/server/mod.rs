@@ -25,7 +25,7 @@ mod ordering;
 mod presence;
 mod replay;
 mod security;
-mod shared;
+pub(crate) mod shared;
 mod signin;
 pub mod state;
 mod trace;
@@ -164,6 +164,8 @@ pub(crate) struct State {
     verify_new_devices: bool,
     limits: switchboard_shared::contract::Limits,
     admin: Option<Arc<admin::Admin>>,
+    /// Several nodes: Redis (for what nodes tell each other, `shared::NODE_EVENTS`).
+    shared: Option<shared::Shared>,
 }
 
 pub struct Server {
@@ -194,7 +196,8 @@ impl Server {
                 (driver, Some(shared::Shared::new(conn, &config.node)))
             }
         };
-        let (dedup, replay) = match store {
+        let shared_store = store.is_some();
+        let (dedup, replay) = match store.clone() {
             Some(store) => {
                 (Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep), replay::ReplayLog::Redis(store))
             }
@@ -208,14 +211,32 @@ impl Server {
         };
         let (dir, node, users) = (config.data_dir.clone(), config.node.clone(), config.users.clone());
         let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
-        let (auth, store) = tokio::task::spawn_blocking(move || {
+        let (db, sqlite_auth) = tokio::task::spawn_blocking(move || {
             let db = crate::auth::open_db(dir.as_deref())?;
-            let auth = Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?;
-            Ok::<_, String>((Arc::new(auth), state::StateStore::open(db, &node)?))
+            // One node: the accounts beside the shared state; several: in Redis (below).
+            let auth = match shared_store {
+                true => None,
+                false => Some(Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?),
+            };
+            Ok::<_, String>((db, auth))
         })
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
+        let auth = match (sqlite_auth, &store) {
+            (Some(auth), _) => Arc::new(auth),
+            (None, Some(store)) => Arc::new(
+                Auth::open_shared(store.clone(), &config.users, access_ttl, refresh_ttl)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("--users: {e}")))?,
+            ),
+            (None, None) => unreachable!("a shared store is asked for only with Redis"),
+        };
+        let db2 = db.clone();
+        let store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db2, &node))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
         let state = Arc::new(State {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
@@ -231,7 +252,7 @@ impl Server {
                 config.leader_hysteresis.as_millis() as u64,
             )),
             presence: presence::PresenceBook::default(),
-            state: store,
+            state: store_state,
             watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
             verify_new_devices: config.verify_new_devices,
             limits: switchboard_shared::contract::Limits {
@@ -240,7 +261,11 @@ impl Server {
                 burst: config.burst,
             },
             admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
+            shared: store.clone(),
         });
+        if store.is_some() {
+            shared::listen(&driver, state.clone()).await.map_err(std::io::Error::other)?;
+        }
         let adapter = node::adapter(driver);
         let (layer, io) = socketioxide::SocketIo::builder()
             .with_adapter::<node::Adapter>(adapter)
@@ -255,7 +280,7 @@ impl Server {
         let st = state.clone();
         let handler = move |socket: SocketRef, io: SocketIo| {
             let st = st.clone();
-            async move { contract::greet(socket, io, st) }
+            async move { contract::greet(socket, io, st).await }
         };
         let st = state.clone();
         let authenticate = move |socket: SocketRef, io: SocketIo, Data(payload): Data<Value>| {

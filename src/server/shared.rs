@@ -27,6 +27,27 @@ const REPLAY_NEXT: &str = "sb:replay:next";
 /// the demo: the application's own data, shared by its nodes.
 pub const RECORDED: &str = "sb:app:recorded";
 
+/// The pub/sub channel on which nodes tell each other what changes their memory: `verified
+/// <session id>` (a limited session was verified: no longer limited anywhere). Lossy like
+/// every pub/sub message; what must not be lost is in Redis's keys.
+pub const NODE_EVENTS: &str = "sb:node-events";
+
+/// Listens to [`NODE_EVENTS`] on this node's pub/sub connection.
+pub async fn listen(driver: &super::node::NodeDriver, state: std::sync::Arc<super::State>) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use socketioxide_redis::drivers::Driver;
+    let mut events = driver.subscribe(NODE_EVENTS.into(), 1024).await.map_err(|e| format!("--redis: {e}"))?;
+    tokio::spawn(async move {
+        while let Some((_, payload)) = events.next().await {
+            match std::str::from_utf8(&payload).ok().and_then(|p| p.split_once(' ')) {
+                Some(("verified", id)) => state.auth.verified_elsewhere(id),
+                _ => tracing::warn!("an unknown node event: {:?}", String::from_utf8_lossy(&payload)),
+            }
+        }
+    });
+    Ok(())
+}
+
 /// A claim on a durable emit id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -106,6 +127,54 @@ impl Shared {
                 Err(e) => return Err(format!("Redis: {what}: {e} (gave up after {} s)", RETRY_FOR.as_secs())),
             }
         }
+    }
+
+    /// Runs a Lua step (compiled once per process, sent by hash) with `keys` and `args`,
+    /// retried while Redis is away.
+    pub async fn eval<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cell: &'static OnceLock<Script>,
+        code: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T, String> {
+        let s = script(cell, code);
+        self.retry(what, |mut c| {
+            let mut call = s.prepare_invoke();
+            for k in keys {
+                call.key(*k);
+            }
+            for a in args {
+                call.arg(*a);
+            }
+            async move { call.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Runs one command, retried while Redis is away.
+    pub async fn cmd<T: redis::FromRedisValue>(&self, what: &str, args: &[&str]) -> Result<T, String> {
+        self.retry(what, |mut c| {
+            let mut cmd = redis::cmd(args[0]);
+            for a in &args[1..] {
+                cmd.arg(*a);
+            }
+            async move { cmd.query_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Tells every node (see [`NODE_EVENTS`]); a message Redis does not take is logged.
+    pub async fn tell_nodes(&self, event: &str) {
+        if let Err(e) = self.cmd::<()>("node event", &["PUBLISH", NODE_EVENTS, event]).await {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Claims `id` for `lease`.

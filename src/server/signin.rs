@@ -83,7 +83,7 @@ pub async fn run_expiry(state: Arc<ServerState>, io: SocketIo) {
 }
 
 async fn on_due(state: &ServerState, io: &SocketIo, id: &str, due: Due) {
-    let current = state.auth.session(id);
+    let current = state.auth.session(id).await;
     match due {
         Due::Expiring { access, expires_ms } if current.as_ref().is_some_and(|c| c.access == access) => {
             let room = format!("{}{id}", contract::SESSION_ROOM);
@@ -113,9 +113,13 @@ pub async fn handshake(socket: SocketRef, payload: Value, state: Arc<ServerState
     if let Some(device) = auth::cookie(cookie, auth::DEVICE_COOKIE) {
         socket.join(format!("{}{device}", contract::DEVICE_ROOM));
     }
-    match token.and_then(|t| state.auth.session_for_access(&t)) {
+    let session = match token {
+        Some(t) => state.auth.session_for_access(&t).await,
+        None => None,
+    };
+    match session {
         Some(session) => {
-            state.auth.touch(&session.id);
+            state.auth.touch(&session.id).await;
             join_session_rooms(&socket, &session);
             Ok(())
         }
@@ -136,8 +140,8 @@ fn bearer(headers: &HeaderMap) -> bool {
 
 /// A signed-in answer: cookies, or in bearer mode the access token in the body and only the
 /// refresh token as a cookie.
-fn signed_in(web: &Web, headers: &HeaderMap, s: &Session) -> Response {
-    let mut body = session_body(web, s);
+async fn signed_in(web: &Web, headers: &HeaderMap, s: &Session) -> Response {
+    let mut body = session_body(web, s).await;
     if !bearer(headers) {
         return with_cookies(StatusCode::OK, Some(s), body);
     }
@@ -187,13 +191,10 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     let password = body.get("password").and_then(Value::as_str).unwrap_or("").to_string();
     let had_device = request_cookie(&headers, auth::DEVICE_COOKIE);
     let device = had_device.clone().unwrap_or_else(auth::device_id);
-    let (store, verify, u, d) = (web.state.auth.clone(), web.state.verify_new_devices, user.clone(), device.clone());
-    // argon2 is slow by design: off the async threads.
-    let signed =
-        tokio::task::spawn_blocking(move || store.sign_in(&u, &password, Some(&d), verify)).await.ok().flatten();
+    let signed = web.state.auth.sign_in(&user, &password, Some(&device), web.state.verify_new_devices).await;
     let Some(signed) = signed else {
         // Only accounts that exist are watched (a guesser cannot grow the map).
-        let raised = match web.state.auth.user_exists(&user) {
+        let raised = match web.state.auth.user_exists(&user).await {
             true => web.state.watch.failed_login(&user, Some(&device)),
             false => None,
         };
@@ -207,7 +208,7 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
         super::security::tell(&web.io, &s.user, &e).await;
     }
     web.state.expiry.schedule(s);
-    let mut res = signed_in(&web, &headers, s);
+    let mut res = signed_in(&web, &headers, s).await;
     if had_device.is_none() {
         set_device(&mut res, &device);
     }
@@ -223,9 +224,13 @@ fn set_device(res: &mut Response, id: &str) {
 
 /// What a tab learns about its session: [`auth::session_json`], and for a limited session
 /// `verification {challenge, method, expiresAt}`.
-fn session_body(web: &Web, s: &Session) -> Value {
+async fn session_body(web: &Web, s: &Session) -> Value {
     let mut body = auth::session_json(s);
-    if let Some((challenge, expires)) = web.state.auth.challenge_of(&s.id).filter(|_| !s.verified) {
+    let challenge = match s.verified {
+        true => None,
+        false => web.state.auth.challenge_of(&s.id).await,
+    };
+    if let Some((challenge, expires)) = challenge {
         body["verification"] = json!({"challenge": challenge, "method": "email", "expiresAt": expires});
     }
     body
@@ -239,12 +244,12 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
         return with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "no refresh token"}));
     };
     let device = request_cookie(&headers, auth::DEVICE_COOKIE);
-    match web.state.auth.refresh(&token, device.as_deref()) {
+    match web.state.auth.refresh(&token, device.as_deref()).await {
         Refresh::Ok(s) => {
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
             let _ = web.io.to(room).emit(contract::TOKEN_UPDATED, &json!({"expires_at": s.access_expires_ms})).await;
             web.state.expiry.schedule(&s);
-            signed_in(&web, &headers, &s)
+            signed_in(&web, &headers, &s).await
         }
         Refresh::Reused(s) => {
             tracing::warn!(session = %s.id, "refresh token reuse: revoking the session");
@@ -259,7 +264,11 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
     let token = request_cookie(&headers, auth::REFRESH_COOKIE);
-    if let Some(s) = token.and_then(|t| web.state.auth.logout_refresh(&t)) {
+    let revoked = match token {
+        Some(t) => web.state.auth.logout_refresh(&t).await,
+        None => None,
+    };
+    if let Some(s) = revoked {
         invalidate(&web.io, &s, "logout").await;
     }
     let mut res = with_cookies(StatusCode::OK, None, json!({"ok": true}));
@@ -272,25 +281,26 @@ pub async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
 }
 
 /// The session of the request's access token.
-fn me(web: &Web, headers: &HeaderMap) -> Option<Session> {
+async fn me(web: &Web, headers: &HeaderMap) -> Option<Session> {
     let access = request_cookie(headers, auth::ACCESS_COOKIE).or_else(|| {
         let bearer = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
         Some(bearer.trim().to_string())
     })?;
-    let s = web.state.auth.session_for_access(&access)?;
-    web.state.auth.touch(&s.id);
+    let s = web.state.auth.session_for_access(&access).await?;
+    web.state.auth.touch(&s.id).await;
     Some(s)
 }
 
 /// `GET /auth/sessions`: the signed-in user's sessions (device, created, which is this one).
 pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(me) = me(&web, &headers) else {
+    let Some(me) = me(&web, &headers).await else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let list: Vec<Value> = web
         .state
         .auth
         .sessions_of(&me.user)
+        .await
         .iter()
         .map(|s| {
             json!({"id": s.id, "device": s.device, "created": s.created_ms, "lastSeen": s.last_seen_ms,
@@ -305,18 +315,18 @@ pub async fn sessions(State(web): State<Web>, headers: HeaderMap) -> Response {
 /// session's sockets get `SECURITY_SESSION_REVOKED` and `TOKEN_INVALIDATED`, then are
 /// disconnected.
 pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(me) = me(&web, &headers) else {
+    let Some(me) = me(&web, &headers).await else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let target = body.get("target").and_then(Value::as_str).unwrap_or("");
-    let mine = web.state.auth.sessions_of(&me.user);
+    let mine = web.state.auth.sessions_of(&me.user).await;
     let (scope, ids): (&str, Vec<String>) = match target {
         "all" => ("all", mine.iter().map(|s| s.id.clone()).collect()),
         "others" => ("others", mine.iter().filter(|s| s.id != me.id).map(|s| s.id.clone()).collect()),
         id if mine.iter().any(|s| s.id == id) => ("session", vec![id.to_string()]),
         _ => return refused(StatusCode::BAD_REQUEST, "target must be one of your session ids, 'others' or 'all'"),
     };
-    let revoked = web.state.auth.revoke(&ids, "revoked by the user");
+    let revoked = web.state.auth.revoke(&ids, "revoked by the user").await;
     for s in &revoked {
         let event = super::security::revoked(scope, me.id == s.id);
         let room = format!("{}{}", contract::SESSION_ROOM, s.id);
@@ -337,19 +347,17 @@ pub async fn revoke(State(web): State<Web>, headers: HeaderMap, Json(body): Json
 /// `SECURITY_CREDENTIAL_CHANGED` and the revoked ones `SECURITY_SESSION_REVOKED` and
 /// `TOKEN_INVALIDATED` before they are disconnected. This session goes on.
 pub async fn change_password(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(me) = me(&web, &headers) else {
+    let Some(me) = me(&web, &headers).await else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let current = body.get("current").and_then(Value::as_str).unwrap_or("").to_string();
     let new = body.get("new").and_then(Value::as_str).unwrap_or("").to_string();
-    let (store, user) = (web.state.auth.clone(), me.user.clone());
-    let changed = tokio::task::spawn_blocking(move || store.change_password(&user, &current, &new)).await;
-    if let Err(e) = changed.unwrap_or(Err("the password change failed")) {
+    if let Err(e) = web.state.auth.change_password(&me.user, &current, &new).await {
         return refused(StatusCode::BAD_REQUEST, e);
     }
     let others: Vec<String> =
-        web.state.auth.sessions_of(&me.user).into_iter().filter(|s| s.id != me.id).map(|s| s.id).collect();
-    let revoked = web.state.auth.revoke(&others, "password changed");
+        web.state.auth.sessions_of(&me.user).await.into_iter().filter(|s| s.id != me.id).map(|s| s.id).collect();
+    let revoked = web.state.auth.revoke(&others, "password changed").await;
     let changed = super::security::password_changed();
     let user_room = format!("{}{}", contract::USER_ROOM, me.user);
     super::security::to_room(&web.io, &user_room, contract::SECURITY_CREDENTIAL_CHANGED, &changed).await;
@@ -367,12 +375,15 @@ pub async fn change_password(State(web): State<Web>, headers: HeaderMap, Json(bo
 /// `SECURITY_DEVICE_VERIFIED`. Wrong: 400 with the tries left; the fifth wrong code, or an
 /// expired challenge, kills it (410: sign in again).
 pub async fn verify(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(me) = me(&web, &headers) else {
+    let Some(me) = me(&web, &headers).await else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let code = body.get("code").and_then(Value::as_str).unwrap_or("");
-    match web.state.auth.verify(&me.id, code) {
+    match web.state.auth.verify(&me.id, code).await {
         Ok(s) => {
+            if let Some(shared) = &web.state.shared {
+                shared.tell_nodes(&format!("verified {}", s.id)).await;
+            }
             let event = super::security::device_verified(s.device.as_deref());
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
             super::security::to_room(&web.io, &room, contract::SECURITY_DEVICE_VERIFIED, &event).await;
@@ -390,8 +401,8 @@ pub async fn verify(State(web): State<Web>, headers: HeaderMap, Json(body): Json
 }
 
 pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let mut res = match me(&web, &headers) {
-        Some(s) => (StatusCode::OK, Json(session_body(&web, &s))).into_response(),
+    let mut res = match me(&web, &headers).await {
+        Some(s) => (StatusCode::OK, Json(session_body(&web, &s).await)).into_response(),
         None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
     };
     // A visitor gets a device id too (its shared state's scope, its `device:` room).
@@ -423,12 +434,12 @@ async fn invalidate(io: &SocketIo, s: &Session, reason: &str) {
 
 /// A limited session's socket hears why it is limited (the challenge's id is the event's,
 /// so every socket of the session tells its hub the same event once).
-pub fn tell_limited(socket: &SocketRef, state: &ServerState) {
+pub async fn tell_limited(socket: &SocketRef, state: &ServerState) {
     let Some(id) = super::presence::assigned(socket, contract::SESSION_ROOM) else { return };
     if !state.auth.is_limited(&id) {
         return;
     }
-    if let Some((challenge, expires)) = state.auth.challenge_of(&id) {
+    if let Some((challenge, expires)) = state.auth.challenge_of(&id).await {
         let event = super::security::verification_required(&challenge, expires);
         let _ = socket.emit(contract::SECURITY_DEVICE_VERIFICATION_REQUIRED, &event);
     }
