@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::http::{get_with, post, set_cookie};
 use common::redis::Redis;
 use common::sio::RawSocket;
 use serde_json::{json, Value};
@@ -203,6 +204,101 @@ async fn a_redis_restart_delays_service_and_loses_nothing_acknowledged() {
     .expect("rooms cross nodes again within 15 s of Redis's return");
     println!("room events crossed nodes again after {arrived} tries of 200 ms");
     for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}
+
+/// The body of an HTTP answer, as JSON.
+fn body(res: &str) -> Value {
+    res.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default()
+}
+
+/// Sessions and refresh families live in Redis: a refresh token rotated through node A is
+/// known to node B, and a replay of it there revokes the family for every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_rotated_on_one_node_is_known_to_another_and_its_replay_revokes_everywhere() {
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let login = post(a.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let (first, device) = (set_cookie(&login, "sb_refresh"), set_cookie(&login, "sb_device"));
+    // Rotated on A; the new token works on B (and is rotated there).
+    let on_a = post(a.addr, "/auth/refresh", "{}", &format!("{first}; {device}")).await;
+    assert!(on_a.starts_with("HTTP/1.1 200"), "{on_a}");
+    let second = set_cookie(&on_a, "sb_refresh");
+    let on_b = post(b.addr, "/auth/refresh", "{}", &format!("{second}; {device}")).await;
+    assert!(on_b.starts_with("HTTP/1.1 200"), "node B knows the token node A gave: {on_b}");
+    let access = set_cookie(&on_b, "sb_access");
+    assert!(get_with(a.addr, "/auth/session", &access).await.starts_with("HTTP/1.1 200"), "and node A the one B gave");
+    // The first token, replayed on B from another browser: the family is revoked everywhere.
+    let replay = post(b.addr, "/auth/refresh", "{}", &format!("{first}; sb_device=elsewhere")).await;
+    assert!(replay.starts_with("HTTP/1.1 401") && body(&replay)["error"].as_str().is_some_and(|e| e.contains("reuse")));
+    assert!(get_with(a.addr, "/auth/session", &access).await.starts_with("HTTP/1.1 401"), "signed out on node A too");
+    assert!(!alone.auth.user_names().await.is_empty(), "(the node alone has its own accounts)");
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}
+
+/// A session revoked through node B: its socket on node A hears why and is disconnected
+/// (the adapter carries both); prints how long that took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_node_signs_out_the_sockets_on_another() {
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let sign_in = async |node: &Server| {
+        let res = post(node.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+        (set_cookie(&res, "sb_access"), body(&res)["session"].as_str().unwrap_or_default().to_string())
+    };
+    let ((doomed, doomed_id), (other, _)) = (sign_in(&a).await, sign_in(&b).await);
+    let token = doomed.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    let mut socket = RawSocket::connect_with(a.addr, &json!({ "token": token }).to_string()).await;
+    assert!(socket.emit_ack(r#"["echo",1]"#).await.contains('1'), "connected, signed in");
+    let t = Instant::now();
+    let revoke = json!({ "target": doomed_id }).to_string();
+    assert!(post(b.addr, "/auth/sessions/revoke", &revoke, &other).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(socket.next_event("TOKEN_INVALIDATED").await["reason"], json!("session revoked"));
+    let told = t.elapsed();
+    let closed = socket.until(|f| f.starts_with("41")).await;
+    println!(
+        "revoked through node B: the socket on node A was told after {} ms, disconnected after {} ms ({closed})",
+        told.as_millis(),
+        t.elapsed().as_millis()
+    );
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}
+
+/// A new device's limited session, verified through node A, is full on node B at once (node B
+/// heard it on the nodes' channel): a durable emit its socket on B sends is refused before and
+/// delivered after. Two refreshers of one browser racing on two nodes both get the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_verified_on_one_node_is_trusted_on_another_and_one_browsers_refreshers_may_race_across_nodes() {
+    let redis = Redis::start().await;
+    let config = |name: &str| Config { verify_new_devices: true, ..node(name, Some(&redis)) };
+    let (a, b) = (common::server_with(config("a")).await, common::server_with(config("b")).await);
+    let login = post(a.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+    let (access, refresh, device) =
+        (set_cookie(&login, "sb_access"), set_cookie(&login, "sb_refresh"), set_cookie(&login, "sb_device"));
+    let token = access.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    let mut on_b = RawSocket::connect_with(b.addr, &json!({ "token": token }).to_string()).await;
+    let refused = on_b.emit_ack(r#"["sb:emit","v-1","record",{"n":1}]"#).await;
+    assert!(refused.contains("verif"), "limited on node B: {refused}");
+    let code = a.auth.last_mail("alice").expect("a code was mailed");
+    let verified = post(a.addr, "/auth/verify", &json!({ "code": code }).to_string(), &access).await;
+    assert!(verified.starts_with("HTTP/1.1 200"), "{verified}");
+    on_b.next_event("SECURITY_DEVICE_VERIFIED").await;
+    assert_eq!(on_b.emit_ack(r#"["sb:emit","v-2","record",{"n":2}]"#).await, r#"[{"ok":true}]"#);
+    assert_eq!(redis.list(RECORDED).await, [json!({"n": 2})]);
+    // One browser's two refreshers (its device cookie) with one token, on two nodes at once.
+    let cookies = format!("{refresh}; {device}");
+    let (x, y) =
+        tokio::join!(post(a.addr, "/auth/refresh", "{}", &cookies), post(b.addr, "/auth/refresh", "{}", &cookies));
+    assert!(x.starts_with("HTTP/1.1 200") && y.starts_with("HTTP/1.1 200"), "{x}\n{y}");
+    assert_eq!(set_cookie(&x, "sb_refresh"), set_cookie(&y, "sb_refresh"), "both got the session's current token");
+    for srv in [a, b] {
         srv.stop().await;
     }
     redis.stop().await;

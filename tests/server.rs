@@ -109,7 +109,8 @@ fn lead(scope: &str, tab: &str, term: u64, event: &str, arg: serde_json::Value) 
 #[tokio::test]
 async fn two_devices_of_one_user_elect_one_leader_and_stale_terms_are_refused() {
     let srv = common::server().await;
-    let token = async |s: &switchboard::server::Server| s.auth.login("alice", "alice-password").await.expect("login").access;
+    let token =
+        async |s: &switchboard::server::Server| s.auth.login("alice", "alice-password").await.expect("login").access;
     let auth = json!({"token": token(&srv).await}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     let auth = json!({"token": token(&srv).await}).to_string();

@@ -207,7 +207,12 @@ impl Auth {
         Auth::with_store(Store::Redis(store), HashSet::new(), access_ttl, refresh_ttl)
     }
 
-    fn with_store(store: Store, limited: HashSet<String>, access_ttl: Duration, refresh_ttl: Duration) -> Result<Auth, String> {
+    fn with_store(
+        store: Store,
+        limited: HashSet<String>,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> Result<Auth, String> {
         Ok(Auth {
             store,
             access_ttl,
@@ -240,7 +245,13 @@ impl Auth {
     /// A sign-in. With `verify_new`, a device the user has not verified gets a limited session
     /// and a challenge whose code is "mailed" (printed, and kept in [`Auth::mailbox`]).
     /// The password check (argon2, slow by design) runs off the async threads.
-    pub async fn sign_in(&self, user: &str, password: &str, device: Option<&str>, verify_new: bool) -> Option<SignedIn> {
+    pub async fn sign_in(
+        &self,
+        user: &str,
+        password: &str,
+        device: Option<&str>,
+        verify_new: bool,
+    ) -> Option<SignedIn> {
         if !self.password_is(user, password).await {
             self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -561,7 +572,10 @@ mod tests {
         assert!(auth.login("alice", "new-password-1").await.is_some(), "the changed password outlives the restart");
         assert!(auth.login("alice", "alice-password").await.is_none());
         let Refresh::Ok(rotated) = auth.refresh(&kept.refresh, None).await else { panic!("refresh") };
-        assert!(matches!(auth.refresh(&kept.refresh, None).await, Refresh::Reused(_)), "reuse detected across the restart");
+        assert!(
+            matches!(auth.refresh(&kept.refresh, None).await, Refresh::Reused(_)),
+            "reuse detected across the restart"
+        );
         assert!(auth.session(&rotated.id).await.is_none(), "the family is gone");
     }
 }

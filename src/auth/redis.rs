@@ -155,9 +155,15 @@ local user, device = redis.call('HGET', s, 'user'), redis.call('HGET', s, 'devic
 if device and device ~= '' then redis.call('SADD', P .. 'dev:' .. user, device) end
 return 1";
 
-/// A session from its id and HGETALL's flat fields.
+/// A session from its id and HGETALL's flat fields (as a script returns them).
 fn session(id: &str, fields: &[String]) -> Option<Session> {
-    let h: HashMap<&str, &str> = fields.chunks(2).filter_map(|p| Some((p.first()?.as_str(), p.get(1)?.as_str()))).collect();
+    let h: HashMap<&str, &str> =
+        fields.chunks(2).filter_map(|p| Some((p.first()?.as_str(), p.get(1)?.as_str()))).collect();
+    from_fields(id, &h)
+}
+
+/// A session from its id and its hash's fields.
+fn from_fields(id: &str, h: &HashMap<&str, &str>) -> Option<Session> {
     let n = |k: &str| h.get(k).and_then(|v| v.parse::<u64>().ok());
     let s = Session {
         id: id.to_string(),
@@ -240,7 +246,8 @@ impl InRedis {
 
     pub async fn insert(&self, s: &Session, trust: bool, challenge: Option<(&str, &str, u64)>) -> Result<(), String> {
         let (cell, code) = insert();
-        let (ax, rx, now) = (s.access_expires_ms.to_string(), s.refresh_expires_ms.to_string(), s.created_ms.to_string());
+        let (ax, rx, now) =
+            (s.access_expires_ms.to_string(), s.refresh_expires_ms.to_string(), s.created_ms.to_string());
         let (cid, ccode, cexp) = challenge.map_or((String::new(), String::new(), String::new()), |(i, c, e)| {
             (i.to_string(), c.to_string(), e.to_string())
         });
@@ -298,7 +305,8 @@ impl InRedis {
         next: (&str, u64, &str, u64),
     ) -> Result<Refresh, String> {
         let (cell, code) = refresh();
-        let (ax, rx, now, grace) = (next.1.to_string(), next.3.to_string(), now.to_string(), REUSE_GRACE_MS.to_string());
+        let (ax, rx, now, grace) =
+            (next.1.to_string(), next.3.to_string(), now.to_string(), REUSE_GRACE_MS.to_string());
         let args = [token, device.unwrap_or(""), &now, next.0, &ax, next.2, &rx, &grace];
         let out: Vec<String> = self.store.eval("refresh", cell, &code, &[], &args).await?;
         let Some((outcome, rest)) = out.split_first() else { return Ok(Refresh::Invalid) };
@@ -316,8 +324,10 @@ impl InRedis {
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<Session>, String> {
-        let fields: Vec<String> = self.store.cmd("session", &["HGETALL", &format!("sb:auth:s:{id}")]).await?;
-        Ok(if fields.is_empty() { None } else { session(id, &fields) })
+        let fields: HashMap<String, String> =
+            self.store.cmd("session", &["HGETALL", &format!("sb:auth:s:{id}")]).await?;
+        let h: HashMap<&str, &str> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(if h.is_empty() { None } else { from_fields(id, &h) })
     }
 
     pub async fn touch(&self, id: &str, now: u64) -> Result<(), String> {

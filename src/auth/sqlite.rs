@@ -98,8 +98,9 @@ impl Sqlite {
 
     pub fn seen(&self, user: &str, device: &str) -> Result<Seen, String> {
         self.with(|c| {
-            let known =
-                c.query_row("SELECT 1 FROM devices WHERE user = ?1 AND device = ?2", [user, device], |_| Ok(())).optional()?;
+            let known = c
+                .query_row("SELECT 1 FROM devices WHERE user = ?1 AND device = ?2", [user, device], |_| Ok(()))
+                .optional()?;
             let any: i64 = c.query_row("SELECT COUNT(*) FROM devices WHERE user = ?1", [user], |r| r.get(0))?;
             Ok(match (known, any) {
                 (Some(()), _) => Seen::Known,
@@ -129,7 +130,10 @@ impl Sqlite {
                 ],
             )?;
             if let (true, Some(d)) = (trust, &s.device) {
-                tx.execute("INSERT OR IGNORE INTO devices VALUES (?1, ?2, ?3)", params![s.user, d, s.created_ms as i64])?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO devices VALUES (?1, ?2, ?3)",
+                    params![s.user, d, s.created_ms as i64],
+                )?;
             }
             if let Some((id, code, expires)) = challenge {
                 tx.execute(
@@ -311,7 +315,9 @@ impl Sqlite {
     }
 
     pub fn session_of_refresh(&self, refresh_token: &str) -> Result<Option<String>, String> {
-        self.with(|c| c.query_row("SELECT id FROM sessions WHERE refresh = ?1", [refresh_token], |r| r.get(0)).optional())
+        self.with(|c| {
+            c.query_row("SELECT id FROM sessions WHERE refresh = ?1", [refresh_token], |r| r.get(0)).optional()
+        })
     }
 }
 

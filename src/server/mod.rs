@@ -216,7 +216,9 @@ impl Server {
             // One node: the accounts beside the shared state; several: in Redis (below).
             let auth = match shared_store {
                 true => None,
-                false => Some(Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?),
+                false => {
+                    Some(Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?)
+                }
             };
             Ok::<_, String>((db, auth))
         })

@@ -83,6 +83,13 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 if KEYS[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) end
 return 1";
 
+/// Whether an error passes with time (Redis away, restarting, loading its files), rather
+/// than being the step's own (a script error, a wrong type): only those are retried.
+fn passing(e: &redis::RedisError) -> bool {
+    use redis::RetryMethod::*;
+    matches!(e.retry_method(), Reconnect | ReconnectFromInitialConnections | RetryImmediately | WaitAndRetry)
+}
+
 fn script(cell: &'static OnceLock<Script>, code: &str) -> &'static Script {
     cell.get_or_init(|| Script::new(code))
 }
@@ -104,8 +111,9 @@ impl Shared {
     /// most [`RETRY_FOR`].
     async fn retry<T, F, Fut>(&self, what: &str, step: F) -> Result<T, String>
     where
+        T: redis::FromRedisValue,
         F: Fn(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+        Fut: std::future::Future<Output = redis::RedisResult<redis::Value>>,
     {
         let start = Instant::now();
         let mut logged = false;
@@ -115,16 +123,20 @@ impl Shared {
                     if logged {
                         tracing::info!("Redis is back: {what} done after {} ms", start.elapsed().as_millis());
                     }
-                    return Ok(v);
+                    // (Read here, not retried: a reply of the wrong shape is this step's error.)
+                    return T::from_redis_value(v).map_err(|e| format!("Redis: {what}: an unexpected reply: {e}"));
                 }
-                Err(e) if start.elapsed() < RETRY_FOR => {
+                Err(e) if passing(&e) && start.elapsed() < RETRY_FOR => {
                     if !logged {
                         tracing::warn!("Redis: {what}: {e}; retrying");
                         logged = true;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(format!("Redis: {what}: {e} (gave up after {} s)", RETRY_FOR.as_secs())),
+                Err(e) if passing(&e) => {
+                    return Err(format!("Redis: {what}: {e} (gave up after {} s)", RETRY_FOR.as_secs()))
+                }
+                Err(e) => return Err(format!("Redis: {what}: {e}")),
             }
         }
     }
@@ -148,7 +160,7 @@ impl Shared {
             for a in args {
                 call.arg(*a);
             }
-            async move { call.invoke_async(&mut c).await }
+            async move { call.invoke_async::<redis::Value>(&mut c).await }
         })
         .await
     }
@@ -160,7 +172,7 @@ impl Shared {
             for a in &args[1..] {
                 cmd.arg(*a);
             }
-            async move { cmd.query_async(&mut c).await }
+            async move { cmd.query_async::<redis::Value>(&mut c).await }
         })
         .await
     }
@@ -184,7 +196,7 @@ impl Shared {
         let n: u8 = self
             .retry("dedup claim", |mut c| {
                 let (key, node) = (key.clone(), self.node.clone());
-                async move { script(&S, CLAIM).key(key).arg(node).arg(lease).invoke_async(&mut c).await }
+                async move { script(&S, CLAIM).key(key).arg(node).arg(lease).invoke_async::<redis::Value>(&mut c).await }
             })
             .await?;
         Ok(match n {
@@ -199,7 +211,9 @@ impl Shared {
         let (key, keep) = (dedup_key(id), keep.as_millis().max(1) as u64);
         self.retry("dedup mark", |mut c| {
             let key = key.clone();
-            async move { redis::cmd("SET").arg(key).arg("done").arg("PX").arg(keep).query_async::<()>(&mut c).await }
+            async move {
+                redis::cmd("SET").arg(key).arg("done").arg("PX").arg(keep).query_async::<redis::Value>(&mut c).await
+            }
         })
         .await
     }
@@ -213,7 +227,13 @@ impl Shared {
         self.retry("record", |mut c| {
             let key = key.clone();
             async move {
-                script(&S, RECORD_DONE).key(key).key(RECORDED).arg(value).arg(keep).invoke_async::<()>(&mut c).await
+                script(&S, RECORD_DONE)
+                    .key(key)
+                    .key(RECORDED)
+                    .arg(value)
+                    .arg(keep)
+                    .invoke_async::<redis::Value>(&mut c)
+                    .await
             }
         })
         .await
@@ -223,7 +243,13 @@ impl Shared {
     pub async fn replay_push(&self, entry: &str, keep: usize) -> Result<u64, String> {
         static S: OnceLock<Script> = OnceLock::new();
         self.retry("replay log", |mut c| async move {
-            script(&S, REPLAY_PUSH).key(REPLAY_NEXT).key(REPLAY_LOG).arg(entry).arg(keep).invoke_async(&mut c).await
+            script(&S, REPLAY_PUSH)
+                .key(REPLAY_NEXT)
+                .key(REPLAY_LOG)
+                .arg(entry)
+                .arg(keep)
+                .invoke_async::<redis::Value>(&mut c)
+                .await
         })
         .await
     }
@@ -232,7 +258,7 @@ impl Shared {
     pub async fn replay_read(&self) -> Result<(u64, Vec<String>), String> {
         static S: OnceLock<Script> = OnceLock::new();
         self.retry("replay log", |mut c| async move {
-            script(&S, REPLAY_READ).key(REPLAY_NEXT).key(REPLAY_LOG).invoke_async(&mut c).await
+            script(&S, REPLAY_READ).key(REPLAY_NEXT).key(REPLAY_LOG).invoke_async::<redis::Value>(&mut c).await
         })
         .await
     }
