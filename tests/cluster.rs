@@ -182,3 +182,54 @@ async fn a_redis_killed_mid_stream_loses_nothing_and_service_resumes() {
     }
     redis.stop().await;
 }
+
+/// Sign-in across nodes (every node requires it): browser one signs in through node A, and
+/// its hub, moved by the load balancer to node C, is still signed in there; browser two signs
+/// in through node B and revokes browser one's session there: browser one's tabs, on node C,
+/// are told and signed out (prints how long that took).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_signed_in_on_one_node_lives_on_another_and_a_revocation_through_a_third_signs_it_out() {
+    let _one = exclusive().await;
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let auth = ["--require-auth"];
+    let (a, b, c) = tokio::join!(
+        Backend::start("a", &url, &auth),
+        Backend::start("b", &url, &auth),
+        Backend::start("c", &url, &auth)
+    );
+    let (lb_one, lb_two) = (Proxy::start(a.addr).await, Proxy::start(b.addr).await);
+    let (one, two) = (Browser::launch().await, Browser::launch().await);
+    let tabs = common::auth_tabs(&one, &lb_one.url(), 2).await;
+    common::login(&one, &tabs).await;
+    // The load balancer moves browser one to node C: its session is known there.
+    lb_one.route_to(c.addr);
+    lb_one.cut();
+    for tab in &tabs {
+        one.js(tab, "sb.withSecurity()").await;
+        let back = "sb.until(() => sb.statuses.slice(-3).includes('reconnecting') && sb.client.status === 'connected', 15000, 'reconnected')";
+        one.js(tab, back).await;
+        assert_eq!(one.js(tab, "sb.auth && sb.auth.user").await, json!("alice"), "still signed in on node C");
+    }
+    assert_eq!(one.js(&tabs[0], "sb.client.emitWithAck('echo', 'on c')").await, json!("on c"));
+    // Browser two, through node B, revokes browser one's session.
+    let mine = common::auth_tabs(&two, &lb_two.url(), 1).await;
+    common::login(&two, &mine).await;
+    let revoke = format!("{}.then((r) => r.json())", common::post_js("/auth/sessions/revoke", "{ target: 'others' }"));
+    let t = std::time::Instant::now();
+    assert_eq!(two.js(&mine[0], &revoke).await["revoked"], json!(1));
+    let mut told = Vec::new();
+    for tab in &tabs {
+        let s = one.js(tab, "sb.until(() => sb.client.security.state === 'revoked', 10000, 'revoked').then(() => sb.client.security)").await;
+        assert_eq!(s["lastEvent"]["event"], "SECURITY_SESSION_REVOKED");
+        one.js(tab, "sb.until(() => sb.auth && !sb.auth.user, 10000, 'signed out')").await;
+        told.push(t.elapsed().as_millis());
+    }
+    println!("revoked through node B: browser one's tabs on node C signed out after {told:?} ms");
+    one.shutdown().await;
+    two.shutdown().await;
+    for node in [a, b, c] {
+        node.kill().await;
+    }
+    redis.stop().await;
+}
