@@ -303,3 +303,57 @@ async fn a_device_verified_on_one_node_is_trusted_on_another_and_one_browsers_re
     }
     redis.stop().await;
 }
+
+/// Shared state lives in Redis: writes of one key on two nodes at once both settle (each
+/// node counts its own writes), every node then reads the same document, and a `set:` key
+/// holds both nodes' elements; a retried mutation on the other node is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_state_written_on_two_nodes_at_once_converges() {
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let token = async |node: &Server| {
+        let s = node.auth.login("alice", "alice-password").await.expect("login");
+        json!({ "token": s.access }).to_string()
+    };
+    let (mut on_a, mut on_b) = (
+        RawSocket::connect_with(a.addr, &token(&a).await).await,
+        RawSocket::connect_with(b.addr, &token(&b).await).await,
+    );
+    let set = |id: &str, key: &str, value: Value| json!(["sb:emit", id, "sb:set", key, {}, value]).to_string();
+    for round in 0..20 {
+        for key in ["set:tags", "doc"] {
+            let value = |from: &str| match key {
+                "doc" => json!({ "from": from, "round": round }),
+                _ => json!([format!("{from}{round}")]),
+            };
+            let (to_a, to_b) =
+                (set(&format!("a-{key}-{round}"), key, value("a")), set(&format!("b-{key}-{round}"), key, value("b")));
+            let (x, y) = tokio::join!(on_a.emit_ack(&to_a), on_b.emit_ack(&to_b));
+            assert_eq!((x.as_str(), y.as_str()), (r#"[{"ok":true}]"#, r#"[{"ok":true}]"#));
+        }
+    }
+    // A retry of a mutation node A applied, sent to node B: answered, not applied again.
+    assert_eq!(on_b.emit_ack(&set("a-set:tags-0", "set:tags", json!(["again"]))).await, r#"[{"ok":true}]"#);
+    let read = async |s: &mut RawSocket| -> Value {
+        let ack = s.emit_ack(r#"["sb:state"]"#).await;
+        let all: Vec<Value> = serde_json::from_str(&ack).expect("the ack's arguments");
+        all[0].clone()
+    };
+    let (on_node_a, on_node_b) = (read(&mut on_a).await, read(&mut on_b).await);
+    assert_eq!(on_node_a, on_node_b, "every node reads the same documents");
+    let tags = on_node_a.as_array().and_then(|u| u.iter().find(|u| u["key"] == "set:tags")).expect("set:tags").clone();
+    let mut got: Vec<String> = tags["value"].as_array().expect("an array").iter().map(|v| v.to_string()).collect();
+    got.sort();
+    let mut want: Vec<String> = (0..20).flat_map(|r| [format!("\"a{r}\""), format!("\"b{r}\"")]).collect();
+    want.sort();
+    assert_eq!(got, want, "both nodes' elements, the retry not applied");
+    let doc = on_node_a.as_array().and_then(|u| u.iter().find(|u| u["key"] == "doc")).expect("doc").clone();
+    assert_eq!(doc["value"]["round"], json!(19), "the last round's write settled: {doc}");
+    assert!(
+        doc["version"]["a"].as_u64().is_some() && doc["version"]["b"].as_u64().is_some(),
+        "both nodes counted: {doc}"
+    );
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}

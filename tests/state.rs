@@ -117,7 +117,7 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
                 panic!("tab {k}: {e}: {detail}");
             }
         }
-        server_value = srv.state_value("user:alice", "doc").expect("the server has doc");
+        server_value = srv.state_value("user:alice", "doc").await.expect("the server has doc");
         if server_value["n"].as_u64().is_some() {
             break;
         }
@@ -143,7 +143,7 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
     assert_eq!(two.js(&reloaded, "sb.client.state.get('doc')").await, before, "read offline after a reload");
     pb.sockets_blocked.store(false, Ordering::Relaxed);
     let final_value = loop {
-        let v = srv.state_value("user:alice", "doc").expect("doc");
+        let v = srv.state_value("user:alice", "doc").await.expect("doc");
         if v == json!("offline-3") {
             break v;
         }

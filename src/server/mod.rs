@@ -235,10 +235,13 @@ impl Server {
             (None, None) => unreachable!("a shared store is asked for only with Redis"),
         };
         let db2 = db.clone();
-        let store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db2, &node))
+        let mut store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db2, &node))
             .await
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
+        if let Some(store) = &store {
+            store_state = store_state.in_redis(store.clone());
+        }
         let state = Arc::new(State {
             stats: Arc::new(Stats::default()),
             auth: auth.clone(),
@@ -432,8 +435,8 @@ impl Server {
     }
 
     /// The settled value of a shared-state key (`scope` is `user:<name>` or `device:<id>`).
-    pub fn state_value(&self, scope: &str, key: &str) -> Option<Value> {
-        let all = self.state.state.snapshot(scope).ok()?;
+    pub async fn state_value(&self, scope: &str, key: &str) -> Option<Value> {
+        let all = self.state.state.snapshot(scope).await.ok()?;
         all.into_iter().find(|u| u.key == key).map(|u| u.value)
     }
 

@@ -1,8 +1,12 @@
 //! Shared state on the server (docs/server-contract.md, "Shared state"): per scope (a
 //! signed-in user, else a device) and key, one settled value with its dotted version
-//! (`switchboard_shared::state`), kept in SQLite (`state.sqlite3` in `--data-dir`, else in
-//! memory) together with the window of applied `(client, mutation)` ids, in one transaction
-//! per write, so a restart loses no settled write and still recognises a retry.
+//! (`switchboard_shared::state`), kept together with the window of applied mutation ids, so
+//! a restart loses no settled write and still recognises a retry. One node: SQLite
+//! (`state.sqlite3` in `--data-dir`, else in memory), one transaction per write. Several
+//! nodes: Redis (`sb:state:{scope}`, a hash of documents; `sb:state:mut:{id}`), each write a
+//! compare-and-set of the document it was resolved against, redone if another node wrote
+//! first; each node counts its own writes in the version vector, so writes on two nodes at
+//! once are concurrent and resolved like any other.
 //! Concurrent writes are resolved by the key's policy: last writer by server order
 //! (default), set union for `set:` keys, or a resolver the backend registers for a prefix.
 //! Invariant: a mutation id is applied at most once; its retry is answered with the current
@@ -11,11 +15,13 @@
 use super::limits::Admit;
 use super::node::SocketIo;
 use super::node::{AckSender, SocketRef};
+use super::shared::Shared;
 use super::{RawArgs, State};
 use crate::auth::Db;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
 use switchboard_shared::contract::{self, Receipt};
 use switchboard_shared::state::{self as versioning, Versioned, Vv};
@@ -38,11 +44,29 @@ pub struct Update {
 /// deleted value.
 pub type Resolver = Arc<dyn Fn(Option<&Value>, Option<&Value>) -> (Option<Value>, Option<Value>) + Send + Sync>;
 
-/// How many applied mutation ids are remembered (per server).
+/// How many applied mutation ids are remembered (one node).
 const MUTATION_WINDOW: i64 = 100_000;
+/// How long an applied mutation id is remembered (several nodes, in Redis).
+const MUTATION_KEEP_MS: u64 = 24 * 3600 * 1000;
+
+/// Several nodes: stores a document if the key still holds `expected` ('' = none) and the
+/// mutation is new. ARGV: scope key expected new id keep max-keys. Returns {outcome, doc}:
+/// `ok`; `retry` (the mutation was applied: the current document); `moved` (another write
+/// came first: the current document); `full` (too many keys).
+const STATE_CAS: &str = r"
+local h, m = 'sb:state:' .. ARGV[1], 'sb:state:mut:' .. ARGV[5]
+local cur = redis.call('HGET', h, ARGV[2])
+if redis.call('EXISTS', m) == 1 then return {'retry', cur} end
+if (cur or '') ~= ARGV[3] then return {'moved', cur} end
+if not cur and redis.call('HLEN', h) >= tonumber(ARGV[7]) then return {'full'} end
+redis.call('HSET', h, ARGV[2], ARGV[4])
+redis.call('SET', m, '1', 'PX', ARGV[6])
+return {'ok'}";
 
 pub struct StateStore {
     db: Db,
+    /// Several nodes: the documents are in Redis (`db` is not used for them).
+    shared: Option<Shared>,
     /// This backend node's name: the version vector's actor.
     node: String,
     resolvers: Mutex<Vec<(String, Resolver)>>,
@@ -73,7 +97,13 @@ impl StateStore {
             )
             .map_err(|e| format!("state database: {e}"))?;
         let resolvers: Vec<(String, Resolver)> = vec![("set:".into(), Arc::new(union))];
-        Ok(StateStore { db, node: node.into(), resolvers: Mutex::new(resolvers) })
+        Ok(StateStore { db, shared: None, node: node.into(), resolvers: Mutex::new(resolvers) })
+    }
+
+    /// The documents in Redis, shared by every node.
+    pub fn in_redis(mut self, shared: Shared) -> StateStore {
+        self.shared = Some(shared);
+        self
     }
 
     /// Concurrent values of keys starting with `prefix` go through `f` (the longest prefix
@@ -103,7 +133,7 @@ impl StateStore {
 
     /// A write (`value` None: delete) by mutation `id` with context `ctx`. Returns the
     /// update to send and whether it was a retry (already applied: nothing changed).
-    pub fn write(
+    pub async fn write(
         &self,
         scope: &str,
         key: &str,
@@ -113,7 +143,85 @@ impl StateStore {
     ) -> Result<(Update, bool), String> {
         let text = value.as_ref().map(|v| v.to_string());
         contract::check_state(key, text.as_ref().map_or(0, String::len))?;
+        match &self.shared {
+            None => self.write_sqlite(scope, key, ctx, text, id),
+            Some(shared) => self.write_redis(shared, scope, key, ctx, text, id).await,
+        }
+    }
+
+    /// Settles `text` against the current document with the key's policy.
+    fn settle(
+        &self,
+        key: &str,
+        current: Option<&Versioned>,
+        ctx: &Vv,
+        text: Option<String>,
+    ) -> Result<versioning::Settled, String> {
         let resolver = self.resolver(key);
+        let resolve = |cur: Option<&str>, new: Option<&str>| -> (Option<String>, Option<String>) {
+            let Some(f) = &resolver else { return versioning::last_writer_wins(cur, new) };
+            let parse = |v: Option<&str>| v.and_then(|v| serde_json::from_str::<Value>(v).ok());
+            let (settled, lost) = f(parse(cur).as_ref(), parse(new).as_ref());
+            (settled.map(|v| v.to_string()), lost.map(|v| v.to_string()))
+        };
+        let settled = versioning::write(current, ctx, text, &self.node, &resolve);
+        if settled.now.value.as_ref().is_some_and(|v| v.len() > contract::MAX_STATE_VALUE) {
+            return Err("the resolved value is over 64 KB".into());
+        }
+        Ok(settled)
+    }
+
+    /// Several nodes: resolve against the document read, store it only if it is still the
+    /// one read (else resolve again against the newer one).
+    async fn write_redis(
+        &self,
+        shared: &Shared,
+        scope: &str,
+        key: &str,
+        ctx: &Vv,
+        text: Option<String>,
+        id: &str,
+    ) -> Result<(Update, bool), String> {
+        static CAS: OnceLock<redis::Script> = OnceLock::new();
+        let hash = format!("sb:state:{scope}");
+        let mut current: Option<String> = shared.cmd("state", &["HGET", &hash, key]).await?;
+        let (keep, max) = (MUTATION_KEEP_MS.to_string(), contract::MAX_STATE_KEYS.to_string());
+        for _ in 0..100 {
+            let doc =
+                current.as_deref().map(serde_json::from_str::<Versioned>).transpose().map_err(|e| e.to_string())?;
+            let settled = self.settle(key, doc.as_ref(), ctx, text.clone())?;
+            let new = serde_json::to_string(&settled.now).map_err(|e| e.to_string())?;
+            let expected = current.as_deref().unwrap_or("");
+            let args = [scope, key, expected, &new, id, &keep, &max];
+            // (A Lua table ends at its first nil: `{outcome}` or `{outcome, doc}`.)
+            let reply: Vec<String> = shared.eval("state", &CAS, STATE_CAS, &[], &args).await?;
+            let (outcome, now) = (reply.first().map_or("", String::as_str), reply.get(1).cloned());
+            match outcome {
+                "ok" => {
+                    let conflict = settled.conflict.and_then(|c| serde_json::from_str(&c).ok());
+                    return Ok((Self::update(key, &settled.now, conflict, Some(id)), false));
+                }
+                "retry" => {
+                    let doc =
+                        now.as_deref().map(serde_json::from_str::<Versioned>).transpose().map_err(|e| e.to_string())?;
+                    let doc = doc.ok_or("a retried write of a key that is gone")?;
+                    return Ok((Self::update(key, &doc, None, Some(id)), true));
+                }
+                "full" => return Err(format!("over {} state keys in this scope", contract::MAX_STATE_KEYS)),
+                _ => current = now,
+            }
+        }
+        Err("the key changed 100 times while this write was resolved; try again".into())
+    }
+
+    fn write_sqlite(
+        &self,
+        scope: &str,
+        key: &str,
+        ctx: &Vv,
+        text: Option<String>,
+        id: &str,
+    ) -> Result<(Update, bool), String> {
         let mut db = self.db.lock().map_err(|_| "state database unavailable".to_string())?;
         let tx = db.transaction().map_err(|e| e.to_string())?;
         let load = |tx: &rusqlite::Transaction| -> Result<Option<Versioned>, String> {
@@ -140,16 +248,7 @@ impl StateStore {
                 return Err(format!("over {} state keys in this scope", contract::MAX_STATE_KEYS));
             }
         }
-        let resolve = |cur: Option<&str>, new: Option<&str>| -> (Option<String>, Option<String>) {
-            let Some(f) = &resolver else { return versioning::last_writer_wins(cur, new) };
-            let parse = |v: Option<&str>| v.and_then(|v| serde_json::from_str::<Value>(v).ok());
-            let (settled, lost) = f(parse(cur).as_ref(), parse(new).as_ref());
-            (settled.map(|v| v.to_string()), lost.map(|v| v.to_string()))
-        };
-        let settled = versioning::write(current.as_ref(), ctx, text, &self.node, &resolve);
-        if settled.now.value.as_ref().is_some_and(|v| v.len() > contract::MAX_STATE_VALUE) {
-            return Err("the resolved value is over 64 KB".into());
-        }
+        let settled = self.settle(key, current.as_ref(), ctx, text)?;
         let doc = serde_json::to_string(&settled.now).map_err(|e| e.to_string())?;
         tx.execute(
             "INSERT INTO state (scope, key, doc) VALUES (?1, ?2, ?3) ON CONFLICT (scope, key) DO UPDATE SET doc = ?3",
@@ -169,7 +268,19 @@ impl StateStore {
     }
 
     /// Every key of the scope, as updates.
-    pub fn snapshot(&self, scope: &str) -> Result<Vec<Update>, String> {
+    pub async fn snapshot(&self, scope: &str) -> Result<Vec<Update>, String> {
+        let Some(shared) = &self.shared else { return self.snapshot_sqlite(scope) };
+        let docs: std::collections::BTreeMap<String, String> =
+            shared.cmd("state", &["HGETALL", &format!("sb:state:{scope}")]).await?;
+        let mut out = Vec::new();
+        for (key, doc) in docs {
+            let doc: Versioned = serde_json::from_str(&doc).map_err(|e| e.to_string())?;
+            out.push(Self::update(&key, &doc, None, None));
+        }
+        Ok(out)
+    }
+
+    fn snapshot_sqlite(&self, scope: &str) -> Result<Vec<Update>, String> {
         let db = self.db.lock().map_err(|_| "state database unavailable".to_string())?;
         let mut q =
             db.prepare("SELECT key, doc FROM state WHERE scope = ?1 ORDER BY key").map_err(|e| e.to_string())?;
@@ -213,7 +324,7 @@ pub(crate) async fn write(
         .map_err(|e| format!("context: {e}"))?
         .unwrap_or_default();
     let value = args.get(2).cloned();
-    let (update, retry) = state.state.write(&scope, key, &ctx, value, id)?;
+    let (update, retry) = state.state.write(&scope, key, &ctx, value, id).await?;
     match retry {
         true => {
             let _ = s.emit(contract::STATE_UPDATE, &update);
@@ -233,7 +344,7 @@ pub(crate) fn on_connect(socket: &SocketRef, state: Arc<State>) {
         let state = state.clone();
         async move {
             let all = match scope_room(&s) {
-                Some(scope) => state.state.snapshot(&scope).unwrap_or_else(|e| {
+                Some(scope) => state.state.snapshot(&scope).await.unwrap_or_else(|e| {
                     tracing::warn!(%e, "state snapshot failed");
                     Vec::new()
                 }),
@@ -255,13 +366,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn a_write_is_versioned_and_a_retry_is_not_applied_twice() {
+    #[tokio::test]
+    async fn a_write_is_versioned_and_a_retry_is_not_applied_twice() {
         let s = StateStore::open(crate::auth::open_db(None).unwrap(), "n1").unwrap();
-        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
+        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").await.unwrap();
         assert_eq!((u.value, u.version.get("n1").copied(), retry), (json!(1), Some(1), false));
-        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").unwrap();
+        let (u, retry) = s.write("user:a", "k", &Vv::new(), Some(json!(1)), "m1").await.unwrap();
         assert_eq!((u.version.get("n1").copied(), retry), (Some(1), true));
-        assert_eq!(s.snapshot("user:a").unwrap().len(), 1);
+        assert_eq!(s.snapshot("user:a").await.unwrap().len(), 1);
     }
 }
