@@ -357,3 +357,62 @@ async fn shared_state_written_on_two_nodes_at_once_converges() {
     }
     redis.stop().await;
 }
+
+fn report(scope: &str, term: u64, tabs: &[(&str, u8)]) -> String {
+    let tabs: Vec<_> = tabs.iter().map(|(t, l)| json!({"tab": t, "level": l})).collect();
+    format!("42{}", json!(["sb:priority", {"scope": scope, "term": term, "tabs": tabs}]))
+}
+
+fn lead(tab: &str, term: u64, arg: &str) -> String {
+    json!(["sb:lead", {"scope": "user", "tab": tab, "term": term}, "record", arg]).to_string()
+}
+
+/// One user's devices on two nodes elect one leader (the arbiter is in Redis): both hear the
+/// same holder and term, only the holder's command passes, the hysteresis hands over across
+/// nodes, and when the holder's device goes the other leads under a new term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_devices_on_two_nodes_elect_one_leader() {
+    let redis = Redis::start().await;
+    let config =
+        |name: &str| Config { leader_hysteresis: std::time::Duration::from_millis(300), ..node(name, Some(&redis)) };
+    let (a, b) = (common::server_with(config("a")).await, common::server_with(config("b")).await);
+    let token = async |node: &Server| {
+        json!({ "token": node.auth.login("alice", "alice-password").await.expect("login").access }).to_string()
+    };
+    let (mut on_a, mut on_b) = (
+        RawSocket::connect_with(a.addr, &token(&a).await).await,
+        RawSocket::connect_with(b.addr, &token(&b).await).await,
+    );
+    on_a.send(&report("user", 0, &[("tab-a", 2)])).await;
+    let e = on_a.next_event("LEADER_ELECTED").await;
+    assert_eq!((e["leader"].as_str(), e["term"].as_u64()), (Some("tab-a"), Some(1)));
+    on_b.send(&report("user", 0, &[("tab-b", 1)])).await;
+    let e = on_b.next_event("LEADER_ELECTED").await;
+    assert_eq!(
+        (e["leader"].as_str(), e["term"].as_u64()),
+        (Some("tab-a"), Some(1)),
+        "node B's socket hears A's tab leads"
+    );
+    // b comes to the front: after the hysteresis it leads, and both nodes' sockets hear it.
+    on_b.send(&report("user", 0, &[("tab-b", 3)])).await;
+    for s in [&mut on_a, &mut on_b] {
+        let e = s.until(|f| f.starts_with(r#"42["LEADER_ELECTED""#) && f.contains("tab-b")).await;
+        assert!(e.contains(r#""term":2"#), "{e}");
+    }
+    let stale = on_a.emit_ack(&lead("tab-a", 1, "from a")).await;
+    assert!(stale.contains("stale term 1"), "{stale}");
+    assert_eq!(on_b.emit_ack(&lead("tab-b", 2, "from b")).await, r#"[{"ok":true}]"#);
+    assert_eq!(redis.list(RECORDED).await, [json!("from b")]);
+    // A renewal on node B is heard on node A.
+    on_b.send(&format!("42{}", json!(["sb:renew", {"scope": "user", "tab": "tab-b", "term": 2}]))).await;
+    let h = on_a.next_event("LEADER_HEARTBEAT").await;
+    assert_eq!((h["leader"].as_str(), h["term"].as_u64()), (Some("tab-b"), Some(2)));
+    // The holder's device goes: the tab on node A leads at once, under term 3.
+    on_b.close().await;
+    let e = on_a.until(|f| f.starts_with(r#"42["LEADER_ELECTED""#) && f.contains("tab-a")).await;
+    assert!(e.contains(r#""term":3"#), "{e}");
+    for srv in [a, b] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}

@@ -27,7 +27,9 @@ pub enum Say<S> {
     Request(S),
 }
 
-#[derive(Debug)]
+/// Serializable: a backend of several nodes keeps one arbiter per scope in a shared store
+/// and updates it by compare-and-set (the reference backend does, in Redis).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Arbiter<S> {
     scope: String,
     lease_ms: u64,

@@ -279,8 +279,8 @@ impl<K, V> IntoIterator for DequeMap<K, V> {
     }
 }
 
-/// A set ordered by value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A set ordered by value. (Serializable for the reference backend's shared election state.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VecSet<T> {
     items: Vec<T>,
 }

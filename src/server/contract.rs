@@ -100,12 +100,15 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let sid = socket.id.to_string();
         super::admin::socket_disconnected(&disconnect_io, &st, socket.ns(), &sid, &reason.to_string());
         st.tabs.forget(&sid);
-        st.elections.leave(&sid);
+        let (elections, leave_io, leaving) = (st.elections.clone(), disconnect_io.clone(), sid.clone());
         // The socket's turns stay until the socket itself is dropped: frames it received
         // before the disconnect are still handled, in order.
         tracing::info!(sid = %socket.id, "socket disconnected");
         let (st, io) = (st.clone(), disconnect_io.clone());
-        async move { super::presence::gone(&io, &st, socket.ns(), &sid).await }
+        async move {
+            elections.leave(&leave_io, &leaving).await;
+            super::presence::gone(&io, &st, socket.ns(), &sid).await
+        }
     });
     rooms(&socket, io.clone(), state.clone());
     let st = state.clone();

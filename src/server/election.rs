@@ -2,15 +2,19 @@
 //! [`Arbiter`] (the sans-IO rule from `switchboard_shared::arbiter`) per namespace and scope
 //! key, fed by the hubs' `sb:priority` reports, `sb:renew` and `sb:resign`, and by
 //! disconnects; `sb:lead` commands pass only with the current holder and term. A task wakes
-//! at the arbiters' deadlines (hysteresis, leases).
+//! at the arbiters' deadlines (hysteresis, leases). One node keeps the arbiters in memory
+//! (below); several keep them in Redis (`election_shared.rs`). A socket's election messages
+//! are handled in the order it sent them (`ordering::Ticket`).
 //! Scope keys: `browser` is the socket's device (the `sb_device` cookie), else the socket
 //! itself; `user` is the signed-in user (every device), else the same as `browser`.
 //! Invariant: a socket's candidates leave every arbiter when it disconnects; nothing from a
 //! socket can panic here (bad messages are answered with an error and logged).
 
+use super::election_shared::{InRedis, Place};
 use super::limits::Admit;
 use super::node::SocketIo;
 use super::node::{AckSender, SocketRef};
+use super::ordering::Ticket;
 use super::{app, RawArgs, State};
 use serde_json::Value;
 use socketioxide::extract::Data;
@@ -38,7 +42,13 @@ pub struct Elections {
     /// the traffic figures).
     pub sent: std::sync::atomic::AtomicU64,
     pub received: std::sync::atomic::AtomicU64,
+    /// Several nodes: the arbiters are in Redis (`election_shared.rs`), not in `inner`.
+    shared: Option<InRedis>,
 }
+
+/// An arbiter step: (arbiter, socket id, now) → what it says.
+pub trait Step: FnMut(&mut Arbiter<String>, String, u64) -> Result<Vec<Say<String>>, String> + Send {}
+impl<F: FnMut(&mut Arbiter<String>, String, u64) -> Result<Vec<Say<String>>, String> + Send> Step for F {}
 
 impl Elections {
     pub fn new(lease_ms: u64, hysteresis_ms: u64) -> Elections {
@@ -50,7 +60,14 @@ impl Elections {
             wake: tokio::sync::Notify::new(),
             sent: Default::default(),
             received: Default::default(),
+            shared: None,
         }
+    }
+
+    /// The arbiters in Redis, shared by every node.
+    pub fn in_redis(mut self, store: super::shared::Shared) -> Elections {
+        self.shared = Some(InRedis::new(store, self.lease_ms, self.hysteresis_ms));
+        self
     }
 
     fn now(&self) -> u64 {
@@ -70,14 +87,19 @@ impl Elections {
     }
 
     /// Runs one arbiter call for `s` in `scope` and says what it says.
-    fn with(
-        &self,
-        s: &SocketRef,
-        scope: &str,
-        f: impl FnOnce(&mut Arbiter<String>, String, u64) -> Result<Vec<Say<String>>, String>,
-    ) -> Result<(), String> {
+    async fn with(&self, io: &SocketIo, s: &SocketRef, scope: &str, mut f: impl Step) -> Result<(), String> {
         self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (key, prefix) = Self::key(s, scope);
+        if let Some(r) = &self.shared {
+            let place = Place { key: key.clone(), ns: s.ns().to_string(), scope: scope.to_string() };
+            let stale = |ps: &BTreeSet<Place>| {
+                ps.iter().filter(|p| p.key != key && p.key.starts_with(&prefix)).cloned().collect()
+            };
+            let sent = r.with(io, s, place, stale, f).await?;
+            self.sent.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+            self.wake.notify_one();
+            return Ok(());
+        }
         let sid = s.id.to_string();
         let now = self.now();
         let out = {
@@ -108,7 +130,12 @@ impl Elections {
     }
 
     /// A socket disconnected: its candidates leave every arbiter it reported to.
-    pub fn leave(&self, sid: &str) {
+    pub async fn leave(&self, io: &SocketIo, sid: &str) {
+        if let Some(r) = &self.shared {
+            let sent = r.leave(io, sid).await;
+            self.sent.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
         let now = self.now();
         let out = {
             let Ok(mut inner) = self.inner.lock() else { return };
@@ -119,7 +146,21 @@ impl Elections {
     }
 
     /// Wakes at the arbiters' deadlines (hysteresis, leases) for as long as the server runs.
-    pub async fn run(self: Arc<Self>) {
+    pub async fn run(self: Arc<Self>, io: SocketIo) {
+        if let Some(r) = &self.shared {
+            loop {
+                let wake = self.wake.notified();
+                match r.next_deadline() {
+                    Some(at) => {
+                        let wait = Duration::from_millis(at.saturating_sub(crate::auth::now_ms()));
+                        let _ = tokio::time::timeout(wait, wake).await;
+                    }
+                    None => wake.await,
+                }
+                let sent = r.timeouts(&io).await;
+                self.sent.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         loop {
             let next = self.inner.lock().ok().and_then(|i| i.arbiters.values().filter_map(|a| a.poll_timeout()).min());
             let wake = self.wake.notified();
@@ -207,26 +248,42 @@ fn resolve(
 
 /// The election's handlers on a new socket.
 pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
-    let st = state.clone();
-    socket.on(contract::PRIORITY, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
-        let report = serde_json::from_value::<PriorityReport>(v).map_err(|e| e.to_string());
-        let result = report.and_then(|r| st.elections.with(&s, &r.scope.clone(), |a, sid, now| a.report(sid, &r, now)));
-        answer(&s, contract::PRIORITY, result, ack);
-        async {}
+    let (st, report_io) = (state.clone(), io.clone());
+    socket.on(contract::PRIORITY, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender, t: Ticket| {
+        let (st, io) = (st.clone(), report_io.clone());
+        async move {
+            let _turn = t.wait().await;
+            let result = match serde_json::from_value::<PriorityReport>(v) {
+                Ok(r) => {
+                    st.elections
+                        .with(&io, &s, &r.scope.clone(), |a: &mut Arbiter<String>, sid, now| a.report(sid, &r, now))
+                        .await
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            answer(&s, contract::PRIORITY, result, ack);
+        }
     });
     for (event, resign) in [(contract::RENEW, false), (contract::RESIGN, true)] {
-        let st = state.clone();
-        socket.on(event, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender| {
-            let result = claim(v).and_then(|c| {
-                st.elections.with(&s, &c.scope.clone(), |a, sid, now| {
-                    Ok(match resign {
-                        true => a.resign(sid, &c, now),
-                        false => a.renew(sid, &c, now),
-                    })
-                })
-            });
-            answer(&s, event, result, ack);
-            async {}
+        let (st, claim_io) = (state.clone(), io.clone());
+        socket.on(event, move |_: Admit, s: SocketRef, Data(v): Data<Value>, ack: AckSender, t: Ticket| {
+            let (st, io) = (st.clone(), claim_io.clone());
+            async move {
+                let _turn = t.wait().await;
+                let result = match claim(v) {
+                    Ok(c) => {
+                        let step = |a: &mut Arbiter<String>, sid, now| {
+                            Ok(match resign {
+                                true => a.resign(sid, &c, now),
+                                false => a.renew(sid, &c, now),
+                            })
+                        };
+                        st.elections.with(&io, &s, &c.scope.clone(), step).await
+                    }
+                    Err(e) => Err(e),
+                };
+                answer(&s, event, result, ack);
+            }
         });
     }
     // `sb:lead [claim, event, ...args]`: the application sees `event(...args)` only from the
@@ -237,11 +294,14 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let mut args = args.into_iter().skip(1);
             let claim = args.next().ok_or_else(|| "missing claim".to_string()).and_then(claim);
             let event = args.next().and_then(|e| e.as_str().map(String::from));
-            let checked = claim.and_then(|c| {
-                let event = event.ok_or("an event name must follow the claim")?;
-                let ok = state.elections.with(&s, &c.scope.clone(), |a, sid, _| a.lead(&sid, &c).map(|_| Vec::new()));
-                ok.map(|_| event)
-            });
+            let checked = match (claim, event) {
+                (Ok(c), Some(event)) => {
+                    let step = |a: &mut Arbiter<String>, sid: String, _| a.lead(&sid, &c).map(|_| Vec::new());
+                    state.elections.with(&io, &s, &c.scope.clone(), step).await.map(|_| event)
+                }
+                (Ok(_), None) => Err("an event name must follow the claim".to_string()),
+                (Err(e), _) => Err(e),
+            };
             let receipt = match checked {
                 Ok(event) => {
                     app::event(&io, &s, &state, &event, args.collect(), None).await;

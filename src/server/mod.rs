@@ -17,6 +17,7 @@ mod app;
 mod contract;
 mod dedup;
 mod election;
+mod election_shared;
 mod limits;
 mod listener;
 mod metrics;
@@ -252,10 +253,16 @@ impl Server {
             expiry: signin::Expiry::default(),
             refresh_down: Arc::new(AtomicBool::new(false)),
             require_auth: config.require_auth,
-            elections: Arc::new(election::Elections::new(
-                config.leader_lease.as_millis() as u64,
-                config.leader_hysteresis.as_millis() as u64,
-            )),
+            elections: Arc::new({
+                let e = election::Elections::new(
+                    config.leader_lease.as_millis() as u64,
+                    config.leader_hysteresis.as_millis() as u64,
+                );
+                match &store {
+                    Some(store) => e.in_redis(store.clone()),
+                    None => e,
+                }
+            }),
             presence: presence::PresenceBook::default(),
             state: store_state,
             watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
@@ -331,7 +338,7 @@ impl Server {
             }
         });
         let expiry = tokio::spawn(signin::run_expiry(state.clone(), io.clone()));
-        let elections = tokio::spawn(state.elections.clone().run());
+        let elections = tokio::spawn(state.elections.clone().run(io.clone()));
         let admin_stats = tokio::spawn(admin::run_stats(state.clone(), io.clone()));
         Ok(Server {
             addr,

@@ -23,7 +23,7 @@ pub const HYSTERESIS_MS: u64 = 500;
 
 /// A tab's priority: its lifecycle level, then its most recent activity (when its latest
 /// report arrived, monotonic ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Priority {
     pub level: u8,
     pub activity: u64,
@@ -36,7 +36,7 @@ pub struct Change<K> {
     pub term: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Election<K> {
     hysteresis_ms: u64,
     candidates: Vec<(K, Priority)>,
