@@ -416,3 +416,55 @@ async fn one_users_devices_on_two_nodes_elect_one_leader() {
     }
     redis.stop().await;
 }
+
+/// The next `sb:members` list of `room` this socket hears.
+async fn members(s: &mut RawSocket, room: &str) -> Value {
+    let prefix = format!(r#"42["sb:room","{room}","sb:members""#);
+    let frame = s.until(|f| f.starts_with(&prefix)).await;
+    let args: Vec<Value> = serde_json::from_str(&frame[2..]).expect("an event array");
+    args[3]["members"].clone()
+}
+
+/// Presence lists every node's members: alice on node A and bob on node B see each other in
+/// a room; bob's socket going (or his node stopping) takes him off the list on node A; the
+/// entries of a node that stopped saying it is alive (a crash) are dropped at the next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_lists_the_members_of_every_node() {
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let token = async |node: &Server, user: &str| {
+        let s = node.auth.login(user, &format!("{user}-password")).await.expect("login");
+        json!({ "token": s.access }).to_string()
+    };
+    let mut on_a = RawSocket::connect_with(a.addr, &token(&a, "alice").await).await;
+    let mut on_b = RawSocket::connect_with(b.addr, &token(&b, "bob").await).await;
+    for s in [&mut on_a, &mut on_b] {
+        assert_eq!(s.emit_ack(r#"["sb:join","team:1"]"#).await, r#"[{"ok":true}]"#);
+    }
+    let alice = json!({"user": "alice", "device": null, "tabs": ["a1"]});
+    let bob = json!({"user": "bob", "device": null, "tabs": ["b1"]});
+    on_a.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["a1"]}]))).await;
+    assert_eq!(members(&mut on_b, "team:1").await, json!([alice]), "node B hears node A's member");
+    on_b.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["b1"]}]))).await;
+    assert_eq!(members(&mut on_a, "team:1").await, json!([alice]));
+    assert_eq!(members(&mut on_a, "team:1").await, json!([alice, bob]), "node A lists both");
+    on_b.close().await;
+    assert_eq!(members(&mut on_a, "team:1").await, json!([alice]), "bob's socket went");
+    // Bob again on node B, then node B "crashes": its alive key lapses (deleted here).
+    let mut on_b = RawSocket::connect_with(b.addr, &token(&b, "bob").await).await;
+    assert_eq!(on_b.emit_ack(r#"["sb:join","team:1"]"#).await, r#"[{"ok":true}]"#);
+    on_b.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["b1"]}]))).await;
+    assert_eq!(members(&mut on_a, "team:1").await, json!([alice, bob]));
+    let mut c = redis.client().await;
+    redis::cmd("DEL").arg("sb:alive:b").query_async::<()>(&mut c).await.expect("DEL");
+    on_a.send(&format!("42{}", json!(["sb:presence", {"room": "team:1", "tabs": ["a1", "a2"]}]))).await;
+    let now = members(&mut on_a, "team:1").await;
+    assert_eq!(
+        now,
+        json!([{"user": "alice", "device": null, "tabs": ["a1", "a2"]}]),
+        "a dead node's entries are dropped"
+    );
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}

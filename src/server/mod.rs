@@ -184,6 +184,8 @@ pub struct Server {
     expiry: JoinHandle<()>,
     elections: JoinHandle<()>,
     admin_stats: JoinHandle<()>,
+    /// Several nodes: renews this node's `sb:alive:` key.
+    alive: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -263,7 +265,10 @@ impl Server {
                     None => e,
                 }
             }),
-            presence: presence::PresenceBook::default(),
+            presence: match &store {
+                Some(store) => presence::PresenceBook::in_redis(store.clone()),
+                None => presence::PresenceBook::default(),
+            },
             state: store_state,
             watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
             verify_new_devices: config.verify_new_devices,
@@ -275,9 +280,24 @@ impl Server {
             admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
             shared: store.clone(),
         });
-        if store.is_some() {
+        if let Some(store) = &store {
+            // Alive before any socket is listed.
+            store
+                .cmd::<()>(
+                    "alive",
+                    &[
+                        "SET",
+                        &format!("{}{}", shared::ALIVE, store.node()),
+                        "1",
+                        "PX",
+                        &shared::ALIVE_FOR.as_millis().to_string(),
+                    ],
+                )
+                .await
+                .map_err(std::io::Error::other)?;
             shared::listen(&driver, state.clone()).await.map_err(std::io::Error::other)?;
         }
+        let alive = store.clone().map(|s| tokio::spawn(shared::keep_alive(s)));
         let adapter = node::adapter(driver);
         let (layer, io) = socketioxide::SocketIo::builder()
             .with_adapter::<node::Adapter>(adapter)
@@ -353,6 +373,7 @@ impl Server {
             expiry,
             elections,
             admin_stats,
+            alive,
         })
     }
 
@@ -376,6 +397,12 @@ impl Server {
         self.expiry.abort();
         self.elections.abort();
         self.admin_stats.abort();
+        if let Some(alive) = self.alive.take() {
+            alive.abort();
+        }
+        if let Some(store) = &self.state.shared {
+            store.gone().await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
     }

@@ -2,12 +2,17 @@
 //! and device with their tab ids, from the hubs' `sb:presence` reports; everyone in the room
 //! hears `sb:members` after every change (a report, a leave, a disconnect). Also the
 //! assigned hierarchy rooms a socket is told (`sb:rooms`).
+//! One node keeps the lists in memory; several keep them in Redis (`sb:presence:{ns}|{room}`,
+//! a hash of socket id → `node\nmember`), so a room's list names its members on every node;
+//! an entry of a node that stopped saying it is alive (`shared::ALIVE`) is dropped the next
+//! time the list is read.
 //! Invariant: a socket is listed only in rooms it is in; its entries go with a leave or a
-//! disconnect.
+//! disconnect (or with its node).
 
 use super::limits::Admit;
 use super::node::SocketIo;
 use super::node::{AckSender, SocketRef};
+use super::shared::Shared;
 use super::State;
 use serde_json::Value;
 use socketioxide::extract::Data;
@@ -19,10 +24,58 @@ use switchboard_shared::contract::{self, Member, Members, PresenceReport, Receip
 #[derive(Default)]
 pub struct PresenceBook {
     rooms: Mutex<HashMap<(String, String), BTreeMap<String, Member>>>,
+    /// Several nodes: the lists are in Redis; `rooms` only indexes this node's sockets (their
+    /// entries hold nothing).
+    shared: Option<Shared>,
 }
 
+/// Sets (or, with an empty value, deletes) one socket's entry and returns the room's entries
+/// of nodes still alive, dropping the others. KEYS[1]: the room's hash; ARGV: sid, value.
+const UPDATE: &str = r"
+local h = KEYS[1]
+if ARGV[2] == '' then redis.call('HDEL', h, ARGV[1]) else redis.call('HSET', h, ARGV[1], ARGV[2]) end
+local all, out, alive = redis.call('HGETALL', h), {}, {}
+for i = 1, #all, 2 do
+  local v = all[i + 1]
+  local node = string.match(v, '^([^\n]*)\n') or ''
+  if alive[node] == nil then alive[node] = redis.call('EXISTS', 'sb:alive:' .. node) == 1 end
+  if alive[node] then table.insert(out, string.sub(v, #node + 2)) else redis.call('HDEL', h, all[i]) end
+end
+return out";
+
 impl PresenceBook {
-    fn update(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
+    /// The lists in Redis, shared by every node.
+    pub fn in_redis(store: Shared) -> PresenceBook {
+        PresenceBook { shared: Some(store), ..PresenceBook::default() }
+    }
+
+    async fn update(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
+        let Some(store) = &self.shared else { return self.update_here(nsp, room, sid, member) };
+        static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        // This node's index of where its sockets are listed.
+        let _ = self.update_here(
+            nsp,
+            room,
+            sid,
+            member.clone().map(|_| Member { user: None, device: None, tabs: Vec::new() }),
+        );
+        let value = match &member {
+            Some(m) => format!("{}\n{}", store.node(), serde_json::to_string(m).unwrap_or_default()),
+            None => String::new(),
+        };
+        let key = format!("sb:presence:{nsp}|{room}");
+        let entries: Vec<String> = match store.eval("presence", &S, UPDATE, &[&key], &[sid, &value]).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(room, "presence: {e}");
+                Vec::new()
+            }
+        };
+        let members: Vec<Member> = entries.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+        Members { room: room.into(), members: group(members.iter()) }
+    }
+
+    fn update_here(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
         let Ok(mut rooms) = self.rooms.lock() else { return Members { room: room.into(), members: Vec::new() } };
         let key = (nsp.to_string(), room.to_string());
         let entries = rooms.entry(key.clone()).or_default();
@@ -38,7 +91,19 @@ impl PresenceBook {
     }
 
     /// The socket is gone: the rooms it was listed in, as they are now.
-    fn forget(&self, nsp: &str, sid: &str) -> Vec<Members> {
+    async fn forget(&self, nsp: &str, sid: &str) -> Vec<Members> {
+        let changed = self.forget_here(nsp, sid);
+        if self.shared.is_none() {
+            return changed;
+        }
+        let mut out = Vec::new();
+        for m in changed {
+            out.push(self.update(nsp, &m.room, sid, None).await);
+        }
+        out
+    }
+
+    fn forget_here(&self, nsp: &str, sid: &str) -> Vec<Members> {
         let Ok(mut rooms) = self.rooms.lock() else { return Vec::new() };
         let mut changed = Vec::new();
         rooms.retain(|(n, room), entries| {
@@ -98,13 +163,13 @@ async fn tell(io: &SocketIo, nsp: &str, m: Members) {
 
 /// The socket left `room` (`sb:leave`): the room hears who is left.
 pub async fn left(io: &SocketIo, state: &State, s: &SocketRef, room: &str) {
-    let m = state.presence.update(s.ns(), room, &s.id.to_string(), None);
+    let m = state.presence.update(s.ns(), room, &s.id.to_string(), None).await;
     tell(io, s.ns(), m).await;
 }
 
 /// The socket disconnected: every room it was listed in hears who is left.
 pub async fn gone(io: &SocketIo, state: &State, nsp: &str, sid: &str) {
-    for m in state.presence.forget(nsp, sid) {
+    for m in state.presence.forget(nsp, sid).await {
         tell(io, nsp, m).await;
     }
 }
@@ -134,7 +199,7 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                         device: assigned(&s, contract::DEVICE_ROOM),
                         tabs: r.tabs,
                     });
-                    let m = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member);
+                    let m = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member).await;
                     tell(&io, s.ns(), m).await;
                 }
                 Err(error) => {

@@ -27,6 +27,22 @@ const REPLAY_NEXT: &str = "sb:replay:next";
 /// the demo: the application's own data, shared by its nodes.
 pub const RECORDED: &str = "sb:app:recorded";
 
+/// Each node says it is alive: `sb:alive:{node}`, set for [`ALIVE_FOR`] and renewed every
+/// third of it. What a node lists for its sockets (presence) goes when this key does.
+pub const ALIVE: &str = "sb:alive:";
+pub const ALIVE_FOR: Duration = Duration::from_secs(9);
+
+/// Renews this node's [`ALIVE`] key for as long as it runs.
+pub async fn keep_alive(store: Shared) {
+    let (key, ms) = (format!("{ALIVE}{}", store.node), ALIVE_FOR.as_millis().to_string());
+    loop {
+        if let Err(e) = store.cmd::<()>("alive", &["SET", &key, "1", "PX", &ms]).await {
+            tracing::warn!("{e}");
+        }
+        tokio::time::sleep(ALIVE_FOR / 3).await;
+    }
+}
+
 /// The pub/sub channel on which nodes tell each other what changes their memory: `verified
 /// <session id>` (a limited session was verified: no longer limited anywhere). Lossy like
 /// every pub/sub message; what must not be lost is in Redis's keys.
@@ -182,6 +198,11 @@ impl Shared {
         if let Err(e) = self.cmd::<()>("node event", &["PUBLISH", NODE_EVENTS, event]).await {
             tracing::warn!("{e}");
         }
+    }
+
+    /// This node stops: it is no longer alive (its presence entries go at the next read).
+    pub async fn gone(&self) {
+        let _ = self.cmd::<()>("alive", &["DEL", &format!("{ALIVE}{}", self.node)]).await;
     }
 
     /// This node's name.
