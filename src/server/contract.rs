@@ -175,11 +175,26 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
 pub async fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
-    let hello = Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true };
-    let _ = socket.emit(contract::HELLO, &hello);
+    let _ = socket.emit(contract::HELLO, &hello(&state));
     super::presence::tell_assigned(&socket);
     super::signin::tell_limited(&socket, &state).await;
     super::admin::socket_connected(&io, &state, &socket);
+}
+
+/// Every socket of this node hears `sb:hello` again: after a break in the nodes' pub/sub,
+/// what the adapter carried meanwhile may be lost, and a hub answers a greeting by
+/// resynchronising (numbered events, shared state, elections, presence).
+pub fn greet_again(io: &SocketIo, state: &State) {
+    for nsp in super::NAMESPACES {
+        let Some(ns) = io.of(nsp) else { continue };
+        for socket in ns.local().sockets() {
+            let _ = socket.emit(contract::HELLO, &hello(state));
+        }
+    }
+}
+
+fn hello(state: &State) -> Hello {
+    Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true }
 }
 
 /// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms

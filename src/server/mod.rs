@@ -295,8 +295,8 @@ impl Server {
                 )
                 .await
                 .map_err(std::io::Error::other)?;
-            shared::listen(&driver, state.clone()).await.map_err(std::io::Error::other)?;
         }
+        let pubsub = driver.clone();
         let alive = store.clone().map(|s| tokio::spawn(shared::keep_alive(s)));
         let adapter = node::adapter(driver);
         let (layer, io) = socketioxide::SocketIo::builder()
@@ -328,6 +328,7 @@ impl Server {
         for nsp in NAMESPACES {
             io.ns(nsp, handler.clone().with(authenticate.clone())).await.map_err(std::io::Error::other)?;
         }
+        shared::listen(&pubsub, state.clone(), io.clone()).await.map_err(std::io::Error::other)?;
         if state.admin.is_some() {
             let st = state.clone();
             let on_admin = move |socket: SocketRef, io: SocketIo| {

@@ -35,7 +35,8 @@ pub enum NodeDriver {
     /// Publishes nowhere, hears nothing (its streams stay open and silent), one server.
     Alone,
     /// Pub/sub on a connection that reconnects (and resubscribes) after Redis restarts.
-    Redis { conn: ConnectionManager, handlers: Handlers },
+    /// `broken` wakes whoever mends what a break lost (`shared::listen`).
+    Redis { conn: ConnectionManager, handlers: Handlers, broken: Arc<tokio::sync::Notify> },
 }
 
 /// The driver's error (the `redis` client's, printable).
@@ -54,12 +55,13 @@ impl Driver for NodeDriver {
     type Error = DriverError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        let NodeDriver::Redis { conn, .. } = self else { return Ok(()) };
+        let NodeDriver::Redis { conn, broken, .. } = self else { return Ok(()) };
         // Lossy by design: a message Redis did not take is logged, and the node's own
         // sockets still get the broadcast (the adapter sends locally only after a publish
-        // that succeeds). What must arrive is numbered and recovered by the contract.
+        // that succeeds). What it carried is recovered when the break is mended.
         if let Err(e) = redis::cmd("PUBLISH").arg(&chan).arg(val).query_async::<()>(&mut conn.clone()).await {
             tracing::warn!(%chan, "adapter message lost (Redis: {e})");
+            broken.notify_one();
         }
         Ok(())
     }
@@ -70,7 +72,7 @@ impl Driver for NodeDriver {
             // A stream that stays open and never yields (its sender is kept for ever: a few
             // per namespace).
             NodeDriver::Alone => std::mem::forget(tx),
-            NodeDriver::Redis { conn, handlers } => {
+            NodeDriver::Redis { conn, handlers, .. } => {
                 if let Ok(mut h) = handlers.write() {
                     h.insert(chan.clone(), tx);
                 }
@@ -81,7 +83,7 @@ impl Driver for NodeDriver {
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
-        let NodeDriver::Redis { conn, handlers } = self else { return Ok(()) };
+        let NodeDriver::Redis { conn, handlers, .. } = self else { return Ok(()) };
         if let Ok(mut h) = handlers.write() {
             h.remove(&chan);
         }
@@ -97,8 +99,13 @@ impl Driver for NodeDriver {
 }
 
 /// A pub/sub message to the stream of its channel (dropped, with a log line, when that
-/// stream is full or gone).
-fn deliver(msg: PushInfo, handlers: &Handlers) {
+/// stream is full or gone); a lost connection wakes `broken`.
+fn deliver(msg: PushInfo, handlers: &Handlers, broken: &tokio::sync::Notify) {
+    if msg.kind == PushKind::Disconnection {
+        tracing::warn!("the Redis connection broke: adapter messages are lost until it is back");
+        broken.notify_one();
+        return;
+    }
     if !matches!(msg.kind, PushKind::Message) || msg.data.len() < 2 {
         return;
     }
@@ -124,10 +131,11 @@ fn deliver(msg: PushInfo, handlers: &Handlers) {
 pub async fn connect(url: &str) -> Result<(NodeDriver, ConnectionManager), String> {
     let client = redis::Client::open(format!("{url}{}", resp3(url))).map_err(|e| format!("--redis {url}: {e}"))?;
     let handlers: Handlers = Arc::default();
-    let h = handlers.clone();
+    let broken = Arc::new(tokio::sync::Notify::new());
+    let (h, b) = (handlers.clone(), broken.clone());
     let config = ConnectionManagerConfig::new()
         .set_push_sender(move |msg: PushInfo| {
-            deliver(msg, &h);
+            deliver(msg, &h, &b);
             Ok::<(), redis::aio::SendError>(())
         })
         .set_automatic_resubscription()
@@ -137,7 +145,7 @@ pub async fn connect(url: &str) -> Result<(NodeDriver, ConnectionManager), Strin
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(5)));
     let conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| format!("--redis {url}: {e}"))?;
-    Ok((NodeDriver::Redis { conn: conn.clone(), handlers }, conn))
+    Ok((NodeDriver::Redis { conn: conn.clone(), handlers, broken }, conn))
 }
 
 /// The adapter's constructor state on `driver`.

@@ -44,20 +44,53 @@ pub async fn keep_alive(store: Shared) {
 }
 
 /// The pub/sub channel on which nodes tell each other what changes their memory: `verified
-/// <session id>` (a limited session was verified: no longer limited anywhere). Lossy like
-/// every pub/sub message; what must not be lost is in Redis's keys.
+/// <session id>` (a limited session was verified: no longer limited anywhere); `mended
+/// <node>` (that node's pub/sub broke and is back: adapter messages to or from it may have
+/// been lost, so every node greets its sockets again and their hubs resynchronise). Lossy
+/// like every pub/sub message; what must not be lost is in Redis's keys.
 pub const NODE_EVENTS: &str = "sb:node-events";
 
-/// Listens to [`NODE_EVENTS`] on this node's pub/sub connection.
-pub async fn listen(driver: &super::node::NodeDriver, state: std::sync::Arc<super::State>) -> Result<(), String> {
+/// Listens to [`NODE_EVENTS`] on this node's pub/sub connection, and mends this node's
+/// breaks: once Redis answers again after one, it says `mended` until it hears itself say it
+/// (its subscriptions are back), so every node greets its sockets again.
+pub async fn listen(
+    driver: &super::node::NodeDriver,
+    state: std::sync::Arc<super::State>,
+    io: super::node::SocketIo,
+) -> Result<(), String> {
     use futures_util::StreamExt;
     use socketioxide_redis::drivers::Driver;
+    let super::node::NodeDriver::Redis { broken, .. } = driver else { return Ok(()) };
+    let Some(store) = state.shared.clone() else { return Ok(()) };
     let mut events = driver.subscribe(NODE_EVENTS.into(), 1024).await.map_err(|e| format!("--redis: {e}"))?;
+    let heard = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (me, heard_mine) = (format!("mended {}", store.node), heard.clone());
     tokio::spawn(async move {
         while let Some((_, payload)) = events.next().await {
-            match std::str::from_utf8(&payload).ok().and_then(|p| p.split_once(' ')) {
+            let text = String::from_utf8_lossy(&payload);
+            match text.split_once(' ') {
                 Some(("verified", id)) => state.auth.verified_elsewhere(id),
-                _ => tracing::warn!("an unknown node event: {:?}", String::from_utf8_lossy(&payload)),
+                Some(("mended", node)) => {
+                    if text == me {
+                        heard_mine.notify_one();
+                    }
+                    tracing::info!(node, "a node's pub/sub was mended: greeting this node's sockets again");
+                    super::contract::greet_again(&io, &state);
+                }
+                _ => tracing::warn!("an unknown node event: {text:?}"),
+            }
+        }
+    });
+    let broken = broken.clone();
+    tokio::spawn(async move {
+        loop {
+            broken.notified().await;
+            loop {
+                let told = heard.notified();
+                store.tell_nodes(&format!("mended {}", store.node)).await;
+                if tokio::time::timeout(Duration::from_millis(500), told).await.is_ok() {
+                    break;
+                }
             }
         }
     });
