@@ -474,3 +474,25 @@ async fn presence_lists_the_members_of_every_node() {
     }
     redis.stop().await;
 }
+
+/// Failed sign-ins on one account are counted across nodes: two on node A and one on node B
+/// complete a burst of three, and the account's socket (on node A) hears it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_spread_over_nodes_are_one_burst() {
+    let redis = Redis::start().await;
+    let config = |name: &str| Config { suspicious_logins: 3, ..node(name, Some(&redis)) };
+    let (a, b) = (common::server_with(config("a")).await, common::server_with(config("b")).await);
+    let token = json!({ "token": a.auth.login("alice", "alice-password").await.expect("login").access }).to_string();
+    let mut on_a = RawSocket::connect_with(a.addr, &token).await;
+    assert!(on_a.emit_ack(r#"["echo",1]"#).await.contains('1'));
+    let wrong = r#"{"username":"alice","password":"WRONG-PASSWORD-1"}"#;
+    for node in [&a, &a, &b] {
+        assert!(post(node.addr, "/auth/login", wrong, "").await.starts_with("HTTP/1.1 401"));
+    }
+    let e = on_a.next_event("SECURITY_SUSPICIOUS_ACTIVITY").await;
+    assert_eq!(e["kind"], json!("failed-logins"), "{e}");
+    for srv in [a, b] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}

@@ -270,7 +270,13 @@ impl Server {
                 None => presence::PresenceBook::default(),
             },
             state: store_state,
-            watch: security::Watch::new(config.suspicious_logins, config.suspicious_window),
+            watch: {
+                let w = security::Watch::new(config.suspicious_logins, config.suspicious_window);
+                match &store {
+                    Some(store) => w.in_redis(store.clone()),
+                    None => w,
+                }
+            },
             verify_new_devices: config.verify_new_devices,
             limits: switchboard_shared::contract::Limits {
                 size: config.max_message,

@@ -4,10 +4,13 @@
 //! configurable) and a sign-in from a device not seen for the user — told to the user's
 //! signed-in sockets as `SECURITY_SUSPICIOUS_ACTIVITY`. Every event has a unique id, a
 //! timestamp, who initiated it and a reason a person can read (OpenID CAEP's fields).
+//! Several nodes count an account's failed sign-ins together, in Redis (`sb:watch:{user}`, a
+//! sorted set of their times), so a burst spread over nodes is one burst.
 //! Invariant: one event per burst (the count starts again after it); the failed password is
 //! never kept or logged, only the time of the failure.
 
 use super::node::SocketIo;
+use super::shared::Shared;
 use crate::auth::{now_ms, token, Seen};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -33,27 +36,70 @@ pub struct Watch {
     threshold: usize,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<u64>>>,
+    /// Several nodes: the failures are counted in Redis.
+    shared: Option<Shared>,
 }
+
+/// Adds a failure at ARGV[1] (ms) to KEYS[1], forgets those before ARGV[2]; with ARGV[3] or
+/// more in the window, empties it and returns 1 (a burst).
+const FAILED: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0";
 
 impl Watch {
     pub fn new(threshold: usize, window: Duration) -> Watch {
-        Watch { threshold: threshold.max(1), window, failures: Mutex::default() }
+        Watch { threshold: threshold.max(1), window, failures: Mutex::default(), shared: None }
+    }
+
+    /// Failures counted in Redis, together with every node's.
+    pub fn in_redis(mut self, store: Shared) -> Watch {
+        self.shared = Some(store);
+        self
     }
 
     /// A failed sign-in for `user`: the event to raise when it completes a burst.
-    pub fn failed_login(&self, user: &str, device: Option<&str>) -> Option<Suspicious> {
+    pub async fn failed_login(&self, user: &str, device: Option<&str>) -> Option<Suspicious> {
         let now = now_ms();
-        let mut failures = self.failures.lock().ok()?;
-        let recent = failures.entry(user.to_string()).or_default();
-        recent.push_back(now);
         let since = now.saturating_sub(self.window.as_millis() as u64);
-        while recent.front().is_some_and(|t| *t < since) {
-            recent.pop_front();
-        }
-        if recent.len() < self.threshold {
+        let burst = match &self.shared {
+            Some(store) => {
+                static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+                let args = [
+                    now.to_string(),
+                    since.to_string(),
+                    self.threshold.to_string(),
+                    token()[..8].to_string(),
+                    self.window.as_millis().to_string(),
+                ];
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                match store.eval::<u8>("failed sign-ins", &S, FAILED, &[&format!("sb:watch:{user}")], &args).await {
+                    Ok(n) => n == 1,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        false
+                    }
+                }
+            }
+            None => {
+                let mut failures = self.failures.lock().ok()?;
+                let recent = failures.entry(user.to_string()).or_default();
+                recent.push_back(now);
+                while recent.front().is_some_and(|t| *t < since) {
+                    recent.pop_front();
+                }
+                let burst = recent.len() >= self.threshold;
+                if burst {
+                    recent.clear();
+                }
+                burst
+            }
+        };
+        if !burst {
             return None;
         }
-        recent.clear();
         let minutes = (self.window.as_secs() / 60).max(1);
         let reason = format!("{} failed sign-ins on your account within {minutes} min", self.threshold);
         Some(event("failed-logins", device, "none", "policy", reason))
@@ -198,15 +244,15 @@ pub async fn tell(io: &SocketIo, user: &str, e: &Suspicious) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_burst_of_failures_raises_one_event_and_a_new_device_another() {
+    #[tokio::test]
+    async fn a_burst_of_failures_raises_one_event_and_a_new_device_another() {
         let w = Watch::new(3, Duration::from_secs(600));
-        assert!(w.failed_login("alice", None).is_none());
-        assert!(w.failed_login("alice", None).is_none());
-        let e = w.failed_login("alice", Some("d1")).expect("the third completes the burst");
+        assert!(w.failed_login("alice", None).await.is_none());
+        assert!(w.failed_login("alice", None).await.is_none());
+        let e = w.failed_login("alice", Some("d1")).await.expect("the third completes the burst");
         assert_eq!((e.kind, e.device.as_deref(), e.initiating_entity), ("failed-logins", Some("d1"), "policy"));
-        assert!(w.failed_login("alice", None).is_none(), "the count starts again");
-        assert!(w.failed_login("bob", None).is_none(), "per account");
+        assert!(w.failed_login("alice", None).await.is_none(), "the count starts again");
+        assert!(w.failed_login("bob", None).await.is_none(), "per account");
         assert!(w.signed_in(Seen::First, Some("d1"), false).is_none(), "the first device is not suspicious");
         assert!(w.signed_in(Seen::Known, Some("d1"), false).is_none());
         let e = w.signed_in(Seen::New, Some("d2"), true).expect("a second device");

@@ -195,7 +195,7 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     let Some(signed) = signed else {
         // Only accounts that exist are watched (a guesser cannot grow the map).
         let raised = match web.state.auth.user_exists(&user).await {
-            true => web.state.watch.failed_login(&user, Some(&device)),
+            true => web.state.watch.failed_login(&user, Some(&device)).await,
             false => None,
         };
         if let Some(e) = raised {
