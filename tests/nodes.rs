@@ -496,3 +496,83 @@ async fn failed_sign_ins_spread_over_nodes_are_one_burst() {
     }
     redis.stop().await;
 }
+
+/// Redis's count of commands processed so far.
+async fn redis_commands(redis: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut redis.client().await).await.expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Prints (asserts only that everything arrived) durable emits per second through three nodes
+/// on one Redis — three sockets, one per node, each sending 2,000 pipelined `sb:emit`s — and
+/// Redis commands per durable emit and per numbered broadcast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_report_throughput_and_redis_round_trips_per_event() {
+    let redis = Redis::start().await;
+    let config = |name: &str| Config { rate: 1_000_000, burst: 1_000_000, ..node(name, Some(&redis)) };
+    let nodes = [
+        common::server_with(config("a")).await,
+        common::server_with(config("b")).await,
+        common::server_with(config("c")).await,
+    ];
+    let mut sockets = Vec::new();
+    for n in &nodes {
+        sockets.push(RawSocket::connect(n.addr).await);
+    }
+    const N: usize = 2000;
+    let before = redis_commands(&redis).await;
+    let took = pipelined(&mut sockets, N).await;
+    let per_emit = (redis_commands(&redis).await - before - 1) as f64 / (3 * N) as f64;
+    let before = redis_commands(&redis).await;
+    for i in 0..100 {
+        nodes[i % 3].publish("announce", &json!(i)).await;
+    }
+    let per_broadcast = (redis_commands(&redis).await - before - 1) as f64 / 100.0;
+    println!(
+        "three nodes, one Redis: {} durable emits in {} ms = {:.0} emits/s; Redis commands per durable emit {per_emit:.2}, per numbered broadcast {per_broadcast:.2}",
+        3 * N,
+        took.as_millis(),
+        (3 * N) as f64 / took.as_secs_f64()
+    );
+    assert!(per_emit >= 2.0, "a claim and a mark per emit: {per_emit}");
+    // The same load on one node without Redis, for comparison.
+    let alone = common::server_with(Config { rate: 1_000_000, burst: 1_000_000, ..node("alone", None) }).await;
+    let mut three = Vec::new();
+    for _ in 0..3 {
+        three.push(RawSocket::connect(alone.addr).await);
+    }
+    let took_alone = pipelined(&mut three, N).await;
+    println!(
+        "one node without Redis: {} durable emits in {} ms = {:.0} emits/s",
+        3 * N,
+        took_alone.as_millis(),
+        (3 * N) as f64 / took_alone.as_secs_f64()
+    );
+    alone.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+    redis.stop().await;
+}
+
+/// Each socket sends `n` durable emits without waiting, then reads their `n` receipts; how
+/// long it took for all of them.
+async fn pipelined(sockets: &mut [RawSocket], n: usize) -> std::time::Duration {
+    let t = Instant::now();
+    let send_all = sockets.iter_mut().enumerate().map(|(k, s)| async move {
+        for i in 0..n {
+            s.send(&format!("42{}{}", 1000 + i, json!(["sb:emit", format!("t{k}-{i}"), "tick", i]))).await;
+        }
+        let mut acks = 0;
+        while acks < n {
+            if s.recv().await.starts_with("43") {
+                acks += 1;
+            }
+        }
+    });
+    futures_util::future::join_all(send_all).await;
+    t.elapsed()
+}
