@@ -576,3 +576,32 @@ async fn pipelined(sockets: &mut [RawSocket], n: usize) -> std::time::Duration {
     futures_util::future::join_all(send_all).await;
     t.elapsed()
 }
+
+/// A session that ended while the nodes' pub/sub was broken (the word to its socket on
+/// another node lost): when the break is mended, that node finds the session gone, tells its
+/// socket why and disconnects it; a socket whose session lives on is greeted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mended_break_ends_the_sockets_of_sessions_that_ended_meanwhile() {
+    let Cluster { redis, a, b, alone } = Cluster::start().await;
+    let (doomed, kept) = (
+        a.auth.login("alice", "alice-password").await.expect("login"),
+        a.auth.login("bob", "bob-password").await.expect("login"),
+    );
+    let mut gone = RawSocket::connect_with(a.addr, &json!({ "token": doomed.access }).to_string()).await;
+    let mut stays = RawSocket::connect_with(a.addr, &json!({ "token": kept.access }).to_string()).await;
+    for s in [&mut gone, &mut stays] {
+        assert!(s.emit_ack(r#"["echo",1]"#).await.contains('1'));
+    }
+    // Revoked through node B's store alone: nobody is told (as if the adapter lost it).
+    assert_eq!(b.auth.revoke(std::slice::from_ref(&doomed.id), "revoked while the network was split").await.len(), 1);
+    // A node says its pub/sub was mended.
+    let mut c = redis.client().await;
+    redis::cmd("PUBLISH").arg("sb:node-events").arg("mended b").query_async::<()>(&mut c).await.expect("PUBLISH");
+    assert_eq!(gone.next_event("TOKEN_INVALIDATED").await["reason"], json!("revoked while the network was split"));
+    gone.until(|f| f.starts_with("41")).await;
+    stays.until(|f| f.starts_with(r#"42["sb:hello""#)).await;
+    for srv in [a, b, alone] {
+        srv.stop().await;
+    }
+    redis.stop().await;
+}

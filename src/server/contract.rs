@@ -183,11 +183,22 @@ pub async fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
 
 /// Every socket of this node hears `sb:hello` again: after a break in the nodes' pub/sub,
 /// what the adapter carried meanwhile may be lost, and a hub answers a greeting by
-/// resynchronising (numbered events, shared state, elections, presence).
-pub fn greet_again(io: &SocketIo, state: &State) {
+/// resynchronising (numbered events, shared state, elections, presence). A socket whose
+/// session ended meanwhile (revoked or expired on another node: the word and the disconnect
+/// may have been lost) is told and disconnected instead.
+pub async fn greet_again(io: &SocketIo, state: &State) {
     for nsp in super::NAMESPACES {
         let Some(ns) = io.of(nsp) else { continue };
         for socket in ns.local().sockets() {
+            if let Some(id) = super::presence::assigned(&socket, contract::SESSION_ROOM) {
+                if state.auth.session(&id).await.is_none() {
+                    let reason = state.auth.revocation(&id).await.unwrap_or_else(|| "session expired".into());
+                    tracing::info!(sid = %socket.id, session = %id, %reason, "a session that ended elsewhere: disconnected");
+                    let _ = socket.emit(contract::TOKEN_INVALIDATED, &serde_json::json!({ "reason": reason }));
+                    let _ = socket.disconnect();
+                    continue;
+                }
+            }
             let _ = socket.emit(contract::HELLO, &hello(state));
         }
     }

@@ -75,7 +75,7 @@ pub async fn listen(
                         heard_mine.notify_one();
                     }
                     tracing::info!(node, "a node's pub/sub was mended: greeting this node's sockets again");
-                    super::contract::greet_again(&io, &state);
+                    super::contract::greet_again(&io, &state).await;
                 }
                 _ => tracing::warn!("an unknown node event: {text:?}"),
             }
