@@ -605,3 +605,26 @@ async fn a_mended_break_ends_the_sockets_of_sessions_that_ended_meanwhile() {
     }
     redis.stop().await;
 }
+
+/// Token deadlines are kept in Redis: a session signed in through node A, which then stops,
+/// is still warned before its access token ends and signed out when its refresh token ends,
+/// on node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_deadlines_set_on_a_node_that_stopped_are_kept_by_another() {
+    let redis = Redis::start().await;
+    let config = |name: &str| Config {
+        access_ttl: std::time::Duration::from_secs(6),
+        refresh_ttl: std::time::Duration::from_secs(8),
+        ..node(name, Some(&redis))
+    };
+    let (a, b) = (common::server_with(config("a")).await, common::server_with(config("b")).await);
+    let login = post(a.addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+    let access = set_cookie(&login, "sb_access");
+    a.stop().await;
+    let token = access.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    let mut on_b = RawSocket::connect_with(b.addr, &json!({ "token": token }).to_string()).await;
+    assert!(on_b.next_event("TOKEN_EXPIRING").await["expires_at"].as_u64().is_some());
+    assert_eq!(on_b.next_event("TOKEN_INVALIDATED").await["reason"], json!("session expired"));
+    b.stop().await;
+    redis.stop().await;
+}

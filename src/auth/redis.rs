@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `acct:{user}` | hash: `hash` (argon2 PHC), `changed` (ms, 0: from the file) |
 //! | `accts` | set of user names |
-//! | `s:{id}` | hash: a session (`user access ax refresh rx created seen device verified`), expires with its refresh token |
+//! | `s:{id}` | hash: a session (`user access ax refresh rx created seen device verified`), expires 10 min after its refresh token |
 //! | `a:{token}`, `r:{token}` | the session id of an access / refresh token, expiring with it |
 //! | `used:{token}`, `fam:{id}` | a rotated refresh token's session; the session's rotated tokens |
 //! | `rot:{token}` | a token rotated less than the reuse grace ago |
@@ -43,6 +43,10 @@ local function revoke(id, reason, now)
 end
 ";
 
+/// A session's hash outlives its refresh token by this much, so the expiry task still finds
+/// it and signs its sockets out (its tokens expire on time: nothing can use it meanwhile).
+const KEEP: &str = "local KEEP_MS = 600000\n";
+
 /// ARGV: user, hash, demo ('1': only if absent). The file's hash wins unless changed since.
 const ACCOUNT: &str = r"
 local k = 'sb:auth:acct:' .. ARGV[1]
@@ -61,7 +65,7 @@ local id, user, access, ax, refresh, rx, now, device = ARGV[1], ARGV[2], ARGV[3]
 local s = P .. 's:' .. id
 redis.call('HSET', s, 'user', user, 'access', access, 'ax', ax, 'refresh', refresh, 'rx', rx,
   'created', now, 'seen', now, 'device', device, 'verified', ARGV[9])
-redis.call('PEXPIREAT', s, rx)
+redis.call('PEXPIREAT', s, tonumber(rx) + KEEP_MS)
 redis.call('SET', P .. 'a:' .. access, id, 'PXAT', ax)
 redis.call('SET', P .. 'r:' .. refresh, id, 'PXAT', rx)
 redis.call('ZADD', P .. 'u:' .. user, now, id)
@@ -88,7 +92,7 @@ if id then
   redis.call('PEXPIREAT', P .. 'fam:' .. id, rx)
   redis.call('SET', P .. 'rot:' .. tok, now, 'PX', grace)
   redis.call('HSET', s, 'access', access, 'ax', ax, 'refresh', refresh, 'rx', rx, 'seen', now)
-  redis.call('PEXPIREAT', s, rx)
+  redis.call('PEXPIREAT', s, tonumber(rx) + KEEP_MS)
   redis.call('SET', P .. 'a:' .. access, id, 'PXAT', ax)
   redis.call('SET', P .. 'r:' .. refresh, id, 'PXAT', rx)
   local out = redis.call('HGETALL', s)
@@ -204,8 +208,8 @@ macro_rules! step {
 }
 
 step!(account, ACCOUNT.to_string());
-step!(insert, INSERT.to_string());
-step!(refresh, format!("{REVOKE_FN}{REFRESH}"));
+step!(insert, format!("{KEEP}{INSERT}"));
+step!(refresh, format!("{KEEP}{REVOKE_FN}{REFRESH}"));
 step!(revoke, format!("{REVOKE_FN}{REVOKE}"));
 step!(for_access, FOR_ACCESS.to_string());
 step!(touch, TOUCH.to_string());

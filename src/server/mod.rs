@@ -252,7 +252,10 @@ impl Server {
             replay,
             tabs: contract::TabDirectory::default(),
             drain: Arc::default(),
-            expiry: signin::Expiry::default(),
+            expiry: match &store {
+                Some(store) => signin::Expiry::in_redis(store.clone()),
+                None => signin::Expiry::default(),
+            },
             refresh_down: Arc::new(AtomicBool::new(false)),
             require_auth: config.require_auth,
             elections: Arc::new({

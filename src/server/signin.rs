@@ -2,10 +2,13 @@
 //! cookies (or the access token in the body in bearer mode), the check at the Socket.IO
 //! handshake, and the token events (`TOKEN_UPDATED`, `TOKEN_EXPIRING`, `TOKEN_INVALIDATED`).
 //! Expiry runs on one timer per server ([`Expiry`]): a queue of deadlines and one task,
-//! not a task per token.
+//! not a task per token. Several nodes keep the queue in Redis (`sb:expiry`, a sorted set
+//! by deadline): every node takes what is due (the one whose `ZREM` removes an entry acts on
+//! it), so a deadline set on a node that died is still kept.
 
 use super::node::SocketIo;
 use super::node::SocketRef;
+use super::shared::Shared;
 use super::State as ServerState;
 use crate::auth::{self, Refresh, Session, VerifyError};
 use axum::extract::State;
@@ -35,20 +38,79 @@ enum Due {
 pub struct Expiry {
     queue: Mutex<BTreeSet<(u64, String, Due)>>,
     changed: Notify,
+    /// Several nodes: the queue is in Redis.
+    shared: Option<Shared>,
+}
+
+/// The deadlines in Redis.
+const QUEUE: &str = "sb:expiry";
+
+impl Due {
+    /// As a member of the queue in Redis, with the session id: `E id access expires` or
+    /// `X id refresh`.
+    fn member(&self, id: &str) -> String {
+        match self {
+            Due::Expiring { access, expires_ms } => format!("E {id} {access} {expires_ms}"),
+            Due::Expired { refresh } => format!("X {id} {refresh}"),
+        }
+    }
+
+    fn parse(member: &str) -> Option<(String, Due)> {
+        let mut parts = member.split(' ');
+        let (kind, id, token) = (parts.next()?, parts.next()?.to_string(), parts.next()?.to_string());
+        match kind {
+            "E" => Some((id, Due::Expiring { access: token, expires_ms: parts.next()?.parse().ok()? })),
+            "X" => Some((id, Due::Expired { refresh: token })),
+            _ => None,
+        }
+    }
 }
 
 impl Expiry {
+    pub fn in_redis(store: Shared) -> Expiry {
+        Expiry { shared: Some(store), ..Expiry::default() }
+    }
+
     /// Schedules the deadlines of a session that just got new tokens.
-    fn schedule(&self, s: &Session) {
+    async fn schedule(&self, s: &Session) {
         let now = auth::now_ms();
         let life = s.access_expires_ms.saturating_sub(now);
         let warn = now + life - life / 3;
-        if let Ok(mut q) = self.queue.lock() {
-            let expiring = Due::Expiring { access: s.access.clone(), expires_ms: s.access_expires_ms };
+        let expiring = Due::Expiring { access: s.access.clone(), expires_ms: s.access_expires_ms };
+        let expired = Due::Expired { refresh: s.refresh.clone() };
+        if let Some(store) = &self.shared {
+            let (w, x) = (warn.to_string(), s.refresh_expires_ms.to_string());
+            let (e, r) = (expiring.member(&s.id), expired.member(&s.id));
+            if let Err(e) = store.cmd::<()>("expiry", &["ZADD", QUEUE, &w, &e, &x, &r]).await {
+                tracing::error!("token deadlines not kept: {e}");
+            }
+        } else if let Ok(mut q) = self.queue.lock() {
             q.insert((warn, s.id.clone(), expiring));
-            q.insert((s.refresh_expires_ms, s.id.clone(), Due::Expired { refresh: s.refresh.clone() }));
+            q.insert((s.refresh_expires_ms, s.id.clone(), expired));
         }
         self.changed.notify_one();
+    }
+
+    /// Several nodes: what is due now and taken by this node (at most 50), and when the next
+    /// deadline is.
+    async fn take_due(&self, store: &Shared, now: u64) -> (Vec<(String, Due)>, Option<u64>) {
+        let due: Vec<String> = store
+            .cmd("expiry", &["ZRANGEBYSCORE", QUEUE, "-inf", &now.to_string(), "LIMIT", "0", "50"])
+            .await
+            .unwrap_or_default();
+        let mut mine = Vec::new();
+        for m in due {
+            // Taken by whichever node removes it.
+            if store.cmd::<u8>("expiry", &["ZREM", QUEUE, &m]).await.unwrap_or(0) == 1 {
+                match Due::parse(&m) {
+                    Some(d) => mine.push(d),
+                    None => tracing::warn!("a malformed token deadline in Redis: dropped"),
+                }
+            }
+        }
+        let next: Vec<(String, f64)> =
+            store.cmd("expiry", &["ZRANGE", QUEUE, "0", "0", "WITHSCORES"]).await.unwrap_or_default();
+        (mine, next.first().map(|(_, at)| *at as u64))
     }
 
     /// Deadlines waiting (for tests and metrics).
@@ -68,6 +130,19 @@ impl Expiry {
 
 /// The expiry task: sleeps until the next deadline (or a new one), then acts on what is due.
 pub async fn run_expiry(state: Arc<ServerState>, io: SocketIo) {
+    if let Some(store) = state.expiry.shared.clone() {
+        loop {
+            let changed = state.expiry.changed.notified();
+            let now = auth::now_ms();
+            let (due, next) = state.expiry.take_due(&store, now).await;
+            for (id, d) in due {
+                on_due(&state, &io, &id, d).await;
+            }
+            // Another node's new deadline is not heard here: look again within a second.
+            let wait = next.map_or(1000, |at| at.saturating_sub(auth::now_ms())).clamp(1, 1000);
+            let _ = tokio::time::timeout(Duration::from_millis(wait), changed).await;
+        }
+    }
     loop {
         let changed = state.expiry.changed.notified();
         match state.expiry.pop_due(auth::now_ms()) {
@@ -207,7 +282,7 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     if let Some(e) = web.state.watch.signed_in(signed.seen, Some(&device), !s.verified) {
         super::security::tell(&web.io, &s.user, &e).await;
     }
-    web.state.expiry.schedule(s);
+    web.state.expiry.schedule(s).await;
     let mut res = signed_in(&web, &headers, s).await;
     if had_device.is_none() {
         set_device(&mut res, &device);
@@ -248,7 +323,7 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
         Refresh::Ok(s) => {
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
             let _ = web.io.to(room).emit(contract::TOKEN_UPDATED, &json!({"expires_at": s.access_expires_ms})).await;
-            web.state.expiry.schedule(&s);
+            web.state.expiry.schedule(&s).await;
             signed_in(&web, &headers, &s).await
         }
         Refresh::Reused(s) => {
@@ -472,11 +547,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_queue_serves_every_deadline_in_time_order() {
+    #[tokio::test]
+    async fn one_queue_serves_every_deadline_in_time_order() {
         let e = Expiry::default();
-        e.schedule(&session("late", 90_000, 900_000));
-        e.schedule(&session("soon", 3, 6));
+        e.schedule(&session("late", 90_000, 900_000)).await;
+        e.schedule(&session("soon", 3, 6)).await;
         assert_eq!(e.len(), 4, "two deadlines per session, no task per token");
         let now = auth::now_ms() + 10;
         let (first, due) = e.pop_due(now).expect("due");
@@ -484,5 +559,15 @@ mod tests {
         assert!(matches!(due, Due::Expiring { .. }));
         assert!(matches!(e.pop_due(now), Ok((_, Due::Expired { .. }))));
         assert!(matches!(e.pop_due(now), Err(Some(at)) if at > now), "the next deadline is later");
+    }
+
+    #[test]
+    fn a_deadline_in_redis_reads_back_as_it_was_written() {
+        let e = Due::Expiring { access: "a1".into(), expires_ms: 42 };
+        assert_eq!(Due::parse(&e.member("s1")), Some(("s1".to_string(), e)));
+        let x = Due::Expired { refresh: "r1".into() };
+        assert_eq!(Due::parse(&x.member("s1")), Some(("s1".to_string(), x)));
+        assert_eq!(Due::parse("E s1 a1 not-a-number"), None);
+        assert_eq!(Due::parse("Q s1 a1"), None);
     }
 }
