@@ -100,6 +100,16 @@ async fn rooms_broadcasts_and_numbered_events_cross_nodes_between_browser_tabs()
         b.js(tab, "sb.record('chat', 'announce', 'note')").await;
         b.js(tab, "sb.client.join('team:1')").await;
     }
+    // Presence: each tab's list of the room names both tabs, on both nodes.
+    let mut ids = vec![b.js(&on_a, "sb.client.id").await, b.js(&on_c, "sb.client.id").await];
+    ids.sort_by_key(|v| v.to_string());
+    let want = serde_json::to_string(&serde_json::to_string(&ids).expect("ids")).expect("a JS string");
+    for tab in [&on_a, &on_c] {
+        let listed = format!(
+            "sb.until(() => JSON.stringify(sb.client.members('team:1').flatMap((m) => m.tabs).sort()) === {want}, 15000, 'both nodes listed')"
+        );
+        b.js(tab, &listed).await;
+    }
     // A room event from the tab on A reaches the tab on C.
     b.js(&on_a, "sb.client.emit('chat', { room: 'team:1', text: 'from a' })").await;
     assert_eq!(first(&b, &on_c, "chat").await["text"], json!("from a"));

@@ -119,7 +119,9 @@ fn deliver(msg: PushInfo, handlers: &Handlers, broken: &tokio::sync::Notify) {
     match sender {
         Some(tx) => {
             if let Err(e) = tx.try_send((chan, payload)) {
+                // Lost without a break of the connection: mended like one.
                 tracing::warn!("adapter message dropped: {e}");
+                broken.notify_one();
             }
         }
         None => tracing::debug!(%chan, "a message for a channel nobody listens to"),
