@@ -2,6 +2,8 @@
 //! carries rooms and broadcasts across nodes; a node without Redis keeps to itself.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use common::http::{get_with, post, set_cookie};
 use common::redis::Redis;
@@ -626,5 +628,70 @@ async fn token_deadlines_set_on_a_node_that_stopped_are_kept_by_another() {
     assert!(on_b.next_event("TOKEN_EXPIRING").await["expires_at"].as_u64().is_some());
     assert_eq!(on_b.next_event("TOKEN_INVALIDATED").await["reason"], json!("session expired"));
     b.stop().await;
+    redis.stop().await;
+}
+
+/// Waits (polling the test's own Redis client, at most 10 s) until `key` exists.
+async fn until_key(redis: &Redis, key: &str) {
+    let mut c = redis.client().await;
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut c).await.unwrap_or(false) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "{key} was written within 10 s");
+}
+
+/// A step Redis applied whose reply was lost (the connection dropped between the two, as
+/// when Redis is killed after writing its AOF) is sent again by the node, and is not applied
+/// twice: a numbered event keeps its one number, a durable emit's claim is still the node's
+/// (no wait for its lease, 30 s here) and the emit is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_reply_was_lost_is_not_applied_twice() {
+    let redis = Redis::start().await;
+    let proxy = proxy::Proxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let config = Config {
+        redis: Some(format!("redis://{}", proxy.addr)),
+        dedup_lease: std::time::Duration::from_secs(30),
+        ..node("a", None)
+    };
+    let a = common::server_with(config).await;
+    let mut on_a = RawSocket::connect(a.addr).await;
+    // Each step once with its reply (Redis learns the scripts: a script it does not know
+    // takes a round trip more, which a held reply would stop).
+    a.publish("announce", &json!("first")).await;
+    assert_eq!(on_a.emit_ack(r#"["sb:emit","first-1","record",{"n":0}]"#).await, r#"[{"ok":true}]"#);
+    // A numbered event: applied, its reply held, the connection cut, the step sent again.
+    proxy.hold_replies(true);
+    let once = json!("once");
+    let publishing = a.publish("announce", &once);
+    let losing = async {
+        let mut c = redis.client().await;
+        while redis::cmd("GET").arg("sb:replay:next").query_async::<u64>(&mut c).await.unwrap_or(0) < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        proxy.cut();
+        proxy.hold_replies(false);
+    };
+    tokio::join!(publishing, losing);
+    let log: Vec<String> = redis::cmd("LRANGE")
+        .arg("sb:replay")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis.client().await)
+        .await
+        .expect("LRANGE");
+    assert_eq!(log, [r#"1 ["announce","first"]"#, r#"2 ["announce","once"]"#], "one number, one entry");
+    // A durable emit: its claim applied, the reply lost.
+    proxy.hold_replies(true);
+    on_a.send(r#"4299["sb:emit","lost-1","record",{"n":1}]"#).await;
+    until_key(&redis, "sb:dedup:lost-1").await;
+    proxy.cut();
+    proxy.hold_replies(false);
+    let receipt = on_a.until(|f| f.starts_with("4399")).await;
+    assert_eq!(receipt, r#"4399[{"ok":true}]"#);
+    assert_eq!(redis.list(RECORDED).await, [json!({"n": 0}), json!({"n": 1})]);
+    a.stop().await;
     redis.stop().await;
 }

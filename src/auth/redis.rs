@@ -103,6 +103,13 @@ end
 local fam = redis.call('GET', P .. 'used:' .. tok)
 if not fam then return {'invalid'} end
 local s = P .. 's:' .. fam
+-- This very rotation, its reply lost and the step sent again: its own result.
+if redis.call('HGET', s, 'access') == access then
+  local out = redis.call('HGETALL', s)
+  table.insert(out, 1, fam)
+  table.insert(out, 1, 'ok')
+  return out
+end
 if device ~= '' and redis.call('EXISTS', P .. 'rot:' .. tok) == 1 and redis.call('HGET', s, 'device') == device then
   local out = redis.call('HGETALL', s)
   if #out > 0 then

@@ -6,7 +6,10 @@
 //! Invariants: a step that fails because Redis is away is retried (the connection
 //! reconnects on its own) until `RETRY_FOR` passes, so a Redis restart delays work but
 //! loses none; after that the caller gets the error and says so (it never acknowledges
-//! what it could not store).
+//! what it could not store). A step may have been applied when its reply was lost (Redis
+//! killed after writing its AOF), so every step that is retried is idempotent: it carries
+//! what it wrote last time (a claim's own token, a publish's id, a done mark) and recognises
+//! it.
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -108,17 +111,24 @@ pub enum Claim {
     Pending,
 }
 
-/// Claims an id for `lease` (unless done or claimed); the claim lapses with its holder.
+/// Claims an id for `lease` (unless done or claimed by someone else); the claim (ARGV[1],
+/// this attempt's own token) lapses with its holder.
 const CLAIM: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == 'done' then return 0 end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return 1 end
+if v == 'done' then return 0 end
 return 2";
 
-/// Numbers an entry and appends it to the log, which keeps its last ARGV[2] entries.
+/// Numbers an entry and appends it to the log, which keeps its last ARGV[2] entries; the
+/// publish's id (KEYS[3], kept a minute) makes a retry return the same number.
 const REPLAY_PUSH: &str = r"
+local had = redis.call('GET', KEYS[3])
+if had then return tonumber(had) end
 local n = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('SET', KEYS[3], n, 'PX', 60000)
 return n";
 
 /// The last number given, and the entries kept, read together.
@@ -128,6 +138,7 @@ return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('LRANGE', KEYS[2
 /// The application's record and the id's `done` mark, in one step: a node that dies after
 /// it cannot have recorded without marking (another node would record it again).
 const RECORD_DONE: &str = r"
+if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) == 'done' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 if KEYS[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) end
 return 1";
@@ -247,10 +258,12 @@ impl Shared {
     pub async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, String> {
         static S: OnceLock<Script> = OnceLock::new();
         let (key, lease) = (dedup_key(id), lease.as_millis().max(1) as u64);
+        // This attempt's token (the node, for whoever inspects Redis).
+        let mine = format!("{} {}", self.node, &crate::auth::token()[..12]);
         let n: u8 = self
             .retry("dedup claim", |mut c| {
-                let (key, node) = (key.clone(), self.node.clone());
-                async move { script(&S, CLAIM).key(key).arg(node).arg(lease).invoke_async::<redis::Value>(&mut c).await }
+                let (key, mine) = (key.clone(), mine.clone());
+                async move { script(&S, CLAIM).key(key).arg(mine).arg(lease).invoke_async::<redis::Value>(&mut c).await }
             })
             .await?;
         Ok(match n {
@@ -296,10 +309,13 @@ impl Shared {
     /// Numbers `entry` (JSON `[event, data]`) in the replay log, which keeps `keep` entries.
     pub async fn replay_push(&self, entry: &str, keep: usize) -> Result<u64, String> {
         static S: OnceLock<Script> = OnceLock::new();
+        let once = format!("sb:replay:pub:{}", &crate::auth::token()[..24]);
+        let once = once.as_str();
         self.retry("replay log", |mut c| async move {
             script(&S, REPLAY_PUSH)
                 .key(REPLAY_NEXT)
                 .key(REPLAY_LOG)
+                .key(once)
                 .arg(entry)
                 .arg(keep)
                 .invoke_async::<redis::Value>(&mut c)
