@@ -157,7 +157,10 @@ return 1";
 const VERIFIED: &str = r"
 local P = 'sb:auth:'
 local ch = P .. 'ch:' .. ARGV[1]
-if redis.call('HGET', ch, 'code') ~= ARGV[2] then return 0 end
+local code = redis.call('HGET', ch, 'code')
+-- This very step, its reply lost and sent again: done already.
+if not code and redis.call('HGET', P .. 's:' .. ARGV[1], 'verified') == '1' then return 1 end
+if code ~= ARGV[2] then return 0 end
 redis.call('DEL', ch)
 local s = P .. 's:' .. ARGV[1]
 if redis.call('EXISTS', s) == 0 then return 0 end

@@ -191,7 +191,8 @@ pub async fn greet_again(io: &SocketIo, state: &State) {
         let Some(ns) = io.of(nsp) else { continue };
         for socket in ns.local().sockets() {
             if let Some(id) = super::presence::assigned(&socket, contract::SESSION_ROOM) {
-                if state.auth.session(&id).await.is_none() {
+                let session = state.auth.session(&id).await;
+                if session.is_none_or(|s| s.refresh_expires_ms <= now_ms()) {
                     let reason = state.auth.revocation(&id).await.unwrap_or_else(|| "session expired".into());
                     tracing::info!(sid = %socket.id, session = %id, %reason, "a session that ended elsewhere: disconnected");
                     let _ = socket.emit(contract::TOKEN_INVALIDATED, &serde_json::json!({ "reason": reason }));
