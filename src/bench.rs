@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-const CLIENTS: [(&str, &str); 2] = [("sb", "Switchboard"), ("sio", "socket.io-client 4.8")];
+pub(crate) const CLIENTS: [(&str, &str); 2] = [("sb", "Switchboard"), ("sio", "socket.io-client 4.8")];
 
-fn wall_us() -> u64 {
+pub(crate) fn wall_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -24,7 +24,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn js(b: &Browser, tab: &Tab, expr: &str) -> Result<Value, String> {
+pub(crate) async fn js(b: &Browser, tab: &Tab, expr: &str) -> Result<Value, String> {
     b.eval(tab, expr).await
 }
 

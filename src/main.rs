@@ -56,6 +56,10 @@ enum Command {
         /// to connected (median and slowest).
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
         cold: Option<usize>,
+        /// Instead: N reference-backend nodes on one Redis (`redis-server`), tabs spread over
+        /// them; prints fan-out latency, throughput and Redis commands per broadcast.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3")]
+        nodes: Option<usize>,
     },
 }
 
@@ -139,12 +143,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, soak, cold }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, soak, cold, nodes }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| match (soak, cold) {
-                (Some(secs), _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
-                (None, Some(n)) => rt.block_on(switchboard::bench::cold(n)),
-                (None, None) => {
+            .and_then(|rt| match (soak, cold, nodes) {
+                (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
+                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n)),
+                (None, None, Some(n)) => {
+                    rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
+                }
+                (None, None, None) => {
                     rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency))
                 }
             }),
