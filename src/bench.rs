@@ -53,6 +53,31 @@ pub async fn burst(server: &Server, b: &Browser, tabs: &[Tab], size: usize, coun
     Ok((rate, complete))
 }
 
+/// `events` broadcasts from `from`, 2 ms apart: per event, the µs until every tab (a
+/// bench.html page) had it, sorted. Leaves every tab's `bench.got` empty.
+pub(crate) async fn fanout(from: &Server, b: &Browser, tabs: &[Tab], events: u64) -> Result<Vec<f64>, String> {
+    let mut sent = Vec::with_capacity(events as usize);
+    for i in 0..events {
+        let t = wall_us();
+        sent.push(t);
+        let _ = from.io.emit("b", &(i, t)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut all = vec![0f64; events as usize];
+    for tab in tabs {
+        let got = js(b, tab, &format!("bench.until(() => bench.got.length >= {events}).then(() => bench.got)")).await?;
+        for pair in got.as_array().cloned().unwrap_or_default() {
+            let (Some(i), Some(at)) = (pair[0].as_u64(), pair[1].as_f64()) else { continue };
+            if let (Some(slot), Some(t)) = (all.get_mut(i as usize), sent.get(i as usize)) {
+                *slot = slot.max(at * 1000.0 - *t as f64);
+            }
+        }
+        js(b, tab, "bench.got = []").await?;
+    }
+    all.sort_by(|a, c| a.total_cmp(c));
+    Ok(all)
+}
+
 /// Where the browser reaches the server: a name for the report and the origin.
 pub struct Profile {
     pub name: String,
@@ -86,28 +111,9 @@ async fn measure(server: &Server, profile: &Profile, kind: &str, n: usize, mode:
     // Fan-out latency: 1000 events, 2 ms apart; per event, the time until every tab had it.
     let events = 1000u64;
     let bytes0 = server.stats.bytes_sent.load(Ordering::Relaxed);
-    let mut sent = Vec::with_capacity(events as usize);
-    for i in 0..events {
-        let t = wall_us();
-        sent.push(t);
-        let _ = server.io.emit("b", &(i, t)).await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let mut all_tabs = vec![0f64; events as usize];
-    for tab in &tabs {
-        let got =
-            js(&b, tab, &format!("bench.until(() => bench.got.length >= {events}).then(() => bench.got)")).await?;
-        for pair in got.as_array().cloned().unwrap_or_default() {
-            let (Some(i), Some(at)) = (pair[0].as_u64(), pair[1].as_f64()) else { continue };
-            if let (Some(slot), Some(t)) = (all_tabs.get_mut(i as usize), sent.get(i as usize)) {
-                *slot = slot.max(at * 1000.0 - *t as f64);
-            }
-        }
-        js(&b, tab, "bench.got = []").await?;
-    }
+    let all_tabs = fanout(server, &b, &tabs, events).await?;
     // Everything the server wrote while broadcasting (TCP payload, WebSocket framing included).
     let bytes_per_broadcast = (server.stats.bytes_sent.load(Ordering::Relaxed) - bytes0) as f64 / events as f64;
-    all_tabs.sort_by(|a, c| a.total_cmp(c));
     let fanout = json!({"p50_us": pct(&all_tabs, 0.5), "p99_us": pct(&all_tabs, 0.99), "max_us": all_tabs.last()});
 
     // emitWithAck round trip, from the first tab.

@@ -4,8 +4,8 @@
 //! the adapter carries every event to the other nodes. Prints fan-out latency (until every tab
 //! had an event), 100 B throughput and the Redis commands per broadcast; writes nothing.
 
-use crate::bench::{burst, js, pct, wall_us, CLIENTS};
-use crate::cdp::{Browser, Tab};
+use crate::bench::{burst, fanout, js, pct, CLIENTS};
+use crate::cdp::Browser;
 use crate::server::{Config, Server};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -68,31 +68,6 @@ impl DevRedis {
     }
 }
 
-/// Fan-out latency of `events` broadcasts from `from` (2 ms apart) until every tab had each,
-/// in µs (p50, p99).
-async fn fanout(from: &Server, b: &Browser, tabs: &[Tab], events: u64) -> Result<(f64, f64), String> {
-    let mut sent = Vec::with_capacity(events as usize);
-    for i in 0..events {
-        let t = wall_us();
-        sent.push(t);
-        let _ = from.io.emit("b", &(i, t)).await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let mut all = vec![0f64; events as usize];
-    for tab in tabs {
-        let got = js(b, tab, &format!("bench.until(() => bench.got.length >= {events}).then(() => bench.got)")).await?;
-        for pair in got.as_array().cloned().unwrap_or_default() {
-            let (Some(i), Some(at)) = (pair[0].as_u64(), pair[1].as_f64()) else { continue };
-            if let (Some(slot), Some(t)) = (all.get_mut(i as usize), sent.get(i as usize)) {
-                *slot = slot.max(at * 1000.0 - *t as f64);
-            }
-        }
-        js(b, tab, "bench.got = []").await?;
-    }
-    all.sort_by(|a, c| a.total_cmp(c));
-    Ok((pct(&all, 0.5), pct(&all, 0.99)))
-}
-
 pub async fn run(root: &Path, n_nodes: usize, tabs: &[usize]) -> Result<(), String> {
     let vendor = root.join("tools/node_modules/socket.io-client/dist");
     if !vendor.join("socket.io.esm.min.js").is_file() {
@@ -124,7 +99,8 @@ pub async fn run(root: &Path, n_nodes: usize, tabs: &[usize]) -> Result<(), Stri
                 open.push(tab);
             }
             let before = redis.commands().await;
-            let (p50, p99) = fanout(&nodes[0], &b, &open, 1000).await?;
+            let all = fanout(&nodes[0], &b, &open, 1000).await?;
+            let (p50, p99) = (pct(&all, 0.5), pct(&all, 0.99));
             let per_broadcast = (redis.commands().await.saturating_sub(before + 1)) as f64 / 1000.0;
             let (rate, lossless) = burst(&nodes[0], &b, &open, 100, 1000).await?;
             b.shutdown().await;

@@ -10,7 +10,7 @@ mod proxy;
 use common::backend::Backend;
 use common::redis::Redis;
 use common::sio::RawSocket;
-use common::{by_tab, emit_numbered, exclusive, harness_tab, Browser, Tab, CONNECTED};
+use common::{by_tab, exclusive, harness_tab, Browser, Tab, CONNECTED};
 use proxy::Proxy;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -57,14 +57,8 @@ async fn six_hundred_through<F: std::future::Future<Output = ()>>(
     fault: F,
 ) -> Vec<Value> {
     let b = Browser::launch().await;
-    let mut tabs = Vec::new();
-    for _ in 0..3 {
-        tabs.push(client(&b, &proxy.url()).await);
-    }
-    let emitting = async {
-        let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
-        tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]))
-    };
+    let tabs = common::three_clients(&b, &proxy.url()).await;
+    let emitting = common::six_hundred(&b, &tabs);
     let faulting = async {
         let before = redis.list_reaches(RECORDED, at, Duration::from_secs(30)).await.len();
         fault.await;

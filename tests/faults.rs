@@ -43,16 +43,8 @@ async fn six_hundred_events_survive_five_cuts_and_a_server_restart() {
     let bind = first.addr;
     let proxy = Proxy::start(bind).await;
     let b = Browser::launch().await;
-    let mut tabs = Vec::new();
-    for _ in 0..3 {
-        tabs.push(client(&b, &proxy.url()).await);
-    }
-    let emitting = async {
-        let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
-        let (x, y, z) =
-            tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]));
-        (x, y, z)
-    };
+    let tabs = common::three_clients(&b, &proxy.url()).await;
+    let emitting = common::six_hundred(&b, &tabs);
     // Faults at points of progress (what the application has recorded so far), not at
     // times, early enough that the tabs are still emitting (the hub sends faster than the
     // server handles): two cuts; then the hub is cut off and the server restarts while it

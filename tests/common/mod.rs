@@ -251,3 +251,21 @@ pub fn emit_numbered(name: &str, count: u32) -> String {
          if (n % 10 === 9) await new Promise((r) => {{ const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); }}); }} return sb.client.unconfirmed; }})()"
     )
 }
+
+/// Three fast-reconnecting harness tabs of `url` in `b` (one hub), connected.
+pub async fn three_clients(b: &Browser, url: &str) -> Vec<Tab> {
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        tabs.push(
+            harness_tab(b, url, "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }", CONNECTED, "connected").await,
+        );
+    }
+    tabs
+}
+
+/// Tabs A, B and C emit 200 numbered `record` events each, at once; what each still held
+/// unconfirmed when it finished.
+pub async fn six_hundred(b: &Browser, tabs: &[Tab]) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
+    tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]))
+}
