@@ -13,15 +13,16 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A Redis for the run: started on a free loopback port, killed when dropped.
-struct DevRedis {
+/// A Redis for the run (and the library's own tests): started on a free loopback port,
+/// killed when dropped.
+pub(crate) struct DevRedis {
     _child: tokio::process::Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl DevRedis {
-    async fn start() -> Result<DevRedis, String> {
+    pub(crate) async fn start() -> Result<DevRedis, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -45,7 +46,7 @@ impl DevRedis {
         Err("redis-server did not answer within 10 s".into())
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 

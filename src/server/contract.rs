@@ -289,8 +289,18 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let span =
                 admit.trace.as_deref().map_or_else(tracing::Span::none, |t| super::trace::span(&s.id.to_string(), t));
             let fut = async move {
-                let _turn = ticket.wait().await;
-                let Some((id, event, rest)) = split_envelope(&args) else {
+                let envelope = split_envelope(&args);
+                let limited = super::signin::limited(&s, &state);
+                // Several nodes: the claim (a Redis round trip) is made before this emit's turn,
+                // so the claims of one socket's emits overlap; the application still sees them
+                // one at a time, in order. (One node: the claim is the hand-off turn, taken in
+                // turn.)
+                let early = match &envelope {
+                    Some((id, _, _)) if state.dedup.shared().is_some() && !limited => Some(state.dedup.claim(id).await),
+                    _ => None,
+                };
+                let turn = ticket.wait().await;
+                let Some((id, event, rest)) = envelope else {
                     let error = format!("{} needs an id and an event name", contract::EMIT);
                     let _ = ack.send(&Receipt::Error { error });
                     return;
@@ -303,13 +313,22 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 // its old socket and its new one may carry the same ids at once (handled on two
                 // threads), and a resend on the new socket must not overtake the original.
                 // Written before the receipt.
-                if super::signin::limited(&s, &state) {
+                if limited {
                     // Refused, not remembered: nothing of an unverified device reaches the app.
                     state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
                     let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
                     return;
                 }
-                let claim = match state.dedup.claim(&id).await {
+                let claimed = match early {
+                    Some(claimed) => claimed,
+                    None => state.dedup.claim(&id).await,
+                };
+                // (An early claim that waited long for its turn is confirmed first.)
+                let claimed = match claimed {
+                    Ok(c) => state.dedup.confirm(&id, c).await,
+                    Err(e) => Err(e),
+                };
+                let claim = match claimed {
                     Ok(claim) => claim,
                     // No receipt: the hub sends the emit again (on its next connection).
                     Err(e) => return tracing::error!(sid = %s.id, %id, "durable emit not handled: {e}"),
@@ -329,6 +348,8 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     app::event(&io, &s, &state, &event, rest, Some(&id)).await;
                 }
                 drop(claim);
+                // The socket's next emit may reach the application while this one is marked.
+                drop(turn);
                 if !fresh {
                     state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
                 } else if let Err(e) = state.dedup.done(&id).await {

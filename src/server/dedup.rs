@@ -68,6 +68,8 @@ struct InRedis {
 pub struct Claimed<'a> {
     pub fresh: bool,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// Several nodes: the claim's token and when it was taken.
+    lease: Option<(String, Instant)>,
 }
 
 impl Dedup {
@@ -109,18 +111,36 @@ impl Dedup {
     pub async fn claim(&self, id: &str) -> Result<Claimed<'_>, String> {
         let Some(r) = &self.shared else {
             let turn = self.handoff.lock().await;
-            return Ok(Claimed { fresh: self.remember(id), _turn: Some(turn) });
+            return Ok(Claimed { fresh: self.remember(id), _turn: Some(turn), lease: None });
         };
         let give_up = Instant::now() + r.lease + shared::RETRY_FOR;
+        // This claim's token (the node's name, for whoever inspects Redis).
+        let mine = format!("{} {}", r.store.node(), &crate::auth::token()[..12]);
         loop {
-            match r.store.claim(id, r.lease).await? {
-                shared::Claim::Fresh => return Ok(Claimed { fresh: true, _turn: None }),
-                shared::Claim::Done => return Ok(Claimed { fresh: false, _turn: None }),
+            match r.store.claim(id, &mine, r.lease).await? {
+                shared::Claim::Fresh => {
+                    return Ok(Claimed { fresh: true, _turn: None, lease: Some((mine, Instant::now())) });
+                }
+                shared::Claim::Done => return Ok(Claimed { fresh: false, _turn: None, lease: None }),
                 shared::Claim::Pending if Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 shared::Claim::Pending => return Err(format!("durable emit {id}: still being handled elsewhere")),
             }
+        }
+    }
+
+    /// A claim taken a while ago (before its emit's turn came): still this handler's if more
+    /// than half its lease passed? It is extended, or, if it lapsed, claimed again (and may
+    /// turn out handled elsewhere meanwhile).
+    pub async fn confirm<'a>(&'a self, id: &str, claimed: Claimed<'a>) -> Result<Claimed<'a>, String> {
+        let (Some(r), Some((mine, at))) = (&self.shared, &claimed.lease) else { return Ok(claimed) };
+        if at.elapsed() < r.lease / 2 {
+            return Ok(claimed);
+        }
+        match r.store.claim(id, mine, r.lease).await? {
+            shared::Claim::Fresh => Ok(Claimed { lease: Some((mine.clone(), Instant::now())), ..claimed }),
+            _ => self.claim(id).await,
         }
     }
 
@@ -227,5 +247,36 @@ mod tests {
         assert!(again.insert("id-1").await, "older than the window: forgotten");
         let lines = std::fs::read_to_string(dir.path().join("dedup.log")).expect("log").lines().count();
         assert!(lines <= 7, "compacted: {lines} lines");
+    }
+
+    /// Several nodes: a claim taken early and confirmed after more than half its lease is
+    /// extended while still its own; one that lapsed and was handled by another claimant
+    /// reads as handled (not delivered twice). Time passing is what is tested: real sleeps.
+    #[tokio::test]
+    async fn an_early_claim_is_confirmed_or_found_handled_elsewhere() {
+        let redis = crate::bench_nodes::DevRedis::start().await.expect("redis-server");
+        let (_, conn) = super::super::node::connect(&redis.url()).await.expect("connect");
+        let lease = Duration::from_millis(300);
+        let here = Dedup::in_redis(Shared::new(conn.clone(), "a"), lease, Duration::from_secs(60));
+        let there = Dedup::in_redis(Shared::new(conn.clone(), "b"), lease, Duration::from_secs(60));
+        let holder = || {
+            let mut c = conn.clone();
+            async move { redis::cmd("GET").arg("sb:dedup:kept").query_async::<Option<String>>(&mut c).await }
+        };
+        let kept = here.claim("kept").await.expect("claim");
+        tokio::time::sleep(lease * 2 / 3).await;
+        let kept = here.confirm("kept", kept).await.expect("confirm");
+        assert!(kept.fresh, "still this handler's, extended");
+        tokio::time::sleep(lease * 2 / 3).await;
+        let held = holder().await.expect("GET");
+        assert!(held.is_some_and(|h| h.starts_with("a ")), "the extended lease still holds");
+        let lapsed = here.claim("lapsed").await.expect("claim");
+        tokio::time::sleep(lease * 3 / 2).await;
+        let other = there.claim("lapsed").await.expect("claim");
+        assert!(other.fresh, "a lapsed claim is taken over");
+        drop(other);
+        there.done("lapsed").await.expect("done");
+        let lapsed = here.confirm("lapsed", lapsed).await.expect("confirm");
+        assert!(!lapsed.fresh, "handled elsewhere meanwhile: not delivered again");
     }
 }

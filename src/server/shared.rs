@@ -116,7 +116,7 @@ pub enum Claim {
 const CLAIM: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then return 1 end
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if v == 'done' then return 0 end
 return 2";
 
@@ -255,14 +255,14 @@ impl Shared {
     }
 
     /// Claims `id` for `lease`.
-    pub async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, String> {
+    /// Claims `id` for `lease` as `mine` (a token of the claimant: its own claim is still
+    /// its own, and is extended).
+    pub async fn claim(&self, id: &str, mine: &str, lease: Duration) -> Result<Claim, String> {
         static S: OnceLock<Script> = OnceLock::new();
         let (key, lease) = (dedup_key(id), lease.as_millis().max(1) as u64);
-        // This attempt's token (the node, for whoever inspects Redis).
-        let mine = format!("{} {}", self.node, &crate::auth::token()[..12]);
         let n: u8 = self
             .retry("dedup claim", |mut c| {
-                let (key, mine) = (key.clone(), mine.clone());
+                let (key, mine) = (key.clone(), mine.to_string());
                 async move { script(&S, CLAIM).key(key).arg(mine).arg(lease).invoke_async::<redis::Value>(&mut c).await }
             })
             .await?;
