@@ -695,3 +695,47 @@ async fn a_step_whose_reply_was_lost_is_not_applied_twice() {
     a.stop().await;
     redis.stop().await;
 }
+
+/// A node that dies with the leader's socket (a process, SIGKILL): once its alive key lapses
+/// (9 s), the next election step on another node drops its candidates and a tab there
+/// leads (the lease, a minute here, is not waited for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_candidates_leave_the_election() {
+    let redis = Redis::start().await;
+    let a = common::server_with(Config { leader_lease: std::time::Duration::from_secs(60), ..node("a", Some(&redis)) })
+        .await;
+    let b = common::backend::Backend::start("b", &redis.url(), &["--leader-lease", "60000"]).await;
+    let login = async |addr| {
+        let res = post(addr, "/auth/login", r#"{"username":"alice","password":"alice-password"}"#, "").await;
+        let access = set_cookie(&res, "sb_access");
+        json!({ "token": access.split_once('=').map(|(_, v)| v).unwrap_or_default() }).to_string()
+    };
+    let (mut on_a, mut on_b) = (
+        RawSocket::connect_with(a.addr, &login(a.addr).await).await,
+        RawSocket::connect_with(b.addr, &login(b.addr).await).await,
+    );
+    on_b.send(&report("user", 0, &[("tab-b", 3)])).await;
+    assert_eq!(on_b.next_event("LEADER_ELECTED").await["leader"], json!("tab-b"));
+    on_a.send(&report("user", 0, &[("tab-a", 1)])).await;
+    let e = on_a.until(|f| f.starts_with(r#"42["LEADER_ELECTED""#)).await;
+    assert!(e.contains("tab-b"), "{e}");
+    b.kill().await;
+    drop(on_b);
+    // Node A's tab reports now and then (as a hub does when its tab's state changes); once
+    // node B's alive key lapsed, a report finds its candidates gone.
+    let t = Instant::now();
+    let elected = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        for level in [1, 2].iter().cycle() {
+            on_a.send(&report("user", 0, &[("tab-a", *level)])).await;
+            let frames = on_a.drain(std::time::Duration::from_millis(500)).await;
+            if frames.iter().any(|f| f.starts_with(r#"42["LEADER_ELECTED""#) && f.contains(r#""leader":"tab-a""#)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(elected.is_ok(), "tab-a leads once node b is known dead");
+    println!("a dead node's leader was replaced {} ms after the kill (alive key: 9 s)", t.elapsed().as_millis());
+    a.stop().await;
+    redis.stop().await;
+}

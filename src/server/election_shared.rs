@@ -12,8 +12,8 @@
 //! room (the current state, or a request to report again, is harmless to the others).
 //! Deadlines (hysteresis, leases) are kept by every node that has a member socket; whichever
 //! wakes first applies the timeout and the others find nothing due.
-//! Invariant: a socket's candidates leave when it disconnects; a node that dies leaves its
-//! sockets' candidates behind until their lease runs out (a silent leader is replaced).
+//! Members are `node/sid`. Invariant: a socket's candidates leave when it disconnects; those
+//! of a node that died leave at the next step after its alive key lapses (`shared::ALIVE`).
 
 use super::election::Step;
 use super::node::{SocketIo, SocketRef};
@@ -88,7 +88,13 @@ impl InRedis {
                 }
                 None => Arbiter::with_hysteresis(&place.scope, self.lease_ms, self.hysteresis_ms),
             };
-            let says = f(&mut arbiter, sid.to_string(), now_ms())?;
+            let now = now_ms();
+            // Members of nodes that stopped saying they are alive (crashed) leave first.
+            let mut says = Vec::new();
+            for gone in self.of_dead_nodes(&arbiter).await {
+                says.extend(arbiter.leave(&gone, now));
+            }
+            says.extend(f(&mut arbiter, sid.to_string(), now)?);
             let next = arbiter.poll_timeout();
             let new = match arbiter.is_empty() {
                 true => String::new(),
@@ -104,6 +110,40 @@ impl InRedis {
             }
         }
         Err("the election changed 100 times during one step; try again".into())
+    }
+
+    /// This node's name for one of its sockets in an arbiter: `node/sid` (so a node that
+    /// dies can be told from its members).
+    fn member(&self, sid: &str) -> String {
+        format!("{}/{sid}", self.store.node())
+    }
+
+    /// The socket id of a member of this node (None: another node's).
+    fn local_sid<'m>(&self, member: &'m str) -> Option<&'m str> {
+        member.strip_prefix(self.store.node()).and_then(|m| m.strip_prefix('/'))
+    }
+
+    /// Members of the arbiter whose node's alive key lapsed.
+    async fn of_dead_nodes(&self, arbiter: &Arbiter<String>) -> Vec<String> {
+        let mut nodes: Vec<&str> = arbiter.members().filter_map(|m| m.rsplit_once('/').map(|(n, _)| n)).collect();
+        nodes.sort();
+        nodes.dedup();
+        let mut dead = Vec::new();
+        for node in nodes.into_iter().filter(|n| *n != self.store.node()) {
+            let alive: bool = self
+                .store
+                .cmd("election", &["EXISTS", &format!("{}{node}", super::shared::ALIVE)])
+                .await
+                .unwrap_or(true);
+            if !alive {
+                dead.push(node.to_string());
+            }
+        }
+        arbiter
+            .members()
+            .filter(|m| m.rsplit_once('/').is_some_and(|(n, _)| dead.iter().any(|d| d == n)))
+            .cloned()
+            .collect()
     }
 
     /// One step for socket `s` at `place`, then the says delivered. `stale`: the places the
@@ -125,19 +165,20 @@ impl InRedis {
             stale
         };
         let mut sent = 0;
+        let me = self.member(&sid);
         for p in stale {
             s.leave(p.room());
-            sent += self.run(io, &p, &sid, &mut |a, sid, now| Ok(a.leave(&sid, now))).await?;
+            sent += self.run(io, &p, &me, &mut |a, m, now| Ok(a.leave(&m, now))).await?;
         }
         // In the room before the step, so the socket hears what the step says to the room.
         s.join(place.room());
         let mut member = false;
-        let mut g = |a: &mut Arbiter<String>, sid: String, now: u64| {
-            let says = f(a, sid.clone(), now)?;
-            member = a.members().any(|m| *m == sid);
+        let mut g = |a: &mut Arbiter<String>, m: String, now: u64| {
+            let says = f(a, m.clone(), now)?;
+            member = a.members().any(|x| *x == m);
             Ok(says)
         };
-        sent += self.run(io, &place, &sid, &mut g).await?;
+        sent += self.run(io, &place, &me, &mut g).await?;
         if let Ok(mut local) = self.local.lock() {
             if let Some((_, places)) = local.sockets.get_mut(&sid) {
                 match member {
@@ -168,7 +209,10 @@ impl InRedis {
     }
 
     fn resolve(&self, place: &Place, says: Vec<Say<String>>) -> Out {
-        let here = |sid: &String| self.local.lock().ok().and_then(|l| l.sockets.get(sid).map(|(s, _)| s.clone()));
+        let here = |member: &String| {
+            let sid = self.local_sid(member)?;
+            self.local.lock().ok().and_then(|l| l.sockets.get(sid).map(|(s, _)| s.clone()))
+        };
         let mut out = Out::new();
         for say in says {
             let (to, event, payload) = match say {
@@ -194,8 +238,9 @@ impl InRedis {
     pub async fn leave(&self, io: &SocketIo, sid: &str) -> u64 {
         let places = self.local.lock().ok().and_then(|mut l| l.sockets.remove(sid)).map(|(_, p)| p).unwrap_or_default();
         let mut sent = 0;
+        let me = self.member(sid);
         for p in places {
-            match self.run(io, &p, sid, &mut |a, sid, now| Ok(a.leave(&sid, now))).await {
+            match self.run(io, &p, &me, &mut |a, m, now| Ok(a.leave(&m, now))).await {
                 Ok(n) => sent += n,
                 Err(e) => tracing::error!(sid, "election leave: {e}"),
             }
