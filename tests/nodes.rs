@@ -32,6 +32,13 @@ async fn two_nodes_on_one_redis_share_rooms_and_broadcasts() {
     assert_eq!(on_a.next_event("news").await, json!(7));
     a.io.emit("all", &1).await.expect("broadcast");
     assert_eq!(on_b.next_event("all").await, json!(1));
+    // One tab of a hub on node B, reached from node A (not from the node alone).
+    on_b.send(r#"42["sb:tabs",["t-1"]]"#).await;
+    assert_eq!(on_b.emit_ack(r#"["echo",0]"#).await, "[0]", "the tabs are handled");
+    assert!(a.emit_to_tab("t-1", "ping", &json!(1)).await, "node A finds the tab on node B");
+    let frame = on_b.until(|f| f.starts_with(r#"42["sb:tab""#)).await;
+    assert_eq!(frame, r#"42["sb:tab","t-1","ping",1]"#);
+    assert!(!alone.emit_to_tab("t-1", "ping", &json!(1)).await);
     // The node without Redis heard none of it; its own broadcast stays on it.
     alone.io.emit("local", &2).await.expect("broadcast");
     let mut before = Vec::new();

@@ -56,10 +56,6 @@ impl TabDirectory {
         tabs
     }
 
-    pub fn socket_of(&self, tab: &str) -> Option<String> {
-        self.by_tab.lock().ok()?.get(tab).cloned()
-    }
-
     pub fn len(&self) -> usize {
         self.by_tab.lock().map(|m| m.len()).unwrap_or(0)
     }
@@ -419,8 +415,8 @@ mod tests {
         d.set("s1", vec!["a".into(), "b".into()]);
         d.set("s2", vec!["c".into()]);
         d.set("s1", vec!["a".into()]);
-        assert_eq!(d.socket_of("b"), None);
+        assert_eq!(d.tabs_of("s1"), ["a"]);
         d.forget("s1");
-        assert_eq!((d.socket_of("a"), d.len()), (None, 1));
+        assert_eq!((d.tabs_of("s1"), d.len()), (Vec::<String>::new(), 1));
     }
 }

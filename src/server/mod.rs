@@ -437,14 +437,14 @@ impl Server {
         contract::publish(&self.io, &self.state, event, data).await;
     }
 
-    /// Sends `event(data)` to one tab of a hub (by the tab id its page client reports).
-    /// False when no connected hub serves that tab.
+    /// Sends `event(data)` to one tab of a hub (by the tab id its page client reports), on
+    /// whichever node its hub is (through the tab's `tab:` room). False when no connected hub
+    /// serves that tab.
     pub async fn emit_to_tab(&self, tab: &str, event: &str, data: &Value) -> bool {
-        let Some(sid) = self.state.tabs.socket_of(tab) else { return false };
-        match self.io.sockets().into_iter().find(|s| s.id.to_string() == sid) {
-            Some(socket) => socket.emit(switchboard_shared::contract::TAB, &(tab, event, data)).is_ok(),
-            None => false,
-        }
+        let room = format!("{}{tab}", switchboard_shared::contract::TAB_ROOM);
+        // Every node is asked (the adapter's fetch; a node alone answers for itself).
+        let served = self.io.to(room.clone()).fetch_sockets().await.is_ok_and(|s| !s.is_empty());
+        served && self.io.to(room).emit(switchboard_shared::contract::TAB, &(tab, event, data)).await.is_ok()
     }
 
     /// Tabs this server knows a hub for (from `sb:tabs`), for tests.
