@@ -49,8 +49,10 @@ impl PresenceBook {
         PresenceBook { shared: Some(store), ..PresenceBook::default() }
     }
 
-    async fn update(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
-        let Some(store) = &self.shared else { return self.update_here(nsp, room, sid, member) };
+    /// Sets (or, with None, removes) the socket's entry; the room's list as it is now (None
+    /// when Redis could not say: nobody is told a list then).
+    async fn update(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Option<Members> {
+        let Some(store) = &self.shared else { return Some(self.update_here(nsp, room, sid, member)) };
         static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
         // This node's index of where its sockets are listed.
         let _ = self.update_here(
@@ -64,15 +66,16 @@ impl PresenceBook {
             None => String::new(),
         };
         let key = format!("sb:presence:{nsp}|{room}");
-        let entries: Vec<String> = match store.eval("presence", &S, UPDATE, &[&key], &[sid, &value]).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(room, "presence: {e}");
-                Vec::new()
-            }
-        };
+        let entries: Vec<String> =
+            match store.eval("presence", super::shared::script(&S, UPDATE), &[&key], &[sid, &value]).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(room, "presence: {e}");
+                    return None;
+                }
+            };
         let members: Vec<Member> = entries.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
-        Members { room: room.into(), members: group(members.iter()) }
+        Some(Members { room: room.into(), members: group(members.iter()) })
     }
 
     fn update_here(&self, nsp: &str, room: &str, sid: &str, member: Option<Member>) -> Members {
@@ -98,7 +101,7 @@ impl PresenceBook {
         }
         let mut out = Vec::new();
         for m in changed {
-            out.push(self.update(nsp, &m.room, sid, None).await);
+            out.extend(self.update(nsp, &m.room, sid, None).await);
         }
         out
     }
@@ -163,8 +166,9 @@ async fn tell(io: &SocketIo, nsp: &str, m: Members) {
 
 /// The socket left `room` (`sb:leave`): the room hears who is left.
 pub async fn left(io: &SocketIo, state: &State, s: &SocketRef, room: &str) {
-    let m = state.presence.update(s.ns(), room, &s.id.to_string(), None).await;
-    tell(io, s.ns(), m).await;
+    if let Some(m) = state.presence.update(s.ns(), room, &s.id.to_string(), None).await {
+        tell(io, s.ns(), m).await;
+    }
 }
 
 /// The socket disconnected: every room it was listed in hears who is left.
@@ -199,8 +203,9 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                         device: assigned(&s, contract::DEVICE_ROOM),
                         tabs: r.tabs,
                     });
-                    let m = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member).await;
-                    tell(&io, s.ns(), m).await;
+                    if let Some(m) = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member).await {
+                        tell(&io, s.ns(), m).await;
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(sid = %s.id, error = %contract::redact(&error), "bad presence report");
