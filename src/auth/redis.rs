@@ -208,31 +208,32 @@ pub struct InRedis {
     store: Shared,
 }
 
+/// A step's script, its text put together and hashed once.
 macro_rules! step {
     ($name:ident, $code:expr) => {
-        fn $name() -> (&'static OnceLock<Script>, String) {
+        fn $name() -> &'static Script {
             static CELL: OnceLock<Script> = OnceLock::new();
-            (&CELL, $code)
+            CELL.get_or_init(|| Script::new(&$code))
         }
     };
 }
 
-step!(account, ACCOUNT.to_string());
+step!(account, ACCOUNT);
 step!(insert, format!("{KEEP}{INSERT}"));
 step!(refresh, format!("{KEEP}{REVOKE_FN}{REFRESH}"));
 step!(revoke, format!("{REVOKE_FN}{REVOKE}"));
-step!(for_access, FOR_ACCESS.to_string());
-step!(touch, TOUCH.to_string());
-step!(verified, VERIFIED.to_string());
+step!(for_access, FOR_ACCESS);
+step!(touch, TOUCH);
+step!(verified, VERIFIED);
 
 impl InRedis {
     /// The accounts (`demo`: each only if absent; else the file's hash wins unless the
     /// password was changed since).
     pub async fn open(store: Shared, accounts: &[(String, String)], demo: bool) -> Result<InRedis, String> {
-        let (cell, code) = account();
+        let step = account();
         for (user, hash) in accounts {
             let demo = if demo { "1" } else { "0" };
-            store.eval::<()>("accounts", cell, &code, &[], &[user, hash, demo]).await?;
+            store.eval::<()>("accounts", step, &[], &[user, hash, demo]).await?;
         }
         Ok(InRedis { store })
     }
@@ -259,7 +260,7 @@ impl InRedis {
     }
 
     pub async fn insert(&self, s: &Session, trust: bool, challenge: Option<(&str, &str, u64)>) -> Result<(), String> {
-        let (cell, code) = insert();
+        let step = insert();
         let (ax, rx, now) =
             (s.access_expires_ms.to_string(), s.refresh_expires_ms.to_string(), s.created_ms.to_string());
         let (cid, ccode, cexp) = challenge.map_or((String::new(), String::new(), String::new()), |(i, c, e)| {
@@ -280,7 +281,7 @@ impl InRedis {
             &ccode,
             &cexp,
         ];
-        self.store.eval::<()>("sign-in", cell, &code, &[], &args).await
+        self.store.eval::<()>("sign-in", step, &[], &args).await
     }
 
     pub async fn challenge_of(&self, session: &str) -> Result<Option<(String, u64)>, String> {
@@ -306,8 +307,8 @@ impl InRedis {
             }
             return Ok(Err(VerifyError::Wrong { tries_left: CODE_TRIES - tries }));
         }
-        let (cell, script) = verified();
-        let done: u8 = self.store.eval("verify", cell, &script, &[], &[session, &expected]).await?;
+        let step = verified();
+        let done: u8 = self.store.eval("verify", step, &[], &[session, &expected]).await?;
         Ok(if done == 1 { Ok(()) } else { Err(VerifyError::NotPending) })
     }
 
@@ -318,11 +319,11 @@ impl InRedis {
         now: u64,
         next: (&str, u64, &str, u64),
     ) -> Result<Refresh, String> {
-        let (cell, code) = refresh();
+        let step = refresh();
         let (ax, rx, now, grace) =
             (next.1.to_string(), next.3.to_string(), now.to_string(), REUSE_GRACE_MS.to_string());
         let args = [token, device.unwrap_or(""), &now, next.0, &ax, next.2, &rx, &grace];
-        let out: Vec<String> = self.store.eval("refresh", cell, &code, &[], &args).await?;
+        let out: Vec<String> = self.store.eval("refresh", step, &[], &args).await?;
         let Some((outcome, rest)) = out.split_first() else { return Ok(Refresh::Invalid) };
         Ok(match (outcome.as_str(), with_id(rest)) {
             ("ok", Some(s)) => Refresh::Ok(s),
@@ -332,8 +333,8 @@ impl InRedis {
     }
 
     pub async fn session_for_access(&self, access: &str) -> Result<Option<Session>, String> {
-        let (cell, code) = for_access();
-        let out: Vec<String> = self.store.eval("session", cell, &code, &[], &[access]).await?;
+        let step = for_access();
+        let out: Vec<String> = self.store.eval("session", step, &[], &[access]).await?;
         Ok(with_id(&out))
     }
 
@@ -345,8 +346,8 @@ impl InRedis {
     }
 
     pub async fn touch(&self, id: &str, now: u64) -> Result<(), String> {
-        let (cell, code) = touch();
-        self.store.eval("session", cell, &code, &[], &[id, &now.to_string()]).await
+        let step = touch();
+        self.store.eval("session", step, &[], &[id, &now.to_string()]).await
     }
 
     pub async fn set_password(&self, user: &str, hash: &str, now: u64) -> Result<(), String> {
@@ -369,11 +370,11 @@ impl InRedis {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (cell, code) = revoke();
+        let step = revoke();
         let now = now.to_string();
         let mut args: Vec<&str> = ids.iter().map(String::as_str).collect();
         args.extend([reason, now.as_str()]);
-        let out: Vec<String> = self.store.eval("revoke", cell, &code, &[], &args).await?;
+        let out: Vec<String> = self.store.eval("revoke", step, &[], &args).await?;
         let mut sessions = Vec::new();
         let mut rest = out.as_slice();
         while let [id, n, tail @ ..] = rest {

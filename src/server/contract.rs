@@ -287,12 +287,10 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
             let fut = async move {
                 let envelope = split_envelope(&args);
                 let limited = super::signin::limited(&s, &state);
-                // Several nodes: the claim (a Redis round trip) is made before this emit's turn,
-                // so the claims of one socket's emits overlap; the application still sees them
-                // one at a time, in order. (One node: the claim is the hand-off turn, taken in
-                // turn.)
-                let early = match &envelope {
-                    Some((id, _, _)) if state.dedup.shared().is_some() && !limited => Some(state.dedup.claim(id).await),
+                // Several nodes claim ahead of the turn (`Dedup::claim_ahead`); the application
+                // still sees one socket's emits one at a time, in order.
+                let ahead = match &envelope {
+                    Some((id, _, _)) if !limited => state.dedup.claim_ahead(id).await,
                     _ => None,
                 };
                 let turn = ticket.wait().await;
@@ -305,26 +303,16 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 // The trace the hub's debug log shows for this emit (derived from its id).
                 let trace = contract::traceparent(&id);
                 tracing::debug!(sid = %s.id, %id, %event, traceparent = %trace, "durable emit");
-                // Remembered and handed to the application in one step: while a hub reconnects,
-                // its old socket and its new one may carry the same ids at once (handled on two
-                // threads), and a resend on the new socket must not overtake the original.
-                // Written before the receipt.
                 if limited {
                     // Refused, not remembered: nothing of an unverified device reaches the app.
                     state.stats.unverified_refused.fetch_add(1, Ordering::Relaxed);
                     let _ = ack.send(&Receipt::Error { error: contract::NOT_VERIFIED.into() });
                     return;
                 }
-                let claimed = match early {
-                    Some(claimed) => claimed,
-                    None => state.dedup.claim(&id).await,
-                };
-                // (An early claim that waited long for its turn is confirmed first.)
-                let claimed = match claimed {
-                    Ok(c) => state.dedup.confirm(&id, c).await,
-                    Err(e) => Err(e),
-                };
-                let claim = match claimed {
+                // Claimed, handed to the application, then marked done before the receipt: while
+                // a hub reconnects, its old socket and its new one may carry the same ids at once
+                // (handled on two threads), and a resend must not overtake the original.
+                let claim = match state.dedup.claim_in_turn(&id, ahead).await {
                     Ok(claim) => claim,
                     // No receipt: the hub sends the emit again (on its next connection).
                     Err(e) => return tracing::error!(sid = %s.id, %id, "durable emit not handled: {e}"),

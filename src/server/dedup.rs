@@ -32,6 +32,10 @@ struct Window {
 }
 
 impl Window {
+    fn new(cap: usize) -> Window {
+        Window { seen: HashSet::new(), order: VecDeque::new(), cap: cap.max(1) }
+    }
+
     fn remember(&mut self, id: String) -> bool {
         if !self.seen.insert(id.clone()) {
             return false;
@@ -76,8 +80,8 @@ impl Dedup {
     /// Reads the window kept under `dir` (if any) and starts its writer. Blocking: call it
     /// off the executor (`spawn_blocking`) or before serving.
     pub fn open(dir: Option<&Path>, cap: usize) -> std::io::Result<Dedup> {
-        let cap = cap.max(1);
-        let mut window = Window { seen: HashSet::new(), order: VecDeque::new(), cap };
+        let mut window = Window::new(cap);
+        let cap = window.cap;
         let alone =
             |window, writer| Dedup { window: Mutex::new(window), writer, handoff: Default::default(), shared: None };
         let Some(dir) = dir else { return Ok(alone(window, None)) };
@@ -101,9 +105,12 @@ impl Dedup {
 
     /// The window in Redis, shared by every node (nothing is kept in this node).
     pub fn in_redis(store: Shared, lease: Duration, keep: Duration) -> Dedup {
-        let mut d = Dedup::open(None, 1).unwrap_or_else(|_| unreachable!("no file to open"));
-        d.shared = Some(InRedis { store, lease, keep });
-        d
+        Dedup {
+            window: Mutex::new(Window::new(1)),
+            writer: None,
+            handoff: Default::default(),
+            shared: Some(InRedis { store, lease, keep }),
+        }
     }
 
     /// Claims `id` (waiting while another handler holds it). `Err`: Redis stayed away; the
@@ -130,10 +137,33 @@ impl Dedup {
         }
     }
 
+    /// Several nodes: a claim made before its emit's turn, so its round trip overlaps those
+    /// of the socket's earlier emits. None for one node, whose claim is the hand-off turn
+    /// itself and is taken in turn.
+    pub async fn claim_ahead(&self, id: &str) -> Option<Result<Claimed<'_>, String>> {
+        match self.shared {
+            Some(_) => Some(self.claim(id).await),
+            None => None,
+        }
+    }
+
+    /// The claim in the emit's turn: the one made ahead (confirmed if it waited long), or
+    /// one made now.
+    pub async fn claim_in_turn<'a>(
+        &'a self,
+        id: &str,
+        ahead: Option<Result<Claimed<'a>, String>>,
+    ) -> Result<Claimed<'a>, String> {
+        match ahead {
+            Some(claimed) => self.confirm(id, claimed?).await,
+            None => self.claim(id).await,
+        }
+    }
+
     /// A claim taken a while ago (before its emit's turn came): still this handler's if more
     /// than half its lease passed? It is extended, or, if it lapsed, claimed again (and may
     /// turn out handled elsewhere meanwhile).
-    pub async fn confirm<'a>(&'a self, id: &str, claimed: Claimed<'a>) -> Result<Claimed<'a>, String> {
+    async fn confirm<'a>(&'a self, id: &str, claimed: Claimed<'a>) -> Result<Claimed<'a>, String> {
         let (Some(r), Some((mine, at))) = (&self.shared, &claimed.lease) else { return Ok(claimed) };
         if at.elapsed() < r.lease / 2 {
             return Ok(claimed);

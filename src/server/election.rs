@@ -219,6 +219,20 @@ impl Inner {
     }
 }
 
+/// What an arbiter says as a packet: to one member (Some) or to every member of the scope,
+/// the event and its payload (None if it cannot be written).
+pub(super) fn packet(scope: &str, say: Say<String>) -> Option<(Option<String>, &'static str, Value)> {
+    let (to, event, payload) = match say {
+        Say::Elected(e) => (None, contract::LEADER_ELECTED, serde_json::to_value(e)),
+        Say::Heartbeat(e) => (None, contract::LEADER_HEARTBEAT, serde_json::to_value(e)),
+        Say::ElectedTo(sid, e) => (Some(sid), contract::LEADER_ELECTED, serde_json::to_value(e)),
+        Say::Request(sid) => {
+            (Some(sid), contract::ELECTION_REQUEST, serde_json::to_value(ElectionRequest { scope: scope.into() }))
+        }
+    };
+    Some((to, event, payload.ok()?))
+}
+
 /// Who hears what: (socket, event, payload).
 fn resolve(
     inner: &Inner,
@@ -228,16 +242,7 @@ fn resolve(
 ) -> Vec<(SocketRef, &'static str, Value)> {
     let socket = |sid: &String| inner.sockets.get(sid).map(|(s, _)| s.clone());
     let mut out = Vec::new();
-    for say in says {
-        let (to, event, payload) = match say {
-            Say::Elected(e) => (None, contract::LEADER_ELECTED, serde_json::to_value(e)),
-            Say::Heartbeat(e) => (None, contract::LEADER_HEARTBEAT, serde_json::to_value(e)),
-            Say::ElectedTo(sid, e) => (Some(sid), contract::LEADER_ELECTED, serde_json::to_value(e)),
-            Say::Request(sid) => {
-                (Some(sid), contract::ELECTION_REQUEST, serde_json::to_value(ElectionRequest { scope: scope.into() }))
-            }
-        };
-        let Ok(payload) = payload else { continue };
+    for (to, event, payload) in says.into_iter().filter_map(|say| packet(scope, say)) {
         match to {
             Some(sid) => out.extend(socket(&sid).map(|s| (s, event, payload))),
             None => out.extend(members.iter().filter_map(socket).map(|s| (s, event, payload.clone()))),

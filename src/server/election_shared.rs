@@ -23,7 +23,6 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 use switchboard_shared::arbiter::{Arbiter, Say};
-use switchboard_shared::contract::{self, ElectionRequest};
 
 /// Stores ARGV[2] (or deletes, when empty) if the version is still ARGV[1].
 const CAS: &str = r"
@@ -62,8 +61,8 @@ struct Local {
     deadlines: HashMap<Place, u64>,
 }
 
-/// What a step says, to whom: (a socket here, or the room) and the packet.
-type Out = Vec<(Option<SocketRef>, Option<String>, &'static str, Value)>;
+/// What a step says, to whom: a socket here, or (None) the scope's room; and the packet.
+type Out = Vec<(Option<SocketRef>, &'static str, Value)>;
 
 impl InRedis {
     pub fn new(store: Shared, lease_ms: u64, hysteresis_ms: u64) -> InRedis {
@@ -104,7 +103,7 @@ impl InRedis {
                 return Ok((says, next));
             }
             let v = v.unwrap_or_else(|| "0".into());
-            let stored: u8 = self.store.eval("election", &S, CAS, &[&rkey], &[&v, &new]).await?;
+            let stored: u8 = self.store.eval("election", super::shared::script(&S, CAS), &[&rkey], &[&v, &new]).await?;
             if stored == 1 {
                 return Ok((says, next));
             }
@@ -214,22 +213,9 @@ impl InRedis {
             self.local.lock().ok().and_then(|l| l.sockets.get(sid).map(|(s, _)| s.clone()))
         };
         let mut out = Out::new();
-        for say in says {
-            let (to, event, payload) = match say {
-                Say::Elected(e) => (None, contract::LEADER_ELECTED, serde_json::to_value(e)),
-                Say::Heartbeat(e) => (None, contract::LEADER_HEARTBEAT, serde_json::to_value(e)),
-                Say::ElectedTo(sid, e) => (Some(sid), contract::LEADER_ELECTED, serde_json::to_value(e)),
-                Say::Request(sid) => (
-                    Some(sid),
-                    contract::ELECTION_REQUEST,
-                    serde_json::to_value(ElectionRequest { scope: place.scope.clone() }),
-                ),
-            };
-            let Ok(payload) = payload else { continue };
-            match to.as_ref().and_then(here) {
-                Some(socket) => out.push((Some(socket), None, event, payload)),
-                None => out.push((None, Some(place.room()), event, payload)),
-            }
+        for (to, event, payload) in says.into_iter().filter_map(|say| super::election::packet(&place.scope, say)) {
+            // (None: the scope's room, every member on every node.)
+            out.push((to.as_ref().and_then(here), event, payload));
         }
         out
     }
@@ -288,17 +274,16 @@ impl InRedis {
 }
 
 async fn deliver(io: &SocketIo, place: &Place, out: Out) {
-    for (socket, room, event, payload) in out {
-        match (socket, room) {
-            (Some(s), _) => {
+    for (socket, event, payload) in out {
+        match socket {
+            Some(s) => {
                 let _ = s.emit(event, &payload);
             }
-            (None, Some(room)) => {
+            None => {
                 if let Some(ns) = io.of(place.ns.as_str()) {
-                    let _ = ns.to(room).emit(event, &payload).await;
+                    let _ = ns.to(place.room()).emit(event, &payload).await;
                 }
             }
-            (None, None) => {}
         }
     }
 }

@@ -199,7 +199,6 @@ impl Server {
                 (driver, Some(shared::Shared::new(conn, &config.node)))
             }
         };
-        let shared_store = store.is_some();
         let (dedup, replay) = match store.clone() {
             Some(store) => {
                 (Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep), replay::ReplayLog::Redis(store))
@@ -212,33 +211,24 @@ impl Server {
                 (dedup, replay::ReplayLog::memory())
             }
         };
-        let (dir, node, users) = (config.data_dir.clone(), config.node.clone(), config.users.clone());
+        let (dir, node) = (config.data_dir.clone(), config.node.clone());
         let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
-        let (db, sqlite_auth) = tokio::task::spawn_blocking(move || {
-            let db = crate::auth::open_db(dir.as_deref())?;
-            // One node: the accounts beside the shared state; several: in Redis (below).
-            let auth = match shared_store {
-                true => None,
-                false => {
-                    Some(Auth::open(db.clone(), &users, access_ttl, refresh_ttl).map_err(|e| format!("--users: {e}"))?)
-                }
-            };
-            Ok::<_, String>((db, auth))
-        })
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
-        let auth = match (sqlite_auth, &store) {
-            (Some(auth), _) => Arc::new(auth),
-            (None, Some(store)) => Arc::new(
-                Auth::open_shared(store.clone(), &config.users, access_ttl, refresh_ttl)
+        let db = tokio::task::spawn_blocking(move || crate::auth::open_db(dir.as_deref()))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        // One node: the accounts beside the shared state; several: in Redis.
+        let auth = match &store {
+            None => {
+                let (db, users) = (db.clone(), config.users.clone());
+                tokio::task::spawn_blocking(move || Auth::open(db, &users, access_ttl, refresh_ttl))
                     .await
-                    .map_err(|e| std::io::Error::other(format!("--users: {e}")))?,
-            ),
-            (None, None) => unreachable!("a shared store is asked for only with Redis"),
+                    .map_err(std::io::Error::other)?
+            }
+            Some(store) => Auth::open_shared(store.clone(), &config.users, access_ttl, refresh_ttl).await,
         };
-        let db2 = db.clone();
-        let mut store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db2, &node))
+        let auth = Arc::new(auth.map_err(|e| std::io::Error::other(format!("--users: {e}")))?);
+        let mut store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db, &node))
             .await
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
@@ -291,19 +281,7 @@ impl Server {
         });
         if let Some(store) = &store {
             // Alive before any socket is listed.
-            store
-                .cmd::<()>(
-                    "alive",
-                    &[
-                        "SET",
-                        &format!("{}{}", shared::ALIVE, store.node()),
-                        "1",
-                        "PX",
-                        &shared::ALIVE_FOR.as_millis().to_string(),
-                    ],
-                )
-                .await
-                .map_err(std::io::Error::other)?;
+            store.say_alive().await.map_err(std::io::Error::other)?;
         }
         let pubsub = driver.clone();
         let alive = store.clone().map(|s| tokio::spawn(shared::keep_alive(s)));

@@ -10,7 +10,7 @@
 //! never kept or logged, only the time of the failure.
 
 use super::node::SocketIo;
-use super::shared::Shared;
+use super::shared::{self, Shared};
 use crate::auth::{now_ms, token, Seen};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -75,7 +75,10 @@ impl Watch {
                     self.window.as_millis().to_string(),
                 ];
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                match store.eval::<u8>("failed sign-ins", &S, FAILED, &[&format!("sb:watch:{user}")], &args).await {
+                match store
+                    .eval::<u8>("failed sign-ins", shared::script(&S, FAILED), &[&format!("sb:watch:{user}")], &args)
+                    .await
+                {
                     Ok(n) => n == 1,
                     Err(e) => {
                         tracing::error!("{e}");

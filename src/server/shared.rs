@@ -37,9 +37,8 @@ pub const ALIVE_FOR: Duration = Duration::from_secs(9);
 
 /// Renews this node's [`ALIVE`] key for as long as it runs.
 pub async fn keep_alive(store: Shared) {
-    let (key, ms) = (format!("{ALIVE}{}", store.node), ALIVE_FOR.as_millis().to_string());
     loop {
-        if let Err(e) = store.cmd::<()>("alive", &["SET", &key, "1", "PX", &ms]).await {
+        if let Err(e) = store.say_alive().await {
             tracing::warn!("{e}");
         }
         tokio::time::sleep(ALIVE_FOR / 3).await;
@@ -150,7 +149,8 @@ fn passing(e: &redis::RedisError) -> bool {
     matches!(e.retry_method(), Reconnect | ReconnectFromInitialConnections | RetryImmediately | WaitAndRetry)
 }
 
-fn script(cell: &'static OnceLock<Script>, code: &str) -> &'static Script {
+/// A Lua step, compiled (hashed) once per process: `script(&CELL, CODE)`.
+pub fn script(cell: &'static OnceLock<Script>, code: &str) -> &'static Script {
     cell.get_or_init(|| Script::new(code))
 }
 
@@ -201,17 +201,15 @@ impl Shared {
         }
     }
 
-    /// Runs a Lua step (compiled once per process, sent by hash) with `keys` and `args`,
-    /// retried while Redis is away.
+    /// Runs a Lua step ([`script`]: sent by hash) with `keys` and `args`, retried while Redis
+    /// is away.
     pub async fn eval<T: redis::FromRedisValue>(
         &self,
         what: &str,
-        cell: &'static OnceLock<Script>,
-        code: &str,
+        s: &'static Script,
         keys: &[&str],
         args: &[&str],
     ) -> Result<T, String> {
-        let s = script(cell, code);
         self.retry(what, |mut c| {
             let mut call = s.prepare_invoke();
             for k in keys {
@@ -225,11 +223,12 @@ impl Shared {
         .await
     }
 
-    /// Runs one command, retried while Redis is away.
+    /// Runs one command (`args`: its name first), retried while Redis is away.
     pub async fn cmd<T: redis::FromRedisValue>(&self, what: &str, args: &[&str]) -> Result<T, String> {
+        let Some((name, args)) = args.split_first() else { return Err(format!("Redis: {what}: no command")) };
         self.retry(what, |mut c| {
-            let mut cmd = redis::cmd(args[0]);
-            for a in &args[1..] {
+            let mut cmd = redis::cmd(name);
+            for a in args {
                 cmd.arg(*a);
             }
             async move { cmd.query_async::<redis::Value>(&mut c).await }
@@ -244,6 +243,12 @@ impl Shared {
         }
     }
 
+    /// This node is alive for [`ALIVE_FOR`] more.
+    pub async fn say_alive(&self) -> Result<(), String> {
+        let ms = ALIVE_FOR.as_millis().to_string();
+        self.cmd("alive", &["SET", &format!("{ALIVE}{}", self.node), "1", "PX", &ms]).await
+    }
+
     /// This node stops: it is no longer alive (its presence entries go at the next read).
     pub async fn gone(&self) {
         let _ = self.cmd::<()>("alive", &["DEL", &format!("{ALIVE}{}", self.node)]).await;
@@ -254,18 +259,12 @@ impl Shared {
         &self.node
     }
 
-    /// Claims `id` for `lease`.
     /// Claims `id` for `lease` as `mine` (a token of the claimant: its own claim is still
     /// its own, and is extended).
     pub async fn claim(&self, id: &str, mine: &str, lease: Duration) -> Result<Claim, String> {
         static S: OnceLock<Script> = OnceLock::new();
-        let (key, lease) = (dedup_key(id), lease.as_millis().max(1) as u64);
-        let n: u8 = self
-            .retry("dedup claim", |mut c| {
-                let (key, mine) = (key.clone(), mine.to_string());
-                async move { script(&S, CLAIM).key(key).arg(mine).arg(lease).invoke_async::<redis::Value>(&mut c).await }
-            })
-            .await?;
+        let lease = lease.as_millis().max(1).to_string();
+        let n: u8 = self.eval("dedup claim", script(&S, CLAIM), &[&dedup_key(id)], &[mine, &lease]).await?;
         Ok(match n {
             1 => Claim::Fresh,
             0 => Claim::Done,
@@ -275,14 +274,8 @@ impl Shared {
 
     /// Marks `id` handled, remembered for `keep`.
     pub async fn done(&self, id: &str, keep: Duration) -> Result<(), String> {
-        let (key, keep) = (dedup_key(id), keep.as_millis().max(1) as u64);
-        self.retry("dedup mark", |mut c| {
-            let key = key.clone();
-            async move {
-                redis::cmd("SET").arg(key).arg("done").arg("PX").arg(keep).query_async::<redis::Value>(&mut c).await
-            }
-        })
-        .await
+        let keep = keep.as_millis().max(1).to_string();
+        self.cmd("dedup mark", &["SET", &dedup_key(id), "done", "PX", &keep]).await
     }
 
     /// Appends `value` to the application's record; with a durable emit's id, marks it done
@@ -290,46 +283,21 @@ impl Shared {
     pub async fn record(&self, value: &str, done: Option<(&str, Duration)>) -> Result<(), String> {
         static S: OnceLock<Script> = OnceLock::new();
         let key = done.map_or(String::new(), |(id, _)| dedup_key(id));
-        let keep = done.map_or(1, |(_, keep)| keep.as_millis().max(1) as u64);
-        self.retry("record", |mut c| {
-            let key = key.clone();
-            async move {
-                script(&S, RECORD_DONE)
-                    .key(key)
-                    .key(RECORDED)
-                    .arg(value)
-                    .arg(keep)
-                    .invoke_async::<redis::Value>(&mut c)
-                    .await
-            }
-        })
-        .await
+        let keep = done.map_or(1, |(_, keep)| keep.as_millis().max(1)).to_string();
+        self.eval("record", script(&S, RECORD_DONE), &[&key, RECORDED], &[value, &keep]).await
     }
 
     /// Numbers `entry` (JSON `[event, data]`) in the replay log, which keeps `keep` entries.
     pub async fn replay_push(&self, entry: &str, keep: usize) -> Result<u64, String> {
         static S: OnceLock<Script> = OnceLock::new();
         let once = format!("sb:replay:pub:{}", &crate::auth::token()[..24]);
-        let once = once.as_str();
-        self.retry("replay log", |mut c| async move {
-            script(&S, REPLAY_PUSH)
-                .key(REPLAY_NEXT)
-                .key(REPLAY_LOG)
-                .key(once)
-                .arg(entry)
-                .arg(keep)
-                .invoke_async::<redis::Value>(&mut c)
-                .await
-        })
-        .await
+        let keys = [REPLAY_NEXT, REPLAY_LOG, &once];
+        self.eval("replay log", script(&S, REPLAY_PUSH), &keys, &[entry, &keep.to_string()]).await
     }
 
     /// The last number given and the entries kept (`"<n> <json>"`).
     pub async fn replay_read(&self) -> Result<(u64, Vec<String>), String> {
         static S: OnceLock<Script> = OnceLock::new();
-        self.retry("replay log", |mut c| async move {
-            script(&S, REPLAY_READ).key(REPLAY_NEXT).key(REPLAY_LOG).invoke_async::<redis::Value>(&mut c).await
-        })
-        .await
+        self.eval("replay log", script(&S, REPLAY_READ), &[REPLAY_NEXT, REPLAY_LOG], &[]).await
     }
 }

@@ -194,7 +194,7 @@ impl StateStore {
             let expected = current.as_deref().unwrap_or("");
             let args = [scope, key, expected, &new, id, &keep, &max];
             // (A Lua table ends at its first nil: `{outcome}` or `{outcome, doc}`.)
-            let reply: Vec<String> = shared.eval("state", &CAS, STATE_CAS, &[], &args).await?;
+            let reply: Vec<String> = shared.eval("state", super::shared::script(&CAS, STATE_CAS), &[], &args).await?;
             let (outcome, now) = (reply.first().map_or("", String::as_str), reply.get(1).cloned());
             match outcome {
                 "ok" => {
