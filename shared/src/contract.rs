@@ -151,8 +151,27 @@ pub const LEASE_MS: u64 = 9_000;
 pub const ELECTION_WAIT_MS: u64 = 1_000;
 /// Tab ids are at most this long (the page client's are 24 hex digits).
 pub const MAX_TAB_ID: usize = 64;
-/// Most tabs one socket may list in a priority or presence report.
+/// Most tabs one socket may list in a priority or presence report, or serve (`sb:tabs`).
 pub const MAX_REPORTED_TABS: usize = 256;
+/// Longest durable-emit id (`sb:emit`) a server keeps in its dedup window, in bytes (a hub's
+/// are `{tab}-{seq}`: at most 64 + 1 + 20).
+pub const MAX_EMIT_ID: usize = 128;
+/// The reference backend's default for the most rooms one socket may be in (a hub joins for
+/// all its tabs; `--max-rooms`).
+pub const MAX_ROOMS: usize = 4096;
+
+/// Why a list of tab ids (`sb:tabs`, presence, priorities) is refused, if it is.
+pub fn check_tabs<'a>(tabs: impl ExactSizeIterator<Item = &'a str>) -> Result<(), &'static str> {
+    if tabs.len() > MAX_REPORTED_TABS {
+        return Err("more than 256 tabs in one list");
+    }
+    for t in tabs {
+        if t.is_empty() || t.len() > MAX_TAB_ID {
+            return Err("tab id must be 1..64 bytes");
+        }
+    }
+    Ok(())
+}
 
 /// Why an election message is refused, if it is: the scope is known, the term is a safe
 /// integer, the tab id is 1..=MAX_TAB_ID bytes.

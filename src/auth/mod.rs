@@ -24,7 +24,8 @@ mod secrets;
 mod sqlite;
 
 pub use cookies::{
-    cookie, device_cookie, device_id, session_json, set_cookies, ACCESS_COOKIE, DEVICE_COOKIE, REFRESH_COOKIE,
+    cookie, device_cookie, device_of, device_secret, pseudonym, session_json, set_cookies, ACCESS_COOKIE,
+    DEVICE_COOKIE, DEVICE_SECRET_LEN, REFRESH_COOKIE,
 };
 use secrets::challenge_code;
 pub use secrets::{hash_password, parse_users, token, verify_hash};

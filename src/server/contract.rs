@@ -65,6 +65,57 @@ impl TabDirectory {
     }
 }
 
+/// `sb:tabs [ids]`: the tabs this socket's hub serves; each tab's own room, `tab:{id}`,
+/// follows the list (the server assigns it). A tab id that another live socket serves is
+/// refused unless that socket is the same browser (its device room) or, without a device,
+/// the same session: tab ids are published (`sb:members`), so a stranger could otherwise
+/// take another browser's tab room. Asked of every node (the adapter's fetch).
+async fn serve_tabs(io: &SocketIo, st: &State, s: &SocketRef, mut tabs: Vec<String>) {
+    let sid = s.id.to_string();
+    if let Err(e) = contract::check_tabs(tabs.iter().map(String::as_str)) {
+        st.stats.tabs_refused.fetch_add(tabs.len() as u64, Ordering::Relaxed);
+        return tracing::warn!(%sid, "{} refused: {e}", contract::TABS);
+    }
+    tabs.sort();
+    tabs.dedup();
+    let owner = super::presence::assigned_room(s, contract::DEVICE_ROOM)
+        .or_else(|| super::presence::assigned_room(s, contract::SESSION_ROOM));
+    let mut served = Vec::with_capacity(tabs.len());
+    for tab in tabs {
+        let room = format!("{}{tab}", contract::TAB_ROOM);
+        if !super::presence::in_room(s, &room) && !tab_free(io, s, &room, owner.as_deref()).await {
+            st.stats.tabs_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%sid, tab = %contract::redact(&tab), "{}: a tab another browser serves: refused", contract::TABS);
+            continue;
+        }
+        served.push(tab);
+    }
+    for room in s.rooms().into_iter().filter(|r| r.starts_with(contract::TAB_ROOM)) {
+        if !served.iter().any(|t| room[contract::TAB_ROOM.len()..] == **t) {
+            super::admin::room(io, st, s.ns(), &room, &sid, false);
+            s.leave(room);
+        }
+    }
+    let rooms: Vec<String> = served.iter().map(|t| format!("{}{t}", contract::TAB_ROOM)).collect();
+    for room in &rooms {
+        super::admin::room(io, st, s.ns(), room, &sid, true);
+    }
+    s.join(rooms);
+    st.tabs.set(&sid, served);
+    super::admin::socket_updated(io, st, s);
+}
+
+/// Whether no live socket but `s`, or one of `owner` (its device or session room), is in
+/// `room`. A node that cannot be asked counts as a no.
+async fn tab_free(io: &SocketIo, s: &SocketRef, room: &str, owner: Option<&str>) -> bool {
+    let Some(ns) = io.of(s.ns()) else { return false };
+    let others = match owner {
+        Some(owner) => ns.to(room.to_string()).except(owner.to_string()).fetch_sockets().await,
+        None => ns.to(room.to_string()).fetch_sockets().await,
+    };
+    others.is_ok_and(|v| v.iter().all(|o| o.data().id == s.id))
+}
+
 /// Sends `event(data)` to every socket as a numbered event, kept for replay.
 pub async fn publish(io: &SocketIo, state: &State, event: &str, data: &Value) {
     let n = match state.replay.push(event, data).await {
@@ -140,20 +191,8 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let st = state.clone();
     let tabs_io = io.clone();
     socket.on(contract::TABS, move |_: Admit, s: SocketRef, Data(tabs): Data<Vec<String>>| {
-        // Each tab's own room, `tab:{id}`, follows the list (the server assigns it).
-        let sid = s.id.to_string();
-        for room in s.rooms().into_iter().filter(|r| r.starts_with(contract::TAB_ROOM)) {
-            super::admin::room(&tabs_io, &st, s.ns(), &room, &sid, false);
-            s.leave(room);
-        }
-        let rooms: Vec<String> = tabs.iter().map(|t| format!("{}{t}", contract::TAB_ROOM)).collect();
-        for room in &rooms {
-            super::admin::room(&tabs_io, &st, s.ns(), room, &sid, true);
-        }
-        s.join(rooms);
-        st.tabs.set(&sid, tabs);
-        super::admin::socket_updated(&tabs_io, &st, &s);
-        async {}
+        let (io, st) = (tabs_io.clone(), st.clone());
+        async move { serve_tabs(&io, &st, &s, tabs).await }
     });
     socket.on(contract::TIME, |_: Admit, ack: AckSender| async move {
         let _ = ack.send(&TimeReply { time: now_ms() });

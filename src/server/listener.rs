@@ -38,6 +38,10 @@ pub struct Stats {
     pub duplicates_dropped: AtomicU64,
     /// `sb:join` requests the server refused.
     pub joins_refused: AtomicU64,
+    /// Tab ids refused in `sb:tabs` (served by another browser, or malformed).
+    pub tabs_refused: AtomicU64,
+    /// Application events refused by their handler's authorization.
+    pub app_refused: AtomicU64,
     /// Sockets cut off for going over their limits, and messages refused because a limited
     /// (unverified) session sent them.
     pub sockets_limited: Arc<AtomicU64>,
@@ -60,6 +64,8 @@ impl Stats {
             "emits_received": self.emits_received.load(Ordering::Relaxed),
             "duplicates_dropped": self.duplicates_dropped.load(Ordering::Relaxed),
             "joins_refused": self.joins_refused.load(Ordering::Relaxed),
+            "tabs_refused": self.tabs_refused.load(Ordering::Relaxed),
+            "app_refused": self.app_refused.load(Ordering::Relaxed),
             "sockets_limited": self.sockets_limited.load(Ordering::Relaxed),
             "unverified_refused": self.unverified_refused.load(Ordering::Relaxed),
         })

@@ -200,7 +200,8 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 Ok(r) => {
                     let member = (!r.tabs.is_empty()).then(|| Member {
                         user: assigned(&s, contract::USER_ROOM),
-                        device: assigned(&s, contract::DEVICE_ROOM),
+                        // A pseudonym: the room learns which tabs share a browser, not its id.
+                        device: assigned(&s, contract::DEVICE_ROOM).map(|d| crate::auth::pseudonym(&d, &r.room)),
                         tabs: r.tabs,
                     });
                     if let Some(m) = state.presence.update(s.ns(), &r.room, &s.id.to_string(), member).await {

@@ -185,7 +185,8 @@ pub async fn handshake(socket: SocketRef, payload: Value, state: Arc<ServerState
     let token = auth::cookie(cookie, auth::ACCESS_COOKIE)
         .map(String::from)
         .or_else(|| payload.get("token").and_then(Value::as_str).map(String::from));
-    if let Some(device) = auth::cookie(cookie, auth::DEVICE_COOKIE) {
+    // The device's room is named by the id derived from its secret, never by what was sent.
+    if let Some(device) = auth::cookie(cookie, auth::DEVICE_COOKIE).and_then(auth::device_of) {
         socket.join(format!("{}{device}", contract::DEVICE_ROOM));
     }
     let session = match token {
@@ -264,8 +265,10 @@ fn refused(status: StatusCode, error: &str) -> Response {
 pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let user = body.get("username").and_then(Value::as_str).unwrap_or("").to_string();
     let password = body.get("password").and_then(Value::as_str).unwrap_or("").to_string();
-    let had_device = request_cookie(&headers, auth::DEVICE_COOKIE);
-    let device = had_device.clone().unwrap_or_else(auth::device_id);
+    // The browser's device secret, or a new one (an old or forged value is replaced).
+    let had_device = device_secret(&headers);
+    let secret = had_device.clone().unwrap_or_else(auth::device_secret);
+    let device = auth::device_of(&secret).unwrap_or_default();
     let signed = web.state.auth.sign_in(&user, &password, Some(&device), web.state.verify_new_devices).await;
     let Some(signed) = signed else {
         // Only accounts that exist are watched (a guesser cannot grow the map).
@@ -285,16 +288,26 @@ pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<
     web.state.expiry.schedule(s).await;
     let mut res = signed_in(&web, &headers, s).await;
     if had_device.is_none() {
-        set_device(&mut res, &device);
+        set_device(&mut res, &secret);
     }
     res
 }
 
-/// Gives the browser device id `id` (its cookie).
-fn set_device(res: &mut Response, id: &str) {
-    if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(id)) {
+/// Gives the browser the device secret `secret` (its cookie).
+fn set_device(res: &mut Response, secret: &str) {
+    if let Ok(v) = HeaderValue::from_str(&auth::device_cookie(secret)) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
+}
+
+/// The request's device secret, if it is well formed.
+fn device_secret(headers: &HeaderMap) -> Option<String> {
+    request_cookie(headers, auth::DEVICE_COOKIE).filter(|s| auth::device_of(s).is_some())
+}
+
+/// The request's device id (derived from its secret).
+fn device(headers: &HeaderMap) -> Option<String> {
+    request_cookie(headers, auth::DEVICE_COOKIE).and_then(|s| auth::device_of(&s))
 }
 
 /// What a tab learns about its session: [`auth::session_json`], and for a limited session
@@ -318,7 +331,7 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
     let Some(token) = request_cookie(&headers, auth::REFRESH_COOKIE) else {
         return with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "no refresh token"}));
     };
-    let device = request_cookie(&headers, auth::DEVICE_COOKIE);
+    let device = device(&headers);
     match web.state.auth.refresh(&token, device.as_deref()).await {
         Refresh::Ok(s) => {
             let room = format!("{}{}", contract::SESSION_ROOM, s.id);
@@ -481,8 +494,8 @@ pub async fn session_info(State(web): State<Web>, headers: HeaderMap) -> Respons
         None => refused(StatusCode::UNAUTHORIZED, "not signed in"),
     };
     // A visitor gets a device id too (its shared state's scope, its `device:` room).
-    if request_cookie(&headers, auth::DEVICE_COOKIE).is_none() {
-        set_device(&mut res, &auth::device_id());
+    if device_secret(&headers).is_none() {
+        set_device(&mut res, &auth::device_secret());
     }
     res
 }
