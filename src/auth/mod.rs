@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cookies;
+pub mod gate;
 mod redis;
 mod secrets;
 mod sqlite;
@@ -152,7 +153,21 @@ pub struct Auth {
     /// Checked for an unknown user, so a guess costs the same either way.
     decoy: String,
     pub telemetry: Telemetry,
+    /// Every password hash runs through it (`gate.rs`).
+    pub gate: gate::Gate,
 }
+
+/// Why a sign-in or a password check did not go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Wrong user name or password (or the accounts are unavailable).
+    Wrong,
+    /// Too many checks at once: try again shortly (503).
+    Busy,
+}
+
+/// The answer to a password check refused for a full gate.
+pub const BUSY: &str = "the server is busy checking passwords: try again in a second";
 
 /// How long a rotated refresh token may come back from its own device without counting as a
 /// replay (docs/server-contract.md, "Sign-in").
@@ -222,6 +237,7 @@ impl Auth {
             mailbox: Mutex::default(),
             decoy: hash_password(&token())?,
             telemetry: Telemetry::default(),
+            gate: gate::Gate::new(gate::PERMITS, gate::QUEUE),
         })
     }
 
@@ -240,27 +256,29 @@ impl Auth {
     /// A sign-in from `device` (the device cookie), if the password is right; the device is
     /// trusted at once.
     pub async fn login_from(&self, user: &str, password: &str, device: Option<&str>) -> Option<Session> {
-        self.sign_in(user, password, device, false).await.map(|s| s.session)
+        self.sign_in(user, password, device, false, false).await.ok().map(|s| s.session)
     }
 
     /// A sign-in. With `verify_new`, a device the user has not verified gets a limited session
     /// and a challenge whose code is "mailed" (printed, and kept in [`Auth::mailbox`]).
-    /// The password check (argon2, slow by design) runs off the async threads.
+    /// The password check (argon2, slow by design) runs off the async threads, through the
+    /// gate (`priority`: a device this user signed in from before).
     pub async fn sign_in(
         &self,
         user: &str,
         password: &str,
         device: Option<&str>,
         verify_new: bool,
-    ) -> Option<SignedIn> {
-        if !self.password_is(user, password).await {
+        priority: bool,
+    ) -> Result<SignedIn, Refused> {
+        if !self.password_is(user, password, priority).await? {
             self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Err(Refused::Wrong);
         }
         let now = now_ms();
         let seen = match device {
             None => Seen::Unknown,
-            Some(d) => logged(on_store!(self, s => s.seen(user, d)))?,
+            Some(d) => logged(on_store!(self, s => s.seen(user, d))).ok_or(Refused::Wrong)?,
         };
         let verified = !verify_new || seen == Seen::Known;
         let s = Session {
@@ -279,16 +297,16 @@ impl Auth {
         let challenge = (token()[..24].to_string(), now + CODE_TTL.as_millis() as u64);
         let trust = verified && seen != Seen::Known;
         let pending = (!verified).then_some((challenge.0.as_str(), code.as_str(), challenge.1));
-        logged(on_store!(self, st => st.insert(&s, trust, pending)))?;
+        logged(on_store!(self, st => st.insert(&s, trust, pending))).ok_or(Refused::Wrong)?;
         self.telemetry.logins.fetch_add(1, Ordering::Relaxed);
         if verified {
-            return Some(SignedIn { session: s, seen, challenge: None });
+            return Ok(SignedIn { session: s, seen, challenge: None });
         }
         if let Ok(mut l) = self.limited.lock() {
             l.insert(s.id.clone());
         }
         self.mail(user, &code);
-        Some(SignedIn { session: s, seen, challenge: Some(challenge) })
+        Ok(SignedIn { session: s, seen, challenge: Some(challenge) })
     }
 
     /// The reference backend's "mail": the code is printed for the person at the terminal
@@ -397,21 +415,27 @@ impl Auth {
     }
 
     /// Whether `password` is `user`'s (an unknown user costs a hash too), checked off the
-    /// async threads.
-    async fn password_is(&self, user: &str, password: &str) -> bool {
+    /// async threads through the gate.
+    async fn password_is(&self, user: &str, password: &str, priority: bool) -> Result<bool, Refused> {
         let hash = logged(on_store!(self, s => s.hash_of(user))).flatten();
         let (known, hash) = match hash {
             Some(h) => (true, h),
             None => (false, self.decoy.clone()),
         };
         let password = password.to_string();
-        let right = tokio::task::spawn_blocking(move || verify_hash(&hash, &password)).await.unwrap_or(false);
-        known && right
+        let right = self.gate.run(priority, move || verify_hash(&hash, &password)).await.map_err(|_| Refused::Busy)?;
+        Ok(known && right)
+    }
+
+    /// Whether `device` signed in as `user` before (a trusted device: its sign-ins take the
+    /// gate's reserve and their own throttle key).
+    pub async fn knows_device(&self, user: &str, device: &str) -> bool {
+        logged(on_store!(self, s => s.seen(user, device))).is_some_and(|seen| seen == Seen::Known)
     }
 
     /// Changes `user`'s password if `current` is right and `new` is acceptable. Slow (argon2).
     pub async fn change_password(&self, user: &str, current: &str, new: &str) -> Result<(), &'static str> {
-        if !self.password_is(user, current).await {
+        if !self.password_is(user, current, false).await.map_err(|_| BUSY)? {
             self.telemetry.login_failures.fetch_add(1, Ordering::Relaxed);
             return Err("the current password is wrong");
         }
@@ -422,8 +446,8 @@ impl Auth {
             return Err("the new password is the current one");
         }
         let new = new.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&new)).await;
-        let hash = hash.map_err(|_| "cannot hash the new password")?.map_err(|_| "cannot hash the new password")?;
+        let hash = self.gate.run(false, move || hash_password(&new)).await.map_err(|_| BUSY)?;
+        let hash = hash.map_err(|_| "cannot hash the new password")?;
         logged(on_store!(self, s => s.set_password(user, &hash, now_ms()))).ok_or("accounts unavailable")
     }
 
@@ -497,7 +521,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_device_gets_a_limited_session_until_its_code() {
         let auth = store("");
-        let first = auth.sign_in("alice", "alice-password", Some("d1"), true).await.expect("signed in");
+        let first = auth.sign_in("alice", "alice-password", Some("d1"), true, false).await.expect("signed in");
         assert_eq!(first.seen, Seen::First);
         assert!(
             first.challenge.is_some() && auth.is_limited(&first.session.id),
@@ -510,10 +534,10 @@ mod tests {
         assert!(auth.verify(&first.session.id, &code).await.is_ok_and(|s| s.verified));
         assert!(!auth.is_limited(&first.session.id));
         assert_eq!(auth.verify(&first.session.id, &code).await.err(), Some(VerifyError::NotPending), "single use");
-        let again = auth.sign_in("alice", "alice-password", Some("d1"), true).await.expect("signed in");
+        let again = auth.sign_in("alice", "alice-password", Some("d1"), true, false).await.expect("signed in");
         assert_eq!((again.seen, again.challenge.is_none()), (Seen::Known, true), "a verified device is trusted");
         // Five wrong codes kill the challenge.
-        let other = auth.sign_in("alice", "alice-password", Some("d2"), true).await.expect("signed in");
+        let other = auth.sign_in("alice", "alice-password", Some("d2"), true, false).await.expect("signed in");
         assert_eq!(other.seen, Seen::New);
         let code = auth.last_mail("alice").expect("mailed");
         let wrong = if code == "000000" { "000001" } else { "000000" };

@@ -1,6 +1,5 @@
-//! The listener and its metrics: a TCP listener whose connections count the bytes written
-//! (the benchmark's bytes per broadcast) and read and which drops new connections once the server is
-//! closing; the counters `/debug/metrics` shows; the Origin and CSRF guard in front of
+//! The connections' metrics: a stream that counts the bytes written (the benchmark's bytes per
+//! broadcast) and read (the accept loop is `serve.rs`); the counters `/debug/metrics` shows; the Origin and CSRF guard in front of
 //! Socket.IO and the sign-in endpoints.
 
 use crate::auth;
@@ -10,13 +9,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Counters the tests and `/debug/metrics` read.
 #[derive(Debug, Default)]
@@ -42,6 +40,8 @@ pub struct Stats {
     pub tabs_refused: AtomicU64,
     /// Application events refused by their handler's authorization.
     pub app_refused: AtomicU64,
+    /// Connections closed at accept for the connection limits (`serve.rs`).
+    pub connections_refused: AtomicU64,
     /// Sockets cut off for going over their limits, and messages refused because a limited
     /// (unverified) session sent them.
     pub sockets_limited: Arc<AtomicU64>,
@@ -66,56 +66,38 @@ impl Stats {
             "joins_refused": self.joins_refused.load(Ordering::Relaxed),
             "tabs_refused": self.tabs_refused.load(Ordering::Relaxed),
             "app_refused": self.app_refused.load(Ordering::Relaxed),
+            "connections_refused": self.connections_refused.load(Ordering::Relaxed),
             "sockets_limited": self.sockets_limited.load(Ordering::Relaxed),
             "unverified_refused": self.unverified_refused.load(Ordering::Relaxed),
         })
     }
 }
 
-pub(super) struct Counting {
-    inner: TcpListener,
-    stats: Arc<Stats>,
-    closing: Arc<AtomicBool>,
-}
-
-impl Counting {
-    pub(super) async fn bind(addr: SocketAddr, stats: Arc<Stats>, closing: Arc<AtomicBool>) -> io::Result<Self> {
-        Ok(Counting { inner: TcpListener::bind(addr).await?, stats, closing })
-    }
-}
-
-impl axum::serve::Listener for Counting {
-    type Io = CountingStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-            // Small frames go out at once: with Nagle's algorithm a frame written while the
-            // previous one is unacknowledged waits for the peer's delayed ACK (40 ms here).
-            let _ = io.set_nodelay(true);
-            if !self.closing.load(Ordering::SeqCst) {
-                let (sent, received) = (self.stats.bytes_sent.clone(), self.stats.bytes_received.clone());
-                return (CountingStream { io, sent, received }, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
+/// A connection's stream: counts the bytes both ways, notes when it last moved one, and holds
+/// the connection's slot (`serve.rs`) for as long as it lives, upgraded or not.
 pub(super) struct CountingStream {
     io: TcpStream,
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
+    activity: super::serve::Activity,
+    _slot: super::serve::Slot,
 }
 
 impl CountingStream {
+    pub(super) fn new(
+        io: TcpStream,
+        stats: &Stats,
+        activity: super::serve::Activity,
+        slot: super::serve::Slot,
+    ) -> Self {
+        let (sent, received) = (stats.bytes_sent.clone(), stats.bytes_received.clone());
+        CountingStream { io, sent, received, activity, _slot: slot }
+    }
+
     fn count(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(n)) = &r {
             self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+            self.activity.touch();
         }
         r
     }
@@ -127,6 +109,7 @@ impl AsyncRead for CountingStream {
         let r = Pin::new(&mut self.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &r {
             self.received.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+            self.activity.touch();
         }
         r
     }

@@ -26,14 +26,17 @@ mod ordering;
 mod presence;
 mod replay;
 mod security;
+mod serve;
 pub(crate) mod shared;
 mod signin;
 pub mod state;
+mod throttle;
 mod trace;
 
 pub use admin::AdminConfig;
 pub use dedup::Dedup;
 pub use listener::Stats;
+pub use serve::Limits as TransportLimits;
 
 use crate::auth::Auth;
 use axum::extract::Request;
@@ -109,6 +112,18 @@ pub struct Config {
     /// Redis (`redis://host:port`, Redis 7): the Socket.IO adapter of several nodes
     /// (`node.rs`). None: this node alone.
     pub redis: Option<String>,
+    /// Connections in all and per address, the header read and idle timeouts (`serve.rs`).
+    pub transport: serve::Limits,
+    /// Password hashes at once, and checks waiting for one (`auth/gate.rs`).
+    pub max_hashes: usize,
+    pub hash_queue: usize,
+    /// Failed sign-ins, codes or admin checks in a row per address, account or device
+    /// before each further one waits longer (`throttle.rs`).
+    pub attempts: u32,
+    /// The most rooms one socket may be in (`sb:join` beyond it is refused).
+    pub max_rooms: usize,
+    /// The demo application's test hooks (`record`, anonymous `announce`): tests only.
+    pub test_hooks: bool,
 }
 
 impl Default for Config {
@@ -140,6 +155,12 @@ impl Default for Config {
             admin: None,
             admin_ui: None,
             redis: None,
+            transport: serve::Limits::default(),
+            max_hashes: crate::auth::gate::PERMITS,
+            hash_queue: crate::auth::gate::QUEUE,
+            attempts: throttle::ATTEMPTS,
+            max_rooms: switchboard_shared::contract::MAX_ROOMS,
+            test_hooks: false,
         }
     }
 }
@@ -165,6 +186,9 @@ pub(crate) struct State {
     verify_new_devices: bool,
     limits: switchboard_shared::contract::Limits,
     admin: Option<Arc<admin::Admin>>,
+    throttles: throttle::Throttles,
+    max_rooms: usize,
+    test_hooks: bool,
     /// Several nodes: Redis (for what nodes tell each other, `shared::NODE_EVENTS`).
     shared: Option<shared::Shared>,
 }
@@ -227,7 +251,9 @@ impl Server {
             }
             Some(store) => Auth::open_shared(store.clone(), &config.users, access_ttl, refresh_ttl).await,
         };
-        let auth = Arc::new(auth.map_err(|e| std::io::Error::other(format!("--users: {e}")))?);
+        let mut auth = auth.map_err(|e| std::io::Error::other(format!("--users: {e}")))?;
+        auth.gate = crate::auth::gate::Gate::new(config.max_hashes, config.hash_queue);
+        let auth = Arc::new(auth);
         let mut store_state = tokio::task::spawn_blocking(move || state::StateStore::open(db, &node))
             .await
             .map_err(std::io::Error::other)?
@@ -277,6 +303,9 @@ impl Server {
                 burst: config.burst,
             },
             admin: config.admin.clone().map(|c| Arc::new(admin::Admin::new(c))),
+            throttles: throttle::Throttles::new(config.attempts),
+            max_rooms: config.max_rooms,
+            test_hooks: config.test_hooks,
             shared: store.clone(),
         });
         if let Some(store) = &store {
@@ -334,17 +363,13 @@ impl Server {
             listener::origin_guard,
         ));
         let closing = Arc::new(AtomicBool::new(false));
-        let listener = listener::Counting::bind(config.bind, state.stats.clone(), closing.clone()).await?;
-        let addr = axum::serve::Listener::local_addr(&listener)?;
+        let listener = serve::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("server stopped: {e}");
-            }
-        });
+        // The idle limit never cuts a long poll short: it outlasts Engine.IO's heartbeat.
+        let mut transport = config.transport;
+        transport.idle_timeout = transport.idle_timeout.max(config.ping_interval + config.ping_timeout);
+        let task = tokio::spawn(serve::serve(listener, app, transport, state.stats.clone(), closing.clone(), rx));
         let expiry = tokio::spawn(signin::run_expiry(state.clone(), io.clone()));
         let elections = tokio::spawn(state.elections.clone().run(io.clone()));
         let admin_stats = tokio::spawn(admin::run_stats(state.clone(), io.clone()));

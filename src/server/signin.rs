@@ -8,7 +8,9 @@
 
 use super::node::SocketIo;
 use super::node::SocketRef;
+use super::serve::Peer;
 use super::shared::Shared;
+use super::throttle::{self, Attempts};
 use super::State as ServerState;
 use crate::auth::{self, Refresh, Session, VerifyError};
 use axum::extract::State;
@@ -19,7 +21,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchboard_shared::contract;
 use tokio::sync::Notify;
 
@@ -262,24 +264,56 @@ fn refused(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({ contract::ERROR_FIELD: error }))).into_response()
 }
 
-pub async fn login(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+/// `POST /auth/login {username, password}`. Throttled before any hash (`throttle.rs`): per
+/// address and per account, or — from a device this user signed in from before — per device
+/// (a returning user is not locked out by strangers guessing her password); then through the
+/// hash gate (a trusted device has the gate's reserve).
+pub async fn login(State(web): State<Web>, peer: Peer, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let user = body.get("username").and_then(Value::as_str).unwrap_or("").to_string();
     let password = body.get("password").and_then(Value::as_str).unwrap_or("").to_string();
     // The browser's device secret, or a new one (an old or forged value is replaced).
     let had_device = device_secret(&headers);
     let secret = had_device.clone().unwrap_or_else(auth::device_secret);
     let device = auth::device_of(&secret).unwrap_or_default();
-    let signed = web.state.auth.sign_in(&user, &password, Some(&device), web.state.verify_new_devices).await;
-    let Some(signed) = signed else {
-        // Only accounts that exist are watched (a guesser cannot grow the map).
-        let raised = match web.state.auth.user_exists(&user).await {
-            true => web.state.watch.failed_login(&user, Some(&device)).await,
-            false => None,
-        };
-        if let Some(e) = raised {
-            super::security::tell(&web.io, &user, &e).await;
+    let trusted = had_device.is_some() && web.state.auth.knows_device(&user, &device).await;
+    let (throttles, now) = (&web.state.throttles, Instant::now());
+    let attempts = match trusted {
+        true => Attempts::all([throttles.device.attempt(&device, now)]),
+        false => Attempts::all([
+            throttles.address.attempt(&peer.0.to_string(), now),
+            throttles.account.attempt(&throttle::key(&user), now),
+        ]),
+    };
+    let attempts = match attempts {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(peer = %peer.0, user = %throttle::key(&user), "sign-in throttled");
+            return throttle::too_many(wait);
         }
-        return refused(StatusCode::UNAUTHORIZED, "invalid username or password");
+    };
+    let signed = web.state.auth.sign_in(&user, &password, Some(&device), web.state.verify_new_devices, trusted).await;
+    let signed = match signed {
+        Ok(s) => {
+            attempts.done(true);
+            s
+        }
+        Err(auth::Refused::Busy) => {
+            // Not a guess that failed: the server had no room to check it.
+            attempts.cancel();
+            return throttle::busy();
+        }
+        Err(auth::Refused::Wrong) => {
+            attempts.done(false);
+            // Only accounts that exist are watched (a guesser cannot grow the map).
+            let raised = match web.state.auth.user_exists(&user).await {
+                true => web.state.watch.failed_login(&user, Some(&device)).await,
+                false => None,
+            };
+            if let Some(e) = raised {
+                super::security::tell(&web.io, &user, &e).await;
+            }
+            return refused(StatusCode::UNAUTHORIZED, "invalid username or password");
+        }
     };
     let s = &signed.session;
     if let Some(e) = web.state.watch.signed_in(signed.seen, Some(&device), !s.verified) {
