@@ -232,6 +232,7 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64)
         // As deployed: a new tab finds the files the open tabs loaded in the cache (both
         // clients alike); each configuration is a fresh browser, so its first tab loads all.
         cache_max_age: Some(3600),
+        test_hooks: true,
         ..Config::default()
     })
     .await
@@ -457,6 +458,7 @@ pub async fn cold(n: usize) -> Result<(), String> {
     let server = Server::start(Config {
         bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         vendor_dir: Some(vendor),
+        test_hooks: true,
         ..Config::default()
     })
     .await
@@ -508,7 +510,8 @@ async fn heap(b: &Browser, session: &str) -> Value {
 /// a garbage collection, at the start and the end. Not in CI.
 pub async fn soak(_root: &Path, secs: u64) -> Result<(), String> {
     let server =
-        Server::start(Config { bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, ..Config::default() })
+        Server::start(Config { bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, test_hooks: true,
+ ..Config::default() })
             .await
             .map_err(|e| format!("cannot start the server: {e}"))?;
     let b = Browser::launch().await;

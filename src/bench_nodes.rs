@@ -83,6 +83,7 @@ pub async fn run(root: &Path, n_nodes: usize, tabs: &[usize]) -> Result<(), Stri
             cache_max_age: Some(3600),
             redis: Some(redis.url()),
             node: format!("n{}", i + 1),
+            test_hooks: true,
             ..Config::default()
         };
         nodes.push(Server::start(config).await.map_err(|e| format!("cannot start node {}: {e}", i + 1))?);

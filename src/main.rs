@@ -137,6 +137,38 @@ struct ServeArgs {
     /// if the node dies meanwhile, another node delivers the emit after this.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     dedup_lease: u64,
+    /// Most connections open at once (more are closed at accept).
+    #[arg(long, value_name = "N", default_value_t = switchboard::server::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Most connections open at once from one address.
+    #[arg(long, value_name = "N", default_value_t = switchboard::server::PER_ADDRESS)]
+    max_connections_per_address: usize,
+    /// A request's headers must arrive within this many seconds (slow clients are closed;
+    /// so is a keep-alive connection idle this long between requests).
+    #[arg(long, value_name = "SECONDS", default_value_t = switchboard::server::HEADER_TIMEOUT.as_secs())]
+    header_timeout: u64,
+    /// A connection that moves no byte for this many seconds is closed (never less than the
+    /// ping interval plus the ping timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = switchboard::server::IDLE_TIMEOUT.as_secs())]
+    idle_timeout: u64,
+    /// Password hashes (argon2, ~19 MiB each) running at once: sign-ins, password changes,
+    /// admin checks.
+    #[arg(long, value_name = "N", default_value_t = switchboard::auth::gate::PERMITS)]
+    max_hashes: usize,
+    /// Checks waiting for a hash; more are answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = switchboard::auth::gate::QUEUE)]
+    hash_queue: usize,
+    /// Failed sign-ins, verification codes or admin checks in a row per address, account or
+    /// device before each further one waits twice as long (429 with Retry-After).
+    #[arg(long, value_name = "N", default_value_t = switchboard::server::ATTEMPTS)]
+    attempts: u32,
+    /// Most rooms one socket may be in (`sb:join` beyond it is refused).
+    #[arg(long, value_name = "N", default_value_t = switchboard_shared::contract::MAX_ROOMS)]
+    max_rooms: usize,
+    /// The demo application's test hooks: `record` (kept in memory, capped) and `announce`
+    /// without signing in. For tests only.
+    #[arg(long)]
+    test_hooks: bool,
 }
 
 fn main() -> ExitCode {
@@ -228,6 +260,17 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         node: args.node.unwrap_or_else(|| if args.redis.is_some() { format!("n{}", args.port) } else { "n1".into() }),
         redis: args.redis,
         dedup_lease: Duration::from_millis(args.dedup_lease),
+        transport: switchboard::server::TransportLimits {
+            max_connections: args.max_connections.max(1),
+            per_address: args.max_connections_per_address.max(1),
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        },
+        max_hashes: args.max_hashes.max(1),
+        hash_queue: args.hash_queue,
+        attempts: args.attempts.max(1),
+        max_rooms: args.max_rooms.max(1),
+        test_hooks: args.test_hooks,
         ..Config::default()
     })
 }

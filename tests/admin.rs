@@ -134,7 +134,7 @@ async fn the_official_client_sees_sockets_rooms_events_and_acts_on_them() {
     // What the application sends shows too (an announcement to everyone).
     app.send(r#"42["announce",{"text":"hi"}]"#).await;
     let sent = admin.next("event_sent").await;
-    assert_eq!(sent[2], json!(["announce", {"text": "hi"}]), "{sent:?}");
+    assert_eq!(sent[2], json!(["announce", {"text": "hi", "from": "anonymous"}]), "{sent:?}");
     // Malformed: an error, never a panic; the server goes on.
     admin.send(json!(["join", 42])).await;
     let err = admin.next("sb:admin_error").await;

@@ -158,6 +158,7 @@ async fn two_namespaces_in_five_tabs_take_one_websocket_where_socket_io_client_t
     let config = switchboard::server::Config {
         bind: "127.0.0.1:0".parse().expect("literal address"),
         vendor_dir: Some(vendor),
+        test_hooks: true,
         ..switchboard::server::Config::default()
     };
     let page = common::server_with(config).await;

@@ -20,6 +20,7 @@ fn config(bind: SocketAddr, data: &Path) -> Config {
         ping_interval: Duration::from_millis(2_000),
         ping_timeout: Duration::from_millis(2_000),
         data_dir: Some(data.to_path_buf()),
+        test_hooks: true,
         ..Config::default()
     }
 }

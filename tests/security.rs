@@ -28,7 +28,9 @@ fn until_state(state: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_device_is_limited_until_its_code_is_confirmed() {
     let _one = exclusive().await;
-    let srv = common::server_with(Config { verify_new_devices: true, ..config() }).await;
+    // Codes are throttled per account after `attempts` wrong ones (tests/adversary.rs): here
+    // a challenge's own five tries are the subject.
+    let srv = common::server_with(Config { verify_new_devices: true, attempts: 10, ..config() }).await;
     let b = Browser::launch().await;
     let t = auth_tabs(&b, &srv.url(), 2).await;
     for tab in &t {

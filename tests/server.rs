@@ -6,7 +6,7 @@ use common::sio::RawSocket;
 use serde_json::json;
 use std::time::Duration;
 
-use common::http::{get, get_with, post, set_cookie};
+use common::http::{device, get, get_with, post, set_cookie};
 
 #[tokio::test]
 async fn socket_io_refuses_foreign_origins_and_serves_its_own() {
@@ -494,7 +494,9 @@ async fn sessions_and_revocations_outlive_a_backend_restart() {
 /// event has its own id, a timestamp, who initiated it and a reason.
 #[tokio::test]
 async fn suspicious_activity_reaches_the_users_other_sockets() {
-    let srv = common::server_with(switchboard::server::Config { suspicious_logins: 3, ..common::config() }).await;
+    // Six failures from one address: under the sign-in throttle's (tests/adversary.rs).
+    let config = switchboard::server::Config { suspicious_logins: 3, attempts: 10, ..common::config() };
+    let srv = common::server_with(config).await;
     let auth = json!({"token": srv.auth.login("alice", "alice-password").await.expect("login").access}).to_string();
     let mut a = RawSocket::connect_with(srv.addr, &auth).await;
     let mut bob = RawSocket::connect_with(
@@ -503,8 +505,9 @@ async fn suspicious_activity_reaches_the_users_other_sockets() {
     )
     .await;
     let wrong = r#"{"username":"alice","password":"guess"}"#;
+    let (attacker, attacker_id) = device("dev-attacker");
     for _ in 0..3 {
-        assert!(post(srv.addr, "/auth/login", wrong, "sb_device=dev-attacker").await.starts_with("HTTP/1.1 401"));
+        assert!(post(srv.addr, "/auth/login", wrong, &attacker).await.starts_with("HTTP/1.1 401"));
     }
     // Unknown accounts are not watched (and raise nothing).
     for _ in 0..3 {
@@ -513,17 +516,18 @@ async fn suspicious_activity_reaches_the_users_other_sockets() {
     let e = a.next_event("SECURITY_SUSPICIOUS_ACTIVITY").await;
     assert_eq!(
         (e["kind"].clone(), e["device"].clone(), e["action"].clone()),
-        (json!("failed-logins"), json!("dev-attacker"), json!("none"))
+        (json!("failed-logins"), json!(attacker_id), json!("none"))
     );
     assert!(e["id"].as_str().is_some_and(|i| i.len() >= 16) && e["event_timestamp"].as_u64().is_some(), "{e}");
     assert_eq!(e["initiating_entity"], "policy");
     assert!(e["reason_user"].as_str().is_some_and(|r| r.contains("3 failed sign-ins")), "{e}");
     // A sign-in from a first device, then from another one.
     let good = r#"{"username":"alice","password":"alice-password"}"#;
-    assert!(post(srv.addr, "/auth/login", good, "sb_device=dev-home").await.starts_with("HTTP/1.1 200"));
-    post(srv.addr, "/auth/login", good, "sb_device=dev-new").await;
+    assert!(post(srv.addr, "/auth/login", good, &device("dev-home").0).await.starts_with("HTTP/1.1 200"));
+    let (new, new_id) = device("dev-new");
+    post(srv.addr, "/auth/login", good, &new).await;
     let e2 = a.next_event("SECURITY_SUSPICIOUS_ACTIVITY").await;
-    assert_eq!((e2["kind"].clone(), e2["device"].clone()), (json!("new-device"), json!("dev-new")));
+    assert_eq!((e2["kind"].clone(), e2["device"].clone()), (json!("new-device"), json!(new_id)));
     assert_ne!(e["id"], e2["id"]);
     // Bob heard nothing of alice's account.
     let (_, seen) = bob.emit_ack_seen(r#"["echo","x"]"#).await;
@@ -535,8 +539,8 @@ async fn suspicious_activity_reaches_the_users_other_sockets() {
 async fn two_sessions(srv: &switchboard::server::Server) -> (String, String) {
     let good = r#"{"username":"alice","password":"alice-password"}"#;
     (
-        post(srv.addr, "/auth/login", good, "sb_device=dev-a").await,
-        post(srv.addr, "/auth/login", good, "sb_device=dev-b").await,
+        post(srv.addr, "/auth/login", good, &device("dev-a").0).await,
+        post(srv.addr, "/auth/login", good, &device("dev-b").0).await,
     )
 }
 
@@ -558,7 +562,7 @@ async fn a_user_revokes_their_other_sessions_and_the_server_enforces_it_first() 
     let sessions = list["sessions"].as_array().cloned().unwrap_or_default();
     assert_eq!(sessions.len(), 2, "{list}");
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
-    assert!(sessions.iter().any(|s| s["device"] == "dev-b"), "{list}");
+    assert!(sessions.iter().any(|s| s["device"] == device("dev-b").1), "{list}");
     let bad = post(srv.addr, "/auth/sessions/revoke", r#"{"target":"someone-elses"}"#, &a_access).await;
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
     let res = post(srv.addr, "/auth/sessions/revoke", r#"{"target":"others"}"#, &a_access).await;
@@ -617,7 +621,7 @@ async fn logout_clears_the_site_cache_and_ends_the_session() {
     let srv = common::server().await;
     let (a, _) = two_sessions(&srv).await;
     let refresh = set_cookie(&a, "sb_refresh");
-    let out = post(srv.addr, "/auth/logout", "{}", &format!("{refresh}; sb_device=dev-a")).await;
+    let out = post(srv.addr, "/auth/logout", "{}", &format!("{refresh}; {}", device("dev-a").0)).await;
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.to_ascii_lowercase().contains("clear-site-data: \"cache\""), "{out}");
     assert!(set_cookie(&out, "sb_device").is_empty(), "the device id stays");

@@ -160,6 +160,10 @@ pub const MAX_EMIT_ID: usize = 128;
 /// all its tabs; `--max-rooms`).
 pub const MAX_ROOMS: usize = 4096;
 
+/// The most binary attachments one Socket.IO packet may declare (socket.io's default is
+/// 10 000, each one buffered until the packet is whole).
+pub const MAX_ATTACHMENTS: usize = 256;
+
 /// Why a list of tab ids (`sb:tabs`, presence, priorities) is refused, if it is.
 pub fn check_tabs<'a>(tabs: impl ExactSizeIterator<Item = &'a str>) -> Result<(), &'static str> {
     if tabs.len() > MAX_REPORTED_TABS {
@@ -444,6 +448,30 @@ pub fn redact(line: &str) -> alloc::borrow::Cow<'_, str> {
     alloc::borrow::Cow::Owned(out)
 }
 
+/// Events whose payload is a credential (`sb:auth {token}`): it reaches no log and no
+/// Admin UI.
+pub const SECRET_EVENTS: [&str; 1] = [AUTH];
+
+/// The name of the event in `raw` (a Socket.IO event's JSON array, name first) if it is a
+/// [`SECRET_EVENTS`] one. A name written with escapes counts as secret (the server reads
+/// it decoded, so `"sb\u003aauth"` is `sb:auth` too).
+pub fn secret_event(raw: &str) -> Option<&'static str> {
+    let rest = raw.trim_start().strip_prefix('[')?.trim_start().strip_prefix('"')?;
+    let name = &rest[..rest.find('"')?];
+    if name.contains('\\') {
+        return Some(AUTH);
+    }
+    SECRET_EVENTS.into_iter().find(|e| *e == name)
+}
+
+/// `raw` as it may be shown: a [`secret_event`]'s payload replaced by `"[redacted]"`.
+pub fn redact_event(raw: &str) -> alloc::borrow::Cow<'_, str> {
+    match secret_event(raw) {
+        Some(name) => alloc::borrow::Cow::Owned(alloc::format!("[\"{name}\",\"[redacted]\"]")),
+        None => alloc::borrow::Cow::Borrowed(raw),
+    }
+}
+
 /// Sign-in endpoints under the endpoint's origin, and the headers the hub sends with them.
 pub const AUTH_PATH: &str = "/auth/";
 pub const CSRF_HEADER: &str = "x-switchboard";
@@ -476,6 +504,18 @@ pub const DB_STORE: &str = "queue";
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_tokens_event_is_redacted_however_it_is_written() {
+        let token = "[\"sb:auth\",{\"token\":\"abc\"}]";
+        assert_eq!(redact_event(token), "[\"sb:auth\",\"[redacted]\"]");
+        assert_eq!(redact_event(" [ \"sb:auth\" ,{\"token\":\"abc\"}]"), "[\"sb:auth\",\"[redacted]\"]");
+        assert_eq!(redact_event("[\"sb\\u003aauth\",{\"token\":\"abc\"}]"), "[\"sb:auth\",\"[redacted]\"]");
+        assert_eq!(redact_event("[\"chat\",{\"token\":\"abc\"}]"), "[\"chat\",{\"token\":\"abc\"}]");
+        for odd in ["", "[", "[\"", "{}", "[1]"] {
+            assert_eq!(redact_event(odd), odd);
+        }
+    }
 
     #[test]
     fn a_durable_emits_traceparent_is_its_ids_on_both_ends() {

@@ -16,7 +16,8 @@ use crate::auth::{now_ms, token};
 use crate::clock::iso;
 use serde_json::{json, Map, Value};
 use socketioxide::extract::Data;
-use std::collections::HashSet;
+use super::serve::Peer;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,7 +60,37 @@ pub struct Admin {
     /// Counters for `aggregatedEvents`, and their values at the last `server_stats`.
     pub packets_in: AtomicU64,
     last: Mutex<(u64, u64, u64, u64, u64)>,
+    /// Credentials that passed lately (keyed digests, never the password): checked again
+    /// without a hash until they expire.
+    passed: Mutex<HashMap<[u8; 32], Instant>>,
+    /// This process's key for those digests.
+    key: String,
 }
+
+/// Why the admin credentials were not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    Wrong,
+    /// This address guessed wrong too often: it waits this long.
+    Wait(Duration),
+    /// The hash gate is full.
+    Busy,
+}
+
+impl Denied {
+    pub fn message(&self) -> String {
+        match self {
+            Denied::Wrong => "invalid credentials".into(),
+            Denied::Wait(w) => format!("too many attempts: try again in {} s", w.as_secs().max(1)),
+            Denied::Busy => crate::auth::BUSY.into(),
+        }
+    }
+}
+
+/// How long credentials that passed are taken without a hash.
+const PASSED_FOR: Duration = Duration::from_secs(600);
+/// Credentials remembered at most (only ones that passed: one admin, a few browsers).
+const PASSED_MAX: usize = 64;
 
 impl Admin {
     pub fn new(config: AdminConfig) -> Admin {
@@ -70,13 +101,50 @@ impl Admin {
             watchers: AtomicUsize::new(0),
             packets_in: AtomicU64::new(0),
             last: Mutex::default(),
+            passed: Mutex::default(),
+            key: token(),
         }
     }
 
-    /// Whether these are the admin's credentials (argon2: slow by design, call it off the
-    /// async threads). The hash is checked even for a wrong user name.
-    pub fn check(&self, user: &str, password: &str) -> bool {
-        crate::auth::verify_hash(&self.config.hash, password) && user == self.config.user
+    /// The one check of the admin credentials, for `/admin`, `/metrics` and `/debug/metrics`:
+    /// nothing to hash without both parts; credentials that passed lately pass without a hash;
+    /// otherwise the address's throttle, then the hash gate.
+    pub async fn verify(&self, state: &State, peer: Peer, user: &str, password: &str) -> Result<(), Denied> {
+        if user.is_empty() || password.is_empty() {
+            return Err(Denied::Wrong);
+        }
+        let digest = {
+            use blake2::Digest;
+            let mut h = blake2::Blake2s256::new();
+            for part in [self.key.as_str(), user, password] {
+                h.update(part.as_bytes());
+                h.update([0]);
+            }
+            <[u8; 32]>::from(h.finalize())
+        };
+        let now = Instant::now();
+        if self.passed.lock().is_ok_and(|p| p.get(&digest).is_some_and(|until| *until > now)) {
+            return Ok(());
+        }
+        let attempt = state.throttles.admin.attempt(&peer.0.to_string(), now).map_err(Denied::Wait)?;
+        let (hash, want, given, name) =
+            (self.config.hash.clone(), self.config.user.clone(), password.to_string(), user.to_string());
+        let checked = state.auth.gate.run(false, move || crate::auth::verify_hash(&hash, &given) && name == want).await;
+        let Ok(ok) = checked else {
+            attempt.cancel();
+            return Err(Denied::Busy);
+        };
+        attempt.done(ok, Instant::now());
+        if !ok {
+            return Err(Denied::Wrong);
+        }
+        if let Ok(mut p) = self.passed.lock() {
+            p.retain(|_, until| *until > now);
+            if p.len() < PASSED_MAX {
+                p.insert(digest, now + PASSED_FOR);
+            }
+        }
+        Ok(())
     }
 
     fn watched(&self) -> bool {
@@ -206,7 +274,8 @@ pub fn tap(io: &SocketIo, admin: &Arc<Admin>) -> Tap {
     Arc::new(move |nsp: &str, sid: &str, raw: &str| {
         admin.packets_in.fetch_add(1, Ordering::Relaxed);
         if admin.watched() {
-            let mut args: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            // A credential (`sb:auth {token}`) is never shown, to read-only admins neither.
+            let mut args: Value = serde_json::from_str(&contract::redact_event(raw)).unwrap_or(Value::Null);
             // A durable emit shows as the application event it carries (its id dropped).
             if let Some(items) = args.as_array_mut().filter(|a| a.len() >= 3 && a[0] == contract::EMIT) {
                 items.drain(..2);
@@ -225,13 +294,16 @@ pub async fn authenticate(s: SocketRef, Data(auth): Data<Value>, state: Arc<Stat
             return Ok(());
         }
     }
-    let user = auth.get("username").and_then(Value::as_str).unwrap_or("").to_string();
-    let password = auth.get("password").and_then(Value::as_str).unwrap_or("").to_string();
-    let (checker, name) = (admin.clone(), user.clone());
-    let ok = tokio::task::spawn_blocking(move || checker.check(&name, &password)).await.unwrap_or(false);
-    if !ok {
-        tracing::warn!(user = %user, "admin UI: invalid credentials");
-        return Err("invalid credentials");
+    let user = auth.get("username").and_then(Value::as_str).unwrap_or("");
+    let password = auth.get("password").and_then(Value::as_str).unwrap_or("");
+    let peer = Peer::of(s.req_parts());
+    if let Err(denied) = admin.verify(&state, peer, user, password).await {
+        tracing::warn!(user = %super::throttle::key(user), peer = %peer.0, "admin UI: {}", denied.message());
+        return Err(match denied {
+            Denied::Wrong => "invalid credentials",
+            Denied::Wait(_) => "too many attempts: try again later",
+            Denied::Busy => "busy: try again in a second",
+        });
     }
     let session = token()[..16].to_string();
     if let Ok(mut set) = admin.sessions.lock() {

@@ -1,6 +1,7 @@
-//! The demo/test application behind the contract: `chat {room, text, from}` to a room
-//! (wrapped in `sb:room` for room routing), `announce <any>` to everyone as a numbered
-//! event, `record <any>` kept in order for tests, `echo`/`bin-echo` acked back; and the
+//! The demo/test application behind the contract: `chat {room, text}` to a room the socket is
+//! in (wrapped in `sb:room` for room routing; `from` is the socket's user, set here),
+//! `announce <any>` from a signed-in user to everyone as a numbered event, `record <any>`
+//! kept in order for tests (`--test-hooks` only), `echo`/`bin-echo` acked back; and the
 //! static files (demo page, bundle, `/vendor/`).
 
 use super::contract::publish;
@@ -38,7 +39,8 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     return;
                 }
                 let rest = args.into_iter().skip(1).collect();
-                self::event(&io, &s, &state, event, rest, None).await;
+                // Refusals are counted and logged by `event`: a plain emit has no receipt.
+                let _ = self::event(&io, &s, &state, event, rest, None).await;
             }
         });
     }
@@ -52,8 +54,14 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     });
 }
 
+/// The most `record`s kept (test hooks only): beyond it a `record` is refused.
+pub const RECORD_MAX: usize = 100_000;
+
 /// One application event, in the socket's order; `durable`: the id of the `sb:emit` that
-/// carried it (claimed, not yet marked done).
+/// carried it (claimed, not yet marked done). Every event is authorized as `sb:to` is:
+/// `chat` only to a room the socket is in, from the socket's user (the server sets `from`);
+/// `announce` only from a signed-in user; `record` only with the test hooks on. Refused:
+/// the reason (the durable emit's receipt, or a log line and `app_refused`).
 pub async fn event(
     io: &SocketIo,
     socket: &SocketRef,
@@ -61,23 +69,49 @@ pub async fn event(
     event: &str,
     args: Vec<Value>,
     durable: Option<&str>,
-) {
-    let first = args.into_iter().next().unwrap_or(Value::Null);
+) -> Result<(), String> {
+    let refused = |error: String| {
+        state.stats.app_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(sid = %socket.id, event, "refused: {error}");
+        Err(error)
+    };
+    let mut first = args.into_iter().next().unwrap_or(Value::Null);
+    let user = super::presence::assigned(socket, contract::USER_ROOM);
     match event {
         "chat" => {
-            let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else { return };
+            let Some(room) = first.get("room").and_then(Value::as_str).map(String::from) else {
+                return refused("chat needs {room, text}".into());
+            };
+            if !super::presence::in_room(socket, &room) {
+                return refused(format!("chat to {room:?}: this socket is not in that room"));
+            }
+            if let Some(m) = first.as_object_mut() {
+                m.insert("from".into(), user.map_or(Value::String(ANONYMOUS.into()), Value::String));
+            }
             // To the room in the sender's namespace.
             let _ = socket.within(room.clone()).emit(contract::ROOM, &(&room, "chat", &first)).await;
             super::admin::sent(io, state, socket.ns(), socket.within(room).sockets(), &["chat".into(), first]);
         }
-        "announce" => publish(io, state, "announce", &first).await,
-        "record" => {
+        "announce" => {
+            if user.is_none() && !state.test_hooks {
+                return refused("announce needs a signed-in user".into());
+            }
+            if let Some(m) = first.as_object_mut() {
+                m.insert("from".into(), user.map_or(Value::String(ANONYMOUS.into()), Value::String));
+            }
+            publish(io, state, "announce", &first).await
+        }
+        "record" if state.test_hooks => {
+            if state.stats.recorded.lock().is_ok_and(|r| r.len() >= RECORD_MAX) {
+                return refused(format!("record: {RECORD_MAX} records kept already"));
+            }
             // Several nodes: the application's record is in Redis, written with the emit's
             // done mark in one step (`shared::RECORD_DONE`), so a node that dies cannot leave
             // it recorded but unmarked.
             if let Some((store, keep)) = state.dedup.shared() {
                 if let Err(e) = store.record(&first.to_string(), durable.map(|id| (id, keep))).await {
-                    return tracing::error!("record: {e}");
+                    tracing::error!("record: {e}");
+                    return Err(format!("record: {e}"));
                 }
             }
             if let Ok(mut r) = state.stats.recorded.lock() {
@@ -85,9 +119,14 @@ pub async fn event(
             }
             state.stats.recorded_changed.notify_waiters();
         }
+        "record" => return refused("record is a test hook (--test-hooks)".into()),
         other => tracing::debug!(event = other, "no application handler"),
     }
+    Ok(())
 }
+
+/// Who a `chat` or `announce` of a socket without a user is from.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// The demo page and the bundle (embedded), files under `/vendor/` from `vendor`, and the
 /// Socket.IO Admin UI under `/admin-ui/` from `admin_ui` (its `ui/dist`).

@@ -253,6 +253,9 @@ fn rooms(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         let (room, trace) = room_and_trace(&args);
         let checked = match super::signin::limited(&s, &state) {
             true => Err(contract::NOT_VERIFIED),
+            false if s.rooms().len() >= state.max_rooms && !super::presence::in_room(&s, &room) => {
+                Err("this socket is in too many rooms (--max-rooms)")
+            }
             false => join_check(&room),
         };
         let span = trace.as_deref().map_or_else(tracing::Span::none, |t| super::trace::span(&s.id.to_string(), t));
@@ -329,14 +332,16 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 // Several nodes claim ahead of the turn (`Dedup::claim_ahead`); the application
                 // still sees one socket's emits one at a time, in order.
                 let ahead = match &envelope {
-                    Some((id, _, _)) if !limited => state.dedup.claim_ahead(id).await,
+                    Ok((id, _, _)) if !limited => state.dedup.claim_ahead(id).await,
                     _ => None,
                 };
                 let turn = ticket.wait().await;
-                let Some((id, event, rest)) = envelope else {
-                    let error = format!("{} needs an id and an event name", contract::EMIT);
-                    let _ = ack.send(&Receipt::Error { error });
-                    return;
+                let (id, event, rest) = match envelope {
+                    Ok(e) => e,
+                    Err(error) => {
+                        let _ = ack.send(&Receipt::Error { error });
+                        return;
+                    }
                 };
                 state.stats.emits_received.fetch_add(1, Ordering::Relaxed);
                 // The trace the hub's debug log shows for this emit (derived from its id).
@@ -368,7 +373,9 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                         receipt = Receipt::Error { error };
                     }
                 } else if fresh {
-                    app::event(&io, &s, &state, &event, rest, Some(&id)).await;
+                    if let Err(error) = app::event(&io, &s, &state, &event, rest, Some(&id)).await {
+                        receipt = Receipt::Error { error };
+                    }
                 }
                 drop(claim);
                 // The socket's next emit may reach the application while this one is marked.
@@ -414,11 +421,17 @@ impl serde::Serialize for Spread<'_> {
     }
 }
 
-/// `[sb:emit, id, event, ...args]` → (id, event, args).
-fn split_envelope(args: &[Value]) -> Option<(String, String, Vec<Value>)> {
-    let id = args.get(1)?.as_str()?.to_string();
-    let event = args.get(2)?.as_str()?.to_string();
-    Some((id, event, args.iter().skip(3).cloned().collect()))
+/// `[sb:emit, id, event, ...args]` → (id, event, args); the id is 1..=[`contract::MAX_EMIT_ID`]
+/// bytes (the dedup window keeps it).
+fn split_envelope(args: &[Value]) -> Result<(String, String, Vec<Value>), String> {
+    let parts = args.get(1).and_then(Value::as_str).zip(args.get(2).and_then(Value::as_str));
+    let Some((id, event)) = parts else {
+        return Err(format!("{} needs an id and an event name", contract::EMIT));
+    };
+    if id.is_empty() || id.len() > contract::MAX_EMIT_ID {
+        return Err(format!("{} id must be 1..{} bytes", contract::EMIT, contract::MAX_EMIT_ID));
+    }
+    Ok((id.to_string(), event.to_string(), args.iter().skip(3).cloned().collect()))
 }
 
 #[cfg(test)]

@@ -308,10 +308,10 @@ pub fn on_connect(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                 (Err(e), _) => Err(e),
             };
             let receipt = match checked {
-                Ok(event) => {
-                    app::event(&io, &s, &state, &event, args.collect(), None).await;
-                    Receipt::OK
-                }
+                Ok(event) => match app::event(&io, &s, &state, &event, args.collect(), None).await {
+                    Ok(()) => Receipt::OK,
+                    Err(error) => Receipt::Error { error },
+                },
                 Err(error) => {
                     tracing::info!(sid = %s.id, error = %contract::redact(&error), "leader command refused");
                     Receipt::Error { error }

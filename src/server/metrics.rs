@@ -4,6 +4,8 @@
 //! `--admin` is set.
 //! Invariant: a scrape reads the counters; it changes nothing.
 
+use super::admin::Denied;
+use super::serve::Peer;
 use super::State;
 use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use axum::Json;
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Values that go up and down (the rest are counters).
@@ -66,19 +70,45 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-pub async fn prometheus(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {
-    if let Some(admin) = state.admin.clone() {
-        let given = basic(&headers);
-        let ok =
-            tokio::task::spawn_blocking(move || given.is_some_and(|(u, p)| admin.check(&u, &p))).await.unwrap_or(false);
-        if !ok {
+/// The admin credentials of an `Authorization: Basic` header, when `--admin` is set (without
+/// it the metrics are open, as on the dev server): the answer to send instead, if any.
+pub async fn guard(state: &State, peer: Peer, headers: &HeaderMap) -> Option<Response> {
+    let admin = state.admin.clone()?;
+    let (user, password) = basic(headers).unwrap_or_default();
+    let denied = admin.verify(state, peer, &user, &password).await.err()?;
+    Some(match denied {
+        Denied::Wait(wait) => super::throttle::too_many(wait),
+        Denied::Busy => super::throttle::busy(),
+        Denied::Wrong => {
             let mut res = (StatusCode::UNAUTHORIZED, "admin credentials required\n").into_response();
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"switchboard\""));
-            return res;
+            res
         }
+    })
+}
+
+/// Every counter, as `/debug/metrics` shows them.
+pub fn snapshot(state: &State) -> Value {
+    let mut m = state.stats.snapshot();
+    m["auth"] = state.auth.telemetry_json();
+    m["auth"]["hashes"] = state.auth.gate.hashes.load(Ordering::Relaxed).into();
+    m["auth"]["hashes_busy"] = state.auth.gate.busy.load(Ordering::Relaxed).into();
+    m
+}
+
+/// `GET /debug/metrics`: the counters as JSON, behind the same credentials as `/metrics`.
+pub async fn debug(AxState(state): AxState<Arc<State>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(refused) = guard(&state, peer, &headers).await {
+        return refused;
     }
-    let mut snapshot = state.stats.snapshot();
-    snapshot["auth"] = state.auth.telemetry_json();
+    Json(snapshot(&state)).into_response()
+}
+
+pub async fn prometheus(AxState(state): AxState<Arc<State>>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Some(refused) = guard(&state, peer, &headers).await {
+        return refused;
+    }
+    let snapshot = snapshot(&state);
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &registry(&snapshot)).is_err() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics\n").into_response();

@@ -36,13 +36,14 @@ mod trace;
 pub use admin::AdminConfig;
 pub use dedup::Dedup;
 pub use listener::Stats;
-pub use serve::Limits as TransportLimits;
+pub use serve::{Limits as TransportLimits, HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, PER_ADDRESS};
+pub use throttle::ATTEMPTS;
 
 use crate::auth::Auth;
 use axum::extract::Request;
 use axum::middleware;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use node::SocketIo;
 use node::SocketRef;
 use serde_json::Value;
@@ -315,7 +316,14 @@ impl Server {
         let pubsub = driver.clone();
         let alive = store.clone().map(|s| tokio::spawn(shared::keep_alive(s)));
         let adapter = node::adapter(driver);
+        // Binary attachments are buffered until the packet is whole: bounded like a message
+        // (twice `--max-message`, as the payload), few, and complete within seconds.
+        let parser = socketioxide::ParserConfig::common()
+            .max_incoming_binary_buf_size(config.max_message.saturating_mul(2))
+            .max_incoming_binaries(switchboard_shared::contract::MAX_ATTACHMENTS)
+            .packet_completion_timeout(Duration::from_secs(10));
         let (layer, io) = socketioxide::SocketIo::builder()
+            .with_parser(parser)
             .with_adapter::<node::Adapter>(adapter)
             .ping_interval(config.ping_interval)
             .ping_timeout(config.ping_timeout)
@@ -500,18 +508,10 @@ impl Server {
 
 /// The HTTP routes: metrics, sign-in, static files.
 fn router(config: &Config, state: &Arc<State>, io: &SocketIo) -> Router {
-    let metrics = state.clone();
     let (vendor, admin_ui, max_age) = (config.vendor_dir.clone(), config.admin_ui.clone(), config.cache_max_age);
     let web = signin::Web { state: state.clone(), io: io.clone() };
     Router::new()
-        .route(
-            "/debug/metrics",
-            get(move || async move {
-                let mut m = metrics.stats.snapshot();
-                m["auth"] = metrics.auth.telemetry_json();
-                Json(m)
-            }),
-        )
+        .route("/debug/metrics", get(metrics::debug).with_state(state.clone()))
         .route("/metrics", get(metrics::prometheus).with_state(state.clone()))
         .route("/auth/login", post(signin::login).with_state(web.clone()))
         .route("/auth/refresh", post(signin::refresh).with_state(web.clone()))

@@ -496,12 +496,27 @@ pub async fn change_password(State(web): State<Web>, headers: HeaderMap, Json(bo
 /// session becomes full, the device is trusted, and the session's sockets hear
 /// `SECURITY_DEVICE_VERIFIED`. Wrong: 400 with the tries left; the fifth wrong code, or an
 /// expired challenge, kills it (410: sign in again).
+/// Wrong codes are counted per account, across challenges: a new sign-in does not give a
+/// guesser five fresh tries (429 with `Retry-After` after [`throttle::ATTEMPTS`] in a row).
 pub async fn verify(State(web): State<Web>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let Some(me) = me(&web, &headers).await else {
         return refused(StatusCode::UNAUTHORIZED, "not signed in");
     };
+    let attempt = match web.state.throttles.code.attempt(&me.user, Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(user = %me.user, "verification code throttled");
+            return throttle::too_many(wait);
+        }
+    };
     let code = body.get("code").and_then(Value::as_str).unwrap_or("");
-    match web.state.auth.verify(&me.id, code).await {
+    let outcome = web.state.auth.verify(&me.id, code).await;
+    match &outcome {
+        Ok(_) => attempt.done(true, Instant::now()),
+        Err(VerifyError::NotPending) => attempt.cancel(),
+        Err(_) => attempt.done(false, Instant::now()),
+    }
+    match outcome {
         Ok(s) => {
             if let Some(shared) = &web.state.shared {
                 shared.tell_nodes(&format!("verified {}", s.id)).await;

@@ -134,7 +134,8 @@ impl Throttle {
         }
     }
 
-    /// Keys remembered now (for tests and metrics).
+    /// Keys remembered now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.keys.lock().map(|k| k.len()).unwrap_or(0)
     }

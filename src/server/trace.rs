@@ -71,7 +71,9 @@ pub fn span(sid: &str, traceparent: &str) -> tracing::Span {
 /// The log line of a traced message: its event name and ack id, in its span.
 pub fn log(sid: &str, traceparent: &str, raw: &str, ack: Option<i64>) {
     let event = raw.strip_prefix("[\"").and_then(|r| r.split('"').next()).unwrap_or("?");
-    span(sid, traceparent).in_scope(|| tracing::debug!(event, ack, traceparent, "traced event"));
+    // Only the name (never the payload: `sb:auth` carries a token), token-shaped runs redacted.
+    let event = switchboard_shared::contract::redact(event);
+    span(sid, traceparent).in_scope(|| tracing::debug!(event = %event, ack, traceparent, "traced event"));
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ impl Backend {
     pub async fn start(name: &str, redis: &str, extra: &[&str]) -> Backend {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--port", "0", "--redis", redis, "--node", name])
-            .args(["--ping-interval", "2000", "--ping-timeout", "2000", "--dedup-lease", "1000"])
+            .args(["--ping-interval", "2000", "--ping-timeout", "2000", "--dedup-lease", "1000", "--test-hooks"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

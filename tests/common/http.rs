@@ -38,3 +38,12 @@ pub fn set_cookie(res: &str, name: &str) -> String {
 pub async fn get_with(addr: std::net::SocketAddr, path: &str, cookie: &str) -> String {
     http(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).await
 }
+
+/// A device named `name` as a browser holds it: its cookie (`sb_device=<secret>`, a
+/// well-formed 64-hex secret made from the name) and the public id the server derives.
+pub fn device(name: &str) -> (String, String) {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    let secret = format!("{hex:0<64}");
+    let id = switchboard::auth::device_of(&secret).expect("a well-formed secret");
+    (format!("sb_device={secret}"), id)
+}

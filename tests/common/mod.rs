@@ -27,6 +27,7 @@ pub fn config() -> Config {
         bind: "127.0.0.1:0".parse().expect("literal address"),
         ping_interval: Duration::from_millis(2_000),
         ping_timeout: Duration::from_millis(2_000),
+        test_hooks: true,
         ..Config::default()
     }
 }
@@ -96,6 +97,7 @@ pub async fn auth_server(access_ttl: Duration) -> Server {
         ping_timeout: Duration::from_millis(2_000),
         access_ttl,
         require_auth: true,
+        test_hooks: true,
         ..Config::default()
     })
     .await
