@@ -22,6 +22,10 @@ use switchboard_shared::contract::{self, Hello, Receipt, ResumeReply, TimeReply}
 #[derive(Default)]
 pub struct TabDirectory {
     by_tab: Mutex<HashMap<String, String>>,
+    /// Sockets some of whose tabs were refused: (namespace, the whole list), claimed again
+    /// when a socket that served tabs disconnects (a hub's new socket, while its old one
+    /// still lingered until its ping timeout, gets its tabs back).
+    waiting: Mutex<HashMap<String, (String, Vec<String>)>>,
     changed: tokio::sync::Notify,
 }
 
@@ -60,8 +64,26 @@ impl TabDirectory {
         self.by_tab.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    fn forget(&self, sid: &str) {
+    /// The socket is gone; whether it served any tab.
+    fn forget(&self, sid: &str) -> bool {
+        let served = self.by_tab.lock().is_ok_and(|m| m.values().any(|s| s == sid));
         self.set(sid, Vec::new());
+        self.wait(sid, None);
+        served
+    }
+
+    /// Notes (or, with None, forgets) a socket whose tabs were not all granted.
+    fn wait(&self, sid: &str, wanted: Option<(String, Vec<String>)>) {
+        if let Ok(mut w) = self.waiting.lock() {
+            match wanted {
+                Some(wanted) => w.insert(sid.to_string(), wanted),
+                None => w.remove(sid),
+            };
+        }
+    }
+
+    fn waiting(&self) -> Vec<(String, String, Vec<String>)> {
+        self.waiting.lock().map(|w| w.iter().map(|(s, (n, t))| (s.clone(), n.clone(), t.clone())).collect()).unwrap_or_default()
     }
 }
 
@@ -70,8 +92,9 @@ impl TabDirectory {
 /// refused unless that socket is the same browser (its device room) or, without a device,
 /// the same session: tab ids are published (`sb:members`), so a stranger could otherwise
 /// take another browser's tab room. Asked of every node (the adapter's fetch).
-async fn serve_tabs(io: &SocketIo, st: &State, s: &SocketRef, mut tabs: Vec<String>) {
+async fn serve_tabs(io: &SocketIo, st: &State, s: &SocketRef, mut tabs: Vec<String>, leaving: Option<&str>) {
     let sid = s.id.to_string();
+    let wanted = tabs.clone();
     if let Err(e) = contract::check_tabs(tabs.iter().map(String::as_str)) {
         st.stats.tabs_refused.fetch_add(tabs.len() as u64, Ordering::Relaxed);
         return tracing::warn!(%sid, "{} refused: {e}", contract::TABS);
@@ -83,7 +106,7 @@ async fn serve_tabs(io: &SocketIo, st: &State, s: &SocketRef, mut tabs: Vec<Stri
     let mut served = Vec::with_capacity(tabs.len());
     for tab in tabs {
         let room = format!("{}{tab}", contract::TAB_ROOM);
-        if !super::presence::in_room(s, &room) && !tab_free(io, s, &room, owner.as_deref()).await {
+        if !super::presence::in_room(s, &room) && !tab_free(io, s, &room, owner.as_deref(), leaving).await {
             st.stats.tabs_refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%sid, tab = %contract::redact(&tab), "{}: a tab another browser serves: refused", contract::TABS);
             continue;
@@ -101,19 +124,34 @@ async fn serve_tabs(io: &SocketIo, st: &State, s: &SocketRef, mut tabs: Vec<Stri
         super::admin::room(io, st, s.ns(), room, &sid, true);
     }
     s.join(rooms);
+    let all = served.len() == wanted.len();
     st.tabs.set(&sid, served);
+    st.tabs.wait(&sid, (!all).then(|| (s.ns().to_string(), wanted)));
     super::admin::socket_updated(io, st, s);
 }
 
+/// Claims again the tabs of sockets that were refused some, now that socket `leaving` (which
+/// served tabs) is gone.
+async fn reclaim_tabs(io: &SocketIo, st: &State, leaving: &str) {
+    for (sid, nsp, wanted) in st.tabs.waiting() {
+        let socket = sid.parse().ok().and_then(|sid| io.of(nsp.as_str())?.get_socket(sid));
+        match socket {
+            Some(s) => serve_tabs(io, st, &s, wanted, Some(leaving)).await,
+            None => st.tabs.wait(&sid, None),
+        }
+    }
+}
+
 /// Whether no live socket but `s`, or one of `owner` (its device or session room), is in
-/// `room`. A node that cannot be asked counts as a no.
-async fn tab_free(io: &SocketIo, s: &SocketRef, room: &str, owner: Option<&str>) -> bool {
+/// `room` (`leaving`: a socket on its way out, which does not count). A node that cannot be
+/// asked counts as a no.
+async fn tab_free(io: &SocketIo, s: &SocketRef, room: &str, owner: Option<&str>, leaving: Option<&str>) -> bool {
     let Some(ns) = io.of(s.ns()) else { return false };
     let others = match owner {
         Some(owner) => ns.to(room.to_string()).except(owner.to_string()).fetch_sockets().await,
         None => ns.to(room.to_string()).fetch_sockets().await,
     };
-    others.is_ok_and(|v| v.iter().all(|o| o.data().id == s.id))
+    others.is_ok_and(|v| v.iter().all(|o| o.data().id == s.id || leaving.is_some_and(|l| o.data().id.to_string() == l)))
 }
 
 /// Sends `event(data)` to every socket as a numbered event, kept for replay.
@@ -146,13 +184,16 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
         st.stats.sockets_disconnected.fetch_add(1, Ordering::Relaxed);
         let sid = socket.id.to_string();
         super::admin::socket_disconnected(&disconnect_io, &st, socket.ns(), &sid, &reason.to_string());
-        st.tabs.forget(&sid);
+        let served = st.tabs.forget(&sid);
         let (elections, leave_io, leaving) = (st.elections.clone(), disconnect_io.clone(), sid.clone());
         // The socket's turns stay until the socket itself is dropped: frames it received
         // before the disconnect are still handled, in order.
         tracing::info!(sid = %socket.id, "socket disconnected");
         let (st, io) = (st.clone(), disconnect_io.clone());
         async move {
+            if served {
+                reclaim_tabs(&io, &st, &sid).await;
+            }
             elections.leave(&leave_io, &leaving).await;
             super::presence::gone(&io, &st, socket.ns(), &sid).await
         }
@@ -192,7 +233,7 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
     let tabs_io = io.clone();
     socket.on(contract::TABS, move |_: Admit, s: SocketRef, Data(tabs): Data<Vec<String>>| {
         let (io, st) = (tabs_io.clone(), st.clone());
-        async move { serve_tabs(&io, &st, &s, tabs).await }
+        async move { serve_tabs(&io, &st, &s, tabs, None).await }
     });
     socket.on(contract::TIME, |_: Admit, ack: AckSender| async move {
         let _ = ack.send(&TimeReply { time: now_ms() });

@@ -10,7 +10,20 @@ pub async fn get(addr: std::net::SocketAddr, path: &str, origin: Option<&str>) -
 
 /// Sends one raw HTTP/1.1 request and reads the whole answer.
 pub async fn http(addr: std::net::SocketAddr, req: String) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
+    http_from([127, 0, 0, 1], addr, req).await
+}
+
+/// A connection from loopback address `from` (127.0.0.0/8 is all loopback): a client
+/// elsewhere, as the server sees it.
+pub async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(std::net::SocketAddr::from((from, 0))).expect("bind the source address");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// [`http`] from loopback address `from`.
+pub async fn http_from(from: [u8; 4], addr: std::net::SocketAddr, req: String) -> String {
+    let mut s = connect_from(from, addr).await;
     s.write_all(req.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.expect("read");
@@ -19,12 +32,17 @@ pub async fn http(addr: std::net::SocketAddr, req: String) -> String {
 
 /// A POST to the sign-in endpoints as the hub makes it (JSON, the CSRF header, cookies).
 pub async fn post(addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
+    post_from([127, 0, 0, 1], addr, path, body, cookie).await
+}
+
+/// [`post`] from loopback address `from`.
+pub async fn post_from(from: [u8; 4], addr: std::net::SocketAddr, path: &str, body: &str, cookie: &str) -> String {
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-switchboard: 1\r\n\
          Cookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    http(addr, req).await
+    http_from(from, addr, req).await
 }
 
 /// A `Cookie:` value from a response's `Set-Cookie` named `name`.

@@ -26,12 +26,54 @@ impl RawSocket {
 
     /// The WebSocket open, Engine.IO's handshake read and the namespace CONNECT sent.
     async fn open(addr: std::net::SocketAddr, auth: &str) -> RawSocket {
-        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
-        let mut s = RawSocket { ws, next_ack: 100 };
-        assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
+        let mut s = RawSocket::engine(addr, "").await;
         s.send(&format!("40{auth}")).await;
         s
+    }
+
+    /// Connects the main namespace as a browser holding `cookie` would (a `Cookie:` header
+    /// on the upgrade: the device secret, the access cookie).
+    pub async fn connect_cookie(addr: std::net::SocketAddr, cookie: &str) -> RawSocket {
+        let mut s = RawSocket::engine(addr, cookie).await;
+        s.send("40").await;
+        s.until(|f| f.starts_with("40")).await;
+        s
+    }
+
+    /// The WebSocket open (with `cookie`, if not empty) and Engine.IO's handshake read; no
+    /// namespace connected yet.
+    pub async fn engine(addr: std::net::SocketAddr, cookie: &str) -> RawSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let mut req = url.into_client_request().expect("a request");
+        if !cookie.is_empty() {
+            req.headers_mut().insert("cookie", cookie.parse().expect("a header value"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket");
+        let mut s = RawSocket { ws, next_ack: 100 };
+        assert!(s.recv().await.starts_with('0'), "Engine.IO open first");
+        s
+    }
+
+    /// Sends a binary frame (a Socket.IO attachment).
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> bool {
+        self.ws.send(Message::binary(bytes)).await.is_ok()
+    }
+
+    /// Whether the server closes the connection within `limit` (frames meanwhile ignored,
+    /// pings answered).
+    pub async fn closed_within(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
     }
 
     pub async fn send(&mut self, frame: &str) {
@@ -86,6 +128,19 @@ impl RawSocket {
             }
             return t.to_string();
         }
+    }
+
+    /// Reads frames until one matches, for at most `limit`: None if none did.
+    pub async fn try_until(&mut self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
+        let wait = async {
+            loop {
+                let f = self.recv().await;
+                if pred(&f) {
+                    return f;
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.ok()
     }
 
     /// Reads frames until one matches (30 s at most: pings alone never end the wait).
