@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod auth;
 pub mod bench;
+pub mod bench_flood;
 pub mod bench_nodes;
 pub mod cdp;
 pub mod clock;

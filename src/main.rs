@@ -60,6 +60,11 @@ enum Command {
         /// them; prints fan-out latency, throughput and Redis commands per broadcast.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3")]
         nodes: Option<usize>,
+        /// Instead: the server (this binary, `serve`) under N clients sending wrong passwords
+        /// and 264 short `/admin` connects, while real users sign in; prints the server's RSS,
+        /// the real sign-ins' times and what the flood was answered.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "64")]
+        flood: Option<usize>,
     },
 }
 
@@ -175,9 +180,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, soak, cold, nodes }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, soak, cold, nodes, flood }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
             .and_then(|rt| match (soak, cold, nodes) {
+                _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 5)),
                 (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
                 (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n)),
                 (None, None, Some(n)) => {
