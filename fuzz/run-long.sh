@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")"
 RUNS="${RUNS:-10000000}"
-for target in ${TARGETS:-frames port hub coordination security}; do
+for target in ${TARGETS:-frames port hub coordination security limits}; do
     mkdir -p "corpus/$target"
     seeds=""
     [ -d "seeds/$target" ] && seeds="seeds/$target"

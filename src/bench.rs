@@ -509,11 +509,13 @@ async fn heap(b: &Browser, session: &str) -> Value {
 /// prints the events each tab missed (none expected) and the hub's and a page's heap, after
 /// a garbage collection, at the start and the end. Not in CI.
 pub async fn soak(_root: &Path, secs: u64) -> Result<(), String> {
-    let server =
-        Server::start(Config { bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, test_hooks: true,
- ..Config::default() })
-            .await
-            .map_err(|e| format!("cannot start the server: {e}"))?;
+    let server = Server::start(Config {
+        bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        test_hooks: true,
+        ..Config::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the server: {e}"))?;
     let b = Browser::launch().await;
     let url = format!("{}/bench.html", server.url());
     let mut tabs = Vec::new();

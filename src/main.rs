@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the dev server (reference backend + demo page) until Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Writes the deployable browser bundle into DIR.
     Bundle {
         /// Where to write the files.
@@ -193,7 +193,7 @@ fn main() -> ExitCode {
                     rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency))
                 }
             }),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
         None => serve(cli.serve),
     };

@@ -179,10 +179,15 @@ try {
   $('chat').onsubmit = (e) => {
     e.preventDefault();
     if (!joined().length) return log('join a room first');
-    client.emit('chat', { room: joined()[0], text: $('text').value, from: client.id.slice(0, 6) });
+    // The server sets `from` (the signed-in user, else "anonymous").
+    client.emit('chat', { room: joined()[0], text: $('text').value });
     $('text').value = '';
   };
-  $('announce').onclick = () => client.emit('announce', { text: $('text').value || 'hello', from: client.id.slice(0, 6) });
+  // Only a signed-in user may announce (the server refuses anyone else).
+  $('announce').onclick = () => {
+    if (!client.auth.user) return log('sign in to announce to everyone');
+    client.emit('announce', { text: $('text').value || 'hello' });
+  };
 } catch (e) {
   $('status').textContent = 'error';
   $('detail').textContent = e.message;

@@ -130,7 +130,9 @@ async fn an_account_guessed_from_many_addresses_waits_but_not_for_its_own_device
     }
     let elsewhere = post_from([127, 0, 1, 99], srv.addr, "/auth/login", ALICE, "").await;
     assert_eq!(status(&elsewhere), 429, "the account waits for an unknown device: {elsewhere}");
-    let other_user = post_from([127, 0, 1, 99], srv.addr, "/auth/login", r#"{"username":"bob","password":"bob-password"}"#, "").await;
+    let other_user =
+        post_from([127, 0, 1, 99], srv.addr, "/auth/login", r#"{"username":"bob","password":"bob-password"}"#, "")
+            .await;
     assert_eq!(status(&other_user), 200, "other accounts do not: {other_user}");
     assert_eq!(status(&post(srv.addr, "/auth/login", ALICE, &secret).await), 200, "her own device signs in");
     srv.stop().await;
@@ -248,8 +250,12 @@ async fn admin_checks_are_cheap_to_refuse_throttled_and_cached() {
     let right = r#"{"username":"admin","password":"admin-password-1"}"#;
     let basic = "Authorization: Basic YWRtaW46YWRtaW4tcGFzc3dvcmQtMQ==\r\n";
     let get_from = async |from: [u8; 4], path: &str, auth: &str| {
-        http_from(from, srv.addr, format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n", srv.addr))
-            .await
+        http_from(
+            from,
+            srv.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n", srv.addr),
+        )
+        .await
     };
     assert_eq!(status(&get_from([127, 0, 4, 1], "/debug/metrics", "").await), 401, "no credentials, no metrics");
     let hashed = hashes(&srv);
@@ -451,7 +457,13 @@ async fn connections_are_capped_per_address_and_idle_ones_closed() {
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buf)).await.expect("closed at once");
     assert!(matches!(n, Ok(0) | Err(_)), "the fourth from one address is closed");
-    assert_eq!(status(&http_from([127, 0, 5, 2], srv.addr, format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await), 200);
+    assert_eq!(
+        status(
+            &http_from([127, 0, 5, 2], srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string())
+                .await
+        ),
+        200
+    );
     for i in 0..3u8 {
         held.push(connect_from([127, 0, 5, 10 + i], srv.addr).await);
     }
@@ -475,7 +487,10 @@ async fn binary_attachments_are_bounded() {
     many.send(r#"451000-["bin-echo",{"_placeholder":true,"num":0}]"#).await;
     assert!(many.closed_within(Duration::from_secs(5)).await, "1000 attachments declared: closed");
     let mut big = RawSocket::connect(srv.addr).await;
-    big.send(r#"453-["bin-echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]"#).await;
+    big.send(
+        r#"453-["bin-echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]"#,
+    )
+    .await;
     for _ in 0..3 {
         big.send_binary(vec![7u8; 3000]).await;
     }

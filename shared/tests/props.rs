@@ -753,3 +753,26 @@ fn json_number_edge_cases() {
         assert!(got == want || (got - want).abs() <= want.abs() * 1e-15, "{text}: {got} vs {want}");
     }
 }
+
+// The contract's limits on what a stranger sends a server (the `limits` fuzz target's
+// properties): a tab list that passes is within them; a secret event shows nothing of its
+// payload, however it is written.
+proptest! {
+    #[test]
+    fn tab_lists_that_pass_are_within_the_limits(tabs in prop::collection::vec(".{0,80}", 0..300)) {
+        use switchboard_shared::contract;
+        if contract::check_tabs(tabs.iter().map(String::as_str)).is_ok() {
+            prop_assert!(tabs.len() <= contract::MAX_REPORTED_TABS);
+            prop_assert!(tabs.iter().all(|t| !t.is_empty() && t.len() <= contract::MAX_TAB_ID));
+        }
+    }
+
+    #[test]
+    fn a_secret_events_payload_is_never_shown(payload in json_value(), space in " {0,3}", raw in ".*") {
+        use switchboard_shared::contract;
+        let framed = format!("[{space}\"sb:auth\"{space},{payload}]");
+        prop_assert_eq!(contract::redact_event(&framed), "[\"sb:auth\",\"[redacted]\"]");
+        let shown = contract::redact_event(&raw);
+        prop_assert!(contract::secret_event(&raw).is_some() || shown == raw.as_str());
+    }
+}

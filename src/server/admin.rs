@@ -11,12 +11,12 @@
 
 use super::node::SocketIo;
 use super::node::SocketRef;
+use super::serve::Peer;
 use super::{RawArgs, State, NAMESPACES};
 use crate::auth::{now_ms, token};
 use crate::clock::iso;
 use serde_json::{json, Map, Value};
 use socketioxide::extract::Data;
-use super::serve::Peer;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

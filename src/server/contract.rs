@@ -83,7 +83,10 @@ impl TabDirectory {
     }
 
     fn waiting(&self) -> Vec<(String, String, Vec<String>)> {
-        self.waiting.lock().map(|w| w.iter().map(|(s, (n, t))| (s.clone(), n.clone(), t.clone())).collect()).unwrap_or_default()
+        self.waiting
+            .lock()
+            .map(|w| w.iter().map(|(s, (n, t))| (s.clone(), n.clone(), t.clone())).collect())
+            .unwrap_or_default()
     }
 }
 
