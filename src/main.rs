@@ -183,7 +183,7 @@ fn main() -> ExitCode {
         Some(Command::Bench { tabs, mode, latency, soak, cold, nodes, flood }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
             .and_then(|rt| match (soak, cold, nodes) {
-                _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 5)),
+                _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
                 (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
                 (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n)),
                 (None, None, Some(n)) => {

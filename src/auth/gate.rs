@@ -5,11 +5,17 @@
 //! client went away is dropped before it hashes (its future is dropped, and with it its
 //! place in the queue). Checks from a trusted device (`priority`) never meet a full queue
 //! and have a permit of their own, so a flood of strangers cannot keep a returning user out.
-//! Invariant: no argon2 work starts outside a permit.
+//! The checks run on the gate's own threads, one per permit: the memory a hash frees stays
+//! with the allocator of the thread that ran it, so a pool of many threads (tokio's blocking
+//! pool) would keep ~19 MiB for every thread that ever hashed.
+//! Invariant: no argon2 work starts outside a permit, or on another thread.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::Semaphore;
+
+/// A check for the gate's threads.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Hashes at once by default (`--max-hashes`): two cores, ~19 MiB each.
 pub const PERMITS: usize = 2;
@@ -30,6 +36,8 @@ pub struct Gate {
     /// Hashes run so far, and checks refused for a full queue.
     pub hashes: AtomicU64,
     pub busy: AtomicU64,
+    /// To the gate's threads (as many as permits, the reserve's included).
+    jobs: Mutex<mpsc::Sender<Job>>,
 }
 
 /// Counts a check as waiting while it lives.
@@ -43,7 +51,27 @@ impl Drop for Waiting<'_> {
 
 impl Gate {
     pub fn new(permits: usize, queue: usize) -> Gate {
+        let (jobs, queued) = mpsc::channel::<Job>();
+        let queued = Arc::new(Mutex::new(queued));
+        for n in 0..permits.max(1) + 1 {
+            let queued = queued.clone();
+            let spawned = std::thread::Builder::new().name(format!("hash-{n}")).spawn(move || loop {
+                // One job at a time; the lock is held only while taking it.
+                let job = match queued.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a hashing thread: {e}");
+            }
+        }
         Gate {
+            jobs: Mutex::new(jobs),
             permits: Arc::new(Semaphore::new(permits.max(1))),
             reserve: Arc::new(Semaphore::new(1)),
             waiting: AtomicUsize::new(0),
@@ -74,12 +102,13 @@ impl Gate {
         };
         let Ok(permit) = permit else { return Err(Busy) };
         self.hashes.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            check()
-        })
-        .await
-        .map_err(|_| Busy)
+            let _ = tx.send(check());
+        });
+        self.jobs.lock().map_err(|_| Busy)?.send(job).map_err(|_| Busy)?;
+        rx.await.map_err(|_| Busy)
     }
 
     /// Checks waiting or running now.

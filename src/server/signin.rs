@@ -279,6 +279,7 @@ pub async fn login(State(web): State<Web>, peer: Peer, headers: HeaderMap, Json(
     let (throttles, now) = (&web.state.throttles, Instant::now());
     let attempts = match trusted {
         true => Attempts::all([throttles.device.attempt(&device, now)]),
+        // The address first (`Attempts::busy`).
         false => Attempts::all([
             throttles.address.attempt(&peer.0.to_string(), now),
             throttles.account.attempt(&throttle::key(&user), now),
@@ -298,8 +299,7 @@ pub async fn login(State(web): State<Web>, peer: Peer, headers: HeaderMap, Json(
             s
         }
         Err(auth::Refused::Busy) => {
-            // Not a guess that failed: the server had no room to check it.
-            attempts.cancel();
+            attempts.busy();
             return throttle::busy();
         }
         Err(auth::Refused::Wrong) => {

@@ -196,6 +196,17 @@ impl Attempts {
     pub fn cancel(self) {
         self.0.into_iter().for_each(Attempt::cancel);
     }
+
+    /// The hash gate was full: a failure for the first key (the client's address: a flood
+    /// that retries at once is soon told to wait, and the gate frees for others), nothing
+    /// for the rest (an account is not held back by the server being busy).
+    pub fn busy(self) {
+        let mut all = self.0.into_iter();
+        if let Some(first) = all.next() {
+            first.done(false, Instant::now());
+        }
+        all.for_each(Attempt::cancel);
+    }
 }
 
 /// A throttle key of a stranger-chosen name (a user name), bounded in length.
