@@ -193,10 +193,6 @@ impl Attempts {
         self.0.into_iter().for_each(|a| a.done(success, now));
     }
 
-    pub fn cancel(self) {
-        self.0.into_iter().for_each(Attempt::cancel);
-    }
-
     /// The hash gate was full: a failure for the first key (the client's address: a flood
     /// that retries at once is soon told to wait, and the gate frees for others), nothing
     /// for the rest (an account is not held back by the server being busy).
