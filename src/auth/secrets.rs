@@ -1,7 +1,7 @@
 //! The account store's secrets: random tokens from the OS, argon2id password hashes (and the
 //! `--users` file of them), verification codes and their constant-time comparison.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,9 +35,38 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| format!("hash: {e}"))
 }
 
-/// Whether `password` matches the argon2 PHC `hash` (slow by design).
+thread_local! {
+    /// Argon2's working memory, kept by the thread that checks (the hash gate's few threads):
+    /// allocated once (19 MiB for the defaults), not per check, so a flood of checks does not
+    /// leave the allocator holding a fresh block per check.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches the argon2 PHC `hash` (slow by design), in this thread's
+/// reused working memory; the comparison takes the same time wherever the outputs differ.
 pub fn verify_hash(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    let check = || -> Option<bool> {
+        let h = PasswordHash::new(hash).ok()?;
+        let params = argon2::Params::try_from(&h).ok()?;
+        let algorithm = argon2::Algorithm::try_from(h.algorithm).ok()?;
+        let version = h.version.map(argon2::Version::try_from).transpose().ok()?.unwrap_or_default();
+        let (salt, expected) = (h.salt?, h.hash?);
+        let mut salt_buf = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buf).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let count = params.block_count();
+        let argon = Argon2::new(algorithm, version, params);
+        BLOCKS.with(|blocks| {
+            let mut blocks = blocks.try_borrow_mut().ok()?;
+            if blocks.len() < count {
+                blocks.resize(count, argon2::Block::default());
+            }
+            argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut blocks[..count]).ok()
+        })?;
+        let diff = out.iter().zip(expected.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        Some(out.len() == expected.len() && diff == 0)
+    };
+    check().unwrap_or(false)
 }
 
 /// The `--users` file: `name:hash` lines (`#` comments and blank lines skipped). A line
@@ -75,4 +104,26 @@ pub(super) fn challenge_code() -> String {
 /// Equal strings, compared in time that does not depend on where they differ.
 pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_verifies_its_password_only_whatever_its_parameters() {
+        let hash = hash_password("right-password").expect("hashed");
+        assert!(verify_hash(&hash, "right-password"));
+        assert!(!verify_hash(&hash, "wrong-password"));
+        assert!(!verify_hash("not a hash", "right-password"));
+        assert!(!verify_hash(&hash.replace("$argon2id$", "$argon2x$"), "right-password"));
+        // A smaller hash (other m, t) checked after the default one: the memory is reused.
+        let params = argon2::Params::new(64, 1, 1, None).expect("params");
+        let small = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"small", &SaltString::encode_b64(&[7u8; 16]).expect("salt"))
+            .expect("hashed")
+            .to_string();
+        assert!(verify_hash(&small, "small") && !verify_hash(&small, "Small"));
+        assert!(verify_hash(&hash, "right-password"), "and the big one again");
+    }
 }
