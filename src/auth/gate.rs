@@ -20,7 +20,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Hashes at once by default (`--max-hashes`): two cores, ~19 MiB each.
 pub const PERMITS: usize = 2;
 /// Checks waiting for a permit by default (`--hash-queue`).
-pub const QUEUE: usize = 16;
+pub const QUEUE: usize = 8;
 
 /// The gate is full: try again shortly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
