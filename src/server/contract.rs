@@ -422,8 +422,10 @@ fn durable_emits(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
                     }
                 }
                 drop(claim);
-                // The socket's next emit may reach the application while this one is marked.
-                drop(turn);
+                // The socket's next emit may reach the application while this one is marked;
+                // the server's drain (a stop) still waits for the mark, or a restart would
+                // deliver it again.
+                let _unfinished = turn.pass();
                 if !fresh {
                     state.stats.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
                 } else if let Err(e) = state.dedup.done(&id).await {

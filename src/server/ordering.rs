@@ -93,11 +93,23 @@ impl Ticket {
             }
             changed.await;
         }
-        TurnGuard(Some((turns, in_flight)))
+        TurnGuard(Some((turns, Some(in_flight))))
     }
 }
 
-pub struct TurnGuard(#[allow(dead_code)] Option<(Arc<Turns>, InFlight)>);
+pub struct TurnGuard(Option<(Arc<Turns>, Option<InFlight>)>);
+
+/// An event whose turn has passed to the next one but which is not done yet (a durable emit
+/// being marked): the server's drain still waits for it.
+pub struct Unfinished(#[allow(dead_code)] Option<InFlight>);
+
+impl TurnGuard {
+    /// Gives the turn to the socket's next event, keeping this one counted in flight until
+    /// the returned value is dropped.
+    pub fn pass(mut self) -> Unfinished {
+        Unfinished(self.0.as_mut().and_then(|(_, in_flight)| in_flight.take()))
+    }
+}
 
 impl Drop for TurnGuard {
     fn drop(&mut self) {
@@ -124,5 +136,17 @@ mod tests {
         assert!(!waiter.is_finished());
         drop(event);
         tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("drained").expect("task");
+    }
+
+    #[tokio::test]
+    async fn a_passed_turn_still_counts_until_its_event_is_done() {
+        let drain = Arc::new(Drain::default());
+        let turns = Turns::new(drain.clone());
+        let guard = TurnGuard(Some((turns.clone(), Some(drain.start()))));
+        let unfinished = guard.pass();
+        assert_eq!(*turns.serving.lock().expect("lock"), 1, "the next event's turn");
+        assert_eq!(drain.in_flight.load(Ordering::SeqCst), 1, "still in flight");
+        drop(unfinished);
+        assert_eq!(drain.in_flight.load(Ordering::SeqCst), 0);
     }
 }
