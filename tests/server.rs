@@ -628,3 +628,32 @@ async fn logout_clears_the_site_cache_and_ends_the_session() {
     assert!(post(srv.addr, "/auth/refresh", "{}", &refresh).await.starts_with("HTTP/1.1 401"));
     srv.stop().await;
 }
+
+/// Engine.IO long-polling (socket.io-client's default first transport) works against the
+/// reference backend: the session a GET opens is the one the POSTs and GETs after it find.
+#[tokio::test]
+async fn long_polling_keeps_its_session_across_requests() {
+    let srv = common::server().await;
+    let open = get(srv.addr, "/socket.io/?EIO=4&transport=polling", None).await;
+    let body = open.split("\r\n\r\n").nth(1).unwrap_or("");
+    let sid = serde_json::from_str::<serde_json::Value>(body.trim_start_matches('0')).expect("the open packet")["sid"]
+        .as_str()
+        .expect("a sid")
+        .to_string();
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n40",
+        srv.addr
+    );
+    let posted = common::http::http(srv.addr, req).await;
+    assert!(posted.starts_with("HTTP/1.1 200"), "{posted}");
+    let mut seen = String::new();
+    for _ in 0..5 {
+        seen.push_str(&get(srv.addr, &path, None).await);
+        if seen.contains("sb:hello") {
+            break;
+        }
+    }
+    assert!(seen.contains("40{\"sid\"") && seen.contains("sb:hello"), "connected, greeted: {seen}");
+    srv.stop().await;
+}

@@ -366,7 +366,11 @@ impl Server {
             };
             io.ns(admin::NAMESPACE, on_admin.with(admin_auth)).await.map_err(std::io::Error::other)?;
         }
-        let app = router(&config, &state, &io).layer(layer).layer(middleware::from_fn_with_state(
+        // The Socket.IO layer wraps the router as one service: `Router::layer` would wrap each
+        // route and method apart, each with an Engine.IO of its own, and a long-polling
+        // session opened by a GET would be unknown to the POST that follows it.
+        let app = Router::new().fallback_service(tower::Layer::layer(&layer, router(&config, &state, &io)));
+        let app = app.layer(middleware::from_fn_with_state(
             Arc::new(listener::Guard { allowed: config.allowed_origins.clone(), stats: state.stats.clone() }),
             listener::origin_guard,
         ));
