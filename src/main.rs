@@ -82,7 +82,8 @@ struct ServeArgs {
     /// Engine.IO ping timeout in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 20_000)]
     ping_timeout: u64,
-    /// An origin allowed to open a socket (repeatable; default: the server's own origin).
+    /// Another origin allowed to open a socket and sign in (repeatable; the server's own origin
+    /// is always allowed).
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
     /// A file of `name:argon2-hash` lines (make them with `switchboard hash-password`; plain

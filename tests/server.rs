@@ -17,8 +17,17 @@ async fn socket_io_refuses_foreign_origins_and_serves_its_own() {
     assert!(get(srv.addr, path, None).await.starts_with("HTTP/1.1 200"), "no Origin (not a browser) is allowed");
     let foreign = get(srv.addr, path, Some("http://evil.example")).await;
     assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    assert!(foreign.contains("--allow-origin http://evil.example"), "the answer names the flag: {foreign}");
     let metrics = get(srv.addr, "/debug/metrics", None).await;
     assert!(metrics.contains("\"origin_refused\":1"), "{metrics}");
+    srv.stop().await;
+    // `--allow-origin` adds an origin; the server's own stays allowed.
+    let config = switchboard::server::Config { allowed_origins: vec!["http://app.example".into()], ..common::config() };
+    let srv = common::server_with(config).await;
+    let own = format!("http://{}", srv.addr);
+    assert!(get(srv.addr, path, Some(&own)).await.starts_with("HTTP/1.1 200"), "its own origin, with the flag");
+    assert!(get(srv.addr, path, Some("http://app.example")).await.starts_with("HTTP/1.1 200"), "the added one");
+    assert!(get(srv.addr, path, Some("http://evil.example")).await.starts_with("HTTP/1.1 403"));
     srv.stop().await;
 }
 

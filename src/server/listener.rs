@@ -148,8 +148,8 @@ pub(super) struct Guard {
     pub stats: Arc<Stats>,
 }
 
-/// Refuses Socket.IO and sign-in requests whose Origin is not allowed (same origin by
-/// default) and sign-in POSTs without the CSRF header, and counts WebSocket upgrades. A
+/// Refuses Socket.IO and sign-in requests whose Origin is not allowed (the server's own
+/// origin always is; `--allow-origin` adds others) and sign-in POSTs without the CSRF header, and counts WebSocket upgrades. A
 /// sign-in request from another allowed origin (a page served elsewhere: a Vite dev server,
 /// a CDN) gets CORS with credentials: its preflight is answered here, and its answer names
 /// the origin.
@@ -167,12 +167,14 @@ pub(super) async fn origin_guard(State(guard): State<Arc<Guard>>, req: Request, 
         if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
             let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
             let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
-            let ok =
-                if guard.allowed.is_empty() { same } else { guard.allowed.iter().any(|a| a == origin || a == "*") };
+            // The server's own origin is always allowed; `--allow-origin` adds others.
+            let ok = same || guard.allowed.iter().any(|a| a == origin || a == "*");
             if !ok {
                 guard.stats.origin_refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(origin, "refused a Socket.IO request from a foreign origin");
-                return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+                let origin = switchboard_shared::contract::redact(origin);
+                tracing::warn!(%origin, "refused a request from another origin: start the server with --allow-origin {origin} to allow it");
+                let text = format!("origin {origin} not allowed (the server allows it with --allow-origin {origin})");
+                return (StatusCode::FORBIDDEN, text).into_response();
             }
         }
         let upgrade = req

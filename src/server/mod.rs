@@ -64,7 +64,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
-    /// Origins allowed to open a socket. Empty: only the server's own origin.
+    /// Origins allowed to open a socket besides the server's own (which always is).
     pub allowed_origins: Vec<String>,
     /// Where the dedup window is kept across restarts; None keeps it in memory only.
     pub data_dir: Option<PathBuf>,
