@@ -19,6 +19,7 @@ pub fn content_type(name: &str) -> &'static str {
         Some("ts") => "application/typescript; charset=utf-8",
         Some("json") => "application/json",
         Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
         _ => "application/octet-stream",
     }
 }

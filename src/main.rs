@@ -286,7 +286,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config(args)?;
     let demo_users = config.users.trim().is_empty();
     let admin_ui = config.admin_ui.is_some();
+    // Colours only on a terminal: a log written to a file or a pipe gets plain text.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,socketioxide=warn,engineioxide=warn".into()),

@@ -70,3 +70,34 @@ fn hash_password_makes_users_lines_and_plain_ones_are_refused() {
     assert!(!ok && text.contains("line 1") && text.contains("hash-password"), "{text}");
     assert!(!text.contains("plain-password-here"), "the password is never quoted: {text}");
 }
+
+/// A server whose output goes to a pipe or a file logs plain text: no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--port", "0", "--allow-origin", "http://app.example"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // The banner, then a log line of the first connection's refusal.
+    let url = loop {
+        let line = lines.next().expect("a line").expect("text");
+        if let Some(rest) = line.split("server on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    let mut s = std::net::TcpStream::connect(&url).expect("connect");
+    use std::io::{Read, Write};
+    write!(s, "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {url}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let logged = lines.map_while(Result::ok).find(|l| l.contains("refused a request from another origin")).expect("logged");
+    let _ = child.kill();
+    assert!(!logged.contains('\u{1b}'), "no escape codes: {logged:?}");
+    assert!(logged.contains("--allow-origin http://evil.example"), "{logged}");
+}

@@ -42,6 +42,8 @@ async fn serves_the_bundle_and_the_demo() {
         ("/switchboard.d.ts", "application/typescript"),
         ("/switchboard-state.js", "text/javascript"),
         ("/demo.js", "text/javascript"),
+        ("/favicon.ico", "image/svg+xml"),
+        ("/favicon.svg", "image/svg+xml"),
     ] {
         let res = get(srv.addr, path, None).await;
         assert!(res.starts_with("HTTP/1.1 200"), "{path}: {}", res.lines().next().unwrap_or(""));

@@ -150,7 +150,12 @@ pub async fn serve_asset(
             _ => (StatusCode::NOT_FOUND, "not found").into_response(),
         };
     }
-    let name = if path.is_empty() { "index.html" } else { path };
+    // Browsers ask for `/favicon.ico` on every origin: the demo's icon is an SVG.
+    let name = match path {
+        "" => "index.html",
+        "favicon.ico" => "favicon.svg",
+        other => other,
+    };
     match assets::find(name) {
         Some(bytes) => cached(typed(Body::from(bytes), name, max_age.is_none()), max_age),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
