@@ -457,3 +457,45 @@ async fn an_emit_to_a_room_reaches_the_other_members_across_browsers() {
     two.shutdown().await;
     srv.stop().await;
 }
+
+/// Every `on*` returns the function that removes exactly that registration (once, however
+/// often it is called); `off(event, f)` removes one registration of `f`, `off(event)` all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_unsubscribe_exactly_what_they_added() {
+    let _one = exclusive().await;
+    let srv = server().await;
+    let b = Browser::launch().await;
+    let tabs = open_clients(&b, &srv.url(), 1).await;
+    let tab = &tabs[0];
+    let setup = "window.got = { a: 0, b: 0, any: 0, status: 0, marks: 0 };
+        const a = () => got.a++;
+        sb.stops = [sb.client.on('news', a), sb.client.on('news', a), sb.client.on('news', () => got.b++),
+          sb.client.onAny(() => got.any++), sb.client.onStatus(() => got.status++)];
+        sb.client.on('mark', () => got.marks++);
+        sb.stops[0](); sb.stops[0](); sb.stops[3](); sb.stops[4]();
+        sb.client.emitWithAck('echo', 1)";
+    b.js(tab, setup).await;
+    let status_calls = b.js(tab, "got.status").await;
+    srv.publish("news", &json!(1)).await;
+    srv.publish("mark", &json!(1)).await;
+    let got = b.js(tab, "sb.poll(async () => got.marks === 1).then(() => got)").await;
+    assert_eq!((got["a"].clone(), got["b"].clone(), got["any"].clone()), (json!(1), json!(1), json!(0)), "{got}");
+    assert_eq!(got["status"], status_calls, "the status listener is gone");
+    // The rest removed: nothing more arrives (a later event proves the earlier one came by).
+    b.js(tab, "sb.stops[1](); sb.stops[2](); sb.client.emitWithAck('echo', 2)").await;
+    srv.publish("news", &json!(2)).await;
+    srv.publish("mark", &json!(2)).await;
+    let got = b.js(tab, "sb.poll(async () => got.marks === 2).then(() => got)").await;
+    assert_eq!((got["a"].clone(), got["b"].clone()), (json!(1), json!(1)), "{got}");
+    // off(event, f) takes one registration; off(event) every one.
+    let off = "const f = () => got.a++; sb.client.on('news', f); sb.client.on('news', f); sb.client.off('news', f);
+        sb.client.on('mark', () => got.marks++); sb.client.off('mark'); sb.client.on('mark', () => got.marks += 10);
+        sb.client.emitWithAck('echo', 3)";
+    b.js(tab, off).await;
+    srv.publish("news", &json!(3)).await;
+    srv.publish("mark", &json!(3)).await;
+    let got = b.js(tab, "sb.poll(async () => got.marks >= 12).then(() => got)").await;
+    assert_eq!((got["a"].clone(), got["marks"].clone()), (json!(2), json!(12)), "{got}");
+    b.shutdown().await;
+    srv.stop().await;
+}

@@ -28,6 +28,10 @@ const POST = 0, BIN = 1, EVENT = 2, ACK = 3, FAIL = 4, OK = 5, STATUS = 6, WELCO
 const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
 const guard = (f, v) => { try { f(v); } catch (e) { warn('a callback threw', e); } };
 const notifyAll = (list, v) => [...list].forEach((f) => guard(f, v));
+// Removes the last registration in `list` that `match`es (one per call, as socket.io's off).
+const drop = (list, match) => { const i = list.findLastIndex(match); if (i >= 0) list.splice(i, 1); return i >= 0; };
+// Adds `item` to `list`; returns the function that removes exactly that registration, once.
+const add = (list, item) => (list.push(item), () => drop(list, (e) => e === item) && (item = {}));
 const number = (v) => (typeof v == 'number' || typeof v == 'boolean' ? +v : NaN);
 const string = (v, fallback) => (typeof v == 'string' ? v : fallback);
 const encoder = new TextEncoder(), decoder = new TextDecoder();
@@ -368,23 +372,30 @@ export class Client {
     if (this.recovered_ !== undefined) detail.recovered = this.recovered_;
     return detail;
   }
-  onStatus(f) { guard(f, this.statusDetail); this.statusFns_.push(f); }
+  onStatus(f) { guard(f, this.statusDetail); return add(this.statusFns_, f); }
+  offStatus(f) { drop(this.statusFns_, (g) => g === f); }
   get tabs() { return [...this.tabList_]; }
-  onTabs(f) { guard(f, this.tabs); this.tabFns_.push(f); }
+  onTabs(f) { guard(f, this.tabs); return add(this.tabFns_, f); }
+  offTabs(f) { drop(this.tabFns_, (g) => g === f); }
   // Hierarchy rooms (user:, session:, device:, this tab's tab:) and the rooms it joined.
   get rooms() { return [...this.assigned_, ...this.roomList_]; }
   // `[{ user, device, tabs }]` in a room this tab is in (from a server that keeps presence).
   members(room) { return structuredClone(this.members_.get(room) ?? []); }
-  onMembers(room, f) { guard(f, this.members(room)); this.memberFns_.push([room, f]); }
+  onMembers(room, f) { guard(f, this.members(room)); return add(this.memberFns_, [room, f]); }
+  offMembers(room, f) { drop(this.memberFns_, ([r, g]) => r == room && g === f); }
   get recovered() { return this.recovered_; }
   get auth() { return this.authState_ && structuredClone(this.authState_); }
   // `{ isLeader, leader, term, scope }`: which tab leads (decided by the server, or by the
   // hub among its own tabs when the server takes no part).
   get leader() { return this.leader_ && { ...this.leader_ }; }
-  onLeader(f) { guard(f, this.leader); this.leaderFns_.push(f); }
-  onAuth(f) { guard(f, this.auth); this.authFns_.push(f); }
+  onLeader(f) { guard(f, this.leader); return add(this.leaderFns_, f); }
+  offLeader(f) { drop(this.leaderFns_, (g) => g === f); }
+  onAuth(f) { guard(f, this.auth); return add(this.authFns_, f); }
+  offAuth(f) { drop(this.authFns_, (g) => g === f); }
   get unconfirmed() { return this.op_(COUNT); }
 
+  // Each `on*` returns the function that removes that one registration; `off(event, f)`
+  // removes one registration of `f`, `off(event)` every handler of the event.
   on(event, f) {
     event = String(event);
     const list = this.handlers_.get(event);
@@ -393,20 +404,26 @@ export class Client {
       this.handlers_.set(event, [f]);
       this.op_(SUBSCRIBE, event);
     }
+    let on = 1;
+    return () => on && (on = 0, this.off(event, f));
   }
   off(event, f) {
     event = String(event);
-    const list = (this.handlers_.get(event) ?? []).filter((g) => f && g !== f);
-    if (list.length) this.handlers_.set(event, list);
-    else if (this.handlers_.delete(event)) this.op_(UNSUBSCRIBE, event);
+    const list = this.handlers_.get(event) ?? [];
+    if (f) drop(list, (g) => g === f);
+    if (f && list.length) return;
+    if (this.handlers_.delete(event)) this.op_(UNSUBSCRIBE, event);
   }
   // Every event of the namespace: `f(event, ...args)`, before the event's own handlers.
   onAny(f) {
     if (this.anyFns_.push(f) == 1) this.op_(SUBSCRIBE, ANY_EVENT);
+    let on = 1;
+    return () => on && (on = 0, this.offAny(f));
   }
   offAny(f) {
     const had = this.anyFns_.length;
-    this.anyFns_ = this.anyFns_.filter((g) => f && g !== f);
+    if (f) drop(this.anyFns_, (g) => g === f);
+    else this.anyFns_.length = 0;
     if (had && !this.anyFns_.length) this.op_(UNSUBSCRIBE, ANY_EVENT);
   }
   // A function as the last argument is called with the server's ack arguments.

@@ -13,10 +13,16 @@ export function attachSecurity(client) {
   const handlers = [];
   const ask = (...args) => client.emitWithAck(SECURITY, ...args.map(String));
   client.security = { state: 'signed-out', lastEvent: null };
+  const off = (fn) => {
+    const i = handlers.lastIndexOf(fn);
+    if (i >= 0) handlers.splice(i, 1);
+  };
   client.onSecurity = (fn) => {
     handlers.push(fn);
-    return () => handlers.splice(handlers.indexOf(fn) >>> 0, 1);
+    let on = 1;
+    return () => on && (on = 0, off(fn));
   };
+  client.offSecurity = off;
   client.sessions = () => ask('sessions').then((body) => body.sessions);
   client.revokeSession = (target) => ask('revoke', target);
   client.changePassword = (current, next) => ask('password', current, next);

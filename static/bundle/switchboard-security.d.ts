@@ -42,6 +42,8 @@ export interface SecureClient extends BaseClient {
   security: Security;
   /** Calls `fn` on every change of the state or a new security event; returns an unsubscribe. */
   onSecurity(fn: (s: Security) => void): () => void;
+  /** Removes one registration of `fn`. */
+  offSecurity(fn: (s: Security) => void): void;
   /** The signed-in user's sessions. */
   sessions(): Promise<SessionInfo[]>;
   /** Signs a session out: its id, `'others'` (all but this one) or `'all'`. */

@@ -92,7 +92,24 @@ export interface LeaderInfo {
   scope: 'browser' | 'user';
 }
 
-export interface Client {
+/** Event names and their handler signatures, as socket.io-client's `Socket<ListenEvents,
+ * EmitEvents>`: `connect<{ chat: (m: Msg) => void }, { say: (text: string) => void }>()`. */
+export interface EventsMap {
+  [event: string]: any;
+}
+/** Any event, any arguments (the default). */
+export interface DefaultEventsMap {
+  [event: string]: (...args: any[]) => void;
+}
+export type EventNames<Map extends EventsMap> = keyof Map & string;
+export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Parameters<Map[Ev]>;
+type Last<T extends any[]> = T extends [...infer _, infer L] ? L : any;
+type AllButLast<T extends any[]> = T extends [...infer H, any] ? H : any[];
+type FirstArg<T> = T extends (arg: infer A, ...rest: any[]) => any ? A : any;
+/** Removes the listener it was returned for (once; later calls do nothing). */
+export type Unsubscribe = () => void;
+
+export interface Client<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents> {
   /** This tab's id. */
   readonly id: string;
   /** Where its hub runs (see `ConnectOptions.mode`). */
@@ -104,14 +121,16 @@ export interface Client {
   /** Rooms this tab is in: the hierarchy rooms the server assigned (user:, session:, device:,
    * its own tab:{id}) and the rooms it joined. */
   readonly rooms: string[];
-  on(event: string, handler: (...args: any[]) => void): void;
-  off(event: string, handler?: (...args: any[]) => void): void;
+  /** Returns the function that removes this one registration. */
+  on<Ev extends EventNames<ListenEvents>>(event: Ev, handler: ListenEvents[Ev]): Unsubscribe;
+  /** Removes one registration of `handler`, or (without it) every handler of `event`. */
+  off<Ev extends EventNames<ListenEvents>>(event: Ev, handler?: ListenEvents[Ev]): void;
   /** A function as the last argument receives the server's ack arguments. */
-  emit(event: string, ...args: Arg[]): void;
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: EventParams<EmitEvents, Ev>): void;
   /** Sent only if connected right now; never queued (Socket.IO's volatile). */
-  emitVolatile(event: string, ...args: Arg[]): void;
+  emitVolatile<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: EventParams<EmitEvents, Ev>): void;
   /** To the other members of `room` (this tab must be one), through a contract server; durable like `emit`. */
-  to(room: string): { emit(event: string, ...args: Arg[]): void };
+  to(room: string): { emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: EventParams<EmitEvents, Ev>): void };
   /** Server clock minus this browser's clock in ms, once measured (contract servers). */
   readonly clockOffset: number | undefined;
   /** After a reconnection: whether the server replayed everything missed (contract servers). */
@@ -119,15 +138,21 @@ export interface Client {
   /** Durable emits of this tab not yet stored by the hub or delivered. */
   readonly unconfirmed: number;
   /** Resolves with the server's first ack argument; rejects with Error("operation has timed out") after ackTimeout. */
-  emitWithAck<T = any>(event: string, ...args: Arg[]): Promise<T>;
+  emitWithAck<Ev extends EventNames<EmitEvents>>(
+    event: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstArg<Last<EventParams<EmitEvents, Ev>>>>;
   /** Resolves once the server confirmed; room events then reach this tab. */
   join(room: string): Promise<void>;
   leave(room: string): Promise<void>;
-  onStatus(fn: (detail: StatusDetail) => void): void;
-  onTabs(fn: (tabs: string[]) => void): void;
+  onStatus(fn: (detail: StatusDetail) => void): Unsubscribe;
+  offStatus(fn: (detail: StatusDetail) => void): void;
+  onTabs(fn: (tabs: string[]) => void): Unsubscribe;
+  offTabs(fn: (tabs: string[]) => void): void;
   /** Sign-in state shared by every tab (null until the hub knows). Tokens never reach the page. */
   readonly auth: AuthState | null;
-  onAuth(fn: (auth: AuthState | null) => void): void;
+  onAuth(fn: (auth: AuthState | null) => void): Unsubscribe;
+  offAuth(fn: (auth: AuthState | null) => void): void;
   /** Signs every tab in (the hub posts to /auth/login; cookies are HttpOnly). */
   login(username: string, password: string): Promise<void>;
   /** Signs every tab out. */
@@ -137,24 +162,28 @@ export interface Client {
   /** Bearer mode: the access token from the hub's memory (refreshed first if about to expire). */
   token(): Promise<string>;
   /** Every event of the namespace, before its own handlers: `fn(event, ...args)`. */
-  onAny(fn: (event: string, ...args: any[]) => void): void;
+  onAny(fn: (event: string, ...args: any[]) => void): Unsubscribe;
   offAny(fn?: (event: string, ...args: any[]) => void): void;
   /** Who is in `room` (a room this tab is in), by user and device with their tab ids; told
    * within a round trip of every join, leave and tab close. Needs a server that keeps
    * presence (the reference backend); empty against a plain Socket.IO server. */
   members(room: string): Member[];
-  onMembers(room: string, fn: (members: Member[]) => void): void;
+  onMembers(room: string, fn: (members: Member[]) => void): Unsubscribe;
+  offMembers(room: string, fn: (members: Member[]) => void): void;
   /** The leader of this tab's election scope (null until the hub said). */
   readonly leader: LeaderInfo | null;
-  onLeader(fn: (leader: LeaderInfo | null) => void): void;
+  onLeader(fn: (leader: LeaderInfo | null) => void): Unsubscribe;
+  offLeader(fn: (leader: LeaderInfo | null) => void): void;
   /** Sends `event` only while this tab leads, carrying its term; rejects when it does not
    * lead or the term is stale (checked by the hub, and by a server that takes part). */
-  emitAsLeader(event: string, ...args: Arg[]): Promise<void>;
+  emitAsLeader<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: EventParams<EmitEvents, Ev>): Promise<void>;
   /** Detaches this tab; pending calls reject. */
   close(): void;
 }
 
-export function connect(options?: ConnectOptions): Promise<Client>;
+export function connect<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents>(
+  options?: ConnectOptions
+): Promise<Client<ListenEvents, EmitEvents>>;
 
 /** Fetches and compiles the page client's wasm ahead of `connect()` (which does it too). */
 export function load(): Promise<void>;

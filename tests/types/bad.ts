@@ -1,0 +1,20 @@
+// Must NOT compile: each line below is an error `tsc --strict` reports (tests/types.rs
+// checks that every line marked `// error` is reported).
+import { connect } from '../../static/bundle/switchboard.js';
+
+interface Listen {
+  chat: (m: { text: string }) => void;
+}
+interface Emit {
+  chat: (m: { room: string; text: string }) => void;
+}
+
+export async function wrong(): Promise<void> {
+  const client = await connect<Listen, Emit>();
+  client.on('nope', () => {}); // error
+  client.on('chat', (m: number) => m); // error
+  client.emit('chat', { text: 'no room' }); // error
+  client.emit('chat', { room: 'r', text: 'hi' }, 'extra'); // error
+  client.emit('unknown'); // error
+  const n: number = client.on('chat', () => {}); // error
+}

@@ -1,0 +1,43 @@
+// Must compile under `tsc --strict`: typed events as socket.io-client's, and unsubscribe.
+import { connect, type Client } from '../../static/bundle/switchboard.js';
+import { connect as secure } from '../../static/bundle/switchboard-security.js';
+
+interface Listen {
+  chat: (m: { room: string; text: string; from: string }) => void;
+  count: (n: number) => void;
+}
+interface Emit {
+  chat: (m: { room: string; text: string }) => void;
+  add: (a: number, b: number, done: (sum: number) => void) => void;
+}
+
+export async function typed(): Promise<number> {
+  const client: Client<Listen, Emit> = await connect<Listen, Emit>({ url: 'http://127.0.0.1:8080' });
+  const stop: () => void = client.on('chat', (m) => console.log(m.from.toUpperCase(), m.text));
+  client.on('count', (n) => n.toFixed(1));
+  client.emit('chat', { room: 'r', text: 'hi' });
+  client.to('r').emit('chat', { room: 'r', text: 'to the room' });
+  const sum: number = await client.emitWithAck('add', 1, 2);
+  stop();
+  client.off('count');
+  const offStatus = client.onStatus((d) => d.status);
+  offStatus();
+  client.offTabs(() => {});
+  client.onMembers('r', (m) => m.length)();
+  return sum;
+}
+
+export async function untyped(): Promise<void> {
+  // Without maps: any event name, any arguments (as before).
+  const client = await connect();
+  const stop = client.on('anything', (a: any, b: any) => console.log(a, b));
+  client.emit('whatever', 1, 'two', { three: 3 });
+  const reply = await client.emitWithAck('ask', 1);
+  console.log(reply);
+  stop();
+  client.onAny((event, ...args) => console.log(event, args))();
+  const s = await secure();
+  const off = s.onSecurity((x) => x.state);
+  off();
+  s.offSecurity(() => {});
+}
