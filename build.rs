@@ -181,6 +181,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
             .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none", "--log-level=warning"])
             // Loaded on demand where SharedWorker is missing: its own file, never inlined.
             .arg("--external:./switchboard-reach.js")
+            // The core every feature entry shares (one copy, one registry of features).
+            .args((name != "switchboard.js").then_some("--external:./switchboard.js"))
             // Private members end in `_` (page-client/js/client.js): shortened, the API kept.
             .arg(format!("--mangle-props={MANGLED}"))
             .arg(format!("--outfile={}", dist.join(&name).display()))

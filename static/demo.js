@@ -1,7 +1,7 @@
 // The demo page's script (static/index.html), a file of its own so the page runs under
 // the Content-Security-Policy the README documents (no inline scripts).
 import { connect } from './switchboard-security.js';
-import { attachDebug } from './switchboard-debug.js';
+import './switchboard-debug.js'; // debugging: every client connect() makes gets it
 const $ = (id) => document.getElementById(id);
 const log = (text) => {
   const line = document.createElement('div');
@@ -11,7 +11,6 @@ const log = (text) => {
 try {
   const client = await connect();
   window.client = client;
-  await attachDebug(client);
   // One indicator for every state a person can be in, with what happened and what to do.
   let retryAt = 0;
   const HELP = {

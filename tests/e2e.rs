@@ -277,7 +277,7 @@ async fn garbage_from_a_page_gets_an_error_and_other_tabs_keep_working() {
         .js(
             &evil,
             "(async () => {
-                const w = new SharedWorker('/switchboard-worker.js', { type: 'module', name: 'switchboard-v4' });
+                const w = new SharedWorker('/switchboard-worker.js', { type: 'module', name: 'switchboard-v5' });
                 const replies = [];
                 let wake;
                 w.port.onmessage = (e) => { replies.push(Array.from(e.data)); wake && wake(); };

@@ -35,3 +35,38 @@ fn an_additional_tab_loads_at_most_8_kb() {
         gzip.saturating_sub(BUDGET)
     );
 }
+
+/// One core, feature modules on top: the core (`switchboard.js`) is at most 6 KB gzip, each
+/// feature entry at most 3 KB more (it imports the core, never a copy of it: no file
+/// carries the core's code twice), and an app that imports all of them at most 14 KB.
+#[test]
+fn feature_modules_share_one_core() {
+    const CORE: usize = 6 * 1024;
+    const FEATURE: usize = 3 * 1024;
+    const ALL: usize = 14 * 1024;
+    let features = [
+        "switchboard-state.js",
+        "switchboard-security.js",
+        "switchboard-debug.js",
+        "switchboard-compat.js",
+        "switchboard-react.js",
+    ];
+    let (core, _, core_gzip) = switchboard::assets::sizes(&["switchboard.js"]);
+    assert_eq!(core.len(), 1, "no core in the bundle");
+    assert!(core_gzip <= CORE, "the core is {core_gzip} B gzip, over {CORE} B by {} B", core_gzip - CORE);
+    let bundle: std::collections::HashMap<_, _> = switchboard::assets::bundle().collect();
+    let mut total = core_gzip;
+    for name in features {
+        let bytes = bundle.get(name).unwrap_or_else(|| panic!("{name} is not in the bundle"));
+        let gzip = switchboard::gzip_len(bytes);
+        eprintln!("{name}: {} B ({gzip} B gzip) on top of the core's {core_gzip} B", bytes.len());
+        assert!(gzip <= FEATURE, "{name} is {gzip} B gzip, over {FEATURE} B by {} B", gzip - FEATURE);
+        let text = std::str::from_utf8(bytes).expect("UTF-8");
+        assert!(text.contains("./switchboard.js"), "{name} does not import the core: it carries a copy");
+        // The core's protocol decoder (its error text) appears in the core only.
+        assert!(!text.contains("malformed message from the hub"), "{name} carries the core's protocol code");
+        total += gzip;
+    }
+    eprintln!("core + every feature module: {total} B gzip");
+    assert!(total <= ALL, "an app with every feature loads {total} B gzip, over {ALL} B by {} B", total - ALL);
+}

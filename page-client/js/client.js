@@ -9,8 +9,8 @@
 
 // Browser-side names, as in switchboard_shared::contract (a test checks they match). The
 // worker's name carries the protocol version: a deploy that changes it gets a new hub.
-const WORKER_NAME = 'switchboard-v4';
-const HUB_LOCK = 'switchboard-hub-v4';
+const WORKER_NAME = 'switchboard-v5';
+const HUB_LOCK = 'switchboard-hub-v5';
 const TAB_LOCK_PREFIX = 'switchboard-tab-';
 const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
 const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
@@ -60,11 +60,14 @@ export function open(options, workerUrl, reach, port) {
 
 // A port to the hub's SharedWorker. The literal `new SharedWorker(new URL('./…',
 // import.meta.url), …)` lets Vite and webpack bundle the worker and its wasm (`url` overrides).
-export const hubPort = (url) =>
-  (url
+// A script that does not load fires the worker's `error`: kept on the port for the client.
+export const hubPort = (url) => {
+  const w = url
     ? new SharedWorker(url, { type: 'module', name: WORKER_NAME })
-    : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v4' })
-  ).port;
+    : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v5' });
+  w.onerror = () => (w.port.failed_ = 1, w.port.onfail_?.());
+  return w.port;
+};
 
 export class Client {
   constructor(o, workerUrl, resolve, reject, reach, port) {
@@ -81,6 +84,10 @@ export class Client {
     this.mode = reach?.mode ?? 'shared-worker';
     this.transport_ = reach?.port;
     this.ready_ = [resolve, reject];
+    // connect() settles within `loadTimeout`: a hub that never answers is an error that says
+    // what did not load, not a promise pending forever.
+    const ms = number(o.loadTimeout ?? 10000);
+    this.loadTimer_ = setTimeout(() => this.noHub_(`no answer from the hub within ${ms} ms`), ms);
     this.handlers_ = new Map();
     this.anyFns_ = [];
     this.calls_ = new Map();
@@ -109,7 +116,7 @@ export class Client {
     this.core_ = core.create(
       utf8(strs.join('\0') + '\0'),
       [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.timeout, o.maxQueue, o.maxQueueBytes,
-        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge].map(number),
+        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge, o.reconnectionAttempts].map(number),
     );
     clients[this.core_] = this;
     try {
@@ -160,8 +167,27 @@ export class Client {
   // `first`: the port `hubPort` opened while the wasm loaded (see connect.js).
   startWorker_(first) {
     const port = this.transport_ ? this.transport_(this, this.workerUrl_, () => this.reattach_()) : first ?? hubPort(this.workerUrl_);
-    port.onmessage = (e) => e.data instanceof Uint8Array && core.recv(this.core_, e.data);
+    // A string from the worker: the hub could not start (its wasm did not load).
+    port.onmessage = (e) => (e.data instanceof Uint8Array ? core.recv(this.core_, e.data) : this.noHub_(String(e.data)));
+    port.onfail_ = () => this.noHub_('the worker script did not load');
+    if (port.failed_) port.onfail_();
     return port;
+  }
+
+  // connect() fails (once) with what did not load: the worker's URL and its HTTP status.
+  async noHub_(what) {
+    if (!this.ready_) return;
+    const url = this.workerUrl_ && new URL(this.workerUrl_, location.href).href, reject = this.ready_[1];
+    this.ready_ = null;
+    let status = '';
+    if (url) {
+      status = await fetch(url, { cache: 'no-store' }).then(
+        (r) => ` (${url} answered HTTP ${r.status}${r.ok ? '' : ' ' + r.statusText})`,
+        (e) => ` (${url}: ${e.message})`,
+      );
+    } else status = ' (switchboard-worker.js beside the bundle; a dev server may refuse it: see Vite\'s server.fs.allow, or pass workerUrl)';
+    this.close();
+    reject(new Error('switchboard: ' + what + status));
   }
 
   // JSON args with binary parts moved out as Socket.IO attachments (staged in the core).
@@ -255,12 +281,13 @@ export class Client {
       case STATUS: {
         const status = text(a), detail = { status };
         if (status == 'connected') detail.sid = text(b);
-        if (status == 'disconnected') detail.reason = text(b);
-        if (status == 'reconnecting') Object.assign(detail, { attempt: n, delay: m });
+        if (status == 'disconnected' || status == 'failed') detail.reason = text(b);
+        if (status == 'reconnecting') Object.assign(detail, { attempt: n, delay: m, reason: text(b) });
         this.setStatus_(detail);
         break;
       }
       case WELCOME: {
+        clearTimeout(this.loadTimer_);
         const ready = this.ready_;
         this.ready_ = null;
         ready?.[0](this);
@@ -457,6 +484,7 @@ export class Client {
   token() { return this.request_(TOKEN); }
   close() {
     if (this.closed_) return;
+    clearTimeout(this.loadTimer_);
     this.op_(BYE);
     this.closed_ = true;
     this.port_.onmessage = null;

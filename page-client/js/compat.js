@@ -105,7 +105,7 @@ export class Socket extends Emitter {
         query: o.query && new URLSearchParams(o.query).toString(),
         reconnection: o.reconnection, reconnectionDelay: o.reconnectionDelay,
         reconnectionDelayMax: o.reconnectionDelayMax, randomizationFactor: o.randomizationFactor,
-        timeout: o.timeout, ackTimeout: 0,
+        timeout: o.timeout, ackTimeout: 0, reconnectionAttempts: o.reconnectionAttempts, loadTimeout: o.loadTimeout,
       }))
       .then((client) => {
         this.starting_ = false;
@@ -157,12 +157,18 @@ export class Socket extends Emitter {
     } else if (s == 'reconnecting' || s == 'offline') {
       if (this.connected) this.closed_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (s == 'reconnecting') {
-        const err = new Error('websocket error');
+        // The hub's reason for the failed attempt (an HTTP status, a refused origin, ...).
+        const err = new Error(d.reason || 'websocket error');
         this.io.emitReserved_('error', err);
         if (this.reconnecting_) this.io.emitReserved_('reconnect_error', err);
         this.emitReserved_('connect_error', err);
       }
       if (s == 'reconnecting') this.io.emitReserved_('reconnect_attempt', (this.reconnecting_ = d.attempt));
+    } else if (s == 'failed') {
+      // `reconnectionAttempts` attempts failed: socket.io-client's Manager gives up too.
+      this.client_?.close();
+      this.client_ = null;
+      this.io.emitReserved_('reconnect_failed');
     } else if (s == 'disconnected' && d.reason != 'client closed') {
       const reason = d.reason ?? '';
       // Refused or ended by the server: no automatic reconnection; `connect()` tries again.

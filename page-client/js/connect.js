@@ -27,9 +27,28 @@ export async function attach(options = {}) {
     throw e;
   }
 }
+// Feature modules (`switchboard-state.js`, `-security.js`, `-debug.js`, `-react.js`) import
+// this core and register here: every client `connect` makes gets every feature imported,
+// a client made before a feature was imported gets it on import.
+const features = [], clients = new Set();
+export function feature(attachFeature) {
+  if (features.includes(attachFeature)) return;
+  features.push(attachFeature);
+  clients.forEach((c) => attachFeature(c, c.options_ ?? {}));
+}
 export async function connect(options = {}) {
   const client = await attach(options);
   if (options.serviceWorker) register(options.serviceWorker, client);
+  clients.add(client);
+  const close = client.close;
+  client.close = function () { clients.delete(client); return close.apply(this, arguments); };
+  client.options_ = options;
+  try {
+    await Promise.all(features.map((f) => f(client, options)));
+  } catch (e) {
+    client.close();
+    throw e;
+  }
   return client;
 }
 // Opt-in background work: ask for a `sync` whenever the connection is down (the service

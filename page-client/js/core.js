@@ -12,10 +12,10 @@ export const host = (f) => (h = f);
 
 // Options::default() (a test checks): reconnection, reconnectionDelay, reconnectionDelayMax,
 // timeout, maxQueue, maxQueueBytes, bearer, ackTimeout, randomizationFactor, maxQueueAge.
-const DEFAULTS = [1, 1000, 5000, 20000, 0, 0, 0, 10000, 0.5, 0];
-const PROTOCOL_VERSION = 4;
+const DEFAULTS = [1, 1000, 5000, 20000, 0, 0, 0, 10000, 0.5, 0, 0];
+const PROTOCOL_VERSION = 5;
 const MAX_PORT_MESSAGE = 16777216;
-const STATUS = ['connecting', 'connected', 'offline', 'reconnecting', 'disconnected'];
+const STATUS = ['connecting', 'connected', 'offline', 'reconnecting', 'disconnected', 'failed'];
 const ERROR_CODES = 7; // ErrorCode::ALL.len()
 const MALFORMED = 'malformed message from the hub';
 const enc = new TextEncoder();
@@ -55,6 +55,7 @@ export function create(strs, n) {
   hello.out.push(...f32);
   hello.u(v[3]).u(v[4]).u(v[5]).u(v[9]);
   hello.out.push(+!!v[6]);
+  hello.u(v[10]);
   cores.push({ hello: new Uint8Array(hello.out), subs: [], rooms: [], seq: 0, req: 0, outbox: [], bins: [], ackTimeout: v[7] });
   return cores.length - 1;
 }
@@ -171,9 +172,9 @@ const list = (item) => {
 const status = () => {
   const kind = u();
   const s = { kind, text: '', attempt: 0, delay: 0 };
-  if (kind == 1 || kind == 4) s.text = str();
-  else if (kind == 3) (s.attempt = u()), (s.delay = u());
-  else if (kind > 4) throw 0;
+  if (kind == 1 || kind == 4 || kind == 5) s.text = str();
+  else if (kind == 3) (s.attempt = u()), (s.delay = u()), (s.text = str());
+  else if (kind > 5) throw 0;
   return s;
 };
 

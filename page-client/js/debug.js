@@ -7,9 +7,21 @@
 const DEBUG = 'sb:debug';
 const FLAG = 'switchboard:debug';
 
-/** Gives `client` `debug`, `debugLog`, `onDebug` and `inspect`; turns debug mode on when
- * `options.debug` or `localStorage['switchboard:debug'] === '1'`. */
+/** Gives `client` `debug`, `debugLog`, `onDebug` and `inspect` (once per client); turns
+ * debug mode on when `options.debug` or `localStorage['switchboard:debug'] === '1'`. */
+const attached = new WeakSet();
 export async function attachDebug(client, options = {}) {
+  if (!attached.has(client)) attached.add(client), start(client);
+  let stored = null;
+  try {
+    stored = globalThis.localStorage?.getItem(FLAG);
+  } catch {
+    // Storage may be blocked (third-party contexts): only the option counts then.
+  }
+  if (options.debug || stored === '1') await client.debug(true, options.debug === true ? {} : options.debug || {});
+  return client;
+}
+function start(client) {
   const ask = (...args) => client.emitWithAck(DEBUG, ...args);
   client.debug = (on = true, { capacity = 1000, payloads = 0 } = {}) =>
     ask(on ? 'on' : 'off', { capacity, payloads });
@@ -20,12 +32,4 @@ export async function attachDebug(client, options = {}) {
   client.retryNow = () => ask('retry');
   client.onDebug = (fn) => client.on(DEBUG, (...entries) => entries.forEach((e) => fn(e)));
   client.on('sb:log', (level, line) => (level === 'warn' ? console.warn : console.info)('switchboard:', line));
-  let stored = null;
-  try {
-    stored = globalThis.localStorage?.getItem(FLAG);
-  } catch {
-    // Storage may be blocked (third-party contexts): only the option counts then.
-  }
-  if (options.debug || stored === '1') await client.debug(true, options.debug === true ? {} : options.debug || {});
-  return client;
 }

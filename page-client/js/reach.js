@@ -10,8 +10,8 @@
 // it); a thawed old hub finds its lease run out, or hears a higher epoch, and steps down.
 // `per-tab` (no Web Locks either): each tab runs its own hub.
 
-const CHANNEL = 'switchboard-v4', AUTH_CHANNEL = 'switchboard-auth-v4';
-const LEADER_LOCK = 'switchboard-leader-v4';
+const CHANNEL = 'switchboard-v5', AUTH_CHANNEL = 'switchboard-auth-v5';
+const LEADER_LOCK = 'switchboard-leader-v5';
 const BEAT = 1000, SILENCE = 5000;
 // The literal `new Worker(new URL('./…', import.meta.url), …)` lets bundlers bundle it.
 const spawn = (url) =>

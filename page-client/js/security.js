@@ -9,7 +9,12 @@ const SECURITY = 'sb:security';
 
 /** Gives `client` `security`, `onSecurity`, `sessions`, `revokeSession`, `changePassword`
  * and `verifyDevice`; resolves with `client.security` once the hub told the current state. */
+const attached = new WeakMap();
 export function attachSecurity(client) {
+  if (!attached.has(client)) attached.set(client, start(client));
+  return attached.get(client);
+}
+function start(client) {
   const handlers = [];
   const ask = (...args) => client.emitWithAck(SECURITY, ...args.map(String));
   client.security = { state: 'signed-out', lastEvent: null };

@@ -73,8 +73,14 @@ export class State {
   }
 }
 
-/** Gives `client` its `state` once the hub's snapshot arrived; resolves with it. */
+const attached = new WeakMap();
+/** Gives `client` its `state` once the hub's snapshot arrived; resolves with it (the same
+ * promise however often it is called for one client). */
 export function attachState(client) {
+  if (!attached.has(client)) attached.set(client, start(client));
+  return attached.get(client);
+}
+function start(client) {
   const state = new State(client);
   return new Promise((resolve) => {
     client.on(STATE, (entries, reset) => {

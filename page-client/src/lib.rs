@@ -217,6 +217,7 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
         bearer: v[6] != 0,
         randomization_factor: if at(8).is_nan() { d.randomization_factor } else { at(8) as f32 },
         max_queue_age_ms: if at(9).is_nan() { d.max_queue_age_ms } else { at(9) as u64 },
+        reconnection_attempts: if at(10).is_nan() { d.reconnection_attempts } else { at(10) as u32 },
     };
     let mut s = strs.split(|&b| b == 0).map(text);
     let mut next = || s.next().unwrap_or_default();

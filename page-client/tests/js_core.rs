@@ -64,7 +64,7 @@ fn posts(calls: &[Call]) -> Vec<Vec<u8>> {
 
 const CREATE: &str =
     "const c = core.create(u('tab-1\\0http://127.0.0.1:8080\\0/socket.io\\0/chat\\0a=1\\0{\"t\":\"é\"}\\0'), \
-    [0, 250, 2000.7, -5, 3, NaN, 1, 7000, 0.25, 60000]);";
+    [0, 250, 2000.7, -5, 3, NaN, 1, 7000, 0.25, 60000, 4]);";
 
 fn hello() -> ToHub {
     ToHub::Hello {
@@ -87,6 +87,7 @@ fn hello() -> ToHub {
             bearer: true,
             randomization_factor: 0.25,
             max_queue_age_ms: 60000,
+            reconnection_attempts: 4,
         },
     }
 }
@@ -242,7 +243,7 @@ fn every_message_from_the_hub_is_reported_as_the_rust_core_reports_it() {
     };
     let msgs = [
         FromHub::Welcome { version: PROTOCOL_VERSION, status: Status::Connected { sid: "s1".into() } },
-        FromHub::Status(Status::Reconnecting { attempt: 3, delay_ms: 1500 }),
+        FromHub::Status(Status::Reconnecting { attempt: 3, delay_ms: 1500, reason: "transport close".into() }),
         FromHub::Event {
             event: "chat".into(),
             room: Some("r".into()),
@@ -276,7 +277,7 @@ fn every_message_from_the_hub_is_reported_as_the_rust_core_reports_it() {
     let expected = vec![
         t(to_js::STATUS, "0", "0", b"connected", b"s1"),
         t(to_js::WELCOME, "0", "0", b"", b""),
-        t(to_js::STATUS, "3", "1500", b"reconnecting", b""),
+        t(to_js::STATUS, "3", "1500", b"reconnecting", b"transport close"),
         t(to_js::BIN, "0", "0", &[9, 8], b""),
         t(to_js::EVENT, "5", "0", b"chat", b"[{\"_placeholder\":true,\"num\":0}]"),
         t(to_js::EVENT, "NaN", "0", b"n", b"[]"),

@@ -41,7 +41,7 @@ fn main() -> std::io::Result<()> {
         ToHub::Bye,
     ];
     let from_hub = [
-        FromHub::Status(Status::Reconnecting { attempt: 2, delay_ms: 1800 }),
+        FromHub::Status(Status::Reconnecting { attempt: 2, delay_ms: 1800, reason: "transport close".into() }),
         FromHub::Event {
             event: "news".into(),
             room: Some("r".into()),

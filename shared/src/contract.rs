@@ -480,8 +480,8 @@ pub const MODE_HEADER: &str = "x-switchboard-mode";
 /// Browser-side names. The worker's name and the hub lock carry the protocol version, so a
 /// deploy that changes it never talks to an old hub. `page-client/js/client.js` spells them
 /// out (a test checks they match).
-pub const WORKER_NAME: &str = "switchboard-v4";
-pub const HUB_LOCK: &str = "switchboard-hub-v4";
+pub const WORKER_NAME: &str = "switchboard-v5";
+pub const HUB_LOCK: &str = "switchboard-hub-v5";
 /// Prefix of the Web Lock each page holds for its whole life (then its tab id).
 pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
 /// Leader-tab mode (no SharedWorker): the lock whose holder runs the hub in a dedicated
@@ -489,8 +489,8 @@ pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
 /// fencing number (each new hub takes the next), and the timings: the hub beats every
 /// `LEADER_BEAT_MS`, may act for `LEADER_LEASE_MS` after a beat, and a tab that heard no hub
 /// for `LEADER_SILENCE_MS` takes over with `steal`.
-pub const LEADER_LOCK: &str = "switchboard-leader-v4";
-pub const LEADER_CHANNEL: &str = "switchboard-v4";
+pub const LEADER_LOCK: &str = "switchboard-leader-v5";
+pub const LEADER_CHANNEL: &str = "switchboard-v5";
 pub const EPOCH_DB: &str = "switchboard-epoch";
 pub const LEADER_BEAT_MS: u32 = 1000;
 pub const LEADER_LEASE_MS: u32 = 3000;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the types below. Also part of the worker's name, so
 /// pages of a new deploy get a new SharedWorker rather than talking to an old one.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Largest port message either side accepts (and the largest payload a tab may emit).
 pub const MAX_PORT_MESSAGE: usize = 16 << 20;
@@ -159,6 +159,8 @@ pub struct Options {
     /// Bearer mode: the access token lives in the hub's memory (not a cookie), goes in the
     /// CONNECT auth payload, and is renewed on the open socket (`sb:auth`).
     pub bearer: bool,
+    /// Failed attempts in a row before the hub gives up (status `failed`); 0: never.
+    pub reconnection_attempts: u32,
 }
 
 impl Default for Options {
@@ -173,6 +175,7 @@ impl Default for Options {
             max_queue_bytes: 0,
             max_queue_age_ms: 0,
             bearer: false,
+            reconnection_attempts: 0,
         }
     }
 }
@@ -191,13 +194,20 @@ pub enum Status {
     },
     /// The browser reports no network; attempts resume when it returns.
     Offline,
-    /// Waiting `delay_ms` before attempt number `attempt`.
+    /// Waiting `delay_ms` before attempt number `attempt`; `reason`: why the last one failed
+    /// (the server's refusal, an HTTP status, a timeout, an unreachable address).
     Reconnecting {
         attempt: u32,
         delay_ms: u32,
+        reason: String,
     },
     /// Not connected and not trying: the server refused or closed the session.
     Disconnected {
+        reason: String,
+    },
+    /// `reconnectionAttempts` attempts in a row failed: the hub stopped trying (a new tab,
+    /// a sign-in or a retry starts again). `reason`: why the last one failed.
+    Failed {
         reason: String,
     },
 }
@@ -210,6 +220,7 @@ impl Status {
             Status::Offline => "offline",
             Status::Reconnecting { .. } => "reconnecting",
             Status::Disconnected { .. } => "disconnected",
+            Status::Failed { .. } => "failed",
         }
     }
 }

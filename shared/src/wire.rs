@@ -88,6 +88,7 @@ pub fn encode_to_hub(msg: &ToHub) -> Vec<u8> {
             }
             varint(o, p.max_queue_age_ms);
             o.push(p.bearer as u8);
+            varint(o, p.reconnection_attempts.into());
         }
         ToHub::Subscribe { event } | ToHub::Unsubscribe { event } => bytes(o, event.as_bytes()),
         ToHub::Emit { event, args, bins: b, ack, volatile, .. } => {
@@ -242,8 +243,8 @@ impl<'a> Reader<'a> {
         let kind = self.u32();
         let (mut text, mut attempt, mut delay_ms) = ("", 0, 0);
         match kind {
-            1 | 4 => text = self.str(),
-            3 => (attempt, delay_ms) = (self.u32(), self.u32()),
+            1 | 4 | 5 => text = self.str(),
+            3 => (attempt, delay_ms, text) = (self.u32(), self.u32(), self.str()),
             0 | 2 => {}
             _ => self.fail(),
         }
@@ -280,7 +281,8 @@ impl<'a> List<'a> {
     }
 }
 
-/// `port::Status`, borrowed: `kind` is the variant index, `text` the sid or the reason.
+/// `port::Status`, borrowed: `kind` is the variant index, `text` the sid or the reason (of
+/// a disconnection, a failure, or the last failed attempt while reconnecting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusRef<'a> {
     pub kind: u32,
@@ -295,14 +297,15 @@ impl StatusRef<'_> {
             0 => Status::Connecting,
             1 => Status::Connected { sid: self.text.into() },
             2 => Status::Offline,
-            3 => Status::Reconnecting { attempt: self.attempt, delay_ms: self.delay_ms },
-            _ => Status::Disconnected { reason: self.text.into() },
+            3 => Status::Reconnecting { attempt: self.attempt, delay_ms: self.delay_ms, reason: self.text.into() },
+            4 => Status::Disconnected { reason: self.text.into() },
+            _ => Status::Failed { reason: self.text.into() },
         }
     }
 
     /// What pages call it: `connecting`, `connected`, ...
     pub fn name(&self) -> &'static str {
-        ["connecting", "connected", "offline", "reconnecting", "disconnected"][self.kind as usize % 5]
+        ["connecting", "connected", "offline", "reconnecting", "disconnected", "failed"][self.kind as usize % 6]
     }
 }
 

@@ -74,6 +74,7 @@ pub fn decode_to_hub(b: &[u8]) -> Result<ToHub, DecodeError> {
                 max_queue_bytes: r.u32(),
                 max_queue_age_ms: r.varint(64),
                 bearer: r.flag(),
+                reconnection_attempts: r.u32(),
             },
         },
         1 => ToHub::Subscribe { event: r.string() },
@@ -112,13 +113,18 @@ fn status(o: &mut Vec<u8>, s: &Status) {
             bytes(o, sid.as_bytes());
         }
         Status::Offline => varint(o, 2),
-        Status::Reconnecting { attempt, delay_ms } => {
+        Status::Reconnecting { attempt, delay_ms, reason } => {
             varint(o, 3);
             varint(o, (*attempt).into());
             varint(o, (*delay_ms).into());
+            bytes(o, reason.as_bytes());
         }
         Status::Disconnected { reason } => {
             varint(o, 4);
+            bytes(o, reason.as_bytes());
+        }
+        Status::Failed { reason } => {
+            varint(o, 5);
             bytes(o, reason.as_bytes());
         }
     }

@@ -163,6 +163,13 @@ impl Sim {
         self.store.keys().copied().collect()
     }
 
+    /// The socket closes before it opened; a plain HTTP request to the server said `probe`.
+    fn fail_socket(&mut self, hub: HubId, probe: switchboard_shared::hub::Probe) {
+        let conn = self.sockets[&hub];
+        self.sb.handle_socket_failed(hub, conn, &probe, "http://app.test", self.now);
+        self.pump();
+    }
+
     fn drop_socket(&mut self, hub: HubId) {
         let conn = self.sockets[&hub];
         self.sb.handle_socket_closed(hub, conn, self.now);
@@ -306,7 +313,7 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     assert!(s.closes.is_empty());
     s.advance(1);
     assert_eq!(s.closes, [(silent_since + 45_000, 1)]);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "ping timeout".into() }));
     // Each failed attempt doubles the delay up to the cap.
     let mut delays = vec![];
     for _ in 0..5 {
@@ -322,7 +329,7 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     s.advance(10_000);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000 }));
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "transport close".into() }));
 }
 
 #[test]
@@ -337,10 +344,10 @@ fn the_first_tab_options_set_the_schedule() {
     s.hello_with(1, "a", "http://a:1", options);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100 }));
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100, reason: "transport close".into() }));
     s.advance(100);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150 }));
+    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150, reason: "transport close".into() }));
     let never = Options { reconnection: false, ..Options::default() };
     s.hello_with(2, "b", "http://b:1", never);
     s.accept(2);
@@ -2351,4 +2358,71 @@ fn adopted_records_get_new_keys_are_stored_and_delivered() {
     s.accept_contract(1);
     let sent = frames_of(&s.server_frames(1), contract::EMIT);
     assert_eq!(sent.len(), 4, "its own emit and the three adopted: {sent:?}");
+}
+
+/// Every failed attempt says why in the tabs' status: the HTTP answer of a refusing server
+/// (its text quoted, bounded, control characters dropped), a refused origin, an unreachable
+/// address, a timeout.
+#[test]
+fn a_failed_attempt_says_why() {
+    use switchboard_shared::hub::Probe;
+    let reason = |s: &Sim| match s.last_status(1) {
+        Some(Status::Reconnecting { reason, .. }) => reason,
+        other => panic!("not reconnecting: {other:?}"),
+    };
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    let forbidden = "origin http://app.test is not allowed: start the server with --allow-origin http://app.test";
+    s.fail_socket(1, Probe::Http(403, format!("{forbidden}\u{1b}[31m{}", "x".repeat(10_000))));
+    let r = reason(&s);
+    assert!(r.starts_with(&format!("the server refused the connection: HTTP 403: {forbidden}")), "{r}");
+    assert!(r.len() < 300 && !r.contains('\u{1b}'), "bounded and without control characters: {r}");
+    s.advance(10_000);
+    s.fail_socket(1, Probe::Opaque);
+    let r = reason(&s);
+    assert!(r.contains("a:1") && r.contains("--allow-origin http://app.test"), "{r}");
+    s.advance(10_000);
+    s.fail_socket(1, Probe::Unreachable);
+    assert_eq!(reason(&s), "cannot reach a:1 (connection refused, unknown host, or offline)");
+    s.advance(10_000);
+    s.fail_socket(1, Probe::Http(200, "0{}".into()));
+    assert!(reason(&s).contains("refused the WebSocket upgrade"), "{}", reason(&s));
+    // A socket that never answers: the attempt times out (the backoff is at most 5 s).
+    s.advance(5_000);
+    s.advance(20_000);
+    assert_eq!(reason(&s), "connect timeout");
+}
+
+/// `reconnectionAttempts`: that many failed attempts in a row and the hub stops trying with
+/// status `failed` and the last reason; a new tab starts again.
+#[test]
+fn reconnection_attempts_end_in_failed() {
+    use switchboard_shared::hub::Probe;
+    let mut s = Sim::new();
+    let options = Options { reconnection_attempts: 2, randomization_factor: 0.0, ..Options::default() };
+    s.hello_with(1, "a", "http://a:1", options);
+    s.fail_socket(1, Probe::Unreachable);
+    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, .. })), "{:?}", s.last_status(1));
+    s.advance(1_000);
+    s.fail_socket(1, Probe::Unreachable);
+    assert!(matches!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, .. })), "{:?}", s.last_status(1));
+    s.advance(2_000);
+    let opens = s.opens.len();
+    s.fail_socket(1, Probe::Unreachable);
+    let Some(Status::Failed { reason }) = s.last_status(1) else { panic!("{:?}", s.last_status(1)) };
+    assert!(reason.starts_with("gave up after 2 reconnection attempts; the last: cannot reach a:1"), "{reason}");
+    s.advance(60_000);
+    assert_eq!(s.opens.len(), opens, "no attempt after giving up");
+    // Unlimited by default: the same failures keep retrying.
+    let mut t = Sim::new();
+    t.hello(1, "http://a:1");
+    for n in 1..=5 {
+        t.fail_socket(1, Probe::Unreachable);
+        let attempt = match t.last_status(1) {
+            Some(Status::Reconnecting { attempt, .. }) => attempt,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(attempt, n);
+        t.advance(10_000);
+    }
 }

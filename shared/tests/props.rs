@@ -59,6 +59,7 @@ fn options() -> impl Strategy<Value = Options> {
             max_queue_bytes: n[4],
             max_queue_age_ms: age,
             bearer,
+            reconnection_attempts: n[5],
         }
     })
 }
@@ -113,8 +114,10 @@ fn status() -> impl Strategy<Value = Status> {
         Just(Status::Connecting),
         ".*".prop_map(|sid| Status::Connected { sid }),
         Just(Status::Offline),
-        (any::<u32>(), any::<u32>()).prop_map(|(attempt, delay_ms)| Status::Reconnecting { attempt, delay_ms }),
+        (any::<u32>(), any::<u32>(), ".*")
+            .prop_map(|(attempt, delay_ms, reason)| Status::Reconnecting { attempt, delay_ms, reason }),
         ".*".prop_map(|reason| Status::Disconnected { reason }),
+        ".*".prop_map(|reason| Status::Failed { reason }),
     ]
 }
 

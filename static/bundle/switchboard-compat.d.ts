@@ -9,8 +9,10 @@ export interface ManagerOptions {
   reconnectionDelay?: number;
   reconnectionDelayMax?: number;
   randomizationFactor?: number;
-  /** Accepted for compatibility; the hub retries without a limit while tabs are open. */
+  /** Failed attempts in a row before giving up ("reconnect_failed"), default Infinity. */
   reconnectionAttempts?: number;
+  /** The Switchboard hub's load bound: "connect_error" when it has not answered in this many ms, default 10000. */
+  loadTimeout?: number;
   /** Connection attempt timeout in ms, default 20000. */
   timeout?: number;
   /** Query parameters of the handshake. */

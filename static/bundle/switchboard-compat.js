@@ -1,5 +1,6 @@
 // Switchboard with socket.io-client's API: `import { io } from './switchboard-compat.js'`.
-import { attach } from './connect.js';
+// One core (`switchboard.js`) with the other entries.
+import { attach } from './switchboard.js';
 import { makeIo, Socket } from './compat.js';
 export const io = makeIo(attach);
 export { Socket };

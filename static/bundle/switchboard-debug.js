@@ -1,9 +1,8 @@
-// Switchboard for development: `connect(options)` as in switchboard.js, plus `client.debug`,
-// `debugLog`, `onDebug`, `inspect` and the hub's log lines in this tab's console.
+// Debugging: importing this module gives every client `connect` makes `client.debug`,
+// `debugLog`, `onDebug`, `inspect`, `retryNow` and the hub's log lines in this tab's console.
 // `connect({ debug: true })` or `localStorage['switchboard:debug'] = '1'` turns debug mode on.
-import { connect as open } from './connect.js';
+// One core (`switchboard.js`).
+import { connect, load, feature } from './switchboard.js';
 import { attachDebug } from './debug.js';
-export async function connect(options = {}) {
-  return attachDebug(await open(options), options);
-}
-export { attachDebug };
+feature(attachDebug);
+export { connect, load, attachDebug };

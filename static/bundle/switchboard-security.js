@@ -1,11 +1,7 @@
-// Switchboard with the security API: `connect(options)` as in switchboard.js, plus
-// `client.security`, `onSecurity`, `sessions`, `revokeSession`, `changePassword`, `verifyDevice`.
-import { connect as open } from './connect.js';
+// The security API: importing this module gives every client `connect` makes
+// `client.security`, `onSecurity`, `offSecurity`, `sessions`, `revokeSession`,
+// `changePassword` and `verifyDevice`. One core (`switchboard.js`).
+import { connect, load, feature } from './switchboard.js';
 import { attachSecurity } from './security.js';
-export async function connect(options = {}) {
-  const client = await open(options);
-  await attachSecurity(client);
-  return client;
-}
-// For a client from `switchboard.js` (it uses only the client's public API).
-export { attachSecurity };
+feature(attachSecurity);
+export { connect, load, attachSecurity };

@@ -4,10 +4,12 @@
 // message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
 // over a BroadcastChannel, one MessageChannel per tab into the hub.
 import init, { attach, setMode, renewLease, debugState, simulateRerun, useDatabase } from './switchboard_hub.js';
-const CHANNEL = 'switchboard-v4', EPOCH_DB = 'switchboard-epoch', DB = 'switchboard', STORE = 'queue';
+const CHANNEL = 'switchboard-v5', EPOCH_DB = 'switchboard-epoch', DB = 'switchboard', STORE = 'queue';
 const BEAT = 1000, LEASE = 3000;
-let queue = [], mode;
-const take = (port) => (queue ? queue.push(port) : attach(port));
+let queue = [], mode, failed;
+// A hub that cannot start (its wasm did not load or compile) tells every tab why, in a
+// string (the page client's connect() rejects with it).
+const take = (port) => (failed ? port.postMessage(failed) : queue ? queue.push(port) : attach(port));
 // The mode is set before the first port reaches the hub (it decides how the hub starts).
 // A SharedWorker's queue database opens while the wasm loads (a dedicated worker's mode
 // decides which database it uses).
@@ -17,7 +19,12 @@ const early = 'onconnect' in self && new Promise((resolve) => {
   open.onsuccess = () => resolve(open.result);
   open.onerror = () => resolve(null);
 });
-const ready = init().then(() => { if (early) useDatabase(early.catch(() => null)); if (mode) setMode(mode); queue.forEach(attach); queue = null; });
+const ready = init().then(() => { if (early) useDatabase(early.catch(() => null)); if (mode) setMode(mode); queue.forEach(attach); queue = null; }, (e) => {
+  failed = `the hub's wasm (switchboard_hub_bg.wasm beside the worker) did not load: ${e?.message ?? e}`;
+  console.error('switchboard:', failed);
+  queue.forEach(take);
+  queue = [];
+});
 self.onconnect = (e) => take(e.ports[0]);
 // For DevTools and tests, in this worker's own scope: its state, and a re-run of the hub
 // under its open ports (what WebKit does when the tab that created it closes).

@@ -1,6 +1,6 @@
 // Types for switchboard.js, the Switchboard page client.
 
-export type Status = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'disconnected';
+export type Status = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'disconnected' | 'failed';
 
 export interface StatusDetail {
   status: Status;
@@ -9,7 +9,9 @@ export interface StatusDetail {
   /** Reconnection attempt number and the delay (ms) before it, when reconnecting. */
   attempt?: number;
   delay?: number;
-  /** Why the hub stopped, when disconnected (e.g. "connect_error: ..."). */
+  /** Why: the hub stopped (disconnected, e.g. "connect_error: ..."), gave up (failed), or the
+   * last attempt failed (reconnecting: "the server refused the connection: HTTP 403: ...",
+   * "cannot reach host:port (...)", "connect timeout", "transport close", ...). */
   reason?: string;
   /** After a reconnection to a contract server: whether every missed numbered event was replayed. */
   recovered?: boolean;
@@ -31,6 +33,11 @@ export interface ConnectOptions {
   reconnectionDelay?: number;
   reconnectionDelayMax?: number;
   randomizationFactor?: number;
+  /** Failed attempts in a row before the hub gives up (status "failed"), default Infinity. */
+  reconnectionAttempts?: number;
+  /** connect() rejects when the hub has not answered in this many ms (its worker or wasm did
+   * not load), default 10000; the error names the URL and its HTTP status. */
+  loadTimeout?: number;
   /** Connection attempt timeout in ms, default 20000. */
   timeout?: number;
   /** Offline queue bounds (set by the first tab of an endpoint): events (default 10000), bytes (32 MiB), age in ms (24 h). */

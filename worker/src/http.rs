@@ -2,6 +2,7 @@
 
 use crate::{describe, log, scope};
 use switchboard_shared::contract;
+use switchboard_shared::hub::Probe;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -48,4 +49,29 @@ pub async fn fetch(
         Err(_) => String::new(),
     };
     (res.status(), text)
+}
+
+/// Asks `url` (the server's polling handshake) what a WebSocket that never opened could not
+/// tell: a readable answer, an answer CORS hides, or none (see `switchboard_shared::hub::Probe`).
+pub async fn probe(url: &str) -> Probe {
+    let get = |mode| {
+        let init = web_sys::RequestInit::new();
+        init.set_mode(mode);
+        init.set_credentials(web_sys::RequestCredentials::Include);
+        scope().fetch_with_str_and_init(url, &init)
+    };
+    match wasm_bindgen_futures::JsFuture::from(get(web_sys::RequestMode::Cors)).await {
+        Ok(r) => {
+            let res = r.unchecked_into::<web_sys::Response>();
+            let text = match res.text() {
+                Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
+                Err(_) => None,
+            };
+            Probe::Http(res.status(), text.unwrap_or_default())
+        }
+        Err(_) => match wasm_bindgen_futures::JsFuture::from(get(web_sys::RequestMode::NoCors)).await {
+            Ok(_) => Probe::Opaque,
+            Err(_) => Probe::Unreachable,
+        },
+    }
 }

@@ -92,8 +92,13 @@ fn describe(e: JsValue) -> String {
     }
 }
 
+/// A hub log line in the worker's console: trouble as a warning, routine lines as info.
 fn log(msg: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(&format!("[switchboard hub] {msg}")));
+    let line = JsValue::from_str(&format!("[switchboard hub] {msg}"));
+    match switchboard_shared::hub::log_level(msg) {
+        "warn" => web_sys::console::warn_1(&line),
+        _ => web_sys::console::info_1(&line),
+    }
 }
 
 /// Runs `f` on the worker state, then carries out everything the core asked for.

@@ -3,7 +3,7 @@
 
 use crate::{log, now, with_state};
 use js_sys::{ArrayBuffer, Uint8Array};
-use switchboard_shared::hub::{HubId, Switchboard};
+use switchboard_shared::hub::{probe_url, HubId, Switchboard};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
@@ -58,8 +58,14 @@ impl Socket {
             }
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
-        let on_open =
-            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_open(hub, conn, now)));
+        // A socket that closes before it opened failed its attempt: the browser says nothing
+        // of why, so the same server is asked over HTTP (crate::http::probe) first.
+        let opened = std::rc::Rc::new(std::cell::Cell::new(false));
+        let seen = opened.clone();
+        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            seen.set(true);
+            with_state(|s, now| s.sb.handle_socket_open(hub, conn, now))
+        });
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             let data = e.unchecked_into::<MessageEvent>().data();
             with_state(|s, now| {
@@ -70,8 +76,17 @@ impl Socket {
                 }
             })
         });
-        let on_close =
-            Closure::<dyn FnMut(JsValue)>::new(move |_| with_state(|s, now| s.sb.handle_socket_closed(hub, conn, now)));
+        let url = url.to_string();
+        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let Some(probe_url) = (!opened.get()).then(|| probe_url(&url)).flatten() else {
+                return with_state(|s, now| s.sb.handle_socket_closed(hub, conn, now));
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                let probe = crate::http::probe(&probe_url).await;
+                let origin = crate::scope().location().origin();
+                with_state(|s, now| s.sb.handle_socket_failed(hub, conn, &probe, &origin, now));
+            });
+        });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));

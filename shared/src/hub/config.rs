@@ -18,6 +18,8 @@ pub struct HubConfig {
     /// Durable emits older than this (server time) are dropped with an error, not sent.
     pub max_age_ms: u64,
     pub bearer: bool,
+    /// Failed attempts in a row before giving up (0: never).
+    pub reconnection_attempts: u32,
 }
 
 impl Default for HubConfig {
@@ -31,6 +33,7 @@ impl Default for HubConfig {
             linger_ms: 2_000,
             max_age_ms: 24 * 3600 * 1000,
             bearer: false,
+            reconnection_attempts: 0,
         }
     }
 }
@@ -62,5 +65,6 @@ impl HubConfig {
             self.max_age_ms = o.max_queue_age_ms;
         }
         self.bearer = o.bearer;
+        self.reconnection_attempts = o.reconnection_attempts;
     }
 }

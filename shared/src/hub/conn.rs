@@ -23,9 +23,10 @@ enum State {
     /// Engine.IO open: namespaces may CONNECT.
     Open { conn: u32, hs: Handshake },
     /// Waiting before the next attempt.
-    Backoff { until: Millis, attempt: u32, delay: u64 },
-    /// The server refused or ended the session; a new tab (or a sign-in) starts again.
-    Stopped { reason: String },
+    Backoff { until: Millis, attempt: u32, delay: u64, reason: String },
+    /// The server refused or ended the session, or (`failed`) `reconnectionAttempts` attempts
+    /// failed in a row; a new tab (or a sign-in) starts again.
+    Stopped { reason: String, failed: bool },
 }
 
 /// How a session ends.
@@ -73,6 +74,7 @@ struct Partial {
 pub struct Connection {
     url: String,
     reconnection: bool,
+    max_attempts: u32,
     backoff: BackoffConfig,
     connect_timeout_ms: u64,
     rng: Rng,
@@ -89,6 +91,7 @@ impl Connection {
         Connection {
             url,
             reconnection: config.reconnection,
+            max_attempts: config.reconnection_attempts,
             backoff: config.backoff,
             connect_timeout_ms: config.connect_timeout_ms,
             rng: Rng::new(seed),
@@ -148,10 +151,13 @@ impl Connection {
         }
         match &self.state {
             State::Idle | State::Opening { .. } | State::Open { .. } => Status::Connecting,
-            State::Backoff { attempt, delay, .. } => {
-                Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 }
-            }
-            State::Stopped { reason } => Status::Disconnected { reason: reason.clone() },
+            State::Backoff { attempt, delay, reason, .. } => Status::Reconnecting {
+                attempt: *attempt,
+                delay_ms: (*delay).min(u32::MAX as u64) as u32,
+                reason: reason.clone(),
+            },
+            State::Stopped { reason, failed: false } => Status::Disconnected { reason: reason.clone() },
+            State::Stopped { reason, failed: true } => Status::Failed { reason: reason.clone() },
         }
     }
 
@@ -186,13 +192,17 @@ impl Connection {
         self.partial = None;
         self.state = match end {
             End::Lost(_) if !tabs => State::Idle,
-            End::Lost(reason) if !self.reconnection => State::Stopped { reason },
-            End::Lost(_) => {
+            End::Lost(reason) if !self.reconnection => State::Stopped { reason, failed: false },
+            End::Lost(reason) if self.max_attempts > 0 && self.attempt >= self.max_attempts => {
+                let reason = format!("gave up after {} reconnection attempts; the last: {reason}", self.attempt);
+                State::Stopped { reason, failed: true }
+            }
+            End::Lost(reason) => {
                 let delay = self.backoff.delay_ms(self.attempt, &mut self.rng);
                 self.attempt = self.attempt.saturating_add(1);
-                State::Backoff { until: now + delay, attempt: self.attempt, delay }
+                State::Backoff { until: now + delay, attempt: self.attempt, delay, reason }
             }
-            End::Stopped(reason) => State::Stopped { reason },
+            End::Stopped(reason) => State::Stopped { reason, failed: false },
             End::Idle => State::Idle,
         };
     }
@@ -298,6 +308,56 @@ impl Connection {
             _ => None,
         };
         [state, self.ping_deadline].into_iter().flatten().min()
+    }
+}
+
+/// What a plain HTTP request to the server told, after a WebSocket that never opened: a
+/// browser says nothing of why an upgrade failed, so the shell asks the same URL over
+/// Engine.IO's polling transport ([`probe_url`]) and the hub reports the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The server answered (readable: same origin, or CORS allowed it): status and body.
+    Http(u16, String),
+    /// A server answered, but not readably for this origin (CORS refused it).
+    Opaque,
+    /// No answer: connection refused, unknown host, TLS failure or offline.
+    Unreachable,
+}
+
+/// The polling URL that asks the same server what the WebSocket `ws_url` could not:
+/// `ws(s)://…transport=websocket…` → `http(s)://…transport=polling…`.
+pub fn probe_url(ws_url: &str) -> Option<String> {
+    let rest = ws_url.strip_prefix("ws").filter(|r| r.starts_with("://") || r.starts_with("s://"))?;
+    Some(format!("http{rest}").replacen("transport=websocket", "transport=polling", 1))
+}
+
+/// `host:port` of a URL (the whole text if it has no scheme).
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// Longest server text a failed attempt quotes.
+const MAX_QUOTED: usize = 200;
+
+/// Why an attempt whose WebSocket never opened failed, for the tabs' `statusDetail.reason`.
+/// `host`: the server's address; `origin`: the page's.
+pub fn failure_reason(probe: &Probe, host: &str, origin: &str) -> String {
+    match probe {
+        Probe::Http(status, _) if (200..300).contains(status) => {
+            format!("{host} answers HTTP but refused the WebSocket upgrade (a proxy without WebSocket support?)")
+        }
+        Probe::Http(status, body) => {
+            let mut text: String = body.chars().filter(|c| !c.is_control()).take(MAX_QUOTED).collect();
+            if text.trim().is_empty() {
+                text = String::from("no explanation");
+            }
+            format!("the server refused the connection: HTTP {status}: {}", text.trim())
+        }
+        Probe::Opaque => format!(
+            "{host} answers but refused this page's origin {origin} (its origin check or CORS; the reference backend allows it with --allow-origin {origin})"
+        ),
+        Probe::Unreachable => format!("cannot reach {host} (connection refused, unknown host, or offline)"),
     }
 }
 

@@ -9,7 +9,7 @@ use super::space::hub_event;
 use super::{Hub, Millis, Output, TabKey};
 use crate::contract;
 use crate::json::{self, Quoted, Value};
-use crate::port::{FromHub, Status};
+use crate::port::FromHub;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -67,13 +67,7 @@ impl Hub {
     pub(super) fn inspect(&self, now: Millis) -> String {
         let mut s = String::from("{\"server\":");
         json::write_string(&mut s, self.link.url());
-        let status = match self.status() {
-            Status::Connecting => "connecting",
-            Status::Connected { .. } => "connected",
-            Status::Offline => "offline",
-            Status::Reconnecting { .. } => "reconnecting",
-            Status::Disconnected { .. } => "disconnected",
-        };
+        let status = self.status().name();
         s.push_str(&format!(",\"status\":\"{status}\""));
         let clock = self.clock_offset();
         let (offset, rtt) = clock.map_or(("null".into(), "null".into()), |(o, r)| (format!("{o}"), format!("{r}")));

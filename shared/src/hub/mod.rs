@@ -41,6 +41,8 @@ mod state_model;
 mod switchboard;
 mod tabs;
 
+pub use conn::{failure_reason, probe_url, Probe};
+pub use debug::level as log_level;
 pub use config::HubConfig;
 pub use out::Output;
 pub use session::HELLO_WAIT_MS;
@@ -480,6 +482,14 @@ impl Hub {
     fn handle_socket_closed(&mut self, conn: u32, now: Millis) {
         if self.link.current() == Some(conn) {
             self.end_session(End::Lost("transport close".into()), now);
+        }
+    }
+
+    /// The attempt's WebSocket never opened; `probe` is what the server said over HTTP.
+    fn handle_socket_failed(&mut self, conn: u32, probe: &Probe, origin: &str, now: Millis) {
+        if self.link.current() == Some(conn) {
+            let reason = conn::failure_reason(probe, conn::host_of(self.link.url()), origin);
+            self.end_session(End::Lost(reason), now);
         }
     }
 

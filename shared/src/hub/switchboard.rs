@@ -334,6 +334,14 @@ impl Switchboard {
         }
     }
 
+    /// A socket that closed before it opened, with what a plain HTTP request to the same
+    /// server answered (see [`super::Probe`]); `origin`: the page's origin.
+    pub fn handle_socket_failed(&mut self, hub: HubId, conn: u32, probe: &super::Probe, origin: &str, now: Millis) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_socket_failed(conn, probe, origin, now);
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Millis) {
         for h in self.hubs.values_mut() {
             h.handle_timeout(now);

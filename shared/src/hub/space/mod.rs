@@ -81,6 +81,7 @@ enum State {
         until: Millis,
         attempt: u32,
         delay: u64,
+        reason: String,
     },
 }
 
@@ -166,9 +167,11 @@ impl Space {
             (State::Refused { reason }, _) => Status::Disconnected { reason: reason.clone() },
             (_, false) => link,
             (State::Connected { sid }, true) => Status::Connected { sid: sid.clone() },
-            (State::Retry { attempt, delay, .. }, true) => {
-                Status::Reconnecting { attempt: *attempt, delay_ms: (*delay).min(u32::MAX as u64) as u32 }
-            }
+            (State::Retry { attempt, delay, reason, .. }, true) => Status::Reconnecting {
+                attempt: *attempt,
+                delay_ms: (*delay).min(u32::MAX as u64) as u32,
+                reason: reason.clone(),
+            },
             (State::Down | State::Joining { .. }, true) => Status::Connecting,
         }
     }
@@ -315,10 +318,10 @@ impl Space {
             cx.out.post_one(tab, FromHub::AckFailed { id, reason });
         }
         self.state = match (refused, &self.state) {
-            (Some(End::Lost(_)), _) => {
+            (Some(End::Lost(reason)), _) => {
                 let delay = self.backoff.delay_ms(self.retries, &mut self.rng);
                 self.retries = self.retries.saturating_add(1);
-                State::Retry { until: cx.now + delay, attempt: self.retries, delay }
+                State::Retry { until: cx.now + delay, attempt: self.retries, delay, reason }
             }
             (Some(End::Stopped(reason)), _) => State::Refused { reason },
             // A refusal outlives the connection: it waits for a new tab or new credentials.
