@@ -96,8 +96,10 @@ fn logs_to_a_pipe_have_no_colour_codes() {
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("read");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    let logged = lines.map_while(Result::ok).find(|l| l.contains("refused a request from another origin")).expect("logged");
+    let logged =
+        lines.map_while(Result::ok).find(|l| l.contains("refused a request from another origin")).expect("logged");
     let _ = child.kill();
+    let _ = child.wait();
     assert!(!logged.contains('\u{1b}'), "no escape codes: {logged:?}");
     assert!(logged.contains("--allow-origin http://evil.example"), "{logged}");
 }

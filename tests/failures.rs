@@ -40,7 +40,9 @@ async fn failures_are_loud_and_explained() {
     // An address nobody listens on: each attempt says so, and two attempts end in `failed`.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let tab = b.open(&page).await;
-    let opts = format!("{{ url: 'http://{closed}', reconnectionAttempts: 2, reconnectionDelay: 50, reconnectionDelayMax: 50 }}");
+    let opts = format!(
+        "{{ url: 'http://{closed}', reconnectionAttempts: 2, reconnectionDelay: 50, reconnectionDelayMax: 50 }}"
+    );
     let s = b.js(&tab, &statuses(&opts, "(s) => s.at(-1).status === 'failed'")).await;
     let list = s.as_array().expect("statuses");
     let unreachable = format!("cannot reach {closed} (connection refused, unknown host, or offline)");
@@ -74,10 +76,7 @@ async fn failures_are_loud_and_explained() {
     );
     // socket.io-client's API reports the same reason as `connect_error`.
     let compat = b.open(&format!("{origin}/compat.html")).await;
-    let js = format!(
-        "new Promise((resolve) => sb.io('{}').on('connect_error', (e) => resolve(e.message)))",
-        srv.url()
-    );
+    let js = format!("new Promise((resolve) => sb.io('{}').on('connect_error', (e) => resolve(e.message)))", srv.url());
     let message = b.js(&compat, &js).await;
     assert_eq!(message, reason, "compat's connect_error");
     b.close_tab(&compat).await;

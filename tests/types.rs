@@ -27,7 +27,8 @@ fn typed_events_and_unsubscribe_compile() {
 fn wrong_event_names_and_arguments_do_not_compile() {
     let (ok, text) = tsc("bad.ts");
     assert!(!ok, "bad.ts compiled");
-    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/types/bad.ts")).expect("bad.ts");
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/types/bad.ts")).expect("bad.ts");
     let marked: Vec<usize> =
         source.lines().enumerate().filter(|(_, l)| l.ends_with("// error")).map(|(n, _)| n + 1).collect();
     assert!(marked.len() >= 6, "{marked:?}");

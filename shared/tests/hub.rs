@@ -313,7 +313,10 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     assert!(s.closes.is_empty());
     s.advance(1);
     assert_eq!(s.closes, [(silent_since + 45_000, 1)]);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "ping timeout".into() }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "ping timeout".into() })
+    );
     // Each failed attempt doubles the delay up to the cap.
     let mut delays = vec![];
     for _ in 0..5 {
@@ -329,7 +332,10 @@ fn heartbeat_loss_reconnects_on_the_backoff_schedule() {
     s.advance(10_000);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "transport close".into() }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting { attempt: 1, delay_ms: 1000, reason: "transport close".into() })
+    );
 }
 
 #[test]
@@ -344,10 +350,16 @@ fn the_first_tab_options_set_the_schedule() {
     s.hello_with(1, "a", "http://a:1", options);
     s.accept(1);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 1, delay_ms: 100, reason: "transport close".into() }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting { attempt: 1, delay_ms: 100, reason: "transport close".into() })
+    );
     s.advance(100);
     s.drop_socket(1);
-    assert_eq!(s.last_status(1), Some(Status::Reconnecting { attempt: 2, delay_ms: 150, reason: "transport close".into() }));
+    assert_eq!(
+        s.last_status(1),
+        Some(Status::Reconnecting { attempt: 2, delay_ms: 150, reason: "transport close".into() })
+    );
     let never = Options { reconnection: false, ..Options::default() };
     s.hello_with(2, "b", "http://b:1", never);
     s.accept(2);

@@ -114,8 +114,11 @@ fn status() -> impl Strategy<Value = Status> {
         Just(Status::Connecting),
         ".*".prop_map(|sid| Status::Connected { sid }),
         Just(Status::Offline),
-        (any::<u32>(), any::<u32>(), ".*")
-            .prop_map(|(attempt, delay_ms, reason)| Status::Reconnecting { attempt, delay_ms, reason }),
+        (any::<u32>(), any::<u32>(), ".*").prop_map(|(attempt, delay_ms, reason)| Status::Reconnecting {
+            attempt,
+            delay_ms,
+            reason
+        }),
         ".*".prop_map(|reason| Status::Disconnected { reason }),
         ".*".prop_map(|reason| Status::Failed { reason }),
     ]

@@ -41,9 +41,9 @@ mod state_model;
 mod switchboard;
 mod tabs;
 
+pub use config::HubConfig;
 pub use conn::{failure_reason, probe_url, Probe};
 pub use debug::level as log_level;
-pub use config::HubConfig;
 pub use out::Output;
 pub use session::HELLO_WAIT_MS;
 pub use switchboard::{tab_lock_name, Switchboard};
