@@ -27,22 +27,21 @@ export async function attach(options = {}) {
     throw e;
   }
 }
-// Feature modules (`switchboard-state.js`, `-security.js`, `-debug.js`, `-react.js`) import
-// this core and register here: every client `connect` makes gets every feature imported,
-// a client made before a feature was imported gets it on import.
-const features = [], clients = new Set();
+// Feature modules (`switchboard-state.js`, `-security.js`, `-debug.js`) import this core and
+// register here: every client `connect` makes gets every feature imported, a client made
+// before a feature was imported gets it on import. `clients`: each open one, its options.
+const features = [], clients = new Map();
 export function feature(attachFeature) {
   if (features.includes(attachFeature)) return;
   features.push(attachFeature);
-  clients.forEach((c) => attachFeature(c, c.options_ ?? {}));
+  clients.forEach((o, c) => attachFeature(c, o));
 }
 export async function connect(options = {}) {
   const client = await attach(options);
   if (options.serviceWorker) register(options.serviceWorker, client);
-  clients.add(client);
+  clients.set(client, options);
   const close = client.close;
   client.close = function () { clients.delete(client); return close.apply(this, arguments); };
-  client.options_ = options;
   try {
     await Promise.all(features.map((f) => f(client, options)));
   } catch (e) {
