@@ -151,9 +151,9 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     };
     // Modules the entries share beside the glue they use: the bootstrap, socket.io-client's
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
-    // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the modes without a
-    // SharedWorker (`switchboard-reach.js`).
-    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js"] {
+    // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the React bindings
+    // (`switchboard-react.js`), the modes without a SharedWorker (`switchboard-reach.js`).
+    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js", "react.js"] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     // The client (for Rust front ends, a wasm-bindgen snippet of the page-client crate).
@@ -183,6 +183,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
             .arg("--external:./switchboard-reach.js")
             // The core every feature entry shares (one copy, one registry of features).
             .args((name != "switchboard.js").then_some("--external:./switchboard.js"))
+            // The app's own React (the React bindings' peer dependency).
+            .arg("--external:react")
             // Private members end in `_` (page-client/js/client.js): shortened, the API kept.
             .arg(format!("--mangle-props={MANGLED}"))
             .arg(format!("--outfile={}", dist.join(&name).display()))
