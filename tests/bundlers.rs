@@ -7,57 +7,17 @@
 
 mod common;
 
-use common::{exclusive, Browser};
+use common::{exclusive, npm, Browser};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::Ordering;
-
-fn apps() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
-}
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e} (scripts/setup installs Node.js)"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{program} {args:?} in {} failed:\n{text}", dir.display());
-    text
-}
-
-/// The package, packed as `npm publish` would: the tarball's path.
-fn pack(tmp: &Path) -> PathBuf {
-    let pkg = tmp.join("package");
-    switchboard::write_bundle(&pkg).expect("the bundle");
-    let name = run(tmp, "npm", &["pack", pkg.to_str().expect("UTF-8"), "--loglevel=error"]);
-    tmp.join(name.trim().lines().last().expect("npm pack names the tarball"))
-}
 
 /// Installs the package into `app`, builds it with `build` (production), serves its `dist/`
 /// and checks two tabs share one WebSocket to a backend on another origin.
 async fn bundled_app(app: &str, build: &[&str]) {
     let _one = exclusive().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let tarball = pack(tmp.path());
-    let dir = apps().join(app);
-    assert!(dir.join("node_modules").is_dir(), "{app}: run scripts/setup (npm ci in tests/apps/{app})");
-    run(
-        &dir,
-        "npm",
-        &[
-            "install",
-            "--no-save",
-            "--offline",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            tarball.to_str().expect("UTF-8"),
-        ],
-    );
-    let built = run(&dir, "node", build);
+    let dir = npm::install(app, tmp.path());
+    let built = npm::run(&dir, "node", build, &[]);
     println!("{app} build:\n{built}");
     let dist = dir.join("dist");
     let files: Vec<String> = std::fs::read_dir(dist.join(if app == "vite" { "assets" } else { "" }))

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod http;
 pub mod node;
 pub mod nodes;
+pub mod npm;
 pub mod redis;
 pub mod sio;
 
