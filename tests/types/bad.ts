@@ -18,3 +18,8 @@ export async function wrong(): Promise<void> {
   client.emit('unknown'); // error
   const n: number = client.on('chat', () => {}); // error
 }
+import { useSharedState } from '../../static/bundle/switchboard-react.js';
+export async function hooks() {
+  const [, set] = useSharedState<number>('count');
+  await set('one'); // error
+}

@@ -41,3 +41,19 @@ export async function untyped(): Promise<void> {
   off();
   s.offSecurity(() => {});
 }
+
+// The React bindings' hooks (types written without @types/react).
+import { useAuth, useEmit, useEvent, useRoom, useSharedState, useStatus, useSwitchboard } from '../../static/bundle/switchboard-react.js';
+export function hooks(): string {
+  const status: string = useStatus().status;
+  const { joined, members } = useRoom('r');
+  const [count, setCount] = useSharedState<number>('count');
+  void setCount((n) => (n ?? 0) + 1);
+  useEvent<Listen, 'count'>('count', (n) => n.toFixed(1));
+  useEmit<Emit>()('chat', { room: 'r', text: 'hi' });
+  const client = useSwitchboard<Listen, Emit>();
+  client?.on('chat', (m) => m.text);
+  const auth = useAuth();
+  void auth.login('alice', 'pw');
+  return `${status} ${joined} ${members.length} ${count ?? 0} ${auth.user ?? ''}`;
+}
