@@ -240,6 +240,19 @@ mod tests {
         assert!(a.lead(&1, &claim("a", 42)).is_err());
     }
 
+    /// The demo's churn (terms 1 to 26 in 15 s while one tab led): each report carried the
+    /// term its hub followed, and the current term fenced itself into a new one.
+    #[test]
+    fn reports_at_the_current_term_keep_the_term_while_the_leader_stays() {
+        let mut a = Arbiter::new("user", 9_000);
+        assert_eq!(elected(&a.report(1, &report(0, &[("a", 3)]), 0).unwrap()), Some((Some("a".into()), 1)));
+        for (i, level) in [2, 3, 1, 3, 3].into_iter().enumerate() {
+            let says = a.report(1, &report(1, &[("a", level), ("b", 1)]), 10 + i as u64).unwrap();
+            assert!(matches!(&says[..], [Say::ElectedTo(1, e)] if e.term == 1), "report {i}: {says:?}");
+        }
+        assert!(a.lead(&1, &claim("a", 1)).is_ok());
+    }
+
     #[test]
     fn a_silent_leader_loses_its_lease_and_a_renewed_one_keeps_it() {
         let mut a = Arbiter::new("user", 9_000);

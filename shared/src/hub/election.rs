@@ -88,9 +88,10 @@ impl<K: Clone + Ord> Election<K> {
 
     /// A term seen elsewhere (another holder's, a hub's before a restart): the next term
     /// exceeds it, and a leader that holds on under an older term gets a new one at once, so
-    /// a term never names two holders.
+    /// a term never names two holders. The current term itself (a hub reporting the term it
+    /// follows) changes nothing: a term changes only with its leader.
     pub fn fence(&mut self, seen: u64, now: Millis) -> Option<Change<K>> {
-        if seen >= self.term {
+        if seen > self.term {
             self.term = seen;
             if self.leader.is_some() {
                 return self.elect_now();
