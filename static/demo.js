@@ -11,6 +11,12 @@ const log = (text) => {
 try {
   const client = await connect();
   window.client = client;
+  // Say where the hub runs: this browser's SharedWorker, one tab's worker, or each tab's own.
+  $('banner').textContent = {
+    'shared-worker': 'Every tab of this page shares one WebSocket through a SharedWorker hub.',
+    'leader-tab': 'No SharedWorker here: one tab runs the hub and shares its WebSocket with the others (another takes over when it closes).',
+    'per-tab': 'Neither SharedWorker nor Web Locks here: each tab runs its own hub and WebSocket.',
+  }[client.mode] + ' Open this page in a few tabs.';
   // One indicator for every state a person can be in, with what happened and what to do.
   let retryAt = 0;
   const HELP = {
@@ -72,9 +78,13 @@ try {
   };
   // One tab leads (the one you look at; the server decides): it alone shows the badge and
   // writes heartbeats.
+  // A line only when the leader changes (the term rises with each change, and only then).
+  let shownLeader;
   client.onLeader((l) => {
     $('leader').hidden = !l?.isLeader;
-    if (l?.isLeader) log(`this tab leads (term ${l.term}, scope ${l.scope})`);
+    if (!l || l.leader === shownLeader) return;
+    shownLeader = l.leader;
+    log(l.isLeader ? `this tab leads (term ${l.term}, scope ${l.scope})` : l.leader ? `another tab leads (term ${l.term})` : 'no tab leads');
   });
   setInterval(() => client.leader?.isLeader && log(`leader heartbeat (term ${client.leader.term})`), 10000);
   client.onTabs((tabs) => {
@@ -159,11 +169,12 @@ try {
       ? `here: ${list.map((m) => `${m.user ?? 'guest'} (${m.tabs.length} tab${m.tabs.length > 1 ? 's' : ''})`).join(', ')}`
       : '';
   };
-  let watched;
+  let watched, unwatch;
   const watch = (room) => {
     if (watched === room) return;
+    unwatch?.();
     watched = room;
-    client.onMembers(room, (list) => watched === room && showMembers(list));
+    unwatch = client.onMembers(room, showMembers);
   };
   client.on('chat', (m) => log(`[${m.room}] ${m.from}: ${m.text}`));
   client.on('announce', (m) => log(`[everyone] ${m.from}: ${m.text}`));

@@ -396,6 +396,14 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('secstate').textContent === 'signed-in'")).await;
     }
+    // Chat lines name the signed-in user (the server sets `from`), not a tab.
+    b.js(&c, "document.getElementById('text').value = 'hi from C'; document.getElementById('chat').requestSubmit()").await;
+    for tab in [&a, &c] {
+        b.js(tab, &wait("document.getElementById('log').textContent.includes('[lobby] alice: hi from C')")).await;
+    }
+    // The banner says where the hub runs.
+    let banner = b.js(&a, "document.getElementById('banner').textContent").await;
+    assert!(banner.as_str().is_some_and(|t| t.contains("through a SharedWorker hub")), "{banner}");
     b.js(&c, "document.getElementById('listsessions').click()").await;
     b.js(&c, &wait("document.getElementById('sessions').textContent.includes('this session')")).await;
     b.js(&c, "document.getElementById('current').value = 'not-it'; document.getElementById('next').value = 'whatever-123'; document.getElementById('password').requestSubmit()").await;
