@@ -1,6 +1,12 @@
 // Types for switchboard-compat.js: socket.io-client 4.8's API over the Switchboard hub.
 // `import { io } from './switchboard-compat.js'` where the code imported socket.io-client.
 
+import type { DefaultEventsMap, EventNames, EventParams, EventsMap } from './switchboard.js';
+export type { DefaultEventsMap, EventNames, EventParams, EventsMap };
+type Last<T extends any[]> = T extends [...infer _, infer L] ? L : any;
+type AllButLast<T extends any[]> = T extends [...infer H, any] ? H : any[];
+type FirstArg<T> = T extends (arg: infer A, ...rest: any[]) => any ? A : any;
+
 export interface ManagerOptions {
   /** Engine.IO path, default "/socket.io". */
   path?: string;
@@ -55,7 +61,9 @@ export interface Manager {
 
 export type DisconnectReason = 'io server disconnect' | 'io client disconnect' | 'transport close' | 'ping timeout';
 
-export declare class Socket {
+/** As socket.io-client's `Socket<ListenEvents, EmitEvents>`: `io<{ chat: (m: Msg) => void }>()`
+ * types the names and arguments of events received (`on`) and sent (`emit`). */
+export declare class Socket<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents> {
   /** The server's id of the socket (shared by every tab on this namespace: one socket for them all). */
   readonly id: string | undefined;
   readonly connected: boolean;
@@ -74,8 +82,11 @@ export declare class Socket {
   on(event: 'connect', fn: () => void): this;
   on(event: 'disconnect', fn: (reason: DisconnectReason) => void): this;
   on(event: 'connect_error', fn: (err: Error) => void): this;
-  on(event: string, fn: Listener): this;
-  once(event: string, fn: Listener): this;
+  on<Ev extends EventNames<ListenEvents>>(event: Ev, fn: ListenEvents[Ev]): this;
+  once(event: 'connect', fn: () => void): this;
+  once(event: 'disconnect', fn: (reason: DisconnectReason) => void): this;
+  once(event: 'connect_error', fn: (err: Error) => void): this;
+  once<Ev extends EventNames<ListenEvents>>(event: Ev, fn: ListenEvents[Ev]): this;
   off(event?: string, fn?: Listener): this;
   removeAllListeners(event?: string): this;
   listeners(event: string): Listener[];
@@ -89,8 +100,11 @@ export declare class Socket {
   offAnyOutgoing(fn?: (event: string, ...args: any[]) => void): this;
   listenersAnyOutgoing(): Listener[];
   /** The last argument may be an ack callback. */
-  emit(event: string, ...args: any[]): this;
-  emitWithAck(event: string, ...args: any[]): Promise<any>;
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: EventParams<EmitEvents, Ev>): this;
+  emitWithAck<Ev extends EventNames<EmitEvents>>(
+    event: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstArg<Last<EventParams<EmitEvents, Ev>>>>;
   send(...args: any[]): this;
   write(...args: any[]): this;
   /** Sent only if connected right now. */
@@ -100,6 +114,11 @@ export declare class Socket {
   compress(compress: boolean): this;
 }
 
-export declare function io(uri?: string, opts?: Partial<Options>): Socket;
-export declare function io(opts?: Partial<Options>): Socket;
+export declare function io<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents>(
+  uri?: string,
+  opts?: Partial<Options>
+): Socket<ListenEvents, EmitEvents>;
+export declare function io<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents>(
+  opts?: Partial<Options>
+): Socket<ListenEvents, EmitEvents>;
 export default io;

@@ -23,3 +23,8 @@ export async function hooks() {
   const [, set] = useSharedState<number>('count');
   await set('one'); // error
 }
+import { io } from '../../static/bundle/switchboard-compat.js';
+export function compat() {
+  const socket = io<{ chat: (text: string) => void }>();
+  socket.emit('chat', 42); // error
+}

@@ -57,3 +57,16 @@ export function hooks(): string {
   void auth.login('alice', 'pw');
   return `${status} ${joined} ${members.length} ${count ?? 0} ${auth.user ?? ''}`;
 }
+
+// socket.io-client's API, typed the same way.
+import { io } from '../../static/bundle/switchboard-compat.js';
+export async function compat(): Promise<number> {
+  const socket = io<Listen, Emit>('http://127.0.0.1:8080');
+  socket.on('connect', () => socket.id);
+  socket.on('connect_error', (e) => e.message);
+  socket.on('chat', (m) => m.from.toUpperCase());
+  socket.emit('chat', { room: 'r', text: 'hi' });
+  const any = io();
+  any.on('whatever', (x: unknown) => x);
+  return socket.emitWithAck('add', 1, 2);
+}
