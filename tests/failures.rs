@@ -30,6 +30,37 @@ fn statuses(opts: &str, until: &str) -> String {
     )
 }
 
+const ENDLESS: &str = "not now, ";
+
+/// A server on 127.0.0.1 that answers every request (the WebSocket upgrade, the polling
+/// probe) with HTTP 503, CORS allowing `origin`, and a chunked body that never ends.
+async fn endless_refusal(origin: &str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\naccess-control-allow-origin: {origin}\r\naccess-control-allow-credentials: true\r\n\
+         content-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let chunk = ENDLESS.repeat(100);
+    let chunk = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (head, chunk) = (head.clone(), chunk.clone());
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                // Until the client hangs up.
+                while conn.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_loud_and_explained() {
     let _one = exclusive().await;
@@ -58,6 +89,16 @@ async fn failures_are_loud_and_explained() {
     let s = b.js(&tab, &statuses("{ path: '/nowhere' }", "(s) => s.at(-1).status === 'reconnecting'")).await;
     let reason = s.as_array().and_then(|l| l.last()).map(|d| d["reason"].clone()).expect("a status");
     assert!(reason.as_str().is_some_and(|r| r.starts_with("the server refused the connection: HTTP 404")), "{s}");
+    b.close_tab(&tab).await;
+
+    // A server whose refusal never ends (an endless body): the hub reads a bounded prefix
+    // (an unbounded read would never finish, and no reason would come) and quotes it.
+    let endless = endless_refusal(&srv.url()).await;
+    let tab = b.open(&page).await;
+    let s = b.js(&tab, &statuses(&format!("{{ url: 'http://{endless}' }}"), "(s) => s.at(-1).status === 'reconnecting'")).await;
+    let reason = s.as_array().and_then(|l| l.last()).map(|d| d["reason"].clone()).expect("a status");
+    let quoted: String = ENDLESS.repeat(40).chars().take(200).collect();
+    assert_eq!(reason, json!(format!("the server refused the connection: HTTP 503: {}", quoted.trim())), "{s}");
     b.close_tab(&tab).await;
 
     // A page on another origin that the server does not allow: the reason names the flag.

@@ -2,7 +2,7 @@
 
 use crate::{describe, log, scope};
 use switchboard_shared::contract;
-use switchboard_shared::hub::Probe;
+use switchboard_shared::hub::{Probe, PROBE_READ_MAX};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -63,15 +63,34 @@ pub async fn probe(url: &str) -> Probe {
     match wasm_bindgen_futures::JsFuture::from(get(web_sys::RequestMode::Cors)).await {
         Ok(r) => {
             let res = r.unchecked_into::<web_sys::Response>();
-            let text = match res.text() {
-                Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
-                Err(_) => None,
-            };
-            Probe::Http(res.status(), text.unwrap_or_default())
+            Probe::Http(res.status(), body_prefix(&res, PROBE_READ_MAX).await)
         }
         Err(_) => match wasm_bindgen_futures::JsFuture::from(get(web_sys::RequestMode::NoCors)).await {
             Ok(_) => Probe::Opaque,
             Err(_) => Probe::Unreachable,
         },
     }
+}
+
+/// At most `max` bytes of `res`'s body as text (lossy UTF-8); the rest is cancelled unread, so
+/// an endless or huge answer costs no more than `max`.
+async fn body_prefix(res: &web_sys::Response, max: usize) -> String {
+    let Some(reader) = res.body().and_then(|b| b.get_reader().dyn_into::<web_sys::ReadableStreamDefaultReader>().ok())
+    else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    while bytes.len() < max {
+        let Ok(chunk) = wasm_bindgen_futures::JsFuture::from(reader.read()).await else { break };
+        let field = |name: &str| js_sys::Reflect::get(&chunk, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        let value = field("value");
+        if field("done").as_bool() != Some(false) || !value.is_instance_of::<js_sys::Uint8Array>() {
+            break;
+        }
+        let part = js_sys::Uint8Array::from(value);
+        let take = (max - bytes.len()).min(part.length() as usize) as u32;
+        bytes.extend(part.subarray(0, take).to_vec());
+    }
+    let _ = reader.cancel();
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -340,6 +340,10 @@ pub fn host_of(url: &str) -> &str {
 /// Longest server text a failed attempt quotes.
 const MAX_QUOTED: usize = 200;
 
+/// Most bytes of a probe's answer the worker reads (the rest is cancelled unread): a server
+/// that answers with an endless or huge body costs the hub this much and no more.
+pub const PROBE_READ_MAX: usize = 4 * MAX_QUOTED;
+
 /// Why an attempt whose WebSocket never opened failed, for the tabs' `statusDetail.reason`.
 /// `host`: the server's address; `origin`: the page's.
 pub fn failure_reason(probe: &Probe, host: &str, origin: &str) -> String {

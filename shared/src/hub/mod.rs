@@ -42,7 +42,7 @@ mod switchboard;
 mod tabs;
 
 pub use config::HubConfig;
-pub use conn::{probe_url, Probe};
+pub use conn::{probe_url, Probe, PROBE_READ_MAX};
 pub use debug::level as log_level;
 pub use out::Output;
 pub use session::HELLO_WAIT_MS;
