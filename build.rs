@@ -153,7 +153,8 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
     // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the React bindings
     // (`switchboard-react.js`), the modes without a SharedWorker (`switchboard-reach.js`).
-    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js", "react.js"] {
+    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js", "react.js"]
+    {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     // The client (for Rust front ends, a wasm-bindgen snippet of the page-client crate).

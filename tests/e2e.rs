@@ -397,7 +397,8 @@ async fn the_demo_page_shows_status_tabs_and_chat_in_every_tab() {
         b.js(tab, &wait("document.getElementById('secstate').textContent === 'signed-in'")).await;
     }
     // Chat lines name the signed-in user (the server sets `from`), not a tab.
-    b.js(&c, "document.getElementById('text').value = 'hi from C'; document.getElementById('chat').requestSubmit()").await;
+    b.js(&c, "document.getElementById('text').value = 'hi from C'; document.getElementById('chat').requestSubmit()")
+        .await;
     for tab in [&a, &c] {
         b.js(tab, &wait("document.getElementById('log').textContent.includes('[lobby] alice: hi from C')")).await;
     }

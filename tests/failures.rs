@@ -95,7 +95,9 @@ async fn failures_are_loud_and_explained() {
     // (an unbounded read would never finish, and no reason would come) and quotes it.
     let endless = endless_refusal(&srv.url()).await;
     let tab = b.open(&page).await;
-    let s = b.js(&tab, &statuses(&format!("{{ url: 'http://{endless}' }}"), "(s) => s.at(-1).status === 'reconnecting'")).await;
+    let s = b
+        .js(&tab, &statuses(&format!("{{ url: 'http://{endless}' }}"), "(s) => s.at(-1).status === 'reconnecting'"))
+        .await;
     let reason = s.as_array().and_then(|l| l.last()).map(|d| d["reason"].clone()).expect("a status");
     let quoted: String = ENDLESS.repeat(40).chars().take(200).collect();
     assert_eq!(reason, json!(format!("the server refused the connection: HTTP 503: {}", quoted.trim())), "{s}");

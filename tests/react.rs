@@ -49,9 +49,19 @@ async fn react_app(b: &Browser, mode: &str) {
     let mounts = if mode == "development" { 2 } else { 1 };
     for tab in &tabs {
         assert_eq!(b.js(tab, "app.clients").await, json!(1), "{mode}: one client per page, StrictMode or not");
-        assert_eq!(b.js(tab, "app.mounts").await, json!(mounts), "{mode}: effects mounted (StrictMode mounts twice in development)");
+        assert_eq!(
+            b.js(tab, "app.mounts").await,
+            json!(mounts),
+            "{mode}: effects mounted (StrictMode mounts twice in development)"
+        );
         wait_text(b, tab, "room", "2").await;
-        wait_text(b, tab, "leader", if b.js(tab, "app.client.leader.isLeader").await == json!(true) { "leads" } else { "follows" }).await;
+        wait_text(
+            b,
+            tab,
+            "leader",
+            if b.js(tab, "app.client.leader.isLeader").await == json!(true) { "leads" } else { "follows" },
+        )
+        .await;
     }
 
     // Sign-in from one tab reaches both; shared state written in one renders in both.

@@ -44,8 +44,13 @@ fn feature_modules_share_one_core() {
     const CORE: usize = 6 * 1024;
     const FEATURE: usize = 3 * 1024;
     const ALL: usize = 14 * 1024;
-    let features =
-        ["switchboard-state.js", "switchboard-security.js", "switchboard-debug.js", "switchboard-compat.js", "switchboard-react.js"];
+    let features = [
+        "switchboard-state.js",
+        "switchboard-security.js",
+        "switchboard-debug.js",
+        "switchboard-compat.js",
+        "switchboard-react.js",
+    ];
     let (core, _, core_gzip) = switchboard::assets::sizes(&["switchboard.js"]);
     assert_eq!(core.len(), 1, "no core in the bundle");
     assert!(core_gzip <= CORE, "the core is {core_gzip} B gzip, over {CORE} B by {} B", core_gzip - CORE);
