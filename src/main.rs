@@ -99,9 +99,18 @@ struct ServeArgs {
     /// Refuse sockets without a valid access token.
     #[arg(long)]
     require_auth: bool,
-    /// Where the dedup window is kept across restarts (default: memory only).
+    /// Where the server keeps what a restart must not lose (DIR/state.sqlite3 and the dedup
+    /// window): accounts and sessions, shared state, the replay log of numbered events, the
+    /// ids of delivered emits. Default: memory only, and a restart forgets all of it,
+    /// sessions included.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Numbered events (`sb:seq`) kept for hubs that come back (`sb:resume`).
+    #[arg(long, value_name = "EVENTS", default_value_t = switchboard::server::replay::KEEP)]
+    replay_keep: usize,
+    /// How long numbered events are kept for replay, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = switchboard::server::replay::KEEP_FOR.as_secs())]
+    replay_age: u64,
     /// A leader's lease in ms: unrenewed (a frozen or sleeping device), another tab leads.
     #[arg(long, value_name = "MS", default_value_t = switchboard_shared::contract::LEASE_MS)]
     leader_lease: u64,
@@ -252,6 +261,10 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         ping_timeout: Duration::from_millis(args.ping_timeout),
         allowed_origins: args.allow_origin,
         data_dir: args.data_dir,
+        replay: switchboard::server::replay::Bounds {
+            keep: args.replay_keep.max(1),
+            keep_for: Duration::from_secs(args.replay_age.max(1)),
+        },
         users,
         access_ttl: Duration::from_secs(args.access_ttl),
         refresh_ttl: Duration::from_secs(args.refresh_ttl),
@@ -285,6 +298,13 @@ fn config(args: ServeArgs) -> Result<Config, String> {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config(args)?;
     let demo_users = config.users.trim().is_empty();
+    let data = match &config.data_dir {
+        Some(dir) => format!(
+            "data in {}: a restart keeps accounts, sessions, shared state and the replay log",
+            dir.join("state.sqlite3").display()
+        ),
+        None => "data in memory only: a restart forgets accounts, sessions (tabs are signed out), shared state and the replay log (--data-dir DIR keeps them)".into(),
+    };
     let admin_ui = config.admin_ui.is_some();
     // Colours only on a terminal: a log written to a file or a pipe gets plain text.
     tracing_subscriber::fmt()
@@ -298,6 +318,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     rt.block_on(async {
         let server = Server::start(config).await.map_err(|e| format!("cannot listen: {e}"))?;
         println!("Switchboard dev server on {} (demo page: {}/)", server.url(), server.url());
+        println!("{data}");
         if demo_users {
             println!("demo users: alice / alice-password, bob / bob-password");
         } else {

@@ -24,7 +24,7 @@ mod metrics;
 pub mod node;
 mod ordering;
 mod presence;
-mod replay;
+pub mod replay;
 mod security;
 mod serve;
 pub(crate) mod shared;
@@ -70,6 +70,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// How many recent `sb:emit` ids are remembered to drop duplicates (one node).
     pub dedup_window: usize,
+    /// The replay log's bounds (one node; in the database beside the dedup window).
+    pub replay: replay::Bounds,
     /// Several nodes: how long handled `sb:emit` ids are remembered in Redis.
     pub dedup_keep: Duration,
     /// Several nodes: how long a node's claim on an `sb:emit` id holds while it handles it;
@@ -136,6 +138,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             data_dir: None,
             dedup_window: 100_000,
+            replay: replay::Bounds::default(),
             dedup_keep: Duration::from_secs(24 * 3600),
             dedup_lease: Duration::from_secs(10),
             users: String::new(),
@@ -224,6 +227,12 @@ impl Server {
                 (driver, Some(shared::Shared::new(conn, &config.node)))
             }
         };
+        let (dir, node) = (config.data_dir.clone(), config.node.clone());
+        let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
+        let db = tokio::task::spawn_blocking(move || crate::auth::open_db(dir.as_deref()))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
         let (dedup, replay) = match store.clone() {
             Some(store) => {
                 (Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep), replay::ReplayLog::Redis(store))
@@ -233,15 +242,16 @@ impl Server {
                 let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))
                     .await
                     .map_err(std::io::Error::other)??;
-                (dedup, replay::ReplayLog::memory())
+                // The replay log beside the accounts and shared state (in memory without a
+                // data directory).
+                let (db, bounds) = (db.clone(), config.replay);
+                let log = tokio::task::spawn_blocking(move || replay::Sqlite::open(db, bounds, crate::auth::now_ms()))
+                    .await
+                    .map_err(std::io::Error::other)?
+                    .map_err(std::io::Error::other)?;
+                (dedup, replay::ReplayLog::Sqlite(log))
             }
         };
-        let (dir, node) = (config.data_dir.clone(), config.node.clone());
-        let (access_ttl, refresh_ttl) = (config.access_ttl, config.refresh_ttl);
-        let db = tokio::task::spawn_blocking(move || crate::auth::open_db(dir.as_deref()))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
         // One node: the accounts beside the shared state; several: in Redis.
         let auth = match &store {
             None => {
