@@ -347,6 +347,11 @@ pub struct Hello {
     /// mode).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub trace: bool,
+    /// The last number the server's replay log gave (`sb:seq`): a hub that has seen no
+    /// numbered event yet resumes after it when it comes back, so what was published while it
+    /// was away is replayed (or it is told it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// Limits a server announces in `sb:hello`: largest message (bytes), messages per second, burst.

@@ -957,6 +957,47 @@ fn numbered_events_are_delivered_once_and_resumed_after_a_reconnect() {
     assert!(inbox.contains(&FromHub::Recovered { recovered: true }));
 }
 
+/// `recovered` after every reconnection, never on a first connection: a hub that saw no
+/// numbered event resumes after the `seq` the server's first hello announced (so what was
+/// published while it was away is replayed), and a contract server whose hello has no `seq`
+/// gets a plain "not recovered".
+#[test]
+fn every_reconnection_says_whether_it_recovered() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: "news".into() });
+    s.contract.insert(1);
+    s.accept(1);
+    s.server_sends(1, r#"42["sb:hello",{"v":1,"seq":41}]"#);
+    let first = s.server_frames(1);
+    assert!(!first.iter().any(|f| f.contains("sb:resume")), "a first connection resumes nothing: {first:?}");
+    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Recovered { .. })), "first: no verdict");
+    s.drop_socket(1);
+    s.advance(10_000);
+    s.accept(1);
+    s.server_sends(1, r#"42["sb:hello",{"v":1,"seq":44}]"#);
+    let resume = s.server_frames(1).into_iter().find(|f| f.contains("sb:resume")).expect("a resume request");
+    assert!(resume.ends_with(r#"["sb:resume",41]"#), "after the first hello's seq: {resume}");
+    let id = &resume[2..resume.find('[').unwrap_or(2)];
+    for n in 42..=44 {
+        s.server_sends(1, &format!(r#"42["sb:seq",{n},"news",{n}]"#));
+    }
+    s.server_sends(1, &format!(r#"43{id}[{{"recovered":true}}]"#));
+    let inbox = s.take_inbox(1);
+    assert_eq!(events(&inbox).len(), 3, "what was published while away: {inbox:?}");
+    assert!(inbox.contains(&FromHub::Recovered { recovered: true }));
+
+    // A contract server that announces no seq, to a hub that saw nothing numbered.
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept_contract(1);
+    s.drop_socket(1);
+    s.advance(10_000);
+    s.accept_contract(1);
+    assert!(!s.server_frames(1).iter().any(|f| f.contains("sb:resume")));
+    assert!(s.take_inbox(1).contains(&FromHub::Recovered { recovered: false }));
+}
+
 #[test]
 fn queue_bounds_come_from_the_first_tabs_options() {
     let mut s = Sim::new();
@@ -1450,7 +1491,10 @@ fn a_malformed_recovery_leaves_the_hub_connected_without_it() {
     assert!(s.server_frames(1).contains(&"40".to_string()), "no pid: the CONNECT asks for no recovery");
     s.server_sends(1, r#"40{"sid":"s2"}"#);
     assert_eq!(s.last_status(1), Some(Status::Connected { sid: "s2".into() }));
-    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Recovered { .. })));
+    // A reconnection to a server that replays nothing: the tabs are told nothing was recovered.
+    let inbox = s.take_inbox(1);
+    assert_eq!(inbox.iter().filter(|m| matches!(m, FromHub::Recovered { .. })).count(), 1, "{inbox:?}");
+    assert!(inbox.contains(&FromHub::Recovered { recovered: false }));
 }
 
 /// The hub's own events: `sb:ping` for each Engine.IO ping and `sb:lost [reason]` before the

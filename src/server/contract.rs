@@ -254,7 +254,7 @@ pub fn register(socket: &SocketRef, io: SocketIo, state: Arc<State>) {
 pub async fn greet(socket: SocketRef, io: SocketIo, state: Arc<State>) {
     state.stats.sockets_now.fetch_add(1, Ordering::Relaxed);
     state.stats.sockets_total.fetch_add(1, Ordering::Relaxed);
-    let _ = socket.emit(contract::HELLO, &hello(&state));
+    let _ = socket.emit(contract::HELLO, &hello(&state).await);
     super::presence::tell_assigned(&socket);
     super::signin::tell_limited(&socket, &state).await;
     super::admin::socket_connected(&io, &state, &socket);
@@ -279,13 +279,20 @@ pub async fn greet_again(io: &SocketIo, state: &State) {
                     continue;
                 }
             }
-            let _ = socket.emit(contract::HELLO, &hello(state));
+            let _ = socket.emit(contract::HELLO, &hello(state).await);
         }
     }
 }
 
-fn hello(state: &State) -> Hello {
-    Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true }
+async fn hello(state: &State) -> Hello {
+    let seq = match state.replay.last().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!("sb:hello without seq: {e}");
+            None
+        }
+    };
+    Hello { v: contract::VERSION, dedup: true, time: now_ms(), limits: Some(state.limits), trace: true, seq }
 }
 
 /// `sb:join` / `sb:leave` with a room name, acked with a [`Receipt`]. Hierarchy rooms

@@ -91,6 +91,13 @@ impl Sqlite {
         Ok(n)
     }
 
+    fn last(&self) -> Result<u64, String> {
+        let c = self.db.lock().map_err(|_| "replay log unavailable".to_string())?;
+        c.query_row("SELECT n FROM replay_next WHERE id = 0", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| format!("replay log: {e}"))
+    }
+
     /// The last number given and the entries after `after` still within the bounds.
     fn after(&self, after: u64, now_ms: u64) -> Result<(u64, Vec<Entry>), String> {
         let c = self.db.lock().map_err(|_| "replay log unavailable".to_string())?;
@@ -134,6 +141,17 @@ impl ReplayLog {
                 tokio::task::spawn_blocking(move || log.push(&event, &data, now)).await.map_err(|e| e.to_string())?
             }
             ReplayLog::Redis(store) => store.replay_push(&serde_json::json!([event, data]).to_string(), KEEP).await,
+        }
+    }
+
+    /// The last number given (`sb:hello`'s `seq`).
+    pub async fn last(&self) -> Result<u64, String> {
+        match self {
+            ReplayLog::Sqlite(log) => {
+                let log = log.clone();
+                tokio::task::spawn_blocking(move || log.last()).await.map_err(|e| e.to_string())?
+            }
+            ReplayLog::Redis(store) => store.replay_next().await,
         }
     }
 

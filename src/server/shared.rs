@@ -296,6 +296,11 @@ impl Shared {
     }
 
     /// The last number given and the entries kept (`"<n> <json>"`).
+    /// The replay log's last number (0: none given yet).
+    pub async fn replay_next(&self) -> Result<u64, String> {
+        Ok(self.cmd::<Option<u64>>("replay log", &["GET", REPLAY_NEXT]).await?.unwrap_or(0))
+    }
+
     pub async fn replay_read(&self) -> Result<(u64, Vec<String>), String> {
         static S: OnceLock<Script> = OnceLock::new();
         self.eval("replay log", script(&S, REPLAY_READ), &[REPLAY_NEXT, REPLAY_LOG], &[]).await

@@ -65,11 +65,17 @@ impl ContractSession {
         self.hello_deadline = None;
     }
 
-    /// The server said `sb:hello`. Returns the number to resume after, if we saw any.
-    pub fn hello(&mut self) -> Option<u64> {
+    /// The server said `sb:hello` (with its replay log's last number, `seq`). Returns the
+    /// number to resume after: the last we saw, or the `seq` of an earlier hello if we saw
+    /// none (a first hello only sets that baseline).
+    pub fn hello(&mut self, seq: Option<u64>) -> Option<u64> {
         self.speaks = Some(true);
         self.hello_deadline = None;
-        self.last_seq
+        let after = self.last_seq;
+        if after.is_none() {
+            self.last_seq = seq;
+        }
+        after
     }
 
     /// `["sb:seq", n, event, ...args]`.
@@ -206,7 +212,7 @@ mod tests {
         assert_eq!(c.numbered(r#"[3,"tick",1]"#), Numbered::New("tick".into(), "[1]".into()));
         assert_eq!(c.numbered(r#"[3,"tick",1]"#), Numbered::Seen);
         assert_eq!(c.numbered(r#"["x"]"#), Numbered::Malformed);
-        assert_eq!(c.hello(), Some(3));
+        assert_eq!(c.hello(None), Some(3));
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct Space {
     connect_timeout_ms: u64,
     rng: Rng,
     retries: u32,
+    /// Whether the namespace was connected before (`again`: the current session is a
+    /// reconnection, which always ends in a `FromHub::Recovered`).
+    was_connected: bool,
+    again: bool,
     pub(super) tabs: Tabs,
     /// Leadership per election scope: `contract::SCOPES` order (browser, user).
     leaders: [Leadership; 2],
@@ -123,6 +127,8 @@ impl Space {
             connect_timeout_ms: config.connect_timeout_ms,
             rng: Rng::new(seed),
             retries: 0,
+            was_connected: false,
+            again: false,
             tabs: Tabs::default(),
             leaders: [
                 Leadership::new(contract::SCOPE_BROWSER, election::HYSTERESIS_MS),
@@ -388,6 +394,7 @@ impl Space {
         });
         self.state = State::Connected { sid };
         self.retries = 0;
+        self.again = core::mem::replace(&mut self.was_connected, true);
         let actions = self.rooms.start_session();
         self.apply_rooms(actions, cx);
         self.contract.start_session(cx.now);
@@ -398,6 +405,11 @@ impl Space {
                 cx.out.log("the server could not recover the session: events sent meanwhile are lost".into());
             }
             cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered });
+        } else if self.again && self.contract.speaks() != Some(true) {
+            // A reconnection to a server that replays nothing (no connection state recovery,
+            // no replay log): whatever it sent meanwhile is gone, and the tabs are told so.
+            cx.out.log("reconnected to a server that cannot replay what it sent meanwhile".into());
+            cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered: false });
         }
     }
 
@@ -459,8 +471,8 @@ impl Space {
 
     /// The server announced the contract: durable emits go in `sb:emit` envelopes with
     /// receipts, we sample the clock, and ask for the numbered events we missed.
-    fn on_hello(&mut self, cx: &mut Cx) {
-        let resume_after = self.contract.hello();
+    fn on_hello(&mut self, seq: Option<u64>, cx: &mut Cx) {
+        let resume_after = self.contract.hello(seq);
         self.contract_request(Request::Time { sent: cx.now }, &[contract::TIME], "[]", cx.out);
         self.announce_tabs(cx.out);
         self.sync_presence(cx.out);
@@ -471,8 +483,16 @@ impl Space {
             let acts = self.leaders[i].hello(&self.tabs);
             self.apply_leaders(acts, cx);
         }
-        if let Some(after) = resume_after {
-            self.contract_request(Request::Resume, &[contract::RESUME], &format!("[{after}]"), cx.out);
+        match resume_after {
+            Some(after) => {
+                self.contract_request(Request::Resume, &[contract::RESUME], &format!("[{after}]"), cx.out);
+            }
+            // Back, with no number to resume after (a server whose hello carries no `seq`).
+            None if self.again => {
+                cx.out.log("reconnected without a number to resume after: missed events cannot be replayed".into());
+                cx.out.post(self.tabs.keys(), FromHub::Recovered { recovered: false });
+            }
+            None => {}
         }
         self.flush(cx);
     }
@@ -490,7 +510,7 @@ impl Space {
             self.pace = limits.map(|l| Bucket::pace(&l, cx.now));
             self.max_message = limits.map(|l| l.size);
             self.server_traces = send::hello_traces(&args);
-            return self.on_hello(cx);
+            return self.on_hello(send::hello_seq(&args), cx);
         }
         let Routed { event, args, room, tab } = match self.contract.unwrap(event, args) {
             Ok(Some(routed)) => routed,

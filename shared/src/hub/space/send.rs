@@ -372,6 +372,12 @@ pub(super) fn hello_limits(args: &str) -> Option<contract::Limits> {
     })
 }
 
+/// The replay log's last number the server announced in `sb:hello` (`seq`).
+pub(super) fn hello_seq(args: &str) -> Option<u64> {
+    let Ok(Value::Array(items)) = json::parse(args) else { return None };
+    items.first()?.get("seq")?.as_u64()
+}
+
 /// Whether the server announced in `sb:hello` that it reads a join's or leave's trace.
 pub(super) fn hello_traces(args: &str) -> bool {
     let Ok(Value::Array(items)) = json::parse(args) else { return false };
