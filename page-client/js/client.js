@@ -280,6 +280,8 @@ export class Client {
         break;
       case STATUS: {
         const status = text(a), detail = { status };
+        // A verdict is for one reconnection: the next one waits for its own.
+        if (status != 'connected') this.recovered_ = undefined;
         if (status == 'connected') detail.sid = text(b);
         if (status == 'disconnected' || status == 'failed') detail.reason = text(b);
         if (status == 'reconnecting') Object.assign(detail, { attempt: n, delay: m, reason: text(b) });

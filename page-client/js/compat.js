@@ -154,6 +154,9 @@ export class Socket extends Emitter {
       this.reconnecting_ = 0;
       this.emitReserved_('connect');
       this.drain_(true);
+    } else if (s == 'connected') {
+      // The replay's verdict, a round trip after the CONNECT on a contract server.
+      if (d.recovered !== undefined) this.recovered = d.recovered;
     } else if (s == 'reconnecting' || s == 'offline') {
       if (this.connected) this.closed_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (s == 'reconnecting') {
