@@ -192,6 +192,27 @@ async fn past_the_recovery_window_the_tabs_learn_that_events_were_missed() {
     page.stop().await;
 }
 
+/// A server without connection state recovery replays nothing: after a reconnection every
+/// tab is told `recovered: false` (never left `undefined`), so the app knows to refetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_recovery_tells_every_tab_it_did_not_recover() {
+    let _one = exclusive().await;
+    let page = server().await;
+    let b = Browser::launch().await;
+    let (node, tabs) = recovery_setup(&b, &page.url(), 0).await;
+    for t in &tabs {
+        assert_eq!(b.js(t, "sb.client.recovered === undefined").await, json!(true), "a first connection has no verdict");
+    }
+    node.get("/drop?event=tick&from=1&to=3").await;
+    for t in &tabs {
+        b.js(t, "sb.until(() => sb.client.recovered === false && sb.client.status === 'connected', 15000, 'reconnected, not recovered')").await;
+        assert_eq!(b.js(t, "sb.client.statusDetail.recovered").await, json!(false));
+    }
+    b.shutdown().await;
+    node.stop().await;
+    page.stop().await;
+}
+
 /// A tab on namespace `nsp` of the Node server.
 async fn tab_in(b: &Browser, page: &str, node: &NodeServer, nsp: &str) -> Tab {
     let opts = format!("{{ url: '{}', namespace: '{nsp}', reconnectionDelay: 100, timeout: 2000 }}", node.url());
