@@ -97,7 +97,7 @@ try {
     }));
   });
   client.onAuth((a) => {
-    $('who').textContent = !a ? 'checking…' : a.user ? `signed in as ${a.user}` : 'signed out';
+    $('who').textContent = !a ? 'checking…' : a.user ? `signed in as ${a.user}` : a.signedOut && a.signedOut !== 'logout' ? `signed out: ${a.signedOut}` : 'signed out';
     const t = a && a.telemetry;
     $('authdetail').textContent = !a ? '' : a.user
       ? `token expires ${new Date(a.expiresAt).toLocaleTimeString()}${a.error ? ' — ' + a.error : ''}; ${t.refreshes} refreshes, mean ${t.meanMs.toFixed(1)} ms`

@@ -201,7 +201,11 @@ async fn a_server_without_recovery_tells_every_tab_it_did_not_recover() {
     let b = Browser::launch().await;
     let (node, tabs) = recovery_setup(&b, &page.url(), 0).await;
     for t in &tabs {
-        assert_eq!(b.js(t, "sb.client.recovered === undefined").await, json!(true), "a first connection has no verdict");
+        assert_eq!(
+            b.js(t, "sb.client.recovered === undefined").await,
+            json!(true),
+            "a first connection has no verdict"
+        );
     }
     node.get("/drop?event=tick&from=1&to=3").await;
     for t in &tabs {

@@ -92,3 +92,30 @@ async fn a_gap_the_log_cannot_close_is_reported_as_not_recovered() {
     assert_eq!(got, json!(["m0", "m4", "m5"]), "what the log still had");
     assert_eq!(verdicts, json!([false]), "not recovered: the app refetches");
 }
+
+/// A restart without `--data-dir` forgets every session: the tabs that showed the user go to
+/// signed-out, with the reason, once the hub is back (it sees the server treat it as a guest
+/// and asks with a refresh, which the server refuses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_forgot_the_session_signs_every_tab_out() {
+    let _one = exclusive().await;
+    let srv = Server::start(common::config()).await.expect("server");
+    let (addr, config) = (srv.addr, common::config());
+    let b = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        tabs.push(harness_tab(&b, &srv.url(), FAST, CONNECTED, "connected").await);
+    }
+    b.js(&tabs[0], "sb.client.login('alice', 'alice-password')").await;
+    for t in &tabs {
+        b.js(t, "sb.until(() => sb.client.auth?.user === 'alice' && sb.client.rooms.includes('user:alice'), 10000, 'signed in')").await;
+    }
+    srv.stop().await;
+    let srv = common::start_on(Config { bind: addr, ..config }).await;
+    for t in &tabs {
+        let out = "sb.until(() => sb.client.auth && sb.client.auth.user === null, 15000, 'signed out').then(() => sb.client.auth.signedOut)";
+        assert_eq!(b.js(t, out).await, json!(switchboard_shared::contract::SESSION_UNKNOWN));
+    }
+    b.shutdown().await;
+    srv.stop().await;
+}

@@ -331,6 +331,11 @@ pub fn valid_room(room: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Why a refresh was refused when the server does not know the session (it ended, expired,
+/// or a restart without `--data-dir` forgot it): what every tab shows when it is signed out.
+pub const SESSION_UNKNOWN: &str =
+    "the server ended this session (expired, revoked, or forgotten by a restart); sign in again";
+
 /// `sb:hello`'s payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {

@@ -378,9 +378,7 @@ pub async fn refresh(State(web): State<Web>, headers: HeaderMap) -> Response {
             invalidate(&web.io, &s, "refresh token reuse detected").await;
             with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "refresh token reuse: session revoked"}))
         }
-        Refresh::Invalid => {
-            with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": "invalid or expired refresh token"}))
-        }
+        Refresh::Invalid => with_cookies(StatusCode::UNAUTHORIZED, None, json!({"error": contract::SESSION_UNKNOWN})),
     }
 }
 

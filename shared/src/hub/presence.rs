@@ -67,6 +67,11 @@ impl Presence {
         Ok(())
     }
 
+    /// Whether the server assigned a `user:` room (it knows the socket's session).
+    pub fn has_user_room(&self) -> bool {
+        self.assigned.as_ref().is_some_and(|r| r.iter().any(|r| r.starts_with(contract::USER_ROOM)))
+    }
+
     /// What a tab is told (`sb:rooms` args): the assigned rooms and its own `tab:{id}`;
     /// None until the server assigned any.
     pub fn assigned_for(&self, tab: &str) -> Option<String> {

@@ -209,6 +209,13 @@ impl SignIn {
         }
     }
 
+    /// The server treats this hub as a guest while it believes it is signed in: a refresh
+    /// (never satisfied by one that just finished) tells which is true.
+    pub fn check_session(&mut self, now: Millis) {
+        self.last_refresh = None;
+        self.refresh(None, now);
+    }
+
     /// Single flight: however many ask, one request is in the air; a refresh that just
     /// finished satisfies new askers at once.
     pub fn refresh(&mut self, waiter: Option<(TabKey, u32)>, now: Millis) {

@@ -462,6 +462,12 @@ impl Space {
         if let Err(why) = self.presence.assign(args) {
             return cx.out.log(format!("namespace {}: bad {} ignored: {why}", self.nsp, contract::ASSIGNED));
         }
+        // Signed in here, a guest to the server (it restarted and forgot, or the session was
+        // revoked or expired): a refresh asks it, and signs every tab out if the session is gone.
+        if cx.signin.state().user.is_some() && !self.presence.has_user_room() {
+            cx.out.log(format!("namespace {}: the server sees this socket as a guest; checking the session", self.nsp));
+            cx.signin.check_session(cx.now);
+        }
         for tab in self.tabs.keys() {
             if let Some(args) = self.tabs.name(tab).and_then(|n| self.presence.assigned_for(n)) {
                 cx.out.post_one(tab, hub_event(contract::ASSIGNED, args));
