@@ -1118,6 +1118,28 @@ fn refresh_outages_keep_the_user_signed_in_and_a_401_signs_every_tab_out() {
     assert_eq!(t.sign_outs, [("refresh token reuse: session revoked".to_string(), 1)]);
 }
 
+/// Signed in here, a guest to the server (it forgot the session): the hub asks with a
+/// refresh at once (even right after one), and a refusal signs every tab out with its reason;
+/// a socket assigned its user room asks nothing.
+#[test]
+fn a_server_that_sees_a_guest_makes_the_hub_check_its_session() {
+    let mut s = Sim::new();
+    s.auth_server = true;
+    s.sb.set_wall_clock(1_700_000_000_000, s.now);
+    s.hello(1, "http://a:1");
+    answer(&mut s, "/auth/session", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    answer(&mut s, "/auth/refresh", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    s.accept_contract(1);
+    let asked = s.http.len();
+    s.server_sends(1, r#"42["sb:rooms",["user:alice","session:s1"]]"#);
+    assert_eq!(s.http.len(), asked, "its user room: nothing to check");
+    s.server_sends(1, r#"42["sb:rooms",["device:d1"]]"#);
+    assert!(s.http.last().is_some_and(|c| c.3.ends_with("/auth/refresh")), "a guest: the session is checked");
+    answer(&mut s, "/auth/refresh", 401, &format!(r#"{{"error":"{}"}}"#, contract::SESSION_UNKNOWN));
+    let a = auth_of(&s.take_inbox(1)).expect("auth update");
+    assert_eq!((a.user, a.signed_out.as_deref()), (None, Some(contract::SESSION_UNKNOWN)));
+}
+
 #[test]
 fn login_signs_in_every_tab_and_reconnects_the_socket_with_its_cookie() {
     let mut s = Sim::new();
