@@ -69,7 +69,7 @@ impl Sqlite {
     }
 
     /// Numbers `event(data)` and keeps it (one transaction), trimming to the bounds.
-    fn push(&self, event: &str, data: &Value, now_ms: u64) -> Result<u64, String> {
+    pub fn push(&self, event: &str, data: &Value, now_ms: u64) -> Result<u64, String> {
         let mut c = self.db.lock().map_err(|_| "replay log unavailable".to_string())?;
         let tx = c.transaction().map_err(|e| format!("replay log: {e}"))?;
         let run = |tx: &rusqlite::Transaction| -> rusqlite::Result<u64> {
