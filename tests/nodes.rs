@@ -130,13 +130,18 @@ async fn numbered_events_have_one_sequence_and_replay_on_any_node() {
         heard.push(serde_json::from_str::<Value>(&f[2..]).expect("an event array"));
     }
     heard.sort_by_key(|v| v[1].as_u64());
-    assert_eq!(heard, [json!(["sb:seq", 1, "announce", "from a"]), json!(["sb:seq", 2, "announce", "from b"])]);
-    // A hub that saw number 1 (on node A) resumes on node B.
+    // (A new log starts above every earlier one's numbers, then counts one by one.)
+    let first = heard[0][1].as_u64().expect("a number");
+    assert_eq!(
+        heard,
+        [json!(["sb:seq", first, "announce", "from a"]), json!(["sb:seq", first + 1, "announce", "from b"])]
+    );
+    // A hub that saw the first number (on node A) resumes on node B.
     let mut back = RawSocket::connect(b.addr).await;
-    let (ack, seen) = back.emit_ack_seen(r#"["sb:resume",1]"#).await;
+    let (ack, seen) = back.emit_ack_seen(&format!(r#"["sb:resume",{first}]"#)).await;
     assert_eq!(ack, r#"[{"recovered":true}]"#);
-    assert!(seen.contains(&json!(["sb:seq", 2, "announce", "from b"])), "{seen:?}");
-    assert!(!seen.iter().any(|s| s[1] == json!(1)), "only what it missed: {seen:?}");
+    assert!(seen.contains(&json!(["sb:seq", first + 1, "announce", "from b"])), "{seen:?}");
+    assert!(!seen.iter().any(|s| s[1] == json!(first)), "only what it missed: {seen:?}");
     for srv in [a, b, alone] {
         srv.stop().await;
     }
@@ -178,9 +183,17 @@ async fn a_redis_restart_delays_service_and_loses_nothing_acknowledged() {
     assert_eq!(redis.list(RECORDED).await, [json!({"n": 1}), json!({"n": 2})], "nothing acknowledged is lost");
     assert_eq!(on_b.emit_ack(r#"["sb:emit","r-1","record",{"n":1}]"#).await, r#"[{"ok":true}]"#);
     assert_eq!(redis.list(RECORDED).await.len(), 2, "the dedup mark survived the restart");
-    let (ack, seen) = on_b.emit_ack_seen(r#"["sb:resume",0]"#).await;
+    let kept: Vec<String> = redis::cmd("LRANGE")
+        .arg("sb:replay")
+        .arg(0)
+        .arg(0)
+        .query_async(&mut redis.client().await)
+        .await
+        .expect("LRANGE");
+    let n: u64 = kept.first().and_then(|e| e.split(' ').next()?.parse().ok()).expect("the first entry's number");
+    let (ack, seen) = on_b.emit_ack_seen(&format!(r#"["sb:resume",{}]"#, n - 1)).await;
     assert_eq!(ack, r#"[{"recovered":true}]"#);
-    assert!(seen.contains(&json!(["sb:seq", 1, "announce", "before"])), "the replay log survived: {seen:?}");
+    assert!(seen.contains(&json!(["sb:seq", n, "announce", "before"])), "the replay log survived: {seen:?}");
     // The adapter resubscribed: a room event from A reaches B again (sent until one arrives:
     // the resubscription follows the reconnection).
     let arrived = tokio::time::timeout(std::time::Duration::from_secs(15), async {
@@ -312,6 +325,8 @@ async fn a_step_whose_reply_was_lost_is_not_applied_twice() {
     // Each step once with its reply (Redis learns the scripts: a script it does not know
     // takes a round trip more, which a held reply would stop).
     a.publish("announce", &json!("first")).await;
+    // A new log numbers above every earlier one: where this one is now.
+    let first: u64 = redis::cmd("GET").arg("sb:replay:next").query_async(&mut redis.client().await).await.expect("GET");
     assert_eq!(on_a.emit_ack(r#"["sb:emit","first-1","record",{"n":0}]"#).await, r#"[{"ok":true}]"#);
     // A numbered event: applied, its reply held, the connection cut, the step sent again.
     proxy.hold_replies(true);
@@ -319,7 +334,7 @@ async fn a_step_whose_reply_was_lost_is_not_applied_twice() {
     let publishing = a.publish("announce", &once);
     let losing = async {
         let mut c = redis.client().await;
-        while redis::cmd("GET").arg("sb:replay:next").query_async::<u64>(&mut c).await.unwrap_or(0) < 2 {
+        while redis::cmd("GET").arg("sb:replay:next").query_async::<u64>(&mut c).await.unwrap_or(0) < first + 1 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         proxy.cut();
@@ -333,7 +348,9 @@ async fn a_step_whose_reply_was_lost_is_not_applied_twice() {
         .query_async(&mut redis.client().await)
         .await
         .expect("LRANGE");
-    assert_eq!(log, [r#"1 ["announce","first"]"#, r#"2 ["announce","once"]"#], "one number, one entry");
+    assert!(first > 1_000_000_000_000_000, "a new log starts above every earlier one: {first}");
+    let want = [format!(r#"{first} ["announce","first"]"#), format!(r#"{} ["announce","once"]"#, first + 1)];
+    assert_eq!(log, want, "one number, one entry");
     // A durable emit: its claim applied, the reply lost.
     proxy.hold_replies(true);
     on_a.send(r#"4299["sb:emit","lost-1","record",{"n":1}]"#).await;

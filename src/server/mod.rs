@@ -234,9 +234,10 @@ impl Server {
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
         let (dedup, replay) = match store.clone() {
-            Some(store) => {
-                (Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep), replay::ReplayLog::Redis(store))
-            }
+            Some(store) => (
+                Dedup::in_redis(store.clone(), config.dedup_lease, config.dedup_keep),
+                replay::ReplayLog::Redis(store, config.replay.keep),
+            ),
             None => {
                 let (dir, window) = (config.data_dir.clone(), config.dedup_window);
                 let dedup = tokio::task::spawn_blocking(move || Dedup::open(dir.as_deref(), window))

@@ -25,7 +25,8 @@ pub type Entry = (u64, String, Value);
 
 pub enum ReplayLog {
     Sqlite(Sqlite),
-    Redis(Shared),
+    /// Several nodes: the log in Redis, at most this many events (age is not bounded there).
+    Redis(Shared, usize),
 }
 
 /// The log's bounds: at most `keep` events, none older than `keep_for`.
@@ -127,7 +128,7 @@ impl Sqlite {
 }
 
 /// The first number a log created at `now_ms` gives, less one.
-fn start(now_ms: u64) -> u64 {
+pub(super) fn start(now_ms: u64) -> u64 {
     now_ms.saturating_mul(1000)
 }
 
@@ -140,7 +141,9 @@ impl ReplayLog {
                 let (log, event, data, now) = (log.clone(), event.to_string(), data.clone(), crate::auth::now_ms());
                 tokio::task::spawn_blocking(move || log.push(&event, &data, now)).await.map_err(|e| e.to_string())?
             }
-            ReplayLog::Redis(store) => store.replay_push(&serde_json::json!([event, data]).to_string(), KEEP).await,
+            ReplayLog::Redis(store, keep) => {
+                store.replay_push(&serde_json::json!([event, data]).to_string(), *keep).await
+            }
         }
     }
 
@@ -151,7 +154,7 @@ impl ReplayLog {
                 let log = log.clone();
                 tokio::task::spawn_blocking(move || log.last()).await.map_err(|e| e.to_string())?
             }
-            ReplayLog::Redis(store) => store.replay_next().await,
+            ReplayLog::Redis(store, _) => store.replay_next().await,
         }
     }
 
@@ -162,7 +165,7 @@ impl ReplayLog {
                 let (log, now) = (log.clone(), crate::auth::now_ms());
                 tokio::task::spawn_blocking(move || log.after(after, now)).await.map_err(|e| e.to_string())??
             }
-            ReplayLog::Redis(store) => {
+            ReplayLog::Redis(store, _) => {
                 let (next, raw) = store.replay_read().await?;
                 (next, raw.iter().filter_map(|r| parse(r)).filter(|e| e.0 > after).collect())
             }

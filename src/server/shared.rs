@@ -124,10 +124,12 @@ return 2";
 const REPLAY_PUSH: &str = r"
 local had = redis.call('GET', KEYS[3])
 if had then return tonumber(had) end
+redis.call('SET', KEYS[1], ARGV[3], 'NX')
 local n = redis.call('INCR', KEYS[1])
-redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
+local s = string.format('%d', n)
+redis.call('RPUSH', KEYS[2], s .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('SET', KEYS[3], n, 'PX', 60000)
+redis.call('SET', KEYS[3], s, 'PX', 60000)
 return n";
 
 /// The last number given, and the entries kept, read together.
@@ -292,7 +294,9 @@ impl Shared {
         static S: OnceLock<Script> = OnceLock::new();
         let once = format!("sb:replay:pub:{}", &crate::auth::token()[..24]);
         let keys = [REPLAY_NEXT, REPLAY_LOG, &once];
-        self.eval("replay log", script(&S, REPLAY_PUSH), &keys, &[entry, &keep.to_string()]).await
+        // A new log (no counter in Redis) starts above every number an earlier one gave.
+        let start = super::replay::start(crate::auth::now_ms()).to_string();
+        self.eval("replay log", script(&S, REPLAY_PUSH), &keys, &[entry, &keep.to_string(), &start]).await
     }
 
     /// The last number given and the entries kept (`"<n> <json>"`).
