@@ -208,11 +208,17 @@ async fn a_session_signed_in_on_one_node_lives_on_another_and_a_revocation_throu
     common::login(&one, &tabs).await;
     // The load balancer moves browser one to node C: its session is known there.
     lb_one.route_to(c.addr);
-    lb_one.cut();
+    // Each tab's statuses so far: its reconnection is what comes after (a reconnection may
+    // report `connected` twice, the second with its `recovered` verdict).
+    let mut seen = Vec::new();
     for tab in &tabs {
+        seen.push(one.js(tab, "sb.statuses.length").await);
+    }
+    lb_one.cut();
+    for (tab, n) in tabs.iter().zip(seen) {
         one.js(tab, "sb.withSecurity()").await;
-        let back = "sb.until(() => sb.statuses.slice(-3).includes('reconnecting') && sb.client.status === 'connected', 15000, 'reconnected')";
-        one.js(tab, back).await;
+        let back = format!("sb.until(() => sb.statuses.slice({n}).includes('reconnecting') && sb.client.status === 'connected', 15000, 'reconnected')");
+        one.js(tab, &back).await;
         assert_eq!(one.js(tab, "sb.auth && sb.auth.user").await, json!("alice"), "still signed in on node C");
     }
     assert_eq!(one.js(&tabs[0], "sb.client.emitWithAck('echo', 'on c')").await, json!("on c"));
