@@ -1135,6 +1135,19 @@ fn a_server_that_sees_a_guest_makes_the_hub_check_its_session() {
     assert_eq!(s.http.len(), asked, "its user room: nothing to check");
     s.server_sends(1, r#"42["sb:rooms",["device:d1"]]"#);
     assert!(s.http.last().is_some_and(|c| c.3.ends_with("/auth/refresh")), "a guest: the session is checked");
+    // Said again before the answer, or after it: one check per session, however often.
+    s.server_sends(1, r#"42["sb:rooms",["device:d1"]]"#);
+    answer(&mut s, "/auth/refresh", 200, r#"{"user":"alice","expires_at":1700000600000}"#);
+    let asked = s.http.len();
+    for _ in 0..5 {
+        s.server_sends(1, r#"42["sb:rooms",["device:d1"]]"#);
+    }
+    assert_eq!(s.http.len(), asked, "a server repeating sb:rooms makes no refresh loop");
+    s.drop_socket(1);
+    s.advance(10_000);
+    s.accept_contract(1);
+    s.server_sends(1, r#"42["sb:rooms",["device:d1"]]"#);
+    assert!(s.http.last().is_some_and(|c| c.3.ends_with("/auth/refresh")), "a new session checks again");
     answer(&mut s, "/auth/refresh", 401, &format!(r#"{{"error":"{}"}}"#, contract::SESSION_UNKNOWN));
     let a = auth_of(&s.take_inbox(1)).expect("auth update");
     assert_eq!((a.user, a.signed_out.as_deref()), (None, Some(contract::SESSION_UNKNOWN)));

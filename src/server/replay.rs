@@ -94,17 +94,13 @@ impl Sqlite {
 
     fn last(&self) -> Result<u64, String> {
         let c = self.db.lock().map_err(|_| "replay log unavailable".to_string())?;
-        c.query_row("SELECT n FROM replay_next WHERE id = 0", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(|e| format!("replay log: {e}"))
+        last_given(&c)
     }
 
     /// The last number given and the entries after `after` still within the bounds.
     fn after(&self, after: u64, now_ms: u64) -> Result<(u64, Vec<Entry>), String> {
         let c = self.db.lock().map_err(|_| "replay log unavailable".to_string())?;
-        let next: i64 = c
-            .query_row("SELECT n FROM replay_next WHERE id = 0", [], |r| r.get(0))
-            .map_err(|e| format!("replay log: {e}"))?;
+        let next = last_given(&c)? as i64;
         let oldest = now_ms.saturating_sub(self.bounds.keep_for.as_millis() as u64) as i64;
         let mut q = c
             .prepare("SELECT n, event, data FROM replay WHERE n > ?1 AND n > ?2 AND at >= ?3 ORDER BY n")
@@ -125,6 +121,13 @@ impl Sqlite {
         }
         Ok((next as u64, entries))
     }
+}
+
+/// The last number the log in `c` gave.
+fn last_given(c: &rusqlite::Connection) -> Result<u64, String> {
+    c.query_row("SELECT n FROM replay_next WHERE id = 0", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(|e| format!("replay log: {e}"))
 }
 
 /// The first number a log created at `now_ms` gives, less one.

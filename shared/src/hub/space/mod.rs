@@ -97,6 +97,9 @@ pub struct Space {
     /// reconnection, which always ends in a `FromHub::Recovered`).
     was_connected: bool,
     again: bool,
+    /// This session already asked whether the server still knows the sign-in (once per
+    /// session: a server repeating `sb:rooms` cannot make the hub refresh in a loop).
+    session_checked: bool,
     pub(super) tabs: Tabs,
     /// Leadership per election scope: `contract::SCOPES` order (browser, user).
     leaders: [Leadership; 2],
@@ -129,6 +132,7 @@ impl Space {
             retries: 0,
             was_connected: false,
             again: false,
+            session_checked: false,
             tabs: Tabs::default(),
             leaders: [
                 Leadership::new(contract::SCOPE_BROWSER, election::HYSTERESIS_MS),
@@ -395,6 +399,7 @@ impl Space {
         self.state = State::Connected { sid };
         self.retries = 0;
         self.again = core::mem::replace(&mut self.was_connected, true);
+        self.session_checked = false;
         let actions = self.rooms.start_session();
         self.apply_rooms(actions, cx);
         self.contract.start_session(cx.now);
@@ -464,7 +469,8 @@ impl Space {
         }
         // Signed in here, a guest to the server (it restarted and forgot, or the session was
         // revoked or expired): a refresh asks it, and signs every tab out if the session is gone.
-        if cx.signin.state().user.is_some() && !self.presence.has_user_room() {
+        if cx.signin.state().user.is_some() && !self.presence.has_user_room() && !self.session_checked {
+            self.session_checked = true;
             cx.out.log(format!("namespace {}: the server sees this socket as a guest; checking the session", self.nsp));
             cx.signin.check_session(cx.now);
         }
