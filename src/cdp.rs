@@ -14,6 +14,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
+pub use crate::engines::Engine;
+
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>>;
@@ -28,6 +30,9 @@ pub struct Browser {
     events: broadcast::Sender<Value>,
     /// Run in every page `open` opens, before its own scripts (`set_init_script`).
     init_script: std::sync::Mutex<Option<String>>,
+    engine: Engine,
+    /// WebKit's WebDriver classic session (the other engines speak over `tx`).
+    classic: Option<crate::engines::Classic>,
 }
 
 /// A page target with its flat CDP session.
@@ -38,15 +43,71 @@ pub struct Tab {
 }
 
 impl Browser {
+    /// A fresh browser of the engine `SWITCHBOARD_BROWSER` names (default Chromium).
     pub async fn launch() -> Browser {
         let profile = tempfile::tempdir().expect("a temp dir for the profile");
         let path = profile.path().to_path_buf();
-        Self::launch_at(&path, Some(profile)).await
+        match Engine::from_env() {
+            Engine::Chromium => Self::launch_at(&path, Some(profile)).await,
+            Engine::Firefox => Self::launch_firefox(&path, Some(profile)).await,
+            Engine::WebKit => Self::launch_webkit().await,
+        }
     }
 
     /// Launches on an existing profile directory (to test what survives a browser restart).
     pub async fn launch_with_profile(dir: &std::path::Path) -> Browser {
-        Self::launch_at(dir, None).await
+        match Engine::from_env() {
+            Engine::Chromium => Self::launch_at(dir, None).await,
+            Engine::Firefox => Self::launch_firefox(dir, None).await,
+            Engine::WebKit => panic!("a kept profile needs Chromium or Firefox (WebKitWebDriver makes its own)"),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    async fn launch_firefox(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
+        let (child, url) = crate::engines::launch_firefox(dir).await;
+        let (tx, pending, events) = json_socket(&url).await;
+        let b = Browser {
+            child,
+            _profile: profile,
+            tx,
+            pending,
+            next_id: AtomicU64::new(1),
+            events,
+            init_script: std::sync::Mutex::new(None),
+            engine: Engine::Firefox,
+            classic: None,
+        };
+        b.raw(None, "session.new", json!({"capabilities": {}})).await.expect("a BiDi session");
+        if std::env::var_os("SB_DEBUG").is_some() {
+            b.raw(None, "session.subscribe", json!({"events": ["log.entryAdded"]})).await.expect("subscribe");
+            let mut rx = b.events.subscribe();
+            tokio::spawn(async move {
+                while let Ok(e) = rx.recv().await {
+                    eprintln!("[browser] {}", e["params"]["text"]);
+                }
+            });
+        }
+        b
+    }
+
+    async fn launch_webkit() -> Browser {
+        let (child, classic) = crate::engines::Classic::launch().await;
+        let (tx, _) = mpsc::unbounded_channel();
+        Browser {
+            child,
+            _profile: None,
+            tx,
+            pending: Pending::default(),
+            next_id: AtomicU64::new(1),
+            events: broadcast::channel(1).0,
+            init_script: std::sync::Mutex::new(None),
+            engine: Engine::WebKit,
+            classic: Some(classic),
+        }
     }
 
     async fn launch_at(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
@@ -86,39 +147,7 @@ impl Browser {
         // Keep draining stderr so chromium never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let (ws, _) =
-            tokio_tungstenite::connect_async(ws_url.as_str()).await.expect("connect to the DevTools WebSocket");
-        let (mut sink, mut stream) = ws.split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-        tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                if sink.send(m).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let pending: Pending = Arc::default();
-        let (events, _) = broadcast::channel(4096);
-        let (p, ev) = (pending.clone(), events.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(msg)) = stream.next().await {
-                let Message::Text(text) = msg else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                if let Some(id) = v.get("id").and_then(Value::as_u64) {
-                    if let Some(tx) = p.lock().expect("pending lock").remove(&id) {
-                        let r = match v.get("error") {
-                            Some(e) => Err(e.clone()),
-                            None => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
-                        };
-                        let _ = tx.send(r);
-                    }
-                } else {
-                    let _ = ev.send(v);
-                }
-            }
-        });
+        let (tx, pending, events) = json_socket(&ws_url).await;
         if std::env::var_os("SB_DEBUG").is_some() {
             // SB_DEBUG=1 prints every console message and exception of the pages.
             let mut rx = events.subscribe();
@@ -138,11 +167,22 @@ impl Browser {
             next_id: AtomicU64::new(1),
             events,
             init_script: std::sync::Mutex::new(None),
+            engine: Engine::Chromium,
+            classic: None,
         }
     }
 
-    /// Sends a CDP command (to the browser, or to `session`) and waits for its result.
+    /// Sends a CDP command (to the browser, or to `session`) and waits for its result. Only
+    /// Chromium speaks CDP: in another engine this is an error naming the command.
     pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
+        if self.engine != Engine::Chromium {
+            return Err(json!(format!("{method} is CDP (Chromium only); this run is {:?}", self.engine)));
+        }
+        self.raw(session, method, params).await
+    }
+
+    /// A command of the browser's JSON protocol (CDP or BiDi).
+    async fn raw(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
@@ -171,6 +211,17 @@ impl Browser {
 
     /// Opens `url` in a new tab and waits for its load event (module scripts have run).
     pub async fn open(&self, url: &str) -> Tab {
+        let init = self.init_script.lock().ok().and_then(|s| s.clone());
+        match (self.engine, &self.classic) {
+            (Engine::Chromium, _) => {}
+            (Engine::Firefox, _) => return self.open_bidi(url, init).await,
+            (Engine::WebKit, Some(c)) => {
+                assert!(init.is_none(), "an init script needs CDP or BiDi (WebDriver classic has none)");
+                let handle = c.open(url).await;
+                return Tab { target: handle.clone(), session: handle };
+            }
+            (Engine::WebKit, None) => unreachable!("a WebKit browser has its session"),
+        }
         let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"})).await.expect("createTarget");
         let target = target["targetId"].as_str().expect("targetId").to_string();
         let attached = self
@@ -182,7 +233,6 @@ impl Browser {
         let mut events = self.subscribe();
         self.call(Some(&tab.session), "Page.enable", json!({})).await.expect("Page.enable");
         self.call(Some(&tab.session), "Runtime.enable", json!({})).await.expect("Runtime.enable");
-        let init = self.init_script.lock().ok().and_then(|s| s.clone());
         if let Some(source) = init {
             self.call(Some(&tab.session), "Page.addScriptToEvaluateOnNewDocument", json!({"source": source}))
                 .await
@@ -203,8 +253,37 @@ impl Browser {
         tab
     }
 
+    /// A new BiDi browsing context at `url`, loaded, with `init` run before its scripts.
+    async fn open_bidi(&self, url: &str, init: Option<String>) -> Tab {
+        let created = self.raw(None, "browsingContext.create", json!({"type": "tab"})).await.expect("a new tab");
+        let context = created["context"].as_str().expect("context").to_string();
+        if let Some(source) = init {
+            let f = format!("() => {{ {source}\n}}");
+            let params = json!({"functionDeclaration": f, "contexts": [context]});
+            self.raw(None, "script.addPreloadScript", params).await.expect("addPreloadScript");
+        }
+        let params = json!({"context": context, "url": url, "wait": "complete"});
+        let nav = tokio::time::timeout(Duration::from_secs(30), self.raw(None, "browsingContext.navigate", params));
+        nav.await.unwrap_or_else(|_| panic!("{url} did not load within 30 s")).expect("navigate");
+        Tab { target: context.clone(), session: context }
+    }
+
     /// Evaluates `expr` in `tab`, awaiting a promise; returns its value or the exception text.
     pub async fn eval(&self, tab: &Tab, expr: &str) -> Result<Value, String> {
+        match (self.engine, &self.classic) {
+            (Engine::Chromium, _) => {}
+            (Engine::WebKit, Some(c)) => return c.eval(&tab.target, expr).await,
+            _ => {
+                let params = json!({"expression": expr, "target": {"context": tab.target}, "awaitPromise": true,
+                    "resultOwnership": "none"});
+                let r = self.raw(None, "script.evaluate", params).await.map_err(|e| e.to_string())?;
+                if r["type"] == "exception" {
+                    let d = &r["exceptionDetails"];
+                    return Err(d["text"].as_str().map(String::from).unwrap_or_else(|| d.to_string()));
+                }
+                return Ok(crate::engines::remote_value(&r["result"]));
+            }
+        }
         let r = self
             .call(
                 Some(&tab.session),
@@ -230,12 +309,21 @@ impl Browser {
     }
 
     pub async fn close_tab(&self, tab: &Tab) {
+        match (self.engine, &self.classic) {
+            (Engine::Chromium, _) => {}
+            (Engine::WebKit, Some(c)) => return c.close(&tab.target).await,
+            _ => {
+                let _ = self.raw(None, "browsingContext.close", json!({"context": tab.target})).await;
+                return;
+            }
+        }
         let _ = self.call(None, "Target.closeTarget", json!({"targetId": tab.target})).await;
     }
 
     /// Kills the tab's renderer without letting it run pagehide. Page.crash never answers
     /// (the renderer is gone), so this only sends it.
     pub fn crash_tab(&self, tab: &Tab) {
+        assert_eq!(self.engine, Engine::Chromium, "crashing a renderer needs CDP (Chromium only)");
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let msg = json!({"id": id, "method": "Page.crash", "params": {}, "sessionId": tab.session});
         let _ = self.tx.send(Message::Text(msg.to_string().into()));
@@ -252,6 +340,7 @@ impl Browser {
 
     /// Sends a command without waiting for an answer (for commands that end their target).
     pub fn send(&self, session: Option<&str>, method: &str, params: Value) {
+        assert_eq!(self.engine, Engine::Chromium, "{method} is CDP (Chromium only)");
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
@@ -261,8 +350,52 @@ impl Browser {
     }
 
     pub async fn shutdown(mut self) {
-        let _ = self.call(None, "Browser.close", json!({})).await;
+        match (self.engine, &self.classic) {
+            (Engine::Chromium, _) => drop(self.call(None, "Browser.close", json!({})).await),
+            (Engine::WebKit, Some(c)) => c.shutdown().await,
+            _ => drop(self.raw(None, "browser.close", json!({})).await),
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         let _ = self.child.kill().await;
     }
+}
+
+/// A JSON-over-WebSocket protocol connection (CDP, WebDriver BiDi): commands out, answers
+/// matched by `id`, everything else broadcast as events.
+async fn json_socket(ws_url: &str) -> (mpsc::UnboundedSender<Message>, Pending, broadcast::Sender<Value>) {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await.expect("connect to the browser's WebSocket");
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let pending: Pending = Arc::default();
+    let (events, _) = broadcast::channel(4096);
+    let (p, ev) = (pending.clone(), events.clone());
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            let Message::Text(text) = msg else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if let Some(id) = v.get("id").and_then(Value::as_u64) {
+                if let Some(tx) = p.lock().expect("pending lock").remove(&id) {
+                    let r = match v.get("error") {
+                        // CDP: an object; BiDi: a code, with the text in `message`.
+                        Some(Value::String(_)) => Err(v.clone()),
+                        Some(e) => Err(e.clone()),
+                        None => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+                    };
+                    let _ = tx.send(r);
+                }
+            } else {
+                let _ = ev.send(v);
+            }
+        }
+    });
+    (tx, pending, events)
 }

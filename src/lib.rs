@@ -8,6 +8,7 @@ pub mod bench_nodes;
 pub mod cdp;
 pub mod clock;
 pub mod delay;
+pub mod engines;
 pub mod server;
 
 use std::io::Write;

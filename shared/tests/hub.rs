@@ -2426,6 +2426,32 @@ fn a_hub_started_under_open_ports_tells_each_tab_to_attach_again() {
     assert_eq!(not_attached(&s.take_inbox(2)), 1);
 }
 
+/// A closing tab is not a hub started again: its Bye after its lock was released (it is
+/// already detached), and what it still sends after its Bye, are dropped without telling it
+/// to attach again and without a log line.
+#[test]
+fn a_closing_tab_is_not_told_to_attach_again() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.hello(2, "http://a:1");
+    s.accept(1);
+    s.take_inbox(1);
+    s.take_inbox(2);
+    let logs = s.logs.len();
+    // Tab 1: Bye, then a late message (a component's unmount after pagehide).
+    s.send(1, ToHub::Bye);
+    s.send(1, ToHub::Unsubscribe { event: "news".into() });
+    // Tab 2: its lock is released first, then its Bye arrives.
+    s.sb.handle_tab_gone(2, s.now);
+    s.send(2, ToHub::Bye);
+    assert_eq!((not_attached(&s.take_inbox(1)), not_attached(&s.take_inbox(2))), (0, 0));
+    let told: Vec<_> = s.logs[logs..].iter().filter(|l| l.contains("attach again")).collect();
+    assert!(told.is_empty(), "no re-run log for a closing tab: {told:?}");
+    // A tab restored from the back-forward cache attaches again on the same port.
+    s.hello(1, "http://a:1");
+    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Welcome { .. })));
+}
+
 /// A per-tab hub adopting the queue of one that is gone: the records get keys of this hub's
 /// (above its own), are written to its storage, and go out once its socket can take them.
 #[test]

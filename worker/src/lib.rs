@@ -154,7 +154,12 @@ pub fn attach(port: MessagePort) {
             });
         });
         s.mail.add(tab, mail::Port::new(port, onmessage));
-        s.sb.handle_port_opened(tab);
+        // A leader-tab hub opens a tab's port for the tab's first message to its epoch,
+        // which is its Hello (a tab attaches again when it hears a new epoch): telling it
+        // `NotAttached` as well would make it attach twice.
+        if MODE.with(Cell::get) != Mode::Leader {
+            s.sb.handle_port_opened(tab);
+        }
     });
 }
 

@@ -34,7 +34,8 @@ pub struct Switchboard {
     /// Stored emits restored from storage, waiting for a hub of their endpoint.
     parked: VecMap<HubKey, Vec<(u64, StoredEmit)>>,
     online: bool,
-    /// Ports without a Hello that were told `NotAttached` (once each, until their Hello).
+    /// Ports without a Hello that were told `NotAttached` (once each, until their Hello), or
+    /// that said Bye (a closing tab): neither is told (again) until its Hello or its end.
     told: VecSet<TabKey>,
 }
 
@@ -227,6 +228,9 @@ impl Switchboard {
                     Err((code, message)) => self.reject(tab, code, message),
                 }
             }
+            // A closing tab's goodbye after its lock was released (it was detached then), or
+            // on a port this hub never welcomed: nothing to do, nothing to tell.
+            (None, ToHub::Bye) => {}
             // A hub started again under the tab: the tab is told once to attach again; what
             // it sent meanwhile is dropped (its durable emits are resent with the attach, its
             // waiting calls fail on its side).
@@ -238,7 +242,11 @@ impl Switchboard {
             (Some(_), ToHub::Hello { .. }) => {
                 self.reject(tab, ErrorCode::OutOfOrder, "Hello sent twice on one port".into())
             }
-            (Some(id), ToHub::Bye) => self.detach(tab, id, now),
+            (Some(id), ToHub::Bye) => {
+                // Whatever the closing tab still sends after its goodbye is dropped quietly.
+                self.told.insert(tab);
+                self.detach(tab, id, now)
+            }
             (Some(id), msg) => {
                 if let Some(h) = self.hubs.get_mut(&id) {
                     h.handle_tab(tab, msg, now);
