@@ -308,6 +308,32 @@ impl Browser {
         }
     }
 
+    /// The browser's cookies, each as CDP describes one (`name`, `value`, `httpOnly`, ...).
+    /// WebKit (WebDriver classic) has only the cookies of the page it last used.
+    pub async fn cookies(&self) -> Vec<Value> {
+        let list = match (self.engine, &self.classic) {
+            (Engine::Chromium, _) => {
+                self.call(None, "Storage.getCookies", json!({})).await.map(|r| r["cookies"].clone())
+            }
+            (Engine::WebKit, Some(c)) => c.cookies().await.map_err(|e| json!(e)),
+            _ => self.raw(None, "storage.getCookies", json!({})).await.map(|r| {
+                let list = r["cookies"].as_array().cloned().unwrap_or_default();
+                // BiDi: the value as a typed bytes value, sameSite in lower case.
+                let plain = |mut c: Value| {
+                    c["value"] = c["value"]["value"].clone();
+                    if let Some(s) = c["sameSite"].as_str() {
+                        let mut s = s.to_string();
+                        s[..1].make_ascii_uppercase();
+                        c["sameSite"] = json!(s);
+                    }
+                    c
+                };
+                Value::Array(list.into_iter().map(plain).collect())
+            }),
+        };
+        list.expect("the browser's cookies").as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn close_tab(&self, tab: &Tab) {
         match (self.engine, &self.classic) {
             (Engine::Chromium, _) => {}

@@ -182,6 +182,12 @@ impl Classic {
         }
     }
 
+    /// The cookies of the current window's page.
+    pub async fn cookies(&self) -> Result<Value, String> {
+        let _current = self.current.lock().await;
+        self.cmd("GET", "/cookie", None).await
+    }
+
     pub async fn close(&self, handle: &str) {
         let mut current = self.current.lock().await;
         if self.switch(&mut current, handle).await.is_ok() {

@@ -67,8 +67,7 @@ async fn login_in_one_tab_signs_in_every_tab_and_logout_signs_every_tab_out() {
 }
 
 async fn cookies(b: &Browser) -> Vec<Value> {
-    let r = b.call(None, "Storage.getCookies", json!({})).await.expect("Storage.getCookies");
-    r["cookies"].as_array().cloned().unwrap_or_default()
+    b.cookies().await
 }
 
 fn cookie_value(all: &[Value], name: &str) -> Option<String> {

@@ -11,15 +11,16 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-const NO_SHARED_WORKER: &str = "delete globalThis.SharedWorker;";
-const NO_LOCKS: &str =
-    "delete globalThis.SharedWorker; Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });";
+// The harness page as a browser without SharedWorker (or Web Locks either): static/harness.html
+// removes them before the client loads (a query, not an init script: WebDriver classic has none).
+const NO_SHARED_WORKER: &str = "?without=SharedWorker";
+const NO_LOCKS: &str = "?without=SharedWorker,locks";
 
 /// Three connected tabs; each lists the tabs sharing its connection (itself only per tab).
-async fn tabs(b: &Browser, url: &str, shared: bool) -> Vec<Tab> {
+async fn tabs(b: &Browser, url: &str, page: &str, shared: bool) -> Vec<Tab> {
     let mut out = Vec::new();
     for _ in 0..3 {
-        let tab = b.open(&format!("{url}/harness.html")).await;
+        let tab = b.open(&format!("{url}/harness.html{page}")).await;
         b.js(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
         out.push(tab);
     }
@@ -35,10 +36,7 @@ async fn foundation(mode: &str, init: Option<&str>, sockets: u64) {
     let _one = exclusive().await;
     let srv = server().await;
     let b = Browser::launch().await;
-    if let Some(script) = init {
-        b.set_init_script(script);
-    }
-    let t = tabs(&b, &srv.url(), sockets == 1).await;
+    let t = tabs(&b, &srv.url(), init.unwrap_or(""), sockets == 1).await;
     for tab in &t {
         assert_eq!(b.js(tab, "sb.client.mode").await, json!(mode));
         b.js(tab, "sb.record('news', 'chat', 'blob')").await;
@@ -137,9 +135,9 @@ async fn failover(fault: Fault) {
     let _one = exclusive().await;
     let srv = server().await;
     let b = Browser::launch().await;
-    b.set_init_script(NO_SHARED_WORKER);
-    let mut all = tabs(&b, &srv.url(), true).await;
-    all.push(b.open(&format!("{}/harness.html", srv.url())).await);
+    let page = NO_SHARED_WORKER;
+    let mut all = tabs(&b, &srv.url(), page, true).await;
+    all.push(b.open(&format!("{}/harness.html{page}", srv.url())).await);
     b.js(&all[3], "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
     for tab in &all {
         b.js(tab, "sb.until(() => sb.tabs.length === 4, 15000, 'four tabs')").await;
@@ -246,10 +244,10 @@ async fn a_busy_leader_tab_hub_keeps_its_lease() {
     let _one = exclusive().await;
     let srv = server().await;
     let b = Browser::launch().await;
-    b.set_init_script(NO_SHARED_WORKER);
+    let page = NO_SHARED_WORKER;
     let mut t = Vec::new();
     for _ in 0..5 {
-        let tab = b.open(&format!("{}/harness.html", srv.url())).await;
+        let tab = b.open(&format!("{}/harness.html{page}", srv.url())).await;
         b.js(&tab, "sb.start().then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))").await;
         t.push(tab);
     }
@@ -273,7 +271,7 @@ async fn a_busy_leader_tab_hub_keeps_its_lease() {
             }
         })
     };
-    let extra = b.open(&format!("{}/harness.html", srv.url())).await;
+    let extra = b.open(&format!("{}/harness.html{page}", srv.url())).await;
     b.js(&extra, "sb.start().then(() => sb.until(() => sb.client.status === 'connected' && sb.tabs.length === 6, 15000, 'joined'))").await;
     // The hub keeps relaying ticks for a while: a lease that lapsed under load would show.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -297,9 +295,9 @@ async fn per_tab_hubs_deliver_what_a_closed_tab_queued() {
     let srv = server().await;
     let config = switchboard::server::Config { bind: srv.addr, ..common::config() };
     let b = Browser::launch().await;
-    b.set_init_script(NO_LOCKS);
+    let page = NO_LOCKS;
     let fast = "{ reconnectionDelay: 100, reconnectionDelayMax: 500 }";
-    let a = b.open(&format!("{}/harness.html", srv.url())).await;
+    let a = b.open(&format!("{}/harness.html{page}", srv.url())).await;
     b.js(
         &a,
         &format!("sb.start({fast}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),
@@ -311,7 +309,7 @@ async fn per_tab_hubs_deliver_what_a_closed_tab_queued() {
     b.js(&a, "sb.until(() => sb.client.unconfirmed === 0, 15000, 'stored by its hub')").await;
     b.close_tab(&a).await;
     let srv = common::start_on(config).await;
-    let other = b.open(&format!("{}/harness.html", srv.url())).await;
+    let other = b.open(&format!("{}/harness.html{page}", srv.url())).await;
     b.js(
         &other,
         &format!("sb.start({fast}).then(() => sb.until(() => sb.client.status === 'connected', 15000, 'connected'))"),

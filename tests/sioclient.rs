@@ -82,12 +82,106 @@ async fn socket_io_clients_own_suite_passes_against_compat() {
     b.shutdown().await;
     let _ = child.kill().await;
 
-    println!("real: {} passed, {} failed", real.passed.len(), real.failed.len());
-    println!("compat: {} passed, {} failed", compat.passed.len(), compat.failed.len());
+    let (listed, intended) = listed_in_compat_md();
+    let table = side_by_side(&real, &compat);
+    println!("{table}");
     for (t, e) in &real.failed {
-        println!("REAL FAIL {t}: {e}");
+        println!("real client FAILED {t}: {e}");
     }
     for (t, e) in &compat.failed {
-        println!("COMPAT FAIL {t}: {e}");
+        let mark = if intended.contains(t) {
+            "intended"
+        } else if listed.contains(t) {
+            "listed"
+        } else {
+            "NEW"
+        };
+        println!("compat FAILED ({mark}) {t}: {}", e.lines().next().unwrap_or(""));
     }
+    if !only.is_empty() {
+        return;
+    }
+    write_results(&table, &real, &compat);
+    assert!(real.passed.len() >= 90 && real.failed.is_empty(), "the real client passes its own suite here");
+    let unlisted: Vec<_> = compat.failed.iter().map(|(t, _)| t).filter(|t| !listed.contains(*t)).collect();
+    assert!(unlisted.is_empty(), "compat fails tests docs/compat.md does not list: {unlisted:#?}");
+    let missing: Vec<_> = real.passed.iter().filter(|t| !compat.passed.contains(t) && !listed.contains(*t)).collect();
+    assert!(missing.is_empty(), "tests the real client passes that compat did not run to a pass: {missing:#?}");
+    let now_passing: Vec<_> = listed.iter().filter(|t| compat.passed.contains(t)).collect();
+    for t in now_passing {
+        println!("now passes (remove it from docs/compat.md): {t}");
+    }
+}
+
+/// The tests docs/compat.md lists as not passing with compat: every `- \`title\`` line of
+/// its "Intended differences" and "Not passing yet" sections; and the intended ones alone.
+fn listed_in_compat_md() -> (Vec<String>, Vec<String>) {
+    let md = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/compat.md")).expect("docs/compat.md");
+    let (mut all, mut intended, mut section) = (vec![], vec![], "");
+    for line in md.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            section = if h.starts_with("Intended") {
+                "intended"
+            } else if h.starts_with("Not passing") {
+                "yet"
+            } else {
+                ""
+            };
+        } else if let (false, Some(rest)) = (section.is_empty(), line.strip_prefix("- `")) {
+            let title = rest.split('`').next().unwrap_or("").to_string();
+            if section == "intended" {
+                intended.push(title.clone());
+            }
+            all.push(title);
+        }
+    }
+    (all, intended)
+}
+
+/// Pass counts by area (a test's `describe` path), the real client beside compat.
+fn side_by_side(real: &Outcome, compat: &Outcome) -> String {
+    let area = |t: &str| t.rsplit_once(" > ").map_or(t, |(a, _)| a).to_string();
+    let mut areas: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
+    for t in real.passed.iter().chain(real.failed.iter().map(|(t, _)| t)) {
+        areas.entry(area(t)).or_default()[0] += 1;
+    }
+    for t in &real.passed {
+        areas.entry(area(t)).or_default()[1] += 1;
+    }
+    for t in &compat.passed {
+        areas.entry(area(t)).or_default()[2] += 1;
+    }
+    let mut out = String::from("| area | tests | socket.io-client | switchboard-compat |\n| --- | --- | --- | --- |\n");
+    let mut total = [0; 3];
+    for (name, n) in &areas {
+        out += &format!("| {name} | {} | {} | {} |\n", n[0], n[1], n[2]);
+        (0..3).for_each(|i| total[i] += n[i]);
+    }
+    out + &format!("| **all** | {} | {} | {} |\n", total[0], total[1], total[2])
+}
+
+/// The README's compat table (between its markers) and docs/compat-suite.md (every test's
+/// outcome), written from this run: never typed by hand.
+fn write_results(table: &str, real: &Outcome, compat: &Outcome) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme_path = format!("{root}/README.md");
+    let readme = std::fs::read_to_string(&readme_path).expect("README.md");
+    let (begin, end) = ("<!-- sioclient-suite: written by tests/sioclient.rs -->\n", "<!-- /sioclient-suite -->");
+    if let (Some(a), Some(b)) = (readme.find(begin), readme.find(end)) {
+        let updated = format!("{}{begin}{table}{}", &readme[..a], &readme[b..]);
+        if updated != readme {
+            std::fs::write(&readme_path, updated).expect("write README.md");
+        }
+    }
+    let mut doc = String::from(
+        "# socket.io-client's own suite: every test\n\nWritten by `tests/sioclient.rs` from its last run \
+         (the README's compat table is the summary; docs/compat.md says why a test does not pass).\n\n",
+    );
+    doc += table;
+    doc += "\n| test | socket.io-client | switchboard-compat |\n| --- | --- | --- |\n";
+    let mark = |o: &Outcome, t: &String| if o.passed.contains(t) { "passes" } else { "fails" };
+    for t in real.passed.iter().chain(real.failed.iter().map(|(t, _)| t)) {
+        doc += &format!("| {} | {} | {} |\n", t.replace('|', "\\|"), mark(real, t), mark(compat, t));
+    }
+    std::fs::write(format!("{root}/docs/compat-suite.md"), doc).expect("write docs/compat-suite.md");
 }
