@@ -202,6 +202,11 @@ async fn failover(fault: Fault) {
     for tab in &emitters[1..] {
         b.js(tab, "sb.until(() => sb.events.some((e) => e.name === 'chat'), 10000, 'in the room again')").await;
     }
+    // Each tab attached to the new hub once (the hub refuses a second Hello on a port).
+    for tab in &emitters {
+        let twice = b.js(tab, "sb.warnings.filter((w) => w.includes('Hello sent twice'))").await;
+        assert_eq!(twice, json!([]), "{fault:?}: a tab attached twice");
+    }
     if let Fault::Freeze = fault {
         // Thawed, the old hub steps down: no new WebSocket, and its tab follows the new hub.
         let sockets = srv.stats.ws_upgrades.load(Ordering::Relaxed);

@@ -273,3 +273,15 @@ pub async fn six_hundred(b: &Browser, tabs: &[Tab]) -> (serde_json::Value, serde
     let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
     tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]))
 }
+
+/// Waits until `condition` holds (checked every 20 ms), at most `deadline`: whether it held.
+pub async fn until(deadline: Duration, condition: impl Fn() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + deadline;
+    while !condition() {
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
