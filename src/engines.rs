@@ -107,6 +107,9 @@ pub struct Classic {
     port: u16,
     session: String,
     current: tokio::sync::Mutex<String>,
+    /// The session's first window, never closed: the current one after a tab closes (a
+    /// session with no current window can open none, and closing the last ends it).
+    home: String,
     _xvfb: Child,
 }
 
@@ -135,7 +138,10 @@ impl Classic {
             "binary": MINIBROWSER, "args": ["--automation"]}}}});
         let r = request(port, "POST", "/session", Some(&caps)).await.expect("a WebKit WebDriver session");
         let session = r["sessionId"].as_str().expect("sessionId").to_string();
-        let classic = Classic { port, session, current: tokio::sync::Mutex::new(String::new()), _xvfb: xvfb };
+        let home = request(port, "GET", &format!("/session/{session}/window"), None).await.expect("the first window");
+        let home = home.as_str().expect("a window handle").to_string();
+        let current = tokio::sync::Mutex::new(home.clone());
+        let classic = Classic { port, session, current, home, _xvfb: xvfb };
         let timeouts = json!({"script": 120_000, "pageLoad": 30_000});
         classic.cmd("POST", "/timeouts", Some(&timeouts)).await.expect("timeouts");
         (child, classic)
@@ -193,6 +199,8 @@ impl Classic {
         if self.switch(&mut current, handle).await.is_ok() {
             let _ = self.cmd("DELETE", "/window", None).await;
             current.clear();
+            let home = self.home.clone();
+            let _ = self.switch(&mut current, &home).await;
         }
     }
 
@@ -243,42 +251,23 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// Xvfb on the first free display from :90: the process and `DISPLAY`.
+/// Xvfb on a display it picks itself (`-displayfd`: the first free one, stale locks of killed
+/// servers taken over): the process and `DISPLAY`.
 async fn xvfb() -> (Child, String) {
-    for n in 90..190 {
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
-            continue;
-        }
-        let Ok(mut child) = Command::new("Xvfb")
-            .args([
-                format!(":{n}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x1024x24".into(),
-                "-nolisten".into(),
-                "tcp".into(),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-        else {
-            panic!("cannot start Xvfb (scripts/setup installs xvfb)");
-        };
-        for _ in 0..50 {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                return (child, format!(":{n}"));
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                break; // another display took it meanwhile
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill().await;
-    }
-    panic!("no free X display for Xvfb");
+    let mut child = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start Xvfb (scripts/setup installs xvfb): {e}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    let n: u32 = match line {
+        Ok(Ok(Some(l))) => l.trim().parse().expect("Xvfb prints its display number"),
+        _ => panic!("Xvfb did not start within 30 s"),
+    };
+    (child, format!(":{n}"))
 }
 
 /// One WebDriver HTTP request: the answer's `value`, or its error and message.
