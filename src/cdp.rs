@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -70,17 +69,7 @@ impl Browser {
     async fn launch_firefox(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
         let (child, url) = crate::engines::launch_firefox(dir).await;
         let (tx, pending, events) = json_socket(&url).await;
-        let b = Browser {
-            child,
-            _profile: profile,
-            tx,
-            pending,
-            next_id: AtomicU64::new(1),
-            events,
-            init_script: std::sync::Mutex::new(None),
-            engine: Engine::Firefox,
-            classic: None,
-        };
+        let b = Browser::new(child, profile, (tx, pending, events), Engine::Firefox, None);
         b.raw(None, "session.new", json!({"capabilities": {}})).await.expect("a BiDi session");
         if std::env::var_os("SB_DEBUG").is_some() {
             b.raw(None, "session.subscribe", json!({"events": ["log.entryAdded"]})).await.expect("subscribe");
@@ -96,18 +85,20 @@ impl Browser {
 
     async fn launch_webkit() -> Browser {
         let (child, classic) = crate::engines::Classic::launch().await;
-        let (tx, _) = mpsc::unbounded_channel();
-        Browser {
-            child,
-            _profile: None,
-            tx,
-            pending: Pending::default(),
-            next_id: AtomicU64::new(1),
-            events: broadcast::channel(1).0,
-            init_script: std::sync::Mutex::new(None),
-            engine: Engine::WebKit,
-            classic: Some(classic),
-        }
+        // No JSON socket: every command goes over `classic`.
+        let unused = (mpsc::unbounded_channel().0, Pending::default(), broadcast::channel(1).0);
+        Browser::new(child, None, unused, Engine::WebKit, Some(classic))
+    }
+
+    fn new(
+        child: Child,
+        profile: Option<tempfile::TempDir>,
+        (tx, pending, events): (mpsc::UnboundedSender<Message>, Pending, broadcast::Sender<Value>),
+        engine: Engine,
+        classic: Option<crate::engines::Classic>,
+    ) -> Browser {
+        let (next_id, init_script) = (AtomicU64::new(1), std::sync::Mutex::new(None));
+        Browser { child, _profile: profile, tx, pending, next_id, events, init_script, engine, classic }
     }
 
     async fn launch_at(dir: &std::path::Path, profile: Option<tempfile::TempDir>) -> Browser {
@@ -132,21 +123,7 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMIUM} (run .ci/run or scripts/setup to install it): {e}"));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return url.trim().to_string();
-                }
-            }
-            panic!("chromium exited before printing its DevTools address");
-        })
-        .await
-        .expect("chromium prints its DevTools address within 30 s");
-        // Keep draining stderr so chromium never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+        let ws_url = crate::engines::address_on_stderr(&mut child, "DevTools listening on ", 30).await;
         let (tx, pending, events) = json_socket(&ws_url).await;
         if std::env::var_os("SB_DEBUG").is_some() {
             // SB_DEBUG=1 prints every console message and exception of the pages.
@@ -159,17 +136,7 @@ impl Browser {
                 }
             });
         }
-        Browser {
-            child,
-            _profile: profile,
-            tx,
-            pending,
-            next_id: AtomicU64::new(1),
-            events,
-            init_script: std::sync::Mutex::new(None),
-            engine: Engine::Chromium,
-            classic: None,
-        }
+        Browser::new(child, profile, (tx, pending, events), Engine::Chromium, None)
     }
 
     /// Sends a CDP command (to the browser, or to `session`) and waits for its result. Only

@@ -58,19 +58,30 @@ pub async fn launch_firefox(profile: &std::path::Path) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {FIREFOX} (scripts/setup installs firefox-esr): {e}"));
+    let url = address_on_stderr(&mut child, "WebDriver BiDi listening on ", 60).await;
+    (child, format!("{url}/session"))
+}
+
+/// What the browser `child` prints after `prefix` on its stderr (its protocol endpoint),
+/// within `secs`; stderr is drained from then on so the browser never blocks on a full pipe.
+pub(crate) async fn address_on_stderr(child: &mut Child, prefix: &str, secs: u64) -> String {
     let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
+    let found = tokio::time::timeout(Duration::from_secs(secs), async {
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("WebDriver BiDi listening on ") {
-                return url.trim().to_string();
+            if let Some(url) = line.strip_prefix(prefix) {
+                return Some(url.trim().to_string());
             }
         }
-        panic!("firefox exited before printing its WebDriver BiDi address");
+        None
     })
-    .await
-    .expect("firefox prints its WebDriver BiDi address within 60 s");
+    .await;
+    let url = match found {
+        Ok(Some(url)) => url,
+        Ok(None) => panic!("the browser exited before printing \"{prefix}…\""),
+        Err(_) => panic!("the browser did not print \"{prefix}…\" within {secs} s"),
+    };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("{url}/session"))
+    url
 }
 
 /// A BiDi RemoteValue as plain JSON (what CDP's `returnByValue` gives).

@@ -9,10 +9,6 @@ mod common;
 
 use common::npm;
 use serde_json::Value;
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 /// The suite's outcome for one client: each test's full title, and why the failures failed.
 struct Outcome {
@@ -52,26 +48,9 @@ async fn socket_io_clients_own_suite_passes_against_compat() {
     let pkg = tmp.path().join("package");
     switchboard::write_bundle(&pkg).expect("the bundle");
 
-    let mut child = Command::new("node")
-        .arg("server.mjs")
-        .current_dir(&dir)
-        .env("SB_PACKAGE", &pkg)
-        .env("PORT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs the suite's server");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("it starts");
-    let line = line.expect("stdout").expect("a line");
-    let port: u16 = line.strip_prefix("listening ").and_then(|p| p.parse().ok()).expect("listening PORT");
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = lines.next_line().await {
-            eprintln!("[suite server] {l}")
-        }
-    });
-    let origin = format!("http://127.0.0.1:{port}");
+    let env = [("SB_PACKAGE", pkg.as_os_str()), ("PORT", std::ffi::OsStr::new("0"))];
+    let server = common::node::NodeServer::spawn(&dir, &["server.mjs".to_string()], &env).await;
+    let origin = server.url();
 
     let b = common::Browser::launch().await;
     // SIOCLIENT_ONLY=real|compat runs one (while working on compat; the assertions need both).
@@ -80,7 +59,7 @@ async fn socket_io_clients_own_suite_passes_against_compat() {
     let real = if only == "compat" { empty() } else { run_suite(&b, &origin, "real").await };
     let compat = if only == "real" { empty() } else { run_suite(&b, &origin, "compat").await };
     b.shutdown().await;
-    let _ = child.kill().await;
+    server.stop().await;
 
     let (listed, intended) = listed_in_compat_md();
     let table = side_by_side(&real, &compat);

@@ -25,11 +25,17 @@ impl NodeServer {
     /// And with `ping_ms` > 0, Engine.IO's pingInterval and pingTimeout.
     pub async fn start_full(port: u16, recovery_ms: u64, ping_ms: u64) -> NodeServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/plain-server.mjs");
+        let args = [script.to_string(), port.to_string(), recovery_ms.to_string(), ping_ms.to_string()];
+        Self::spawn(std::path::Path::new("."), &args, &[]).await
+    }
+
+    /// `node args…` in `dir` with `env`, once it printed `listening PORT` (its stdout is
+    /// drained from then on; a failure panics with what did not happen).
+    pub async fn spawn(dir: &std::path::Path, args: &[String], env: &[(&str, &std::ffi::OsStr)]) -> NodeServer {
         let mut child = Command::new("node")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(recovery_ms.to_string())
-            .arg(ping_ms.to_string())
+            .args(args)
+            .current_dir(dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
