@@ -17,7 +17,9 @@ struct Outcome {
 }
 
 async fn run_suite(b: &common::Browser, origin: &str, client: &str) -> Outcome {
-    let tab = b.open(&format!("{origin}/?client={client}")).await;
+    // SIOCLIENT_GREP=<text> runs the tests whose title contains it (mocha's `grep`).
+    let grep = std::env::var("SIOCLIENT_GREP").map(|g| format!("&grep={}", urlencode(&g))).unwrap_or_default();
+    let tab = b.open(&format!("{origin}/?client={client}{grep}")).await;
     let wait = "window.suite ? suite.wait(30000) : false";
     let mut done = false;
     for _ in 0..40 {
@@ -29,6 +31,11 @@ async fn run_suite(b: &common::Browser, origin: &str, client: &str) -> Outcome {
     let s = b.js(&tab, "JSON.parse(JSON.stringify(window.suite))").await;
     assert!(done, "{client}: the suite did not end within 20 min; so far {s}");
     b.close_tab(&tab).await;
+    if std::env::var("SIOCLIENT_GREP").is_ok() {
+        for line in s["log"].as_array().into_iter().flatten() {
+            println!("{client} page: {}", line.as_str().unwrap_or(""));
+        }
+    }
     let strings = |v: &Value| v.as_array().cloned().unwrap_or_default();
     Outcome {
         passed: strings(&s["passed"]).iter().filter_map(|t| t.as_str().map(String::from)).collect(),
@@ -37,6 +44,10 @@ async fn run_suite(b: &common::Browser, origin: &str, client: &str) -> Outcome {
             .map(|f| (f[0].as_str().unwrap_or("").to_string(), f[1].as_str().unwrap_or("").to_string()))
             .collect(),
     }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +88,7 @@ async fn socket_io_clients_own_suite_passes_against_compat() {
         };
         println!("compat FAILED ({mark}) {t}: {}", e.lines().next().unwrap_or(""));
     }
-    if !only.is_empty() {
+    if !only.is_empty() || std::env::var("SIOCLIENT_GREP").is_ok() {
         return;
     }
     write_results(&table, &real, &compat);

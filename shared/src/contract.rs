@@ -45,6 +45,10 @@ pub const ANY_EVENT: &str = "sb:any";
 /// (`transport close`, `ping timeout`, ...: socket.io-client's disconnect reasons).
 pub const HUB_PING: &str = "sb:ping";
 pub const HUB_LOST: &str = "sb:lost";
+/// A tab's emit of `sb:drop` (no arguments) closes the hub's WebSocket as a transport loss
+/// does (`forced close`): every namespace sees `transport close` and the hub reconnects
+/// with backoff. socket.io-client's `socket.io.engine.close()`; never sent to the server.
+pub const HUB_DROP: &str = "sb:drop";
 /// `sb:leader [leader tab id or null, term, scope]`, to every tab of the namespace when
 /// its leader changes (and to a tab when it attaches).
 pub const HUB_LEADER: &str = "sb:leader";

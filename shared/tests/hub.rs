@@ -2543,3 +2543,65 @@ fn reconnection_attempts_end_in_failed() {
         t.advance(10_000);
     }
 }
+
+/// `sb:drop` (socket.io-client's `socket.io.engine.close()`): the WebSocket closes, every
+/// tab sees the loss as `forced close` and the hub reconnects with backoff; nothing goes
+/// to the server. With no socket (backing off) there is nothing to close.
+#[test]
+fn a_tab_can_close_the_engine_and_the_hub_reconnects() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.send(1, ToHub::Subscribe { event: contract::HUB_LOST.into() });
+    s.accept(1);
+    s.server_frames(1);
+    s.send(1, emit(contract::HUB_DROP, "[]", None));
+    assert_eq!(s.closes.len(), 1, "the socket closes");
+    assert!(s.server_frames(1).is_empty(), "sb:drop is the hub's, not the server's");
+    assert!(
+        events(&s.inbox[&1]).iter().any(|(e, _, a)| e == contract::HUB_LOST && a.contains("forced close")),
+        "the tab hears why"
+    );
+    let Some(Status::Reconnecting { attempt: 1, reason, .. }) = s.last_status(1) else {
+        panic!("{:?}", s.last_status(1))
+    };
+    assert_eq!(reason, "forced close");
+    // Backing off: no socket, a second drop changes nothing.
+    s.send(1, emit(contract::HUB_DROP, "[]", None));
+    assert_eq!(s.closes.len(), 1);
+    let opens = s.opens.len();
+    s.advance(10_000);
+    assert_eq!(s.opens.len(), opens + 1, "reconnects after the backoff");
+    s.accept(1);
+    assert!(matches!(s.last_status(1), Some(Status::Connected { .. })));
+}
+
+/// `timeout: 0` times every attempt out at once (socket.io-client's meaning), and a hub no
+/// tab uses any more takes the next tab's options: a lingering hub set up by one page does
+/// not impose its timeout or attempt limit on the next.
+#[test]
+fn zero_timeout_and_a_free_hub_takes_the_next_tabs_options() {
+    let mut s = Sim::new();
+    let options = Options { timeout_ms: 0, reconnection_attempts: 1, ..Options::default() };
+    s.hello_with(1, "a", "http://a:1", options);
+    s.advance(0);
+    let Some(Status::Reconnecting { attempt: 1, reason, .. }) = s.last_status(1) else {
+        panic!("{:?}", s.last_status(1))
+    };
+    assert_eq!(reason, "connect timeout");
+    s.advance(5_000);
+    assert!(matches!(s.last_status(1), Some(Status::Failed { .. })), "{:?}", s.last_status(1));
+    s.send(1, ToHub::Bye);
+    // The next page: default options (20 s timeout, unlimited attempts) on the same server.
+    s.hello(2, "http://a:1");
+    let opened = s.opens.last().expect("a new attempt").0;
+    s.advance(19_999);
+    assert!(matches!(s.last_status(2), Some(Status::Connecting)), "{:?}", s.last_status(2));
+    assert_eq!(s.opens.last().unwrap().0, opened, "still the first attempt: 20 s timeout");
+    s.accept(1);
+    assert!(matches!(s.last_status(2), Some(Status::Connected { .. })));
+    // While a tab uses the hub, a second tab's options do not change it.
+    s.hello_with(3, "c", "http://a:1", options);
+    s.drop_socket(1);
+    s.advance(60_000);
+    assert!(!matches!(s.last_status(2), Some(Status::Failed { .. })), "{:?}", s.last_status(2));
+}

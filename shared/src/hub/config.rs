@@ -39,6 +39,16 @@ impl Default for HubConfig {
 }
 
 impl HubConfig {
+    /// How long a namespace waits for the server's CONNECT answer (and a room for its
+    /// join): the connect timeout, or the default where `timeout: 0` times attempts out.
+    pub fn join_timeout_ms(&self) -> u64 {
+        if self.connect_timeout_ms == 0 {
+            HubConfig::default().connect_timeout_ms
+        } else {
+            self.connect_timeout_ms
+        }
+    }
+
     /// Takes the connection options a tab asked for.
     pub fn apply(&mut self, o: &Options) {
         self.reconnection = o.reconnection;
@@ -52,9 +62,8 @@ impl HubConfig {
                 BackoffConfig::default().randomization
             },
         };
-        if o.timeout_ms > 0 {
-            self.connect_timeout_ms = o.timeout_ms as u64;
-        }
+        // 0 times every attempt out at once, as socket.io-client's `timeout: 0` does.
+        self.connect_timeout_ms = o.timeout_ms as u64;
         if o.max_queue > 0 {
             self.max_buffered = o.max_queue as usize;
         }

@@ -104,6 +104,14 @@ impl Connection {
         }
     }
 
+    /// Takes new connection options (the next attempt uses them).
+    pub fn configure(&mut self, config: &super::HubConfig) {
+        self.reconnection = config.reconnection;
+        self.max_attempts = config.reconnection_attempts;
+        self.backoff = config.backoff;
+        self.connect_timeout_ms = config.connect_timeout_ms;
+    }
+
     /// Opens a new socket (a fresh attempt count when `fresh`).
     pub fn start(&mut self, fresh: bool, now: Millis, out: &mut Out) {
         if fresh {

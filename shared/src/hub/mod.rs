@@ -51,7 +51,7 @@ pub use switchboard::{tab_lock_name, Switchboard};
 use crate::backoff::Rng;
 use crate::contract;
 use crate::json::{self, Quoted};
-use crate::port::{AuthState, Endpoint, FromHub, Status, StoredEmit, ToHub};
+use crate::port::{AuthState, Endpoint, FromHub, Options, Status, StoredEmit, ToHub};
 use crate::socketio::{self, Kind};
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -312,6 +312,11 @@ impl Hub {
                 return self.debug_request(tab, a.id, args, now);
             }
         }
+        if let ToHub::Emit { event, .. } = &msg {
+            if event == contract::HUB_DROP {
+                return self.drop_transport(tab, now);
+            }
+        }
         let (space, mut cx) = self.space_at(i, now);
         space.handle_tab(tab, msg, &mut cx);
         self.drive_signin(now);
@@ -436,6 +441,26 @@ impl Hub {
         self.attempt_started = Some(now);
         self.link.start(true, now, &mut self.out);
         self.publish_status();
+    }
+
+    /// A tab closed the engine (`sb:drop`): the connection ends as if the transport closed,
+    /// and is retried with backoff. Nothing to close while no socket is open or opening.
+    fn drop_transport(&mut self, tab: TabKey, now: Millis) {
+        if self.link.current().is_some() {
+            self.out.log(format!("tab {tab} closed the connection (sb:drop)"));
+            self.end_session(End::Lost("forced close".into()), now);
+        }
+    }
+
+    /// A hub no tab uses (lingering, idle, or holding stored emits only) takes the
+    /// connection options of the next tab to attach, as a new hub would.
+    pub fn reconfigure(&mut self, mut config: HubConfig, options: &Options) {
+        if self.has_tabs() {
+            return;
+        }
+        config.apply(options);
+        self.link.configure(&config);
+        self.config = config;
     }
 
     fn set_online(&mut self, online: bool, now: Millis) {

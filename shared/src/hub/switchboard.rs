@@ -268,8 +268,11 @@ impl Switchboard {
         options: &Options,
         now: Millis,
     ) {
-        let id = match self.hubs.iter().find(|(_, h)| *h.key() == key) {
-            Some((id, _)) => *id,
+        let id = match self.hubs.iter_mut().find(|(_, h)| *h.key() == key) {
+            Some((id, h)) => {
+                h.reconfigure(self.config.clone(), options);
+                *id
+            }
             None => {
                 let parked = self.parked.remove(&key);
                 let id = self.new_hub(key, url, Some(options));
