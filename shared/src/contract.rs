@@ -49,6 +49,9 @@ pub const HUB_LOST: &str = "sb:lost";
 /// does (`forced close`): every namespace sees `transport close` and the hub reconnects
 /// with backoff. socket.io-client's `socket.io.engine.close()`; never sent to the server.
 pub const HUB_DROP: &str = "sb:drop";
+/// Why a tab's ack fails when the connection ends after its emit went out (the server's
+/// answer can no longer come): socket.io-client's words.
+pub const ACK_DISCONNECTED: &str = "socket has been disconnected";
 /// `sb:leader [leader tab id or null, term, scope]`, to every tab of the namespace when
 /// its leader changes (and to a tab when it attaches).
 pub const HUB_LEADER: &str = "sb:leader";

@@ -2605,3 +2605,34 @@ fn zero_timeout_and_a_free_hub_takes_the_next_tabs_options() {
     s.advance(60_000);
     assert!(!matches!(s.last_status(2), Some(Status::Failed { .. })), "{:?}", s.last_status(2));
 }
+
+/// An ack whose emit went out fails when the connection ends ("socket has been
+/// disconnected", as socket.io-client says); one whose emit is still queued keeps waiting
+/// and is answered in the next session.
+#[test]
+fn acks_in_flight_fail_on_disconnection_and_queued_ones_wait() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.send(1, emit("slow", "[]", Some((7, 0))));
+    s.drop_socket(1);
+    let failed: Vec<_> = s
+        .take_inbox(1)
+        .into_iter()
+        .filter_map(|m| match m {
+            FromHub::AckFailed { id, reason } => Some((id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![(7, contract::ACK_DISCONNECTED.to_string())]);
+    // Sent while down: queued, so it waits for the next session.
+    s.send(1, emit("later", "[]", Some((8, 0))));
+    s.advance(10_000);
+    s.accept(1);
+    let frames = s.server_frames(1);
+    let sent = frames.iter().find(|f| f.contains("\"later\"")).expect("sent on reconnection").clone();
+    assert!(!s.take_inbox(1).iter().any(|m| matches!(m, FromHub::AckFailed { .. })), "the queued one did not fail");
+    let id: String = sent[2..].chars().take_while(char::is_ascii_digit).collect();
+    s.server_sends(1, &format!("43{id}[\"done\"]"));
+    assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Ack { id: 8, .. })), "answered");
+}

@@ -312,6 +312,11 @@ impl Outbox {
         self.in_flight = flying;
     }
 
+    /// Whether the emit that waits for ack `ack` is still queued (not sent yet).
+    pub fn queues_ack(&self, ack: u64) -> bool {
+        self.queue.iter().any(|e| e.ack == Some(ack))
+    }
+
     /// A tab's emitWithAck timed out: an emit still queued is withdrawn, as in socket.io-client.
     pub fn withdraw(&mut self, ack: u64) {
         if let Some(pos) = self.queue.iter().position(|e| e.ack == Some(ack)) {

@@ -65,8 +65,8 @@ impl Requests {
         self.pending.remove(&id)
     }
 
-    /// The session ended: its requests can no longer be answered. A tab's emitWithAck keeps
-    /// waiting for its own deadline (its emit may still be queued), as in socket.io-client.
+    /// The session ended: its requests can no longer be answered. A tab's ack whose emit is
+    /// still queued keeps waiting (see [`Requests::take_sent_tab_acks`], called first).
     pub fn end_session(&mut self) {
         self.pending.retain(|_, r| matches!(r, Request::Tab { .. }));
         self.replies.clear();
@@ -76,6 +76,22 @@ impl Requests {
     pub fn detach(&mut self, tab: TabKey) {
         self.pending
             .retain(|_, r| !matches!(r, Request::Tab { tab: t, .. } | Request::Lead { tab: t, .. } if *t == tab));
+    }
+
+    /// Tab acks whose emit went out in the session that ended: the server's answer can
+    /// never come (its ack ids were that session's), so they are taken out for the tabs to
+    /// fail, as socket.io-client fails them ("socket has been disconnected"). `queued`: an
+    /// ack whose emit is still queued; it goes out with the next session and stays.
+    pub fn take_sent_tab_acks(&mut self, queued: impl Fn(u64) -> bool) -> Vec<(TabKey, u32)> {
+        let mut sent = Vec::new();
+        self.pending.retain(|sio, r| match r {
+            Request::Tab { tab, id, .. } if !queued(*sio) => {
+                sent.push((*tab, *id));
+                false
+            }
+            _ => true,
+        });
+        sent
     }
 
     /// Leader commands still waiting (taken out, before [`Requests::end_session`] drops

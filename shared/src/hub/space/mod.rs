@@ -317,6 +317,10 @@ impl Space {
     /// the hello wait cancelled). `refused`: the server ended it (this namespace only).
     pub fn end_session(&mut self, refused: Option<End>, cx: &mut Cx) {
         self.outbox.end_session(cx.out);
+        let outbox = &self.outbox;
+        for (tab, id) in self.requests.take_sent_tab_acks(|sio| outbox.queues_ack(sio)) {
+            cx.out.post_one(tab, FromHub::AckFailed { id, reason: contract::ACK_DISCONNECTED.into() });
+        }
         self.requests.end_session();
         let actions = self.rooms.end_session();
         self.apply_rooms(actions, cx);
