@@ -1,14 +1,17 @@
-// socket.io-client 4.8's API over a Switchboard client (`switchboard-compat.js`): change the
-// import, keep the code. A `Socket` wraps one Switchboard client (one tab's view of the hub's
-// shared connection); `socket.io` stands for socket.io-client's Manager and fires its
-// reconnection events from the hub's status. What differs because tabs share one
-// connection is listed in the README ("Migrating from socket.io-client").
-// Private members end in `_` (shortened by the bundler).
+// socket.io-client 4.8's API over Switchboard clients (`switchboard-compat.js`): change the
+// import, keep the code. A `Manager` is the hub's shared connection as this tab sees it: its
+// options, its events (from the hub's status) and `engine`; each `Socket` wraps one
+// Switchboard client, one namespace of that connection. Buffers, acks, retries and the
+// packets reported to `engine`'s `packetCreate` follow socket.io-client's Socket. What differs
+// because tabs share one connection is in docs/compat.md ("Intended differences").
+// Private members end in `_` (shortened by the bundler); `_queue`, `_readyState`, ... are
+// socket.io-client's own names.
 
 const RESERVED = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'];
-// The hub's own events (switchboard_shared::contract::HUB_PING, HUB_LOST).
-const HUB_PING = 'sb:ping', HUB_LOST = 'sb:lost';
+// The hub's own events (switchboard_shared::contract::HUB_PING, HUB_LOST, HUB_DROP).
+const HUB_PING = 'sb:ping', HUB_LOST = 'sb:lost', HUB_DROP = 'sb:drop';
 const TIMED_OUT = 'operation has timed out';
+const values = Object.values;
 
 // socket.io-client's emitter (component-emitter): on/once/off/listeners, `this` bound.
 class Emitter {
@@ -53,133 +56,283 @@ for (const [alias, name] of [['addEventListener', 'on'], ['removeListener', 'off
   Emitter.prototype[alias] = function (...args) { return this[name](...args); };
 }
 
-// socket.io-client's Manager, as far as a tab can see it: its options and its events
-// (`reconnect_attempt`, `reconnect`, `reconnect_error`, `reconnect_failed`, `error`).
-class Manager extends Emitter {
-  constructor(opts) {
+// Engine.IO's socket, as far as a tab sees the hub's: `close()` ends the connection for every
+// tab (the hub reconnects, as after a transport loss); `packetCreate` reports this tab's
+// Socket.IO packets; `_pingTimeoutTime` in the past (a throttled timer) counts as expired.
+class Engine extends Emitter {
+  constructor(io) {
     super();
-    this.opts = opts;
+    this.io_ = io;
+    this.transport = { name: 'websocket' };
   }
-  reconnection(v) {
-    if (v === undefined) return this.opts.reconnection !== false;
-    this.opts.reconnection = !!v;
+  close() {
+    values(this.io_.nsps).find((s) => s.client_)?.client_.emit(HUB_DROP);
     return this;
+  }
+  _hasPingExpired() {
+    const expired = this._pingTimeoutTime < Date.now();
+    if (expired) (this._pingTimeoutTime = undefined), queueMicrotask(() => this.close());
+    return expired;
   }
 }
 
-export class Socket extends Emitter {
-  constructor(start, uri, opts) {
+// socket.io-client's Manager: options (getters and setters), `socket(nsp)`, `open()`, its
+// events (`open`, `close`, `error`, `ping`, `reconnect_attempt`, `reconnect`,
+// `reconnect_error`, `reconnect_failed`), from the status every socket's client reports.
+export class Manager extends Emitter {
+  constructor(uri, opts) {
     super();
-    this.start_ = start;
-    const url = new URL(uri ?? location.href, location.href);
-    this.nsp = url.pathname.length > 1 && !opts.forceBase ? url.pathname : '/';
-    this.url_ = url.protocol + '//' + url.host;
-    this.opts_ = opts;
-    this.io = new Manager(opts);
+    if (uri && typeof uri == 'object') [uri, opts] = [undefined, uri];
+    opts = this.opts = { path: '/socket.io', ...opts };
+    this.uri = new URL(uri ?? location.href, location.href);
+    this.nsps = {};
+    this.reconnection(opts.reconnection !== false);
+    this.reconnectionAttempts(opts.reconnectionAttempts || Infinity);
+    this.reconnectionDelay(opts.reconnectionDelay || 1000);
+    this.reconnectionDelayMax(opts.reconnectionDelayMax || 5000);
+    this.randomizationFactor(opts.randomizationFactor ?? 0.5);
+    this.timeout(opts.timeout ?? 20000);
+    this._readyState = 'closed';
+    this.attempt_ = 0;
+    this._autoConnect = opts.autoConnect !== false;
+    if (this._autoConnect) this.open();
+  }
+
+  reconnection(v) {
+    if (!arguments.length) return this._reconnection;
+    if (!(this._reconnection = !!v)) this.skipReconnect = true;
+    return this;
+  }
+
+  open(fn) {
+    if (this._readyState.includes('open')) return this;
+    this.engine = new Engine(this);
+    this._readyState = 'opening';
+    this.skipReconnect = false;
+    this.openFn_ = fn;
+    return this;
+  }
+  connect(fn) { return this.open(fn); }
+
+  socket(nsp, opts) {
+    let socket = this.nsps[nsp];
+    if (!socket) this.nsps[nsp] = socket = new Socket(this, nsp, opts ?? {});
+    else if (this._autoConnect && !socket.active) socket.connect();
+    return socket;
+  }
+
+  // A socket was disconnected: without active sockets the manager closes.
+  _destroy() {
+    if (!values(this.nsps).some((s) => s.active)) this._close();
+  }
+  _close() {
+    this.skipReconnect = true;
+    this._reconnecting = false;
+    for (const s of values(this.nsps)) s.pause_();
+    this.onclose_('forced close');
+  }
+  disconnect() { return this._close(); }
+
+  onclose_(reason) {
+    this._readyState = 'closed';
+    this.emitReserved_('close', reason);
+    for (const s of values(this.nsps)) if (s.active) s.onclose_(reason);
+  }
+
+  fail_(reason) {
+    const err = new Error(reason == 'connect timeout' ? 'timeout' : reason || 'websocket error');
+    this._readyState = 'closed';
+    this.emitReserved_('error', err);
+    for (const s of values(this.nsps)) if (s.active && !s.connected) s.emitReserved_('connect_error', err);
+    const fn = this.openFn_;
+    this.openFn_ = null;
+    fn?.(err);
+    if (this._reconnecting) this.emitReserved_('reconnect_error', err);
+  }
+
+  // The connection's status, as every socket's client reports it: each change once.
+  status_(d) {
+    const s = d.status, reason = d.reason ?? '';
+    if (this.skipReconnect) return;
+    if (s == 'connected') {
+      if (this._readyState == 'open') return;
+      this._readyState = 'open';
+      this.emitReserved_('open');
+      const fn = this.openFn_;
+      this.openFn_ = null;
+      fn?.();
+      if (this._reconnecting) {
+        this._reconnecting = false;
+        this.emitReserved_('reconnect', this.attempt_);
+      }
+      this.attempt_ = 0;
+    } else if (s == 'connecting') {
+      // The hub's next attempt begins.
+      if (this._reconnecting && this._readyState == 'closed') {
+        this._readyState = 'opening';
+        this.emitReserved_('reconnect_attempt', this.attempt_);
+      }
+    } else if (s != 'disconnected' || !/^(connect_error: |io server disconnect|client closed)/.test(reason)) {
+      // Down: the connection was lost, an attempt failed, or the hub stopped trying.
+      if (this._readyState == 'open') this.onclose_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
+      else if (this._readyState == 'opening') this.fail_(reason);
+      if (s == 'reconnecting' && this._reconnection) (this._reconnecting = true), (this.attempt_ = d.attempt);
+      if (s == 'failed' && this._reconnecting) {
+        this._reconnecting = false;
+        this.emitReserved_('reconnect_failed');
+      }
+    }
+  }
+}
+for (const name of ['reconnectionAttempts', 'reconnectionDelay', 'reconnectionDelayMax', 'randomizationFactor', 'timeout']) {
+  Manager.prototype[name] = function (v) {
+    if (!arguments.length) return this['_' + name];
+    this['_' + name] = v;
+    return this;
+  };
+}
+
+const isBlob = (v) => typeof Blob != 'undefined' && v instanceof Blob;
+const hasBlob = (v) => isBlob(v) || (v && typeof v == 'object' && !ArrayBuffer.isView(v) && values(v).some(hasBlob));
+// Blobs read into ArrayBuffers (the hub sends bytes), arrays and plain objects walked.
+const readBlobs = async (v) => {
+  if (isBlob(v)) return v.arrayBuffer();
+  if (!hasBlob(v)) return v;
+  const out = Array.isArray(v) ? [] : {};
+  for (const k of Object.keys(v)) out[k] = await readBlobs(v[k]);
+  return out;
+};
+
+export class Socket extends Emitter {
+  constructor(io, nsp, opts) {
+    super();
+    this.io = io;
+    this.nsp = nsp;
+    this._opts = { ...opts };
     this.auth = opts.auth;
     this.connected = false;
     this.recovered = false;
     this.id = undefined;
     this.flags = {};
+    this.ids = 0;
+    this.acks = {};
+    this.sendBuffer = [];
+    this._queue = [];
     this.client_ = null;
     this.subscribed_ = new Map(); // event -> the client handler that dispatches it
     this.anyIn_ = [];
     this.anyOut_ = [];
-    this.queue_ = [];
-    this.reconnecting_ = 0;
-    if (opts.autoConnect !== false) this.connect();
+    if (io._autoConnect) this.open();
   }
 
   get disconnected() { return !this.connected; }
   // Whether the socket connects (or tries to): true until `disconnect()` or a refusal.
-  get active() { return !!this.client_; }
+  get active() { return !!this.want_; }
 
   connect() {
+    if (this.connected) return this;
+    this.want_ = true;
+    if (!this.io._reconnecting) this.io.open();
+    // The hub stopped trying (attempts used up, or no reconnection): a new client starts it.
+    if (this.down_) this.pause_();
     if (this.client_ || this.starting_) return this;
-    this.starting_ = true;
-    const o = this.opts_;
+    const io = this.io, o = io.opts, token = (this.starting_ = {});
     const auth = typeof this.auth == 'function' ? new Promise((resolve) => this.auth(resolve)) : Promise.resolve(this.auth);
+    let query = new URLSearchParams(io.uri.search);
+    new URLSearchParams(o.query).forEach((v, k) => query.set(k, v));
     auth
-      .then((auth) => this.start_({
-        url: this.url_, path: o.path, namespace: this.nsp, auth,
-        query: o.query && new URLSearchParams(o.query).toString(),
-        reconnection: o.reconnection, reconnectionDelay: o.reconnectionDelay,
-        reconnectionDelayMax: o.reconnectionDelayMax, randomizationFactor: o.randomizationFactor,
-        timeout: o.timeout, ackTimeout: 0, reconnectionAttempts: o.reconnectionAttempts, loadTimeout: o.loadTimeout,
-      }))
+      .then((auth) => (this.authData_ = auth, start({
+        url: io.uri.protocol + '//' + io.uri.host, path: o.path, namespace: this.nsp, auth,
+        query: query.toString(), reconnection: io._reconnection, reconnectionDelay: io._reconnectionDelay,
+        reconnectionDelayMax: io._reconnectionDelayMax, randomizationFactor: io._randomizationFactor,
+        timeout: io._timeout, ackTimeout: 0, reconnectionAttempts: io._reconnectionAttempts, loadTimeout: o.loadTimeout,
+      })))
       .then((client) => {
-        this.starting_ = false;
-        if (this.closing_) return client.close();
+        if (this.starting_ !== token) return client.close();
+        this.starting_ = null;
         this.client_ = client;
-        client.on(HUB_LOST, (reason) => (this.lost_ = reason));
-        client.on(HUB_PING, () => this.io.emitReserved_('ping'));
+        client.on(HUB_LOST, (reason) => (io.lost_ = reason));
+        client.on(HUB_PING, () => io.emitReserved_('ping'));
         for (const [event, fn] of this.subscribed_) client.on(event, fn);
         if (this.anyIn_.length) client.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
-        client.onStatus((detail) => this.status_(detail));
+        this.packet_('0', this.authData_ != null ? JSON.stringify(this.authData_) : '');
+        client.onStatus((d) => client === this.client_ && this.status_(d));
       }, (err) => {
-        this.starting_ = false;
+        if (this.starting_ !== token) return;
+        this.starting_ = null;
         this.emitReserved_('connect_error', err);
       });
-    this.closing_ = false;
     return this;
   }
 
   open() { return this.connect(); }
 
   disconnect() {
-    this.closing_ = this.starting_;
-    const client = this.client_;
-    this.client_ = null;
-    if (client) client.close();
-    if (this.connected) this.closed_('io client disconnect');
+    if (this.connected) this.packet_('1');
+    this.stop_();
+    if (this.connected) this.onclose_('io client disconnect');
+    this.io._destroy(this);
     return this;
   }
 
   close() { return this.disconnect(); }
 
-  closed_(reason) {
+  // This socket's client is closed (the socket no longer connects).
+  stop_() {
+    this.want_ = false;
+    this.pause_();
+  }
+  pause_() {
+    this.starting_ = null;
+    this.down_ = false;
+    const client = this.client_;
+    this.client_ = null;
+    client?.close();
+  }
+
+  onclose_(reason) {
     this.connected = false;
     this.id = undefined;
+    // socket.io-client's _clearAcks: acks of emits that went out fail (those that take an
+    // error), acks of emits still buffered wait for the next connection.
+    for (const id of Object.keys(this.acks)) {
+      const ack = this.acks[id];
+      if (ack.sent && !this.sendBuffer.some((p) => p.id == id)) {
+        delete this.acks[id];
+        if (ack.withError) ack.call(this, new Error('socket has been disconnected'));
+      }
+    }
     this.emitReserved_('disconnect', reason);
   }
 
-  // The hub's status, as socket.io-client's Socket and Manager events.
+  // socket.io-client's check of a CONNECT packet: a v2 server sends no sid.
+  onpacket(p) {
+    if (p.type == 0 && !p.data?.sid) this.emitReserved_('connect_error', new Error('It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client, but they are not compatible'));
+  }
+
+  // The hub's status for this socket's namespace; the connection's goes to the manager first.
   status_(d) {
-    const s = d.status;
+    const s = d.status, reason = d.reason ?? '';
+    const own = /^(connect_error: |io server disconnect)/.test(reason);
+    this.down_ = s == 'failed' || (s == 'disconnected' && !own);
+    this.io.status_(d);
     if (s == 'connected' && !this.connected) {
       this.id = d.sid;
       this.recovered = d.recovered === true;
       this.connected = true;
-      if (this.reconnecting_) this.io.emitReserved_('reconnect', this.reconnecting_);
-      this.reconnecting_ = 0;
+      this.flush_();
       this.emitReserved_('connect');
       this.drain_(true);
     } else if (s == 'connected') {
       // The replay's verdict, a round trip after the CONNECT on a contract server.
       if (d.recovered !== undefined) this.recovered = d.recovered;
-    } else if (s == 'reconnecting' || s == 'offline') {
-      if (this.connected) this.closed_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
-      else if (s == 'reconnecting') {
-        // The hub's reason for the failed attempt (an HTTP status, a refused origin, ...).
-        const err = new Error(d.reason || 'websocket error');
-        this.io.emitReserved_('error', err);
-        if (this.reconnecting_) this.io.emitReserved_('reconnect_error', err);
-        this.emitReserved_('connect_error', err);
-      }
-      if (s == 'reconnecting') this.io.emitReserved_('reconnect_attempt', (this.reconnecting_ = d.attempt));
-    } else if (s == 'failed') {
-      // `reconnectionAttempts` attempts failed: socket.io-client's Manager gives up too.
-      this.client_?.close();
-      this.client_ = null;
-      this.io.emitReserved_('reconnect_failed');
-    } else if (s == 'disconnected' && d.reason != 'client closed') {
-      const reason = d.reason ?? '';
+    } else if (s == 'disconnected' && own) {
       // Refused or ended by the server: no automatic reconnection; `connect()` tries again.
-      this.client_?.close();
-      this.client_ = null;
-      if (reason.startsWith('connect_error: ')) this.emitReserved_('connect_error', new Error(reason.slice(15)));
-      else if (this.connected) this.closed_(reason == 'io server disconnect' ? reason : 'transport close');
-      if (this.reconnecting_) this.io.emitReserved_('reconnect_failed');
+      const connected = this.connected;
+      this.stop_();
+      if (reason[0] == 'c') this.emitReserved_('connect_error', new Error(reason.slice(15)));
+      else if (connected) this.onclose_(reason);
+      this.io._destroy(this);
     }
   }
 
@@ -249,105 +402,156 @@ export class Socket extends Emitter {
     return this;
   }
 
-  compress() { return this; }
+  compress(v) {
+    this.flags.compress = v;
+    return this;
+  }
 
   send(...args) { return this.emit('message', ...args); }
   write(...args) { return this.emit('message', ...args); }
+
+  // The packet socket.io-client's encoder writes, reported to `engine`'s `packetCreate`.
+  packet_(type, data = '', id = '', compress) {
+    const prefix = this.nsp == '/' ? '' : this.nsp + ',';
+    this.io.engine?.emitReserved_('packetCreate', { type: 'message', data: type + prefix + id + data, options: { compress: compress !== false } });
+  }
 
   emit(event, ...args) {
     if (RESERVED.includes(event)) throw new Error('"' + String(event) + '" is a reserved event name');
     const flags = this.flags;
     this.flags = {};
-    if (this.opts_.retries && !flags.fromQueue && !flags.volatile) {
-      this.enqueue_(event, args, flags);
+    if (this.chain_ || hasBlob(args)) {
+      // Blobs are read first; what is emitted meanwhile waits behind them, in order.
+      const chain = (this.chain_ = (this.chain_ ?? Promise.resolve())
+        .then(() => readBlobs(args))
+        .then((read) => {
+          if (this.chain_ === chain) this.chain_ = null;
+          this.emit_(event, read, flags);
+        }));
       return this;
     }
-    const ack = typeof args[args.length - 1] == 'function' ? args.pop() : null;
-    if (!flags.volatile || this.connected) {
-      for (const f of [...this.anyOut_]) f.call(this, event, ...args);
-    }
-    if (flags.volatile) {
-      if (this.connected) this.client_?.emitVolatile(event, ...args);
+    return this.emit_(event, args, flags);
+  }
+
+  emit_(event, args, flags) {
+    if (this._opts.retries && !flags.fromQueue && !flags.volatile) {
+      this.enqueue_([event, ...args], flags);
       return this;
     }
-    if (!ack) {
-      this.withClient_((c) => c.emit(event, ...args));
-      return this;
+    const packet = { event, args, flags };
+    if (typeof args[args.length - 1] == 'function') this.ack_((packet.id = this.ids++), args.pop(), flags);
+    const writable = this.connected && this.client_ && !this.io.engine?._hasPingExpired();
+    if (flags.volatile && (!writable || this.busy_)) {
+      delete this.acks[packet.id];
+    } else if (writable) {
+      this.send_(packet);
+    } else {
+      this.sendBuffer.push(packet);
     }
-    const timeout = flags.timeout ?? this.opts_.ackTimeout;
-    if (timeout === undefined) {
-      this.withClient_((c) => c.emit(event, ...args, (...res) => ack.apply(this, res)));
-      return this;
-    }
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      ack.call(this, new Error(TIMED_OUT));
-    }, timeout);
-    this.withClient_((c) => c.emit(event, ...args, (...res) => {
-      if (done) return;
-      clearTimeout(timer);
-      ack.call(this, null, ...res);
-    }));
     return this;
   }
 
+  // Hands an emit to the hub (which queues it while the connection is down).
+  send_({ event, args, flags, id }) {
+    const ack = this.acks[id];
+    for (const f of [...this.anyOut_]) f.call(this, event, ...args);
+    this.packet_('2', JSON.stringify([event, ...args]), id ?? '', flags.compress);
+    if (!this.busy_) queueMicrotask(() => (this.busy_ = false));
+    this.busy_ = true;
+    if (ack) {
+      ack.sent = true;
+      this.client_.emit(event, ...args, (...res) => this.onack_(id, res));
+    } else if (flags.volatile) this.client_.emitVolatile(event, ...args);
+    else this.client_.emit(event, ...args);
+  }
+
+  // Buffered emits go to the hub once this socket has a client, in order.
+  flush_() {
+    const buffer = this.sendBuffer;
+    this.sendBuffer = [];
+    buffer.forEach((p) => this.send_(p));
+  }
+
+  onack_(id, args) {
+    const ack = this.acks[id];
+    if (!ack) return;
+    delete this.acks[id];
+    if (ack.withError) args.unshift(null);
+    ack.apply(this, args);
+  }
+
+  // socket.io-client's _registerAckCallback: with a timeout (the flag or `ackTimeout`) the
+  // callback takes an error first.
+  ack_(id, ack, flags) {
+    const timeout = flags.timeout ?? this._opts.ackTimeout;
+    if (timeout === undefined) return (this.acks[id] = ack);
+    const timer = setTimeout(() => {
+      delete this.acks[id];
+      this.sendBuffer = this.sendBuffer.filter((p) => p.id !== id);
+      ack.call(this, new Error(TIMED_OUT));
+    }, timeout);
+    const fn = (...args) => {
+      clearTimeout(timer);
+      ack.apply(this, args);
+    };
+    fn.withError = true;
+    this.acks[id] = fn;
+  }
+
   emitWithAck(event, ...args) {
-    const withError = this.flags.timeout !== undefined || this.opts_.ackTimeout !== undefined;
     return new Promise((resolve, reject) => {
-      const fn = withError ? (err, value) => (err ? reject(err) : resolve(value)) : (value) => resolve(value);
+      const fn = (err, value) => (err ? reject(err) : resolve(value));
+      fn.withError = true;
       this.emit(event, ...args, fn);
     });
   }
 
-  // Before the first connection the client may not exist yet: calls wait for it.
-  withClient_(f) {
-    if (this.client_) return f(this.client_);
-    (this.waiting_ ??= []).push(f);
-    if (this.waiting_.length == 1) {
-      this.once('connect', () => {
-        const waiting = this.waiting_;
-        this.waiting_ = null;
-        waiting.forEach((g) => this.client_ && g(this.client_));
-      });
-    }
-  }
-
   // `retries`: emits go one at a time, each acknowledged (or retried) before the next, as
   // socket.io-client's queue does.
-  enqueue_(event, args, flags) {
+  enqueue_(args, flags) {
     const ack = typeof args[args.length - 1] == 'function' ? args.pop() : null;
-    const packet = { event, args, flags: { ...flags, fromQueue: true }, tries: 0, pending: false };
-    packet.args.push((err, ...res) => {
-      if (packet !== this.queue_[0]) return;
+    const packet = { args, flags: { ...flags, fromQueue: true }, tries: 0, pending: false };
+    args.push((err, ...res) => {
+      if (packet !== this._queue[0]) return;
       if (err === null) {
-        this.queue_.shift();
+        this._queue.shift();
         ack?.call(this, null, ...res);
-      } else if (packet.tries > this.opts_.retries) {
-        this.queue_.shift();
+      } else if (packet.tries > this._opts.retries) {
+        this._queue.shift();
         ack?.call(this, err);
       }
       packet.pending = false;
       this.drain_();
     });
-    this.queue_.push(packet);
+    this._queue.push(packet);
     this.drain_();
   }
 
   drain_(force) {
-    const packet = this.queue_[0];
+    const packet = this._queue[0];
     if (!this.connected || !packet || (packet.pending && !force)) return;
     packet.pending = true;
     packet.tries++;
-    this.flags = { ...packet.flags, timeout: packet.flags.timeout ?? this.opts_.ackTimeout ?? 10000 };
-    this.emit(packet.event, ...packet.args);
+    this.flags = packet.flags;
+    this.emit(...packet.args);
   }
 }
 
-// `io(uri, opts)`: `start(options)` connects a Switchboard client.
-export function makeIo(start) {
-  return (uri, opts) => {
+// `io(uri, opts)`: a socket of the manager of that server (one per server unless
+// `forceNew`, `multiplex: false` or a namespace it already has), as socket.io-client's.
+const cache = {};
+let start;
+export function makeIo(attach) {
+  start = attach;
+  const io = (uri, opts) => {
     if (typeof uri == 'object') [uri, opts] = [undefined, uri];
-    return new Socket(start, uri, { ...(opts ?? {}) });
+    opts = { ...opts };
+    const url = new URL(uri ?? location.href, location.href), id = url.origin, nsp = url.pathname;
+    const same = cache[id] && nsp in cache[id].nsps;
+    const manager = opts.forceNew || opts['force new connection'] || opts.multiplex === false || same
+      ? new Manager(uri, opts)
+      : (cache[id] ??= new Manager(uri, opts));
+    return manager.socket(opts.forceBase ? '/' : nsp, opts);
   };
+  return Object.assign(io, { Manager, Socket, io, connect: io, protocol: 5 });
 }

@@ -45,7 +45,12 @@ fn kinds_are_distinct_and_dense() {
 #[test]
 fn the_compat_module_names_the_hub_events_as_the_contract() {
     let compat = include_str!("../js/compat.js");
-    let decl = format!("const HUB_PING = '{}', HUB_LOST = '{}';", contract::HUB_PING, contract::HUB_LOST);
+    let decl = format!(
+        "const HUB_PING = '{}', HUB_LOST = '{}', HUB_DROP = '{}';",
+        contract::HUB_PING,
+        contract::HUB_LOST,
+        contract::HUB_DROP
+    );
     assert!(compat.contains(&decl), "compat.js: {decl}");
 }
 

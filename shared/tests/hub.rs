@@ -2636,3 +2636,23 @@ fn acks_in_flight_fail_on_disconnection_and_queued_ones_wait() {
     s.server_sends(1, &format!("43{id}[\"done\"]"));
     assert!(s.take_inbox(1).iter().any(|m| matches!(m, FromHub::Ack { id: 8, .. })), "answered");
 }
+
+/// A lingering connection opened under other options is opened again under the next
+/// page's (its timeout, attempts and backoff apply from the first attempt); with the same
+/// options the lingering connection is kept.
+#[test]
+fn a_lingering_connection_with_other_options_opens_again() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.send(1, ToHub::Bye);
+    s.hello(2, "http://a:1");
+    assert_eq!((s.opens.len(), s.closes.len()), (1, 0), "same options: the lingering socket is kept");
+    s.send(2, ToHub::Bye);
+    let options = Options { timeout_ms: 0, ..Options::default() };
+    s.hello_with(3, "c", "http://a:1", options);
+    assert_eq!((s.opens.len(), s.closes.len()), (2, 1), "other options: closed and opened again");
+    s.advance(0);
+    let Some(Status::Reconnecting { reason, .. }) = s.last_status(3) else { panic!("{:?}", s.last_status(3)) };
+    assert_eq!(reason, "connect timeout", "under the new options");
+}

@@ -453,14 +453,20 @@ impl Hub {
     }
 
     /// A hub no tab uses (lingering, idle, or holding stored emits only) takes the
-    /// connection options of the next tab to attach, as a new hub would.
-    pub fn reconfigure(&mut self, mut config: HubConfig, options: &Options) {
-        if self.has_tabs() {
+    /// connection options of the next tab to attach, as a new hub would: with other options
+    /// than its own, a lingering connection is closed and opened again under them (as
+    /// socket.io-client's new Manager opens its own), so one page's options never outlive it.
+    pub fn reconfigure(&mut self, mut config: HubConfig, options: &Options, now: Millis) {
+        config.apply(options);
+        if self.has_tabs() || config == self.config {
             return;
         }
-        config.apply(options);
         self.link.configure(&config);
         self.config = config;
+        if !self.link.is_down() {
+            self.out.log(String::from("new connection options: the connection opens again under them"));
+            self.end_session(End::Idle, now);
+        }
     }
 
     fn set_online(&mut self, online: bool, now: Millis) {
