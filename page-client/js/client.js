@@ -243,8 +243,8 @@ export class Client {
         break;
       case EVENT: {
         const args = this.decode_(text(b));
-        // The handler's last argument answers the server: `callback(value)`.
-        if (n === n) args.push((v) => this.answer_(n, v === undefined ? [] : [v]));
+        // The handler's last argument answers the server: `callback(...values)`.
+        if (n === n) args.push((...v) => this.answer_(n, v));
         const name = text(a);
         if (name == LEADER_EVENT) {
           const [leader, term, scope] = args;
@@ -257,7 +257,9 @@ export class Client {
           this.members_.set(room, members);
           this.memberFns_.forEach(([r, f]) => r == room && guard(f, this.members(room)));
         }
-        for (const f of [...this.anyFns_].map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
+        // `onAny` handlers get the server's events, not the hub's own (`sb:`).
+        const any = name.startsWith('sb:') ? [] : this.anyFns_;
+        for (const f of any.map((g) => g.bind(null, name)).concat(this.handlers_.get(name) ?? [])) {
           guard((v) => f(...v), args);
         }
         break;

@@ -242,8 +242,7 @@ export class Socket extends Emitter {
     new URLSearchParams(o.query).forEach((v, k) => query.set(k, v));
     auth
       .then((auth) => (this.authData_ = auth, start({
-        url: io.uri.protocol + '//' + io.uri.host, path: o.path, namespace: this.nsp, auth,
-        query: query.toString(), reconnection: io._reconnection, reconnectionDelay: io._reconnectionDelay,
+        url: io.uri.origin + '/?' + query, path: o.path, namespace: this.nsp, auth, reconnection: io._reconnection, reconnectionDelay: io._reconnectionDelay,
         reconnectionDelayMax: io._reconnectionDelayMax, randomizationFactor: io._randomizationFactor,
         timeout: io._timeout, ackTimeout: 0, reconnectionAttempts: io._reconnectionAttempts, loadTimeout: o.loadTimeout,
       })))
