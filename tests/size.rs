@@ -38,11 +38,14 @@ fn an_additional_tab_loads_at_most_8_kb() {
 
 /// One core, feature modules on top: the core (`switchboard.js`) is at most 6 KB gzip, each
 /// feature entry at most 3 KB more (it imports the core, never a copy of it: no file
-/// carries the core's code twice), and an app that imports all of them at most 14 KB.
+/// carries the core's code twice), and an app that imports all of them at most 14 KB. The
+/// migration module (`switchboard-compat.js`: socket.io-client's Manager and Socket) may
+/// take 4 KB: what it replaces is socket.io-client itself, and core + compat stay smaller.
 #[test]
 fn feature_modules_share_one_core() {
     const CORE: usize = 6 * 1024;
     const FEATURE: usize = 3 * 1024;
+    const COMPAT: usize = 4 * 1024;
     const ALL: usize = 14 * 1024;
     let features = [
         "switchboard-state.js",
@@ -60,7 +63,15 @@ fn feature_modules_share_one_core() {
         let bytes = bundle.get(name).unwrap_or_else(|| panic!("{name} is not in the bundle"));
         let gzip = switchboard::gzip_len(bytes);
         eprintln!("{name}: {} B ({gzip} B gzip) on top of the core's {core_gzip} B", bytes.len());
-        assert!(gzip <= FEATURE, "{name} is {gzip} B gzip, over {FEATURE} B by {} B", gzip - FEATURE);
+        let limit = if name == "switchboard-compat.js" { COMPAT } else { FEATURE };
+        assert!(gzip <= limit, "{name} is {gzip} B gzip, over {limit} B by {} B", gzip - limit);
+        if name == "switchboard-compat.js" {
+            let esm = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tools/node_modules/socket.io-client/dist/socket.io.esm.min.js");
+            let peer = switchboard::gzip_len(&std::fs::read(&esm).expect("socket.io-client (scripts/setup)"));
+            let both = core_gzip + gzip;
+            assert!(both <= peer, "core + compat: {both} B gzip, more than socket.io-client's {peer} B");
+        }
         let text = std::str::from_utf8(bytes).expect("UTF-8");
         assert!(text.contains("./switchboard.js"), "{name} does not import the core: it carries a copy");
         // The core's protocol decoder (its error text) appears in the core only.

@@ -107,6 +107,7 @@ export class Client {
     this.leaderFns_ = [];
     this.scope_ = o.leaderScope == 'user' ? 4 : 0; // added to the priority level (src/lib.rs)
     this.closed_ = false;
+    this.setup_ = o.setup;
     const strs = [
       this.id, base.protocol + '//' + base.host, string(o.path, '/socket.io'),
       string(o.namespace, '') || (base.pathname.length > 1 ? base.pathname : '/'), base.search.slice(1),
@@ -143,9 +144,13 @@ export class Client {
       .catch((e) => warn('tab lock failed', e));
   }
 
+  // `options.setup(client)` runs once, as the Hello goes out: what it subscribes follows the
+  // Hello at once, so no event the server sends on connection is missed.
   attach_(kind = ATTACH) {
     this.op_(kind);
     this.attached_ = true;
+    this.setup_?.(this);
+    this.setup_ = 0;
     this.report_();
   }
 

@@ -11,7 +11,7 @@ const RESERVED = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'ne
 // The hub's own events (switchboard_shared::contract::HUB_PING, HUB_LOST, HUB_DROP).
 const HUB_PING = 'sb:ping', HUB_LOST = 'sb:lost', HUB_DROP = 'sb:drop';
 const TIMED_OUT = 'operation has timed out';
-const values = Object.values;
+const values = Object.values, nativeSetTimeout = setTimeout;
 
 // socket.io-client's emitter (component-emitter): on/once/off/listeners, `this` bound.
 class Emitter {
@@ -150,12 +150,21 @@ export class Manager extends Emitter {
     if (this._reconnecting) this.emitReserved_('reconnect_error', err);
   }
 
+  attempting_(n) {
+    if (this._reconnecting && this._readyState == 'closed' && this.attempt_ == n) {
+      this._readyState = 'opening';
+      this.emitReserved_('reconnect_attempt', n);
+    }
+  }
+
   // The connection's status, as every socket's client reports it: each change once.
   status_(d) {
     const s = d.status, reason = d.reason ?? '';
     if (this.skipReconnect) return;
     if (s == 'connected') {
       if (this._readyState == 'open') return;
+      // Connected before this page's (throttled) timer fired: the attempt is reported first.
+      this.attempting_(this.attempt_);
       this._readyState = 'open';
       this.emitReserved_('open');
       const fn = this.openFn_;
@@ -167,16 +176,20 @@ export class Manager extends Emitter {
       }
       this.attempt_ = 0;
     } else if (s == 'connecting') {
-      // The hub's next attempt begins.
-      if (this._reconnecting && this._readyState == 'closed') {
-        this._readyState = 'opening';
-        this.emitReserved_('reconnect_attempt', this.attempt_);
-      }
+      // The hub's attempt began (before this page's timer fired, when the page is throttled).
+      this.attempting_(this.attempt_);
     } else if (s != 'disconnected' || !/^(connect_error: |io server disconnect|client closed)/.test(reason)) {
       // Down: the connection was lost, an attempt failed, or the hub stopped trying.
       if (this._readyState == 'open') this.onclose_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (this._readyState == 'opening') this.fail_(reason);
-      if (s == 'reconnecting' && this._reconnection) (this._reconnecting = true), (this.attempt_ = d.attempt);
+      if (s == 'reconnecting' && this._reconnection) {
+        this._reconnecting = true;
+        const n = (this.attempt_ = d.attempt);
+        // `reconnect_attempt` on this page's timer, as socket.io-client's (the page's
+        // `setTimeout`, or the one it loaded with under `useNativeTimers`), or when the hub
+        // starts the attempt (its own timer), whichever comes first.
+        (this.opts.useNativeTimers ? nativeSetTimeout : setTimeout)(() => this.attempting_(n), d.delay);
+      }
       if (s == 'failed' && this._reconnecting) {
         this._reconnecting = false;
         this.emitReserved_('reconnect_failed');
@@ -245,15 +258,20 @@ export class Socket extends Emitter {
         url: io.uri.origin + '/?' + query, path: o.path, namespace: this.nsp, auth, reconnection: io._reconnection, reconnectionDelay: io._reconnectionDelay,
         reconnectionDelayMax: io._reconnectionDelayMax, randomizationFactor: io._randomizationFactor,
         timeout: io._timeout, ackTimeout: 0, reconnectionAttempts: io._reconnectionAttempts, loadTimeout: o.loadTimeout,
+        // Subscribed as the Hello goes out: an event the server sends on connection is not missed.
+        setup: (client) => {
+          if (this.starting_ !== token) return;
+          client.on(HUB_LOST, (reason) => (io.lost_ = reason));
+          client.on(HUB_PING, () => io.emitReserved_('ping'));
+          for (const [event, fn] of this.subscribed_) client.on(event, fn);
+          if (this.anyIn_.length) client.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
+          this.subscriber_ = client;
+        },
       })))
       .then((client) => {
         if (this.starting_ !== token) return client.close();
         this.starting_ = null;
         this.client_ = client;
-        client.on(HUB_LOST, (reason) => (io.lost_ = reason));
-        client.on(HUB_PING, () => io.emitReserved_('ping'));
-        for (const [event, fn] of this.subscribed_) client.on(event, fn);
-        if (this.anyIn_.length) client.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
         this.packet_('0', this.authData_ != null ? JSON.stringify(this.authData_) : '');
         client.onStatus((d) => client === this.client_ && this.status_(d));
       }, (err) => {
@@ -284,6 +302,7 @@ export class Socket extends Emitter {
   pause_() {
     this.starting_ = null;
     this.down_ = false;
+    this.subscriber_ = null;
     const client = this.client_;
     this.client_ = null;
     client?.close();
@@ -342,7 +361,7 @@ export class Socket extends Emitter {
     if (!RESERVED.includes(event) && !this.subscribed_.has(event)) {
       const dispatch = (...args) => this.dispatch_(event, args);
       this.subscribed_.set(event, dispatch);
-      this.client_?.on(event, dispatch);
+      this.subscriber_?.on(event, dispatch);
     }
     return this;
   }
@@ -352,7 +371,7 @@ export class Socket extends Emitter {
     for (const [name, dispatch] of this.subscribed_) {
       if (!this.hasListeners(name)) {
         this.subscribed_.delete(name);
-        this.client_?.off(name, dispatch);
+        this.subscriber_?.off(name, dispatch);
       }
     }
     return this;
@@ -371,12 +390,12 @@ export class Socket extends Emitter {
   addAny_(fn, first) {
     if (first) this.anyIn_.unshift(fn);
     else this.anyIn_.push(fn);
-    if (this.anyIn_.length == 1) this.client_?.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
+    if (this.anyIn_.length == 1) this.subscriber_?.onAny(this.anyDispatch_ ??= (...a) => this.any_(a));
     return this;
   }
   offAny(fn) {
     this.anyIn_ = fn ? this.anyIn_.filter((g) => g !== fn) : [];
-    if (!this.anyIn_.length && this.anyDispatch_) this.client_?.offAny(this.anyDispatch_);
+    if (!this.anyIn_.length && this.anyDispatch_) this.subscriber_?.offAny(this.anyDispatch_);
     return this;
   }
   listenersAny() { return [...this.anyIn_]; }
@@ -451,17 +470,19 @@ export class Socket extends Emitter {
   }
 
   // Hands an emit to the hub (which queues it while the connection is down).
-  send_({ event, args, flags, id }) {
-    const ack = this.acks[id];
+  send_(packet) {
+    const { event, args, flags, id } = packet, ack = this.acks[id], client = this.client_;
+    // Disconnected from within a handler of this very send: buffered for the next client.
+    if (!client) return this.sendBuffer.push(packet);
     for (const f of [...this.anyOut_]) f.call(this, event, ...args);
     this.packet_('2', JSON.stringify([event, ...args]), id ?? '', flags.compress);
     if (!this.busy_) queueMicrotask(() => (this.busy_ = false));
     this.busy_ = true;
     if (ack) {
       ack.sent = true;
-      this.client_.emit(event, ...args, (...res) => this.onack_(id, res));
-    } else if (flags.volatile) this.client_.emitVolatile(event, ...args);
-    else this.client_.emit(event, ...args);
+      client.emit(event, ...args, (...res) => this.onack_(id, res));
+    } else if (flags.volatile) client.emitVolatile(event, ...args);
+    else client.emit(event, ...args);
   }
 
   // Buffered emits go to the hub once this socket has a client, in order.

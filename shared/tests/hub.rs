@@ -488,10 +488,11 @@ fn rooms_are_rejoined_after_a_reconnect_and_a_departed_tab_leaves_its_rooms() {
     assert!(s.server_frames(1).contains(&r#"421["sb:join","r"]"#.to_string()));
     s.server_sends(1, r#"431[{"ok":true}]"#);
     assert_eq!(s.sb.hub(1).unwrap().server_rooms(), ["r"]);
-    // The tab vanishes (its lock was released): the hub leaves r for it.
+    // The tab vanishes (its lock was released): the hub leaves r for it, then the namespace
+    // nobody uses (the connection lingers).
     s.sb.handle_tab_gone(1, s.now);
     s.pump();
-    assert_eq!(s.server_frames(1), [r#"422["sb:leave","r"]"#]);
+    assert_eq!(s.server_frames(1), [r#"422["sb:leave","r"]"#, "41"]);
 }
 
 #[test]
@@ -2655,4 +2656,80 @@ fn a_lingering_connection_with_other_options_opens_again() {
     s.advance(0);
     let Some(Status::Reconnecting { reason, .. }) = s.last_status(3) else { panic!("{:?}", s.last_status(3)) };
     assert_eq!(reason, "connect timeout", "under the new options");
+}
+
+/// An emit with an ack (not durable) goes out as soon as the namespace is connected: it does
+/// not wait the HELLO_WAIT_MS a plain server takes to be recognised as plain. A durable emit
+/// waits (its envelope depends on the answer), and an ack emit behind it keeps its place.
+#[test]
+fn an_ack_emit_does_not_wait_for_the_contract_decision() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, r#"40{"sid":"s1"}"#);
+    s.server_frames(1);
+    s.send(1, emit("echo", "[1]", Some((1, 0))));
+    assert_eq!(s.server_frames(1), vec![r#"420["echo",1]"#.to_string()], "sent at once");
+    s.send(1, emit("plain", "[2]", None));
+    s.send(1, emit("echo", "[3]", Some((2, 0))));
+    assert!(s.server_frames(1).is_empty(), "the durable one waits for the decision, the next behind it");
+    s.advance(HELLO_WAIT_MS);
+    let frames = s.server_frames(1);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(frames[0].contains("\"plain\"") && frames[1].contains("\"echo\",3"), "in order: {frames:?}");
+}
+
+/// The last tab of a namespace leaves it (DISCONNECT) while the connection lingers: a page
+/// that comes back (a reload) is a new server socket, so the server's `connection` handler
+/// runs for it again; a namespace with emits still to deliver stays.
+#[test]
+fn the_last_tab_of_a_namespace_leaves_it_while_the_connection_lingers() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.server_frames(1);
+    s.send(1, ToHub::Bye);
+    assert_eq!(s.server_frames(1), ["41"], "the namespace is left");
+    s.hello(2, "http://a:1");
+    assert_eq!(s.server_frames(1), ["40"], "the next page connects the namespace anew, on the same socket");
+    assert_eq!(s.opens.len(), 1);
+}
+
+/// `reconnectionDelayMax` below `reconnectionDelay` caps the first delay too (socket.io-client's
+/// backoff: min(delay * 2^n, max)).
+#[test]
+fn a_delay_cap_below_the_first_delay_caps_it() {
+    let mut s = Sim::new();
+    let options = Options {
+        reconnection_delay_ms: 1000,
+        reconnection_delay_max_ms: 100,
+        randomization_factor: 0.0,
+        ..Options::default()
+    };
+    s.hello_with(1, "a", "http://a:1", options);
+    s.accept(1);
+    s.drop_socket(1);
+    let Some(Status::Reconnecting { delay_ms, .. }) = s.last_status(1) else { panic!("{:?}", s.last_status(1)) };
+    assert_eq!(delay_ms, 100);
+}
+
+/// A tab arriving at a hub no tab uses, while it backs off, starts an attempt at once (its
+/// page sees `connecting`, not a reconnection it never had); a tab joining others in a
+/// backoff waits with them.
+#[test]
+fn a_new_page_at_a_free_hub_does_not_wait_out_its_backoff() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    s.accept(1);
+    s.drop_socket(1);
+    s.hello(2, "http://a:1");
+    assert!(matches!(s.last_status(2), Some(Status::Reconnecting { .. })), "joins the others' backoff");
+    let opens = s.opens.len();
+    s.send(1, ToHub::Bye);
+    s.send(2, ToHub::Bye);
+    s.hello(3, "http://a:1");
+    assert_eq!(s.opens.len(), opens + 1, "an attempt at once");
+    assert!(matches!(s.last_status(3), Some(Status::Connecting)), "{:?}", s.last_status(3));
 }

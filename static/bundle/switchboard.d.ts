@@ -51,6 +51,10 @@ export interface ConnectOptions {
   /** Leader election scope: "browser" (this browser's tabs of the endpoint, default) or "user"
    * (every tab of the signed-in user, on every device; needs a server that takes part). */
   leaderScope?: 'browser' | 'user';
+  /** Called once with the client as its Hello goes out, before `connect()` resolves: handlers
+   * registered here catch what the server emits on connection (registered after `await
+   * connect()`, an event sent at once on connection can arrive first and go unheard). */
+  setup?: (client: Client) => void;
   /** Where the hub runs (default: the best this browser has). "shared-worker": one
    * SharedWorker for every tab of the origin; "leader-tab" (no SharedWorker, Web Locks): one
    * tab's dedicated worker serves the others over a BroadcastChannel, another takes over when

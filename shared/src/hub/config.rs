@@ -54,7 +54,8 @@ impl HubConfig {
         self.reconnection = o.reconnection;
         self.backoff = BackoffConfig {
             min_ms: o.reconnection_delay_ms as u64,
-            max_ms: (o.reconnection_delay_max_ms as u64).max(o.reconnection_delay_ms as u64),
+            // A cap below the first delay caps it too, as socket.io-client's backoff does.
+            max_ms: o.reconnection_delay_max_ms as u64,
             // A NaN from a page would survive clamp(): fall back to the default.
             randomization: if o.randomization_factor.is_finite() {
                 (o.randomization_factor as f64).clamp(0.0, 1.0)

@@ -269,6 +269,11 @@ impl Hub {
     fn attach(&mut self, tab: TabKey, name: String, nsp: &str, now: Millis) {
         self.linger_until = None;
         self.retired = false;
+        // A page that arrives at a hub no tab uses (a reload, the next page) does not wait
+        // out a backoff begun for the last one: it tries at once, attempts counted afresh.
+        if !self.has_tabs() && self.link.is_waiting() {
+            self.connect(now);
+        }
         let link = self.link.status();
         let (space, mut cx) = self.space_cx(nsp, now);
         space.attach(tab, name, link, &mut cx);
@@ -293,14 +298,15 @@ impl Hub {
         let (space, mut cx) = self.space_at(i, now);
         space.detach(tab, &mut cx);
         self.security.detach(tab);
+        // A namespace nobody uses any more (and that has nothing to deliver) leaves, as
+        // socket.io-client's `socket.disconnect()` does: the next tab on it is a new server
+        // socket, whose `connection` handler runs again (a reloaded page gets what the
+        // server sends on connection).
+        let (space, mut cx) = self.space_at(i, now);
+        space.leave_if_unused(&mut cx);
         if !self.has_tabs() {
-            // The whole connection lingers (a reload comes back quickly), then closes.
+            // The Engine.IO connection lingers (a reload comes back quickly), then closes.
             self.linger_until = Some(now + self.config.linger_ms);
-        } else {
-            // Other namespaces keep the connection: one nobody uses any more leaves it, as
-            // socket.io-client's `socket.disconnect()` does.
-            let (space, mut cx) = self.space_at(i, now);
-            space.leave_if_unused(&mut cx);
         }
         self.publish_status();
     }

@@ -160,8 +160,11 @@ impl Space {
             let deadline = (a.timeout_ms > 0).then(|| cx.now + a.timeout_ms as u64);
             self.requests.insert(Request::Tab { tab, id: a.id, deadline })
         });
-        // Behind what is queued, and within the server's pace, or queued.
-        if self.can_send() && self.outbox.queued() == 0 && self.paced(cx.now) {
+        // Behind what is queued, and within the server's pace, or queued. An emit that is not
+        // durable is the same on the wire whether the server speaks the contract or not: it
+        // does not wait for the server's sb:hello (a plain server never sends one).
+        let ready = if durable { self.can_send() } else { self.is_connected() };
+        if ready && self.outbox.queued() == 0 && self.paced(cx.now) {
             self.journal_out(tab, &mut e, "sent", cx);
             self.send_queued(e, cx);
         } else {
