@@ -29,6 +29,8 @@ export interface ManagerOptions {
   rememberUpgrade?: boolean;
   withCredentials?: boolean;
   extraHeaders?: Record<string, string>;
+  /** `reconnect_attempt` on the `setTimeout` the page loaded with, not one replaced later. */
+  useNativeTimers?: boolean;
   /** Connect at once (default true); otherwise call `socket.connect()`. */
   autoConnect?: boolean;
   forceNew?: boolean;
@@ -48,14 +50,43 @@ export type Options = ManagerOptions & SocketOptions;
 
 type Listener = (...args: any[]) => void;
 
-export interface Manager {
+/** socket.io-client's Manager: the hub's shared connection as this tab sees it. */
+export declare class Manager {
+  constructor(uri?: string, opts?: Partial<Options>);
+  constructor(opts?: Partial<Options>);
   readonly opts: Options;
+  readonly nsps: Record<string, Socket>;
+  /** The connection, as far as a tab sees it: `close()` closes it for every tab (the hub
+   * reconnects); `packetCreate` reports this tab's packets. Undefined until `open()`. */
+  readonly engine: Engine | undefined;
+  /** The socket of namespace `nsp` on this connection (one per namespace, reused). */
+  socket(nsp: string, opts?: Partial<SocketOptions>): Socket;
+  open(fn?: (err?: Error) => void): this;
+  connect(fn?: (err?: Error) => void): this;
   reconnection(): boolean;
   reconnection(v: boolean): this;
+  reconnectionAttempts(): number;
+  reconnectionAttempts(v: number): this;
+  reconnectionDelay(): number;
+  reconnectionDelay(v: number): this;
+  reconnectionDelayMax(): number;
+  reconnectionDelayMax(v: number): this;
+  randomizationFactor(): number;
+  randomizationFactor(v: number): this;
+  timeout(): number;
+  timeout(v: number): this;
   on(event: 'reconnect_attempt' | 'reconnect', fn: (attempt: number) => void): this;
   on(event: 'reconnect_error' | 'error', fn: (err: Error) => void): this;
-  on(event: 'reconnect_failed' | 'ping', fn: () => void): this;
+  on(event: 'close', fn: (reason: string) => void): this;
+  on(event: 'reconnect_failed' | 'ping' | 'open', fn: () => void): this;
   once(event: string, fn: Listener): this;
+  off(event?: string, fn?: Listener): this;
+}
+
+export interface Engine {
+  readonly transport: { name: 'websocket' };
+  close(): this;
+  on(event: 'packetCreate', fn: (packet: { type: 'message'; data: string; options: { compress: boolean } }) => void): this;
   off(event?: string, fn?: Listener): this;
 }
 
@@ -114,6 +145,8 @@ export declare class Socket<ListenEvents extends EventsMap = DefaultEventsMap, E
   compress(compress: boolean): this;
 }
 
+/** `io(uri, opts)`: a socket of the manager of that server (one per server unless
+ * `forceNew`, `multiplex: false` or a namespace it already has). */
 export declare function io<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents>(
   uri?: string,
   opts?: Partial<Options>

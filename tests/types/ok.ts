@@ -59,7 +59,7 @@ export function hooks(): string {
 }
 
 // socket.io-client's API, typed the same way.
-import { io } from '../../static/bundle/switchboard-compat.js';
+import { io, Manager } from '../../static/bundle/switchboard-compat.js';
 export async function compat(): Promise<number> {
   const socket = io<Listen, Emit>('http://127.0.0.1:8080');
   socket.on('connect', () => socket.id);
@@ -68,5 +68,9 @@ export async function compat(): Promise<number> {
   socket.emit('chat', { room: 'r', text: 'hi' });
   const any = io();
   any.on('whatever', (x: unknown) => x);
-  return socket.emitWithAck('add', 1, 2);
+  const manager = new Manager('http://127.0.0.1:8080', { reconnectionDelay: 10 });
+  manager.on('reconnect_attempt', (n) => n + 1).socket('/admin').connect();
+  manager.engine?.on('packetCreate', (p) => p.data.length).close();
+  const delay: number = manager.reconnectionDelay();
+  return delay + (await socket.emitWithAck('add', 1, 2));
 }
