@@ -150,7 +150,7 @@ export class Client {
     this.op_(kind);
     this.attached_ = true;
     this.setup_?.(this);
-    this.setup_ = 0;
+    this.setup_ = null;
     this.report_();
   }
 

@@ -2733,3 +2733,23 @@ fn a_new_page_at_a_free_hub_does_not_wait_out_its_backoff() {
     assert_eq!(s.opens.len(), opens + 1, "an attempt at once");
     assert!(matches!(s.last_status(3), Some(Status::Connecting)), "{:?}", s.last_status(3));
 }
+
+/// A namespace left while its CONNECT was unanswered, then joined again: the server answers
+/// the first CONNECT first; that answer (for a socket it then disconnected) is not taken
+/// for the new session, whose own answer is.
+#[test]
+fn the_answer_to_a_connect_left_unanswered_is_not_the_next_sessions() {
+    let mut s = Sim::new();
+    s.hello(1, "http://a:1");
+    let conn = s.sockets[&1];
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    s.send(1, ToHub::Bye);
+    s.hello(2, "http://a:1");
+    assert_eq!(s.server_frames(1), ["40", "41", "40"]);
+    s.server_sends(1, r#"40{"sid":"old"}"#);
+    assert!(!matches!(s.last_status(2), Some(Status::Connected { .. })), "{:?}", s.last_status(2));
+    s.server_sends(1, r#"40{"sid":"new"}"#);
+    let Some(Status::Connected { sid }) = s.last_status(2) else { panic!("{:?}", s.last_status(2)) };
+    assert_eq!(sid, "new");
+}

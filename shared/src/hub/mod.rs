@@ -501,7 +501,10 @@ impl Hub {
         // A reconnect span runs from the loss (backoffs and failed attempts included).
         self.attempt_started = matches!(end, End::Lost(_)).then_some(now);
         let (spaces, mut cx) = self.spaces_cx(now);
-        spaces.iter_mut().for_each(|s| s.end_session(None, &mut cx));
+        spaces.iter_mut().for_each(|s| {
+            s.end_session(None, &mut cx);
+            s.connection_ended();
+        });
         // A lost connection is retried while tabs use it or durable emits wait for it (a hub
         // with no tab, as in the service-worker role, still owes them their delivery).
         let wanted = self.has_tabs() || self.undelivered() > 0;

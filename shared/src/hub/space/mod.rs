@@ -93,6 +93,9 @@ pub struct Space {
     connect_timeout_ms: u64,
     rng: Rng,
     retries: u32,
+    /// CONNECTs left unanswered when the namespace was left: the server still answers them
+    /// (in order, before the next one's answer), and those answers are not for this session.
+    stale_replies: u32,
     /// Whether the namespace was connected before (`again`: the current session is a
     /// reconnection, which always ends in a `FromHub::Recovered`).
     was_connected: bool,
@@ -130,6 +133,7 @@ impl Space {
             connect_timeout_ms: config.join_timeout_ms(),
             rng: Rng::new(seed),
             retries: 0,
+            stale_replies: 0,
             was_connected: false,
             again: false,
             session_checked: false,
@@ -290,8 +294,16 @@ impl Space {
         if self.wanted() || !matches!(self.state, State::Joining { .. } | State::Connected { .. }) {
             return;
         }
+        if matches!(self.state, State::Joining { .. }) {
+            self.stale_replies += 1;
+        }
         cx.out.send_sio(&socketio::encode(Kind::Disconnect, &self.nsp, 0, None, ""));
         self.end_session(None, cx);
+    }
+
+    /// The connection ended: nothing more will answer what it carried.
+    pub fn connection_ended(&mut self) {
+        self.stale_replies = 0;
     }
 
     /// An event the hub makes (`contract::HUB_*`, `sb:state`) to the tabs that subscribed to it.
@@ -362,6 +374,10 @@ impl Space {
 
     /// A Socket.IO packet for this namespace.
     pub fn packet(&mut self, kind: Kind, id: Option<u64>, data: &str, bins: Vec<Bytes>, cx: &mut Cx) {
+        if matches!(kind, Kind::Connect | Kind::ConnectError) && self.stale_replies > 0 {
+            self.stale_replies -= 1;
+            return cx.out.log(format!("namespace {}: the answer to a CONNECT it left; ignored", self.nsp));
+        }
         match (kind, id) {
             (Kind::Connect, _) => self.connected(data, cx),
             (Kind::ConnectError, _) => {
