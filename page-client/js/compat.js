@@ -151,7 +151,7 @@ export class Manager extends Emitter {
   }
 
   attempting_(n) {
-    if (this._reconnecting && this._readyState == 'closed' && this.attempt_ == n) {
+    if (this._reconnecting && !this.skipReconnect && this._readyState == 'closed' && this.attempt_ == n) {
       this._readyState = 'opening';
       this.emitReserved_('reconnect_attempt', n);
     }
@@ -182,6 +182,8 @@ export class Manager extends Emitter {
       // Down: the connection was lost, an attempt failed, or the hub stopped trying.
       if (this._readyState == 'open') this.onclose_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (this._readyState == 'opening') this.fail_(reason);
+      // A listener of those events may have closed the manager.
+      if (this.skipReconnect) return;
       if (s == 'reconnecting' && this._reconnection) {
         this._reconnecting = true;
         const n = (this.attempt_ = d.attempt);
