@@ -158,7 +158,8 @@ export class Manager extends Emitter {
   }
 
   // The connection's status, as every socket's client reports it: each change once.
-  status_(d) {
+  // `byServer`: the server refused or ended this socket's namespace (the connection is up).
+  status_(d, byServer) {
     const s = d.status, reason = d.reason ?? '';
     if (this.skipReconnect) return;
     if (s == 'connected') {
@@ -178,7 +179,7 @@ export class Manager extends Emitter {
     } else if (s == 'connecting') {
       // The hub's attempt began (before this page's timer fired, when the page is throttled).
       this.attempting_(this.attempt_);
-    } else if (s != 'disconnected' || !/^(connect_error: |io server disconnect|client closed)/.test(reason)) {
+    } else if (s != 'disconnected' || !byServer) {
       // Down: the connection was lost, an attempt failed, or the hub stopped trying.
       if (this._readyState == 'open') this.onclose_(this.lost_ == 'ping timeout' ? 'ping timeout' : 'transport close');
       else if (this._readyState == 'opening') this.fail_(reason);
@@ -253,7 +254,7 @@ export class Socket extends Emitter {
     if (this.client_ || this.starting_) return this;
     const io = this.io, o = io.opts, token = (this.starting_ = {});
     const auth = typeof this.auth == 'function' ? new Promise((resolve) => this.auth(resolve)) : Promise.resolve(this.auth);
-    let query = new URLSearchParams(io.uri.search);
+    const query = new URLSearchParams(io.uri.search);
     new URLSearchParams(o.query).forEach((v, k) => query.set(k, v));
     auth
       .then((auth) => (this.authData_ = auth, start({
@@ -335,7 +336,7 @@ export class Socket extends Emitter {
     const s = d.status, reason = d.reason ?? '';
     const own = /^(connect_error: |io server disconnect)/.test(reason);
     this.down_ = s == 'failed' || (s == 'disconnected' && !own);
-    this.io.status_(d);
+    this.io.status_(d, own);
     if (s == 'connected' && !this.connected) {
       this.id = d.sid;
       this.recovered = d.recovered === true;

@@ -297,13 +297,12 @@ impl Hub {
         let Some(i) = self.space_of(tab) else { return };
         let (space, mut cx) = self.space_at(i, now);
         space.detach(tab, &mut cx);
-        self.security.detach(tab);
         // A namespace nobody uses any more (and that has nothing to deliver) leaves, as
         // socket.io-client's `socket.disconnect()` does: the next tab on it is a new server
         // socket, whose `connection` handler runs again (a reloaded page gets what the
         // server sends on connection).
-        let (space, mut cx) = self.space_at(i, now);
         space.leave_if_unused(&mut cx);
+        self.security.detach(tab);
         if !self.has_tabs() {
             // The Engine.IO connection lingers (a reload comes back quickly), then closes.
             self.linger_until = Some(now + self.config.linger_ms);
@@ -313,14 +312,12 @@ impl Hub {
 
     fn handle_tab(&mut self, tab: TabKey, msg: ToHub, now: Millis) {
         let Some(i) = self.space_of(tab) else { return };
-        if let ToHub::Emit { event, args, ack: Some(a), .. } = &msg {
-            if event == contract::DEBUG {
-                return self.debug_request(tab, a.id, args, now);
-            }
-        }
-        if let ToHub::Emit { event, .. } = &msg {
-            if event == contract::HUB_DROP {
-                return self.drop_transport(tab, now);
+        // The hub's own requests, never sent to the server.
+        if let ToHub::Emit { event, args, ack, .. } = &msg {
+            match (event.as_str(), ack) {
+                (contract::DEBUG, Some(a)) => return self.debug_request(tab, a.id, args, now),
+                (contract::HUB_DROP, _) => return self.drop_transport(tab, now),
+                _ => {}
             }
         }
         let (space, mut cx) = self.space_at(i, now);
@@ -462,9 +459,13 @@ impl Hub {
     /// connection options of the next tab to attach, as a new hub would: with other options
     /// than its own, a lingering connection is closed and opened again under them (as
     /// socket.io-client's new Manager opens its own), so one page's options never outlive it.
-    pub fn reconfigure(&mut self, mut config: HubConfig, options: &Options, now: Millis) {
+    pub fn reconfigure(&mut self, base: &HubConfig, options: &Options, now: Millis) {
+        if self.has_tabs() {
+            return;
+        }
+        let mut config = base.clone();
         config.apply(options);
-        if self.has_tabs() || config == self.config {
+        if config == self.config {
             return;
         }
         self.link.configure(&config);

@@ -83,29 +83,32 @@ impl Requests {
     /// fail, as socket.io-client fails them ("socket has been disconnected"). `queued`: an
     /// ack whose emit is still queued; it goes out with the next session and stays.
     pub fn take_sent_tab_acks(&mut self, queued: impl Fn(u64) -> bool) -> Vec<(TabKey, u32)> {
-        let mut sent = Vec::new();
-        self.pending.retain(|sio, r| match r {
-            Request::Tab { tab, id, .. } if !queued(*sio) => {
-                sent.push((*tab, *id));
+        self.take_calls(|sio, r| match r {
+            Request::Tab { tab, id, .. } if !queued(sio) => Some((*tab, *id)),
+            _ => None,
+        })
+    }
+
+    /// Takes out the requests `pick` names, as the (tab, call id) it gives for each.
+    fn take_calls(&mut self, pick: impl Fn(u64, &Request) -> Option<(TabKey, u32)>) -> Vec<(TabKey, u32)> {
+        let mut taken = Vec::new();
+        self.pending.retain(|sio, r| match pick(*sio, r) {
+            Some(call) => {
+                taken.push(call);
                 false
             }
-            _ => true,
+            None => true,
         });
-        sent
+        taken
     }
 
     /// Leader commands still waiting (taken out, before [`Requests::end_session`] drops
     /// them): a command is never resent, since a new session may have a new term.
     pub fn take_leads(&mut self) -> Vec<(TabKey, u32)> {
-        let mut leads = Vec::new();
-        self.pending.retain(|_, r| match r {
-            Request::Lead { tab, id } => {
-                leads.push((*tab, *id));
-                false
-            }
-            _ => true,
-        });
-        leads
+        self.take_calls(|_, r| match r {
+            Request::Lead { tab, id } => Some((*tab, *id)),
+            _ => None,
+        })
     }
 
     /// A server event asked for an ack: a token the tabs answer with.

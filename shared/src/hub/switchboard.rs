@@ -270,7 +270,7 @@ impl Switchboard {
     ) {
         let id = match self.hubs.iter_mut().find(|(_, h)| *h.key() == key) {
             Some((id, h)) => {
-                h.reconfigure(self.config.clone(), options, now);
+                h.reconfigure(&self.config, options, now);
                 *id
             }
             None => {
