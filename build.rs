@@ -9,6 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "shared/src/protocol.rs"]
+mod protocol;
+
+#[path = "shared/codegen.rs"]
+mod codegen;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// (crate name, wasm file stem, bundle name of the glue). A tab loads no wasm: the bundle's
 /// page client is JS (`page-client/js`, its protocol core `core.js`); the page-client crate's
@@ -40,6 +46,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_ESBUILD");
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_KEEP_NAMES");
 
+    write_protocol_js(&root);
     ensure_wasm_target();
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -153,8 +160,17 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
     // API (`switchboard-compat.js`), shared state (`switchboard-state.js`), security
     // (`switchboard-security.js`), debugging (`switchboard-debug.js`), the React bindings
     // (`switchboard-react.js`), the modes without a SharedWorker (`switchboard-reach.js`).
-    for module in ["connect.js", "core.js", "compat.js", "state.js", "security.js", "debug.js", "reach.js", "react.js"]
-    {
+    for module in [
+        "protocol.js",
+        "connect.js",
+        "core.js",
+        "compat.js",
+        "state.js",
+        "security.js",
+        "debug.js",
+        "reach.js",
+        "react.js",
+    ] {
         copy(&root.join("page-client/js").join(module), &pkg.join(module));
     }
     // The client (for Rust front ends, a wasm-bindgen snippet of the page-client crate).
@@ -193,6 +209,19 @@ fn assemble(root: &Path, pkg: &Path, dist: &Path) {
             .expect("cannot run esbuild");
         assert!(status.success(), "esbuild failed on {name}");
         fs::remove_file(&staged).expect("cannot remove a staged entry");
+    }
+}
+
+/// `page-client/js/protocol.js`, the page client's constants and codec, generated from the
+/// protocol table (`shared/src/protocol.rs`, see `shared/codegen.rs`). It is written into the
+/// source tree, and committed, because wasm-bindgen ships the page-client crate's JS
+/// (`client.js`, which imports it) from there to Rust front ends; written only when the
+/// table changed, so it never triggers a rebuild by itself.
+fn write_protocol_js(root: &Path) {
+    let path = root.join("page-client/js/protocol.js");
+    let js = codegen::js();
+    if fs::read_to_string(&path).ok().as_deref() != Some(js.as_str()) {
+        fs::write(&path, js).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 }
 

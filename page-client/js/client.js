@@ -7,23 +7,14 @@
 // numbers: no wasm-bindgen string or object glue. Private members end in `_`: the bundler
 // shortens them (esbuild --mangle-props), the public API keeps its names.
 
-// Browser-side names, as in switchboard_shared::contract (a test checks they match). The
-// worker's name carries the protocol version: a deploy that changes it gets a new hub.
-const WORKER_NAME = 'switchboard-v5';
-const HUB_LOCK = 'switchboard-hub-v5';
-const TAB_LOCK_PREFIX = 'switchboard-tab-';
-const ANY_EVENT = 'sb:any'; // a subscription to every event of the namespace (onAny)
-const LEADER_EVENT = 'sb:leader'; // [leader tab id or null, term, scope], from the hub
-const LEAD = 'sb:lead'; // [term, event, ...args]: a leader command (emitAsLeader)
-const MEMBERS = 'sb:members'; // [{ room, members }]: who is in a room this tab is in
-const ASSIGNED = 'sb:rooms'; // [rooms]: the hierarchy rooms the server assigned, and tab:{id}
-// What the client asks of the core: `op` kinds, as `op::ALL` in src/lib.rs (a test checks).
-const LOGIN = 0, LOGOUT = 1, REFRESH = 2, TOKEN = 3, BYE = 4, SUBSCRIBE = 5, UNSUBSCRIBE = 6, JOIN = 7, LEAVE = 8,
-  ATTACH = 9, RESTART = 10, REPLY = 11, EMIT = 12, EMIT_VOLATILE = 13, EMIT_ACK = 14, COUNT = 15, PRIORITY = 16,
-  EMIT_TO = 17;
-// What the core reports: `h` kinds, as `to_js::ALL` in src/lib.rs (a test checks).
-const POST = 0, BIN = 1, EVENT = 2, ACK = 3, FAIL = 4, OK = 5, STATUS = 6, WELCOME = 7, TABS = 8, AUTH = 9,
-  CLOCK = 10, RECOVERED = 11, WARN = 12, ERROR = 13, ITEM = 14, ROOMS = 15;
+// Kinds and names from the protocol table (shared/src/protocol.rs), generated.
+import {
+  ANY_EVENT, ASSIGNED, HUB_LOCK, LEAD, LEADER_EVENT, MEMBERS, TAB_LOCK_PREFIX, WORKER_NAME, ERROR_NOT_ATTACHED,
+  OP_LOGIN, OP_LOGOUT, OP_REFRESH, OP_TOKEN, OP_BYE, OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP_JOIN, OP_LEAVE, OP_ATTACH,
+  OP_RESTART, OP_REPLY, OP_EMIT, OP_EMIT_VOLATILE, OP_EMIT_ACK, OP_COUNT, OP_PRIORITY, OP_EMIT_TO,
+  REPORT_POST, REPORT_BIN, REPORT_EVENT, REPORT_ACK, REPORT_FAIL, REPORT_OK, REPORT_STATUS, REPORT_WELCOME,
+  REPORT_TABS, REPORT_AUTH, REPORT_CLOCK, REPORT_RECOVERED, REPORT_WARN, REPORT_ERROR, REPORT_ITEM, REPORT_ROOMS,
+} from './protocol.js';
 
 const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
 const guard = (f, v) => { try { f(v); } catch (e) { warn('a callback threw', e); } };
@@ -64,7 +55,7 @@ export function open(options, workerUrl, reach, port) {
 export const hubPort = (url) => {
   const w = url
     ? new SharedWorker(url, { type: 'module', name: WORKER_NAME })
-    : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v5' });
+    : new SharedWorker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module', name: 'switchboard-v5' }); // WORKER_NAME, spelled out for Vite
   w.onerror = () => (w.port.failed_ = 1, w.port.onfail_?.());
   return w.port;
 };
@@ -116,8 +107,9 @@ export class Client {
     if (strs.some((s) => s.includes('\0'))) return fail('invalid path or namespace');
     this.core_ = core.create(
       utf8(strs.join('\0') + '\0'),
-      [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.timeout, o.maxQueue, o.maxQueueBytes,
-        o.authMode == 'bearer', o.ackTimeout, o.randomizationFactor, o.maxQueueAge, o.reconnectionAttempts].map(number),
+      // The Options fields in table order, then the ack timeout.
+      [o.reconnection, o.reconnectionDelay, o.reconnectionDelayMax, o.randomizationFactor, o.timeout, o.maxQueue,
+        o.maxQueueBytes, o.maxQueueAge, o.authMode == 'bearer', o.reconnectionAttempts, o.ackTimeout].map(number),
     );
     clients[this.core_] = this;
     try {
@@ -127,7 +119,7 @@ export class Client {
     }
     // pagehide: say goodbye (the tab lock covers tabs that die without it); pageshow after
     // a back/forward-cache restore: attach again.
-    this.lifecycle_ = (e) => (e.type == 'pagehide' ? this.op_(BYE) : e.persisted && this.attach_());
+    this.lifecycle_ = (e) => (e.type == 'pagehide' ? this.op_(OP_BYE) : e.persisted && this.attach_());
     addEventListener('pagehide', this.lifecycle_);
     addEventListener('pageshow', this.lifecycle_);
     // The tab's priority for leader election follows the Page Lifecycle.
@@ -146,7 +138,7 @@ export class Client {
 
   // `options.setup(client)` runs once, as the Hello goes out: what it subscribes follows the
   // Hello at once, so no event the server sends on connection is missed.
-  attach_(kind = ATTACH) {
+  attach_(kind = OP_ATTACH) {
     this.op_(kind);
     this.attached_ = true;
     this.setup_?.(this);
@@ -163,7 +155,7 @@ export class Client {
   report_(frozen) {
     if (!this.attached_) return; // Hello goes first
     const level = frozen ? 0 : document.hidden ? 1 : document.hasFocus() ? 3 : 2;
-    this.op_(PRIORITY, '' + (this.leader_?.term ?? 0), '', level + this.scope_);
+    this.op_(OP_PRIORITY, '' + (this.leader_?.term ?? 0), '', level + this.scope_);
   }
 
   // Asks the core; returns the id the answer will carry (see `op` in src/lib.rs).
@@ -237,16 +229,16 @@ export class Client {
   // What the core reports (see `to_js` in src/lib.rs).
   host_(kind, n, m, a, b) {
     switch (kind) {
-      case POST:
+      case REPORT_POST:
         if (!this.closed_) {
           const copy = a.slice();
           this.port_.postMessage(copy, [copy.buffer]);
         }
         break;
-      case BIN:
+      case REPORT_BIN:
         this.bins_.push(a.slice().buffer);
         break;
-      case EVENT: {
+      case REPORT_EVENT: {
         const args = this.decode_(text(b));
         // The handler's last argument answers the server: `callback(...values)`.
         if (n === n) args.push((...v) => this.answer_(n, v));
@@ -269,23 +261,23 @@ export class Client {
         }
         break;
       }
-      case ACK: {
+      case REPORT_ACK: {
         const args = this.decode_(text(a));
         this.settle_(n, (call) => (call[1] ? call[0](args[0]) : call[0](...args)));
         break;
       }
-      case FAIL: {
+      case REPORT_FAIL: {
         const room = this.calls_.get(n)?.[2];
         this.fail_(n, text(a));
         // The hub refused a join: the core leaves the room, so it is neither listed nor
         // joined again on a new hub (unless another join of it is still waiting).
-        if (room !== undefined && ![...this.calls_.values()].some((call) => call[2] === room)) this.op_(LEAVE, room);
+        if (room !== undefined && ![...this.calls_.values()].some((call) => call[2] === room)) this.op_(OP_LEAVE, room);
         break;
       }
-      case OK:
+      case REPORT_OK:
         this.settle_(n, (call) => call[0](m ? text(a) : undefined));
         break;
-      case STATUS: {
+      case REPORT_STATUS: {
         const status = text(a), detail = { status };
         // A verdict is for one reconnection: the next one waits for its own.
         if (status != 'connected') this.recovered_ = undefined;
@@ -295,7 +287,7 @@ export class Client {
         this.setStatus_(detail);
         break;
       }
-      case WELCOME: {
+      case REPORT_WELCOME: {
         clearTimeout(this.loadTimer_);
         const ready = this.ready_;
         this.ready_ = null;
@@ -303,32 +295,32 @@ export class Client {
         this.watchHub_();
         break;
       }
-      case ITEM:
+      case REPORT_ITEM:
         this.items_.push(m ? (m == 1 ? text(a) : null) : n);
         break;
-      case TABS:
+      case REPORT_TABS:
         this.tabList_ = this.items_.splice(0);
         notifyAll(this.tabFns_, this.tabs);
         break;
-      case ROOMS:
+      case REPORT_ROOMS:
         this.roomList_ = this.items_.splice(0);
         break;
-      case AUTH:
+      case REPORT_AUTH:
         this.setAuth_(n);
         break;
-      case CLOCK:
+      case REPORT_CLOCK:
         this.clockOffset = n;
         break;
-      case RECOVERED:
+      case REPORT_RECOVERED:
         this.recovered_ = !!n;
         this.setStatus_(this.detail_);
         break;
-      case WARN:
+      case REPORT_WARN:
         warn(text(a) + text(b));
         break;
-      case ERROR: {
+      case REPORT_ERROR: {
         // NotAttached: a new hub under this tab; a tab it never welcomed ignores it.
-        if (n == 6) {
+        if (n == ERROR_NOT_ATTACHED) {
           if (!this.ready_) this.reattach_();
           break;
         }
@@ -366,7 +358,7 @@ export class Client {
     } catch {
       json = '[]';
     }
-    this.op_(REPLY, json, '', token);
+    this.op_(OP_REPLY, json, '', token);
   }
 
   // Waits on the hub's lifetime lock: granted means the hub (the SharedWorker) died.
@@ -397,7 +389,7 @@ export class Client {
   // that waited on the old hub fail.
   reattach_() {
     for (const id of [...this.calls_.keys()]) this.fail_(id, 'hub restarted');
-    this.attach_(RESTART);
+    this.attach_(OP_RESTART);
     this.setStatus_({ status: 'connecting' });
   }
 
@@ -428,7 +420,7 @@ export class Client {
   offLeader(f) { drop(this.leaderFns_, (g) => g === f); }
   onAuth(f) { guard(f, this.auth); return add(this.authFns_, f); }
   offAuth(f) { drop(this.authFns_, (g) => g === f); }
-  get unconfirmed() { return this.op_(COUNT); }
+  get unconfirmed() { return this.op_(OP_COUNT); }
 
   // Each `on*` returns the function that removes that one registration; `off(event, f)`
   // removes one registration of `f`, `off(event)` every handler of the event.
@@ -438,7 +430,7 @@ export class Client {
     if (list) list.push(f);
     else {
       this.handlers_.set(event, [f]);
-      this.op_(SUBSCRIBE, event);
+      this.op_(OP_SUBSCRIBE, event);
     }
     let on = 1;
     return () => on && (on = 0, this.off(event, f));
@@ -448,11 +440,11 @@ export class Client {
     const list = this.handlers_.get(event) ?? [];
     if (f) drop(list, (g) => g === f);
     if (f && list.length) return;
-    if (this.handlers_.delete(event)) this.op_(UNSUBSCRIBE, event);
+    if (this.handlers_.delete(event)) this.op_(OP_UNSUBSCRIBE, event);
   }
   // Every event of the namespace: `f(event, ...args)`, before the event's own handlers.
   onAny(f) {
-    if (this.anyFns_.push(f) == 1) this.op_(SUBSCRIBE, ANY_EVENT);
+    if (this.anyFns_.push(f) == 1) this.op_(OP_SUBSCRIBE, ANY_EVENT);
     let on = 1;
     return () => on && (on = 0, this.offAny(f));
   }
@@ -460,41 +452,41 @@ export class Client {
     const had = this.anyFns_.length;
     if (f) drop(this.anyFns_, (g) => g === f);
     else this.anyFns_.length = 0;
-    if (had && !this.anyFns_.length) this.op_(UNSUBSCRIBE, ANY_EVENT);
+    if (had && !this.anyFns_.length) this.op_(OP_UNSUBSCRIBE, ANY_EVENT);
   }
   // A function as the last argument is called with the server's ack arguments.
   emit(event, ...args) {
     const f = typeof args[args.length - 1] == 'function' && args.pop();
     const json = this.encode_(args);
-    if (f) this.calls_.set(this.op_(EMIT_ACK, String(event), json), [f]);
-    else this.op_(EMIT, String(event), json);
+    if (f) this.calls_.set(this.op_(OP_EMIT_ACK, String(event), json), [f]);
+    else this.op_(OP_EMIT, String(event), json);
   }
-  emitVolatile(event, ...args) { this.op_(EMIT_VOLATILE, String(event), this.encode_(args)); }
+  emitVolatile(event, ...args) { this.op_(OP_EMIT_VOLATILE, String(event), this.encode_(args)); }
   // `client.to(room).emit(event, ...args)`: to the other members of a room this tab is in,
   // through the server; durable like `emit`.
   to(room) {
-    return { emit: (event, ...args) => this.op_(EMIT_TO, room + '\0' + event, this.encode_(args)) };
+    return { emit: (event, ...args) => this.op_(OP_EMIT_TO, room + '\0' + event, this.encode_(args)) };
   }
-  emitWithAck(event, ...args) { return this.request_(EMIT_ACK, String(event), this.encode_(args)); }
+  emitWithAck(event, ...args) { return this.request_(OP_EMIT_ACK, String(event), this.encode_(args)); }
   // Only while this tab leads, carrying its term; JSON arguments only. Rejects a stale term
   // or a tab that does not lead (the hub checks, and a server that takes part checks again).
   emitAsLeader(event, ...args) { return this.emitWithAck(LEAD, this.leader_?.term, String(event), ...args); }
   join(room) {
     room = String(room);
-    return this.request_(JOIN, room, '', room);
+    return this.request_(OP_JOIN, room, '', room);
   }
   leave(room) {
     this.members_.delete(room = String(room));
-    return this.request_(LEAVE, room);
+    return this.request_(OP_LEAVE, room);
   }
-  login(user, password) { return this.request_(LOGIN, String(user), String(password)); }
-  logout() { return this.request_(LOGOUT); }
-  refresh() { return this.request_(REFRESH); }
-  token() { return this.request_(TOKEN); }
+  login(user, password) { return this.request_(OP_LOGIN, String(user), String(password)); }
+  logout() { return this.request_(OP_LOGOUT); }
+  refresh() { return this.request_(OP_REFRESH); }
+  token() { return this.request_(OP_TOKEN); }
   close() {
     if (this.closed_) return;
     clearTimeout(this.loadTimer_);
-    this.op_(BYE);
+    this.op_(OP_BYE);
     this.closed_ = true;
     this.port_.onmessage = null;
     this.port_.close();

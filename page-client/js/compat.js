@@ -9,7 +9,7 @@
 
 const RESERVED = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'];
 // The hub's own events (switchboard_shared::contract::HUB_PING, HUB_LOST, HUB_DROP).
-const HUB_PING = 'sb:ping', HUB_LOST = 'sb:lost', HUB_DROP = 'sb:drop';
+import { HUB_PING, HUB_LOST, HUB_DROP } from './protocol.js';
 const TIMED_OUT = 'operation has timed out';
 const values = Object.values, nativeSetTimeout = setTimeout;
 

@@ -10,9 +10,7 @@
 // it); a thawed old hub finds its lease run out, or hears a higher epoch, and steps down.
 // `per-tab` (no Web Locks either): each tab runs its own hub.
 
-const CHANNEL = 'switchboard-v5', AUTH_CHANNEL = 'switchboard-auth-v5';
-const LEADER_LOCK = 'switchboard-leader-v5';
-const BEAT = 1000, SILENCE = 5000;
+import { LEADER_CHANNEL as CHANNEL, AUTH_CHANNEL, LEADER_LOCK, LEADER_BEAT_MS as BEAT, LEADER_SILENCE_MS as SILENCE } from './protocol.js';
 // The literal `new Worker(new URL('./…', import.meta.url), …)` lets bundlers bundle it.
 const spawn = (url) =>
   url ? new Worker(url, { type: 'module' }) : new Worker(new URL('./switchboard-worker.js', import.meta.url), { type: 'module' });

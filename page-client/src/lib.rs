@@ -39,9 +39,17 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use switchboard_shared::page::Page;
-use switchboard_shared::port::{AckRequest, Bytes, Endpoint, Options, ToHub};
-use switchboard_shared::wire::{FromHubRef, List};
+use switchboard_shared::port::{AckRequest, AuthState, Bytes, Endpoint, FromHub, Options, Status, ToHub};
+use switchboard_shared::protocol::ACK_TIMEOUT_MS;
 use wasm_bindgen::prelude::*;
+
+// `js/client.js` imports `js/protocol.js` (generated from the protocol table by the root
+// build.rs); naming the module here makes wasm-bindgen ship it beside client.js.
+#[wasm_bindgen(module = "/js/protocol.js")]
+extern "C" {
+    #[allow(dead_code)]
+    fn whole(x: f64, d: f64) -> f64;
+}
 
 #[wasm_bindgen(module = "/js/client.js")]
 extern "C" {
@@ -50,110 +58,9 @@ extern "C" {
     fn h(c: u32, kind: u32, n: f64, m: f64, a: &[u8], b: &[u8]);
 }
 
-/// The kinds of `h`; `js/client.js` uses the same numbers.
-pub mod to_js {
-    /// `a`: bytes for the hub's port.
-    pub const POST: u32 = 0;
-    /// `a`: a binary attachment of the next EVENT or ACK.
-    pub const BIN: u32 = 1;
-    /// `a`: event name, `b`: JSON args, `n`: the server's ack token or NaN.
-    pub const EVENT: u32 = 2;
-    /// `n`: call id, `a`: JSON args.
-    pub const ACK: u32 = 3;
-    /// `n`: call id, `a`: why.
-    pub const FAIL: u32 = 4;
-    /// `n`: call id, `a`: the value when `m` is 1.
-    pub const OK: u32 = 5;
-    /// `a`: status name, `b`: sid or reason, `n`: attempt, `m`: delay.
-    pub const STATUS: u32 = 6;
-    /// The hub welcomed this tab: `connect()` resolves.
-    pub const WELCOME: u32 = 7;
-    /// The ITEMs since the last commit are the tab ids.
-    pub const TABS: u32 = 8;
-    /// The ITEMs since the last commit are user, error, signedOut, expiresAt, refreshes,
-    /// lastMs, maxMs, totalMs, then name/count pairs: `n` failures, then signOuts.
-    pub const AUTH: u32 = 9;
-    /// `n`: server clock minus the hub's, in ms.
-    pub const CLOCK: u32 = 10;
-    /// `n`: 1 if the server replayed what was missed.
-    pub const RECOVERED: u32 = 11;
-    /// `a` + `b`: a warning for the console.
-    pub const WARN: u32 = 12;
-    /// `a`: the hub refused this tab (`connect()` rejects).
-    pub const ERROR: u32 = 13;
-    /// A value for the next TABS, AUTH or ROOMS: `m` 1 = the text `a`, 2 = null, 0 = the number `n`.
-    pub const ITEM: u32 = 14;
-    /// The ITEMs since the last commit are the rooms this tab is in or joining.
-    pub const ROOMS: u32 = 15;
-
-    /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
-    pub const ALL: [(&str, u32); 16] = [
-        ("POST", POST),
-        ("BIN", BIN),
-        ("EVENT", EVENT),
-        ("ACK", ACK),
-        ("FAIL", FAIL),
-        ("OK", OK),
-        ("STATUS", STATUS),
-        ("WELCOME", WELCOME),
-        ("TABS", TABS),
-        ("AUTH", AUTH),
-        ("CLOCK", CLOCK),
-        ("RECOVERED", RECOVERED),
-        ("WARN", WARN),
-        ("ERROR", ERROR),
-        ("ITEM", ITEM),
-        ("ROOMS", ROOMS),
-    ];
-}
-
-/// The kinds of [`op`]; `js/client.js` uses the same numbers.
-pub mod op {
-    pub const LOGIN: u32 = 0;
-    pub const LOGOUT: u32 = 1;
-    pub const REFRESH: u32 = 2;
-    pub const TOKEN: u32 = 3;
-    pub const BYE: u32 = 4;
-    pub const SUBSCRIBE: u32 = 5;
-    pub const UNSUBSCRIBE: u32 = 6;
-    pub const JOIN: u32 = 7;
-    pub const LEAVE: u32 = 8;
-    pub const ATTACH: u32 = 9;
-    pub const RESTART: u32 = 10;
-    pub const REPLY: u32 = 11;
-    pub const EMIT: u32 = 12;
-    pub const EMIT_VOLATILE: u32 = 13;
-    pub const EMIT_ACK: u32 = 14;
-    /// Sends nothing: returns the unconfirmed count.
-    pub const COUNT: u32 = 15;
-    /// The tab's election priority: `token` the lifecycle level, plus 4 for scope `user`;
-    /// `a` the highest term the tab was told (decimal).
-    pub const PRIORITY: u32 = 16;
-    /// A durable emit to the other members of a room: `a` is `room` NUL `event`, `b` args.
-    pub const EMIT_TO: u32 = 17;
-
-    /// Every kind by name: `js/client.js` declares the same names and numbers (a test checks).
-    pub const ALL: [(&str, u32); 18] = [
-        ("LOGIN", LOGIN),
-        ("LOGOUT", LOGOUT),
-        ("REFRESH", REFRESH),
-        ("TOKEN", TOKEN),
-        ("BYE", BYE),
-        ("SUBSCRIBE", SUBSCRIBE),
-        ("UNSUBSCRIBE", UNSUBSCRIBE),
-        ("JOIN", JOIN),
-        ("LEAVE", LEAVE),
-        ("ATTACH", ATTACH),
-        ("RESTART", RESTART),
-        ("REPLY", REPLY),
-        ("EMIT", EMIT),
-        ("EMIT_VOLATILE", EMIT_VOLATILE),
-        ("EMIT_ACK", EMIT_ACK),
-        ("COUNT", COUNT),
-        ("PRIORITY", PRIORITY),
-        ("EMIT_TO", EMIT_TO),
-    ];
-}
+/// The kinds of `h` and of [`op`], from the protocol table (`switchboard_shared::protocol`);
+/// `js/client.js` and `js/core.js` import the same, generated, as `REPORT_*` and `OP_*`.
+pub use switchboard_shared::port::{op, report as to_js};
 
 /// One client's protocol state.
 struct Core {
@@ -184,41 +91,12 @@ fn text(bytes: &[u8]) -> String {
 
 /// Creates a client; returns its handle. `strs`: this tab's id, the server URL (origin),
 /// the Socket.IO path, the namespace, the query string and the CONNECT auth payload (JSON,
-/// empty for none), UTF-8, each ended by a NUL. `n`: [reconnection (0/1),
-/// reconnectionDelay, reconnectionDelayMax, timeout, maxQueue, maxQueueBytes, bearer (0/1),
-/// ackTimeout, randomizationFactor, maxQueueAge], NaN where absent (the defaults apply).
+/// empty for none), UTF-8, each ended by a NUL. `n`: the `Options` fields in table order
+/// (`Options::from_numbers`: booleans as 0/1, NaN where absent), then the ack timeout.
 #[wasm_bindgen]
 pub fn create(strs: &[u8], n: &[f64]) -> u32 {
-    let d = Options::default();
-    let mut v: [u32; 8] = [
-        d.reconnection.into(),
-        d.reconnection_delay_ms,
-        d.reconnection_delay_max_ms,
-        d.timeout_ms,
-        d.max_queue,
-        d.max_queue_bytes,
-        d.bearer.into(),
-        10_000,
-    ];
-    let at = |i: usize| n.get(i).copied().unwrap_or(f64::NAN);
-    // NaN means absent (the default stays); negatives become 0.
-    for (i, slot) in v.iter_mut().enumerate() {
-        if !at(i).is_nan() {
-            *slot = at(i) as u32;
-        }
-    }
-    let options = Options {
-        reconnection: v[0] != 0,
-        reconnection_delay_ms: v[1],
-        reconnection_delay_max_ms: v[2],
-        timeout_ms: v[3],
-        max_queue: v[4],
-        max_queue_bytes: v[5],
-        bearer: v[6] != 0,
-        randomization_factor: if at(8).is_nan() { d.randomization_factor } else { at(8) as f32 },
-        max_queue_age_ms: if at(9).is_nan() { d.max_queue_age_ms } else { at(9) as u64 },
-        reconnection_attempts: if at(10).is_nan() { d.reconnection_attempts } else { at(10) as u32 },
-    };
+    let options = Options::from_numbers(n);
+    let ack_timeout = n.get(Options::FIELDS).filter(|x| !x.is_nan()).map_or(ACK_TIMEOUT_MS, |&x| x as u32);
     let mut s = strs.split(|&b| b == 0).map(text);
     let mut next = || s.next().unwrap_or_default();
     let (tab, url, path, namespace, query, auth) = (next(), next(), next(), next(), next(), next());
@@ -226,7 +104,7 @@ pub fn create(strs: &[u8], n: &[f64]) -> u32 {
     // Never borrowed here: `create` is not re-entered. (No panicking borrow: its message
     // would pull core::fmt into the wasm.)
     let Ok(mut cores) = CORES.0.try_borrow_mut() else { return u32::MAX };
-    let core = Core { page: RefCell::new(page), bins: RefCell::default(), ack_timeout: v[7] };
+    let core = Core { page: RefCell::new(page), bins: RefCell::default(), ack_timeout };
     cores.push(Box::leak(Box::new(core)));
     cores.len() as u32 - 1
 }
@@ -331,55 +209,63 @@ pub fn recv(c: u32, bytes: &[u8]) {
 }
 
 /// Hands one message to the JS client `c`.
-fn deliver(c: u32, msg: FromHubRef<'_>) {
+fn deliver(c: u32, msg: FromHub) {
     let call = |kind, n: f64, m: f64, a: &[u8], b: &[u8]| h(c, kind, n, m, a, b);
-    let item =
-        |s: Option<&str>| call(to_js::ITEM, 0.0, if s.is_some() { 1.0 } else { 2.0 }, s.unwrap_or("").as_bytes(), &[]);
+    let item = |s: &Option<String>| {
+        call(to_js::ITEM, 0.0, if s.is_some() { 1.0 } else { 2.0 }, s.as_deref().unwrap_or("").as_bytes(), &[])
+    };
     let number = |n: f64| call(to_js::ITEM, n, 0.0, &[], &[]);
-    let bins = |list: List<'_>| list.bytes().for_each(|b| call(to_js::BIN, 0.0, 0.0, b, &[]));
-    match msg {
-        FromHubRef::Welcome { status: s, .. } | FromHubRef::Status(s) => {
-            call(to_js::STATUS, s.attempt.into(), s.delay_ms.into(), s.name().as_bytes(), s.text.as_bytes());
-            if let FromHubRef::Welcome { .. } = msg {
+    let bins = |list: &[Bytes]| list.iter().for_each(|b| call(to_js::BIN, 0.0, 0.0, &b.0, &[]));
+    match &msg {
+        FromHub::Welcome { status: s, .. } | FromHub::Status(s) => {
+            let (attempt, delay, text) = match s {
+                Status::Connected { sid: t } | Status::Disconnected { reason: t } | Status::Failed { reason: t } => {
+                    (0, 0, t.as_str())
+                }
+                Status::Reconnecting { attempt, delay_ms, reason } => (*attempt, *delay_ms, reason.as_str()),
+                Status::Connecting | Status::Offline => (0, 0, ""),
+            };
+            call(to_js::STATUS, attempt.into(), delay.into(), s.name().as_bytes(), text.as_bytes());
+            if let FromHub::Welcome { .. } = msg {
                 call(to_js::WELCOME, 0.0, 0.0, &[], &[]);
             }
         }
-        FromHubRef::Event { event, args, bins: b, reply, .. } => {
+        FromHub::Event { event, args, bins: b, reply, .. } => {
             bins(b);
             call(to_js::EVENT, reply.map_or(f64::NAN, f64::from), 0.0, event.as_bytes(), args.as_bytes());
         }
-        FromHubRef::Ack { id, args, bins: b } => {
+        FromHub::Ack { id, args, bins: b } => {
             bins(b);
-            call(to_js::ACK, id.into(), 0.0, args.as_bytes(), &[]);
+            call(to_js::ACK, (*id).into(), 0.0, args.as_bytes(), &[]);
         }
-        FromHubRef::AckFailed { id: req, reason: e }
-        | FromHubRef::Done { req, error: Some(e) }
-        | FromHubRef::Token { req, token: None, error: Some(e) } => {
-            call(to_js::FAIL, req.into(), 0.0, e.as_bytes(), &[])
+        FromHub::AckFailed { id: req, reason: e }
+        | FromHub::Done { req, error: Some(e) }
+        | FromHub::Token { req, token: None, error: Some(e) } => {
+            call(to_js::FAIL, (*req).into(), 0.0, e.as_bytes(), &[])
         }
-        FromHubRef::Token { req, token: None, error: None } => call(to_js::FAIL, req.into(), 0.0, b"no token", &[]),
-        FromHubRef::Done { req, error: None } => call(to_js::OK, req.into(), 0.0, &[], &[]),
-        FromHubRef::Token { req, token: Some(t), .. } => call(to_js::OK, req.into(), 1.0, t.as_bytes(), &[]),
-        FromHubRef::Tabs { tabs } => {
-            tabs.strs().for_each(|t| item(Some(t)));
+        FromHub::Token { req, token: None, error: None } => call(to_js::FAIL, (*req).into(), 0.0, b"no token", &[]),
+        FromHub::Done { req, error: None } => call(to_js::OK, (*req).into(), 0.0, &[], &[]),
+        FromHub::Token { req, token: Some(t), .. } => call(to_js::OK, (*req).into(), 1.0, t.as_bytes(), &[]),
+        FromHub::Tabs { tabs } => {
+            tabs.iter().for_each(|t| call(to_js::ITEM, 0.0, 1.0, t.as_bytes(), &[]));
             call(to_js::TABS, 0.0, 0.0, &[], &[]);
         }
-        FromHubRef::Stored { .. } => {}
-        FromHubRef::Refused { reason, .. } => call(to_js::WARN, 0.0, 0.0, b"an emit was refused: ", reason.as_bytes()),
-        FromHubRef::Clock { offset_ms, .. } => call(to_js::CLOCK, offset_ms as f64, 0.0, &[], &[]),
-        FromHubRef::Recovered { recovered } => call(to_js::RECOVERED, f64::from(u8::from(recovered)), 0.0, &[], &[]),
-        FromHubRef::Auth(a) => {
-            [a.user, a.error, a.signed_out].into_iter().for_each(item);
-            number(a.expires_at.map_or(f64::NAN, |e| e as f64));
-            [a.refreshes, a.last_ms, a.max_ms].into_iter().for_each(|n| number(n.into()));
-            number(a.total_ms as f64);
-            for (name, n) in a.failures.counts().chain(a.sign_outs.counts()) {
-                item(Some(name));
-                number(n.into());
+        FromHub::Stored { .. } => {}
+        FromHub::Refused { reason, .. } => call(to_js::WARN, 0.0, 0.0, b"an emit was refused: ", reason.as_bytes()),
+        FromHub::Clock { offset_ms, .. } => call(to_js::CLOCK, *offset_ms as f64, 0.0, &[], &[]),
+        FromHub::Recovered { recovered } => call(to_js::RECOVERED, f64::from(u8::from(*recovered)), 0.0, &[], &[]),
+        FromHub::Auth(AuthState { user, expires_at, error, signed_out, telemetry: t }) => {
+            [user, error, signed_out].into_iter().for_each(item);
+            number(expires_at.map_or(f64::NAN, |e| e as f64));
+            [t.refreshes, t.last_ms, t.max_ms].into_iter().for_each(|n| number(n.into()));
+            number(t.total_ms as f64);
+            for (name, n) in t.failures.iter().chain(&t.sign_outs) {
+                call(to_js::ITEM, 0.0, 1.0, name.as_bytes(), &[]);
+                number((*n).into());
             }
-            call(to_js::AUTH, a.failures.n as f64, 0.0, &[], &[]);
+            call(to_js::AUTH, t.failures.len() as f64, 0.0, &[], &[]);
         }
-        FromHubRef::Error { code, message } => call(to_js::ERROR, code as f64, 0.0, message.as_bytes(), &[]),
+        FromHub::Error { code, message } => call(to_js::ERROR, code.kind().into(), 0.0, message.as_bytes(), &[]),
     }
 }
 

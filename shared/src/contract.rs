@@ -35,26 +35,9 @@ pub const RESUME: &str = "sb:resume";
 /// Hub → server (bearer mode): `sb:auth {token}`, renewed credentials for the open socket.
 pub const AUTH: &str = "sb:auth";
 
-/// A tab subscribed to this name gets every event of its namespace (`onAny`). No server
-/// sends it: `sb:` names are the contract's.
-pub const ANY_EVENT: &str = "sb:any";
-
-/// Events the hub itself sends to the tabs that subscribe to them (never from a server):
-/// `sb:ping` on each Engine.IO ping (socket.io-client's Manager `ping` event), and
-/// `sb:lost [reason]` when the connection is lost, just before the status changes
-/// (`transport close`, `ping timeout`, ...: socket.io-client's disconnect reasons).
-pub const HUB_PING: &str = "sb:ping";
-pub const HUB_LOST: &str = "sb:lost";
-/// A tab's emit of `sb:drop` (no arguments) closes the hub's WebSocket as a transport loss
-/// does (`forced close`): every namespace sees `transport close` and the hub reconnects
-/// with backoff. socket.io-client's `socket.io.engine.close()`; never sent to the server.
-pub const HUB_DROP: &str = "sb:drop";
 /// Why a tab's ack fails when the connection ends after its emit went out (the server's
 /// answer can no longer come): socket.io-client's words.
 pub const ACK_DISCONNECTED: &str = "socket has been disconnected";
-/// `sb:leader [leader tab id or null, term, scope]`, to every tab of the namespace when
-/// its leader changes (and to a tab when it attaches).
-pub const HUB_LEADER: &str = "sb:leader";
 
 /// Leader election (docs/server-contract.md, "Leader election"). Server → hub, each with an
 /// [`Elected`] payload: `LEADER_ELECTED` when the holder or the term of a scope changes (and
@@ -69,10 +52,6 @@ pub const ELECTION_REQUEST: &str = "ELECTION_REQUEST";
 pub const PRIORITY: &str = "sb:priority";
 pub const RENEW: &str = "sb:renew";
 pub const RESIGN: &str = "sb:resign";
-/// Tab → hub → server: `sb:lead [claim, event, ...args]`, an event only the leader of the
-/// claim's term may send (`emitAsLeader`); acked with a [`Receipt`] (an error for a stale
-/// term or a tab that does not lead). From a tab it is `sb:lead [term, event, ...args]`.
-pub const LEAD: &str = "sb:lead";
 
 /// Presence (docs/server-contract.md, "Presence"). Hub → server: `sb:presence`
 /// [`PresenceReport`], which of its tabs are in a room it is in (sent whenever that changes).
@@ -80,11 +59,6 @@ pub const LEAD: &str = "sb:lead";
 /// in the room, after every change (a join, a report, a leave, a disconnect). The hub
 /// delivers it to its tabs in the room whether or not they subscribed.
 pub const PRESENCE: &str = "sb:presence";
-pub const MEMBERS: &str = "sb:members";
-/// Server → hub: `sb:rooms [rooms]`, the hierarchy rooms the server put the socket in
-/// (`user:`, `session:`, `device:`), again whenever they change. The hub adds each tab's
-/// `tab:{id}` and tells its tabs (`client.rooms`).
-pub const ASSIGNED: &str = "sb:rooms";
 
 /// `sb:presence`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -494,30 +468,13 @@ pub const AUTH_PATH: &str = "/auth/";
 pub const CSRF_HEADER: &str = "x-switchboard";
 pub const MODE_HEADER: &str = "x-switchboard-mode";
 
-/// Browser-side names. The worker's name and the hub lock carry the protocol version, so a
-/// deploy that changes it never talks to an old hub. `page-client/js/client.js` spells them
-/// out (a test checks they match).
-pub const WORKER_NAME: &str = "switchboard-v5";
-pub const HUB_LOCK: &str = "switchboard-hub-v5";
-/// Prefix of the Web Lock each page holds for its whole life (then its tab id).
-pub const TAB_LOCK_PREFIX: &str = "switchboard-tab-";
-/// Leader-tab mode (no SharedWorker): the lock whose holder runs the hub in a dedicated
-/// worker, the BroadcastChannel it serves every tab on, the IndexedDB database holding its
-/// fencing number (each new hub takes the next), and the timings: the hub beats every
-/// `LEADER_BEAT_MS`, may act for `LEADER_LEASE_MS` after a beat, and a tab that heard no hub
-/// for `LEADER_SILENCE_MS` takes over with `steal`.
-pub const LEADER_LOCK: &str = "switchboard-leader-v5";
-pub const LEADER_CHANNEL: &str = "switchboard-v5";
-pub const EPOCH_DB: &str = "switchboard-epoch";
-pub const LEADER_BEAT_MS: u32 = 1000;
-pub const LEADER_LEASE_MS: u32 = 3000;
-pub const LEADER_SILENCE_MS: u32 = 5000;
-/// A `per-tab` hub's own queue database: this prefix, then a random id (no Web Locks, so
-/// per-tab hubs cannot share one; a hub adopts the queue of one gone quiet).
-pub const PER_TAB_DB_PREFIX: &str = "switchboard-queue-";
-/// IndexedDB database and store of the durable queue.
-pub const DB_NAME: &str = "switchboard";
-pub const DB_STORE: &str = "queue";
+/// Browser-side names, defined with the port protocol (the page client spells them through
+/// the generated `protocol.js`).
+pub use crate::protocol::{
+    ANY_EVENT, ASSIGNED, AUTH_CHANNEL, DB_NAME, DB_STORE, EPOCH_DB, HUB_DROP, HUB_LEADER, HUB_LOCK, HUB_LOST, HUB_PING,
+    LEAD, LEADER_BEAT_MS, LEADER_CHANNEL, LEADER_LEASE_MS, LEADER_LOCK, LEADER_SILENCE_MS, MEMBERS, PER_TAB_DB_PREFIX,
+    TAB_LOCK_PREFIX, WORKER_NAME,
+};
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,8 @@
 //! Request ids are assigned here. A room is on the list from its join until its leave; the
 //! client leaves a room whose join the hub refused, so a refused room is never replayed.
 
-use crate::port::{DecodeError, Endpoint, Options, ToHub, PROTOCOL_VERSION};
-use crate::wire::{self, FromHubRef};
+use crate::port::{DecodeError, Endpoint, FromHub, Options, ToHub, PROTOCOL_VERSION};
+use crate::wire;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -87,12 +87,12 @@ impl Page {
         }
     }
 
-    /// Reads the first message of a port message from the hub (borrowing from `bytes`) and
-    /// returns the bytes after it (the hub sends several back to back when busy). `Stored`
-    /// and `Refused` release their emit.
-    pub fn receive<'a>(&mut self, bytes: &'a [u8]) -> Result<(FromHubRef<'a>, &'a [u8]), DecodeError> {
+    /// Reads the first message of a port message from the hub and returns the bytes after
+    /// it (the hub sends several back to back when busy). `Stored` and `Refused` release
+    /// their emit.
+    pub fn receive<'a>(&mut self, bytes: &'a [u8]) -> Result<(FromHub, &'a [u8]), DecodeError> {
         let (msg, rest) = wire::take_from_hub(bytes)?;
-        if let FromHubRef::Stored { seq } | FromHubRef::Refused { seq, .. } = &msg {
+        if let FromHub::Stored { seq } | FromHub::Refused { seq, .. } = &msg {
             self.outbox.retain(|(s, _)| s != seq);
         }
         Ok((msg, rest))

@@ -4,8 +4,9 @@
 // message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
 // over a BroadcastChannel, one MessageChannel per tab into the hub.
 import init, { attach, setMode, renewLease, debugState, simulateRerun, useDatabase } from './switchboard_hub.js';
-const CHANNEL = 'switchboard-v5', EPOCH_DB = 'switchboard-epoch', DB = 'switchboard', STORE = 'queue';
-const BEAT = 1000, LEASE = 3000;
+import {
+  LEADER_CHANNEL as CHANNEL, EPOCH_DB, DB_NAME as DB, DB_STORE as STORE, LEADER_BEAT_MS as BEAT, LEADER_LEASE_MS as LEASE,
+} from './protocol.js';
 let queue = [], mode, failed;
 // A hub that cannot start (its wasm did not load or compile) tells every tab why, in a
 // string (the page client's connect() rejects with it).

@@ -242,7 +242,7 @@ impl State {
                     self.sockets.remove(&hub);
                 }
                 Output::Post { tabs, msg } => {
-                    let bytes = switchboard_shared::wire_hub::encode_from_hub(&msg);
+                    let bytes = switchboard_shared::wire::encode_from_hub(&msg);
                     for tab in tabs {
                         self.mail.send(tab, &bytes);
                     }

@@ -245,7 +245,7 @@ impl Outbox {
         if let Some(t) = d.tab {
             self.awaiting_store.insert(d.key, t);
         }
-        out.push(Output::Persist { key: d.key, record: crate::wire_hub::encode_stored(&rec) });
+        out.push(Output::Persist { key: d.key, record: crate::wire::encode_stored(&rec) });
     }
 
     /// Storage confirmed `keys`: their tabs may let go.

@@ -205,7 +205,7 @@ impl SharedState {
             bins: Vec::new(),
             created_ms: 0,
         };
-        out.push(Output::Persist { key: e.store, record: crate::wire_hub::encode_stored(&rec) });
+        out.push(Output::Persist { key: e.store, record: crate::wire::encode_stored(&rec) });
     }
 
     /// A snapshot entry from storage (`[key, version, value?]`).

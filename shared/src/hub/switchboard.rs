@@ -95,7 +95,7 @@ impl Switchboard {
         let mut max = self.shared.next_key.get();
         for (key, bytes) in records {
             max = max.max(key + 1);
-            match crate::wire_hub::decode_stored(&bytes) {
+            match crate::wire::decode_stored(&bytes) {
                 Ok(rec) if rec.version == STORE_VERSION => self
                     .parked
                     .get_or_insert_with((server_of(&rec.endpoint), rec.auth.clone()), Vec::new)
@@ -209,7 +209,7 @@ impl Switchboard {
 
     /// A message from a page's port. Anything malformed is answered with `FromHub::Error`.
     pub fn handle_port_message(&mut self, tab: TabKey, bytes: &[u8], now: Millis) {
-        let msg = match crate::wire_hub::decode_to_hub(bytes) {
+        let msg = match crate::wire::decode_to_hub(bytes) {
             Ok(m) => m,
             Err(e) => return self.reject(tab, ErrorCode::BadMessage, e.to_string()),
         };
