@@ -60,8 +60,11 @@ fn main() {
         bench(&format!("port FromHub::Event decode, postcard ({label})"), n, || {
             black_box(port::decode::<FromHub>(black_box(&bytes)).expect("decode"));
         });
-        bench(&format!("port FromHub::Event read, page's wire codec, borrowed ({label})"), n, || {
-            black_box(wire::read_from_hub(black_box(&bytes)).expect("decode"));
+        bench(&format!("port FromHub::Event encode, generated wire codec ({label})"), n, || {
+            black_box(wire::encode_from_hub(black_box(&msg)));
+        });
+        bench(&format!("port FromHub::Event decode, generated wire codec ({label})"), n, || {
+            black_box(wire::decode_from_hub(black_box(&bytes)).expect("decode"));
         });
         let json = JsonEvent { event: "chat".into(), room: Some("lobby".into()), args: args.clone(), reply: None };
         let text = serde_json::to_string(&json).expect("json");

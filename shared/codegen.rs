@@ -270,65 +270,106 @@ fn find(name: &str) -> &'static Type {
     TYPES.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("the table has no type {name}"))
 }
 
-/// A type as the JS codec's descriptor characters (see `JS_DESCRIPTORS`); `enums` lists the
-/// enums the descriptors refer to by position (a digit).
-fn js_desc(t: Ty, enums: &mut Vec<&'static str>) -> String {
-    match t {
-        Ty::U8 => "b".into(),
-        Ty::U16 => "w".into(),
-        Ty::U32 => "u".into(),
-        Ty::U64 => "U".into(),
-        Ty::I64 => "z".into(),
-        Ty::F32 => "f".into(),
-        Ty::Bool => "?".into(),
-        Ty::Str => "s".into(),
-        Ty::Bytes => "y".into(),
-        Ty::Opt(t) => format!("o{}", js_desc(*t, enums)),
-        Ty::List(t) => format!("l{}", js_desc(*t, enums)),
-        Ty::Pair(a, b) => format!("[{}{}]", js_desc(*a, enums), js_desc(*b, enums)),
-        Ty::Named(n) => match find(n).shape {
-            Shape::Struct(fields) => format!("[{}]", js_fields(fields, enums)),
-            Shape::Enum(_) => {
-                let i = enums.iter().position(|e| *e == n).unwrap_or_else(|| {
-                    enums.push(n);
-                    enums.len() - 1
-                });
-                assert!(i < 10, "protocol.js numbers enums with one digit");
-                i.to_string()
+/// The composite types the JS descriptors refer to, by one digit each: what each is (a
+/// struct's or a pair's fields, or an enum's variants), in order of first use.
+#[derive(Default)]
+struct Composites {
+    list: Vec<(String, Composite)>,
+}
+
+enum Composite {
+    Fields(String),
+    Variants(&'static [Variant], Vec<String>),
+}
+
+impl Composites {
+    /// The digit of a composite type named `key`, made with `make` on first use.
+    fn digit(&mut self, key: String, make: impl FnOnce(&mut Self) -> Composite) -> String {
+        if let Some(i) = self.list.iter().position(|(k, _)| *k == key) {
+            return i.to_string();
+        }
+        let i = self.list.len();
+        self.list.push((key, Composite::Fields(String::new())));
+        self.list[i].1 = make(self);
+        assert!(i < 10, "protocol.js numbers composite types with one digit");
+        i.to_string()
+    }
+
+    /// A type as the JS codec's descriptor character (see `JS_DESCRIPTORS`).
+    fn desc(&mut self, t: Ty) -> String {
+        match t {
+            Ty::U8 => "b".into(),
+            Ty::U16 => "w".into(),
+            Ty::U32 => "u".into(),
+            Ty::U64 => "U".into(),
+            Ty::I64 => "z".into(),
+            Ty::F32 => "f".into(),
+            Ty::Bool => "?".into(),
+            Ty::Str => "s".into(),
+            Ty::Bytes => "y".into(),
+            Ty::Opt(t) => format!("o{}", self.desc(*t)),
+            Ty::List(t) => format!("l{}", self.desc(*t)),
+            Ty::Pair(a, b) => {
+                let fields = format!("{}{}", self.desc(*a), self.desc(*b));
+                self.digit(format!("({fields})"), |_| Composite::Fields(fields))
             }
-        },
+            Ty::Named(n) => self.digit(n.into(), |c| match find(n).shape {
+                Shape::Struct(fields) => Composite::Fields(c.fields(fields)),
+                Shape::Enum(vs) => Composite::Variants(vs, vs.iter().map(|v| c.fields(v.fields)).collect()),
+            }),
+        }
+    }
+
+    fn fields(&mut self, fields: &[Field]) -> String {
+        fields.iter().map(|f| self.desc(f.ty)).collect()
     }
 }
 
-fn js_fields(fields: &[Field], enums: &mut Vec<&'static str>) -> String {
-    fields.iter().map(|f| js_desc(f.ty, enums)).collect()
-}
-
-/// An enum's variants as descriptor strings, one line each with its name and fields.
-fn js_variants(out: &mut String, name: &str, t: &Type, enums: &mut Vec<&'static str>) {
-    let Shape::Enum(vs) = t.shape else { panic!("{} is not an enum", t.name) };
-    let _ = writeln!(out, "const {name} = [");
-    for v in vs {
-        let _ = writeln!(out, "  '{}', // {} {}", js_fields(v.fields, enums), v.kind, js_variant(v));
+/// The descriptors: `TO_HUB` (the fields of each message `encode` writes) and `TYPES` (the
+/// composite types by digit, `FromHub` first: what `decodeFromHub` reads).
+fn js_tables(out: &mut String) -> Composites {
+    let mut c = Composites::default();
+    c.desc(Ty::Named("FromHub"));
+    for (_, composite) in &c.list {
+        let descs = match composite {
+            Composite::Fields(f) => vec![f.clone()],
+            Composite::Variants(_, d) => d.clone(),
+        };
+        assert!(descs.iter().all(|d| !d.contains(['b', 'f'])), "`decodeFromHub` reads no u8 or f32 (add its reader)");
+    }
+    let Shape::Enum(to_hub) = find("ToHub").shape else { panic!("ToHub is an enum") };
+    let _ = writeln!(out, "const TO_HUB = [");
+    for v in to_hub {
+        let d = c.fields(v.fields);
+        assert!(!d.contains('z'), "`encode` writes no i64 ({})", v.name);
+        let _ = writeln!(out, "  '{d}', // {} {}", v.kind, js_variant(v));
     }
     out.push_str("];\n");
+    let _ = writeln!(out, "const TYPES = [");
+    for (i, (name, composite)) in c.list.iter().enumerate() {
+        match composite {
+            Composite::Fields(f) => {
+                let what = match find_opt(name).map(|t| t.shape) {
+                    Some(Shape::Struct(fields)) => format!("{name} [{}]", js_comment(fields)),
+                    _ => format!("the pair {name}"),
+                };
+                let _ = writeln!(out, "  '{f}', // {i}: {what}");
+            }
+            Composite::Variants(vs, descs) => {
+                let _ = writeln!(out, "  [ // {i}: {name}, [kind, ...fields]");
+                for (v, d) in vs.iter().zip(descs) {
+                    let _ = writeln!(out, "    '{d}', // {} {}", v.kind, js_variant(v));
+                }
+                out.push_str("  ],\n");
+            }
+        }
+    }
+    out.push_str("];\n");
+    c
 }
 
-/// The descriptors of both directions: `TO_HUB` (what `encode` writes) and `ENUMS` (what
-/// `decodeFromHub` reads: `FromHub` first, then the enums its fields use).
-fn js_tables(out: &mut String) {
-    let mut to_hub_enums = Vec::new();
-    js_variants(out, "TO_HUB", find("ToHub"), &mut to_hub_enums);
-    assert!(to_hub_enums.is_empty(), "protocol.js encodes no enum field (ToHub uses {to_hub_enums:?})");
-    let mut enums = vec!["FromHub"];
-    let mut tables = Vec::new();
-    while tables.len() < enums.len() {
-        let name = enums[tables.len()];
-        let table = format!("{}_FIELDS", screaming(name));
-        js_variants(out, &table, find(name), &mut enums);
-        tables.push(table);
-    }
-    let _ = writeln!(out, "const ENUMS = [{}];", tables.join(", "));
+fn find_opt(name: &str) -> Option<&'static Type> {
+    TYPES.iter().find(|t| t.name == name)
 }
 /// Every named type a type uses, itself first.
 fn reach(t: &'static Type, seen: &mut Vec<&'static str>) {
@@ -408,82 +449,77 @@ pub fn js() -> String {
     let _ = writeln!(out, "export const OPTIONS_FIELDS = {};", options.len());
     out.push_str(JS_RUNTIME);
     let _ = writeln!(out, "export const STATUS_NAMES = [{}];", names.join(", "));
-    js_options(&mut out);
     out.push_str(JS_DESCRIPTORS);
-    js_tables(&mut out);
+    let mut composites = js_tables(&mut out);
+    js_options(&mut out, &mut composites);
     out
 }
 
 /// `optionsOf(n)`: the Options array from numbers, as `Options::from_numbers` builds it.
-fn js_options(out: &mut String) {
+fn js_options(out: &mut String, c: &mut Composites) {
     let Shape::Struct(fields) = find("Options").shape else { panic!("Options is a struct") };
-    let each: Vec<String> = fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match f.ty {
-            Ty::Bool => format!("n[{i}] == n[{i}] ? +!!n[{i}] : {}", f.default),
-            Ty::F32 => format!("n[{i}] == n[{i}] ? n[{i}] : {}", f.default),
-            Ty::U32 => format!("whole(n[{i}], {})", f.default),
-            Ty::U64 => format!("whole(n[{i}], {}, 2 ** 53 - 1)", f.default),
-            t => panic!("optionsOf has no rule for {t:?}"),
-        })
-        .collect();
-    let _ = writeln!(out, "// Options from numbers in field order [{}]:", js_comment(fields));
-    out.push_str("// NaN keeps the default, whole numbers saturate (Options::from_numbers).\n");
-    let _ = writeln!(out, "export const optionsOf = (n) => [\n  {},\n];", each.join(",\n  "));
+    for f in fields {
+        assert!(matches!(f.ty, Ty::Bool | Ty::F32 | Ty::U32 | Ty::U64), "optionsOf has no rule for {:?}", f.ty);
+    }
+    let digit = c.desc(Ty::Named("Options"));
+    let defaults: Vec<&str> = fields.iter().map(|f| f.default).collect();
+    let _ =
+        writeln!(out, "// Options from numbers in field order (TYPES[{digit}]): NaN keeps the default, whole numbers");
+    out.push_str("// saturate (Options::from_numbers).\n");
+    let _ = writeln!(out, "const OPTIONS_DEFAULTS = [{}];", defaults.join(", "));
+    let _ = writeln!(
+        out,
+        "export const optionsOf = (n) =>\n  OPTIONS_DEFAULTS.map((d, j, c) => ((c = TYPES[{digit}][j]), n[j] != n[j] ? d : c == '?' ? +!!n[j] : c == 'f' ? n[j] : whole(n[j], d, c == 'U' ? 2 ** 53 - 1 : undefined)));"
+    );
 }
 
 /// The codec: the descriptors' interpreter, one function for each direction.
-const JS_RUNTIME: &str = r#"const enc = /* @__PURE__ */ new TextEncoder();
-const dec = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
+const JS_RUNTIME: &str = r#"// UTF-8 both ways (`dec` refuses what is not UTF-8), for the page client too.
+export const enc = /* @__PURE__ */ new TextEncoder();
+export const dec = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
 // A whole number from `x` (NaN: `d`), saturated into 0..=max as Rust's `as` casts do.
 export const whole = (x, d, max = 4294967295) => (x == x ? Math.min(max, Math.max(0, Math.trunc(x))) : d);
 // The descriptor being walked and the place in it; the bytes written; the bytes read and
 // the place in them.
 let desc, i, out, buf, at;
+// Runs `f` over each type of descriptor `d`, then returns to the place it came from.
+const walk = (d, f) => {
+  const outer = desc, place = i;
+  for (desc = d, i = 0; i < desc.length; ) f();
+  desc = outer;
+  i = place;
+};
 const u = (v) => {
   for (; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 128);
   out.push(v);
 };
-// Steps over one type of the descriptor (an absent option, an empty list).
-const skip = () => {
-  const c = desc[i++];
-  if (c == 'o' || c == 'l') skip();
-  else if (c == '[') {
-    while (desc[i] != ']') skip();
-    i++;
-  }
-};
-// Writes `x` as the type at `desc[i]`. Text is a string or its UTF-8 bytes.
+// Writes `x` as the type at `desc[i]`. Text is a string or its UTF-8 bytes; a struct is an
+// array of its fields.
 const put = (x) => {
-  const c = desc[i++];
-  if (c == 'o') x == null ? (out.push(0), skip()) : (out.push(1), put(x));
+  const c = desc[i++], t = TYPES[c];
+  if (t) {
+    let j = 0;
+    walk(t, () => put(x[j++]));
+  } else if (c == 'o') x == null ? (out.push(0), i++) : (out.push(1), put(x));
   else if (c == 'l') {
-    const from = i;
     u(x.length);
-    x.forEach((e) => ((i = from), put(e)));
-    if (!x.length) skip();
-  } else if (c == '[') {
-    for (let j = 0; desc[i] != ']'; ) put(x[j++]);
+    for (const e of x) put(e), i--;
     i++;
   } else if (c == 'b') out.push(x);
   else if (c == '?') out.push(+!!x);
   else if (c == 'f') out.push(...new Uint8Array(new Float32Array([x]).buffer));
-  else if (c == 'z') u(x < 0 ? -2 * x - 1 : 2 * x);
   else if (c == 's' || c == 'y') {
     if (typeof x == 'string') x = enc.encode(x);
     u(x.length);
     for (const b of x) out.push(b);
   } else u(x);
 };
-// The bytes of ToHub message `kind` (TO_HUB_*), its fields in table order (a struct as an
-// array of its fields).
+// The bytes of ToHub message `kind` (TO_HUB_*), its fields in table order.
 export const encode = (kind, ...fields) => {
+  let j = 0;
   out = [];
   u(kind);
-  desc = TO_HUB[kind];
-  i = 0;
-  fields.forEach((x) => put(x));
+  walk(TO_HUB[kind], () => put(fields[j++]));
   return new Uint8Array(out);
 };
 const next = () => {
@@ -514,24 +550,23 @@ const len = () => {
   if (n > buf.length - at) throw 0;
   return n;
 };
-// Reads the type at `desc[i]`.
+// Reads the type at `desc[i]`: a struct as an array of its fields, an enum as
+// [kind, ...fields].
 const get = () => {
-  const c = desc[i++], e = ENUMS[c];
-  if (e) return variant(e);
-  if (c == 'o') return flag() ? get() : (skip(), null);
-  if (c == 'l') {
-    const from = i, v = [];
-    for (let n = len(); n--; ) (i = from), v.push(get());
-    if (i == from) skip();
+  const c = desc[i++], v = [];
+  let t = TYPES[c];
+  if (t) {
+    // An enum: its kind, then that variant's fields (an unknown kind's throw in `walk`).
+    if (t.map) v.push(take(32)), (t = t[v[0]]);
+    walk(t, () => v.push(get()));
     return v;
   }
-  if (c == '[') {
-    const v = [];
-    while (desc[i] != ']') v.push(get());
+  if (c == 'o') return flag() ? get() : (i++, null);
+  if (c == 'l') {
+    for (let n = len(); n--; i--) v.push(get());
     i++;
     return v;
   }
-  if (c == 'b') return next();
   if (c == '?') return flag();
   if (c == 'z') {
     const z = take(64);
@@ -543,23 +578,22 @@ const get = () => {
   }
   return take(c == 'w' ? 16 : c == 'u' ? 32 : 64);
 };
-// An enum value: [kind, ...fields].
-const variant = (variants) => {
-  const k = take(32), outer = desc, place = i, v = [k];
-  if (k >= variants.length) throw 0;
-  for (desc = variants[k], i = 0; i < desc.length; ) v.push(get());
-  desc = outer;
-  i = place;
-  return v;
-};
 // One FromHub message of `bytes` from `from`: [[kind, ...fields], the index after it].
-// Throws on anything postcard would refuse.
-export const decodeFromHub = (bytes, from) => ((buf = bytes), (at = from), [variant(ENUMS[0]), at]);
+// Throws on anything postcard would refuse, and on a port message over MAX_PORT_MESSAGE.
+export const decodeFromHub = (bytes, from) => {
+  if (bytes.length > MAX_PORT_MESSAGE) throw 0;
+  buf = bytes;
+  at = from;
+  desc = '0'; // FromHub
+  i = 0;
+  return [get(), at];
+};
 "#;
 
 /// How the descriptor tables read.
 const JS_DESCRIPTORS: &str =
     "// Each message's fields as descriptor characters (protocol::Ty): b u8, w u16, u u32, U u64,
-// z i64, f f32, ? bool, s text, y bytes, o<T> optional (null), l<T> a list, [...] a struct
-// or a pair (an array in JS), a digit: the enum ENUMS[digit] ([kind, ...fields] in JS).
+// z i64, f f32, ? bool, s text, y bytes, o<T> optional (null), l<T> a list, a digit: the
+// composite type TYPES[digit] (a struct or a pair as an array of its fields, an enum as
+// [kind, ...fields]).
 ";

@@ -14,9 +14,10 @@ import {
   OP_RESTART, OP_REPLY, OP_EMIT, OP_EMIT_VOLATILE, OP_EMIT_ACK, OP_COUNT, OP_PRIORITY, OP_EMIT_TO,
   REPORT_POST, REPORT_BIN, REPORT_EVENT, REPORT_ACK, REPORT_FAIL, REPORT_OK, REPORT_STATUS, REPORT_WELCOME,
   REPORT_TABS, REPORT_AUTH, REPORT_CLOCK, REPORT_RECOVERED, REPORT_WARN, REPORT_ERROR, REPORT_ITEM, REPORT_ROOMS,
+  enc, dec,
 } from './protocol.js';
 
-const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
+export const warn = (what, detail = '') => console.warn('switchboard: ' + what, detail);
 const guard = (f, v) => { try { f(v); } catch (e) { warn('a callback threw', e); } };
 const notifyAll = (list, v) => [...list].forEach((f) => guard(f, v));
 // Removes the last registration in `list` that `match`es (one per call, as socket.io's off).
@@ -25,9 +26,8 @@ const drop = (list, match) => { const i = list.findLastIndex(match); if (i >= 0)
 const add = (list, item) => (list.push(item), () => drop(list, (e) => e === item) && (item = {}));
 const number = (v) => (typeof v == 'number' || typeof v == 'boolean' ? +v : NaN);
 const string = (v, fallback) => (typeof v == 'string' ? v : fallback);
-const encoder = new TextEncoder(), decoder = new TextDecoder();
 // Text from the core: a string (the JS core decodes it) or UTF-8 bytes (the wasm core's).
-const utf8 = (s) => encoder.encode(s), text = (b) => (b.substr ? b : decoder.decode(b));
+const utf8 = (s) => enc.encode(s), text = (b) => (b.substr ? b : dec.decode(b));
 const isBinary = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 
 let core;
@@ -280,8 +280,8 @@ export class Client {
       case REPORT_STATUS: {
         const status = text(a), detail = { status };
         // A verdict is for one reconnection: the next one waits for its own.
-        if (status != 'connected') this.recovered_ = undefined;
         if (status == 'connected') detail.sid = text(b);
+        else this.recovered_ = undefined;
         if (status == 'disconnected' || status == 'failed') detail.reason = text(b);
         if (status == 'reconnecting') Object.assign(detail, { attempt: n, delay: m, reason: text(b) });
         this.setStatus_(detail);

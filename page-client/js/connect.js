@@ -1,10 +1,10 @@
 // The page client's bootstrap, shared by the bundle's entries (`switchboard.js`,
 // `switchboard-state.js`, `switchboard-compat.js`): the JS protocol core (core.js; a tab
 // loads no wasm), then `connect`.
-import { use, open, hubPort, h } from './switchboard_page_client.js';
-import * as core from './core.js';
-core.host(h);
-use(core);
+import { use, open, hubPort, h, warn } from './switchboard_page_client.js';
+import { host, create, op, bin, recv } from './core.js';
+host(h);
+use({ create, op, bin, recv });
 // Kept for pages that call it: nothing to fetch ahead any more (the hub's worker starts with
 // `connect`).
 export const load = () => Promise.resolve();
@@ -56,5 +56,5 @@ function register(url, client) {
   navigator.serviceWorker?.register(url, { type: 'module' }).then((reg) => {
     reg.periodicSync?.register('switchboard-refresh', { minInterval: 15 * 60e3 }).catch(() => {});
     client.onStatus((s) => s.status !== 'connected' && reg.sync?.register('switchboard-flush').catch(() => {}));
-  }, (e) => console.warn('switchboard: no service worker:', e));
+  }, (e) => warn('no service worker:', e));
 }

@@ -6,7 +6,7 @@
 // come from protocol.js, generated from the protocol table (shared/src/protocol.rs). A tab
 // loads no wasm. page-client/tests/js_core.rs holds it to the Rust core, both ways.
 import {
-  ACK_TIMEOUT_MS, MAX_PORT_MESSAGE, OPTIONS_FIELDS, PROTOCOL_VERSION, STATUS_NAMES, STATUS_RECONNECTING,
+  ACK_TIMEOUT_MS, OPTIONS_FIELDS, PROTOCOL_VERSION, STATUS_NAMES, STATUS_RECONNECTING,
   OP_LOGIN, OP_LOGOUT, OP_REFRESH, OP_TOKEN, OP_BYE, OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP_JOIN, OP_LEAVE, OP_ATTACH,
   OP_RESTART, OP_REPLY, OP_EMIT, OP_EMIT_VOLATILE, OP_EMIT_ACK, OP_PRIORITY, OP_EMIT_TO,
   REPORT_POST, REPORT_BIN, REPORT_EVENT, REPORT_ACK, REPORT_FAIL, REPORT_OK, REPORT_STATUS, REPORT_WELCOME,
@@ -16,7 +16,7 @@ import {
   FROM_HUB_ERROR,
   TO_HUB_HELLO, TO_HUB_SUBSCRIBE, TO_HUB_UNSUBSCRIBE, TO_HUB_EMIT, TO_HUB_REPLY, TO_HUB_JOIN, TO_HUB_LEAVE, TO_HUB_BYE,
   TO_HUB_LOGIN, TO_HUB_LOGOUT, TO_HUB_REFRESH, TO_HUB_TOKEN, TO_HUB_PRIORITY, TO_HUB_EMIT_TO,
-  encode, decodeFromHub, optionsOf, whole,
+  encode, decodeFromHub, optionsOf, whole, dec,
 } from './protocol.js';
 
 // Where reports go: the client's `h` (connect.js sets it).
@@ -24,15 +24,14 @@ let h;
 export const host = (f) => (h = f);
 
 const MALFORMED = 'malformed message from the hub';
-const dec = new TextDecoder('utf-8', { fatal: true });
-const text = ((loose) => (bytes) => loose.decode(bytes))(new TextDecoder()); // the page's own UTF-8
+const text = (bytes) => dec.decode(bytes); // the client's own UTF-8
 const cores = [];
 // The ops whose answer the page waits for: they get a request id.
 const ASKS = [OP_LOGIN, OP_LOGOUT, OP_REFRESH, OP_TOKEN, OP_JOIN, OP_LEAVE, OP_EMIT_ACK];
 
 // `n`: the Options fields in table order, then the ack timeout (NaN: the default).
 export function create(strs, n) {
-  const [tab, url, path, namespace, query, auth] = dec.decode(strs).split('\0');
+  const [tab, url, path, namespace, query, auth] = text(strs).split('\0');
   const hello = encode(TO_HUB_HELLO, PROTOCOL_VERSION, tab, [url, path, namespace, query], auth || null, optionsOf(n));
   const ackTimeout = whole(n[OPTIONS_FIELDS], ACK_TIMEOUT_MS);
   cores.push({ hello, subs: [], rooms: [], seq: 0, req: 0, outbox: [], bins: [], ackTimeout });
@@ -57,7 +56,7 @@ export function op(c, kind, token, a, b) {
   k.bins = [];
   // The client copies what it posts (a transfer detaches it), so stored bytes stay whole.
   const post = (bytes) => h(c, REPORT_POST, 0, 0, bytes, '');
-  const req = ASKS.includes(kind) ? (k.req = (k.req + 1) % 4294967296 || 1) : 0;
+  const req = ASKS.includes(kind) ? (k.req = (k.req % 4294967295) + 1) : 0; // 1..=u32::MAX
   const seq = () => ((durable = k.seq), (k.seq = (k.seq + 1) % 4294967296), durable);
   let bytes, durable;
   switch (kind) {
@@ -105,7 +104,6 @@ export function recv(c, data) {
   const k = cores[c];
   if (!k) return;
   const call = (kind, n, m, a = '', b = '') => h(c, kind, n, m, a, b);
-  if (data.length > MAX_PORT_MESSAGE) return call(REPORT_WARN, 0, 0, MALFORMED);
   // Each message is read whole before it is delivered, as the Rust core does (a handler may
   // call back into the core).
   for (let at = 0, msg; at < data.length; deliver(k, call, msg)) {
@@ -124,10 +122,9 @@ function deliver(k, call, [kind, x, y, z, w, v]) {
   const bins = (list) => list.forEach((b) => call(REPORT_BIN, 0, 0, b));
   switch (kind) {
     case FROM_HUB_WELCOME: case FROM_HUB_STATUS: { // Welcome { version, status }, Status(status)
-      const [s, ...f] = kind == FROM_HUB_WELCOME ? y : x;
       // Reconnecting { attempt, delay, reason }; Connected { sid }; Disconnected, Failed { reason }
-      const [attempt, delay, why] = s == STATUS_RECONNECTING ? f : [0, 0, f[0] ?? ''];
-      call(REPORT_STATUS, attempt, delay, STATUS_NAMES[s], why);
+      const [s, sid, delay, reason] = kind == FROM_HUB_WELCOME ? y : x, again = s == STATUS_RECONNECTING;
+      call(REPORT_STATUS, again ? sid : 0, again ? delay : 0, STATUS_NAMES[s], (again ? reason : sid) ?? '');
       if (kind == FROM_HUB_WELCOME) call(REPORT_WELCOME, 0, 0);
       break;
     }
@@ -139,12 +136,17 @@ function deliver(k, call, [kind, x, y, z, w, v]) {
       bins(z);
       call(REPORT_ACK, x, 0, y);
       break;
+    case FROM_HUB_DONE: // req, error
+      if (y == null) {
+        call(REPORT_OK, x, 0);
+        break;
+      }
+    // falls through: a refusal
     case FROM_HUB_ACK_FAILED: call(REPORT_FAIL, x, 0, y); break; // id, reason
-    case FROM_HUB_DONE: y != null ? call(REPORT_FAIL, x, 0, y) : call(REPORT_OK, x, 0); break; // req, error
     case FROM_HUB_TABS: x.forEach(item); call(REPORT_TABS, 0, 0); break;
     case FROM_HUB_STORED: case FROM_HUB_REFUSED: // seq (, reason)
       k.outbox = k.outbox.filter(([s]) => s != x);
-      if (kind == FROM_HUB_REFUSED) call(REPORT_WARN, 0, 0, 'an emit was refused: ', y);
+      if (kind == FROM_HUB_REFUSED) call(REPORT_WARN, 0, 0, 'emit refused: ', y);
       break;
     case FROM_HUB_CLOCK: call(REPORT_CLOCK, x, 0); break; // offset, rtt
     case FROM_HUB_RECOVERED: call(REPORT_RECOVERED, x, 0); break;

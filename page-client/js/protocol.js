@@ -33,56 +33,52 @@ export const ERROR_BAD_MESSAGE = 0, ERROR_VERSION_MISMATCH = 1, ERROR_OUT_OF_ORD
 // Status kinds
 export const STATUS_CONNECTING = 0, STATUS_CONNECTED = 1, STATUS_OFFLINE = 2, STATUS_RECONNECTING = 3, STATUS_DISCONNECTED = 4, STATUS_FAILED = 5;
 export const OPTIONS_FIELDS = 10;
-const enc = /* @__PURE__ */ new TextEncoder();
-const dec = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
+// UTF-8 both ways (`dec` refuses what is not UTF-8), for the page client too.
+export const enc = /* @__PURE__ */ new TextEncoder();
+export const dec = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
 // A whole number from `x` (NaN: `d`), saturated into 0..=max as Rust's `as` casts do.
 export const whole = (x, d, max = 4294967295) => (x == x ? Math.min(max, Math.max(0, Math.trunc(x))) : d);
 // The descriptor being walked and the place in it; the bytes written; the bytes read and
 // the place in them.
 let desc, i, out, buf, at;
+// Runs `f` over each type of descriptor `d`, then returns to the place it came from.
+const walk = (d, f) => {
+  const outer = desc, place = i;
+  for (desc = d, i = 0; i < desc.length; ) f();
+  desc = outer;
+  i = place;
+};
 const u = (v) => {
   for (; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 128);
   out.push(v);
 };
-// Steps over one type of the descriptor (an absent option, an empty list).
-const skip = () => {
-  const c = desc[i++];
-  if (c == 'o' || c == 'l') skip();
-  else if (c == '[') {
-    while (desc[i] != ']') skip();
-    i++;
-  }
-};
-// Writes `x` as the type at `desc[i]`. Text is a string or its UTF-8 bytes.
+// Writes `x` as the type at `desc[i]`. Text is a string or its UTF-8 bytes; a struct is an
+// array of its fields.
 const put = (x) => {
-  const c = desc[i++];
-  if (c == 'o') x == null ? (out.push(0), skip()) : (out.push(1), put(x));
+  const c = desc[i++], t = TYPES[c];
+  if (t) {
+    let j = 0;
+    walk(t, () => put(x[j++]));
+  } else if (c == 'o') x == null ? (out.push(0), i++) : (out.push(1), put(x));
   else if (c == 'l') {
-    const from = i;
     u(x.length);
-    x.forEach((e) => ((i = from), put(e)));
-    if (!x.length) skip();
-  } else if (c == '[') {
-    for (let j = 0; desc[i] != ']'; ) put(x[j++]);
+    for (const e of x) put(e), i--;
     i++;
   } else if (c == 'b') out.push(x);
   else if (c == '?') out.push(+!!x);
   else if (c == 'f') out.push(...new Uint8Array(new Float32Array([x]).buffer));
-  else if (c == 'z') u(x < 0 ? -2 * x - 1 : 2 * x);
   else if (c == 's' || c == 'y') {
     if (typeof x == 'string') x = enc.encode(x);
     u(x.length);
     for (const b of x) out.push(b);
   } else u(x);
 };
-// The bytes of ToHub message `kind` (TO_HUB_*), its fields in table order (a struct as an
-// array of its fields).
+// The bytes of ToHub message `kind` (TO_HUB_*), its fields in table order.
 export const encode = (kind, ...fields) => {
+  let j = 0;
   out = [];
   u(kind);
-  desc = TO_HUB[kind];
-  i = 0;
-  fields.forEach((x) => put(x));
+  walk(TO_HUB[kind], () => put(fields[j++]));
   return new Uint8Array(out);
 };
 const next = () => {
@@ -113,24 +109,23 @@ const len = () => {
   if (n > buf.length - at) throw 0;
   return n;
 };
-// Reads the type at `desc[i]`.
+// Reads the type at `desc[i]`: a struct as an array of its fields, an enum as
+// [kind, ...fields].
 const get = () => {
-  const c = desc[i++], e = ENUMS[c];
-  if (e) return variant(e);
-  if (c == 'o') return flag() ? get() : (skip(), null);
-  if (c == 'l') {
-    const from = i, v = [];
-    for (let n = len(); n--; ) (i = from), v.push(get());
-    if (i == from) skip();
+  const c = desc[i++], v = [];
+  let t = TYPES[c];
+  if (t) {
+    // An enum: its kind, then that variant's fields (an unknown kind's throw in `walk`).
+    if (t.map) v.push(take(32)), (t = t[v[0]]);
+    walk(t, () => v.push(get()));
     return v;
   }
-  if (c == '[') {
-    const v = [];
-    while (desc[i] != ']') v.push(get());
+  if (c == 'o') return flag() ? get() : (i++, null);
+  if (c == 'l') {
+    for (let n = len(); n--; i--) v.push(get());
     i++;
     return v;
   }
-  if (c == 'b') return next();
   if (c == '?') return flag();
   if (c == 'z') {
     const z = take(64);
@@ -142,41 +137,26 @@ const get = () => {
   }
   return take(c == 'w' ? 16 : c == 'u' ? 32 : 64);
 };
-// An enum value: [kind, ...fields].
-const variant = (variants) => {
-  const k = take(32), outer = desc, place = i, v = [k];
-  if (k >= variants.length) throw 0;
-  for (desc = variants[k], i = 0; i < desc.length; ) v.push(get());
-  desc = outer;
-  i = place;
-  return v;
-};
 // One FromHub message of `bytes` from `from`: [[kind, ...fields], the index after it].
-// Throws on anything postcard would refuse.
-export const decodeFromHub = (bytes, from) => ((buf = bytes), (at = from), [variant(ENUMS[0]), at]);
+// Throws on anything postcard would refuse, and on a port message over MAX_PORT_MESSAGE.
+export const decodeFromHub = (bytes, from) => {
+  if (bytes.length > MAX_PORT_MESSAGE) throw 0;
+  buf = bytes;
+  at = from;
+  desc = '0'; // FromHub
+  i = 0;
+  return [get(), at];
+};
 export const STATUS_NAMES = ['connecting', 'connected', 'offline', 'reconnecting', 'disconnected', 'failed'];
-// Options from numbers in field order [reconnection: bool, reconnectionDelayMs: u32, reconnectionDelayMaxMs: u32, randomizationFactor: f32, timeoutMs: u32, maxQueue: u32, maxQueueBytes: u32, maxQueueAgeMs: u64, bearer: bool, reconnectionAttempts: u32]:
-// NaN keeps the default, whole numbers saturate (Options::from_numbers).
-export const optionsOf = (n) => [
-  n[0] == n[0] ? +!!n[0] : true,
-  whole(n[1], 1000),
-  whole(n[2], 5000),
-  n[3] == n[3] ? n[3] : 0.5,
-  whole(n[4], 20000),
-  whole(n[5], 0),
-  whole(n[6], 0),
-  whole(n[7], 0, 2 ** 53 - 1),
-  n[8] == n[8] ? +!!n[8] : false,
-  whole(n[9], 0),
-];
 // Each message's fields as descriptor characters (protocol::Ty): b u8, w u16, u u32, U u64,
-// z i64, f f32, ? bool, s text, y bytes, o<T> optional (null), l<T> a list, [...] a struct
-// or a pair (an array in JS), a digit: the enum ENUMS[digit] ([kind, ...fields] in JS).
+// z i64, f f32, ? bool, s text, y bytes, o<T> optional (null), l<T> a list, a digit: the
+// composite type TYPES[digit] (a struct or a pair as an array of its fields, an enum as
+// [kind, ...fields]).
 const TO_HUB = [
-  'ws[ssss]os[?uufuuuU?u]', // 0 Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String>, options: Options }
+  'ws6os7', // 0 Hello { version: u16, tab: String, endpoint: Endpoint, auth: Option<String>, options: Options }
   's', // 1 Subscribe { event: String }
   's', // 2 Unsubscribe { event: String }
-  'usslyo[uu]?', // 3 Emit { seq: u32, event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest>, volatile: bool }
+  'usslyo8?', // 3 Emit { seq: u32, event: String, args: String, bins: Vec<Bytes>, ack: Option<AckRequest>, volatile: bool }
   'usly', // 4 Reply { token: u32, args: String, bins: Vec<Bytes> }
   'us', // 5 Join { req: u32, room: String }
   'us', // 6 Leave { req: u32, room: String }
@@ -188,37 +168,49 @@ const TO_HUB = [
   'bbU', // 12 Priority { level: u8, scope: u8, term: u64 }
   'usssly', // 13 EmitTo { seq: u32, room: String, event: String, args: String, bins: Vec<Bytes> }
 ];
-const FROM_HUB_FIELDS = [
-  'w1', // 0 Welcome { version: u16, status: Status }
-  '1', // 1 Status { 0: Status }
-  'sosslyou', // 2 Event { event: String, room: Option<String>, args: String, bins: Vec<Bytes>, reply: Option<u32> }
-  'usly', // 3 Ack { id: u32, args: String, bins: Vec<Bytes> }
-  'us', // 4 AckFailed { id: u32, reason: String }
-  'uos', // 5 Done { req: u32, error: Option<String> }
-  'ls', // 6 Tabs { tabs: Vec<String> }
-  'u', // 7 Stored { seq: u32 }
-  'us', // 8 Refused { seq: u32, reason: String }
-  'zu', // 9 Clock { offsetMs: i64, rttMs: u32 }
-  '?', // 10 Recovered { recovered: bool }
-  '[osoUosos[uuuUl[su]l[su]]]', // 11 Auth { 0: AuthState }
-  'uosos', // 12 Token { req: u32, token: Option<String>, error: Option<String> }
-  '2s', // 13 Error { code: ErrorCode, message: String }
+const TYPES = [
+  [ // 0: FromHub, [kind, ...fields]
+    'w1', // 0 Welcome { version: u16, status: Status }
+    '1', // 1 Status { 0: Status }
+    'sosslyou', // 2 Event { event: String, room: Option<String>, args: String, bins: Vec<Bytes>, reply: Option<u32> }
+    'usly', // 3 Ack { id: u32, args: String, bins: Vec<Bytes> }
+    'us', // 4 AckFailed { id: u32, reason: String }
+    'uos', // 5 Done { req: u32, error: Option<String> }
+    'ls', // 6 Tabs { tabs: Vec<String> }
+    'u', // 7 Stored { seq: u32 }
+    'us', // 8 Refused { seq: u32, reason: String }
+    'zu', // 9 Clock { offsetMs: i64, rttMs: u32 }
+    '?', // 10 Recovered { recovered: bool }
+    '2', // 11 Auth { 0: AuthState }
+    'uosos', // 12 Token { req: u32, token: Option<String>, error: Option<String> }
+    '5s', // 13 Error { code: ErrorCode, message: String }
+  ],
+  [ // 1: Status, [kind, ...fields]
+    '', // 0 Connecting
+    's', // 1 Connected { sid: String }
+    '', // 2 Offline
+    'uus', // 3 Reconnecting { attempt: u32, delayMs: u32, reason: String }
+    's', // 4 Disconnected { reason: String }
+    's', // 5 Failed { reason: String }
+  ],
+  'osoUosos3', // 2: AuthState [user: Option<String>, expiresAt: Option<u64>, error: Option<String>, signedOut: Option<String>, telemetry: AuthTelemetry]
+  'uuuUl4l4', // 3: AuthTelemetry [refreshes: u32, lastMs: u32, maxMs: u32, totalMs: u64, failures: Vec<(String, u32)>, signOuts: Vec<(String, u32)>]
+  'su', // 4: the pair (su)
+  [ // 5: ErrorCode, [kind, ...fields]
+    '', // 0 BadMessage
+    '', // 1 VersionMismatch
+    '', // 2 OutOfOrder
+    '', // 3 BadPayload
+    '', // 4 BadEndpoint
+    '', // 5 BufferFull
+    '', // 6 NotAttached
+  ],
+  'ssss', // 6: Endpoint [url: String, path: String, namespace: String, query: String]
+  '?uufuuuU?u', // 7: Options [reconnection: bool, reconnectionDelayMs: u32, reconnectionDelayMaxMs: u32, randomizationFactor: f32, timeoutMs: u32, maxQueue: u32, maxQueueBytes: u32, maxQueueAgeMs: u64, bearer: bool, reconnectionAttempts: u32]
+  'uu', // 8: AckRequest [id: u32, timeoutMs: u32]
 ];
-const STATUS_FIELDS = [
-  '', // 0 Connecting
-  's', // 1 Connected { sid: String }
-  '', // 2 Offline
-  'uus', // 3 Reconnecting { attempt: u32, delayMs: u32, reason: String }
-  's', // 4 Disconnected { reason: String }
-  's', // 5 Failed { reason: String }
-];
-const ERROR_CODE_FIELDS = [
-  '', // 0 BadMessage
-  '', // 1 VersionMismatch
-  '', // 2 OutOfOrder
-  '', // 3 BadPayload
-  '', // 4 BadEndpoint
-  '', // 5 BufferFull
-  '', // 6 NotAttached
-];
-const ENUMS = [FROM_HUB_FIELDS, STATUS_FIELDS, ERROR_CODE_FIELDS];
+// Options from numbers in field order (TYPES[7]): NaN keeps the default, whole numbers
+// saturate (Options::from_numbers).
+const OPTIONS_DEFAULTS = [true, 1000, 5000, 0.5, 20000, 0, 0, 0, false, 0];
+export const optionsOf = (n) =>
+  OPTIONS_DEFAULTS.map((d, j, c) => ((c = TYPES[7][j]), n[j] != n[j] ? d : c == '?' ? +!!n[j] : c == 'f' ? n[j] : whole(n[j], d, c == 'U' ? 2 ** 53 - 1 : undefined)));

@@ -251,7 +251,7 @@ fn deliver(c: u32, msg: FromHub) {
             call(to_js::TABS, 0.0, 0.0, &[], &[]);
         }
         FromHub::Stored { .. } => {}
-        FromHub::Refused { reason, .. } => call(to_js::WARN, 0.0, 0.0, b"an emit was refused: ", reason.as_bytes()),
+        FromHub::Refused { reason, .. } => call(to_js::WARN, 0.0, 0.0, b"emit refused: ", reason.as_bytes()),
         FromHub::Clock { offset_ms, .. } => call(to_js::CLOCK, *offset_ms as f64, 0.0, &[], &[]),
         FromHub::Recovered { recovered } => call(to_js::RECOVERED, f64::from(u8::from(*recovered)), 0.0, &[], &[]),
         FromHub::Auth(AuthState { user, expires_at, error, signed_out, telemetry: t }) => {

@@ -288,7 +288,7 @@ fn every_message_from_the_hub_is_reported_as_the_rust_core_reports_it() {
         item(b"a"),
         item(b"b"),
         t(to_js::TABS, "0", "0", b"", b""),
-        t(to_js::WARN, "0", "0", b"an emit was refused: ", b"full"),
+        t(to_js::WARN, "0", "0", b"emit refused: ", b"full"),
         t(to_js::CLOCK, "-1234", "0", b"", b""),
         t(to_js::RECOVERED, "1", "0", b"", b""),
         item(b"alice"),

@@ -4,7 +4,6 @@
 //! worker the hub answers as.
 
 #[path = "../../shared/src/protocol.rs"]
-#[allow(dead_code)]
 mod protocol;
 
 #[path = "../../shared/codegen.rs"]

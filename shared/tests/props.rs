@@ -5,7 +5,7 @@ use switchboard_shared::hub::{HubConfig, Output, Switchboard};
 use switchboard_shared::port::{
     self, AckRequest, AuthState, AuthTelemetry, Bytes, Endpoint, ErrorCode, FromHub, Options, Status, StoredEmit, ToHub,
 };
-use switchboard_shared::{engineio, json, socketio, wire, wire_hub};
+use switchboard_shared::{engineio, json, socketio, wire};
 
 fn json_leaf() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -195,14 +195,14 @@ proptest! {
         prop_assert_eq!(wire::decode_from_hub(&b).ok(), port::decode::<FromHub>(&b).ok());
     }
 
-    // The hub's hand-written codec (wire_hub) speaks exactly postcard's bytes too.
+    // The generated codec (wire), as the hub uses it, speaks exactly postcard's bytes too.
     #[test]
     fn the_hubs_codec_encodes_and_decodes_what_postcard_does(m in to_hub(), f in from_hub()) {
-        prop_assert_eq!(wire_hub::encode_from_hub(&f), port::encode(&f));
+        prop_assert_eq!(wire::encode_from_hub(&f), port::encode(&f));
         let bytes = port::encode(&m);
-        prop_assert_eq!(wire_hub::decode_to_hub(&bytes), Ok(m.clone()));
+        prop_assert_eq!(wire::decode_to_hub(&bytes), Ok(m.clone()));
         for cut in 0..bytes.len() {
-            prop_assert_eq!(wire_hub::decode_to_hub(&bytes[..cut]).ok(), port::decode::<ToHub>(&bytes[..cut]).ok());
+            prop_assert_eq!(wire::decode_to_hub(&bytes[..cut]).ok(), port::decode::<ToHub>(&bytes[..cut]).ok());
         }
     }
 
@@ -212,8 +212,8 @@ proptest! {
         if !b.is_empty() {
             b[0] = kind;
         }
-        prop_assert_eq!(wire_hub::decode_to_hub(&b).ok(), port::decode::<ToHub>(&b).ok());
-        prop_assert_eq!(wire_hub::decode_stored(&b).ok(), port::decode::<StoredEmit>(&b).ok());
+        prop_assert_eq!(wire::decode_to_hub(&b).ok(), port::decode::<ToHub>(&b).ok());
+        prop_assert_eq!(wire::decode_stored(&b).ok(), port::decode::<StoredEmit>(&b).ok());
     }
 
     #[test]
@@ -229,8 +229,8 @@ proptest! {
             created_ms: created,
         };
         let bytes = port::encode(&rec);
-        prop_assert_eq!(&wire_hub::encode_stored(&rec), &bytes);
-        prop_assert_eq!(wire_hub::decode_stored(&bytes), Ok(rec));
+        prop_assert_eq!(&wire::encode_stored(&rec), &bytes);
+        prop_assert_eq!(wire::decode_stored(&bytes), Ok(rec));
     }
 
     #[test]
