@@ -55,8 +55,8 @@ fn lower(name: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-/// `SCREAMING_CASE` of a `CamelCase` name.
-fn screaming(name: &str) -> String {
+/// `SCREAMING_CASE` of a `CamelCase` name (the JS constants' names).
+pub fn screaming(name: &str) -> String {
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {
@@ -267,7 +267,7 @@ pub fn rust() -> String {
 }
 
 fn find(name: &str) -> &'static Type {
-    TYPES.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("the table has no type {name}"))
+    find_opt(name).unwrap_or_else(|| panic!("the table has no type {name}"))
 }
 
 /// The composite types the JS descriptors refer to, by one digit each: what each is (a
@@ -371,36 +371,6 @@ fn js_tables(out: &mut String) -> Composites {
 fn find_opt(name: &str) -> Option<&'static Type> {
     TYPES.iter().find(|t| t.name == name)
 }
-/// Every named type a type uses, itself first.
-fn reach(t: &'static Type, seen: &mut Vec<&'static str>) {
-    if seen.contains(&t.name) {
-        return;
-    }
-    seen.push(t.name);
-    let fields: Vec<&Field> = match t.shape {
-        Shape::Struct(fs) => fs.iter().collect(),
-        Shape::Enum(vs) => vs.iter().flat_map(|v| v.fields).collect(),
-    };
-    fn named(t: Ty, out: &mut Vec<&'static str>) {
-        match t {
-            Ty::Opt(t) | Ty::List(t) => named(*t, out),
-            Ty::Pair(a, b) => {
-                named(*a, out);
-                named(*b, out);
-            }
-            Ty::Named(n) => out.push(n),
-            _ => {}
-        }
-    }
-    let mut names = Vec::new();
-    for f in fields {
-        named(f.ty, &mut names);
-    }
-    for n in names {
-        reach(find(n), seen);
-    }
-}
-
 fn js_comment(fields: &[Field]) -> String {
     let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", camel(f.name), rust_ty(f.ty))).collect();
     f.join(", ")

@@ -57,7 +57,7 @@ export function op(c, kind, token, a, b) {
   // The client copies what it posts (a transfer detaches it), so stored bytes stay whole.
   const post = (bytes) => h(c, REPORT_POST, 0, 0, bytes, '');
   const req = ASKS.includes(kind) ? (k.req = (k.req % 4294967295) + 1) : 0; // 1..=u32::MAX
-  const seq = () => ((durable = k.seq), (k.seq = (k.seq + 1) % 4294967296), durable);
+  const seq = (s = k.seq) => ((k.seq = (s + 1) % 4294967296), s);
   let bytes, durable;
   switch (kind) {
     case OP_LOGIN: bytes = encode(TO_HUB_LOGIN, req, a, b); break;
@@ -74,12 +74,12 @@ export function op(c, kind, token, a, b) {
     case OP_PRIORITY: bytes = encode(TO_HUB_PRIORITY, token & 3, (token >> 2) & 1, +text(a) || 0); break;
     case OP_EMIT_TO: {
       const [room, event] = text(a).split('\0');
-      bytes = encode(TO_HUB_EMIT_TO, seq(), room, event ?? '', b, bins);
+      bytes = encode(TO_HUB_EMIT_TO, (durable = seq()), room, event ?? '', b, bins);
       break;
     }
     case OP_EMIT: case OP_EMIT_VOLATILE: case OP_EMIT_ACK: { // durable: no ack, not volatile
       const s = seq();
-      if (kind != OP_EMIT) durable = undefined;
+      if (kind == OP_EMIT) durable = s;
       bytes = encode(TO_HUB_EMIT, s, a, b, bins, kind == OP_EMIT_ACK ? [req, k.ackTimeout] : null, kind == OP_EMIT_VOLATILE);
       break;
     }

@@ -50,7 +50,7 @@ fn every_kind_and_name_has_the_rust_value() {
     {
         let protocol::Shape::Enum(vs) = t.shape else { panic!("{} is an enum", t.name) };
         for v in vs {
-            expected.push((format!("{prefix}_{}", screaming(v.name)), v.kind.to_string()));
+            expected.push((format!("{prefix}_{}", codegen::screaming(v.name)), v.kind.to_string()));
         }
     }
     let names: Vec<String> = expected.iter().map(|(n, _)| format!("'{n}'")).collect();
@@ -67,17 +67,6 @@ fn every_kind_and_name_has_the_rust_value() {
         })
         .collect();
     assert_eq!(got, expected);
-}
-
-fn screaming(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
 }
 
 #[test]
