@@ -417,15 +417,22 @@ async fn a_hub_run_again_under_open_ports_loses_nothing() {
     tokio::join!(emitting, rerun);
     let records = server.recorded_at_least(200, Duration::from_secs(30)).await;
     assert_eq!(by_tab(&records).get("R").cloned().unwrap_or_default(), (0..200).collect::<Vec<u64>>());
-    // The idle tab attached again too: a broadcast after the re-run reaches it.
+    // The idle tab attached again too: a broadcast after the re-run reaches it. Each tab heard the new hub (a `connecting` after its first `connected`) and is
+    // connected again before the broadcast goes out.
+    let again = "sb.until(() => sb.statuses.lastIndexOf('connecting') > sb.statuses.indexOf('connected') \
+                 && sb.client.status === 'connected', 10000, 'connected again')";
     for tab in &tabs {
-        b.js(tab, "sb.until(() => sb.client.status === 'connected', 10000, 'connected again')").await;
+        b.js(tab, again).await;
     }
     server.publish("announce", &json!("after the re-run")).await;
-    b.js(&tabs[1], "sb.until(() => sb.events.some((e) => e.args[0] === 'after the re-run'), 10000, 'the broadcast')")
-        .await;
-    let statuses = b.js(&tabs[1], "sb.statuses").await;
-    assert!(statuses.as_array().is_some_and(|s| s.len() >= 3), "the idle tab re-attached: {statuses}");
+    let heard = "sb.until(() => sb.events.some((e) => e.args[0] === 'after the re-run'), 10000, 'the broadcast')";
+    if let Err(why) = b.eval(&tabs[1], heard).await {
+        // What the hub holds for its tabs (subscriptions, status), to tell which side lost it.
+        let hub = json!({"expression": "JSON.stringify(self.switchboard.debugState())", "returnByValue": true});
+        let state = b.call(Some(&session), "Runtime.evaluate", hub).await;
+        let tab = b.eval(&tabs[1], "JSON.stringify({statuses: sb.statuses, events: sb.events})").await;
+        panic!("{why}\nthe hub: {state:?}\nthe idle tab: {tab:?}");
+    }
     b.shutdown().await;
     server.stop().await;
 }
