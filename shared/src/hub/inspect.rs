@@ -175,7 +175,7 @@ impl Hub {
 
     /// The tabs subscribed to `event`, in every namespace.
     pub(super) fn subscribers(&self, event: &str) -> Vec<TabKey> {
-        self.spaces.iter().flat_map(|s| s.tabs.targets(event, None, |_| true)).collect()
+        self.spaces.iter().flat_map(|s| s.tabs().targets(event, None, |_| true)).collect()
     }
 
     /// While debug mode is on: new entries to `sb:debug` subscribers, and a log line to

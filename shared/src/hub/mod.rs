@@ -162,7 +162,7 @@ impl Hub {
     }
 
     pub fn tab_names(&self) -> Vec<String> {
-        self.spaces.iter().flat_map(|s| s.tabs.names()).collect()
+        self.spaces.iter().flat_map(|s| s.tabs().names()).collect()
     }
 
     /// Rooms the hub has joined on the server, in every namespace.
@@ -286,11 +286,11 @@ impl Hub {
 
     /// The index of an attached tab's namespace.
     fn space_of(&self, tab: TabKey) -> Option<usize> {
-        self.spaces.iter().position(|s| s.tabs.contains(tab))
+        self.spaces.iter().position(|s| s.tabs().contains(tab))
     }
 
     fn has_tabs(&self) -> bool {
-        self.spaces.iter().any(|s| !s.tabs.is_empty())
+        self.spaces.iter().any(|s| !s.tabs().is_empty())
     }
 
     fn detach(&mut self, tab: TabKey, now: Millis) {
@@ -326,7 +326,7 @@ impl Hub {
     }
 
     fn all_tabs(&self) -> Vec<TabKey> {
-        self.spaces.iter().flat_map(|s| s.tabs.keys()).collect()
+        self.spaces.iter().flat_map(|s| s.tabs().keys()).collect()
     }
 
     fn publish_status(&mut self) {

@@ -57,30 +57,14 @@ enum Call {
 
 #[derive(Debug)]
 pub struct SignIn {
-    hub: HubId,
-    /// `http(s)://host` of the endpoint.
-    origin: String,
-    bearer: bool,
+    calls: HttpCalls,
+    cred: Credential,
     auth: AuthState,
     /// Whether the server offers the sign-in endpoints (None until the first answer).
     supported: Option<bool>,
-    calls: VecMap<u32, Call>,
-    next_call: u32,
-    /// Requests waiting while another is in the air.
-    queue: VecDeque<Output>,
-    busy: bool,
-    refreshing: bool,
-    refresh_waiters: Vec<(TabKey, u32)>,
-    last_refresh: Option<Millis>,
-    refresh_at: Option<Millis>,
-    failures: u32,
+    flight: Flight,
     /// Bumped by every login and logout.
     generation: u32,
-    /// The signed-in session's id (as the server named it).
-    session: Option<String>,
-    /// Bearer mode: the access token (only ever here and in the tabs that ask for it).
-    token: Option<String>,
-    token_waiters: Vec<(TabKey, u32)>,
     events: VecDeque<Event>,
 }
 
@@ -95,27 +79,149 @@ fn http_origin(url: &str) -> String {
     url.to_string()
 }
 
+/// The HTTP calls to the sign-in endpoints: numbered, queued, and sent one at a time (each
+/// may set or clear cookies, and the browser must apply them in order).
+#[derive(Debug)]
+struct HttpCalls {
+    hub: HubId,
+    /// `http(s)://host` of the endpoint.
+    origin: String,
+    calls: VecMap<u32, Call>,
+    next_call: u32,
+    /// Requests waiting while another is in the air.
+    queue: VecDeque<Output>,
+    busy: bool,
+}
+
+impl HttpCalls {
+    /// Queues `call` (`POST` or `GET` of `/auth/{what}`); a security call carries the bearer
+    /// token (`bearer`: the hub is in bearer mode, and its token if it has one).
+    fn push(&mut self, call: Call, post: bool, what: &str, body: Option<String>, bearer: Option<Option<&str>>) {
+        let id = self.next_call;
+        self.next_call = self.next_call.wrapping_add(1);
+        let token = bearer.flatten().filter(|_| matches!(call, Call::Security(_))).map(String::from);
+        self.calls.insert(id, call);
+        let url = format!("{}{}{what}", self.origin, contract::AUTH_PATH);
+        let out = Output::Http { hub: self.hub, id, post, url, body, bearer: bearer.is_some(), token, trace: None };
+        self.queue.push_back(out);
+    }
+
+    /// The next queued request, if none is in the air, with its call; `send` says whether
+    /// it goes (it is then in the air) or is dropped.
+    fn next(&mut self, mut send: impl FnMut(&Call) -> bool) -> Option<Output> {
+        while !self.busy {
+            let out = self.queue.pop_front()?;
+            let Output::Http { id, .. } = &out else { continue };
+            let Some(call) = self.calls.get(id) else { continue };
+            if send(call) {
+                self.busy = true;
+                return Some(out);
+            }
+            self.calls.remove(id);
+        }
+        None
+    }
+
+    /// The answer to call `id` came: it is no longer in the air.
+    fn answered(&mut self, id: u32) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        self.busy = false;
+        Some(call)
+    }
+
+    fn session_pending(&self) -> bool {
+        self.calls.values().any(|c| matches!(c, Call::Session(_)))
+    }
+}
+
+/// What the server gave the signed-in hub: the session's id, and in bearer mode the access
+/// token (only ever here and in the tabs that ask for it), with the tabs waiting for one.
+#[derive(Debug)]
+struct Credential {
+    bearer: bool,
+    token: Option<String>,
+    /// The signed-in session's id (as the server named it).
+    session: Option<String>,
+    waiters: Vec<(TabKey, u32)>,
+}
+
+impl Credential {
+    /// Signed in (`token` is kept in bearer mode only), or out (both `None`).
+    fn signed_in(&mut self, token: Option<String>, session: Option<String>) {
+        self.token = token.filter(|_| self.bearer);
+        self.session = session;
+    }
+}
+
+/// The single-flight refresh: whether one is in the air and who waits for it, when the last
+/// one succeeded, when the next is due, and how many failed in a row (its backoff).
+#[derive(Debug, Default)]
+struct Flight {
+    refreshing: bool,
+    waiters: Vec<(TabKey, u32)>,
+    last: Option<Millis>,
+    at: Option<Millis>,
+    failures: u32,
+}
+
+impl Flight {
+    /// A refresh finished less than a second ago and none is in the air.
+    fn fresh(&self, now: Millis) -> bool {
+        !self.refreshing && self.last.is_some_and(|t| now.saturating_sub(t) < 1_000)
+    }
+
+    /// `waiter` waits for a refresh; whether one must start (none was in the air).
+    fn join(&mut self, waiter: Option<(TabKey, u32)>) -> bool {
+        self.waiters.extend(waiter);
+        let start = !self.refreshing;
+        if start {
+            self.refreshing = true;
+            self.at = None;
+        }
+        start
+    }
+
+    /// The refresh in the air ended: who waited for it.
+    fn ended(&mut self) -> Vec<(TabKey, u32)> {
+        self.refreshing = false;
+        core::mem::take(&mut self.waiters)
+    }
+
+    /// Signed in until `expires_at` (server time): refresh when two thirds of the remaining
+    /// life have passed.
+    fn signed_in(&mut self, expires_at: Option<u64>, now: Millis, server_now: u64) {
+        self.failures = 0;
+        self.at = expires_at.map(|e| now + e.saturating_sub(server_now) * 2 / 3);
+    }
+
+    /// Another failure in a row: the delay before the next try.
+    fn failed(&mut self, now: Millis) -> u64 {
+        self.failures = self.failures.saturating_add(1);
+        let delay = (1_000u64 << self.failures.min(5)).min(30_000);
+        self.at = Some(now + delay);
+        delay
+    }
+
+    /// Whether the scheduled refresh is due (it is then no longer scheduled).
+    fn due(&mut self, now: Millis) -> bool {
+        let due = self.at.is_some_and(|d| now >= d);
+        if due {
+            self.at = None;
+        }
+        due
+    }
+}
+
 impl SignIn {
     pub fn new(hub: HubId, endpoint_url: &str, bearer: bool) -> SignIn {
+        let origin = http_origin(endpoint_url);
         SignIn {
-            hub,
-            origin: http_origin(endpoint_url),
-            bearer,
+            calls: HttpCalls { hub, origin, calls: VecMap::new(), next_call: 0, queue: VecDeque::new(), busy: false },
+            cred: Credential { bearer, token: None, session: None, waiters: Vec::new() },
             auth: AuthState::default(),
             supported: None,
-            calls: VecMap::new(),
-            next_call: 0,
-            queue: VecDeque::new(),
-            busy: false,
-            refreshing: false,
-            refresh_waiters: Vec::new(),
-            last_refresh: None,
-            refresh_at: None,
-            failures: 0,
+            flight: Flight::default(),
             generation: 0,
-            session: None,
-            token: None,
-            token_waiters: Vec::new(),
             events: VecDeque::new(),
         }
     }
@@ -129,11 +235,11 @@ impl SignIn {
     }
 
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.cred.token.as_deref()
     }
 
     pub fn session(&self) -> Option<&str> {
-        self.session.as_deref()
+        self.cred.session.as_deref()
     }
 
     /// A security request (`/auth/<path>`), ordered with the other calls; answered with
@@ -157,7 +263,7 @@ impl SignIn {
     /// The CONNECT payload: the first tab's auth object, plus the token in bearer mode.
     pub fn connect_payload(&self, auth: Option<&str>) -> String {
         let auth = auth.unwrap_or_default();
-        let Some(token) = self.token.as_ref().filter(|_| self.bearer) else { return auth.to_string() };
+        let Some(token) = self.cred.token.as_ref().filter(|_| self.cred.bearer) else { return auth.to_string() };
         let mut field = String::from("\"token\":");
         json::write_string(&mut field, token);
         match auth.trim().strip_suffix('}') {
@@ -170,9 +276,7 @@ impl SignIn {
     pub fn attach(&mut self, tab: TabKey) {
         match self.supported {
             Some(true) => self.events.push_back(Event::Post(tab, FromHub::Auth(self.auth.clone()))),
-            None if !self.calls.values().any(|c| matches!(c, Call::Session(_))) => {
-                self.http(Call::Session(self.generation), false, "session", None)
-            }
+            None if !self.calls.session_pending() => self.http(Call::Session(self.generation), false, "session", None),
             _ => {}
         }
     }
@@ -192,18 +296,18 @@ impl SignIn {
 
     /// A tab asks for the bearer token (refreshed first when it expires within 5 s).
     pub fn ask_token(&mut self, tab: TabKey, req: u32, now: Millis, server_now: u64) {
-        if !self.bearer {
+        if !self.cred.bearer {
             let error = Some("tokens are HttpOnly cookies; connect with authMode: 'bearer' to read one".into());
             return self.events.push_back(Event::Post(tab, FromHub::Token { req, token: None, error }));
         }
         let soon = self.auth.expires_at.is_none_or(|e| e <= server_now + 5_000);
-        match &self.token {
+        match &self.cred.token {
             Some(t) if !soon => {
                 let msg = FromHub::Token { req, token: Some(t.clone()), error: None };
                 self.events.push_back(Event::Post(tab, msg));
             }
             _ => {
-                self.token_waiters.push((tab, req));
+                self.cred.waiters.push((tab, req));
                 self.refresh(None, now);
             }
         }
@@ -212,83 +316,59 @@ impl SignIn {
     /// The server treats this hub as a guest while it believes it is signed in: a refresh
     /// (never satisfied by one that just finished) tells which is true.
     pub fn check_session(&mut self, now: Millis) {
-        self.last_refresh = None;
+        self.flight.last = None;
         self.refresh(None, now);
     }
 
     /// Single flight: however many ask, one request is in the air; a refresh that just
     /// finished satisfies new askers at once.
     pub fn refresh(&mut self, waiter: Option<(TabKey, u32)>, now: Millis) {
-        let fresh = self.last_refresh.is_some_and(|t| now.saturating_sub(t) < 1_000);
-        let have_token = !self.bearer || self.token.is_some();
-        if fresh && !self.refreshing && self.auth.user.is_some() && have_token {
+        let have_token = !self.cred.bearer || self.cred.token.is_some();
+        if self.flight.fresh(now) && self.auth.user.is_some() && have_token {
             if let Some((tab, req)) = waiter {
                 self.events.push_back(Event::Post(tab, FromHub::Done { req, error: None }));
             }
             return self.answer_token_waiters(None);
         }
-        self.refresh_waiters.extend(waiter);
-        if !self.refreshing {
-            self.refreshing = true;
-            self.refresh_at = None;
+        if self.flight.join(waiter) {
             self.http(Call::Refresh(self.generation, now), true, "refresh", None);
         }
     }
 
     fn http(&mut self, call: Call, post: bool, what: &str, body: Option<String>) {
-        let id = self.next_call;
-        self.next_call = self.next_call.wrapping_add(1);
-        self.calls.insert(id, call);
-        let token = match call_is_security(&self.calls, id) {
-            true => self.token.clone().filter(|_| self.bearer),
-            false => None,
-        };
-        let url = format!("{}{}{what}", self.origin, contract::AUTH_PATH);
-        self.queue.push_back(Output::Http {
-            hub: self.hub,
-            id,
-            post,
-            url,
-            body,
-            bearer: self.bearer,
-            token,
-            trace: None,
-        });
+        let bearer = self.cred.bearer.then_some(self.cred.token.as_deref());
+        self.calls.push(call, post, what, body, bearer);
         self.next_request();
     }
 
     /// Sends the next queued request if none is in the air. One made for an earlier
     /// generation (overtaken by a login or logout while it waited) is answered as overtaken.
     fn next_request(&mut self) {
-        while !self.busy {
-            let Some(out) = self.queue.pop_front() else { return };
-            let Output::Http { id, .. } = &out else { continue };
-            let id = *id;
-            match self.calls.get(&id) {
-                Some(Call::Session(gen) | Call::Refresh(gen, _) | Call::Forget(gen)) if *gen != self.generation => {
-                    if let Some(Call::Refresh(..)) = self.calls.remove(&id) {
-                        self.overtaken_refresh();
-                    }
-                }
-                Some(_) => {
-                    self.busy = true;
-                    self.events.push_back(Event::Http(out));
-                }
-                None => {}
+        let (generation, mut overtaken) = (self.generation, false);
+        let next = self.calls.next(|call| match call {
+            Call::Session(gen) | Call::Refresh(gen, _) | Call::Forget(gen) if *gen != generation => {
+                overtaken |= matches!(call, Call::Refresh(..));
+                false
             }
+            _ => true,
+        });
+        if overtaken {
+            self.overtaken_refresh();
+        }
+        if let Some(out) = next {
+            self.events.push_back(Event::Http(out));
         }
     }
 
     fn overtaken_refresh(&mut self) {
-        self.refreshing = false;
-        for (tab, req) in core::mem::take(&mut self.refresh_waiters) {
+        for (tab, req) in self.flight.ended() {
             self.events.push_back(Event::Post(tab, FromHub::Done { req, error: None }));
         }
     }
 
     fn answer_token_waiters(&mut self, error: Option<String>) {
-        for (tab, req) in core::mem::take(&mut self.token_waiters) {
-            let msg = match (&self.token, &error) {
+        for (tab, req) in core::mem::take(&mut self.cred.waiters) {
+            let msg = match (&self.cred.token, &error) {
                 (Some(t), None) => FromHub::Token { req, token: Some(t.clone()), error: None },
                 _ => FromHub::Token {
                     req,
@@ -305,17 +385,13 @@ impl SignIn {
         let field = |name: &str| v.as_ref().and_then(|v| v.get(name));
         let user = field("user").and_then(Value::as_str).map(String::from);
         let expires_at = field("expires_at").and_then(Value::as_u64);
-        if self.bearer {
-            self.token = field("access_token").and_then(Value::as_str).map(String::from);
-        }
+        let text = |name: &str| field(name).and_then(Value::as_str).map(String::from);
+        self.cred.signed_in(text("access_token"), text("session"));
         let telemetry = core::mem::take(&mut self.auth.telemetry);
         let left = self.auth.user.is_some() && self.auth.user != user;
-        self.session = field("session").and_then(Value::as_str).map(String::from);
         self.auth = AuthState { user, expires_at, error: None, signed_out: None, telemetry };
         self.supported = Some(true);
-        self.failures = 0;
-        // Refresh when two thirds of the remaining life (in server time) have passed.
-        self.refresh_at = expires_at.map(|e| now + e.saturating_sub(server_now) * 2 / 3);
+        self.flight.signed_in(expires_at, now, server_now);
         self.events.push_back(Event::Publish);
         if left {
             self.events.push_back(Event::UserLeft);
@@ -330,11 +406,10 @@ impl SignIn {
             self.events.push_back(Event::Log(format!("signed out: {reason}")));
         }
         self.auth = AuthState { signed_out: Some(reason.into()), telemetry, ..AuthState::default() };
-        self.token = None;
-        self.session = None;
+        self.cred.signed_in(None, None);
         self.answer_token_waiters(Some(String::from("signed out: ") + reason));
         self.supported = Some(true);
-        self.refresh_at = None;
+        self.flight.at = None;
         self.events.push_back(Event::Publish);
         if was {
             self.events.push_back(Event::UserLeft);
@@ -343,8 +418,7 @@ impl SignIn {
 
     /// The answer to `Output::Http { id, .. }`.
     pub fn handle_http(&mut self, id: u32, status: u16, body: &str, now: Millis, server_now: u64) {
-        let Some(call) = self.calls.remove(&id) else { return };
-        self.busy = false;
+        let Some(call) = self.calls.answered(id) else { return };
         match call {
             Call::Session(gen) | Call::Refresh(gen, _) if gen != self.generation => {
                 // Overtaken by a login or logout: the state it would report is gone.
@@ -371,7 +445,7 @@ impl SignIn {
     fn on_session(&mut self, status: u16, body: &str, now: Millis, server_now: u64) {
         match status {
             // Bearer mode: the session check proves a sign-in, but the token comes from a refresh.
-            200 if !self.bearer => self.signed_in(body, now, server_now),
+            200 if !self.cred.bearer => self.signed_in(body, now, server_now),
             200 | 401 => {
                 self.supported = Some(true);
                 self.refresh(None, now)
@@ -388,14 +462,14 @@ impl SignIn {
         }
         self.generation = self.generation.wrapping_add(1);
         self.signed_in(body, now, server_now);
-        self.last_refresh = Some(now);
+        self.flight.last = Some(now);
         self.events.push_back(Event::Post(tab, FromHub::Done { req, error: None }));
         self.answer_token_waiters(None);
-        self.events.push_back(if self.bearer { Event::Renew } else { Event::Reauthenticate });
+        self.events.push_back(if self.cred.bearer { Event::Renew } else { Event::Reauthenticate });
     }
 
     fn on_refresh(&mut self, started: Millis, status: u16, body: &str, now: Millis, server_now: u64) {
-        self.refreshing = false;
+        let waiters = self.flight.ended();
         let took = now.saturating_sub(started).min(u32::MAX as u64) as u32;
         self.events.push_back(Event::Refreshed { status, took: took as u64 });
         let t = &mut self.auth.telemetry;
@@ -410,12 +484,11 @@ impl SignIn {
             401 | 403 => AuthTelemetry::count(&mut t.failures, "refused"),
             other => AuthTelemetry::count(&mut t.failures, &format!("http {other}")),
         }
-        let waiters = core::mem::take(&mut self.refresh_waiters);
         let error = match status {
             200 => {
                 self.signed_in(body, now, server_now);
-                self.last_refresh = Some(now);
-                if self.bearer {
+                self.flight.last = Some(now);
+                if self.cred.bearer {
                     self.events.push_back(Event::Renew);
                 }
                 self.answer_token_waiters(None);
@@ -439,9 +512,7 @@ impl SignIn {
 
     /// Network or server trouble: stay signed in, retry with backoff.
     fn refresh_failed(&mut self, status: u16, body: &str, now: Millis) -> String {
-        self.failures = self.failures.saturating_add(1);
-        let delay = (1_000u64 << self.failures.min(5)).min(30_000);
-        self.refresh_at = Some(now + delay);
+        let delay = self.flight.failed(now);
         let why = if status == 0 { "network error".into() } else { error_text(body, status, "refresh failed") };
         self.auth.error = Some(format!("{why}; retrying in {} s", delay / 1000));
         self.events.push_back(Event::Publish);
@@ -461,7 +532,7 @@ impl SignIn {
                 if let (Some(e), Some(_)) = (expires, self.auth.user.as_ref()) {
                     if self.auth.expires_at != Some(e) {
                         self.auth.expires_at = Some(e);
-                        self.refresh_at = Some(now + e.saturating_sub(server_now) * 2 / 3);
+                        self.flight.at = Some(now + e.saturating_sub(server_now) * 2 / 3);
                         self.events.push_back(Event::Publish);
                     }
                 }
@@ -475,19 +546,14 @@ impl SignIn {
     }
 
     pub fn handle_timeout(&mut self, now: Millis) {
-        if self.refresh_at.is_some_and(|d| now >= d) {
-            self.refresh_at = None;
+        if self.flight.due(now) {
             self.refresh(None, now);
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.refresh_at
+        self.flight.at
     }
-}
-
-fn call_is_security(calls: &VecMap<u32, Call>, id: u32) -> bool {
-    matches!(calls.get(&id), Some(Call::Security(_)))
 }
 
 /// The `error` field of a JSON error body, or a description of the status.
@@ -545,7 +611,7 @@ mod tests {
     #[test]
     fn the_bearer_token_joins_the_connect_payload() {
         let mut s = SignIn::new(1, "ws://h", true);
-        s.token = Some("t\"1".into());
+        s.cred.token = Some("t\"1".into());
         assert_eq!(s.connect_payload(Some(r#"{"a":1}"#)), r#"{"a":1,"token":"t\"1"}"#);
         assert_eq!(s.connect_payload(None), r#"{"token":"t\"1"}"#);
     }
@@ -555,7 +621,7 @@ mod tests {
     #[test]
     fn security_calls_carry_the_bearer_token_and_come_back_as_security_events() {
         let mut s = SignIn::new(1, "ws://h", true);
-        s.token = Some("tok".into());
+        s.cred.token = Some("tok".into());
         s.security_call(4, true, "sessions/revoke", Some("{}".into()));
         let sent: Vec<_> = core::iter::from_fn(|| s.poll_event()).collect();
         let [Event::Http(Output::Http { id, url, token, .. })] = &sent[..] else { panic!("{sent:?}") };

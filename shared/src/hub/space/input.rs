@@ -5,15 +5,11 @@
 
 use super::{hub_event, Cx, Space};
 use crate::contract;
-use crate::hub::election::ACTIVE;
-use crate::hub::leader::{self, Leadership};
 use crate::hub::outbox::Emit;
 use crate::hub::TabKey;
 use crate::port::{ErrorCode, FromHub, ToHub};
-use crate::socketio;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 const SECURITY_NEEDS_ACK: &str = "sb:security requests are answered: use emitWithAck";
 
@@ -24,7 +20,7 @@ impl Space {
             ToHub::Emit { .. } | ToHub::EmitTo { .. } | ToHub::Join { .. } | ToHub::Leave { .. } | ToHub::Reply { .. }
         );
         if costly {
-            if let Err(first) = self.tabs.admit(tab, cx.now) {
+            if let Err(first) = self.reach.tabs.admit(tab, cx.now) {
                 return self.over_rate(tab, msg, first, cx);
             }
         }
@@ -37,7 +33,7 @@ impl Space {
                     .post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message: SECURITY_NEEDS_ACK.into() }),
             },
             ToHub::Subscribe { event } => self.tab_subscribe(tab, event, cx),
-            ToHub::Unsubscribe { event } => self.tabs.subscribe(tab, event, false),
+            ToHub::Unsubscribe { event } => self.reach.tabs.subscribe(tab, event, false),
             ToHub::Emit { seq, event, args, ack, bins, .. } if event == contract::STATE_SET => {
                 self.tab_state_write(tab, seq, &args, !bins.is_empty(), ack, cx)
             }
@@ -54,11 +50,11 @@ impl Space {
                 self.tab_emit_to(tab, seq, room, emit, cx)
             }
             ToHub::Join { req, room } => {
-                let actions = self.rooms.join(tab, req, room, self.is_connected(), cx.now);
+                let actions = self.reach.rooms.join(tab, req, room, self.session.is_connected(), cx.now);
                 self.apply_rooms(actions, cx);
             }
             ToHub::Leave { req, room } => {
-                let actions = self.rooms.leave(tab, Some(req), &room, self.is_connected(), cx.now);
+                let actions = self.reach.rooms.leave(tab, Some(req), &room, self.session.is_connected(), cx.now);
                 self.apply_rooms(actions, cx);
             }
             ToHub::Login { req, username, password } => cx.signin.login(tab, req, &username, &password),
@@ -79,38 +75,7 @@ impl Space {
         if let Some(args) = now {
             cx.out.post_one(tab, hub_event(&event, args));
         }
-        self.tabs.subscribe(tab, event, true);
-    }
-
-    /// A tab's lifecycle level in election scope `scope` (and the highest term it was told).
-    fn tab_priority(&mut self, tab: TabKey, level: u8, scope: u8, term: u64, cx: &mut Cx) {
-        let scope = (scope as usize).min(self.leaders.len() - 1);
-        let other = 1 - scope;
-        let mut acts = self.leaders[other].detach(tab, &self.tabs, cx.now);
-        acts.extend(self.leaders[scope].observe(term.min(contract::MAX_TERM), &self.tabs, cx.now));
-        acts.extend(self.leaders[scope].set_level(tab, level.min(ACTIVE), &self.tabs, cx.now));
-        self.apply_leaders(acts, cx);
-    }
-
-    /// Carries out what a scope's leadership asks: tell tabs who leads (`sb:leader`), send
-    /// the server an election message, log.
-    pub(super) fn apply_leaders(&mut self, acts: Vec<leader::Action>, cx: &mut Cx) {
-        for a in acts {
-            match a {
-                leader::Action::Announce(tabs, l) => cx.out.post(tabs, hub_event(contract::HUB_LEADER, l.args())),
-                leader::Action::Send(event, args) => {
-                    if self.is_connected() {
-                        cx.out.send_sio(&socketio::encode_event(&self.nsp, 0, None, &[event], &args));
-                    }
-                }
-                leader::Action::Log(line) => cx.out.log(format!("namespace {}: {line}", self.nsp)),
-            }
-        }
-    }
-
-    /// The election scope `tab` takes part in.
-    pub(super) fn leadership_of(&self, tab: TabKey) -> Option<&Leadership> {
-        self.leaders.iter().find(|l| l.has(tab))
+        self.reach.tabs.subscribe(tab, event, true);
     }
 
     /// A tab over its rate: this message is refused (the tab hears why; the first refusal
@@ -122,7 +87,7 @@ impl Space {
             contract::TAB_BURST
         );
         if first {
-            let name = self.tabs.name(tab).unwrap_or_default();
+            let name = self.reach.tabs.name(tab).unwrap_or_default();
             cx.out.log(format!("tab {name} is over its rate: its messages are refused until it slows down"));
         }
         let reply = match msg {

@@ -31,7 +31,7 @@ impl Space {
             at: cx.server_now,
             dir: Dir::Out,
             nsp: self.nsp.clone(),
-            tab: self.tabs.name(tab).map(String::from),
+            tab: self.reach.tabs.name(tab).map(String::from),
             tabs: 0,
             event: e.event.clone(),
             room: None,
@@ -121,83 +121,5 @@ impl Space {
             payload: cx.debug.payload(args),
         };
         cx.debug.record(entry, None);
-    }
-}
-
-const LEVELS: [&str; 4] = ["frozen", "hidden", "passive", "active"];
-
-impl Space {
-    /// The namespace as `client.inspect()` shows it: status, its tabs (visibility, leader,
-    /// rooms, subscriptions), rooms with their tabs, the queue and what is in flight.
-    pub fn inspect(&self) -> String {
-        use crate::json::write_string;
-        let mut s = String::from("{\"nsp\":");
-        write_string(&mut s, &self.nsp);
-        let (status, sid) = match &self.state {
-            super::State::Connected { sid } => ("connected", Some(sid.as_str())),
-            super::State::Joining { .. } => ("connecting", None),
-            super::State::Refused { .. } => ("refused", None),
-            super::State::Retry { .. } => ("retrying", None),
-            super::State::Down => ("down", None),
-        };
-        s.push_str(&format!(",\"status\":\"{status}\",\"sid\":"));
-        match sid {
-            Some(sid) => write_string(&mut s, sid),
-            None => s.push_str("null"),
-        }
-        let contract = self.contract.speaks().map_or("null", |b| if b { "true" } else { "false" });
-        let rtt = self.contract.last_rtt().map_or("null".into(), |r| format!("{r}"));
-        s.push_str(&format!(",\"contract\":{contract},\"pingRtt\":{rtt},\"tabs\":["));
-        let held = self.rooms.held();
-        for (i, tab) in self.tabs.keys().into_iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str("{\"id\":");
-            write_string(&mut s, self.tabs.name(tab).unwrap_or_default());
-            let level = self.leaders.iter().find_map(|l| l.level(tab)).and_then(|l| LEVELS.get(l as usize));
-            s.push_str(&format!(",\"visibility\":{}", level.map_or("null".into(), |l| format!("\"{l}\""))));
-            let leads =
-                self.leaders.iter().any(|l| l.has(tab) && l.current(&self.tabs).tab.as_deref() == self.tabs.name(tab));
-            s.push_str(&format!(",\"leader\":{leads},\"rooms\":"));
-            s.push_str(&crate::json::strings(
-                held.iter().filter(|(_, tabs)| tabs.contains(&tab)).map(|(r, _)| r.as_str()),
-            ));
-            s.push_str(",\"subscriptions\":");
-            let subs = self.tabs.subscriptions(tab);
-            s.push_str(&crate::json::strings(subs.iter().map(String::as_str)));
-            s.push('}');
-        }
-        s.push_str("],\"rooms\":[");
-        for (i, (room, tabs)) in held.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str("{\"room\":");
-            write_string(&mut s, room);
-            s.push_str(",\"tabs\":");
-            s.push_str(&crate::json::strings(tabs.iter().filter_map(|t| self.tabs.name(*t))));
-            s.push('}');
-        }
-        let oldest = self.outbox.oldest().map_or("null".into(), |t| format!("{t}"));
-        s.push_str(&format!(
-            "],\"queue\":{{\"count\":{},\"bytes\":{},\"oldest\":{oldest}}},\"inFlight\":{},\"leaders\":[",
-            self.outbox.queued(),
-            self.outbox.bytes(),
-            self.outbox.in_flight()
-        ));
-        for (i, l) in self.leaders.iter().map(|l| l.current(&self.tabs)).enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&format!("{{\"scope\":\"{}\",\"term\":{},\"leader\":", l.scope, l.term));
-            match &l.tab {
-                Some(t) => write_string(&mut s, t),
-                None => s.push_str("null"),
-            }
-            s.push('}');
-        }
-        s.push_str("]}");
-        s
     }
 }

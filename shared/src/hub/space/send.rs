@@ -4,15 +4,16 @@
 
 use super::{Cx, Space};
 use crate::contract;
+use crate::hub::limits::Bucket;
 use crate::hub::out::Out;
-use crate::hub::outbox::Emit;
-use crate::hub::requests::Request;
-use crate::hub::Millis;
-use crate::hub::TabKey;
+use crate::hub::outbox::{Emit, Outbox};
+use crate::hub::requests::{Request, Requests};
+use crate::hub::{HubConfig, HubKey, Millis, Shared, TabKey};
 use crate::json::{self, Quoted, Value};
 use crate::port::{AckRequest, Bytes, ErrorCode, FromHub};
 use crate::socketio;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -24,10 +25,92 @@ const RESERVED: [&str; 6] =
 /// Why a `to(room)` emit cannot go to a plain Socket.IO server.
 const TO_NEEDS_CONTRACT: &str = "to(room) needs a server that speaks the Switchboard contract (sb:to)";
 
+/// The send path's own fields: the durable queue, the requests waiting for the server's
+/// answer, and what the server announced of its limits (pace, largest message, traces).
+pub(super) struct SendPath {
+    pub(super) outbox: Outbox,
+    pub(super) requests: Requests,
+    /// The pace of what goes to a server that announced its limits, and when to go on.
+    pace: Option<Bucket>,
+    pace_wake: Option<Millis>,
+    /// The largest message the server announced (below the Engine.IO `maxPayload`).
+    max_message: Option<usize>,
+    /// The server reads a trace after a join's or leave's room (`sb:hello` said `trace`).
+    traces: bool,
+}
+
+impl SendPath {
+    pub(super) fn new(key: HubKey, config: &HubConfig, shared: Rc<Shared>) -> SendPath {
+        let outbox = Outbox::new(key, config, shared);
+        SendPath {
+            outbox,
+            requests: Requests::default(),
+            pace: None,
+            pace_wake: None,
+            max_message: None,
+            traces: false,
+        }
+    }
+
+    /// What the server's `sb:hello` announced: its limits and whether it reads traces.
+    pub(super) fn hello(&mut self, args: &str, now: Millis) {
+        let limits = hello_limits(args);
+        self.pace = limits.map(|l| Bucket::pace(&l, now));
+        self.max_message = limits.map(|l| l.size);
+        self.traces = hello_traces(args);
+    }
+
+    pub(super) fn traces(&self) -> bool {
+        self.traces
+    }
+
+    /// Whether one more emit may go now at the server's pace; if not, when to try again.
+    fn paced(&mut self, now: Millis) -> bool {
+        let Some(pace) = self.pace.as_mut() else { return true };
+        if pace.take(now).is_ok() {
+            return true;
+        }
+        self.pace_wake = Some(pace.next_at(now));
+        false
+    }
+
+    /// The next queued emit the pace lets go now.
+    fn next_paced(&mut self, now: Millis) -> Option<Emit> {
+        (self.outbox.queued() > 0 && self.paced(now)).then(|| self.outbox.pop()).flatten()
+    }
+
+    /// The largest emit: the Engine.IO `maxPayload`, or less if the server announced less.
+    fn max_payload(&self, engine: usize) -> usize {
+        engine.min(self.max_message.unwrap_or(usize::MAX))
+    }
+
+    pub(super) fn wake_due(&self, now: Millis) -> bool {
+        self.pace_wake.is_some_and(|at| now >= at)
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Millis> {
+        self.requests.poll_timeout().into_iter().chain(self.pace_wake).min()
+    }
+
+    /// The session ended: emits in flight back to the queue; what waited on the server fails.
+    pub(super) fn end_session(&mut self, out: &mut Out) {
+        self.outbox.end_session(out);
+        let outbox = &self.outbox;
+        for (tab, id) in self.requests.take_sent_tab_acks(|sio| outbox.queues_ack(sio)) {
+            out.post_one(tab, FromHub::AckFailed { id, reason: contract::ACK_DISCONNECTED.into() });
+        }
+        self.requests.end_session();
+        for (tab, id) in self.requests.take_leads() {
+            let reason = "the connection ended before the server answered the leader command".into();
+            out.post_one(tab, FromHub::AckFailed { id, reason });
+        }
+    }
+}
+
 impl Space {
     /// A tab's answer to a server event that asked for an ack (the first answer wins).
     pub(super) fn tab_reply(&mut self, tab: TabKey, token: u32, args: &str, bins: Vec<Bytes>, cx: &mut Cx) {
-        let Some(server_id) = self.requests.take_reply(token) else { return };
+        let Some(server_id) = self.send.requests.take_reply(token) else { return };
         if let Err(e) = check_args(args) {
             let message = format!("reply: {e}");
             return cx.out.post_one(tab, FromHub::Error { code: ErrorCode::BadPayload, message });
@@ -76,14 +159,14 @@ impl Space {
         if let Err((reason, _)) = Self::check_emit(&e, self.max_payload(cx)) {
             return fail(cx.out, reason);
         }
-        let Some(leadership) = self.leadership_of(tab) else {
+        let Some(leadership) = self.dir.leadership_of(tab) else {
             return fail(cx.out, "emitAsLeader: this tab takes part in no election yet".into());
         };
-        let claim = match leadership.lead(tab, term, &self.tabs) {
+        let claim = match leadership.lead(tab, term, &self.reach.tabs) {
             Ok(claim) => claim,
             Err(why) => return fail(cx.out, why),
         };
-        if !self.is_connected() {
+        if !self.session.is_connected() {
             return fail(cx.out, "emitAsLeader: not connected (a leader command is never queued)".into());
         }
         match claim {
@@ -126,7 +209,7 @@ impl Space {
         }
         if volatile {
             // Socket.IO semantics: a volatile event is sent now or never.
-            let now = self.is_connected() && self.paced(cx.now);
+            let now = self.session.is_connected() && self.send.paced(cx.now);
             self.journal_out(tab, &mut e, if now { "sent" } else { "dropped (volatile)" }, cx);
             if now {
                 self.send_emit(e, cx.out);
@@ -139,12 +222,12 @@ impl Space {
     /// A checked emit the hub takes on: sent now, or queued (durable ones also stored).
     fn accept(&mut self, tab: TabKey, seq: u32, mut e: Emit, ack: Option<AckRequest>, cx: &mut Cx) {
         let durable = ack.is_none();
-        let id = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
-        if durable && self.outbox.holds(&id) {
+        let id = format!("{}-{seq}", self.reach.tabs.name(tab).unwrap_or_default());
+        if durable && self.send.outbox.holds(&id) {
             // A page resending to a restarted hub: we already hold it.
             return cx.out.post_one(tab, FromHub::Stored { seq });
         }
-        if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
+        if let Some(why) = self.send.outbox.full(e.size()).filter(|_| !self.session.can_send()) {
             let reason = format!("{why}: emit {} was not queued", Quoted(&e.event));
             self.journal_out(tab, &mut e, "refused", cx);
             let msg = match ack {
@@ -154,22 +237,22 @@ impl Space {
             return cx.out.post_one(tab, msg);
         }
         if durable {
-            e.durable = Some(self.outbox.durable(id, tab, seq, cx.server_now));
+            e.durable = Some(self.send.outbox.durable(id, tab, seq, cx.server_now));
         }
         e.ack = ack.map(|a| {
             let deadline = (a.timeout_ms > 0).then(|| cx.now + a.timeout_ms as u64);
-            self.requests.insert(Request::Tab { tab, id: a.id, deadline })
+            self.send.requests.insert(Request::Tab { tab, id: a.id, deadline })
         });
         // Behind what is queued, and within the server's pace, or queued. An emit that is not
         // durable is the same on the wire whether the server speaks the contract or not: it
         // does not wait for the server's sb:hello (a plain server never sends one).
-        let ready = if durable { self.can_send() } else { self.is_connected() };
-        if ready && self.outbox.queued() == 0 && self.paced(cx.now) {
+        let ready = if durable { self.session.can_send() } else { self.session.is_connected() };
+        if ready && self.send.outbox.queued() == 0 && self.send.paced(cx.now) {
             self.journal_out(tab, &mut e, "sent", cx);
             self.send_queued(e, cx);
         } else {
             self.journal_out(tab, &mut e, "queued", cx);
-            self.outbox.push(e, cx.out);
+            self.send.outbox.push(e, cx.out);
         }
     }
 
@@ -179,17 +262,16 @@ impl Space {
     pub(super) fn tab_emit_to(&mut self, tab: TabKey, seq: u32, room: String, e: Emit, cx: &mut Cx) {
         let refused = match Self::check_emit(&e, self.max_payload(cx)) {
             Err((reason, _)) => Some(reason),
-            Ok(()) if !self.rooms.member(tab, &room) => {
+            Ok(()) if !self.reach.rooms.member(tab, &room) => {
                 Some(format!("to({}): this tab is not in that room", Quoted(&room)))
             }
-            Ok(()) if self.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
+            Ok(()) if self.session.contract.speaks() == Some(false) => Some(TO_NEEDS_CONTRACT.into()),
             Ok(()) => None,
         };
         if let Some(reason) = refused {
             return cx.out.post_one(tab, FromHub::Refused { seq, reason });
         }
-        let rooms = &self.rooms;
-        let mates = self.tabs.targets(&e.event, None, |t| t != tab && rooms.member(t, &room));
+        let mates = self.reach.mates(tab, &room, &e.event);
         let local = FromHub::Event {
             event: e.event.clone(),
             room: Some(room.clone()),
@@ -215,85 +297,76 @@ impl Space {
 
     /// Restored stored emits join the front of the queue, in their original order.
     pub fn handle_persisted(&mut self, keys: &[u64], out: &mut Out) {
-        self.outbox.persisted(keys, out);
+        self.send.outbox.persisted(keys, out);
     }
 
     /// The session was revoked: what it queued (memory and storage) and the state it cached
     /// go; waiting writers hear why.
     pub fn drop_session(&mut self, reason: &str, out: &mut Out) {
-        for id in self.outbox.drop_all(reason, out) {
+        for id in self.send.outbox.drop_all(reason, out) {
             self.state_failed(&id, reason.into(), out);
         }
         self.clear_state(out);
     }
 
-    /// Durable emits may go on the wire: connected, and the server's kind is known.
-    pub(super) fn can_send(&self) -> bool {
-        self.is_connected() && self.contract.speaks().is_some()
-    }
-
     /// Sends what is queued, oldest first, once the socket can take it, at the server's pace
     /// (when it announced one); the rest when the pace allows (`pace_wake`).
     pub(super) fn flush(&mut self, cx: &mut Cx) {
-        self.pace_wake = None;
-        if !self.can_send() {
+        self.send.pace_wake = None;
+        if !self.session.can_send() {
             return;
         }
-        while self.outbox.queued() > 0 {
-            if !self.paced(cx.now) {
-                return;
-            }
-            let Some(e) = self.outbox.pop() else { return };
+        while let Some(e) = self.send.next_paced(cx.now) {
             self.send_queued(e, cx);
         }
     }
 
-    /// Whether one more emit may go now at the server's pace; if not, when to try again.
-    fn paced(&mut self, now: Millis) -> bool {
-        let Some(pace) = self.pace.as_mut() else { return true };
-        if pace.take(now).is_ok() {
-            return true;
-        }
-        self.pace_wake = Some(pace.next_at(now));
-        false
-    }
-
     /// The largest emit: the Engine.IO `maxPayload`, or less if the server announced less.
     pub(super) fn max_payload(&self, cx: &Cx) -> usize {
-        cx.max_payload.min(self.max_message.unwrap_or(usize::MAX))
+        self.send.max_payload(cx.max_payload)
+    }
+
+    /// Acks that timed out: the tab hears so (an emit still in the offline queue is withdrawn,
+    /// as socket.io-client does).
+    pub(super) fn expire_requests(&mut self, cx: &mut Cx) {
+        for (sio, tab, id) in self.send.requests.expired(cx.now) {
+            self.send.outbox.withdraw(sio);
+            self.journal_answer(&format!("ack{sio}"), "timed out", cx);
+            cx.out.post_one(tab, FromHub::AckFailed { id, reason: "operation has timed out".into() });
+        }
     }
 
     pub(super) fn send_queued(&mut self, mut e: Emit, cx: &mut Cx) {
         let Some(d) = e.durable.as_ref() else { return self.send_emit(e, cx.out) };
-        if e.event == contract::STATE_SET && self.contract.speaks() == Some(false) {
+        if e.event == contract::STATE_SET && self.session.contract.speaks() == Some(false) {
             // Queued before we knew the server is plain: it could never settle.
             let id = d.id.clone();
-            self.outbox.refuse(e, super::state::STATE_NEEDS_CONTRACT.into(), cx.out);
+            self.send.outbox.refuse(e, super::state::STATE_NEEDS_CONTRACT.into(), cx.out);
             return self.state_failed(&id, super::state::STATE_NEEDS_CONTRACT.into(), cx.out);
         }
-        if self.outbox.expired(&e, cx.server_now) {
-            return self.outbox.expire(e, cx.out);
+        if self.send.outbox.expired(&e, cx.server_now) {
+            return self.send.outbox.expire(e, cx.out);
         }
-        if self.contract.speaks() == Some(true) {
-            if self.server_traces && cx.debug.is_on() {
+        if self.session.contract.speaks() == Some(true) {
+            if self.send.traces() && cx.debug.is_on() {
                 // Its trace is derived from its id: announced so the receipt names it.
                 self.send_trace(&contract::traceparent(&d.id), cx.out);
             }
-            let sio = self.requests.insert(Request::Receipt);
+            let sio = self.send.requests.insert(Request::Receipt);
             let names = [contract::EMIT, d.id.as_str(), e.event.as_str()];
             cx.out.send_sio(&socketio::encode_event(&self.nsp, e.bins.len(), Some(sio), &names, &e.args));
             // Kept (with its attachments) until the server's receipt: resent after a drop.
             for bin in &e.bins {
                 cx.out.send_binary(bin.0.clone());
             }
-            self.outbox.sent(sio, e);
+            self.send.outbox.sent(sio, e);
         } else if e.event == contract::TO {
-            self.outbox.refuse(e, TO_NEEDS_CONTRACT.into(), cx.out);
+            self.send.outbox.refuse(e, TO_NEEDS_CONTRACT.into(), cx.out);
         } else {
             // A plain server gives no receipt: written to the socket is as far as we know.
             let bins = core::mem::take(&mut e.bins);
             self.send_raw_emit(&e.event, &e.args, bins, None, None, cx.out);
-            self.outbox.delivered(e, cx.out);
+            self.send.outbox.delivered(e, cx.out);
         }
     }
 
@@ -310,7 +383,7 @@ impl Space {
         trace: Option<&str>,
         out: &mut Out,
     ) {
-        if let Some(t) = trace.filter(|_| self.server_traces) {
+        if let Some(t) = trace.filter(|_| self.send.traces()) {
             self.send_trace(t, out);
         }
         out.send_sio(&socketio::encode_event(&self.nsp, bins.len(), ack, &[event], args));

@@ -38,21 +38,13 @@ impl Space {
         if binary {
             return fail(cx.out, "state values are JSON (no binary)".into());
         }
-        if self.contract.speaks() == Some(false) {
+        if self.session.contract.speaks() == Some(false) {
             return fail(cx.out, STATE_NEEDS_CONTRACT.into());
         }
-        let items = match json::raw_items(args, b'[') {
-            Ok(items) => items,
-            Err(e) => return fail(cx.out, format!("state write: {e}")),
+        let (key, value) = match parse_write(args) {
+            Ok(kv) => kv,
+            Err(why) => return fail(cx.out, why),
         };
-        let key = match items.first().map(|(_, k)| json::Scanner::new(k).string()) {
-            Some(Ok(key)) => key,
-            _ => return fail(cx.out, "state write: the key must be a string".into()),
-        };
-        let value = items.get(1).map(|(_, v)| *v);
-        if let Err(why) = contract::check_state(&key, value.map_or(0, str::len)) {
-            return fail(cx.out, format!("state write {}: {why}", Quoted(&key)));
-        }
         let mut a = String::from("[");
         json::write_string(&mut a, &key);
         a.push(',');
@@ -62,7 +54,7 @@ impl Space {
             a.push_str(v);
         }
         a.push(']');
-        let mutation = format!("{}-{seq}", self.tabs.name(tab).unwrap_or_default());
+        let mutation = format!("{}-{seq}", self.reach.tabs.name(tab).unwrap_or_default());
         let e = Emit {
             event: contract::STATE_SET.into(),
             args: a,
@@ -71,15 +63,15 @@ impl Space {
             durable: None,
             trace: None,
         };
-        if let Some(why) = self.outbox.full(e.size()).filter(|_| !self.can_send()) {
+        if let Some(why) = self.send.outbox.full(e.size()).filter(|_| !self.session.can_send()) {
             return fail(cx.out, format!("{why}: state write {} was not queued", Quoted(&key)));
         }
-        let e = Emit { durable: Some(self.outbox.durable_for_hub(mutation.clone(), cx.server_now)), ..e };
+        let e = Emit { durable: Some(self.send.outbox.durable_for_hub(mutation.clone(), cx.server_now)), ..e };
         self.shared_state.wait(mutation, tab, ack.id);
-        if self.can_send() {
+        if self.session.can_send() {
             self.send_queued(e, cx);
         } else {
-            self.outbox.push(e, cx.out);
+            self.send.outbox.push(e, cx.out);
         }
     }
 
@@ -141,7 +133,21 @@ impl Space {
                 cx.out.push(crate::hub::out::Output::Unpersist { key });
             }
         }
-        self.outbox.adopt(emits, cx.out);
+        self.send.outbox.adopt(emits, cx.out);
         self.flush(cx);
     }
+}
+
+/// `[key, value]` (no value: delete) from a tab: the key, and the value's JSON text, checked
+/// against the contract's limits.
+fn parse_write(args: &str) -> Result<(String, Option<&str>), String> {
+    let items = json::raw_items(args, b'[').map_err(|e| format!("state write: {e}"))?;
+    let key = match items.first().map(|(_, k)| json::Scanner::new(k).string()) {
+        Some(Ok(key)) => key,
+        _ => return Err("state write: the key must be a string".into()),
+    };
+    let value = items.get(1).map(|(_, v)| *v);
+    contract::check_state(&key, value.map_or(0, str::len))
+        .map_err(|why| format!("state write {}: {why}", Quoted(&key)))?;
+    Ok((key, value))
 }
