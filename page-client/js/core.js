@@ -34,12 +34,12 @@ export function create(strs, n) {
   const [tab, url, path, namespace, query, auth] = text(strs).split('\0');
   const hello = encode(TO_HUB_HELLO, PROTOCOL_VERSION, tab, [url, path, namespace, query], auth || null, optionsOf(n));
   const ackTimeout = whole(n[OPTIONS_FIELDS], ACK_TIMEOUT_MS);
-  cores.push({ hello, subs: [], rooms: [], seq: 0, req: 0, outbox: [], bins: [], ackTimeout });
+  cores.push({ hello_: hello, subs_: [], rooms_: [], seq_: 0, req_: 0, outbox_: [], bins_: [], ackTimeout_: ackTimeout });
   return cores.length - 1;
 }
 
 export function bin(c, bytes) {
-  cores[c]?.bins.push(bytes.slice());
+  cores[c]?.bins_.push(bytes.slice());
 }
 
 // Adds `name` (UTF-8 bytes) to `list` (`on`) or removes it.
@@ -52,12 +52,12 @@ const remember = (list, name, on) => {
 export function op(c, kind, token, a, b) {
   const k = cores[c];
   if (!k) return 0;
-  const bins = k.bins;
-  k.bins = [];
+  const bins = k.bins_;
+  k.bins_ = [];
   // The client copies what it posts (a transfer detaches it), so stored bytes stay whole.
   const post = (bytes) => h(c, REPORT_POST, 0, 0, bytes, '');
-  const req = ASKS.includes(kind) ? (k.req = (k.req % 4294967295) + 1) : 0; // 1..=u32::MAX
-  const seq = (s = k.seq) => ((k.seq = (s + 1) % 4294967296), s);
+  const req = ASKS.includes(kind) ? (k.req_ = (k.req_ % 4294967295) + 1) : 0; // 1..=u32::MAX
+  const seq = (s = k.seq_) => ((k.seq_ = (s + 1) % 4294967296), s);
   let bytes, durable;
   switch (kind) {
     case OP_LOGIN: bytes = encode(TO_HUB_LOGIN, req, a, b); break;
@@ -65,10 +65,10 @@ export function op(c, kind, token, a, b) {
     case OP_REFRESH: bytes = encode(TO_HUB_REFRESH, req); break;
     case OP_TOKEN: bytes = encode(TO_HUB_TOKEN, req); break;
     case OP_BYE: bytes = encode(TO_HUB_BYE); break;
-    case OP_SUBSCRIBE: remember(k.subs, a, 1); bytes = encode(TO_HUB_SUBSCRIBE, a); break;
-    case OP_UNSUBSCRIBE: remember(k.subs, a, 0); bytes = encode(TO_HUB_UNSUBSCRIBE, a); break;
-    case OP_JOIN: remember(k.rooms, a, 1); bytes = encode(TO_HUB_JOIN, req, a); break;
-    case OP_LEAVE: remember(k.rooms, a, 0); bytes = encode(TO_HUB_LEAVE, req, a); break;
+    case OP_SUBSCRIBE: remember(k.subs_, a, 1); bytes = encode(TO_HUB_SUBSCRIBE, a); break;
+    case OP_UNSUBSCRIBE: remember(k.subs_, a, 0); bytes = encode(TO_HUB_UNSUBSCRIBE, a); break;
+    case OP_JOIN: remember(k.rooms_, a, 1); bytes = encode(TO_HUB_JOIN, req, a); break;
+    case OP_LEAVE: remember(k.rooms_, a, 0); bytes = encode(TO_HUB_LEAVE, req, a); break;
     case OP_REPLY: bytes = encode(TO_HUB_REPLY, token, a, bins); break;
     // Level and scope in `token`; the term in decimal digits from our own JS.
     case OP_PRIORITY: bytes = encode(TO_HUB_PRIORITY, token & 3, (token >> 2) & 1, +text(a) || 0); break;
@@ -80,21 +80,21 @@ export function op(c, kind, token, a, b) {
     case OP_EMIT: case OP_EMIT_VOLATILE: case OP_EMIT_ACK: { // durable: no ack, not volatile
       const s = seq();
       if (kind == OP_EMIT) durable = s;
-      bytes = encode(TO_HUB_EMIT, s, a, b, bins, kind == OP_EMIT_ACK ? [req, k.ackTimeout] : null, kind == OP_EMIT_VOLATILE);
+      bytes = encode(TO_HUB_EMIT, s, a, b, bins, kind == OP_EMIT_ACK ? [req, k.ackTimeout_] : null, kind == OP_EMIT_VOLATILE);
       break;
     }
     case OP_ATTACH: case OP_RESTART: // Hello, subscriptions, rooms; a restart: then unconfirmed emits
-      post(k.hello);
-      k.subs.forEach((e) => post(encode(TO_HUB_SUBSCRIBE, e)));
-      k.rooms.forEach((r) => post(encode(TO_HUB_JOIN, 0, r)));
-      if (kind == OP_RESTART) k.outbox.forEach(([, bytes]) => post(bytes));
+      post(k.hello_);
+      k.subs_.forEach((e) => post(encode(TO_HUB_SUBSCRIBE, e)));
+      k.rooms_.forEach((r) => post(encode(TO_HUB_JOIN, 0, r)));
+      if (kind == OP_RESTART) k.outbox_.forEach(([, bytes]) => post(bytes));
       return 0;
-    default: return k.outbox.length; // OP_COUNT
+    default: return k.outbox_.length; // OP_COUNT
   }
-  if (durable !== undefined) k.outbox.push([durable, bytes]);
+  if (durable !== undefined) k.outbox_.push([durable, bytes]);
   post(bytes);
   if (kind == OP_JOIN || kind == OP_LEAVE) {
-    k.rooms.forEach((r) => h(c, REPORT_ITEM, 0, 1, r, ''));
+    k.rooms_.forEach((r) => h(c, REPORT_ITEM, 0, 1, r, ''));
     h(c, REPORT_ROOMS, 0, 0, '', '');
   }
   return req;
@@ -145,7 +145,7 @@ function deliver(k, call, [kind, x, y, z, w, v]) {
     case FROM_HUB_ACK_FAILED: call(REPORT_FAIL, x, 0, y); break; // id, reason
     case FROM_HUB_TABS: x.forEach(item); call(REPORT_TABS, 0, 0); break;
     case FROM_HUB_STORED: case FROM_HUB_REFUSED: // seq (, reason)
-      k.outbox = k.outbox.filter(([s]) => s != x);
+      k.outbox_ = k.outbox_.filter(([s]) => s != x);
       if (kind == FROM_HUB_REFUSED) call(REPORT_WARN, 0, 0, 'emit refused: ', y);
       break;
     case FROM_HUB_CLOCK: call(REPORT_CLOCK, x, 0); break; // offset, rtt
