@@ -186,16 +186,10 @@ async fn a_sign_in_abandoned_in_the_queue_is_never_hashed() {
         open.push(s);
     }
     // All twenty are in the gate (one hashing, the rest waiting); then every client goes.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while srv.auth.gate.load() < 20 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(srv.auth.gate.load(), 20, "queued");
+    assert!(common::until(Duration::from_secs(20), || srv.auth.gate.load() >= 20).await, "queued");
+    assert_eq!(srv.auth.gate.load(), 20, "queued, no more");
     drop(open);
-    while srv.auth.gate.load() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(srv.auth.gate.load(), 0, "the gate emptied");
+    assert!(common::until(Duration::from_secs(20), || srv.auth.gate.load() == 0).await, "the gate emptied");
     let ran = hashes(&srv) - before;
     assert!(ran <= 3, "{ran} of 20 abandoned checks were hashed");
     srv.stop().await;
@@ -340,11 +334,8 @@ async fn a_tab_another_browser_serves_cannot_be_claimed() {
     assert_eq!(again.emit_ack(r#"["echo",3]"#).await, "[3]");
     assert_eq!(srv.room_size("tab:bob-tab"), 2, "the same device: both, while the old one lingers");
     bob.close().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while srv.room_size("tab:bob-tab") != 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(srv.room_size("tab:bob-tab"), 1);
+    let one = common::until(Duration::from_secs(10), || srv.room_size("tab:bob-tab") == 1).await;
+    assert!(one, "the old socket left bob's tab room: {}", srv.room_size("tab:bob-tab"));
     assert!(srv.emit_to_tab("bob-tab", "again", &json!(1)).await);
     assert_eq!(again.next_event("sb:tab").await, json!("bob-tab"));
     srv.stop().await;

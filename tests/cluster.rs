@@ -166,9 +166,11 @@ async fn a_redis_killed_mid_stream_loses_nothing_and_service_resumes() {
     let Three { redis, a, b, c } = three().await;
     let proxy = Proxy::start(b.addr).await;
     let restart = async {
+        let waited = b.metric("redis_waits").await;
         redis.kill().await;
-        // Down long enough that every node notices (their steps are retried meanwhile).
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Down until the node that carries the stream waits on it (its steps are retried).
+        let noticed = || async { (b.metric("redis_waits").await > waited).then_some(()) };
+        common::wait_for("node B waiting on Redis", Duration::from_secs(10), noticed).await;
         redis.start_again().await;
     };
     let records = six_hundred_through(&redis, &proxy, 100, restart).await;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{exclusive, harness_tab, one_leader_per_term, server, Browser, Tab, CONNECTED};
+use common::{exclusive, harness_tab, one_leader_per_term, server, until, Browser, Tab, CONNECTED};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -79,14 +79,18 @@ async fn the_server_decided_leader_follows_the_front_tab_fails_over_and_fences_s
     one_leader_per_term(&b, &tabs.iter().collect::<Vec<_>>()).await;
 
     // At rest: the leader's hub renews its lease, the server answers with a heartbeat.
-    let (down, up) = (srv.election_packets(), srv.election_messages_received());
-    let window = Duration::from_secs(6);
-    tokio::time::sleep(window).await;
-    let per_min = |n: u64| n * 60_000 / window.as_millis() as u64;
+    // Two of the server's heartbeats, and what the hub sent meanwhile: one renewal each (the
+    // counts asserted, the rate printed).
+    let (down, up, since) = (srv.election_packets(), srv.election_messages_received(), Instant::now());
+    assert!(until(Duration::from_secs(20), || srv.election_packets() >= down + 2).await, "heartbeats at rest");
+    let (sent, renewed, window) =
+        (srv.election_packets() - down, srv.election_messages_received() - up, since.elapsed());
+    assert!(renewed.abs_diff(sent) <= 1, "a renewal per heartbeat at rest: {renewed} renewals, {sent} heartbeats");
+    let per_min = |n: u64| n * 60_000 / window.as_millis().max(1) as u64;
     println!(
         "election traffic at rest (3 tabs, one hub): {} packets/min server -> hub, {} hub -> server",
-        per_min(srv.election_packets() - down),
-        per_min(srv.election_messages_received() - up)
+        per_min(sent),
+        per_min(renewed)
     );
 
     // Leader commands: only the leader, only in its term, checked by the hub and the server.

@@ -278,8 +278,16 @@ async fn a_busy_leader_tab_hub_keeps_its_lease() {
     };
     let extra = b.open(&format!("{}/harness.html{page}", srv.url())).await;
     b.js(&extra, "sb.start().then(() => sb.until(() => sb.client.status === 'connected' && sb.tabs.length === 6, 15000, 'joined'))").await;
-    // The hub keeps relaying ticks for a while: a lease that lapsed under load would show.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The hub keeps relaying ticks for longer than its lease (3 s) and then some: every tab
+    // hears ticks 4 s after this point (a lease that lapsed under load would show).
+    for tab in &t {
+        b.js(tab, "sb.mark = performance.timeOrigin + performance.now()").await;
+    }
+    let relayed =
+        "sb.until(() => sb.events.some((e) => e.name === 'tick' && e.at > sb.mark + 4000), 20000, 'ticks 4 s on')";
+    for tab in &t {
+        b.js(tab, relayed).await;
+    }
     ticker.abort();
     for tab in &t {
         let after = b.js(tab, "sb.statuses.slice(sb.before)").await;

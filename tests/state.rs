@@ -10,6 +10,7 @@ use common::{exclusive, harness_tab, Browser, Tab, CONNECTED};
 use proxy::Proxy;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use switchboard::server::Server;
 
 /// Opens `n` harness tabs through `url`, signs alice in, and gives each client its state.
@@ -143,15 +144,8 @@ async fn four_tabs_on_two_devices_converge_on_the_servers_value_even_after_writi
     assert_eq!(two.js(&reloaded, "sb.client.state.get('doc')").await, before, "read offline after a reload");
     pb.sockets_blocked.store(false, Ordering::Relaxed);
     // The server has the last offline write once the queue drains (it raises no event here).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let final_value = loop {
-        let v = srv.state_value("user:alice", "doc").await.expect("doc");
-        if v == json!("offline-3") {
-            break v;
-        }
-        assert!(std::time::Instant::now() < deadline, "the server never got the last offline write: {v}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let last = || async { srv.state_value("user:alice", "doc").await.filter(|v| v == &json!("offline-3")) };
+    let final_value = common::wait_for("the server has the last offline write", Duration::from_secs(30), last).await;
     for (br, t) in [(&one, &a[0]), (&one, &a[1]), (&two, &reloaded)] {
         br.js(t, &settled(&final_value)).await;
     }

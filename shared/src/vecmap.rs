@@ -209,6 +209,34 @@ impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
 
 /// A map ordered by key on a `VecDeque`: for keys that mostly arrive in increasing order and
 /// leave from the front (ack ids, storage keys, sequence numbers).
+/// A map in serde's data model, as a `BTreeMap` would be (the same JSON object, the same
+/// postcard bytes): what the server stores of a shared-state version stays readable.
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for VecMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.entries.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de, K: Ord + serde::Deserialize<'de>, V: serde::Deserialize<'de>> serde::Deserialize<'de> for VecMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<K, V>(core::marker::PhantomData<(K, V)>);
+        impl<'de, K: Ord + serde::Deserialize<'de>, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+            type Value = VecMap<K, V>;
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut m = VecMap::new();
+                while let Some((k, v)) = a.next_entry()? {
+                    m.insert(k, v);
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Entries(core::marker::PhantomData))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DequeMap<K, V> {
     entries: alloc::collections::VecDeque<(K, V)>,

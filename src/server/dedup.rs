@@ -287,8 +287,8 @@ mod tests {
         let redis = crate::bench_nodes::DevRedis::start().await.expect("redis-server");
         let (_, conn) = super::super::node::connect(&redis.url()).await.expect("connect");
         let lease = Duration::from_millis(300);
-        let here = Dedup::in_redis(Shared::new(conn.clone(), "a"), lease, Duration::from_secs(60));
-        let there = Dedup::in_redis(Shared::new(conn.clone(), "b"), lease, Duration::from_secs(60));
+        let here = Dedup::in_redis(Shared::new(conn.clone(), "a", Default::default()), lease, Duration::from_secs(60));
+        let there = Dedup::in_redis(Shared::new(conn.clone(), "b", Default::default()), lease, Duration::from_secs(60));
         let holder = || {
             let mut c = conn.clone();
             async move { redis::cmd("GET").arg("sb:dedup:kept").query_async::<Option<String>>(&mut c).await }

@@ -46,6 +46,8 @@ pub struct Stats {
     /// (unverified) session sent them.
     pub sockets_limited: Arc<AtomicU64>,
     pub unverified_refused: AtomicU64,
+    /// Several nodes: steps that found Redis away and waited for it to come back.
+    pub redis_waits: Arc<AtomicU64>,
     /// What the demo/test application received through `record` events, in order.
     pub recorded: Mutex<Vec<Value>>,
     /// Woken on every `record`.
@@ -69,6 +71,7 @@ impl Stats {
             "connections_refused": self.connections_refused.load(Ordering::Relaxed),
             "sockets_limited": self.sockets_limited.load(Ordering::Relaxed),
             "unverified_refused": self.unverified_refused.load(Ordering::Relaxed),
+            "redis_waits": self.redis_waits.load(Ordering::Relaxed),
         })
     }
 }

@@ -220,11 +220,12 @@ impl Server {
     /// Binds and serves in the background of the current tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Server> {
         // Several nodes: the adapter and the shared state on one Redis connection.
+        let redis_waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (driver, store) = match config.redis.as_deref() {
             None => (node::NodeDriver::Alone, None),
             Some(url) => {
                 let (driver, conn) = node::connect(url).await.map_err(std::io::Error::other)?;
-                (driver, Some(shared::Shared::new(conn, &config.node)))
+                (driver, Some(shared::Shared::new(conn, &config.node, redis_waits.clone())))
             }
         };
         let (dir, node) = (config.data_dir.clone(), config.node.clone());
@@ -274,7 +275,7 @@ impl Server {
             store_state = store_state.in_redis(store.clone());
         }
         let state = Arc::new(State {
-            stats: Arc::new(Stats::default()),
+            stats: Arc::new(Stats { redis_waits, ..Stats::default() }),
             auth: auth.clone(),
             dedup,
             replay,

@@ -13,7 +13,8 @@
 
 use redis::aio::ConnectionManager;
 use redis::Script;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a step is retried while Redis is unreachable.
@@ -162,11 +163,13 @@ pub struct Shared {
     conn: ConnectionManager,
     /// This node's name (written into its claims, for whoever inspects Redis).
     node: String,
+    /// Steps that found Redis away and waited for it (`Stats::redis_waits`).
+    waits: Arc<AtomicU64>,
 }
 
 impl Shared {
-    pub fn new(conn: ConnectionManager, node: &str) -> Shared {
-        Shared { conn, node: node.to_string() }
+    pub fn new(conn: ConnectionManager, node: &str, waits: Arc<AtomicU64>) -> Shared {
+        Shared { conn, node: node.to_string(), waits }
     }
 
     /// Runs one step, again while Redis is unreachable (the first failure is logged), for at
@@ -191,6 +194,7 @@ impl Shared {
                 Err(e) if passing(&e) && start.elapsed() < RETRY_FOR => {
                     if !logged {
                         tracing::warn!("Redis: {what}: {e}; retrying");
+                        self.waits.fetch_add(1, Ordering::Relaxed);
                         logged = true;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;

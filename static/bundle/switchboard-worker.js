@@ -3,7 +3,7 @@
 // dedicated worker (no SharedWorker in this browser, see page-client/js/reach.js) the first
 // message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
 // over a BroadcastChannel, one MessageChannel per tab into the hub.
-import init, { attach, setMode, renewLease, debugState, simulateRerun, useDatabase } from './switchboard_hub.js';
+import init, { attach, setMode, renewLease, debugState, simulateRerun, advanceClock, useDatabase } from './switchboard_hub.js';
 import {
   LEADER_CHANNEL as CHANNEL, EPOCH_DB, DB_NAME as DB, DB_STORE as STORE, LEADER_BEAT_MS as BEAT, LEADER_LEASE_MS as LEASE,
 } from './protocol.js';
@@ -27,9 +27,10 @@ const ready = init().then(() => { if (early) useDatabase(early.catch(() => null)
   queue = [];
 });
 self.onconnect = (e) => take(e.ports[0]);
-// For DevTools and tests, in this worker's own scope: its state, and a re-run of the hub
-// under its open ports (what WebKit does when the tab that created it closes).
-self.switchboard = { debugState, simulateRerun };
+// For DevTools and tests, in this worker's own scope: its state, a re-run of the hub under
+// its open ports (what WebKit does when the tab that created it closes), and its clock moved
+// ahead (tests wait out the hub's own windows without sleeping).
+self.switchboard = { debugState, simulateRerun, advanceClock };
 self.onmessage = (e) => {
   self.onmessage = null;
   mode = String(e.data?.mode);

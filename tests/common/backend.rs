@@ -60,6 +60,14 @@ impl Backend {
         Backend { child, addr, name: name.into(), log }
     }
 
+    /// A counter of its `/debug/metrics` (no admin credentials are configured here).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let res = super::http::get(self.addr, "/debug/metrics", None).await;
+        let body = res.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("metrics ({e}): {res}"));
+        v[name].as_u64().unwrap_or_else(|| panic!("no counter {name}: {v}"))
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

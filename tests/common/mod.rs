@@ -68,6 +68,21 @@ pub async fn shared_worker_targets(b: &Browser) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A CDP session in the hub's own scope (its SharedWorker), for its test hooks
+/// (`self.switchboard`, see static/bundle/switchboard-worker.js).
+pub async fn hub_scope(b: &Browser) -> String {
+    let worker = shared_worker_targets(b).await.pop().expect("the hub's SharedWorker");
+    b.attach(&worker).await
+}
+
+/// Moves the hub's clock `ms` ahead (the virtual clock, `advanceClock` in worker/src/lib.rs):
+/// the hub's own windows pass without the test sleeping through them.
+pub async fn advance_hub_clock(b: &Browser, hub: &str, ms: u64) {
+    let expression = format!("self.switchboard.advanceClock({ms})");
+    let r = b.call(Some(hub), "Runtime.evaluate", json!({ "expression": expression })).await;
+    assert!(r.as_ref().is_ok_and(|v| v.get("exceptionDetails").is_none()), "the hub's clock moved: {r:?}");
+}
+
 /// Every tab's journal: one leader per (scope, term) in the announcements, and no two tabs
 /// ever claimed (sampled every 50 ms) to lead in the same term.
 pub async fn one_leader_per_term(b: &Browser, tabs: &[&Tab]) {
@@ -272,6 +287,23 @@ pub async fn three_clients(b: &Browser, url: &str) -> Vec<Tab> {
 pub async fn six_hundred(b: &Browser, tabs: &[Tab]) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
     let scripts: Vec<String> = ["A", "B", "C"].iter().map(|n| emit_numbered(n, 200)).collect();
     tokio::join!(b.js(&tabs[0], &scripts[0]), b.js(&tabs[1], &scripts[1]), b.js(&tabs[2], &scripts[2]))
+}
+
+/// Waits until `check` gives a value (asked every 20 ms), at most `deadline`; past it the test
+/// fails naming `what`. The async twin of `until`, and of the pages' `sb.until`.
+pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < end, "{what}: not within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until `condition` holds (checked every 20 ms), at most `deadline`: whether it held.

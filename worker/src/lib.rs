@@ -45,6 +45,8 @@ pub(crate) struct State {
 thread_local! {
     pub(crate) static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
     static MODE: Cell<Mode> = const { Cell::new(Mode::Shared) };
+    /// How far a test moved the hub's clock ahead of `performance.now()` (`advanceClock`).
+    static AHEAD: Cell<f64> = const { Cell::new(0.0) };
 }
 
 /// How this worker serves tabs (`client.mode`).
@@ -81,7 +83,7 @@ fn random_u64() -> u64 {
 }
 
 fn now() -> Millis {
-    scope().performance().map(|p| p.now() as Millis).unwrap_or(0)
+    scope().performance().map(|p| (p.now() + AHEAD.with(Cell::get)) as Millis).unwrap_or(0)
 }
 
 /// A readable text for a JS error value (DOMException, Error, anything).
@@ -180,6 +182,17 @@ pub fn simulate_rerun() {
         }
         wasm_bindgen_futures::spawn_local(restore());
     });
+}
+
+/// Test hook, the virtual clock: the hub's clock moves `ms` ahead and what fell due runs now,
+/// so a test waits out one of the hub's own windows (a refresh that just finished satisfies
+/// new askers for a second) without sleeping. Only forward: the hub's time is monotonic.
+#[wasm_bindgen(js_name = advanceClock)]
+pub fn advance_clock(ms: f64) {
+    if ms.is_finite() && ms > 0.0 {
+        AHEAD.with(|a| a.set(a.get() + ms));
+    }
+    with_state(|s, now| s.sb.handle_timeout(now));
 }
 
 impl State {

@@ -11,20 +11,13 @@ use super::{HubKey, Shared, TabKey};
 use crate::contract;
 use crate::json::{self, Quoted};
 use crate::port::{StoredEmit, STORE_VERSION};
+use crate::state::{dominates, parse_vv, write_vv, Vv};
 // Vecs, not BTreeMaps: each BTreeMap instantiation costs the hub's wasm kilobytes, and a
 // scope has at most `MAX_STATE_KEYS` keys and a version one entry per backend node.
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-
-/// A version vector, sorted by node.
-type Vv = Vec<(String, u64)>;
-
-/// Whether `a` has seen everything `b` has.
-fn dominates(a: &Vv, b: &Vv) -> bool {
-    b.iter().all(|(node, n)| a.iter().any(|(m, k)| m == node && k >= n))
-}
 
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
@@ -51,34 +44,6 @@ pub struct SharedState {
     waiting: Vec<(String, TabKey, u32)>,
 }
 
-fn write_vv(out: &mut String, vv: &Vv) {
-    out.push('{');
-    for (i, (node, n)) in vv.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::write_string(out, node);
-        out.push_str(&format!(":{n}"));
-    }
-    out.push('}');
-}
-
-/// Entries a version vector may have (one per writer the server saw; the sort is quadratic).
-const MAX_VV: usize = 1024;
-
-fn parse_vv(raw: &str) -> Result<Vv, String> {
-    let mut vv = Vv::new();
-    for (node, n) in json::raw_items(raw, b'{').map_err(|e| format!("version: {e}"))? {
-        let n = n.parse::<u64>().map_err(|_| format!("version: {} is not a counter", Quoted(n)))?;
-        vv.push((node, n));
-        if vv.len() > MAX_VV {
-            return Err(format!("version: over {MAX_VV} entries"));
-        }
-    }
-    crate::vecmap::insertion_sort_by(&mut vv, |a, b| a < b);
-    Ok(vv)
-}
-
 impl SharedState {
     pub fn new(key: HubKey, shared: Rc<Shared>) -> SharedState {
         SharedState { key, shared, entries: Vec::new(), waiting: Vec::new() }
@@ -95,7 +60,7 @@ impl SharedState {
     /// The version this hub last saw of `key` (a write's causal context), as JSON.
     pub fn context(&self, key: &str) -> String {
         let mut out = String::new();
-        write_vv(&mut out, self.get(key).map_or(&Vec::new(), |e| &e.vv));
+        write_vv(&mut out, self.get(key).map_or(&Vv::new(), |e| &e.vv));
         out
     }
 
@@ -239,15 +204,3 @@ impl SharedState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_version_vector_is_sorted_and_capped() {
-        assert_eq!(parse_vv(r#"{"b":2,"a":1}"#), Ok(alloc::vec![("a".into(), 1), ("b".into(), 2)]));
-        let big: Vec<String> = (0..=MAX_VV).map(|i| format!("\"n{i}\":1")).collect();
-        assert!(parse_vv(&format!("{{{}}}", big.join(","))).is_err_and(|e| e.contains("entries")));
-        assert!(parse_vv(r#"{"a":"x"}"#).is_err());
-    }
-}

@@ -58,12 +58,13 @@ struct Server {
 }
 
 fn vv_json(vv: &versioning::Vv) -> String {
-    let items: Vec<String> = vv.iter().map(|(n, c)| format!("\"{n}\":{c}")).collect();
-    format!("{{{}}}", items.join(","))
+    let mut out = String::new();
+    versioning::write_vv(&mut out, vv);
+    out
 }
 
 fn parse_ctx(raw: &str) -> versioning::Vv {
-    json::raw_items(raw, b'{').unwrap().into_iter().map(|(n, c)| (n, c.parse().unwrap())).collect()
+    versioning::parse_vv(raw).unwrap()
 }
 
 impl Server {
