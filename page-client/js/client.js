@@ -285,7 +285,7 @@ function endpoint(o, id) {
 }
 
 // The client a page uses: the API below, over small parts that each own their fields (status,
-// tabs, auth and leader are `Watched` values; `Rooms`, `Listeners`, `Requests`, `HubLink`).
+// tabs, auth and leader are `Watched` values; `Listeners`, `Requests`, `HubLink`).
 export class Client {
   constructor(o, workerUrl, resolve, reject, reach, port) {
     const fail = (m) => reject(new Error('switchboard: ' + m));
