@@ -203,4 +203,3 @@ impl SharedState {
         core::mem::take(&mut self.waiting).into_iter().map(|(_, tab, id)| (tab, id)).collect()
     }
 }
-
