@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 /// How long a step is retried while Redis is unreachable.
 pub const RETRY_FOR: Duration = Duration::from_secs(60);
 
+/// A step without a reply for this long counts as waiting on Redis (Redis answers at
+/// loopback in well under a millisecond).
+pub const STALLED: Duration = Duration::from_millis(250);
+
 /// The dedup window's key for one durable emit id.
 fn dedup_key(id: &str) -> String {
     format!("sb:dedup:{id}")
@@ -163,7 +167,9 @@ pub struct Shared {
     conn: ConnectionManager,
     /// This node's name (written into its claims, for whoever inspects Redis).
     node: String,
-    /// Steps that found Redis away and waited for it (`Stats::redis_waits`).
+    /// Steps that found Redis away and waited for it (`Stats::redis_waits`): a step that failed
+    /// and was retried, or had no reply for [`STALLED`] (the connection manager holds a step
+    /// sent while it reconnects until Redis is back).
     waits: Arc<AtomicU64>,
 }
 
@@ -183,7 +189,18 @@ impl Shared {
         let start = Instant::now();
         let mut logged = false;
         loop {
-            match step(self.conn.clone()).await {
+            let sent = step(self.conn.clone());
+            tokio::pin!(sent);
+            let reply = tokio::select! {
+                r = &mut sent => r,
+                () = tokio::time::sleep(STALLED), if !logged => {
+                    tracing::warn!("Redis: {what}: no reply in {} ms; waiting", STALLED.as_millis());
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                    logged = true;
+                    sent.await
+                }
+            };
+            match reply {
                 Ok(v) => {
                     if logged {
                         tracing::info!("Redis is back: {what} done after {} ms", start.elapsed().as_millis());
