@@ -69,15 +69,24 @@ pub async fn shared_worker_targets(b: &Browser) -> Vec<String> {
 }
 
 /// A CDP session in the hub's own scope (its SharedWorker), for its test hooks
-/// (`self.switchboard`, see static/bundle/switchboard-worker.js).
-pub async fn hub_scope(b: &Browser) -> String {
+/// (`self.switchboard`, see static/bundle/switchboard-worker.js); `None` in an engine without
+/// CDP (Firefox, WebKit), where [`advance_hub_clock`] lets real time pass instead.
+pub async fn hub_scope(b: &Browser) -> Option<String> {
+    if switchboard::engines::Engine::from_env() != switchboard::engines::Engine::Chromium {
+        return None;
+    }
     let worker = shared_worker_targets(b).await.pop().expect("the hub's SharedWorker");
-    b.attach(&worker).await
+    Some(b.attach(&worker).await)
 }
 
 /// Moves the hub's clock `ms` ahead (the virtual clock, `advanceClock` in worker/src/lib.rs):
-/// the hub's own windows pass without the test sleeping through them.
-pub async fn advance_hub_clock(b: &Browser, hub: &str, ms: u64) {
+/// the hub's own windows pass without the test sleeping through them. Without a hub scope
+/// (no CDP to reach the worker) the window is waited out: time passing is what it tests.
+pub async fn advance_hub_clock(b: &Browser, hub: &Option<String>, ms: u64) {
+    let Some(hub) = hub else {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        return;
+    };
     let expression = format!("self.switchboard.advanceClock({ms})");
     let r = b.call(Some(hub), "Runtime.evaluate", json!({ "expression": expression })).await;
     assert!(r.as_ref().is_ok_and(|v| v.get("exceptionDetails").is_none()), "the hub's clock moved: {r:?}");
