@@ -422,7 +422,44 @@ pub fn js() -> String {
     out.push_str(JS_DESCRIPTORS);
     let mut composites = js_tables(&mut out);
     js_options(&mut out, &mut composites);
+    js_hello_head(&mut out);
     out
+}
+
+/// `decodeHelloHead(bytes)`: a Hello's fields up to its endpoint, which the hub's bootstrap
+/// reads to open the WebSocket while the hub's wasm loads (the rest is the hub's to read).
+/// Straight-line reads, not the descriptor walk: the bootstrap then carries no `TYPES` table.
+fn js_hello_head(out: &mut String) {
+    fn read(t: Ty) -> String {
+        match t {
+            Ty::U16 => "take(16)".into(),
+            Ty::U32 => "take(32)".into(),
+            Ty::U64 => "take(64)".into(),
+            Ty::Str => "text()".into(),
+            Ty::Named(n) => match find(n).shape {
+                Shape::Struct(fields) => {
+                    format!("[{}]", fields.iter().map(|f| read(f.ty)).collect::<Vec<_>>().join(", "))
+                }
+                Shape::Enum(_) => panic!("`decodeHelloHead` reads no enum ({n}): add its reader"),
+            },
+            other => panic!("`decodeHelloHead` reads no {other:?}: add its reader"),
+        }
+    }
+    let Shape::Enum(to_hub) = find("ToHub").shape else { panic!("ToHub is an enum") };
+    let hello = to_hub.iter().find(|v| v.name == "Hello").expect("ToHub has a Hello");
+    let end = hello.fields.iter().position(|f| f.name == "endpoint").expect("a Hello names its endpoint") + 1;
+    let names: Vec<&str> = hello.fields[..end].iter().map(|f| f.name).collect();
+    let reads: Vec<String> = hello.fields[..end].iter().map(|f| format!("    {},", read(f.ty))).collect();
+    let _ = writeln!(
+        out,
+        "// A ToHub Hello's first fields, [{}] (the endpoint as [url, path, namespace, query]):\n\
+         // the hub's bootstrap opens the WebSocket from them while the wasm loads. Throws on\n\
+         // anything else. (Array elements are read in order.)\n\
+         export const decodeHelloHead = (bytes) => {{\n  const text = (n = len()) => dec.decode(buf.subarray(at, (at += n)));\n  buf = bytes;\n  at = 0;\n  \
+         if (take(32) != TO_HUB_HELLO) throw 0;\n  return [\n{}\n  ];\n}};",
+        names.join(", "),
+        reads.join("\n")
+    );
 }
 
 /// `optionsOf(n)`: the Options array from numbers, as `Options::from_numbers` builds it.

@@ -450,10 +450,15 @@ fn readme_section(path: &Path, md: &str) -> Result<(), String> {
     std::fs::write(path, updated).map_err(|e| format!("README.md: {e}"))
 }
 
+/// Each phase's times (ms from the start), by phase name, in the order first seen.
+type Phases = Vec<(String, Vec<f64>)>;
+
 /// `switchboard bench --cold N`: the first tab of a fresh browser (a new profile: nothing
-/// cached, no hub running), `N` times per client; prints the median and the slowest time to
-/// connected (Switchboard: module, the hub's worker and its wasm, attach, connect).
-pub async fn cold(n: usize) -> Result<(), String> {
+/// cached, no hub running), `N` times per client, the clients taking turns; at loopback and,
+/// unless `latency_ms` is 0, through a delay proxy with that one-way delay. Prints the median
+/// and the spread of the time to connected (Switchboard: module, the hub's worker and its
+/// wasm, attach, connect), each phase's median, and the ratio to socket.io-client.
+pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
     let vendor = root().join("tools/node_modules/socket.io-client/dist");
     let server = Server::start(Config {
         bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
@@ -463,37 +468,61 @@ pub async fn cold(n: usize) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("cannot start the server: {e}"))?;
-    let url = format!("{}/bench.html", server.url());
+    let proxy = match latency_ms {
+        0 => None,
+        ms => Some(
+            crate::delay::DelayProxy::start(server.addr, Duration::from_millis(ms))
+                .await
+                .map_err(|e| format!("cannot start the delay proxy: {e}"))?,
+        ),
+    };
+    let mut origins = vec![("loopback".to_string(), server.url())];
+    if let Some(p) = &proxy {
+        origins.push((format!("{latency_ms} ms each way"), p.url()));
+    }
     let mut report = serde_json::Map::new();
-    for (kind, name) in CLIENTS {
-        let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
+    for (profile, origin) in &origins {
+        let url = format!("{origin}/bench.html");
+        let mut phases: Vec<(&str, Phases)> = CLIENTS.iter().map(|(k, _)| (*k, Vec::new())).collect();
         for _ in 0..n {
-            let b = Browser::launch().await;
-            let tab = b.open(&url).await;
-            let got = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
-            for (phase, ms) in got.as_object().into_iter().flatten() {
-                let ms = ms.as_f64().unwrap_or(f64::NAN);
-                match phases.iter_mut().find(|(p, _)| p == phase) {
-                    Some((_, v)) => v.push(ms),
-                    None => phases.push((phase.clone(), vec![ms])),
+            for (kind, by_phase) in &mut phases {
+                let b = Browser::launch().await;
+                let tab = b.open(&url).await;
+                let got = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
+                b.shutdown().await;
+                for (phase, ms) in got.as_object().into_iter().flatten() {
+                    let ms = ms.as_f64().unwrap_or(f64::NAN);
+                    match by_phase.iter_mut().find(|(p, _)| p == phase) {
+                        Some((_, v)) => v.push(ms),
+                        None => by_phase.push((phase.clone(), vec![ms])),
+                    }
                 }
             }
-            b.shutdown().await;
         }
-        for (_, v) in &mut phases {
-            v.sort_by(|a, c| a.total_cmp(c));
+        let mut medians = serde_json::Map::new();
+        for ((kind, by_phase), (_, name)) in phases.iter_mut().zip(CLIENTS) {
+            by_phase.iter_mut().for_each(|(_, v)| v.sort_by(|a, c| a.total_cmp(c)));
+            let times = by_phase.iter().find(|(p, _)| p == "connected").map(|(_, v)| v.clone()).unwrap_or_default();
+            let each: Vec<String> = by_phase.iter().map(|(p, v)| format!("{p} {:.0}", pct(v, 0.5))).collect();
+            println!(
+                "cold start, {profile}, {name}: connected median {:.0} ms (min {:.0}, max {:.0}; {n} fresh browsers); phase medians (ms from the start): {}",
+                pct(&times, 0.5),
+                times.first().copied().unwrap_or(f64::NAN),
+                times.last().copied().unwrap_or(f64::NAN),
+                each.join(", ")
+            );
+            medians.insert(
+                (*kind).into(),
+                json!({"median_ms": pct(&times, 0.5), "min_ms": times.first(), "max_ms": times.last(), "runs": times}),
+            );
         }
-        let mut times = phases.iter().find(|(p, _)| p == "connected").map(|(_, v)| v.clone()).unwrap_or_default();
-        times.sort_by(|a, c| a.total_cmp(c));
-        let medians: Vec<String> = phases.iter().map(|(p, v)| format!("{p} {:.0}", pct(v, 0.5))).collect();
-        println!(
-            "cold start, {name}: connect → connected median {:.0} ms, slowest {:.0} ms ({n} fresh browsers); phase medians (ms from the start): {}",
-            pct(&times, 0.5),
-            times.last().copied().unwrap_or(f64::NAN),
-            medians.join(", ")
-        );
-        report.insert(kind.into(), json!({"median_ms": pct(&times, 0.5), "max_ms": times.last(), "runs": times}));
+        let ratio = medians["sb"]["median_ms"].as_f64().unwrap_or(f64::NAN)
+            / medians["sio"]["median_ms"].as_f64().unwrap_or(f64::NAN);
+        println!("cold start, {profile}: Switchboard / socket.io-client = {ratio:.2}x (medians)");
+        medians.insert("ratio".into(), json!(ratio));
+        report.insert(profile.clone(), Value::Object(medians));
     }
+    drop(proxy);
     server.stop().await;
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     Ok(())

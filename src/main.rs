@@ -53,7 +53,7 @@ enum Command {
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
         soak: Option<u64>,
         /// Instead: the cold start — the first tab of N fresh browsers per client, connect()
-        /// to connected (median and slowest).
+        /// to connected (median and slowest), at loopback and with `--latency`.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
         cold: Option<usize>,
         /// Instead: N reference-backend nodes on one Redis (`redis-server`), tabs spread over
@@ -195,7 +195,7 @@ fn main() -> ExitCode {
             .and_then(|rt| match (soak, cold, nodes) {
                 _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
                 (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
-                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n)),
+                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n, latency)),
                 (None, None, Some(n)) => {
                     rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
                 }

@@ -221,8 +221,8 @@ async fn two_namespaces_share_one_websocket_with_rooms_of_their_own() {
 async fn the_first_tab_of_a_fresh_browser_always_connects() {
     let _one = exclusive().await;
     let srv = server().await;
-    let runs = 20;
-    let mut times = Vec::new();
+    let runs = 20u64;
+    let (mut times, mut taken) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let b = Browser::launch().await;
         let tab = b.open(&format!("{}/harness.html", srv.url())).await;
@@ -232,14 +232,28 @@ async fn the_first_tab_of_a_fresh_browser_always_connects() {
             .await;
         assert!(r.is_ok(), "fresh start {run}: first tab did not connect: {r:?}");
         times.push(t0.elapsed().as_millis());
+        // The WebSocket the bootstrap opened from the Hello while the wasm loaded is the
+        // hub's: one WebSocket per browser, no second one.
+        assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), run + 1, "fresh start {run}: one WebSocket");
+        // Taken by the hub, or none opened (the wasm was ready before the tab's Hello came);
+        // never one opened and then closed for another.
+        if let Some(hub) = common::hub_scope(&b).await {
+            let early = b.call(Some(&hub), "Runtime.evaluate", json!({"expression": "self.switchboard.early"})).await;
+            let early = early.map(|v| v["result"]["value"].clone());
+            assert!(matches!(&early, Ok(e) if e == "taken" || e == ""), "fresh start {run}: early socket {early:?}");
+            taken.push(early == Ok(json!("taken")));
+        }
         b.shutdown().await;
     }
     times.sort();
+    let early = taken.iter().filter(|t| **t).count();
     println!(
-        "first tab connected in {runs}/{runs} fresh browsers; connect() to connected: median {} ms, max {} ms",
-        times[runs / 2],
-        times[runs - 1]
+        "first tab connected in {runs}/{runs} fresh browsers; connect() to connected: median {} ms, max {} ms; the hub took the early socket in {early}/{}",
+        times[runs as usize / 2],
+        times[runs as usize - 1],
+        taken.len()
     );
+    assert!(taken.is_empty() || early > 0, "the bootstrap's early socket was never taken");
     srv.stop().await;
 }
 

@@ -3,24 +3,64 @@
 // dedicated worker (no SharedWorker in this browser, see page-client/js/reach.js) the first
 // message says how: `per-tab` hands one port; `leader-tab` serves every tab of the origin
 // over a BroadcastChannel, one MessageChannel per tab into the hub.
-import init, { attach, setMode, renewLease, debugState, simulateRerun, advanceClock, useDatabase } from './switchboard_hub.js';
+import init, { attach, setMode, renewLease, debugState, simulateRerun, advanceClock, useDatabase, useEarlySocket } from './switchboard_hub.js';
 import {
   LEADER_CHANNEL as CHANNEL, EPOCH_DB, DB_NAME as DB, DB_STORE as STORE, LEADER_BEAT_MS as BEAT, LEADER_LEASE_MS as LEASE,
+  decodeHelloHead,
 } from './protocol.js';
-let queue = [], mode, failed;
+let queue = [], mode, failed, early;
 // A hub that cannot start (its wasm did not load or compile) tells every tab why, in a
 // string (the page client's connect() rejects with it).
-const take = (port) => (failed ? port.postMessage(failed) : queue ? queue.push(port) : attach(port));
+const take = (port) => (failed ? port.postMessage(failed) : queue ? hold(port) : attach(port));
+// While the wasm loads, a SharedWorker keeps what each port says (for the hub, in order)
+// and opens the WebSocket of the first tab's Hello: the handshake runs while the wasm
+// compiles, and the hub takes that socket (`takeEarly`) when it opens the same URL.
+const hold = (port) => {
+  queue.push(port);
+  port.onmessage = ({ data }) => (port.held ??= []).push(data) == 1 && 'onconnect' in self && !early && openEarly(data);
+};
+const openEarly = (data) => {
+  try {
+    const [, , [url, path, , query]] = decodeHelloHead(ArrayBuffer.isView(data) ? data : new Uint8Array(data));
+    const [, scheme, host] = /^(\w+):\/\/([^/?# ]+)$/.exec(url) ?? [];
+    const ws = { http: 'ws', ws: 'ws', https: 'wss', wss: 'wss' }[scheme?.toLowerCase()];
+    if (!ws) return;
+    // engineio::websocket_url; a difference only costs the early socket (the hub opens its own).
+    const href = `${ws}://${host}${path[0] == '/' ? '' : '/'}${path.replace(/\/+$/, '')}/?EIO=4&transport=websocket${query ? '&' + query.replace(/^[?&]+/, '') : ''}`;
+    const socket = new WebSocket(href), heard = [];
+    socket.binaryType = 'arraybuffer';
+    // Engine.IO pings are answered here until the hub has the socket (a server with a short
+    // ping timeout would close it otherwise); everything else is kept for the hub.
+    socket.onopen = socket.onclose = socket.onmessage = (e) => (e.data == '2' ? socket.send('3') : heard.push(e));
+    early = { href, socket, heard };
+    // Not taken by then (the hub wanted another URL, or no socket): closed.
+    setTimeout(takeEarly, 10e3);
+  } catch {}
+};
+const takeEarly = (href) => {
+  const e = early;
+  early = 0; // one early socket per hub
+  if (e && e.href === href) return (self.switchboard.early = 'taken'), [e.socket, e.heard];
+  e?.socket.close();
+  if (e) self.switchboard.early = 'closed';
+};
 // The mode is set before the first port reaches the hub (it decides how the hub starts).
 // A SharedWorker's queue database opens while the wasm loads (a dedicated worker's mode
 // decides which database it uses).
-const early = 'onconnect' in self && new Promise((resolve) => {
+const db = 'onconnect' in self && new Promise((resolve) => {
   const open = indexedDB.open(DB, 1);
   open.onupgradeneeded = () => open.result.objectStoreNames.contains(STORE) || open.result.createObjectStore(STORE);
   open.onsuccess = () => resolve(open.result);
   open.onerror = () => resolve(null);
 });
-const ready = init().then(() => { if (early) useDatabase(early.catch(() => null)); if (mode) setMode(mode); queue.forEach(attach); queue = null; }, (e) => {
+const ready = init().then(() => {
+  if (db) useDatabase(db.catch(() => null));
+  useEarlySocket(takeEarly);
+  if (mode) setMode(mode);
+  // Each held port's messages reach the hub's handler, in order, once it is attached.
+  queue.forEach((port) => (attach(port), port.held?.forEach((data) => port.dispatchEvent(new MessageEvent('message', { data })))));
+  queue = null;
+}, (e) => {
   failed = `the hub's wasm (switchboard_hub_bg.wasm beside the worker) did not load: ${e?.message ?? e}`;
   console.error('switchboard:', failed);
   queue.forEach(take);
@@ -30,7 +70,7 @@ self.onconnect = (e) => take(e.ports[0]);
 // For DevTools and tests, in this worker's own scope: its state, a re-run of the hub under
 // its open ports (what WebKit does when the tab that created it closes), and its clock moved
 // ahead (tests wait out the hub's own windows without sleeping).
-self.switchboard = { debugState, simulateRerun, advanceClock };
+self.switchboard = { debugState, simulateRerun, advanceClock, early: '' };
 self.onmessage = (e) => {
   self.onmessage = null;
   mode = String(e.data?.mode);

@@ -21,6 +21,27 @@ extern "C" {
 
 thread_local! {
     static UTF8: Utf8 = Utf8::new();
+    /// The bootstrap's `takeEarly(url)`: the WebSocket it opened from the first tab's Hello
+    /// while this wasm loaded, and the events it heard, if that socket is for `url`.
+    static EARLY: std::cell::RefCell<Option<js_sys::Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The bootstrap hands its `takeEarly(url)` (see static/bundle/switchboard-worker.js): the
+/// first socket the hub opens is the one the bootstrap opened while the wasm loaded, if it is
+/// for the same URL, so the handshake ran while the wasm compiled.
+#[wasm_bindgen(js_name = useEarlySocket)]
+pub fn use_early_socket(take: js_sys::Function) {
+    EARLY.with(|e| *e.borrow_mut() = Some(take));
+}
+
+/// The early socket for `url` and the events it heard so far (once: the bootstrap gives it
+/// up, or closes one for another URL).
+fn early(url: &str) -> Option<(WebSocket, js_sys::Array)> {
+    let take = EARLY.with(|e| e.borrow_mut().take())?;
+    let got = take.call1(&JsValue::NULL, &JsValue::from_str(url)).ok()?;
+    let pair = got.dyn_into::<js_sys::Array>().ok()?;
+    let ws = pair.get(0).dyn_into::<WebSocket>().ok()?;
+    Some((ws, pair.get(1).dyn_into::<js_sys::Array>().ok()?))
 }
 
 /// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
@@ -49,13 +70,16 @@ impl Socket {
     /// Opens `url` for `(hub, conn)`. A socket that cannot even be created is reported as a
     /// failed attempt; the core schedules the retry.
     pub fn open(hub: HubId, conn: u32, url: &str, sb: &mut Switchboard) -> Option<Socket> {
-        let ws = match WebSocket::new(url) {
-            Ok(ws) => ws,
-            Err(e) => {
-                log(&format!("cannot open {url}: {e:?}"));
-                sb.handle_socket_closed(hub, conn, now());
-                return None;
-            }
+        let (ws, heard) = match early(url) {
+            Some((ws, heard)) => (ws, Some(heard)),
+            None => match WebSocket::new(url) {
+                Ok(ws) => (ws, None),
+                Err(e) => {
+                    log(&format!("cannot open {url}: {e:?}"));
+                    sb.handle_socket_closed(hub, conn, now());
+                    return None;
+                }
+            },
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
         // A socket that closes before it opened failed its attempt: the browser says nothing
@@ -90,6 +114,18 @@ impl Socket {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        if let Some(heard) = heard {
+            // What the early socket heard reaches these handlers in order, once this turn of
+            // the hub is over (a socket's own events come in later tasks, after it).
+            let target = ws.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                for event in heard.iter() {
+                    if let Ok(event) = event.dyn_into::<web_sys::Event>() {
+                        let _ = target.dispatch_event(&event);
+                    }
+                }
+            });
+        }
         Some(Socket { ws, _handlers: [on_open, on_message, on_close] })
     }
 
