@@ -40,7 +40,12 @@ const openEarly = (data) => {
 const takeEarly = (href) => {
   const e = early;
   early = 0; // one early socket per hub
-  if (e && e.href === href) return (self.switchboard.early = 'taken'), [e.socket, e.heard];
+  if (e && e.href === href) {
+    // The hub sets its handlers before this turn ends; then they hear what this one kept.
+    queueMicrotask(() => e.heard.forEach((event) => e.socket.dispatchEvent(event)));
+    self.switchboard.early = 'taken';
+    return e.socket;
+  }
   e?.socket.close();
   if (e) self.switchboard.early = 'closed';
 };

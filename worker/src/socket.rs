@@ -22,7 +22,7 @@ extern "C" {
 thread_local! {
     static UTF8: Utf8 = Utf8::new();
     /// The bootstrap's `takeEarly(url)`: the WebSocket it opened from the first tab's Hello
-    /// while this wasm loaded, and the events it heard, if that socket is for `url`.
+    /// while this wasm loaded, if that socket is for `url`.
     static EARLY: std::cell::RefCell<Option<js_sys::Function>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -34,14 +34,13 @@ pub fn use_early_socket(take: js_sys::Function) {
     EARLY.with(|e| *e.borrow_mut() = Some(take));
 }
 
-/// The early socket for `url` and the events it heard so far (once: the bootstrap gives it
-/// up, or closes one for another URL).
-fn early(url: &str) -> Option<(WebSocket, js_sys::Array)> {
+/// The early socket for `url` (once: the bootstrap gives it up, or closes one for another
+/// URL). What it heard so far the bootstrap dispatches again once this turn of the hub is
+/// over (a microtask), to the handlers [`Socket::open`] has set by then, before any later
+/// event of the socket (those come in tasks of their own).
+fn early(url: &str) -> Option<WebSocket> {
     let take = EARLY.with(|e| e.borrow_mut().take())?;
-    let got = take.call1(&JsValue::NULL, &JsValue::from_str(url)).ok()?;
-    let pair = got.dyn_into::<js_sys::Array>().ok()?;
-    let ws = pair.get(0).dyn_into::<WebSocket>().ok()?;
-    Some((ws, pair.get(1).dyn_into::<js_sys::Array>().ok()?))
+    take.call1(&JsValue::NULL, &JsValue::from_str(url)).ok()?.dyn_into::<WebSocket>().ok()
 }
 
 /// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
@@ -70,10 +69,10 @@ impl Socket {
     /// Opens `url` for `(hub, conn)`. A socket that cannot even be created is reported as a
     /// failed attempt; the core schedules the retry.
     pub fn open(hub: HubId, conn: u32, url: &str, sb: &mut Switchboard) -> Option<Socket> {
-        let (ws, heard) = match early(url) {
-            Some((ws, heard)) => (ws, Some(heard)),
+        let ws = match early(url) {
+            Some(ws) => ws,
             None => match WebSocket::new(url) {
-                Ok(ws) => (ws, None),
+                Ok(ws) => ws,
                 Err(e) => {
                     log(&format!("cannot open {url}: {e:?}"));
                     sb.handle_socket_closed(hub, conn, now());
@@ -114,18 +113,6 @@ impl Socket {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        if let Some(heard) = heard {
-            // What the early socket heard reaches these handlers in order, once this turn of
-            // the hub is over (a socket's own events come in later tasks, after it).
-            let target = ws.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                for event in heard.iter() {
-                    if let Ok(event) = event.dyn_into::<web_sys::Event>() {
-                        let _ = target.dispatch_event(&event);
-                    }
-                }
-            });
-        }
         Some(Socket { ws, _handlers: [on_open, on_message, on_close] })
     }
 
