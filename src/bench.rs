@@ -238,14 +238,7 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64)
     .await
     .map_err(|e| format!("cannot start the server: {e}"))?;
     let mut profiles = vec![Profile { name: "loopback".into(), origin: server.url(), acks: 300 }];
-    let proxy = match latency_ms {
-        0 => None,
-        ms => Some(
-            crate::delay::DelayProxy::start(server.addr, Duration::from_millis(ms))
-                .await
-                .map_err(|e| format!("cannot start the delay proxy: {e}"))?,
-        ),
-    };
+    let proxy = delay_proxy(&server, latency_ms).await?;
     if let Some(p) = &proxy {
         profiles.push(Profile { name: format!("{latency_ms} ms each way"), origin: p.url(), acks: 60 });
     }
@@ -450,6 +443,18 @@ fn readme_section(path: &Path, md: &str) -> Result<(), String> {
     std::fs::write(path, updated).map_err(|e| format!("README.md: {e}"))
 }
 
+/// The delay proxy in front of `server` with `latency_ms` each way (none for 0): the network
+/// profile the benchmarks run beside loopback.
+async fn delay_proxy(server: &Server, latency_ms: u64) -> Result<Option<crate::delay::DelayProxy>, String> {
+    if latency_ms == 0 {
+        return Ok(None);
+    }
+    crate::delay::DelayProxy::start(server.addr, Duration::from_millis(latency_ms))
+        .await
+        .map(Some)
+        .map_err(|e| format!("cannot start the delay proxy: {e}"))
+}
+
 /// Each phase's times (ms from the start), by phase name, in the order first seen.
 type Phases = Vec<(String, Vec<f64>)>;
 
@@ -468,14 +473,7 @@ pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("cannot start the server: {e}"))?;
-    let proxy = match latency_ms {
-        0 => None,
-        ms => Some(
-            crate::delay::DelayProxy::start(server.addr, Duration::from_millis(ms))
-                .await
-                .map_err(|e| format!("cannot start the delay proxy: {e}"))?,
-        ),
-    };
+    let proxy = delay_proxy(&server, latency_ms).await?;
     let mut origins = vec![("loopback".to_string(), server.url())];
     if let Some(p) = &proxy {
         origins.push((format!("{latency_ms} ms each way"), p.url()));
@@ -499,7 +497,7 @@ pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
                 }
             }
         }
-        let mut medians = serde_json::Map::new();
+        let (mut medians, mut connected) = (serde_json::Map::new(), Vec::new());
         for ((kind, by_phase), (_, name)) in phases.iter_mut().zip(CLIENTS) {
             by_phase.iter_mut().for_each(|(_, v)| v.sort_by(|a, c| a.total_cmp(c)));
             let times = by_phase.iter().find(|(p, _)| p == "connected").map(|(_, v)| v.clone()).unwrap_or_default();
@@ -511,13 +509,14 @@ pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
                 times.last().copied().unwrap_or(f64::NAN),
                 each.join(", ")
             );
+            connected.push(pct(&times, 0.5));
             medians.insert(
                 (*kind).into(),
                 json!({"median_ms": pct(&times, 0.5), "min_ms": times.first(), "max_ms": times.last(), "runs": times}),
             );
         }
-        let ratio = medians["sb"]["median_ms"].as_f64().unwrap_or(f64::NAN)
-            / medians["sio"]["median_ms"].as_f64().unwrap_or(f64::NAN);
+        // CLIENTS: Switchboard first, socket.io-client second.
+        let ratio = connected[0] / connected[1];
         println!("cold start, {profile}: Switchboard / socket.io-client = {ratio:.2}x (medians)");
         medians.insert("ratio".into(), json!(ratio));
         report.insert(profile.clone(), Value::Object(medians));
