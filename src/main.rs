@@ -48,6 +48,10 @@ enum Command {
         /// its rows follow the loopback ones. 0: loopback only.
         #[arg(long, default_value_t = 25, value_name = "MS")]
         latency: u64,
+        /// Runs of each configuration, the clients taking turns; the report shows the median
+        /// and the spread (the reports are rewritten only with 5 or more).
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        runs: usize,
         /// Instead: the soak run — 20 tabs receiving 1,000 events/s for this many seconds (no
         /// loss; hub and page heap at the start and the end).
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
@@ -190,7 +194,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, soak, cold, nodes, flood }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, runs, soak, cold, nodes, flood }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
             .and_then(|rt| match (soak, cold, nodes) {
                 _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
@@ -200,7 +204,7 @@ fn main() -> ExitCode {
                     rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
                 }
                 (None, None, None) => {
-                    rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency))
+                    rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency, runs.max(1)))
                 }
             }),
         Some(Command::Serve(args)) => serve(*args),
