@@ -426,8 +426,9 @@ pub fn js() -> String {
     out
 }
 
-/// `decodeHelloHead(bytes)`: a Hello's fields up to its endpoint, which the hub's bootstrap
-/// reads to open the WebSocket while the hub's wasm loads (the rest is the hub's to read).
+/// `decodeHelloHead(bytes)`: a Hello's fields up to its auth, which the hub's bootstrap
+/// reads to open the WebSocket and send the CONNECT while the hub's wasm loads (the rest is
+/// the hub's to read).
 /// Straight-line reads, not the descriptor walk: the bootstrap then carries no `TYPES` table.
 fn js_hello_head(out: &mut String) {
     fn read(t: Ty) -> String {
@@ -436,6 +437,7 @@ fn js_hello_head(out: &mut String) {
             Ty::U32 => "take(32)".into(),
             Ty::U64 => "take(64)".into(),
             Ty::Str => "text()".into(),
+            Ty::Opt(inner) => format!("(take(8) ? {} : undefined)", read(*inner)),
             Ty::Named(n) => match find(n).shape {
                 Shape::Struct(fields) => {
                     format!("[{}]", fields.iter().map(|f| read(f.ty)).collect::<Vec<_>>().join(", "))
@@ -447,13 +449,14 @@ fn js_hello_head(out: &mut String) {
     }
     let Shape::Enum(to_hub) = find("ToHub").shape else { panic!("ToHub is an enum") };
     let hello = to_hub.iter().find(|v| v.name == "Hello").expect("ToHub has a Hello");
-    let end = hello.fields.iter().position(|f| f.name == "endpoint").expect("a Hello names its endpoint") + 1;
+    let end = hello.fields.iter().position(|f| f.name == "auth").expect("a Hello names its auth") + 1;
     let names: Vec<&str> = hello.fields[..end].iter().map(|f| f.name).collect();
     let reads: Vec<String> = hello.fields[..end].iter().map(|f| format!("    {},", read(f.ty))).collect();
     let _ = writeln!(
         out,
-        "// A ToHub Hello's first fields, [{}] (the endpoint as [url, path, namespace, query]):\n\
-         // the hub's bootstrap opens the WebSocket from them while the wasm loads. Throws on\n\
+        "// A ToHub Hello's first fields, [{}] (the endpoint as [url, path, namespace, query];\n\
+         // no auth: undefined): the hub's bootstrap opens the WebSocket and sends the CONNECT\n\
+         // from them while the wasm loads. Throws on\n\
          // anything else. (Array elements are read in order.)\n\
          export const decodeHelloHead = (bytes) => {{\n  const text = (n = len()) => dec.decode(buf.subarray(at, (at += n)));\n  buf = bytes;\n  at = 0;\n  \
          if (take(32) != TO_HUB_HELLO) throw 0;\n  return [\n{}\n  ];\n}};",

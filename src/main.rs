@@ -203,9 +203,13 @@ fn main() -> ExitCode {
                 (None, None, Some(n)) => {
                     rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
                 }
-                (None, None, None) => {
-                    rt.block_on(switchboard::bench::run(&switchboard::bench::root(), &tabs, &mode, latency, runs.max(1)))
-                }
+                (None, None, None) => rt.block_on(switchboard::bench::run(
+                    &switchboard::bench::root(),
+                    &tabs,
+                    &mode,
+                    latency,
+                    runs.max(1),
+                )),
             }),
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),

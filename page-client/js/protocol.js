@@ -214,8 +214,9 @@ const TYPES = [
 const OPTIONS_DEFAULTS = [true, 1000, 5000, 0.5, 20000, 0, 0, 0, false, 0];
 export const optionsOf = (n) =>
   OPTIONS_DEFAULTS.map((d, j, c) => ((c = TYPES[7][j]), n[j] != n[j] ? d : c == '?' ? +!!n[j] : c == 'f' ? n[j] : whole(n[j], d, c == 'U' ? 2 ** 53 - 1 : undefined)));
-// A ToHub Hello's first fields, [version, tab, endpoint] (the endpoint as [url, path, namespace, query]):
-// the hub's bootstrap opens the WebSocket from them while the wasm loads. Throws on
+// A ToHub Hello's first fields, [version, tab, endpoint, auth] (the endpoint as [url, path, namespace, query];
+// no auth: undefined): the hub's bootstrap opens the WebSocket and sends the CONNECT
+// from them while the wasm loads. Throws on
 // anything else. (Array elements are read in order.)
 export const decodeHelloHead = (bytes) => {
   const text = (n = len()) => dec.decode(buf.subarray(at, (at += n)));
@@ -226,5 +227,6 @@ export const decodeHelloHead = (bytes) => {
     take(16),
     text(),
     [text(), text(), text(), text()],
+    (take(8) ? text() : undefined),
   ];
 };

@@ -2753,3 +2753,57 @@ fn the_answer_to_a_connect_left_unanswered_is_not_the_next_sessions() {
     let Some(Status::Connected { sid }) = s.last_status(2) else { panic!("{:?}", s.last_status(2)) };
     assert_eq!(sid, "new");
 }
+
+/// The bootstrap's early socket came with the CONNECT it sent when the handshake arrived.
+fn early_connect(s: &mut Sim, hub: HubId, frame: &str) {
+    let conn = s.sockets[&hub];
+    s.sb.handle_early_connect(hub, conn, frame);
+    s.sb.handle_socket_open(hub, conn, s.now);
+    s.pump();
+}
+
+#[test]
+fn an_early_connect_that_is_the_hubs_own_is_not_sent_again() {
+    let mut s = Sim::new();
+    hello_nsp(&mut s, 1, "/chat");
+    early_connect(&mut s, 1, "40/chat,");
+    s.server_sends(1, HANDSHAKE);
+    s.server_sends(1, "2");
+    // Only the pong: the CONNECT on the wire is the bootstrap's.
+    assert_eq!(s.server_frames(1), ["3"]);
+    s.server_sends(1, r#"40/chat,{"sid":"abc"}"#);
+    assert_eq!(s.last_status(1), Some(Status::Connected { sid: "abc".into() }));
+    assert_eq!((s.opens.len(), s.closes.len()), (1, 0), "one socket, never closed");
+}
+
+#[test]
+fn an_early_connect_that_is_not_the_hubs_own_starts_the_connection_over() {
+    // Another payload, another namespace, garbage: none is what the hub would send.
+    for frame in [r#"40{"token":"stale"}"#, "40/other,", "4", "", "40/chat,\u{0}"] {
+        let mut s = Sim::new();
+        hello_nsp(&mut s, 1, "/chat");
+        early_connect(&mut s, 1, frame);
+        s.server_sends(1, HANDSHAKE);
+        assert_eq!((s.opens.len(), s.closes.len()), (2, 1), "{frame:?}: a new socket, the early one closed");
+        assert!(s.logs.iter().any(|l| l.contains("not this hub's")), "{frame:?}: {:?}", s.logs);
+        s.server.clear();
+        s.sb.handle_socket_open(1, s.sockets[&1], s.now);
+        s.server_sends(1, HANDSHAKE);
+        assert_eq!(s.server_frames(1), ["40/chat,"], "{frame:?}: the hub's own CONNECT on the new socket");
+        s.server_sends(1, r#"40/chat,{"sid":"abc"}"#);
+        assert_eq!(s.last_status(1), Some(Status::Connected { sid: "abc".into() }), "{frame:?}");
+    }
+}
+
+#[test]
+fn an_early_connect_reported_for_another_socket_is_ignored() {
+    let mut s = Sim::new();
+    s.hello(1, "http://127.0.0.1:8080");
+    let conn = s.sockets[&1];
+    s.sb.handle_early_connect(1, conn.wrapping_add(1), "40");
+    s.sb.handle_early_connect(2, conn, "40");
+    s.sb.handle_socket_open(1, conn, s.now);
+    s.server_sends(1, HANDSHAKE);
+    assert_eq!(s.server_frames(1), ["40"]);
+    assert_eq!(s.opens.len(), 1);
+}

@@ -21,7 +21,7 @@ const hold = (port) => {
 };
 const openEarly = (data) => {
   try {
-    const [, , [url, path, , query]] = decodeHelloHead(ArrayBuffer.isView(data) ? data : new Uint8Array(data));
+    const [, , [url, path, nsp, query], auth] = decodeHelloHead(ArrayBuffer.isView(data) ? data : new Uint8Array(data));
     const [, scheme, host] = /^(\w+):\/\/([^/?# ]+)$/.exec(url) ?? [];
     const ws = { http: 'ws', ws: 'ws', https: 'wss', wss: 'wss' }[scheme?.toLowerCase()];
     if (!ws) return;
@@ -29,9 +29,15 @@ const openEarly = (data) => {
     const href = `${ws}://${host}${path[0] == '/' ? '' : '/'}${path.replace(/\/+$/, '')}/?EIO=4&transport=websocket${query ? '&' + query.replace(/^[?&]+/, '') : ''}`;
     const socket = new WebSocket(href), heard = [];
     socket.binaryType = 'arraybuffer';
+    // The namespace's CONNECT, as a new hub sends it (socketio::encode: the namespace unless
+    // it is the main one, the Hello's auth); the hub sends its own instead of taking one
+    // that differs. Sent when the Engine.IO handshake arrives, it is what the hub finds
+    // on the socket (`sbConnect`).
+    const connect = `40${nsp && nsp != '/' ? nsp + ',' : ''}${auth ?? ''}`;
     // Engine.IO pings are answered here until the hub has the socket (a server with a short
     // ping timeout would close it otherwise); everything else is kept for the hub.
-    socket.onopen = socket.onclose = socket.onmessage = (e) => (e.data == '2' ? socket.send('3') : heard.push(e));
+    socket.onopen = socket.onclose = socket.onmessage = (e) =>
+      e.data == '2' ? socket.send('3') : (heard.push(e), e.data?.[0] == '0' && socket.send((socket.sbConnect = connect)));
     early = { href, socket, heard };
     // Not taken by then (the hub wanted another URL, or no socket): closed.
     setTimeout(takeEarly, 10e3);
@@ -43,7 +49,7 @@ const takeEarly = (href) => {
   if (e && e.href === href) {
     // The hub sets its handlers before this turn ends; then they hear what this one kept.
     queueMicrotask(() => e.heard.forEach((event) => e.socket.dispatchEvent(event)));
-    self.switchboard.early = 'taken';
+    self.switchboard.early = e.socket.sbConnect ? 'taken with CONNECT' : 'taken';
     return e.socket;
   }
   e?.socket.close();

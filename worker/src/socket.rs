@@ -35,12 +35,15 @@ pub fn use_early_socket(take: js_sys::Function) {
 }
 
 /// The early socket for `url` (once: the bootstrap gives it up, or closes one for another
-/// URL). What it heard so far the bootstrap dispatches again once this turn of the hub is
-/// over (a microtask), to the handlers [`Socket::open`] has set by then, before any later
-/// event of the socket (those come in tasks of their own).
-fn early(url: &str) -> Option<WebSocket> {
+/// URL), and the CONNECT frame the bootstrap sent on it (`sbConnect`), if it got that far.
+/// What it heard so far the bootstrap dispatches again once this turn of the hub is over (a
+/// microtask), to the handlers [`Socket::open`] has set by then, before any later event of
+/// the socket (those come in tasks of their own).
+fn early(url: &str) -> Option<(WebSocket, Option<String>)> {
     let take = EARLY.with(|e| e.borrow_mut().take())?;
-    take.call1(&JsValue::NULL, &JsValue::from_str(url)).ok()?.dyn_into::<WebSocket>().ok()
+    let ws = take.call1(&JsValue::NULL, &JsValue::from_str(url)).ok()?.dyn_into::<WebSocket>().ok()?;
+    let connect = js_sys::Reflect::get(&ws, &JsValue::from_str("sbConnect")).ok().and_then(|v| v.as_string());
+    Some((ws, connect))
 }
 
 /// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
@@ -70,7 +73,12 @@ impl Socket {
     /// failed attempt; the core schedules the retry.
     pub fn open(hub: HubId, conn: u32, url: &str, sb: &mut Switchboard) -> Option<Socket> {
         let ws = match early(url) {
-            Some(ws) => ws,
+            Some((ws, connect)) => {
+                if let Some(frame) = connect {
+                    sb.handle_early_connect(hub, conn, &frame);
+                }
+                ws
+            }
             None => match WebSocket::new(url) {
                 Ok(ws) => ws,
                 Err(e) => {

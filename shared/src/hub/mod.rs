@@ -108,6 +108,10 @@ pub struct Hub {
     attempt_started: Option<Millis>,
     /// Debug mode: sign-in calls in the air with their trace (id, trace, what, sent at).
     http_traces: Vec<(u32, String, String, Millis)>,
+    /// The CONNECT frame the shell already sent on the current socket (the bootstrap's early
+    /// socket, `handle_early_connect`), until the Engine.IO handshake decides whether it
+    /// stands.
+    early_connect: Option<String>,
 }
 
 impl Hub {
@@ -139,6 +143,7 @@ impl Hub {
             retired: false,
             attempt_started: None,
             http_traces: Vec::new(),
+            early_connect: None,
         }
     }
 
@@ -499,6 +504,7 @@ impl Hub {
         if let End::Lost(reason) | End::Stopped(reason) = &end {
             self.journal_hub(format!("connection ended: {reason}"), "ended", now);
         }
+        self.early_connect = None;
         // A reconnect span runs from the loss (backoffs and failed attempts included).
         self.attempt_started = matches!(end, End::Lost(_)).then_some(now);
         let (spaces, mut cx) = self.spaces_cx(now);
@@ -511,6 +517,31 @@ impl Hub {
         let wanted = self.has_tabs() || self.undelivered() > 0;
         self.link.end_session(end, wanted, now, &mut self.out);
         self.publish_status();
+    }
+
+    /// The socket `conn` came with a CONNECT already sent (`frame`, as it went on the wire):
+    /// the bootstrap sent it when the Engine.IO handshake arrived, before this hub existed.
+    fn handle_early_connect(&mut self, conn: u32, frame: &str) {
+        if self.link.current() == Some(conn) {
+            self.early_connect = Some(frame.into());
+        }
+    }
+
+    /// Engine.IO is open: every namespace with tabs or emits asks to connect. A CONNECT the
+    /// shell already sent stands if it is exactly the one a namespace sends now; otherwise
+    /// (another payload, or for a namespace nobody uses) the connection starts over at once,
+    /// since taking a CONNECT back with a DISCONNECT races the server (Node's socket.io closes
+    /// a connection that disconnects a namespace it is still connecting).
+    fn engine_open(&mut self, now: Millis) {
+        let mut early = self.early_connect.take();
+        let (spaces, mut cx) = self.spaces_cx(now);
+        spaces.iter_mut().filter(|s| s.wanted()).for_each(|s| s.connect_after(&mut early, &mut cx));
+        if let Some(frame) = early {
+            self.out.log(format!("the early CONNECT {} is not this hub's: the connection starts over", Quoted(&frame)));
+            self.end_session(End::Idle, now);
+            self.spaces.iter_mut().for_each(Space::reset);
+            self.connect(now);
+        }
     }
 
     fn handle_socket_open(&mut self, conn: u32, now: Millis) {
@@ -548,11 +579,7 @@ impl Hub {
 
     fn inbound(&mut self, inbound: Inbound, now: Millis) {
         match inbound {
-            // Engine.IO is open: every namespace with tabs or emits asks to connect.
-            Inbound::Open => {
-                let (spaces, mut cx) = self.spaces_cx(now);
-                spaces.iter_mut().filter(|s| s.wanted()).for_each(|s| s.connect(&mut cx));
-            }
+            Inbound::Open => self.engine_open(now),
             Inbound::Ended(end) => return self.end_session(end, now),
             Inbound::Ping => {
                 self.spaces.iter().for_each(|s| s.notify(contract::HUB_PING, "[]", &mut self.out));

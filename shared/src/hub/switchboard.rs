@@ -327,6 +327,15 @@ impl Switchboard {
         }
     }
 
+    /// The socket `conn` of `hub`, which the shell did not open itself, already carried the
+    /// CONNECT `frame` (an Engine.IO message frame, `40…`): the hub sends no second one if
+    /// that is the CONNECT it would send, and starts the connection over if it is not.
+    pub fn handle_early_connect(&mut self, hub: HubId, conn: u32, frame: &str) {
+        if let Some(h) = self.hubs.get_mut(&hub) {
+            h.handle_early_connect(conn, frame);
+        }
+    }
+
     pub fn handle_socket_text(&mut self, hub: HubId, conn: u32, text: &str, now: Millis) {
         if let Some(h) = self.hubs.get_mut(&hub) {
             h.handle_socket_text(conn, text, now);

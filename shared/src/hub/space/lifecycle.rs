@@ -222,11 +222,21 @@ impl Space {
 
     /// Sends our CONNECT if the link is open and nobody refused us.
     pub fn connect(&mut self, cx: &mut Cx) {
+        self.connect_after(&mut None, cx);
+    }
+
+    /// [`Space::connect`] on a socket that may have come with a CONNECT already sent
+    /// (`early`, the Engine.IO frame): one that is exactly ours is taken as ours (and
+    /// `early` emptied); any other is left for the hub to undo.
+    pub fn connect_after(&mut self, early: &mut Option<String>, cx: &mut Cx) {
         if !cx.link_open {
             return;
         }
         if let Some(payload) = self.session.join(|| cx.signin.connect_payload(cx.auth), cx.now) {
-            cx.out.send_sio(&socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload));
+            let packet = socketio::encode(Kind::Connect, &self.nsp, 0, None, &payload);
+            if early.take_if(|frame| frame.strip_prefix('4') == Some(packet.as_str())).is_none() {
+                cx.out.send_sio(&packet);
+            }
         }
     }
 
