@@ -608,12 +608,17 @@ type Phases = Vec<(String, Vec<f64>)>;
 /// cached, no hub running), `N` times per client, the clients taking turns; at loopback and,
 /// unless `latency_ms` is 0, through a delay proxy with that one-way delay. Prints the median
 /// and the spread of the time to connected (Switchboard: module, the hub's worker and its
-/// wasm, attach, connect), each phase's median, and the ratio to socket.io-client.
-pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
+/// wasm, attach, connect), each phase's median, and the ratio to socket.io-client. With
+/// `hints`, each turn also loads a page that starts its client as it loads, without and with
+/// its HTML giving the browser that client's hints (bench.html `?start=&hints=`), timed from
+/// the navigation.
+pub async fn cold(n: usize, latency_ms: u64, hints: bool) -> Result<(), String> {
     let vendor = root().join("tools/node_modules/socket.io-client/dist");
     let server = Server::start(Config {
         bind: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         vendor_dir: Some(vendor),
+        // As deployed (a fresh profile has nothing cached: the first tab loads everything).
+        cache_max_age: Some(3600),
         test_hooks: true,
         ..Config::default()
     })
@@ -624,15 +629,25 @@ pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
     if let Some(p) = &proxy {
         origins.push((format!("{latency_ms} ms each way"), p.url()));
     }
+    // (label, client, page, what runs there) per series; socket.io-client's after
+    // Switchboard's of the same kind.
+    let mut series = vec![("", "sb", "", "bench.start('sb').then(() => bench.phases)")];
+    series.push(("", "sio", "", "bench.start('sio').then(() => bench.phases)"));
+    let started = "bench.started.then(() => bench.phases)";
+    if hints {
+        series.push((", from the navigation", "sb", "?start=sb", started));
+        series.push((", from the navigation", "sio", "?start=sio", started));
+        series.push((", from the navigation with hints", "sb", "?start=sb&hints=sb", started));
+        series.push((", from the navigation with hints", "sio", "?start=sio&hints=sio", started));
+    }
     let mut report = serde_json::Map::new();
     for (profile, origin) in &origins {
-        let url = format!("{origin}/bench.html");
-        let mut phases: Vec<(&str, Phases)> = CLIENTS.iter().map(|(k, _)| (*k, Vec::new())).collect();
+        let mut phases: Vec<Phases> = vec![Vec::new(); series.len()];
         for _ in 0..n {
-            for (kind, by_phase) in &mut phases {
+            for ((_, _, page, run), by_phase) in series.iter().zip(&mut phases) {
                 let b = Browser::launch().await;
-                let tab = b.open(&url).await;
-                let got = js(&b, &tab, &format!("bench.start('{kind}').then(() => bench.phases)")).await?;
+                let tab = b.open(&format!("{origin}/bench.html{page}")).await;
+                let got = js(&b, &tab, run).await?;
                 b.shutdown().await;
                 for (phase, ms) in got.as_object().into_iter().flatten() {
                     let ms = ms.as_f64().unwrap_or(f64::NAN);
@@ -643,29 +658,31 @@ pub async fn cold(n: usize, latency_ms: u64) -> Result<(), String> {
                 }
             }
         }
-        let (mut medians, mut connected) = (serde_json::Map::new(), Vec::new());
-        for ((kind, by_phase), (_, name)) in phases.iter_mut().zip(CLIENTS) {
+        let mut connected = Vec::new();
+        for ((label, kind, _, _), by_phase) in series.iter().zip(&mut phases) {
+            let name = CLIENTS.iter().find(|(k, _)| k == kind).map_or(*kind, |(_, name)| *name);
             by_phase.iter_mut().for_each(|(_, v)| v.sort_by(|a, c| a.total_cmp(c)));
             let times = by_phase.iter().find(|(p, _)| p == "connected").map(|(_, v)| v.clone()).unwrap_or_default();
-            let each: Vec<String> = by_phase.iter().map(|(p, v)| format!("{p} {:.0}", pct(v, 0.5))).collect();
+            let each: Vec<String> = by_phase.iter().map(|(p, v)| format!("{p} {:.0}", mid(v))).collect();
             println!(
-                "cold start, {profile}, {name}: connected median {:.0} ms (min {:.0}, max {:.0}; {n} fresh browsers); phase medians (ms from the start): {}",
-                pct(&times, 0.5),
+                "cold start, {profile}{label}, {name}: connected median {:.0} ms (min {:.0}, max {:.0}; {n} fresh browsers); phase medians (ms from the start): {}",
+                mid(&times),
                 times.first().copied().unwrap_or(f64::NAN),
                 times.last().copied().unwrap_or(f64::NAN),
                 each.join(", ")
             );
-            connected.push(pct(&times, 0.5));
-            medians.insert(
-                (*kind).into(),
-                json!({"median_ms": pct(&times, 0.5), "min_ms": times.first(), "max_ms": times.last(), "runs": times}),
+            connected.push(mid(&times));
+            report.insert(
+                format!("{profile}{label}, {kind}"),
+                json!({"median_ms": mid(&times), "min_ms": times.first(), "max_ms": times.last(), "runs": times}),
             );
         }
-        // CLIENTS: Switchboard first, socket.io-client second.
-        let ratio = connected[0] / connected[1];
-        println!("cold start, {profile}: Switchboard / socket.io-client = {ratio:.2}x (medians)");
-        medians.insert("ratio".into(), json!(ratio));
-        report.insert(profile.clone(), Value::Object(medians));
+        // Each series of Switchboard is followed by socket.io-client's.
+        for (pair, (label, ..)) in connected.chunks(2).zip(series.iter().step_by(2)) {
+            let ratio = pair[0] / pair[1];
+            println!("cold start, {profile}{label}: Switchboard / socket.io-client = {ratio:.2}x (medians)");
+            report.insert(format!("{profile}{label}, ratio"), json!(ratio));
+        }
     }
     drop(proxy);
     server.stop().await;

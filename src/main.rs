@@ -60,6 +60,10 @@ enum Command {
         /// to connected (median and slowest), at loopback and with `--latency`.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
         cold: Option<usize>,
+        /// With --cold: also a page that starts its client as it loads, without and with its
+        /// HTML giving the browser that client's preload hints, timed from the navigation.
+        #[arg(long)]
+        hints: bool,
         /// Instead: N reference-backend nodes on one Redis (`redis-server`), tabs spread over
         /// them; prints fan-out latency, throughput and Redis commands per broadcast.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3")]
@@ -194,12 +198,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, runs, soak, cold, nodes, flood }) => tokio::runtime::Runtime::new()
+        Some(Command::Bench { tabs, mode, latency, runs, soak, cold, hints, nodes, flood }) => tokio::runtime::Runtime::new()
             .map_err(|e| format!("cannot start the runtime: {e}"))
             .and_then(|rt| match (soak, cold, nodes) {
                 _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
                 (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
-                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n, latency)),
+                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n, latency, hints)),
                 (None, None, Some(n)) => {
                     rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
                 }
