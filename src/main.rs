@@ -198,23 +198,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bundle { dir }) => bundle(&dir),
-        Some(Command::Bench { tabs, mode, latency, runs, soak, cold, hints, nodes, flood }) => tokio::runtime::Runtime::new()
-            .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| match (soak, cold, nodes) {
-                _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
-                (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
-                (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n, latency, hints)),
-                (None, None, Some(n)) => {
-                    rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
+        Some(Command::Bench { tabs, mode, latency, runs, soak, cold, hints, nodes, flood }) => {
+            tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}")).and_then(|rt| {
+                match (soak, cold, nodes) {
+                    _ if flood.is_some() => rt.block_on(switchboard::bench_flood::run(flood.unwrap_or(64), 8)),
+                    (Some(secs), _, _) => rt.block_on(switchboard::bench::soak(&switchboard::bench::root(), secs)),
+                    (None, Some(n), _) => rt.block_on(switchboard::bench::cold(n, latency, hints)),
+                    (None, None, Some(n)) => {
+                        rt.block_on(switchboard::bench_nodes::run(&switchboard::bench::root(), n, &tabs))
+                    }
+                    (None, None, None) => rt.block_on(switchboard::bench::run(
+                        &switchboard::bench::root(),
+                        &tabs,
+                        &mode,
+                        latency,
+                        runs.max(1),
+                    )),
                 }
-                (None, None, None) => rt.block_on(switchboard::bench::run(
-                    &switchboard::bench::root(),
-                    &tabs,
-                    &mode,
-                    latency,
-                    runs.max(1),
-                )),
-            }),
+            })
+        }
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::HashPassword { user }) => hash_password(user.as_deref()),
         None => serve(cli.serve),

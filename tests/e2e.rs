@@ -30,10 +30,13 @@ async fn three_tabs_share_one_websocket_and_all_receive_a_broadcast() {
     for tab in &tabs {
         b.js(tab, "sb.client.emitWithAck('echo', 1)").await;
     }
-    srv.io.emit("news", &json!({"n": 1, "text": "héllo"})).await.expect("broadcast");
+    // UTF-8 of one to four bytes (the hub reads text frames into its memory at 3 bytes per
+    // UTF-16 unit at most: a surrogate pair is two units for four bytes).
+    let text = "héllo ✓ 😀 — 𝄞";
+    srv.io.emit("news", &json!({"n": 1, "text": text})).await.expect("broadcast");
     for tab in &tabs {
         let args = b.js(tab, "sb.until(() => sb.events.find((e) => e.name === 'news')).then((e) => e.args)").await;
-        assert_eq!(args, json!([{"n": 1, "text": "héllo"}]));
+        assert_eq!(args, json!([{"n": 1, "text": text}]));
     }
     assert_eq!(srv.stats.ws_upgrades.load(Ordering::Relaxed), 1, "the server saw exactly one WebSocket for three tabs");
     assert_eq!(srv.stats.sockets_total.load(Ordering::Relaxed), 1);

@@ -15,8 +15,13 @@ extern "C" {
     type Utf8;
     #[wasm_bindgen(constructor, js_class = "TextEncoder")]
     fn new() -> Utf8;
-    #[wasm_bindgen(method, js_class = "TextEncoder", js_name = encode)]
-    fn encode(this: &Utf8, text: &JsValue) -> Uint8Array;
+    /// `encodeInto`: straight into wasm memory (`dest` is a view of it), no array in between.
+    #[wasm_bindgen(method, js_class = "TextEncoder", js_name = encodeInto)]
+    fn encode_into(this: &Utf8, text: &JsValue, dest: &mut [u8]) -> Encoded;
+    /// What `encodeInto` did.
+    type Encoded;
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &Encoded) -> u32;
 }
 
 thread_local! {
@@ -46,9 +51,13 @@ fn early(url: &str) -> Option<(WebSocket, Option<String>)> {
     Some((ws, connect))
 }
 
-/// A WebSocket text frame as UTF-8, copied into wasm memory by the browser.
+/// A WebSocket text frame as UTF-8, written into wasm memory by the browser.
 fn frame_text(data: &JsValue) -> String {
-    let bytes = UTF8.with(|e| e.encode(data).to_vec());
+    // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4).
+    let units = data.unchecked_ref::<js_sys::JsString>().length() as usize;
+    let mut bytes = vec![0u8; units * 3];
+    let written = UTF8.with(|e| e.encode_into(data, &mut bytes).written()) as usize;
+    bytes.truncate(written);
     // TextEncoder output is UTF-8, so this never takes the lossy path.
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
