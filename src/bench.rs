@@ -191,21 +191,6 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     let version = b.call(None, "Browser.getVersion", json!({})).await.unwrap_or_default();
     let tab = b.open(&format!("{}/bench.html", server.url())).await;
     let r = js(&b, &tab, "bench.hop()").await?;
-    // Throughput through a bare-JS relay worker (WebSocket in the worker, frames posted to
-    // the page as they came): the floor under the hub's extra process.
-    js(&b, &tab, "bench.relay()").await?;
-    let mut relay = serde_json::Map::new();
-    for (label, size, count) in BURSTS {
-        let mut rates = Vec::new();
-        for _ in 0..5 {
-            match burst(server, &b, std::slice::from_ref(&tab), size, count).await? {
-                (rate, true) => rates.push(rate),
-                (_, false) => return Err(format!("the relay lost events of a {label} burst")),
-            }
-        }
-        rates.sort_by(|a, c| a.total_cmp(c));
-        relay.insert(label.into(), json!(pct(&rates, 0.5)));
-    }
     b.shutdown().await;
     let mut rtts: Vec<f64> =
         r["rtts"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
@@ -213,9 +198,28 @@ async fn hop(server: &Server) -> Result<(Value, String), String> {
     let hop = json!({
         "rtt_p50_ms": pct(&rtts, 0.5), "rtt_p99_ms": pct(&rtts, 0.99),
         "burst_100B_per_s": r["burst100"], "burst_16KB_per_s": r["burst16k"],
-        "relay_events_per_s": relay,
     });
     Ok((hop, format!("headless {}", version["product"].as_str().unwrap_or("Chromium (version unknown)"))))
+}
+
+/// The architecture's floor, in a fresh browser through `profile`: a bare-JS relay worker (the
+/// WebSocket in a SharedWorker, each frame posted to one page as it came, no library, no wasm)
+/// and each burst once after a warm-up; a run of its own kind (`relay`), beside the 1-tab runs
+/// of the clients.
+async fn relay(server: &Server, profile: &Profile) -> Result<Value, String> {
+    let b = Browser::launch().await;
+    let tab = b.open(&format!("{}/bench.html", profile.origin)).await;
+    js(&b, &tab, "bench.relay()").await?;
+    // Warmed up as the clients are by their fan-out before their bursts: one burst, not counted.
+    let (_, size, count) = BURSTS[0];
+    burst(server, &b, std::slice::from_ref(&tab), size, count).await?;
+    let mut throughput = serde_json::Map::new();
+    for (label, size, count) in BURSTS {
+        let (rate, lossless) = burst(server, &b, std::slice::from_ref(&tab), size, count).await?;
+        throughput.insert(label.into(), json!({"events_per_s": rate, "lossless": lossless}));
+    }
+    b.shutdown().await;
+    Ok(json!({"client": "relay", "mode": "-", "profile": profile.name, "tabs": 1, "throughput": throughput}))
 }
 
 /// Runs every configuration of `tabs` (Switchboard in each of `modes`) `reps` times, the
@@ -258,6 +262,12 @@ pub async fn run(root: &Path, tabs: &[usize], modes: &[String], latency_ms: u64,
                         run["rep"] = json!(rep);
                         runs.push(run);
                     }
+                }
+                if n == 1 {
+                    eprintln!("bench: the bare relay, {}, run {}/{reps}…", profile.name, rep + 1);
+                    let mut run = relay(&server, profile).await?;
+                    run["rep"] = json!(rep);
+                    runs.push(run);
                 }
             }
         }
@@ -324,6 +334,7 @@ fn markdown(r: &Value) -> String {
         let name = match (row["client"].as_str(), row["mode"].as_str()) {
             (Some("sb"), Some("leader-tab")) => "Switchboard (leader-tab)",
             (Some("sb"), _) => "Switchboard",
+            (Some("relay"), _) => "bare relay (the floor)",
             _ => "socket.io-client",
         };
         let tp = |k: &str| {
@@ -354,13 +365,11 @@ fn markdown(r: &Value) -> String {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let _ = writeln!(
         s,
-        "\nThe page ⇄ SharedWorker hop alone (bare JS echo worker, one page, no wasm, no socket): round trip p50 {:.2} ms, p99 {:.2} ms; a burst from the worker reaches the page at {:.0} messages/s (100 B) and {:.0} messages/s (16 KB). Every Switchboard event crosses this hop once, an ack round trip twice. A bare JS relay (the WebSocket in a SharedWorker, each frame posted to one page as it came, no library, no wasm; median of 5 bursts) delivers {:.0} events/s (100 B) and {:.0} events/s (16 KB): the floor of the architecture, to compare with the 1-tab rows.",
+        "\nThe page ⇄ SharedWorker hop alone (bare JS echo worker, one page, no wasm, no socket): round trip p50 {:.2} ms, p99 {:.2} ms; a burst from the worker reaches the page at {:.0} messages/s (100 B) and {:.0} messages/s (16 KB). Every Switchboard event crosses this hop once, an ack round trip twice. The bare relay's rows (the WebSocket in a SharedWorker, each frame posted to one page as it came, no library, no wasm; measured in each repetition after the two clients) are the floor of the architecture for the 1-tab rows.",
         num(&h["rtt_p50_ms"]),
         num(&h["rtt_p99_ms"]),
         num(&h["burst_100B_per_s"]),
         num(&h["burst_16KB_per_s"]),
-        num(&h["relay_events_per_s"]["100B"]),
-        num(&h["relay_events_per_s"]["16KB"]),
     );
     s.push_str("\n| bundle | raw | gzip -9 |\n| --- | --- | --- |\n");
     for (k, label) in [
@@ -446,7 +455,10 @@ fn mid(sorted: &[f64]) -> f64 {
 }
 
 /// The ratios the report compares (Switchboard ÷ socket.io-client): name and place in a run.
-const RATIOS: [(&str, &[&str]); 7] = [
+/// The suffix of a ratio to the bare relay's run of the same repetition, not to the peer's.
+const RELAY: &str = " ÷ relay";
+
+const RATIOS: [(&str, &[&str]); 9] = [
     ("first tab connected", &["first_tab_phases_ms", "connected"]),
     ("fan-out p50", &["fanout_all_tabs", "p50_us"]),
     ("fan-out p99", &["fanout_all_tabs", "p99_us"]),
@@ -454,6 +466,8 @@ const RATIOS: [(&str, &[&str]); 7] = [
     ("100 B events/s", &["throughput", "100B", "events_per_s"]),
     ("16 KB events/s", &["throughput", "16KB", "events_per_s"]),
     ("new tab → first event", &["new_tab_first_event_ms"]),
+    ("100 B events/s ÷ relay", &["throughput", "100B", "events_per_s"]),
+    ("16 KB events/s ÷ relay", &["throughput", "16KB", "events_per_s"]),
 ];
 
 /// Switchboard ÷ socket.io-client per network and tab count, each ratio taken within one
@@ -475,8 +489,12 @@ fn ratios_of(r: &Value) -> Value {
                 rows.len() - 1
             }
         };
-        for (each, (_, path)) in rows[i].1.iter_mut().zip(RATIOS) {
-            each.push(get(sb, path) / get(sio, path));
+        let floor = runs.iter().find(|x| x["client"] == "relay" && same(x, sb) && x["rep"] == sb["rep"]);
+        for (each, (name, path)) in rows[i].1.iter_mut().zip(RATIOS) {
+            match name.strip_suffix(RELAY) {
+                Some(_) => each.extend(floor.map(|f| get(sb, path) / get(f, path))),
+                None => each.push(get(sb, path) / get(sio, path)),
+            }
         }
     }
     let rows = rows.into_iter().map(|(mut key, each)| {
@@ -489,7 +507,7 @@ fn ratios_of(r: &Value) -> Value {
 }
 
 fn ratio_table(s: &mut String, r: &Value) {
-    s.push_str("\nSwitchboard ÷ socket.io-client, each ratio taken within one repetition (times: < 1 is faster; rates: > 1 is more):\n\n");
+    s.push_str("\nSwitchboard ÷ socket.io-client (÷ the bare relay where it says so), each ratio taken within one repetition (times: < 1 is faster; rates: > 1 is more):\n\n");
     s.push_str("| network | tabs |");
     RATIOS.iter().for_each(|(name, _)| s.push_str(&format!(" {name} |")));
     s.push_str("\n| --- | --- |");
@@ -530,7 +548,12 @@ fn stability(s: &mut String, r: &Value) {
             if factor.is_finite() {
                 factors.push(factor);
             }
-            let _ = write!(s, " {a:.2} / {b:.2} ({factor:.2}) |");
+            match factor.is_finite() {
+                true => {
+                    let _ = write!(s, " {a:.2} / {b:.2} ({factor:.2}) |");
+                }
+                false => s.push_str(" - |"),
+            }
         }
         s.push('\n');
     }
@@ -561,7 +584,7 @@ fn phases(s: &mut String, r: &Value) {
             .join(", ")
     };
     for row in r["rows"].as_array().cloned().unwrap_or_default() {
-        if row["mode"] == "leader-tab" {
+        if row["mode"] == "leader-tab" || row["client"] == "relay" {
             continue;
         }
         let _ = writeln!(
