@@ -316,28 +316,11 @@ pub async fn authenticate(s: SocketRef, Data(auth): Data<Value>, state: Arc<Stat
 #[derive(Clone)]
 struct NewSession(String);
 
-/// An admin connected: its session id (after a sign-in), `config`, the sockets, the actions.
+/// An admin connected: its actions first (the UI acts as soon as it has `config`: a handler
+/// registered after the emits missed an action sent at once), then its session id (after a
+/// sign-in), `config` and the sockets.
 pub fn on_connect(s: SocketRef, io: SocketIo, state: Arc<State>) {
     let Some(admin) = state.admin.clone() else { return };
-    if let Some(NewSession(id)) = s.extensions.get::<NewSession>() {
-        let _ = s.emit("session", &id);
-    }
-    admin.watchers.fetch_add(1, Ordering::Relaxed);
-    let _ = s.emit("config", &json!({ "supportedFeatures": admin.features() }));
-    if admin.config.development {
-        let mut all = Vec::new();
-        for nsp in NAMESPACES {
-            if let Some(ns) = io.of(nsp) {
-                all.extend(ns.sockets().iter().map(|x| serialize(x, &state)));
-            }
-        }
-        let _ = s.emit("all_sockets", &all);
-    }
-    let watchers = admin.clone();
-    s.on_disconnect(move || {
-        watchers.watchers.fetch_sub(1, Ordering::Relaxed);
-        async {}
-    });
     for action in ["emit", "join", "leave", "_disconnect"] {
         let (io, admin) = (io.clone(), admin.clone());
         s.on(action, move |s: SocketRef, RawArgs(args): RawArgs| {
@@ -349,6 +332,25 @@ pub fn on_connect(s: SocketRef, io: SocketIo, state: Arc<State>) {
                 }
             }
         });
+    }
+    admin.watchers.fetch_add(1, Ordering::Relaxed);
+    let watchers = admin.clone();
+    s.on_disconnect(move || {
+        watchers.watchers.fetch_sub(1, Ordering::Relaxed);
+        async {}
+    });
+    if let Some(NewSession(id)) = s.extensions.get::<NewSession>() {
+        let _ = s.emit("session", &id);
+    }
+    let _ = s.emit("config", &json!({ "supportedFeatures": admin.features() }));
+    if admin.config.development {
+        let mut all = Vec::new();
+        for nsp in NAMESPACES {
+            if let Some(ns) = io.of(nsp) {
+                all.extend(ns.sockets().iter().map(|x| serialize(x, &state)));
+            }
+        }
+        let _ = s.emit("all_sockets", &all);
     }
 }
 
