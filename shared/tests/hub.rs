@@ -2807,3 +2807,14 @@ fn an_early_connect_reported_for_another_socket_is_ignored() {
     assert_eq!(s.server_frames(1), ["40"]);
     assert_eq!(s.opens.len(), 1);
 }
+
+#[test]
+fn an_early_connect_for_a_namespace_nobody_uses_any_more_closes_the_socket_and_opens_none() {
+    let mut s = Sim::new();
+    hello_nsp(&mut s, 1, "/chat");
+    early_connect(&mut s, 1, "40/chat,");
+    s.send(1, ToHub::Bye);
+    s.server_sends(1, HANDSHAKE);
+    assert_eq!((s.opens.len(), s.closes.len()), (1, 1), "the early socket closed, no other opened");
+    assert!(s.server_frames(1).is_empty(), "no CONNECT of the hub's own: {:?}", s.logs);
+}

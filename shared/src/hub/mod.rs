@@ -298,6 +298,12 @@ impl Hub {
         self.spaces.iter().any(|s| !s.tabs().is_empty())
     }
 
+    /// Whether the connection is owed: tabs use it, or durable emits wait for it (a hub with
+    /// no tab, as in the service-worker role, still owes them their delivery).
+    fn wanted(&self) -> bool {
+        self.has_tabs() || self.undelivered() > 0
+    }
+
     fn detach(&mut self, tab: TabKey, now: Millis) {
         let Some(i) = self.space_of(tab) else { return };
         let (space, mut cx) = self.space_at(i, now);
@@ -512,9 +518,7 @@ impl Hub {
             s.end_session(None, &mut cx);
             s.connection_ended();
         });
-        // A lost connection is retried while tabs use it or durable emits wait for it (a hub
-        // with no tab, as in the service-worker role, still owes them their delivery).
-        let wanted = self.has_tabs() || self.undelivered() > 0;
+        let wanted = self.wanted();
         self.link.end_session(end, wanted, now, &mut self.out);
         self.publish_status();
     }
@@ -529,7 +533,8 @@ impl Hub {
 
     /// Engine.IO is open: every namespace with tabs or emits asks to connect. A CONNECT the
     /// shell already sent stands if it is exactly the one a namespace sends now; otherwise
-    /// (another payload, or for a namespace nobody uses) the connection starts over at once,
+    /// (another payload, or for a namespace nobody uses) the connection starts over at once
+    /// (while it is still wanted),
     /// since taking a CONNECT back with a DISCONNECT races the server (Node's socket.io closes
     /// a connection that disconnects a namespace it is still connecting).
     fn engine_open(&mut self, now: Millis) {
@@ -540,7 +545,9 @@ impl Hub {
             self.out.log(format!("the early CONNECT {} is not this hub's: the connection starts over", Quoted(&frame)));
             self.end_session(End::Idle, now);
             self.spaces.iter_mut().for_each(Space::reset);
-            self.connect(now);
+            if self.wanted() {
+                self.connect(now);
+            }
         }
     }
 
