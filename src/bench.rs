@@ -343,12 +343,18 @@ fn markdown(r: &Value) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {name} | {} | {} | {} / {} B | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row["profile"].as_str().unwrap_or("loopback"),
             row["tabs"],
             cell(&row["websocket_connections"], 1.0, 0),
-            cell(&row["server_sends_per_broadcast"], 1.0, 0),
-            cell(&row["server_bytes_per_broadcast"], 1.0, 0),
+            match row["server_sends_per_broadcast"].is_null() {
+                true => "-".to_string(),
+                false => format!(
+                    "{} / {} B",
+                    cell(&row["server_sends_per_broadcast"], 1.0, 0),
+                    cell(&row["server_bytes_per_broadcast"], 1.0, 0)
+                ),
+            },
             cell(&f["p50_us"], 1e-3, 2),
             cell(&f["p99_us"], 1e-3, 2),
             cell(&row["ack_rtt"]["p50_ms"], 1.0, 2),
@@ -506,13 +512,18 @@ fn ratios_of(r: &Value) -> Value {
     Value::Array(rows.collect())
 }
 
-fn ratio_table(s: &mut String, r: &Value) {
-    s.push_str("\nSwitchboard ÷ socket.io-client (÷ the bare relay where it says so), each ratio taken within one repetition (times: < 1 is faster; rates: > 1 is more):\n\n");
+/// The head of a table with a column per ratio of [`RATIOS`].
+fn ratio_header(s: &mut String) {
     s.push_str("| network | tabs |");
     RATIOS.iter().for_each(|(name, _)| s.push_str(&format!(" {name} |")));
     s.push_str("\n| --- | --- |");
     s.push_str(&" --- |".repeat(RATIOS.len()));
     s.push('\n');
+}
+
+fn ratio_table(s: &mut String, r: &Value) {
+    s.push_str("\nSwitchboard ÷ socket.io-client (÷ the bare relay where it says so), each ratio taken within one repetition (times: < 1 is faster; rates: > 1 is more):\n\n");
+    ratio_header(s);
     for row in r["ratios"].as_array().cloned().unwrap_or_default() {
         let _ = write!(s, "| {} | {} |", row["profile"].as_str().unwrap_or("loopback"), row["tabs"]);
         RATIOS.iter().for_each(|(name, _)| s.push_str(&format!(" {} |", cell(&row[*name], 1.0, 2))));
@@ -531,11 +542,7 @@ fn stability(s: &mut String, r: &Value) {
         "\nStability: each ratio's median in this run and in the previous report ({}), and the factor between them (≥ 1; 1.00: the same):\n",
         r["previous"]["date_utc"].as_str().unwrap_or("?")
     );
-    s.push_str("| network | tabs |");
-    RATIOS.iter().for_each(|(name, _)| s.push_str(&format!(" {name} |")));
-    s.push_str("\n| --- | --- |");
-    s.push_str(&" --- |".repeat(RATIOS.len()));
-    s.push('\n');
+    ratio_header(s);
     let mut factors = Vec::new();
     for row in now {
         let Some(old) = before.iter().find(|o| o["profile"] == row["profile"] && o["tabs"] == row["tabs"]) else {
